@@ -1,0 +1,260 @@
+//! What rules may ask about the cluster. [`ClusterState`] holds lean, indexed copies of the
+//! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
+//! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
+
+pub mod files;
+pub mod objects;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use objects::{
+    CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
+    PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
+};
+
+use crate::policy::Policy;
+
+/// Read access to cluster state for rules.
+pub trait ClusterView: Send + Sync {
+    fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>>;
+    fn storage_class(&self, name: &str) -> Option<Arc<StorageClassInfo>>;
+    /// The default StorageClass (newest of those annotated default, as the API server picks).
+    fn default_storage_class(&self) -> Option<Arc<StorageClassInfo>>;
+    fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>>;
+    fn pv(&self, name: &str) -> Option<Arc<PvInfo>>;
+    fn network_policies(&self, namespace: &str) -> Vec<Arc<NetworkPolicyInfo>>;
+    fn peer_authentications(&self, namespace: &str) -> Vec<Arc<PeerAuthInfo>>;
+    /// Is this Secret issued by a cert-manager Certificate in the namespace?
+    fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool;
+    fn services(&self, namespace: &str) -> Vec<Arc<ServiceInfo>>;
+    /// Pods (and, offline, pod templates of known workloads) in a namespace.
+    fn pods(&self, namespace: &str) -> Vec<Arc<PodInfo>>;
+}
+
+/// A cluster-scoped kind indexed by name.
+#[derive(Debug)]
+pub struct ClusterScoped<T> {
+    items: RwLock<HashMap<String, Arc<T>>>,
+}
+
+impl<T> Default for ClusterScoped<T> {
+    fn default() -> Self {
+        ClusterScoped {
+            items: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> ClusterScoped<T> {
+    pub fn get(&self, name: &str) -> Option<Arc<T>> {
+        self.items.read().get(name).cloned()
+    }
+    pub fn insert(&self, name: String, item: T) {
+        self.items.write().insert(name, Arc::new(item));
+    }
+    pub fn remove(&self, name: &str) {
+        self.items.write().remove(name);
+    }
+    /// Replace everything (a watch relist).
+    pub fn replace(&self, items: Vec<(String, T)>) {
+        let map = items.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        *self.items.write() = map;
+    }
+    pub fn len(&self) -> usize {
+        self.items.read().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn values(&self) -> Vec<Arc<T>> {
+        self.items.read().values().cloned().collect()
+    }
+}
+
+/// A namespaced kind indexed by namespace, then name.
+#[derive(Debug)]
+pub struct Namespaced<T> {
+    items: RwLock<HashMap<String, HashMap<String, Arc<T>>>>,
+}
+
+impl<T> Default for Namespaced<T> {
+    fn default() -> Self {
+        Namespaced {
+            items: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> Namespaced<T> {
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
+        self.items.read().get(namespace)?.get(name).cloned()
+    }
+    pub fn list(&self, namespace: &str) -> Vec<Arc<T>> {
+        self.items
+            .read()
+            .get(namespace)
+            .map(|m| {
+                let mut v: Vec<(&String, &Arc<T>)> = m.iter().collect();
+                // Stable order, so findings and messages are deterministic.
+                v.sort_by(|a, b| a.0.cmp(b.0));
+                v.into_iter().map(|(_, x)| x.clone()).collect()
+            })
+            .unwrap_or_default()
+    }
+    pub fn insert(&self, namespace: String, name: String, item: T) {
+        self.items
+            .write()
+            .entry(namespace)
+            .or_default()
+            .insert(name, Arc::new(item));
+    }
+    pub fn remove(&self, namespace: &str, name: &str) {
+        let mut w = self.items.write();
+        if let Some(m) = w.get_mut(namespace) {
+            m.remove(name);
+            if m.is_empty() {
+                w.remove(namespace);
+            }
+        }
+    }
+    /// Replace everything (a watch relist).
+    pub fn replace(&self, items: Vec<(String, String, T)>) {
+        let mut map: HashMap<String, HashMap<String, Arc<T>>> = HashMap::new();
+        for (ns, name, v) in items {
+            map.entry(ns).or_default().insert(name, Arc::new(v));
+        }
+        *self.items.write() = map;
+    }
+    pub fn len(&self) -> usize {
+        self.items.read().values().map(HashMap::len).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A PhiPolicy that phi-guard could not accept, kept for status and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedPolicy {
+    pub name: String,
+    pub error: String,
+}
+
+/// The policies in force: valid ones in name order, and rejected ones with their reasons.
+#[derive(Debug, Default, Clone)]
+pub struct PolicySet {
+    pub policies: Vec<Arc<Policy>>,
+    pub rejected: Vec<RejectedPolicy>,
+}
+
+/// Lean, indexed cluster state, shared by the request path and whatever fills it.
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    pub namespaces: ClusterScoped<NamespaceInfo>,
+    pub storage_classes: ClusterScoped<StorageClassInfo>,
+    pub pvs: ClusterScoped<PvInfo>,
+    pub pvcs: Namespaced<PvcInfo>,
+    pub network_policies: Namespaced<NetworkPolicyInfo>,
+    pub peer_authentications: Namespaced<PeerAuthInfo>,
+    pub certificates: Namespaced<CertificateInfo>,
+    pub services: Namespaced<ServiceInfo>,
+    pub pods: Namespaced<PodInfo>,
+    policies: RwLock<Arc<PolicySet>>,
+}
+
+impl ClusterState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The policies in force (a cheap snapshot).
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.read().clone()
+    }
+
+    /// Swap in a new policy set.
+    pub fn set_policies(&self, set: PolicySet) {
+        *self.policies.write() = Arc::new(set);
+    }
+
+    /// Object counts per kind, for metrics and logs.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Namespace", self.namespaces.len()),
+            ("StorageClass", self.storage_classes.len()),
+            ("PersistentVolume", self.pvs.len()),
+            ("PersistentVolumeClaim", self.pvcs.len()),
+            ("NetworkPolicy", self.network_policies.len()),
+            ("PeerAuthentication", self.peer_authentications.len()),
+            ("Certificate", self.certificates.len()),
+            ("Service", self.services.len()),
+            ("Pod", self.pods.len()),
+            ("PhiPolicy", self.policies.read().policies.len()),
+        ]
+    }
+}
+
+impl ClusterView for ClusterState {
+    fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>> {
+        self.namespaces.get(name)
+    }
+    fn storage_class(&self, name: &str) -> Option<Arc<StorageClassInfo>> {
+        self.storage_classes.get(name)
+    }
+    fn default_storage_class(&self) -> Option<Arc<StorageClassInfo>> {
+        self.storage_classes
+            .items
+            .read()
+            .values()
+            .filter(|c| c.is_default)
+            .max_by(|a, b| a.created.cmp(&b.created).then_with(|| b.name.cmp(&a.name)))
+            .cloned()
+    }
+    fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>> {
+        self.pvcs.get(namespace, name)
+    }
+    fn pv(&self, name: &str) -> Option<Arc<PvInfo>> {
+        self.pvs.get(name)
+    }
+    fn network_policies(&self, namespace: &str) -> Vec<Arc<NetworkPolicyInfo>> {
+        self.network_policies.list(namespace)
+    }
+    fn peer_authentications(&self, namespace: &str) -> Vec<Arc<PeerAuthInfo>> {
+        self.peer_authentications.list(namespace)
+    }
+    fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool {
+        self.certificates
+            .items
+            .read()
+            .get(namespace)
+            .is_some_and(|m| m.values().any(|c| c.secret_name == secret))
+    }
+    fn services(&self, namespace: &str) -> Vec<Arc<ServiceInfo>> {
+        self.services.list(namespace)
+    }
+    fn pods(&self, namespace: &str) -> Vec<Arc<PodInfo>> {
+        self.pods.list(namespace)
+    }
+}
+
+impl PolicySet {
+    /// Validate policies with the one parser; invalid ones are kept aside with their reason.
+    pub fn build(policies: &[crate::policy::PhiPolicy]) -> PolicySet {
+        let mut set = PolicySet::default();
+        let mut sorted: Vec<&crate::policy::PhiPolicy> = policies.iter().collect();
+        sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        for p in sorted {
+            match Policy::try_from(p) {
+                Ok(valid) => set.policies.push(Arc::new(valid)),
+                Err(e) => set.rejected.push(RejectedPolicy {
+                    name: p.metadata.name.clone().unwrap_or_default(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        set
+    }
+}

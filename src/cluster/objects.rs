@@ -1,0 +1,469 @@
+//! The lean views of cluster objects that rules read. Watch caches and files both convert into
+//! these, keeping only what rules need (memory stays small at 10k objects per kind), and never
+//! any Secret data.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::storage::v1::StorageClass;
+use serde::Deserialize;
+
+use crate::selector::{Labels, Selector};
+
+/// The annotation that marks the default StorageClass.
+pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+
+/// Annotation keys (prefixes) whose values rules read; other annotations are not kept.
+const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
+    "linkerd.io/",
+    "config.linkerd.io/",
+    "sidecar.istio.io/",
+    "traffic.sidecar.istio.io/",
+    "px/",
+    "istio.io/",
+];
+
+/// Keep only annotations rules read.
+pub fn kept_annotations(all: Option<&BTreeMap<String, String>>) -> Labels {
+    all.into_iter()
+        .flatten()
+        .filter(|(k, _)| KEPT_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A Namespace's labels and kept annotations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+}
+
+impl From<&Namespace> for NamespaceInfo {
+    fn from(ns: &Namespace) -> Self {
+        NamespaceInfo {
+            name: ns.metadata.name.clone().unwrap_or_default(),
+            labels: ns.metadata.labels.clone().unwrap_or_default(),
+            annotations: kept_annotations(ns.metadata.annotations.as_ref()),
+        }
+    }
+}
+
+/// A StorageClass: provisioner, parameters (keys lower-cased) and whether it is the default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageClassInfo {
+    pub name: String,
+    pub provisioner: String,
+    /// Parameter keys lower-cased (they are case-insensitive for the drivers we know).
+    pub parameters: BTreeMap<String, String>,
+    pub is_default: bool,
+    /// RFC 3339 creation time, to pick the newest default like the API server does.
+    pub created: String,
+}
+
+impl StorageClassInfo {
+    /// A parameter by case-insensitive key.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.parameters
+            .get(&key.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+impl From<&StorageClass> for StorageClassInfo {
+    fn from(sc: &StorageClass) -> Self {
+        StorageClassInfo {
+            name: sc.metadata.name.clone().unwrap_or_default(),
+            provisioner: sc.provisioner.clone(),
+            parameters: sc
+                .parameters
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            is_default: sc
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+                .is_some_and(|v| v == "true"),
+            created: sc
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A PersistentVolumeClaim's storage binding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PvcInfo {
+    pub namespace: String,
+    pub name: String,
+    /// `None`: unset (default class); `Some("")`: static binding.
+    pub storage_class_name: Option<String>,
+    pub volume_name: Option<String>,
+    pub annotations: Labels,
+    pub labels: Labels,
+}
+
+impl From<&PersistentVolumeClaim> for PvcInfo {
+    fn from(pvc: &PersistentVolumeClaim) -> Self {
+        let spec = pvc.spec.as_ref();
+        PvcInfo {
+            namespace: pvc.metadata.namespace.clone().unwrap_or_default(),
+            name: pvc.metadata.name.clone().unwrap_or_default(),
+            storage_class_name: spec.and_then(|s| s.storage_class_name.clone()),
+            volume_name: spec
+                .and_then(|s| s.volume_name.clone())
+                .filter(|v| !v.is_empty()),
+            annotations: kept_annotations(pvc.metadata.annotations.as_ref()),
+            labels: pvc.metadata.labels.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A PersistentVolume's backing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PvInfo {
+    pub name: String,
+    pub storage_class_name: Option<String>,
+    /// The CSI driver, when CSI-backed.
+    pub csi_driver: Option<String>,
+    /// CSI volume attributes, keys lower-cased.
+    pub csi_attributes: BTreeMap<String, String>,
+    /// The in-tree volume type field name when not CSI (e.g. `hostPath`, `nfs`, `local`).
+    pub source_type: Option<String>,
+}
+
+impl From<&PersistentVolume> for PvInfo {
+    fn from(pv: &PersistentVolume) -> Self {
+        let spec = pv.spec.as_ref();
+        let csi = spec.and_then(|s| s.csi.as_ref());
+        let source_type = spec.and_then(|s| {
+            let v = serde_json::to_value(s).ok()?;
+            let obj = v.as_object()?;
+            const NOT_SOURCES: [&str; 8] = [
+                "accessModes",
+                "capacity",
+                "claimRef",
+                "mountOptions",
+                "nodeAffinity",
+                "persistentVolumeReclaimPolicy",
+                "storageClassName",
+                "volumeMode",
+            ];
+            obj.keys()
+                .find(|k| {
+                    !NOT_SOURCES.contains(&k.as_str()) && k.as_str() != "volumeAttributesClassName"
+                })
+                .cloned()
+        });
+        PvInfo {
+            name: pv.metadata.name.clone().unwrap_or_default(),
+            storage_class_name: spec.and_then(|s| s.storage_class_name.clone()),
+            csi_driver: csi.map(|c| c.driver.clone()),
+            csi_attributes: csi
+                .and_then(|c| c.volume_attributes.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            source_type,
+        }
+    }
+}
+
+/// A NetworkPolicy reduced to what isolation needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkPolicyInfo {
+    pub namespace: String,
+    pub name: String,
+    pub pod_selector: Selector,
+    /// Effective policyTypes contain Ingress (explicit, or the default: always).
+    pub isolates_ingress: bool,
+    /// Effective policyTypes contain Egress (explicit, or the default: when egress rules exist).
+    pub isolates_egress: bool,
+    pub ingress_rules: usize,
+    pub egress_rules: usize,
+    /// The podSelector could not be parsed; the policy selects nothing for phi-guard.
+    pub invalid_selector: bool,
+}
+
+impl NetworkPolicyInfo {
+    /// A namespace-wide default deny: selects all pods, isolates both directions, allows nothing.
+    pub fn is_default_deny(&self) -> bool {
+        self.pod_selector.is_empty()
+            && self.isolates_ingress
+            && self.isolates_egress
+            && self.ingress_rules == 0
+            && self.egress_rules == 0
+    }
+
+    /// Does it select a pod with these labels (same namespace assumed)?
+    pub fn selects(&self, pod_labels: &Labels) -> bool {
+        !self.invalid_selector && self.pod_selector.matches(pod_labels)
+    }
+}
+
+impl From<&NetworkPolicy> for NetworkPolicyInfo {
+    fn from(np: &NetworkPolicy) -> Self {
+        let spec = np.spec.as_ref();
+        let ingress_rules = spec.and_then(|s| s.ingress.as_ref()).map_or(0, Vec::len);
+        let egress_rules = spec.and_then(|s| s.egress.as_ref()).map_or(0, Vec::len);
+        let types = spec.and_then(|s| s.policy_types.as_ref());
+        let (isolates_ingress, isolates_egress) = match types {
+            Some(t) if !t.is_empty() => (
+                t.iter().any(|x| x == "Ingress"),
+                t.iter().any(|x| x == "Egress"),
+            ),
+            _ => (true, egress_rules > 0),
+        };
+        let selector = spec
+            .and_then(|s| s.pod_selector.as_ref())
+            .map(Selector::try_from)
+            .unwrap_or(Ok(Selector::default()));
+        NetworkPolicyInfo {
+            namespace: np.metadata.namespace.clone().unwrap_or_default(),
+            name: np.metadata.name.clone().unwrap_or_default(),
+            invalid_selector: selector.is_err(),
+            pod_selector: selector.unwrap_or_default(),
+            isolates_ingress,
+            isolates_egress,
+            ingress_rules,
+            egress_rules,
+        }
+    }
+}
+
+/// Istio mutual TLS mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MtlsMode {
+    #[default]
+    Unset,
+    Disable,
+    Permissive,
+    Strict,
+}
+
+/// An Istio `security.istio.io` PeerAuthentication.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerAuthInfo {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.selector.matchLabels`; `None` means namespace-wide (or mesh-wide in the root namespace).
+    pub selector: Option<Labels>,
+    pub mode: MtlsMode,
+    /// `spec.portLevelMtls`: container port number -> mode.
+    pub port_level: BTreeMap<u32, MtlsMode>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PeerAuthSpecWire {
+    #[serde(default)]
+    selector: Option<MatchLabelsWire>,
+    #[serde(default)]
+    mtls: Option<MtlsWire>,
+    #[serde(default)]
+    port_level_mtls: Option<BTreeMap<String, MtlsWire>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct MatchLabelsWire {
+    #[serde(default)]
+    match_labels: Option<Labels>,
+}
+
+#[derive(Deserialize, Default)]
+struct MtlsWire {
+    #[serde(default)]
+    mode: Option<MtlsMode>,
+}
+
+#[derive(Deserialize, Default)]
+struct MetaWire {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CustomWire<S> {
+    #[serde(default)]
+    metadata: Option<MetaWire>,
+    #[serde(default)]
+    spec: Option<S>,
+}
+
+/// A custom object could not be understood.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {namespace}/{name}: {message}")]
+pub struct ObjectError {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub message: String,
+}
+
+impl PeerAuthInfo {
+    /// From a PeerAuthentication as JSON (watch event or file).
+    pub fn from_value(v: &serde_json::Value) -> Result<Self, ObjectError> {
+        let w: CustomWire<PeerAuthSpecWire> =
+            serde_json::from_value(v.clone()).map_err(|e| ObjectError {
+                kind: "PeerAuthentication",
+                namespace: meta_str(v, "namespace"),
+                name: meta_str(v, "name"),
+                message: e.to_string(),
+            })?;
+        let meta = w.metadata.unwrap_or_default();
+        let spec = w.spec.unwrap_or_default();
+        let mut port_level = BTreeMap::new();
+        for (port, m) in spec.port_level_mtls.unwrap_or_default() {
+            let Ok(p) = port.parse::<u32>() else {
+                return Err(ObjectError {
+                    kind: "PeerAuthentication",
+                    namespace: meta.namespace.unwrap_or_default(),
+                    name: meta.name.unwrap_or_default(),
+                    message: "spec.portLevelMtls: keys must be port numbers".into(),
+                });
+            };
+            port_level.insert(p, m.mode.unwrap_or_default());
+        }
+        Ok(PeerAuthInfo {
+            namespace: meta.namespace.unwrap_or_default(),
+            name: meta.name.unwrap_or_default(),
+            selector: spec
+                .selector
+                .and_then(|s| s.match_labels)
+                .filter(|l| !l.is_empty()),
+            mode: spec.mtls.and_then(|m| m.mode).unwrap_or_default(),
+            port_level,
+        })
+    }
+}
+
+fn meta_str(v: &serde_json::Value, key: &str) -> String {
+    v.get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A cert-manager Certificate: which Secret it issues.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CertificateInfo {
+    pub namespace: String,
+    pub name: String,
+    pub secret_name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CertificateSpecWire {
+    #[serde(default)]
+    secret_name: Option<String>,
+}
+
+impl CertificateInfo {
+    /// From a Certificate as JSON (watch event or file).
+    pub fn from_value(v: &serde_json::Value) -> Result<Self, ObjectError> {
+        let w: CustomWire<CertificateSpecWire> =
+            serde_json::from_value(v.clone()).map_err(|e| ObjectError {
+                kind: "Certificate",
+                namespace: meta_str(v, "namespace"),
+                name: meta_str(v, "name"),
+                message: e.to_string(),
+            })?;
+        let meta = w.metadata.unwrap_or_default();
+        Ok(CertificateInfo {
+            namespace: meta.namespace.unwrap_or_default(),
+            name: meta.name.unwrap_or_default(),
+            secret_name: w.spec.and_then(|s| s.secret_name).unwrap_or_default(),
+        })
+    }
+}
+
+/// A Pod (or, in offline checks, a pod template) reduced to what selection and mesh checks need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    /// Kept annotations (mesh-related only).
+    pub annotations: Labels,
+    /// Names of containers and init containers (mesh proxies show up here).
+    pub container_names: Vec<String>,
+}
+
+impl From<&Pod> for PodInfo {
+    fn from(p: &Pod) -> Self {
+        let spec = p.spec.as_ref();
+        PodInfo {
+            namespace: p.metadata.namespace.clone().unwrap_or_default(),
+            name: p.metadata.name.clone().unwrap_or_default(),
+            labels: p.metadata.labels.clone().unwrap_or_default(),
+            annotations: kept_annotations(p.metadata.annotations.as_ref()),
+            container_names: spec
+                .into_iter()
+                .flat_map(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                })
+                .map(|c| c.name.clone())
+                .collect(),
+        }
+    }
+}
+
+/// A Service: selector and ports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceInfo {
+    pub namespace: String,
+    pub name: String,
+    /// `None`: no selector (endpoints managed by hand).
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePortInfo>,
+}
+
+/// One Service port.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServicePortInfo {
+    pub name: Option<String>,
+    pub port: i32,
+    pub app_protocol: Option<String>,
+}
+
+impl From<&Service> for ServiceInfo {
+    fn from(s: &Service) -> Self {
+        let spec = s.spec.as_ref();
+        ServiceInfo {
+            namespace: s.metadata.namespace.clone().unwrap_or_default(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            selector: spec
+                .and_then(|s| s.selector.clone())
+                .filter(|l| !l.is_empty()),
+            ports: spec
+                .and_then(|s| s.ports.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|p| ServicePortInfo {
+                    name: p.name.clone(),
+                    port: p.port,
+                    app_protocol: p.app_protocol.clone(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+#![forbid(unsafe_code)]
+//! phi-guard: a Kubernetes validating admission controller that keeps PHI workloads on
+//! encrypted volumes, behind TLS and NetworkPolicies, with an audit sidecar.
+
+pub mod cli;
+pub mod cluster;
+pub mod engine;
+pub mod policy;
+pub mod rules;
+pub mod selector;
+pub mod workload;

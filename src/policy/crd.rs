@@ -1,0 +1,460 @@
+//! The PhiPolicy custom resource (`phiguard.io/v1alpha1`): what security teams edit.
+//!
+//! Doc comments here become the OpenAPI descriptions that `kubectl explain phipolicy.spec` shows,
+//! so they are written for the person editing a policy.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The label that marks PHI by default, on workloads, pod templates and Namespaces.
+pub const DEFAULT_PHI_LABEL_KEY: &str = "phiguard.io/data-classification";
+/// The value of [`DEFAULT_PHI_LABEL_KEY`] that marks PHI.
+pub const DEFAULT_PHI_LABEL_VALUE: &str = "phi";
+
+/// A PhiPolicy says which workloads handle protected health information (PHI) and what they must
+/// prove before they are admitted: encrypted volumes, encrypted traffic, network segmentation and
+/// an audit sidecar. Each rule cites the HIPAA Security Rule section it serves.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "phiguard.io",
+    version = "v1alpha1",
+    kind = "PhiPolicy",
+    plural = "phipolicies",
+    singular = "phipolicy",
+    shortname = "phip",
+    category = "phiguard",
+    doc = "PhiPolicy: which workloads handle PHI and the HIPAA safeguards they must prove at admission.",
+    status = "PhiPolicyStatus",
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode","description":"Enforce, Warn or Audit"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether phi-guard accepted the policy"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PhiPolicySpec {
+    /// How violations are handled unless a rule overrides it. Enforce: the request is denied and
+    /// every finding is listed. Warn: admitted, findings returned as warnings that kubectl prints.
+    /// Audit: admitted, findings recorded as audit annotations only.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Which workloads handle PHI and are therefore judged by this policy.
+    #[serde(default)]
+    pub scope: ScopeSpec,
+    /// Encryption at rest, 45 CFR 164.312(a)(2)(iv): PHI is stored only on volumes that are
+    /// provably encrypted.
+    #[serde(default)]
+    pub encryption_at_rest: EncryptionAtRestSpec,
+    /// Encryption in transit, 45 CFR 164.312(e)(1) and (e)(2)(ii): PHI traffic is encrypted by a
+    /// service mesh with mutual TLS or by the application's own TLS.
+    #[serde(default)]
+    pub encryption_in_transit: EncryptionInTransitSpec,
+    /// Network segmentation, 45 CFR 164.312(a)(1) and (e)(1): PHI pods are isolated by
+    /// NetworkPolicies.
+    #[serde(default)]
+    pub network_segmentation: NetworkSegmentationSpec,
+    /// Audit controls, 45 CFR 164.312(b): PHI pods run an approved audit/log-shipping sidecar.
+    #[serde(default)]
+    pub audit_sidecar: AuditSidecarSpec,
+}
+
+/// Enforcement mode of a policy or rule.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    JsonSchema,
+)]
+pub enum Mode {
+    /// Record findings as audit annotations; admit.
+    Audit,
+    /// Return findings as warnings; admit.
+    Warn,
+    /// Deny the request and list every finding.
+    #[default]
+    Enforce,
+}
+
+impl Mode {
+    /// The mode's name as written in a policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Audit => "Audit",
+            Mode::Warn => "Warn",
+            Mode::Enforce => "Enforce",
+        }
+    }
+}
+
+/// The level of an optional sub-check. It never exceeds the mode of the rule it belongs to.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub enum CheckLevel {
+    /// Do not check.
+    Ignore,
+    /// Check and record as an audit annotation.
+    Audit,
+    /// Check and warn.
+    Warn,
+    /// Check with the rule's full mode (deny when the rule enforces).
+    Enforce,
+}
+
+/// Which workloads handle PHI.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeSpec {
+    /// A workload is PHI when its own labels or its pod template's labels match this selector.
+    /// Default: `phiguard.io/data-classification: phi`.
+    #[serde(default = "default_phi_selector")]
+    pub workload_selector: LabelSelector,
+    /// Every workload in a Namespace whose labels match this selector is PHI.
+    /// Default: `phiguard.io/data-classification: phi`. An empty selector (`{}`) puts every
+    /// namespace in scope.
+    #[serde(default = "default_phi_selector")]
+    pub namespace_selector: LabelSelector,
+    /// Namespaces never in scope, in addition to kube-system, kube-public and kube-node-lease,
+    /// which phi-guard never judges.
+    #[serde(default)]
+    pub excluded_namespaces: Vec<String>,
+}
+
+impl Default for ScopeSpec {
+    fn default() -> Self {
+        ScopeSpec {
+            workload_selector: default_phi_selector(),
+            namespace_selector: default_phi_selector(),
+            excluded_namespaces: Vec::new(),
+        }
+    }
+}
+
+fn default_phi_selector() -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(BTreeMap::from([(
+            DEFAULT_PHI_LABEL_KEY.to_string(),
+            DEFAULT_PHI_LABEL_VALUE.to_string(),
+        )])),
+        match_expressions: None,
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Encryption at rest settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionAtRestSpec {
+    /// Whether this rule runs.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Overrides the policy mode for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// StorageClass names accepted as encrypting whatever their parameters say (for classes whose
+    /// encryption is invisible to Kubernetes, e.g. vSphere storage policies).
+    #[serde(default)]
+    pub encrypted_storage_classes: Vec<String>,
+    /// Extra provisioners recognized as encrypting when all the given parameters match. Built-in
+    /// knowledge covers AWS EBS, GCE PD, Azure Disk/File, Ceph RBD/CephFS, Longhorn, OpenEBS ZFS
+    /// and Portworx.
+    #[serde(default)]
+    pub provisioners: Vec<ProvisionerMatcher>,
+    /// Attest that provider-default encryption (e.g. GCE PD and Azure Disk with provider-managed
+    /// keys) is acceptable because a BAA with the provider covers it. Default false: only
+    /// explicitly configured encryption counts.
+    #[serde(default)]
+    pub attest_provider_default_encryption: bool,
+    /// Attest that node disks are encrypted, so on-disk emptyDir volumes are acceptable.
+    #[serde(default)]
+    pub attest_node_disk_encryption: bool,
+    /// Inline volume types allowed in PHI pods, by their pod spec field name. Default: the
+    /// restricted Pod Security set (configMap, csi, downwardAPI, emptyDir, ephemeral,
+    /// persistentVolumeClaim, projected, secret). Anything else (hostPath, nfs, iscsi, ...)
+    /// cannot be proven encrypted and is a violation.
+    #[serde(default = "default_inline_volume_types")]
+    #[schemars(length(min = 1))]
+    pub allowed_inline_volume_types: Vec<String>,
+    /// CSI drivers allowed as inline `csi` volumes (they carry no PHI).
+    #[serde(default = "default_inline_csi_drivers")]
+    pub allowed_inline_csi_drivers: Vec<String>,
+    /// How an emptyDir on node disk (not `medium: Memory`) is treated. Default Warn.
+    #[serde(default = "default_warn")]
+    pub on_disk_empty_dir: CheckLevel,
+}
+
+impl Default for EncryptionAtRestSpec {
+    fn default() -> Self {
+        EncryptionAtRestSpec {
+            enabled: true,
+            mode: None,
+            encrypted_storage_classes: Vec::new(),
+            provisioners: Vec::new(),
+            attest_provider_default_encryption: false,
+            attest_node_disk_encryption: false,
+            allowed_inline_volume_types: default_inline_volume_types(),
+            allowed_inline_csi_drivers: default_inline_csi_drivers(),
+            on_disk_empty_dir: CheckLevel::Warn,
+        }
+    }
+}
+
+/// The restricted Pod Security Standard's volume types.
+pub fn default_inline_volume_types() -> Vec<String> {
+    [
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn default_inline_csi_drivers() -> Vec<String> {
+    ["secrets-store.csi.k8s.io", "csi.cert-manager.io"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_warn() -> CheckLevel {
+    CheckLevel::Warn
+}
+
+fn default_ignore() -> CheckLevel {
+    CheckLevel::Ignore
+}
+
+/// A provisioner whose StorageClasses encrypt when the given parameters match.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionerMatcher {
+    /// The StorageClass `provisioner`, e.g. `ebs.csi.aws.com`.
+    #[schemars(length(min = 1))]
+    pub provisioner: String,
+    /// Parameters that must all be present with these values (keys and values compared
+    /// case-insensitively). Empty: every class of this provisioner encrypts.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Evidence accepted for encryption in transit.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub enum TransitEvidence {
+    /// Istio sidecar injection (namespace/pod labels or an istio-proxy container).
+    IstioSidecar,
+    /// Istio ambient mode (`istio.io/dataplane-mode: ambient`).
+    IstioAmbient,
+    /// Linkerd proxy injection with an authenticated default inbound policy.
+    Linkerd,
+    /// Application TLS: a csi.cert-manager.io volume or a Secret issued by a cert-manager
+    /// Certificate, mounted by the pod.
+    AppTls,
+}
+
+/// Encryption in transit settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionInTransitSpec {
+    /// Whether this rule runs.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Overrides the policy mode for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Which evidence counts. Default: all of IstioSidecar, IstioAmbient, Linkerd, AppTls.
+    #[serde(default = "default_evidence")]
+    #[schemars(length(min = 1))]
+    pub accepted_evidence: Vec<TransitEvidence>,
+    /// Istio evidence counts only with an effective STRICT PeerAuthentication (mesh-wide in the
+    /// root namespace, namespace-wide, or selecting the pod; port-level DISABLE or PERMISSIVE on
+    /// one of the pod's ports breaks it). Default true.
+    #[serde(default = "yes")]
+    pub require_strict_peer_authentication: bool,
+    /// Istio's root namespace, where a selector-less PeerAuthentication applies mesh-wide.
+    #[serde(default = "default_istio_root")]
+    pub istio_root_namespace: String,
+    /// Linkerd default inbound policies accepted as authenticated.
+    #[serde(default = "default_linkerd_policies")]
+    #[schemars(length(min = 1))]
+    pub linkerd_accepted_inbound_policies: Vec<String>,
+    /// The cluster-wide Linkerd default inbound policy, used when neither the workload nor its
+    /// namespace sets `config.linkerd.io/default-inbound-policy`. Linkerd's own default is
+    /// all-unauthenticated.
+    #[serde(default = "default_linkerd_cluster_policy")]
+    pub linkerd_cluster_default_inbound_policy: String,
+    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName.
+    #[serde(default = "yes")]
+    pub require_ingress_tls: bool,
+    /// A Service selecting unmeshed PHI pods must not expose plaintext ports (appProtocol or port
+    /// name not https/tls).
+    #[serde(default = "yes")]
+    pub forbid_plaintext_service_ports: bool,
+    /// Mesh bypass annotations (traffic.sidecar.istio.io/exclude*, config.linkerd.io/skip-*) are
+    /// violations.
+    #[serde(default = "yes")]
+    pub forbid_mesh_bypass: bool,
+}
+
+impl Default for EncryptionInTransitSpec {
+    fn default() -> Self {
+        EncryptionInTransitSpec {
+            enabled: true,
+            mode: None,
+            accepted_evidence: default_evidence(),
+            require_strict_peer_authentication: true,
+            istio_root_namespace: default_istio_root(),
+            linkerd_accepted_inbound_policies: default_linkerd_policies(),
+            linkerd_cluster_default_inbound_policy: default_linkerd_cluster_policy(),
+            require_ingress_tls: true,
+            forbid_plaintext_service_ports: true,
+            forbid_mesh_bypass: true,
+        }
+    }
+}
+
+fn default_evidence() -> Vec<TransitEvidence> {
+    vec![
+        TransitEvidence::IstioSidecar,
+        TransitEvidence::IstioAmbient,
+        TransitEvidence::Linkerd,
+        TransitEvidence::AppTls,
+    ]
+}
+
+fn default_istio_root() -> String {
+    "istio-system".into()
+}
+
+fn default_linkerd_policies() -> Vec<String> {
+    ["all-authenticated", "cluster-authenticated", "deny"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_linkerd_cluster_policy() -> String {
+    "all-unauthenticated".into()
+}
+
+/// Network segmentation settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSegmentationSpec {
+    /// Whether this rule runs.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Overrides the policy mode for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Require a NetworkPolicy that selects the pod and isolates it for egress. Default Warn.
+    #[serde(default = "default_warn")]
+    pub egress_isolation: CheckLevel,
+    /// Require a namespace-wide default deny (`podSelector: {}`, policyTypes Ingress and Egress,
+    /// no rules) in the pod's namespace. Default Ignore.
+    #[serde(default = "default_ignore")]
+    pub namespace_default_deny: CheckLevel,
+    /// Deny deleting (or loosening) a NetworkPolicy that is the only ingress isolation of running
+    /// PHI pods. Default true.
+    #[serde(default = "yes")]
+    pub protect_isolating_policies: bool,
+}
+
+impl Default for NetworkSegmentationSpec {
+    fn default() -> Self {
+        NetworkSegmentationSpec {
+            enabled: true,
+            mode: None,
+            egress_isolation: CheckLevel::Warn,
+            namespace_default_deny: CheckLevel::Ignore,
+            protect_isolating_policies: true,
+        }
+    }
+}
+
+/// Audit sidecar settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditSidecarSpec {
+    /// Whether this rule runs.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Overrides the policy mode for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Approved sidecar images, as repository patterns matched against the image reference
+    /// without registry, tag or digest (`*` matches within a path segment, `**` across). A
+    /// pattern matches the repository path or any suffix of it after a `/`, so `fluent/fluent-bit`
+    /// matches `cr.fluentbit.io/fluent/fluent-bit:3.1`. Default: Fluent Bit, Vector and the
+    /// OpenTelemetry Collector images.
+    #[serde(default = "default_sidecar_images")]
+    #[schemars(length(min = 1))]
+    pub approved_images: Vec<String>,
+    /// If set, the sidecar container's name must match one of these patterns (`*` wildcard).
+    #[serde(default)]
+    pub container_names: Vec<String>,
+    /// Require the sidecar image to be pinned by `@sha256:` digest. Default Warn.
+    #[serde(default = "default_warn")]
+    pub require_digest: CheckLevel,
+    /// Require a log volume (not hostPath) mounted by both the sidecar and an application
+    /// container. Default Ignore.
+    #[serde(default = "default_ignore")]
+    pub require_shared_log_volume: CheckLevel,
+}
+
+impl Default for AuditSidecarSpec {
+    fn default() -> Self {
+        AuditSidecarSpec {
+            enabled: true,
+            mode: None,
+            approved_images: default_sidecar_images(),
+            container_names: Vec::new(),
+            require_digest: CheckLevel::Warn,
+            require_shared_log_volume: CheckLevel::Ignore,
+        }
+    }
+}
+
+/// The default approved audit sidecar image repositories.
+pub fn default_sidecar_images() -> Vec<String> {
+    [
+        "fluent/fluent-bit",
+        "timberio/vector",
+        "otel/opentelemetry-collector",
+        "otel/opentelemetry-collector-contrib",
+        "otel/opentelemetry-collector-k8s",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// What phi-guard observed of this policy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhiPolicyStatus {
+    /// `Ready` is True when phi-guard parsed and applies the policy, False with the reason when
+    /// it rejected it.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The generation phi-guard last evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

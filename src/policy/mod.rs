@@ -1,0 +1,661 @@
+//! PHI policies: the PhiPolicy CRD, the built-in hipaa-baseline, and the one validating parser
+//! that turns a spec into the [`Policy`] the engine runs (used by the webhook, `check` and policy
+//! status alike).
+
+pub mod crd;
+
+use std::collections::BTreeSet;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use kube::api::ObjectMeta;
+
+pub use crd::{
+    AuditSidecarSpec, CheckLevel, EncryptionAtRestSpec, EncryptionInTransitSpec, Mode,
+    NetworkSegmentationSpec, PhiPolicy, PhiPolicySpec, PhiPolicyStatus, ProvisionerMatcher,
+    ScopeSpec, TransitEvidence,
+};
+
+use crate::selector::{Labels, Selector};
+
+/// The name of the built-in policy.
+pub const BASELINE_NAME: &str = "hipaa-baseline";
+
+/// Namespaces phi-guard never judges, whatever a policy says: the cluster's own.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// A policy that could not be accepted; `field` is the JSON path inside the PhiPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PhiPolicy {policy:?}: {field}: {message}")]
+pub struct PolicyError {
+    pub policy: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// The built-in `hipaa-baseline` PhiPolicy: all defaults, Enforce.
+pub fn hipaa_baseline() -> PhiPolicy {
+    PhiPolicy {
+        metadata: ObjectMeta {
+            name: Some(BASELINE_NAME.to_string()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/part-of".to_string(),
+                    "phi-guard".to_string(),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        spec: PhiPolicySpec::default(),
+        status: None,
+    }
+}
+
+impl Default for PhiPolicySpec {
+    fn default() -> Self {
+        PhiPolicySpec {
+            mode: Mode::Enforce,
+            scope: ScopeSpec::default(),
+            encryption_at_rest: EncryptionAtRestSpec::default(),
+            encryption_in_transit: EncryptionInTransitSpec::default(),
+            network_segmentation: NetworkSegmentationSpec::default(),
+            audit_sidecar: AuditSidecarSpec::default(),
+        }
+    }
+}
+
+/// A validated policy, ready for the engine.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub mode: Mode,
+    pub scope: Scope,
+    /// `None` when the rule is disabled.
+    pub encryption_at_rest: Option<AtRestConfig>,
+    pub encryption_in_transit: Option<InTransitConfig>,
+    pub network_segmentation: Option<SegmentationConfig>,
+    pub audit_sidecar: Option<AuditSidecarConfig>,
+}
+
+/// Which objects a policy judges.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub workload_selector: Selector,
+    pub namespace_selector: Selector,
+    pub excluded_namespaces: BTreeSet<String>,
+}
+
+impl Scope {
+    /// Is this namespace excluded (always true for the cluster's system namespaces)?
+    pub fn excludes_namespace(&self, namespace: &str) -> bool {
+        SYSTEM_NAMESPACES.contains(&namespace) || self.excluded_namespaces.contains(namespace)
+    }
+
+    /// Is an object with these label sets, in a namespace with these labels, PHI?
+    /// `label_sets` are the object's own labels and, for pod controllers, its template's labels.
+    pub fn covers(
+        &self,
+        namespace: &str,
+        namespace_labels: Option<&Labels>,
+        label_sets: &[&Labels],
+    ) -> bool {
+        if self.excludes_namespace(namespace) {
+            return false;
+        }
+        label_sets.iter().any(|l| self.workload_selector.matches(l))
+            || namespace_labels.is_some_and(|l| self.namespace_selector.matches(l))
+    }
+}
+
+/// The effective level of a sub-check: `None` when off; never stricter than the rule's mode.
+pub fn sub_check_mode(rule_mode: Mode, level: CheckLevel) -> Option<Mode> {
+    match level {
+        CheckLevel::Ignore => None,
+        CheckLevel::Audit => Some(Mode::Audit),
+        CheckLevel::Warn => Some(rule_mode.min(Mode::Warn)),
+        CheckLevel::Enforce => Some(rule_mode),
+    }
+}
+
+/// Validated encryption-at-rest settings.
+#[derive(Debug, Clone)]
+pub struct AtRestConfig {
+    pub mode: Mode,
+    pub encrypted_storage_classes: BTreeSet<String>,
+    /// Provisioner name and the (lower-cased key, lower-cased value) pairs that must all match.
+    pub provisioners: Vec<(String, Vec<(String, String)>)>,
+    pub attest_provider_default_encryption: bool,
+    pub attest_node_disk_encryption: bool,
+    pub allowed_inline_volume_types: BTreeSet<String>,
+    pub allowed_inline_csi_drivers: BTreeSet<String>,
+    /// Mode of the on-disk emptyDir finding; `None` when not reported.
+    pub on_disk_empty_dir: Option<Mode>,
+}
+
+/// Validated encryption-in-transit settings.
+#[derive(Debug, Clone)]
+pub struct InTransitConfig {
+    pub mode: Mode,
+    pub accepted_evidence: BTreeSet<TransitEvidence>,
+    pub require_strict_peer_authentication: bool,
+    pub istio_root_namespace: String,
+    pub linkerd_accepted_inbound_policies: BTreeSet<String>,
+    pub linkerd_cluster_default_inbound_policy: String,
+    pub require_ingress_tls: bool,
+    pub forbid_plaintext_service_ports: bool,
+    pub forbid_mesh_bypass: bool,
+}
+
+impl InTransitConfig {
+    /// Does the policy accept this kind of evidence?
+    pub fn accepts(&self, e: TransitEvidence) -> bool {
+        self.accepted_evidence.contains(&e)
+    }
+}
+
+/// Validated network-segmentation settings.
+#[derive(Debug, Clone)]
+pub struct SegmentationConfig {
+    pub mode: Mode,
+    pub egress_isolation: Option<Mode>,
+    pub namespace_default_deny: Option<Mode>,
+    pub protect_isolating_policies: bool,
+}
+
+/// Validated audit-sidecar settings.
+#[derive(Debug, Clone)]
+pub struct AuditSidecarConfig {
+    pub mode: Mode,
+    pub approved_images: GlobSet,
+    /// The patterns as written, for messages.
+    pub approved_image_patterns: Vec<String>,
+    /// `None`: any container name.
+    pub container_names: Option<GlobSet>,
+    pub require_digest: Option<Mode>,
+    pub require_shared_log_volume: Option<Mode>,
+}
+
+impl AuditSidecarConfig {
+    /// Does an image reference's repository match an approved pattern? The registry, tag and
+    /// digest are ignored; the pattern may match the whole repository path or any suffix after a `/`.
+    pub fn image_approved(&self, image: &str) -> bool {
+        let repo = image_repository(image);
+        let mut rest = repo;
+        loop {
+            if self.approved_images.is_match(rest) {
+                return true;
+            }
+            match rest.find('/') {
+                Some(i) => rest = &rest[i + 1..],
+                None => return false,
+            }
+        }
+    }
+
+    /// Does the container name satisfy the optional name patterns?
+    pub fn name_approved(&self, name: &str) -> bool {
+        self.container_names
+            .as_ref()
+            .is_none_or(|set| set.is_match(name))
+    }
+}
+
+/// The repository part of an image reference: without `@digest` and `:tag`.
+pub fn image_repository(image: &str) -> &str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    // A ':' after the last '/' starts the tag; one before it belongs to a registry port.
+    match without_digest.rfind(':') {
+        Some(colon) if !without_digest[colon..].contains('/') => &without_digest[..colon],
+        _ => without_digest,
+    }
+}
+
+/// Is the image pinned by a sha256 digest?
+pub fn image_has_digest(image: &str) -> bool {
+    image
+        .split_once("@sha256:")
+        .is_some_and(|(_, d)| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Volume types a pod spec can carry, by field name.
+pub const KNOWN_VOLUME_TYPES: [&str; 30] = [
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "gitRepo",
+    "glusterfs",
+    "hostPath",
+    "image",
+    "iscsi",
+    "nfs",
+    "persistentVolumeClaim",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "projected",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "secret",
+    "storageos",
+    "vsphereVolume",
+];
+
+/// Linkerd's default inbound policy values.
+pub const LINKERD_INBOUND_POLICIES: [&str; 6] = [
+    "all-unauthenticated",
+    "all-authenticated",
+    "cluster-unauthenticated",
+    "cluster-authenticated",
+    "deny",
+    "audit",
+];
+
+struct Ctx<'a> {
+    policy: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+        PolicyError {
+            policy: self.policy.to_string(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn globs(ctx: &Ctx, field: &str, patterns: &[String]) -> Result<GlobSet, PolicyError> {
+    let mut b = GlobSetBuilder::new();
+    for (i, p) in patterns.iter().enumerate() {
+        if p.trim().is_empty() {
+            return Err(ctx.err(format!("{field}[{i}]"), "must not be empty"));
+        }
+        let glob = GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| {
+                ctx.err(
+                    format!("{field}[{i}]"),
+                    format!("invalid pattern: {}", e.kind()),
+                )
+            })?;
+        b.add(glob);
+    }
+    b.build()
+        .map_err(|e| ctx.err(field, format!("invalid patterns: {e}")))
+}
+
+impl TryFrom<&PhiPolicy> for Policy {
+    type Error = PolicyError;
+
+    fn try_from(p: &PhiPolicy) -> Result<Self, Self::Error> {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        Policy::from_spec(&name, &p.spec)
+    }
+}
+
+impl Policy {
+    /// The one validating parser: spec -> validated policy, or the first problem with its field.
+    pub fn from_spec(name: &str, spec: &PhiPolicySpec) -> Result<Policy, PolicyError> {
+        let ctx = Ctx { policy: name };
+        if name.is_empty() {
+            return Err(ctx.err("metadata.name", "must not be empty"));
+        }
+        let sel = |field: &str, s| {
+            Selector::try_from(s).map_err(|e| {
+                ctx.err(format!("spec.scope.{field}.{e}"), "")
+                    .into_field_message()
+            })
+        };
+        let scope = Scope {
+            workload_selector: sel("workloadSelector", &spec.scope.workload_selector)?,
+            namespace_selector: sel("namespaceSelector", &spec.scope.namespace_selector)?,
+            excluded_namespaces: spec.scope.excluded_namespaces.iter().cloned().collect(),
+        };
+        if scope.workload_selector.is_empty() {
+            return Err(ctx.err(
+                "spec.scope.workloadSelector",
+                "must not be empty: an empty selector would mark every workload in the cluster as PHI (use namespaceSelector to cover whole namespaces)",
+            ));
+        }
+        for (i, ns) in spec.scope.excluded_namespaces.iter().enumerate() {
+            if ns.is_empty() {
+                return Err(ctx.err(
+                    format!("spec.scope.excludedNamespaces[{i}]"),
+                    "must not be empty",
+                ));
+            }
+        }
+
+        let ar = &spec.encryption_at_rest;
+        let encryption_at_rest = if ar.enabled {
+            let mode = ar.mode.unwrap_or(spec.mode);
+            let mut provisioners = Vec::new();
+            for (i, m) in ar.provisioners.iter().enumerate() {
+                if m.provisioner.trim().is_empty() {
+                    return Err(ctx.err(
+                        format!("spec.encryptionAtRest.provisioners[{i}].provisioner"),
+                        "must not be empty",
+                    ));
+                }
+                let mut params = Vec::new();
+                for (k, v) in &m.parameters {
+                    if k.trim().is_empty() {
+                        return Err(ctx.err(
+                            format!("spec.encryptionAtRest.provisioners[{i}].parameters"),
+                            "parameter keys must not be empty",
+                        ));
+                    }
+                    params.push((k.to_ascii_lowercase(), v.to_ascii_lowercase()));
+                }
+                provisioners.push((m.provisioner.clone(), params));
+            }
+            if ar.allowed_inline_volume_types.is_empty() {
+                return Err(ctx.err(
+                    "spec.encryptionAtRest.allowedInlineVolumeTypes",
+                    "must not be empty",
+                ));
+            }
+            for (i, t) in ar.allowed_inline_volume_types.iter().enumerate() {
+                if !KNOWN_VOLUME_TYPES.contains(&t.as_str()) {
+                    return Err(ctx.err(
+                        format!("spec.encryptionAtRest.allowedInlineVolumeTypes[{i}]"),
+                        format!(
+                            "unknown volume type {t:?}; use a pod spec volume field name such as {}",
+                            KNOWN_VOLUME_TYPES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Some(AtRestConfig {
+                mode,
+                encrypted_storage_classes: ar.encrypted_storage_classes.iter().cloned().collect(),
+                provisioners,
+                attest_provider_default_encryption: ar.attest_provider_default_encryption,
+                attest_node_disk_encryption: ar.attest_node_disk_encryption,
+                allowed_inline_volume_types: ar
+                    .allowed_inline_volume_types
+                    .iter()
+                    .cloned()
+                    .collect(),
+                allowed_inline_csi_drivers: ar.allowed_inline_csi_drivers.iter().cloned().collect(),
+                on_disk_empty_dir: if ar.attest_node_disk_encryption {
+                    None
+                } else {
+                    sub_check_mode(mode, ar.on_disk_empty_dir)
+                },
+            })
+        } else {
+            None
+        };
+
+        let it = &spec.encryption_in_transit;
+        let encryption_in_transit = if it.enabled {
+            if it.accepted_evidence.is_empty() {
+                return Err(ctx.err(
+                    "spec.encryptionInTransit.acceptedEvidence",
+                    "must not be empty",
+                ));
+            }
+            if it.istio_root_namespace.trim().is_empty() {
+                return Err(ctx.err(
+                    "spec.encryptionInTransit.istioRootNamespace",
+                    "must not be empty",
+                ));
+            }
+            for (i, v) in it.linkerd_accepted_inbound_policies.iter().enumerate() {
+                if !LINKERD_INBOUND_POLICIES.contains(&v.as_str()) {
+                    return Err(ctx.err(
+                        format!("spec.encryptionInTransit.linkerdAcceptedInboundPolicies[{i}]"),
+                        format!(
+                            "unknown Linkerd inbound policy {v:?}; one of {}",
+                            LINKERD_INBOUND_POLICIES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if !LINKERD_INBOUND_POLICIES
+                .contains(&it.linkerd_cluster_default_inbound_policy.as_str())
+            {
+                return Err(ctx.err(
+                    "spec.encryptionInTransit.linkerdClusterDefaultInboundPolicy",
+                    format!(
+                        "unknown Linkerd inbound policy; one of {}",
+                        LINKERD_INBOUND_POLICIES.join(", ")
+                    ),
+                ));
+            }
+            Some(InTransitConfig {
+                mode: it.mode.unwrap_or(spec.mode),
+                accepted_evidence: it.accepted_evidence.iter().copied().collect(),
+                require_strict_peer_authentication: it.require_strict_peer_authentication,
+                istio_root_namespace: it.istio_root_namespace.clone(),
+                linkerd_accepted_inbound_policies: it
+                    .linkerd_accepted_inbound_policies
+                    .iter()
+                    .cloned()
+                    .collect(),
+                linkerd_cluster_default_inbound_policy: it
+                    .linkerd_cluster_default_inbound_policy
+                    .clone(),
+                require_ingress_tls: it.require_ingress_tls,
+                forbid_plaintext_service_ports: it.forbid_plaintext_service_ports,
+                forbid_mesh_bypass: it.forbid_mesh_bypass,
+            })
+        } else {
+            None
+        };
+
+        let ns = &spec.network_segmentation;
+        let network_segmentation = if ns.enabled {
+            let mode = ns.mode.unwrap_or(spec.mode);
+            Some(SegmentationConfig {
+                mode,
+                egress_isolation: sub_check_mode(mode, ns.egress_isolation),
+                namespace_default_deny: sub_check_mode(mode, ns.namespace_default_deny),
+                protect_isolating_policies: ns.protect_isolating_policies,
+            })
+        } else {
+            None
+        };
+
+        let au = &spec.audit_sidecar;
+        let audit_sidecar = if au.enabled {
+            if au.approved_images.is_empty() {
+                return Err(ctx.err("spec.auditSidecar.approvedImages", "must not be empty"));
+            }
+            let mode = au.mode.unwrap_or(spec.mode);
+            Some(AuditSidecarConfig {
+                mode,
+                approved_images: globs(
+                    &ctx,
+                    "spec.auditSidecar.approvedImages",
+                    &au.approved_images,
+                )?,
+                approved_image_patterns: au.approved_images.clone(),
+                container_names: if au.container_names.is_empty() {
+                    None
+                } else {
+                    Some(globs(
+                        &ctx,
+                        "spec.auditSidecar.containerNames",
+                        &au.container_names,
+                    )?)
+                },
+                require_digest: sub_check_mode(mode, au.require_digest),
+                require_shared_log_volume: sub_check_mode(mode, au.require_shared_log_volume),
+            })
+        } else {
+            None
+        };
+
+        Ok(Policy {
+            name: name.to_string(),
+            mode: spec.mode,
+            scope,
+            encryption_at_rest,
+            encryption_in_transit,
+            network_segmentation,
+            audit_sidecar,
+        })
+    }
+}
+
+impl PolicyError {
+    /// Selector errors carry "field: message" in one string; split it for a clean error.
+    fn into_field_message(self) -> PolicyError {
+        match self.field.split_once(": ") {
+            Some((f, m)) => PolicyError {
+                policy: self.policy,
+                field: f.to_string(),
+                message: m.to_string(),
+            },
+            None => self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_is_valid_and_enforces_all_four_rules() {
+        let p = Policy::try_from(&hipaa_baseline()).expect("baseline valid");
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(
+            p.encryption_at_rest.as_ref().map(|c| c.mode),
+            Some(Mode::Enforce)
+        );
+        assert_eq!(
+            p.encryption_at_rest
+                .as_ref()
+                .and_then(|c| c.on_disk_empty_dir),
+            Some(Mode::Warn)
+        );
+        assert_eq!(
+            p.encryption_in_transit.as_ref().map(|c| c.mode),
+            Some(Mode::Enforce)
+        );
+        assert_eq!(
+            p.network_segmentation
+                .as_ref()
+                .and_then(|c| c.egress_isolation),
+            Some(Mode::Warn)
+        );
+        assert_eq!(
+            p.network_segmentation
+                .as_ref()
+                .and_then(|c| c.namespace_default_deny),
+            None
+        );
+        assert_eq!(
+            p.audit_sidecar.as_ref().and_then(|c| c.require_digest),
+            Some(Mode::Warn)
+        );
+        assert!(p.scope.excludes_namespace("kube-system"));
+        assert!(!p.scope.excludes_namespace("default"));
+    }
+
+    #[test]
+    fn sub_checks_never_exceed_the_rule_mode() {
+        assert_eq!(
+            sub_check_mode(Mode::Audit, CheckLevel::Warn),
+            Some(Mode::Audit)
+        );
+        assert_eq!(
+            sub_check_mode(Mode::Audit, CheckLevel::Enforce),
+            Some(Mode::Audit)
+        );
+        assert_eq!(
+            sub_check_mode(Mode::Enforce, CheckLevel::Warn),
+            Some(Mode::Warn)
+        );
+        assert_eq!(sub_check_mode(Mode::Enforce, CheckLevel::Ignore), None);
+    }
+
+    #[test]
+    fn image_patterns_ignore_registry_tag_and_digest() {
+        let p = Policy::try_from(&hipaa_baseline()).expect("valid");
+        let a = p.audit_sidecar.expect("enabled");
+        for ok in [
+            "fluent/fluent-bit:3.1",
+            "cr.fluentbit.io/fluent/fluent-bit:3.1.4",
+            "registry.example.com:5000/mirror/fluent/fluent-bit@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "docker.io/timberio/vector:0.40.0-distroless-libc",
+            "otel/opentelemetry-collector-contrib:0.110.0",
+            "ghcr.io/acme/otel/opentelemetry-collector-k8s",
+        ] {
+            assert!(a.image_approved(ok), "{ok}");
+        }
+        for bad in [
+            "nginx:1.27",
+            "fluent/fluent-bit-evil:1",
+            "evil/fluent-bit",
+            "otel/opentelemetry-collector-builder",
+        ] {
+            assert!(!a.image_approved(bad), "{bad}");
+        }
+        assert_eq!(
+            image_repository("localhost:5000/app:1"),
+            "localhost:5000/app"
+        );
+        assert_eq!(image_repository("localhost:5000/app"), "localhost:5000/app");
+        assert!(!image_has_digest("fluent/fluent-bit:3"));
+    }
+
+    #[test]
+    fn invalid_policies_name_the_field() {
+        let mut spec = PhiPolicySpec::default();
+        spec.encryption_at_rest
+            .allowed_inline_volume_types
+            .push("hostpath".into());
+        let err = Policy::from_spec("p", &spec).unwrap_err();
+        assert_eq!(
+            err.field,
+            "spec.encryptionAtRest.allowedInlineVolumeTypes[8]"
+        );
+        assert!(err.message.contains("hostPath"), "{}", err.message);
+
+        let mut spec = PhiPolicySpec::default();
+        spec.scope.workload_selector.match_expressions = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
+                key: "x".into(),
+                operator: "In".into(),
+                values: None,
+            },
+        ]);
+        let err = Policy::from_spec("p", &spec).unwrap_err();
+        assert_eq!(
+            err.field,
+            "spec.scope.workloadSelector.matchExpressions[0].values"
+        );
+        assert!(err
+            .to_string()
+            .starts_with("PhiPolicy \"p\": spec.scope.workloadSelector"));
+
+        let mut spec = PhiPolicySpec::default();
+        spec.audit_sidecar.approved_images = vec!["fluent/[".into()];
+        let err = Policy::from_spec("p", &spec).unwrap_err();
+        assert_eq!(err.field, "spec.auditSidecar.approvedImages[0]");
+
+        let mut spec = PhiPolicySpec::default();
+        spec.encryption_in_transit.linkerd_accepted_inbound_policies = vec!["everyone".into()];
+        let err = Policy::from_spec("p", &spec).unwrap_err();
+        assert_eq!(
+            err.field,
+            "spec.encryptionInTransit.linkerdAcceptedInboundPolicies[0]"
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! Any admitted object as one normalized view: kind, name, namespace, labels and, for pod
+//! controllers, the pod template with the field path it lives at (messages cite exact fields).
+
+pub mod pod;
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::cluster::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
+use crate::selector::Labels;
+use pod::null_default;
+pub use pod::{
+    ClaimSpec, ClaimTemplate, Container, Meta, PodSpec, PodTemplate, Volume, VolumeSource,
+};
+
+/// The kinds phi-guard judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    PersistentVolumeClaim,
+    Service,
+    Ingress,
+    NetworkPolicy,
+    Namespace,
+}
+
+impl Kind {
+    /// Recognize a kind by API group and kind name (as in an AdmissionReview's `request.kind`
+    /// or a manifest's `apiVersion`/`kind`). `None` for kinds phi-guard does not judge.
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
+        Some(match (group, kind) {
+            ("", "Pod") => Kind::Pod,
+            ("apps", "Deployment") => Kind::Deployment,
+            ("apps", "StatefulSet") => Kind::StatefulSet,
+            ("apps", "DaemonSet") => Kind::DaemonSet,
+            ("apps", "ReplicaSet") => Kind::ReplicaSet,
+            ("", "ReplicationController") => Kind::ReplicationController,
+            ("batch", "Job") => Kind::Job,
+            ("batch", "CronJob") => Kind::CronJob,
+            ("", "PersistentVolumeClaim") => Kind::PersistentVolumeClaim,
+            ("", "Service") => Kind::Service,
+            ("networking.k8s.io", "Ingress") => Kind::Ingress,
+            ("networking.k8s.io", "NetworkPolicy") => Kind::NetworkPolicy,
+            ("", "Namespace") => Kind::Namespace,
+            _ => return None,
+        })
+    }
+
+    /// Recognize a kind from a manifest's `apiVersion` (`group/version` or `version`).
+    pub fn from_api_version_kind(api_version: &str, kind: &str) -> Option<Kind> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Kind::from_group_kind(group, kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::Service => "Service",
+            Kind::Ingress => "Ingress",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::Namespace => "Namespace",
+        }
+    }
+
+    /// Does this kind carry a pod template?
+    pub fn has_pods(self) -> bool {
+        matches!(
+            self,
+            Kind::Pod
+                | Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::DaemonSet
+                | Kind::ReplicaSet
+                | Kind::ReplicationController
+                | Kind::Job
+                | Kind::CronJob
+        )
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An object that could not be read as its kind.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {kind} object: {message}")]
+pub struct WorkloadError {
+    pub kind: Kind,
+    pub message: String,
+}
+
+/// A normalized object under review.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    pub kind: Kind,
+    pub name: String,
+    pub namespace: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub body: Body,
+}
+
+/// What a workload carries, per kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Pods and pod controllers.
+    Pods(PodView),
+    PersistentVolumeClaim(ClaimSpec),
+    Service(ServiceInfo),
+    Ingress(IngressView),
+    NetworkPolicy(NetworkPolicyInfo),
+    Namespace,
+}
+
+/// The pod a workload will run, with the paths its parts live at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodView {
+    /// Path of the pod spec: `spec`, `spec.template.spec` or `spec.jobTemplate.spec.template.spec`.
+    pub spec_path: &'static str,
+    /// Path of the pod metadata: `metadata`, `spec.template.metadata`, ...
+    pub meta_path: &'static str,
+    /// Labels of the pods (the Pod's own, or the template's).
+    pub labels: Labels,
+    /// Annotations of the pods (values never logged).
+    pub annotations: Labels,
+    pub spec: PodSpec,
+    /// StatefulSet `spec.volumeClaimTemplates`.
+    pub claim_templates: Vec<ClaimTemplate>,
+    /// Job or CronJob: pods run to completion, so sidecars must be native.
+    pub run_to_completion: bool,
+}
+
+/// An Ingress, reduced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngressView {
+    /// `spec.rules[i].host` with the Service names it routes to.
+    pub rules: Vec<IngressRuleView>,
+    /// Service of `spec.defaultBackend`.
+    pub default_backend: Option<String>,
+    /// `spec.tls[i]`: hosts and whether a secretName is set.
+    pub tls: Vec<IngressTlsView>,
+}
+
+/// One Ingress rule.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngressRuleView {
+    pub host: Option<String>,
+    pub services: Vec<String>,
+}
+
+/// One Ingress TLS entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngressTlsView {
+    pub hosts: Vec<String>,
+    pub has_secret: bool,
+}
+
+impl Workload {
+    /// Label sets that mark a workload PHI: its own labels and its pods' labels.
+    pub fn label_sets(&self) -> Vec<&Labels> {
+        match &self.body {
+            Body::Pods(p) => vec![&self.labels, &p.labels],
+            _ => vec![&self.labels],
+        }
+    }
+
+    /// The pod view, for kinds that run pods.
+    pub fn pods(&self) -> Option<&PodView> {
+        match &self.body {
+            Body::Pods(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// `Kind namespace/name`, for messages and logs.
+    pub fn display(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{} {}", self.kind, self.name)
+        } else {
+            format!("{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+
+    /// Decode an object of a known kind from JSON text (the webhook's path: no intermediate tree).
+    /// `namespace` is the request's namespace, used when the object omits it.
+    pub fn from_json(
+        kind: Kind,
+        json: &str,
+        namespace: Option<&str>,
+    ) -> Result<Workload, WorkloadError> {
+        Self::build(kind, namespace, Src::Str(json))
+    }
+
+    /// Decode an object of a known kind from a JSON tree (files, tests).
+    pub fn from_value(
+        kind: Kind,
+        value: &serde_json::Value,
+        namespace: Option<&str>,
+    ) -> Result<Workload, WorkloadError> {
+        Self::build(kind, namespace, Src::Value(value))
+    }
+
+    fn build(kind: Kind, namespace: Option<&str>, src: Src) -> Result<Workload, WorkloadError> {
+        let err = |e: serde_json::Error| WorkloadError {
+            kind,
+            message: e.to_string(),
+        };
+        let (meta, body) = match kind {
+            Kind::Pod => {
+                let o: Obj<PodSpec> = src.decode().map_err(err)?;
+                let spec = o.spec.unwrap_or_default();
+                let view = PodView {
+                    spec_path: "spec",
+                    meta_path: "metadata",
+                    labels: o.metadata.labels.clone(),
+                    annotations: o.metadata.annotations.clone(),
+                    spec,
+                    claim_templates: Vec::new(),
+                    run_to_completion: false,
+                };
+                (o.metadata, Body::Pods(view))
+            }
+            Kind::Deployment
+            | Kind::DaemonSet
+            | Kind::ReplicaSet
+            | Kind::ReplicationController
+            | Kind::StatefulSet
+            | Kind::Job => {
+                let o: Obj<ControllerSpec> = src.decode().map_err(err)?;
+                let spec = o.spec.unwrap_or_default();
+                let t = spec.template.unwrap_or_default();
+                let view = PodView {
+                    spec_path: "spec.template.spec",
+                    meta_path: "spec.template.metadata",
+                    labels: t.metadata.labels,
+                    annotations: t.metadata.annotations,
+                    spec: t.spec,
+                    claim_templates: if kind == Kind::StatefulSet {
+                        spec.volume_claim_templates
+                    } else {
+                        Vec::new()
+                    },
+                    run_to_completion: kind == Kind::Job,
+                };
+                (o.metadata, Body::Pods(view))
+            }
+            Kind::CronJob => {
+                let o: Obj<CronJobSpec> = src.decode().map_err(err)?;
+                let t = o
+                    .spec
+                    .unwrap_or_default()
+                    .job_template
+                    .unwrap_or_default()
+                    .spec
+                    .unwrap_or_default()
+                    .template
+                    .unwrap_or_default();
+                let view = PodView {
+                    spec_path: "spec.jobTemplate.spec.template.spec",
+                    meta_path: "spec.jobTemplate.spec.template.metadata",
+                    labels: t.metadata.labels,
+                    annotations: t.metadata.annotations,
+                    spec: t.spec,
+                    claim_templates: Vec::new(),
+                    run_to_completion: true,
+                };
+                (o.metadata, Body::Pods(view))
+            }
+            Kind::PersistentVolumeClaim => {
+                let o: Obj<ClaimSpec> = src.decode().map_err(err)?;
+                let spec = o.spec.unwrap_or_default();
+                (o.metadata, Body::PersistentVolumeClaim(spec))
+            }
+            Kind::Service => {
+                let o: Obj<ServiceSpecWire> = src.decode().map_err(err)?;
+                let spec = o.spec.unwrap_or_default();
+                let info = ServiceInfo {
+                    namespace: o
+                        .metadata
+                        .namespace
+                        .clone()
+                        .or(namespace.map(String::from))
+                        .unwrap_or_default(),
+                    name: o.metadata.display_name(),
+                    selector: spec.selector.filter(|s| !s.is_empty()),
+                    ports: spec
+                        .ports
+                        .into_iter()
+                        .map(|p| ServicePortInfo {
+                            name: p.name,
+                            port: p.port,
+                            app_protocol: p.app_protocol,
+                        })
+                        .collect(),
+                };
+                (o.metadata, Body::Service(info))
+            }
+            Kind::Ingress => {
+                let o: Obj<IngressSpecWire> = src.decode().map_err(err)?;
+                let spec = o.spec.unwrap_or_default();
+                let view = IngressView {
+                    rules: spec
+                        .rules
+                        .into_iter()
+                        .map(|r| IngressRuleView {
+                            host: r.host.filter(|h| !h.is_empty()),
+                            services: r
+                                .http
+                                .map(|h| {
+                                    h.paths
+                                        .into_iter()
+                                        .filter_map(|p| p.backend.service.map(|s| s.name))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        })
+                        .collect(),
+                    default_backend: spec.default_backend.and_then(|b| b.service).map(|s| s.name),
+                    tls: spec
+                        .tls
+                        .into_iter()
+                        .map(|t| IngressTlsView {
+                            hosts: t.hosts,
+                            has_secret: t.secret_name.is_some_and(|s| !s.is_empty()),
+                        })
+                        .collect(),
+                };
+                (o.metadata, Body::Ingress(view))
+            }
+            Kind::NetworkPolicy => {
+                let np: k8s_openapi::api::networking::v1::NetworkPolicy =
+                    src.decode().map_err(err)?;
+                let mut info = NetworkPolicyInfo::from(&np);
+                if info.namespace.is_empty() {
+                    info.namespace = namespace.unwrap_or_default().to_string();
+                }
+                let meta = Meta {
+                    name: np.metadata.name.clone(),
+                    generate_name: np.metadata.generate_name.clone(),
+                    namespace: np.metadata.namespace.clone(),
+                    labels: np.metadata.labels.clone().unwrap_or_default(),
+                    annotations: Labels::new(),
+                };
+                (meta, Body::NetworkPolicy(info))
+            }
+            Kind::Namespace => {
+                let o: Obj<serde::de::IgnoredAny> = src.decode().map_err(err)?;
+                (o.metadata, Body::Namespace)
+            }
+        };
+        let ns = if kind == Kind::Namespace {
+            String::new()
+        } else {
+            meta.namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| namespace.map(String::from))
+                .unwrap_or_default()
+        };
+        Ok(Workload {
+            kind,
+            name: meta.display_name(),
+            namespace: ns,
+            labels: meta.labels,
+            annotations: meta.annotations,
+            body,
+        })
+    }
+}
+
+enum Src<'a> {
+    Str(&'a str),
+    Value(&'a serde_json::Value),
+}
+
+impl Src<'_> {
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        match self {
+            Src::Str(s) => serde_json::from_str(s),
+            Src::Value(v) => T::deserialize(*v),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(bound = "S: Deserialize<'de>")]
+struct Obj<S> {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    spec: Option<S>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ControllerSpec {
+    #[serde(default)]
+    template: Option<PodTemplate>,
+    #[serde(default, deserialize_with = "null_default")]
+    volume_claim_templates: Vec<ClaimTemplate>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CronJobSpec {
+    #[serde(default)]
+    job_template: Option<JobTemplate>,
+}
+
+#[derive(Deserialize, Default)]
+struct JobTemplate {
+    #[serde(default)]
+    spec: Option<ControllerSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ServiceSpecWire {
+    #[serde(default)]
+    selector: Option<Labels>,
+    #[serde(default, deserialize_with = "null_default")]
+    ports: Vec<ServicePortWire>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ServicePortWire {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    port: i32,
+    #[serde(default)]
+    app_protocol: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IngressSpecWire {
+    #[serde(default, deserialize_with = "null_default")]
+    rules: Vec<IngressRuleWire>,
+    #[serde(default)]
+    default_backend: Option<BackendWire>,
+    #[serde(default, deserialize_with = "null_default")]
+    tls: Vec<IngressTlsWire>,
+}
+
+#[derive(Deserialize, Default)]
+struct IngressRuleWire {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    http: Option<HttpWire>,
+}
+
+#[derive(Deserialize, Default)]
+struct HttpWire {
+    #[serde(default, deserialize_with = "null_default")]
+    paths: Vec<PathWire>,
+}
+
+#[derive(Deserialize, Default)]
+struct PathWire {
+    #[serde(default)]
+    backend: BackendWire,
+}
+
+#[derive(Deserialize, Default)]
+struct BackendWire {
+    #[serde(default)]
+    service: Option<NamedRef>,
+}
+
+#[derive(Deserialize, Default)]
+struct NamedRef {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IngressTlsWire {
+    #[serde(default, deserialize_with = "null_default")]
+    hosts: Vec<String>,
+    #[serde(default)]
+    secret_name: Option<String>,
+}

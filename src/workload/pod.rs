@@ -1,0 +1,330 @@
+//! The parts of a pod spec that rules read, decoded directly from the request body (no full
+//! k8s-openapi decode on the request path: fields rules never read are skipped).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::selector::Labels;
+
+/// Deserialize `null` as the default value (the API server omits or nulls empty lists).
+pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Object metadata: name, namespace, labels, annotations. Everything else is skipped.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub generate_name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub labels: Labels,
+    /// Values are read by rules (e.g. `linkerd.io/inject`) but never logged or echoed.
+    #[serde(default, deserialize_with = "null_default")]
+    pub annotations: Labels,
+}
+
+impl Meta {
+    /// The name, or `generateName` for objects the API server will name (e.g. ReplicaSet pods).
+    pub fn display_name(&self) -> String {
+        match (&self.name, &self.generate_name) {
+            (Some(n), _) if !n.is_empty() => n.clone(),
+            (_, Some(g)) if !g.is_empty() => g.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A pod spec, reduced.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default, deserialize_with = "null_default")]
+    pub containers: Vec<Container>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub init_containers: Vec<Container>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub volumes: Vec<Volume>,
+}
+
+/// A container, reduced.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `Always` on an init container makes it a native sidecar.
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub ports: Vec<ContainerPort>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+impl Container {
+    /// Is this (init) container a native sidecar (`restartPolicy: Always`)?
+    pub fn is_native_sidecar(&self) -> bool {
+        self.restart_policy.as_deref() == Some("Always")
+    }
+}
+
+/// A container port.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub container_port: i32,
+}
+
+/// A volume mount.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub mount_path: String,
+}
+
+/// A persistent volume claim spec, reduced to its storage binding.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSpec {
+    /// `None`: unset (the default class); `Some("")`: static binding to a PV.
+    #[serde(default)]
+    pub storage_class_name: Option<String>,
+    #[serde(default)]
+    pub volume_name: Option<String>,
+}
+
+/// A claim template (StatefulSet `volumeClaimTemplates[]` or ephemeral `volumeClaimTemplate`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimTemplate {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default)]
+    pub spec: ClaimSpec,
+}
+
+/// A pod volume: its name and the source type rules care about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    pub name: String,
+    pub source: VolumeSource,
+}
+
+/// The source of a pod volume.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeSource {
+    PersistentVolumeClaim {
+        claim_name: String,
+    },
+    Ephemeral {
+        template: Option<ClaimTemplate>,
+    },
+    EmptyDir {
+        memory: bool,
+    },
+    Csi {
+        driver: String,
+    },
+    Secret {
+        secret_name: String,
+    },
+    /// Projected volume; the Secrets it projects.
+    Projected {
+        secret_names: Vec<String>,
+    },
+    ConfigMap,
+    DownwardApi,
+    /// Any other type, by its pod spec field name (`hostPath`, `nfs`, ...).
+    Other(String),
+    /// No source given (the API server defaults this to emptyDir).
+    Missing,
+}
+
+impl VolumeSource {
+    /// The pod spec field name of this volume type.
+    pub fn type_name(&self) -> &str {
+        match self {
+            VolumeSource::PersistentVolumeClaim { .. } => "persistentVolumeClaim",
+            VolumeSource::Ephemeral { .. } => "ephemeral",
+            VolumeSource::EmptyDir { .. } | VolumeSource::Missing => "emptyDir",
+            VolumeSource::Csi { .. } => "csi",
+            VolumeSource::Secret { .. } => "secret",
+            VolumeSource::Projected { .. } => "projected",
+            VolumeSource::ConfigMap => "configMap",
+            VolumeSource::DownwardApi => "downwardAPI",
+            VolumeSource::Other(t) => t,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PvcSourceWire {
+    #[serde(default)]
+    claim_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EphemeralWire {
+    #[serde(default)]
+    volume_claim_template: Option<ClaimTemplate>,
+}
+
+#[derive(Deserialize)]
+struct EmptyDirWire {
+    #[serde(default)]
+    medium: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CsiWire {
+    #[serde(default)]
+    driver: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretWire {
+    #[serde(default)]
+    secret_name: String,
+}
+
+#[derive(Deserialize)]
+struct ProjectedWire {
+    #[serde(default, deserialize_with = "null_default")]
+    sources: Vec<ProjectionWire>,
+}
+
+#[derive(Deserialize)]
+struct ProjectionWire {
+    #[serde(default)]
+    secret: Option<NamedWire>,
+}
+
+#[derive(Deserialize)]
+struct NamedWire {
+    #[serde(default)]
+    name: String,
+}
+
+impl<'de> Deserialize<'de> for Volume {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Volume;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a pod volume")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Volume, A::Error> {
+                let mut name = None;
+                let mut source = VolumeSource::Missing;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let s = match key.as_ref() {
+                        "name" => {
+                            name = Some(map.next_value::<String>()?);
+                            continue;
+                        }
+                        "persistentVolumeClaim" => {
+                            let w: PvcSourceWire = map.next_value()?;
+                            VolumeSource::PersistentVolumeClaim {
+                                claim_name: w.claim_name,
+                            }
+                        }
+                        "ephemeral" => {
+                            let w: EphemeralWire = map.next_value()?;
+                            VolumeSource::Ephemeral {
+                                template: w.volume_claim_template,
+                            }
+                        }
+                        "emptyDir" => {
+                            let w: Option<EmptyDirWire> = map.next_value()?;
+                            VolumeSource::EmptyDir {
+                                memory: w.and_then(|w| w.medium).is_some_and(|m| m == "Memory"),
+                            }
+                        }
+                        "csi" => {
+                            let w: CsiWire = map.next_value()?;
+                            VolumeSource::Csi { driver: w.driver }
+                        }
+                        "secret" => {
+                            let w: SecretWire = map.next_value()?;
+                            VolumeSource::Secret {
+                                secret_name: w.secret_name,
+                            }
+                        }
+                        "projected" => {
+                            let w: ProjectedWire = map.next_value()?;
+                            VolumeSource::Projected {
+                                secret_names: w
+                                    .sources
+                                    .into_iter()
+                                    .filter_map(|s| s.secret.map(|s| s.name))
+                                    .collect(),
+                            }
+                        }
+                        "configMap" => {
+                            map.next_value::<IgnoredAny>()?;
+                            VolumeSource::ConfigMap
+                        }
+                        "downwardAPI" => {
+                            map.next_value::<IgnoredAny>()?;
+                            VolumeSource::DownwardApi
+                        }
+                        other => {
+                            let v: IgnoredAny = map.next_value()?;
+                            let _ = v;
+                            VolumeSource::Other(other.to_string())
+                        }
+                    };
+                    // A volume with several sources is invalid for the API server; keep the
+                    // least provable one so phi-guard never under-reports.
+                    if matches!(source, VolumeSource::Missing)
+                        || matches!(s, VolumeSource::Other(_))
+                    {
+                        source = s;
+                    }
+                }
+                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                Ok(Volume { name, source })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Pod template metadata and spec.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct PodTemplate {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default)]
+    pub spec: PodSpec,
+}
+
+/// Parameters of a map, keys lower-cased.
+pub fn lower_keys(m: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    m.iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect()
+}
