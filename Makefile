@@ -1,0 +1,37 @@
+# phi-guard: the two commands the README gives are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+
+.PHONY: test demo lint unit e2e tools bench crd help
+
+help:
+	@echo "make demo   local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
+	@echo "make test   fmt, clippy, unit, integration, chart and e2e tests (what CI runs)"
+	@echo "make bench  latency/throughput/memory benchmark (see BENCHMARKS.md)"
+
+## Control-plane tools (kube-apiserver, etcd, kubectl, helm), built once per version and cached.
+tools:
+	@hack/build-tools.sh >/dev/null
+
+test: lint unit e2e
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit: tools
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" $(CARGO) test --locked
+
+e2e: tools
+	hack/e2e.sh
+
+demo: tools
+	hack/demo.sh
+
+bench: tools
+	hack/bench.sh
+
+crd:
+	$(CARGO) run --quiet -- crd > crds/phipolicies.phiguard.io.yaml
+	cp crds/phipolicies.phiguard.io.yaml charts/phi-guard/crds/
