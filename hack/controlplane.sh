@@ -20,6 +20,7 @@
 #
 # env (all optional):
 #   KUBE_BIN          dir with etcd, kube-apiserver, kube-controller-manager, kubectl
+#                     (PHI_GUARD_TOOLS_BIN is accepted as an alias)
 #                     (default: last line of hack/build-tools.sh, which builds them if not cached)
 #   APISERVER_PORT    default 6443       } a value that is set is used as is (start fails if busy);
 #   ETCD_CLIENT_PORT  default 2379       } unset: the default if free, else a random free port,
@@ -131,8 +132,16 @@ make_pki() {
 # launch NAME CMD...: start detached (own session, survives the caller's terminal), record pid
 launch() {
   local name=$1; shift
+  local pid i
   setsid "$@" </dev/null >"$DIR/$name.log" 2>&1 &
-  echo $! > "$DIR/$name.pid"
+  pid=$!
+  echo "$pid" > "$DIR/$name.pid"
+  # until the forked shell has exec'd the binary, its cmdline is this script's (no "$DIR/")
+  for i in $(seq 1 100); do
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$1")" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 0   # died already: reported by alive_or_fail
+    sleep 0.05
+  done
 }
 
 fail_start() {
@@ -153,6 +162,7 @@ start() {
   for n in etcd apiserver kcm; do pid_of "$n" >/dev/null && die "$n already running for $DIR (run: $0 stop $DIR)"; done
   for n in etcd apiserver kcm; do rm -f "$DIR/$n.pid"; done
 
+  KUBE_BIN=${KUBE_BIN:-${PHI_GUARD_TOOLS_BIN:-}}
   if [ -z "${KUBE_BIN:-}" ]; then
     log "KUBE_BIN not set; running hack/build-tools.sh (builds the tools if not cached)"
     KUBE_BIN=$("$HERE/build-tools.sh" | tail -n 1)
