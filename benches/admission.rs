@@ -1,0 +1,748 @@
+//! `make bench`: admission latency, throughput, CPU and memory of `phi-guard serve` against the
+//! floor (a minimal allow-all axum + rustls webhook in this file), over HTTP/1.1 + TLS 1.3 with
+//! keep-alive, as kube-apiserver calls webhooks. Prints a Markdown table. Not a test.
+//!
+//! The server under test is pinned to CPU 0 (`taskset -c 0`); run the bench itself on CPU 1
+//! (hack/bench.sh does). Env: PHI_GUARD_BIN (release binary), BENCH_SECONDS (per point, default 3).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{json, Value};
+use tokio_rustls::TlsConnector;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--floor-server") {
+        floor::main(&args);
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+    cert: PathBuf,
+    key: PathBuf,
+    secs: f64,
+    bin: PathBuf,
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca_pem, cert_pem, key_pem) = certs();
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&cert, cert_pem).expect("write cert");
+    std::fs::write(&key, key_pem).expect("write key");
+    let secs: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let bin = std::env::var_os("PHI_GUARD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/phi-guard"));
+    assert!(
+        bin.exists(),
+        "phi-guard binary not found at {} (build it: cargo build --release)",
+        bin.display()
+    );
+    let env = Env {
+        dir,
+        ca_pem,
+        cert,
+        key,
+        secs,
+        bin,
+    };
+
+    let fx = Fixtures::new();
+    println!("# phi-guard admission benchmark\n");
+    println!(
+        "fixtures: Deployment CREATE {} B, Deployment UPDATE {} B, Pod CREATE {} B, denied Deployment {} B; {} s per point\n",
+        fx.deploy_create.len(),
+        fx.deploy_update.len(),
+        fx.pod_create.len(),
+        fx.denied.len(),
+        env.secs
+    );
+
+    // ---- floor ------------------------------------------------------------------------------
+    let floor = Server::start_floor(&env).await;
+    let mut rows = Vec::new();
+    let floor_points = measure_all(&env, &floor, &fx).await;
+    let floor_rss = floor.rss();
+    drop(floor);
+
+    // ---- phi-guard, 1k and 10k objects ---------------------------------------------------------
+    for n in [1_000usize, 10_000] {
+        let state = env.dir.path().join(format!("state-{n}.yaml"));
+        write_state(&state, n, 200, 1, 3);
+        let pg = Server::start_phi_guard(&env, &[&state]).await;
+        let idle = pg.rss();
+        let points = measure_all(&env, &pg, &fx).await;
+        let rss = pg.rss();
+        rows.push((n, pg.ready_after, idle, rss, points));
+    }
+
+    println!("## Latency, throughput and CPU (server pinned to one core)\n");
+    println!("| scenario | floor p50 / p99 µs | floor rps | floor CPU µs/review | phi-guard 1k p50 / p99 µs | 1k rps | 1k CPU µs/review | phi-guard 10k p50 / p99 µs | 10k rps | 10k CPU µs/review | ratio CPU 10k/floor |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (i, fp) in floor_points.iter().enumerate() {
+        let a = &rows[0].4[i];
+        let b = &rows[1].4[i];
+        println!(
+            "| {} | {:.0} / {:.0} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} | {:.1} | {:.2} |",
+            fp.name, fp.p50, fp.p99, fp.rps, fp.cpu_us, a.p50, a.p99, a.rps, a.cpu_us, b.p50, b.p99, b.rps, b.cpu_us,
+            b.cpu_us / fp.cpu_us.max(0.001)
+        );
+    }
+    println!("\n## Memory and readiness\n");
+    println!("| server | RSS idle MB | RSS peak MB | ready after |");
+    println!("|---|---|---|---|");
+    println!("| floor | {:.1} | {:.1} | - |", floor_rss.0, floor_rss.1);
+    for (n, ready, idle, rss, _) in &rows {
+        println!(
+            "| phi-guard, {n} objects per kind | {:.1} | {:.1} | {:.0} ms |",
+            idle.0,
+            rss.1,
+            ready.as_secs_f64() * 1e3
+        );
+    }
+
+    // ---- how cost grows ------------------------------------------------------------------------
+    println!("\n## Scaling (Deployment CREATE, concurrency 1, phi-guard CPU µs/review)\n");
+    println!("| variable | value | p50 µs | p99 µs | CPU µs/review |");
+    println!("|---|---|---|---|---|");
+    for netpols in [10usize, 200, 1000] {
+        let state = env.dir.path().join(format!("np-{netpols}.yaml"));
+        write_state(&state, 1000, netpols, 1, 3);
+        let pg = Server::start_phi_guard(&env, &[&state]).await;
+        let p = closed_loop(&env, &pg, "", &fx.deploy_create, 1).await;
+        println!(
+            "| NetworkPolicies in the pod's namespace | {netpols} | {:.0} | {:.0} | {:.1} |",
+            p.p50, p.p99, p.cpu_us
+        );
+    }
+    for policies in [1usize, 10, 50] {
+        let state = env.dir.path().join(format!("pol-{policies}.yaml"));
+        write_state(&state, 1000, 200, policies, 3);
+        let pg = Server::start_phi_guard(&env, &[&state]).await;
+        let p = closed_loop(&env, &pg, "", &fx.deploy_create, 1).await;
+        println!(
+            "| PhiPolicies | {policies} | {:.0} | {:.0} | {:.1} |",
+            p.p50, p.p99, p.cpu_us
+        );
+    }
+    let state = env.dir.path().join("containers.yaml");
+    write_state(&state, 1000, 200, 1, 3);
+    let pg = Server::start_phi_guard(&env, &[&state]).await;
+    for containers in [2usize, 10, 50] {
+        let body = deployment_review("CREATE", containers, 40, true, None);
+        let p = closed_loop(&env, &pg, "", &body, 1).await;
+        println!(
+            "| containers per pod | {containers} | {:.0} | {:.0} | {:.1} |",
+            p.p50, p.p99, p.cpu_us
+        );
+    }
+}
+
+struct Point {
+    name: String,
+    p50: f64,
+    p99: f64,
+    rps: f64,
+    cpu_us: f64,
+}
+
+async fn measure_all(env: &Env, s: &Server, fx: &Fixtures) -> Vec<Point> {
+    let mut out = Vec::new();
+    out.push(closed_loop(env, s, "Deployment CREATE 18 KB, c=1", &fx.deploy_create, 1).await);
+    out.push(
+        closed_loop(
+            env,
+            s,
+            "Deployment CREATE 18 KB, c=16",
+            &fx.deploy_create,
+            16,
+        )
+        .await,
+    );
+    out.push(
+        closed_loop(
+            env,
+            s,
+            "Deployment CREATE 18 KB, c=25",
+            &fx.deploy_create,
+            25,
+        )
+        .await,
+    );
+    out.push(
+        closed_loop(
+            env,
+            s,
+            "Deployment UPDATE 37 KB, c=16",
+            &fx.deploy_update,
+            16,
+        )
+        .await,
+    );
+    out.push(closed_loop(env, s, "Pod CREATE, c=16", &fx.pod_create, 16).await);
+    out.push(closed_loop(env, s, "denied Deployment, c=16", &fx.denied, 16).await);
+    out.push(
+        open_loop(
+            env,
+            s,
+            "Deployment CREATE at 2,000/s",
+            &fx.deploy_create,
+            2000.0,
+        )
+        .await,
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    ready_after: Duration,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Server {
+    async fn start_floor(env: &Env) -> Server {
+        let port = free_port();
+        let exe = std::env::current_exe().expect("current exe");
+        let started = Instant::now();
+        let child = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(exe)
+            .arg("--floor-server")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(&env.cert)
+            .arg(&env.key)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn floor");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        wait_tcp(addr).await;
+        Server {
+            child,
+            addr,
+            ready_after: started.elapsed(),
+        }
+    }
+
+    async fn start_phi_guard(env: &Env, state: &[&Path]) -> Server {
+        let port = free_port();
+        let admin_port = free_port();
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"])
+            .arg(&env.bin)
+            .arg("serve")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--admin-listen=127.0.0.1:{admin_port}"))
+            .arg("--tls-cert-file")
+            .arg(&env.cert)
+            .arg("--tls-key-file")
+            .arg(&env.key)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for s in state {
+            cmd.arg("--cluster-state").arg(s);
+        }
+        let started = Instant::now();
+        let child = cmd.spawn().expect("spawn phi-guard");
+        let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
+        wait_ready(admin).await;
+        let ready_after = started.elapsed();
+        Server {
+            child,
+            addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+            ready_after,
+        }
+    }
+
+    /// (RSS now, peak RSS) in MB, from /proc.
+    fn rss(&self) -> (f64, f64) {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1024.0
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// CPU seconds (user + system) the server process has used. `taskset` execs, so the pid is the server's.
+    fn cpu_secs(&self) -> f64 {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // fields after ')' start at field 3 (state); utime is field 14, stime 15.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+async fn wait_tcp(addr: SocketAddr) {
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("server at {addr} did not start");
+}
+
+/// Poll /readyz every 5 ms until it answers 200.
+async fn wait_ready(admin: SocketAddr) {
+    for _ in 0..6000 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(admin).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = s
+                .write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            if buf.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("phi-guard at {admin} never became ready");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+async fn connect(env: &Env, addr: SocketAddr) -> Sender {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&env.ca_pem) {
+        roots.add(c).expect("root");
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let tls = TlsConnector::from(Arc::new(cfg))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("tls");
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .collect()
+}
+
+async fn send(s: &mut Sender, body: &Bytes) -> Duration {
+    let req = hyper::Request::post("/validate")
+        .header("content-type", "application/json")
+        .header("host", "localhost")
+        .body(Full::new(body.clone()))
+        .expect("request");
+    let t = Instant::now();
+    s.ready().await.expect("ready");
+    let resp = s.send_request(req).await.expect("send");
+    assert!(resp.status().is_success(), "status {}", resp.status());
+    let _ = resp.into_body().collect().await.expect("body");
+    t.elapsed()
+}
+
+fn summarize(name: &str, mut lat: Vec<Duration>, wall: f64, cpu: f64) -> Point {
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1e6)
+            .unwrap_or(0.0)
+    };
+    let n = lat.len() as f64;
+    Point {
+        name: name.to_string(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        rps: n / wall,
+        cpu_us: cpu * 1e6 / n.max(1.0),
+    }
+}
+
+async fn closed_loop(env: &Env, s: &Server, name: &str, body: &Bytes, conc: usize) -> Point {
+    // warm-up
+    let mut w = connect(env, s.addr).await;
+    for _ in 0..200 {
+        send(&mut w, body).await;
+    }
+    let cpu0 = s.cpu_secs();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(env.secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let mut c = connect(env, s.addr).await;
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            while Instant::now() < deadline {
+                lat.push(send(&mut c, &body).await);
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("task"));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = s.cpu_secs() - cpu0;
+    summarize(name, lat, wall, cpu)
+}
+
+/// Fixed arrival rate; latency measured from the intended send time (no coordinated omission).
+async fn open_loop(env: &Env, s: &Server, name: &str, body: &Bytes, rate: f64) -> Point {
+    let conns = 64;
+    let (tx, rx) = async_channel();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let mut c = connect(env, s.addr).await;
+        let body = body.clone();
+        let rx = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while let Ok(intended) = recv(&rx).await {
+                let _ = send(&mut c, &body).await;
+                lat.push(intended.elapsed());
+            }
+            lat
+        }));
+    }
+    let cpu0 = s.cpu_secs();
+    let start = Instant::now();
+    let total = (rate * env.secs) as u64;
+    for i in 0..total {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        let _ = tx.send(at).await;
+    }
+    drop(tx);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("task"));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = s.cpu_secs() - cpu0;
+    summarize(name, lat, wall, cpu)
+}
+
+type Rx = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>;
+
+fn async_channel() -> (tokio::sync::mpsc::Sender<Instant>, Rx) {
+    let (tx, rx) = tokio::sync::mpsc::channel(100_000);
+    (tx, Arc::new(tokio::sync::Mutex::new(rx)))
+}
+
+async fn recv(rx: &Rx) -> Result<Instant, ()> {
+    rx.lock().await.recv().await.ok_or(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures and cluster state
+
+struct Fixtures {
+    deploy_create: Bytes,
+    deploy_update: Bytes,
+    pod_create: Bytes,
+    denied: Bytes,
+}
+
+impl Fixtures {
+    fn new() -> Fixtures {
+        Fixtures {
+            deploy_create: deployment_review("CREATE", 2, 40, true, None),
+            deploy_update: deployment_review("UPDATE", 2, 40, true, Some(2)),
+            pod_create: pod_review(),
+            denied: deployment_review("CREATE", 2, 40, false, None),
+        }
+    }
+}
+
+fn managed_fields(n: usize) -> Value {
+    let entries: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "manager": format!("kubectl-client-side-apply-{i}"),
+                "operation": "Update",
+                "apiVersion": "apps/v1",
+                "time": "2026-11-23T10:00:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}, "f:labels": {".": {}, "f:app": {}, "f:phiguard.io/data-classification": {}}},
+                    "f:spec": {"f:replicas": {}, "f:selector": {}, "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:containers": {"k:{\"name\":\"api\"}": {".": {}, "f:env": {".": {}, "k:{\"name\":\"DB_HOST\"}": {".": {}, "f:name": {}, "f:value": {}}}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:ports": {}, "f:resources": {}}}}}}}
+            })
+        })
+        .collect();
+    Value::Array(entries)
+}
+
+fn deployment(containers: usize, env_vars: usize, compliant: bool, mf: usize) -> Value {
+    let env: Vec<Value> = (0..env_vars)
+        .map(|i| json!({"name": format!("SETTING_{i}"), "value": format!("value-{i}-xxxxxxxxxxxxxxxxxxxxxxxx")}))
+        .collect();
+    let mut cs: Vec<Value> = (0..containers.saturating_sub(1))
+        .map(|i| {
+            json!({"name": format!("app-{i}"), "image": "registry.example.com/payments/api:1.4.2",
+                "ports": [{"name": "https", "containerPort": 8443 + i}], "env": env,
+                "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "logs", "mountPath": "/var/log/app"}]})
+        })
+        .collect();
+    if compliant {
+        cs.push(json!({"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}]}));
+    } else {
+        cs.push(json!({"name": "helper", "image": "busybox:1.36"}));
+    }
+    let data = if compliant {
+        json!({"name": "data", "persistentVolumeClaim": {"claimName": "claim-0"}})
+    } else {
+        json!({"name": "data", "hostPath": {"path": "/srv/data"}})
+    };
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "payments", "labels": {"app": "api", "phiguard.io/data-classification": "phi"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "x".repeat(1500)},
+            "managedFields": managed_fields(mf)},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "api", "phiguard.io/data-classification": "phi"},
+                    "annotations": {"linkerd.io/inject": "enabled", "config.linkerd.io/default-inbound-policy": "all-authenticated"}},
+                "spec": {"containers": cs, "volumes": [data, {"name": "logs", "emptyDir": {"medium": "Memory"}}]}}}
+    })
+}
+
+fn review(kind: (&str, &str, &str), op: &str, object: Value, old: Option<Value>) -> Bytes {
+    let v = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": kind.0, "version": kind.1, "kind": kind.2},
+            "resource": {"group": kind.0, "version": kind.1, "resource": format!("{}s", kind.2.to_lowercase())},
+            "requestKind": {"group": kind.0, "version": kind.1, "kind": kind.2},
+            "namespace": "payments", "name": "api", "operation": op,
+            "userInfo": {"username": "admin", "groups": ["system:masters", "system:authenticated"]},
+            "object": object, "oldObject": old, "dryRun": false,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}}
+    });
+    Bytes::from(serde_json::to_vec(&v).expect("json"))
+}
+
+fn deployment_review(
+    op: &str,
+    containers: usize,
+    env_vars: usize,
+    compliant: bool,
+    old_mf: Option<usize>,
+) -> Bytes {
+    let obj = deployment(containers, env_vars, compliant, 3);
+    let old = old_mf.map(|mf| deployment(containers, env_vars, compliant, mf));
+    review(("apps", "v1", "Deployment"), op, obj, old)
+}
+
+fn pod_review() -> Bytes {
+    let d = deployment(2, 10, true, 1);
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"generateName": "api-5d8f-", "namespace": "payments", "labels": d["spec"]["template"]["metadata"]["labels"].clone(),
+            "annotations": d["spec"]["template"]["metadata"]["annotations"].clone(), "managedFields": managed_fields(1)},
+        "spec": d["spec"]["template"]["spec"].clone()});
+    pod["spec"]["containers"]
+        .as_array_mut()
+        .expect("array")
+        .push(json!({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:stable-2.14"}));
+    review(("", "v1", "Pod"), "CREATE", pod, None)
+}
+
+/// Cluster state with `n` objects per kind, `netpols` NetworkPolicies in the pod's namespace,
+/// `policies` PhiPolicies and `sc_encrypted` encrypting StorageClasses.
+fn write_state(path: &Path, n: usize, netpols: usize, policies: usize, sc_encrypted: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create state"));
+    let mut doc = |v: Value| {
+        writeln!(f, "---").expect("write");
+        serde_json::to_writer(&mut f, &v).expect("write");
+        writeln!(f).expect("write");
+    };
+    for p in 0..policies {
+        doc(
+            json!({"apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy", "metadata": {"name": format!("policy-{p}")}, "spec": {}}),
+        );
+    }
+    doc(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments", "labels": {"phiguard.io/data-classification": "phi"}}}),
+    );
+    for i in 0..n {
+        doc(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{i}"), "labels": {"team": format!("t{}", i % 50)}}}),
+        );
+        doc(
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": format!("sc-{i}")},
+            "provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3", "encrypted": if i < sc_encrypted { "true" } else { "false" }}}),
+        );
+        doc(
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": format!("claim-{i}"), "namespace": if i < 10 { "payments".to_string() } else { format!("ns-{}", i % 1000) }},
+            "spec": {"storageClassName": "sc-0", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        );
+        doc(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": format!("np-{i}"), "namespace": format!("ns-{}", i % 1000)},
+            "spec": {"podSelector": {"matchLabels": {"app": format!("a{i}")}}, "policyTypes": ["Ingress"]}}),
+        );
+    }
+    for i in 0..netpols {
+        let sel = if i + 1 == netpols {
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["api", "web"]}]})
+        } else {
+            json!({"matchLabels": {"app": format!("other-{i}")}})
+        };
+        doc(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": format!("payments-np-{i}"), "namespace": "payments"},
+            "spec": {"podSelector": sel, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [{"podSelector": {}}]}], "egress": [{}]}}),
+        );
+    }
+    f.flush().expect("flush");
+}
+
+fn certs() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "bench-ca");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let cert = params.signed_by(&key, &issuer).expect("sign");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor: a minimal allow-all webhook on the same stack (axum + hyper-util + rustls).
+
+mod floor {
+    use std::sync::Arc;
+
+    use axum::routing::post;
+    use axum::Router;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Review<'a> {
+        #[serde(borrow)]
+        request: Req<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Req<'a> {
+        uid: &'a str,
+    }
+
+    async fn validate(body: axum::body::Bytes) -> axum::response::Response {
+        let uid = serde_json::from_slice::<Review>(&body)
+            .map(|r| r.request.uid.to_string())
+            .unwrap_or_default();
+        let out = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true}});
+        axum::response::IntoResponse::into_response(axum::Json(out))
+    }
+
+    pub fn main(args: &[String]) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let pos = args.iter().position(|a| a == "--floor-server").unwrap_or(0);
+        let addr = args.get(pos + 1).cloned().unwrap_or_default();
+        let cert = args.get(pos + 2).cloned().unwrap_or_default();
+        let key = args.get(pos + 3).cloned().unwrap_or_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+                .expect("cert")
+                .filter_map(Result::ok)
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(&key).expect("key");
+            let mut cfg = rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("tls");
+            cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+            let app = Router::new().route("/validate", post(validate));
+            let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+    }
+}
