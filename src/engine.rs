@@ -120,7 +120,7 @@ impl Decision {
                 None => merged.push(f),
             }
         }
-        merged.sort_by(|a, b| a.rule.cmp(&b.rule));
+        merged.sort_by_key(|f| f.rule);
         Decision {
             phi,
             allowed: !merged.iter().any(|f| f.mode == Mode::Enforce),
