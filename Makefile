@@ -14,20 +14,24 @@ help:
 tools:
 	@hack/build-tools.sh >/dev/null
 
+## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests,
+## then the e2e suite against a real control plane.
 test: lint unit e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features e2e -- -D warnings
 
 unit: tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" $(CARGO) test --locked
 
+## E2E_TIMEOUT, E2E_THREADS, E2E_KEEP=1 and a test-name filter (E2E_ARGS) are passed on.
 e2e: tools
-	hack/e2e.sh
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/e2e.sh $(E2E_ARGS)
 
+## DEMO_KEEP=1 leaves the control plane and phi-guard running afterwards.
 demo: tools
-	hack/demo.sh
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/demo.sh
 
 bench: tools
 	hack/bench.sh

@@ -51,10 +51,10 @@ cleanup() {
     fi
   fi
   if [ "$rc" -ne 0 ]; then
-    for f in phi-guard.log apiserver.log kcm.log; do
-      [ -s "$DIR/$f" ] || continue
-      echo "---- last 40 lines of $DIR/$f" >&2
-      tail -n 40 "$DIR/$f" >&2 || true
+    for f in phi-guard.log:40 apiserver.log:25 kcm.log:15 etcd.log:5; do
+      [ -s "$DIR/${f%:*}" ] || continue
+      echo "---- last ${f#*:} lines of $DIR/${f%:*} (long lines cut)" >&2
+      tail -n "${f#*:}" "$DIR/${f%:*}" | cut -c1-400 >&2 || true
     done
   fi
   if [ "${E2E_KEEP:-0}" = 1 ]; then

@@ -7,8 +7,8 @@ use kube::api::{Api, ListParams};
 
 use crate::fixtures::{self, App, PHI};
 use crate::harness::{
-    accepts, accepts_eventually, accepts_with, kubectl, kubectl_ok, rejects, rejects_with,
-    unique, warnings, Ctx, CACHE,
+    accepts, accepts_eventually, accepts_with, kubectl, kubectl_ok, rejects, rejects_with, unique,
+    warnings, Ctx, CACHE,
 };
 use crate::{assert_findings, rules_named, CORE_RULES};
 use phi_guard::engine::RuleId;
@@ -141,11 +141,19 @@ async fn phi_namespace_brings_its_workloads_into_scope() {
 
     // Labeling the first namespace PHI brings the admitted Deployment into scope: its next
     // update is judged (once phi-guard's namespace cache has the label).
-    let run = kubectl(&["label", "namespace", &ctx.ns, &format!("{}={}", PHI.0, PHI.1)], None);
+    let run = kubectl(
+        &[
+            "label",
+            "namespace",
+            &ctx.ns,
+            &format!("{}={}", PHI.0, PHI.1),
+        ],
+        None,
+    );
     assert!(run.ok, "labeling the namespace PHI failed: {}", run.stderr);
     let updated = app.clone().with_label("release", "2");
-    let err =
-        crate::harness::rejects_eventually(&[], &updated.deployment(), CACHE).await;
+    crate::harness::rejects_eventually(&["--dry-run=server"], &updated.deployment(), CACHE).await;
+    let err = rejects(&updated.deployment());
     assert_findings(&err, &[RuleId::AuditSidecar]);
 }
 
@@ -165,18 +173,22 @@ async fn bare_pods_are_judged() {
         err.contains("Pod"),
         "the denial should say it is about a Pod:\n{err}"
     );
-    let hostpath = App::compliant(&ctx.ns, "scratch", None).with_host_path();
     kubectl_ok(&["apply"], &fixtures::default_deny(&ctx.ns, "default-deny"));
-    // Compliant but for one hostPath volume: exactly the at-rest finding.
-    let err = crate::harness::rejects_eventually(&[], &hostpath.pod(), CACHE).await;
-    assert_findings(&err, &[RuleId::EncryptionAtRest]);
-    assert!(err.contains("hostPath"), "should name hostPath:\n{err}");
-
     let stderr = accepts_eventually(&App::compliant(&ctx.ns, "adhoc", None).pod(), CACHE).await;
     assert!(
         warnings(&stderr).iter().all(|w| !w.contains("phi-guard")),
         "compliant pod got warnings:\n{stderr}"
     );
+
+    // Compliant but for one hostPath volume: exactly the at-rest finding.
+    let err = rejects(
+        &App::compliant(&ctx.ns, "scratch", None)
+            .with_host_path()
+            .pod(),
+    );
+    assert_eq!(rules_named(&err), vec![RuleId::EncryptionAtRest], "{err}");
+    assert_findings(&err, &[RuleId::EncryptionAtRest]);
+    assert!(err.contains("hostPath"), "should name hostPath:\n{err}");
 }
 
 #[tokio::test]

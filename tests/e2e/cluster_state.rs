@@ -9,9 +9,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams, PostParams};
 
 use crate::fixtures::{self, App, PHI};
-use crate::harness::{
-    accepts_eventually, kubectl, kubectl_ok, rejects, unique, Ctx, CACHE,
-};
+use crate::harness::{accepts_eventually, kubectl, kubectl_ok, rejects, unique, Ctx, CACHE};
 use crate::rules_named;
 use phi_guard::engine::RuleId;
 
@@ -44,7 +42,10 @@ async fn decisions_follow_new_storage_classes_and_network_policies() {
         .expect("create StorageClass");
     let t0 = Instant::now();
     accepts_eventually(&claim, FRESHNESS).await;
-    eprintln!("StorageClass reached phi-guard's decision in {:?}", t0.elapsed());
+    eprintln!(
+        "StorageClass reached phi-guard's decision in {:?}",
+        t0.elapsed()
+    );
 
     // A PHI Deployment with every safeguard but segmentation: only that finding...
     let app = App::compliant(&ctx.ns, "records-api", Some("records"));
@@ -55,9 +56,12 @@ async fn decisions_follow_new_storage_classes_and_network_policies() {
         "only segmentation is missing:\n{err}"
     );
     // ...until a NetworkPolicy isolating it exists.
-    let np: NetworkPolicy =
-        serde_json::from_str(&fixtures::isolate_app(&ctx.ns, "records-api", "records-api"))
-            .expect("np json");
+    let np: NetworkPolicy = serde_json::from_str(&fixtures::isolate_app(
+        &ctx.ns,
+        "records-api",
+        "records-api",
+    ))
+    .expect("np json");
     let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     policies
         .create(&PostParams::default(), &np)
@@ -65,7 +69,10 @@ async fn decisions_follow_new_storage_classes_and_network_policies() {
         .expect("create NetworkPolicy");
     let t0 = Instant::now();
     accepts_eventually(&app.deployment(), FRESHNESS).await;
-    eprintln!("NetworkPolicy reached phi-guard's decision in {:?}", t0.elapsed());
+    eprintln!(
+        "NetworkPolicy reached phi-guard's decision in {:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -91,7 +98,10 @@ async fn deleting_the_only_isolating_network_policy_of_running_phi_pods_is_denie
     }
 
     // Two policies isolate the pods: removing one leaves them isolated, which is allowed.
-    let run = kubectl(&["delete", "networkpolicy", "default-deny", "-n", &ctx.ns], None);
+    let run = kubectl(
+        &["delete", "networkpolicy", "default-deny", "-n", &ctx.ns],
+        None,
+    );
     assert!(
         run.ok,
         "deleting a redundant isolating policy should be allowed: {}",
@@ -105,12 +115,22 @@ async fn deleting_the_only_isolating_network_policy_of_running_phi_pods_is_denie
         err.contains(RuleId::NetworkSegmentation.as_str()),
         "the denial should name network-segmentation:\n{err}"
     );
-    let run = kubectl(&["delete", "networkpolicy", "records-api", "-n", &ctx.ns], None);
-    assert!(!run.ok, "deleting the last isolating NetworkPolicy was allowed");
+    let run = kubectl(
+        &["delete", "networkpolicy", "records-api", "-n", &ctx.ns],
+        None,
+    );
+    assert!(
+        !run.ok,
+        "deleting the last isolating NetworkPolicy was allowed"
+    );
     crate::harness::assert_denied_by_phi_guard(&run.stderr);
     let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     assert!(
-        policies.get_opt("records-api").await.expect("get").is_some(),
+        policies
+            .get_opt("records-api")
+            .await
+            .expect("get")
+            .is_some(),
         "the NetworkPolicy must still exist"
     );
 }
@@ -118,7 +138,14 @@ async fn deleting_the_only_isolating_network_policy_of_running_phi_pods_is_denie
 async fn eventually_denied_delete(ns: &str, name: &str) -> String {
     crate::harness::eventually("delete denied", CACHE, || {
         let run = kubectl(
-            &["delete", "networkpolicy", name, "-n", ns, "--dry-run=server"],
+            &[
+                "delete",
+                "networkpolicy",
+                name,
+                "-n",
+                ns,
+                "--dry-run=server",
+            ],
             None,
         );
         if !run.ok && run.stderr.contains("denied the request") {

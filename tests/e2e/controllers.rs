@@ -38,9 +38,13 @@ spec:
       jsonPatch:
         expression: >
           [
-            JSONPatch{{op: "add", path: "/spec/volumes/-",
-              value: Object.spec.volumes{{name: "node-agent",
-                hostPath: Object.spec.volumes.hostPath{{path: "/var/lib/node-agent"}}}}}},
+            has(object.spec.volumes) ?
+              JSONPatch{{op: "add", path: "/spec/volumes/-",
+                value: Object.spec.volumes{{name: "node-agent",
+                  hostPath: Object.spec.volumes.hostPath{{path: "/var/lib/node-agent"}}}}}} :
+              JSONPatch{{op: "add", path: "/spec/volumes",
+                value: [Object.spec.volumes{{name: "node-agent",
+                  hostPath: Object.spec.volumes.hostPath{{path: "/var/lib/node-agent"}}}}]}},
             JSONPatch{{op: "add", path: "/spec/containers/-",
               value: Object.spec.containers{{name: "node-agent",
                 image: "registry.example-health.com/platform/node-agent:1.4.0",
@@ -84,14 +88,21 @@ async fn replicaset_pod_denial_shows_in_failedcreate_event() {
     );
     ctx.cleanup("namespace", &probe_ns);
     let probe = App::bare(&probe_ns, "probe").without_phi_label().pod();
-    crate::harness::eventually("the MutatingAdmissionPolicy is active", Duration::from_secs(30), || {
-        let run = kubectl(&["apply", "--dry-run=server", "-o", "json", "-f", "-"], Some(&probe));
-        if run.ok && run.stdout.contains("/var/lib/node-agent") {
-            Ok(())
-        } else {
-            Err(format!("{}{}", run.stdout, run.stderr))
-        }
-    })
+    crate::harness::eventually(
+        "the MutatingAdmissionPolicy is active",
+        Duration::from_secs(30),
+        || {
+            let run = kubectl(
+                &["apply", "--dry-run=server", "-o", "json", "-f", "-"],
+                Some(&probe),
+            );
+            if run.ok && run.stdout.contains("/var/lib/node-agent") {
+                Ok(())
+            } else {
+                Err(format!("{}{}", run.stdout, run.stderr))
+            }
+        },
+    )
     .await;
 
     kubectl_ok(&["apply"], &fixtures::default_deny(&ctx.ns, "default-deny"));

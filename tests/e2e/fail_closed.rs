@@ -27,14 +27,21 @@ async fn with_phi_guard_down_phi_workloads_are_rejected_but_system_namespaces_ac
     // ...and the same workload is rejected while it is down: nobody vouched for it.
     let app = App::compliant(&ctx.ns, "records-api", None);
     let run = kubectl(&["apply", "-f", "-"], Some(&app.deployment()));
-    assert!(!run.ok, "a PHI Deployment was admitted while phi-guard was down");
+    assert!(
+        !run.ok,
+        "a PHI Deployment was admitted while phi-guard was down"
+    );
     assert!(
         run.stderr.contains("failed calling webhook"),
         "expected the API server's fail-closed error, got:\n{}",
         run.stderr
     );
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.ns);
-    assert!(deployments.get_opt("records-api").await.expect("get").is_none());
+    assert!(deployments
+        .get_opt("records-api")
+        .await
+        .expect("get")
+        .is_none());
 
     // Excluded namespaces still take writes of judged kinds, even non-compliant PHI ones.
     for ns in ["kube-system", PHI_GUARD_NS] {
@@ -46,14 +53,28 @@ async fn with_phi_guard_down_phi_workloads_are_rejected_but_system_namespaces_ac
             "writes to {ns} must not depend on phi-guard, got:\n{}",
             run.stderr
         );
-        let _ = kubectl(&["delete", "deployment", &name, "-n", ns, "--wait=false"], None);
+        let _ = kubectl(
+            &["delete", "deployment", &name, "-n", ns, "--wait=false"],
+            None,
+        );
     }
     // Kinds phi-guard does not judge are unaffected everywhere.
     let run = kubectl(
-        &["create", "configmap", "settings", "-n", &ctx.ns, "--from-literal=a=b"],
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            &ctx.ns,
+            "--from-literal=a=b",
+        ],
         None,
     );
-    assert!(run.ok, "a ConfigMap write failed during the outage: {}", run.stderr);
+    assert!(
+        run.ok,
+        "a ConfigMap write failed during the outage: {}",
+        run.stderr
+    );
 
     outage.end();
     assert!(ctx.phi_guard_alive());

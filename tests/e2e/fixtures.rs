@@ -193,7 +193,8 @@ impl App {
 
     fn pod_spec(&self) -> Value {
         let mut app_mounts = vec![json!({"name": "logs", "mountPath": "/var/log/app"})];
-        let mut volumes = vec![json!({"name": "logs", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}})];
+        let mut volumes =
+            vec![json!({"name": "logs", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}})];
         if let Some(claim) = &self.claim {
             app_mounts.push(json!({"name": "data", "mountPath": "/data"}));
             volumes.push(json!({"name": "data", "persistentVolumeClaim": {"claimName": claim}}));

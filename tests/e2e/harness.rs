@@ -137,7 +137,8 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Run {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", env.kubectl.display()));
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("kubectl stdin");
-        pipe.write_all(input.as_bytes()).expect("write kubectl stdin");
+        pipe.write_all(input.as_bytes())
+            .expect("write kubectl stdin");
     }
     Run::from(child.wait_with_output().expect("kubectl output"))
 }
@@ -447,9 +448,7 @@ fn wait_webhook_effective() -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let run = kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&pod));
-        if !run.ok
-            && run.stderr.contains("denied the request")
-            && run.stderr.contains("phi-guard")
+        if !run.ok && run.stderr.contains("denied the request") && run.stderr.contains("phi-guard")
         {
             return Ok(());
         }
@@ -558,7 +557,12 @@ impl Ctx {
 
     /// Is phi-guard's admin port answering /healthz?
     pub fn phi_guard_alive(&self) -> bool {
-        let port = SERVER.get().expect("server").lock().expect("lock").admin_port;
+        let port = SERVER
+            .get()
+            .expect("server")
+            .lock()
+            .expect("lock")
+            .admin_port;
         http_get_status(port, "/healthz") == Some(200)
     }
 

@@ -43,12 +43,8 @@ pub fn finding_text(msg: &str, rule: RuleId) -> Option<&str> {
 /// The denial lists a finding of every rule in `rules`, each with its HIPAA citation and a fix.
 pub fn assert_findings(msg: &str, rules: &[RuleId]) {
     for &rule in rules {
-        let text = finding_text(msg, rule).unwrap_or_else(|| {
-            panic!(
-                "the denial has no [{}] finding:\n{msg}",
-                rule.as_str()
-            )
-        });
+        let text = finding_text(msg, rule)
+            .unwrap_or_else(|| panic!("the denial has no [{}] finding:\n{msg}", rule.as_str()));
         assert!(
             text.contains(rule.citation()),
             "[{}] finding without its citation {}: {text}",

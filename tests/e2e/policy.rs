@@ -6,7 +6,8 @@
 
 use crate::fixtures::App;
 use crate::harness::{
-    accepts_eventually, kubectl, kubectl_ok, rejects_eventually, unique, warnings, Ctx, CACHE,
+    accepts_eventually, kubectl, kubectl_ok, rejects, rejects_eventually, unique, warnings, Ctx,
+    CACHE,
 };
 use phi_guard::engine::RuleId;
 
@@ -42,14 +43,24 @@ async fn switching_policy_to_warn_applies_without_restart_and_kubectl_prints_war
 
     // No PHI label: only this test's policy covers the workload (via the namespace).
     let app = App::bare(&ctx.ns, "scheduler").without_phi_label();
-    let err = rejects_eventually(&[], &app.deployment(), CACHE).await;
+    // Server dry runs until phi-guard's policy cache has the new policy (a real apply before
+    // that would create the object); then the real apply is denied as well.
+    rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
+    let err = rejects(&app.deployment());
     assert!(
         err.contains(&policy),
         "the denial should name the policy {policy}:\n{err}"
     );
 
     let run = kubectl(
-        &["patch", "phipolicy", &policy, "--type=merge", "-p", r#"{"spec":{"mode":"Warn"}}"#],
+        &[
+            "patch",
+            "phipolicy",
+            &policy,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mode":"Warn"}}"#,
+        ],
         None,
     );
     assert!(run.ok, "patch policy: {}", run.stderr);
@@ -77,13 +88,23 @@ async fn switching_policy_to_warn_applies_without_restart_and_kubectl_prints_war
 
     // Audit: admitted, and nothing printed.
     let run = kubectl(
-        &["patch", "phipolicy", &policy, "--type=merge", "-p", r#"{"spec":{"mode":"Audit"}}"#],
+        &[
+            "patch",
+            "phipolicy",
+            &policy,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mode":"Audit"}}"#,
+        ],
         None,
     );
     assert!(run.ok, "patch policy: {}", run.stderr);
     let audited = App::bare(&ctx.ns, "reporter").without_phi_label();
     let stderr = crate::harness::eventually("Audit mode in effect", CACHE, || {
-        let run = kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&audited.deployment()));
+        let run = kubectl(
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&audited.deployment()),
+        );
         if run.ok && !run.stderr.contains("phi-guard") {
             Ok(run.stderr)
         } else {
@@ -144,7 +165,13 @@ async fn invalid_phipolicy_is_rejected_by_the_api_server() {
     );
     kubectl_ok(&["apply"], &ok);
     let run = kubectl(
-        &["get", "phipolicy", &name, "-o", "jsonpath={.spec.auditSidecar.approvedImages}"],
+        &[
+            "get",
+            "phipolicy",
+            &name,
+            "-o",
+            "jsonpath={.spec.auditSidecar.approvedImages}",
+        ],
         None,
     );
     assert!(
