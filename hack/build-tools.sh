@@ -52,7 +52,8 @@ mkdir -p "$OUT"
 TMPS=()
 cleanup() { for d in "${TMPS[@]+"${TMPS[@]}"}"; do rm -rf "$d"; done; }
 trap cleanup EXIT
-tmpdir() { local d; d=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-tools.XXXXXX"); TMPS+=("$d"); echo "$d"; }
+# new_workdir: sets W to a fresh temp dir (no $(...): TMPS must be appended to in this shell)
+new_workdir() { W=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-tools.XXXXXX"); TMPS+=("$W"); }
 
 # tidy with the checksum database; retry once without it (older k8s staging tags are missing there).
 tidy() {
@@ -75,7 +76,7 @@ flock -n 9 || { log "waiting for another build-tools.sh holding $OUT/.lock"; flo
 if ! have kube-apiserver || ! have kube-controller-manager || ! have kubectl; then
   T0=$SECONDS
   log "building kubernetes ${K8S_VERSION} (cold: see MEASURED at the top of this script)"
-  W=$(tmpdir); TPL="$HERE/controlplane/k8s-bins"
+  new_workdir; TPL="$HERE/controlplane/k8s-bins"
   cd "$W"
   if [ "$(module_version "$TPL/go.mod" k8s.io/kubernetes)" = "$K8S_VERSION" ]; then
     log "using pinned $TPL/go.mod + go.sum"
@@ -122,7 +123,7 @@ fi
 if ! have etcd; then
   T0=$SECONDS
   log "building etcd ${ETCD_VERSION}"
-  W=$(tmpdir); TPL="$HERE/controlplane/etcd-bin"
+  new_workdir; TPL="$HERE/controlplane/etcd-bin"
   cd "$W"
   if [ "$(module_version "$TPL/go.mod" go.etcd.io/etcd/server/v3)" = "$ETCD_VERSION" ]; then
     log "using pinned $TPL/go.mod + go.sum"
@@ -145,7 +146,7 @@ fi
 if ! have helm; then
   T0=$SECONDS
   log "building helm ${HELM_VERSION}"
-  W=$(tmpdir)
+  new_workdir
   HLD="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
   # Default .Capabilities.KubeVersion for `helm template`/lint, as helm's Makefile sets it
   # (from the client-go version helm was built against).
