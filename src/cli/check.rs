@@ -26,6 +26,10 @@ const DEFAULT_NAMESPACE: &str = "default";
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Without a PhiPolicy (--policy, or among the -f and --cluster-state files) \
+the built-in hipaa-baseline applies.\n\nExit status: 0 every object would be admitted, 1 some \
+object would be denied, 2 the inputs could not be judged (missing file, YAML error, invalid \
+policy).")]
 pub struct CheckArgs {
     /// Manifest file or directory to judge (multi-document YAML or JSON, `kind: List` too;
     /// directories are read recursively, *.yaml, *.yml and *.json in name order). Repeatable.
