@@ -593,3 +593,40 @@ fn objects_outside_phi_scope_are_not_phi() {
         stdout(&out)
     );
 }
+
+#[test]
+fn manifests_can_come_from_stdin() {
+    use std::process::Stdio;
+    let manifest =
+        std::fs::read(root().join("examples/compliant/records-api.yaml")).expect("read example");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
+        .current_dir(root())
+        .args([
+            "check",
+            "-f",
+            "-",
+            "--cluster-state",
+            "examples/cluster",
+            "-o",
+            "json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn phi-guard");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&manifest)
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(results(&v).len(), 3, "{v:#}");
+    assert_eq!(
+        result(&v, "Deployment", "payments", "records-api")["phi"],
+        true
+    );
+}

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,13 +26,16 @@ const DEFAULT_NAMESPACE: &str = "default";
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Without a PhiPolicy (--policy, or among the -f and --cluster-state files) \
+#[command(
+    after_help = "Without a PhiPolicy (--policy, or among the -f and --cluster-state files) \
 the built-in hipaa-baseline applies.\n\nExit status: 0 every object would be admitted, 1 some \
 object would be denied, 2 the inputs could not be judged (missing file, YAML error, invalid \
-policy).")]
+policy)."
+)]
 pub struct CheckArgs {
     /// Manifest file or directory to judge (multi-document YAML or JSON, `kind: List` too;
-    /// directories are read recursively, *.yaml, *.yml and *.json in name order). Repeatable.
+    /// directories are read recursively, *.yaml, *.yml and *.json in name order; `-` reads
+    /// standard input). Repeatable.
     /// Cluster objects found here (Namespaces, StorageClasses, NetworkPolicies, PVCs, Services,
     /// PeerAuthentications, Certificates, PhiPolicies) also count as cluster state.
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
@@ -161,17 +164,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
-    let inputs = files::read_documents(&args.files)?;
-    let state_docs = if args.cluster_state.is_empty() {
-        Vec::new()
-    } else {
-        files::read_documents(&args.cluster_state)?
-    };
-    let policy_docs = if args.policies.is_empty() {
-        Vec::new()
-    } else {
-        files::read_documents(&args.policies)?
-    };
+    let inputs = read_inputs(&args.files)?;
+    let state_docs = files::read_documents(&args.cluster_state)?;
+    let policy_docs = files::read_documents(&args.policies)?;
 
     // Policies: --policy files, plus PhiPolicies among the cluster state and the inputs.
     let mut given: Vec<(String, PhiPolicy)> = Vec::new();
@@ -227,6 +222,26 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
         return Err(CheckError::NothingToCheck);
     }
     Ok(Report { results })
+}
+
+/// Read the `-f` inputs in order; `-` is standard input (e.g. `helm template ... | phi-guard check -f -`).
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Document>, CheckError> {
+    let mut docs = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| FileError::Io {
+                    path: "<stdin>".into(),
+                    source: e,
+                })?;
+            files::parse_documents("<stdin>", &text, &mut docs)?;
+        } else {
+            docs.extend(files::read_documents(std::slice::from_ref(p))?);
+        }
+    }
+    Ok(docs)
 }
 
 /// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a
