@@ -158,9 +158,8 @@ impl Judge<'_> {
                     );
                 }
             }
-            VolumeSource::Csi { driver } => {
-                if !cfg.allowed_inline_csi_drivers.contains(driver) {
-                    out.push(
+            VolumeSource::Csi { driver } if !cfg.allowed_inline_csi_drivers.contains(driver) => {
+                out.push(
                         Problem {
                             message: format!(
                                 "volume {:?} is an inline csi volume of driver {driver:?}, which is not in encryptionAtRest.allowedInlineCsiDrivers",
@@ -174,7 +173,6 @@ impl Judge<'_> {
                         }
                         .finding(cfg.mode, path),
                     );
-                }
             }
             _ => {}
         }
