@@ -205,7 +205,12 @@ impl Judge<'_> {
             storage_class_name: pvc.storage_class_name.clone(),
             volume_name: pvc.volume_name.clone(),
         };
-        self.claim(&subject, &spec, &pvc.annotations)
+        self.claim(&subject, &spec, &pvc.annotations).map(|mut pr| {
+            pr.remediation.push_str(&format!(
+                " A claim's storageClassName cannot change: create a new PersistentVolumeClaim on an encrypting class, migrate the data and point volume {volume:?} at it."
+            ));
+            pr
+        })
     }
 
     /// Judge a claim's storage binding. `subject` reads as the start of a sentence naming the
@@ -530,9 +535,7 @@ fn builtin_verdict(
             "Use a Ceph CSI StorageClass with parameters.encrypted: \"true\" and encryptionKMSID",
         ),
         _ => Verdict::Not {
-            reason: format!(
-                "is of a provisioner ({provisioner}) phi-guard does not know to encrypt"
-            ),
+            reason: "is of a provisioner phi-guard does not know to encrypt".into(),
             fix: format!(
                 "Use a StorageClass of a provisioner phi-guard recognizes with encryption enabled, or teach phi-guard which parameters make {provisioner} encrypt with encryptionAtRest.provisioners"
             ),
@@ -1265,7 +1268,7 @@ mod tests {
         assert_eq!(f.len(), 3, "unknown provisioner is not encrypted");
         assert!(f[0]
             .message
-            .contains("(storage.acme.io) phi-guard does not know"));
+            .contains("(provisioner storage.acme.io) is of a provisioner phi-guard does not know"));
         assert!(f[0].remediation.contains("encryptionAtRest.provisioners"));
 
         let p = policy_with(|a| {
@@ -1286,6 +1289,35 @@ mod tests {
             "{}",
             f[0].remediation
         );
+    }
+
+    #[test]
+    fn engine_denies_a_phi_deployment_on_unencrypted_storage() {
+        let s = ebs_state();
+        let v = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "api", "labels": { "phiguard.io/data-classification": "phi" } },
+            "spec": { "template": { "spec": {
+                "containers": [{ "name": "app" }],
+                "volumes": [pvc_volume("data", "pg-data"), { "name": "tmp", "emptyDir": {} }],
+            } } },
+        });
+        let w = Workload::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+        let d = crate::engine::evaluate(&w, &s, &[std::sync::Arc::new(baseline())]);
+        assert!(d.phi);
+        assert!(!d.allowed);
+        let at_rest: Vec<&Finding> = d
+            .findings
+            .iter()
+            .filter(|f| f.rule == RuleId::EncryptionAtRest)
+            .collect();
+        assert_eq!(at_rest.len(), 2, "{at_rest:#?}");
+        assert_eq!(at_rest[0].citation, "45 CFR 164.312(a)(2)(iv)");
+        assert_eq!(at_rest[0].policy, "test");
+        assert_eq!(at_rest[1].mode, Mode::Warn);
+        assert!(at_rest[0]
+            .remediation
+            .contains("create a new PersistentVolumeClaim"));
     }
 
     #[test]
