@@ -132,7 +132,7 @@ const BROKEN: &[(&str, &str, &str, &str, &str, &str)] = &[
         "imaging-cache",
         "encryption-at-rest",
         AT_REST,
-        "spec.volumeClaimTemplates[0].spec.storageClassName",
+        "spec.volumeClaimTemplates[0]",
     ),
     (
         "Deployment",
@@ -156,7 +156,7 @@ const BROKEN: &[(&str, &str, &str, &str, &str, &str)] = &[
         "patient-portal",
         "encryption-in-transit",
         IN_TRANSIT,
-        "spec.rules[0].host",
+        "spec.tls",
     ),
     (
         "Deployment",
@@ -172,7 +172,7 @@ const BROKEN: &[(&str, &str, &str, &str, &str, &str)] = &[
         "claims-intake",
         "encryption-in-transit",
         IN_TRANSIT,
-        "spec.template.spec",
+        "spec.template.metadata",
     ),
     (
         "Deployment",
