@@ -9,6 +9,7 @@
 # env (required): KUBECTL, KUBECONFIG, WEBHOOK_URL (https://127.0.0.1:PORT/validate),
 #                 WEBHOOK_CA_BUNDLE (base64 PEM of the CA that signed phi-guard's serving cert)
 # env (optional): HELM (needed for the chart), PHI_GUARD_NAMESPACE (default phi-guard),
+#   (the chart's pre-delete hook Job needs a node, so it is turned off here)
 #   PHI_GUARD_INSTALL  auto (default): the Helm chart if charts/phi-guard exists, else manifests;
 #                      chart | manifests: force one
 #   HELM_EXTRA_ARGS    extra `helm upgrade --install` arguments (word-split)
@@ -66,8 +67,13 @@ webhooks:
       - apiGroups: [""]
         apiVersions: [v1]
         operations: [CREATE, UPDATE]
-        resources: [pods, replicationcontrollers, persistentvolumeclaims, services, namespaces]
-        scope: "*"
+        resources: [pods, replicationcontrollers, persistentvolumeclaims, services]
+        scope: Namespaced
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [UPDATE]
+        resources: [namespaces]
+        scope: Cluster
       - apiGroups: [apps]
         apiVersions: [v1]
         operations: [CREATE, UPDATE]
@@ -123,6 +129,7 @@ install_chart() {
     --namespace "$NS" --create-namespace \
     --set-string webhook.url="$WEBHOOK_URL" \
     --set-string webhook.caBundle="$WEBHOOK_CA_BUNDLE" \
+    --set uninstall.removeWebhookFirst.enabled=false \
     ${HELM_EXTRA_ARGS:-} >&2
   k wait --for=condition=Established --timeout=60s crd/phipolicies.phiguard.io >&2
 }

@@ -549,6 +549,14 @@ impl Ctx {
         }
     }
 
+    /// Install phi-guard again (hack/local-install.sh) and wait until the webhook answers (only
+    /// with [`Ctx::exclusive`]).
+    pub fn reinstall(&self) {
+        assert!(self._write.is_some(), "reinstall needs Ctx::exclusive");
+        run_install();
+        wait_webhook_effective().unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// The pid of the running phi-guard (to show it was not restarted).
     pub fn phi_guard_pid(&self) -> Option<u32> {
         let server = SERVER.get().expect("server").lock().expect("lock");

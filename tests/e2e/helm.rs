@@ -1,2 +1,93 @@
-//! The Helm chart against the real API server (once charts/phi-guard exists): install with the
-//! webhook pointed at the local phi-guard, upgrade, uninstall, and the API stays usable.
+//! The Helm chart against the real API server: the suite installs phi-guard with it
+//! (hack/local-install.sh, webhook.url pointing at the local phi-guard process); here a chart
+//! value change rolls out live with `helm upgrade`, and `helm uninstall` leaves the API usable.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::fixtures::{App, PHI};
+use crate::harness::{accepts, kubectl, warnings, Ctx, Env, CACHE, ROOT};
+use phi_guard::engine::RuleId;
+
+const RELEASE: &str = "phi-guard";
+const NAMESPACE: &str = "phi-guard";
+
+fn helm(args: &[&str]) -> (bool, String) {
+    let env = Env::get();
+    let out = Command::new(&env.helm)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env.helm.display()));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn helm_upgrade_applies_live_and_uninstall_leaves_the_api_usable() {
+    assert!(
+        Path::new(ROOT)
+            .join("charts/phi-guard/Chart.yaml")
+            .is_file(),
+        "charts/phi-guard is missing: this test needs the Helm chart"
+    );
+    // Exclusive: the baseline policy and the webhook change under every other test's feet.
+    let ctx = Ctx::exclusive("helm", &[PHI]).await;
+    let (ok, status) = helm(&["status", RELEASE, "-n", NAMESPACE]);
+    assert!(
+        ok,
+        "the suite should have installed phi-guard with Helm: {status}"
+    );
+
+    let app = App::bare(&ctx.ns, "intake");
+    crate::harness::rejects(&app.deployment());
+
+    // A chart value (the baseline's mode) changes what phi-guard decides, without restarting it.
+    let pid = ctx.phi_guard_pid();
+    let (ok, out) = helm(&[
+        "upgrade",
+        RELEASE,
+        &format!("{ROOT}/charts/phi-guard"),
+        "-n",
+        NAMESPACE,
+        "--reuse-values",
+        "--set",
+        "policy.baseline.mode=Warn",
+    ]);
+    assert!(ok, "helm upgrade failed: {out}");
+    let stderr = crate::harness::accepts_eventually(&app.deployment(), CACHE).await;
+    assert!(
+        warnings(&stderr)
+            .iter()
+            .any(|w| w.contains(RuleId::AuditSidecar.as_str())),
+        "Warn mode should print the findings as warnings:\n{stderr}"
+    );
+    assert_eq!(ctx.phi_guard_pid(), pid, "phi-guard was restarted");
+
+    // Uninstall removes the webhook configuration: nothing is left that could block writes.
+    let (ok, out) = helm(&["uninstall", RELEASE, "-n", NAMESPACE, "--wait"]);
+    assert!(ok, "helm uninstall failed: {out}");
+    let run = kubectl(
+        &["get", "validatingwebhookconfigurations", "-o", "name"],
+        None,
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("phi-guard"),
+        "a phi-guard webhook configuration survived the uninstall:\n{}",
+        run.stdout
+    );
+    let stderr = accepts(&App::bare(&ctx.ns, "after-uninstall").pod());
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+
+    // Back to the suite's installation (Enforce) for the tests after this one.
+    ctx.reinstall();
+    let err = crate::harness::rejects(&App::bare(&ctx.ns, "reinstalled").deployment());
+    crate::assert_findings(&err, &[RuleId::AuditSidecar]);
+}
