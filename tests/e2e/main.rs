@@ -40,8 +40,16 @@ pub fn finding_text(msg: &str, rule: RuleId) -> Option<&str> {
     Some(&msg[start..end])
 }
 
+/// The denial itself, without the `Warning:` lines kubectl prints before it (Warn findings).
+pub fn denial(stderr: &str) -> &str {
+    stderr
+        .find("denied the request")
+        .map_or(stderr, |i| &stderr[i..])
+}
+
 /// The denial lists a finding of every rule in `rules`, each with its HIPAA citation and a fix.
-pub fn assert_findings(msg: &str, rules: &[RuleId]) {
+pub fn assert_findings(stderr: &str, rules: &[RuleId]) {
+    let msg = denial(stderr);
     for &rule in rules {
         let text = finding_text(msg, rule)
             .unwrap_or_else(|| panic!("the denial has no [{}] finding:\n{msg}", rule.as_str()));
@@ -59,8 +67,9 @@ pub fn assert_findings(msg: &str, rules: &[RuleId]) {
     }
 }
 
-/// Rule ids named in a message, in the order of [`CORE_RULES`].
-pub fn rules_named(msg: &str) -> Vec<RuleId> {
+/// Rule ids named in a denial (not in warnings), in the order of [`CORE_RULES`].
+pub fn rules_named(stderr: &str) -> Vec<RuleId> {
+    let msg = denial(stderr);
     CORE_RULES
         .iter()
         .copied()
