@@ -749,3 +749,260 @@ fn every_value_is_in_the_schema_and_the_readme() {
         missing.join("\n")
     );
 }
+
+/// A throwaway API server (hack/controlplane.sh, without controller-manager), stopped on drop.
+struct ControlPlane {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl ControlPlane {
+    fn start() -> ControlPlane {
+        let dir = tempfile::Builder::new()
+            .prefix("phi-guard-chart-kcp")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new("bash")
+            .arg(repo().join("hack/controlplane.sh"))
+            .args(["start"])
+            .arg(dir.path())
+            .env("KUBE_BIN", tools_bin())
+            .env("WITH_KCM", "0")
+            .env_remove("APISERVER_PORT")
+            .env_remove("ETCD_CLIENT_PORT")
+            .env_remove("ETCD_PEER_PORT")
+            .output()
+            .expect("run hack/controlplane.sh");
+        let cp = ControlPlane {
+            kubeconfig: dir.path().join("admin.kubeconfig"),
+            dir,
+        };
+        assert!(
+            out.status.success(),
+            "control plane did not start:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cp
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+        use std::io::Write;
+        let mut child = Command::new(tools_bin().join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.unwrap_or("").as_bytes())
+                .expect("kubectl stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn helm(&self, args: &[&str]) -> (bool, String) {
+        let kc = self.kubeconfig.display().to_string();
+        let mut all = vec!["--kubeconfig", kc.as_str()];
+        all.extend_from_slice(args);
+        let (ok, out, err) = helm(&all);
+        (ok, format!("{out}{err}"))
+    }
+
+    async fn client(&self) -> kube::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("client config");
+        kube::Client::try_from(cfg).expect("client")
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("hack/controlplane.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .env("KUBE_BIN", tools_bin())
+            .output();
+    }
+}
+
+/// Against a real API server: every value set passes `kubectl apply --dry-run=server`; the chart
+/// installs; self-managed TLS creates its Secret, fills the caBundle and writes the files, and a
+/// CA rotation then a serving renewal change the caBundle and the served certificate together;
+/// uninstall leaves no webhook behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_on_a_real_api_server_with_self_managed_tls() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::jiff::{Timestamp, ToSpan};
+    use phi_guard::certs::{self, SelfManagedTls};
+
+    let cp = ControlPlane::start();
+    let crd = repo().join("crds/phipolicies.phiguard.io.yaml");
+    let (ok, out) = cp.kubectl(&["apply", "-f", &crd.display().to_string()], None);
+    assert!(ok, "{out}");
+    let (ok, out) = cp.kubectl(&["create", "namespace", RELEASE_NS], None);
+    assert!(ok, "{out}");
+    let (ok, out) = cp.kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/phipolicies.phiguard.io",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+
+    // Kinds whose CRDs this bare API server lacks are checked by the structural tests instead.
+    let optional = ["Certificate", "Issuer", "ServiceMonitor"];
+    for sets in VALUE_SETS {
+        let docs: Vec<Value> = template(sets)
+            .into_iter()
+            .filter(|d| !optional.contains(&kind_of(d)))
+            .collect();
+        let mut yaml = String::new();
+        for d in &docs {
+            yaml.push_str("---\n");
+            yaml.push_str(&serde_yaml::to_string(d).expect("yaml"));
+        }
+        let (ok, out) = cp.kubectl(
+            &["apply", "--dry-run=server", "-n", RELEASE_NS, "-f", "-"],
+            Some(&yaml),
+        );
+        assert!(
+            ok,
+            "kubectl apply --dry-run=server rejected {sets:?}:\n{out}"
+        );
+    }
+
+    let chart = chart_dir().display().to_string();
+    let (ok, out) = cp.helm(&["install", "pg", &chart, "-n", RELEASE_NS]);
+    assert!(ok, "helm install: {out}");
+
+    let client = cp.client().await;
+    let certs_dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = SelfManagedTls::new(RELEASE_NS, "pg-phi-guard");
+    cfg.secret_name = "pg-phi-guard-tls".into();
+    cfg.webhook_config_name = "pg-phi-guard".into();
+    cfg.cert_dir = certs_dir.path().join("tls");
+
+    let vwcs: kube::Api<ValidatingWebhookConfiguration> = kube::Api::all(client.clone());
+    let ca_bundle = |v: &ValidatingWebhookConfiguration| {
+        v.webhooks
+            .as_ref()
+            .and_then(|w| w[0].client_config.ca_bundle.clone())
+            .map(|b| b.0)
+    };
+    assert_eq!(
+        ca_bundle(&vwcs.get("pg-phi-guard").await.expect("vwc")),
+        None
+    );
+
+    let now = Timestamp::now();
+    let first = certs::reconcile_once(&client, &cfg, now)
+        .await
+        .expect("first pass");
+    assert!(
+        first.secret_written && first.webhook_patched && first.files_written,
+        "{first:?}"
+    );
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), RELEASE_NS);
+    let secret = secrets.get("pg-phi-guard-tls").await.expect("secret");
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let material = certs::TlsMaterial::from_secret(&secret).expect("material");
+    let bundle1 = ca_bundle(&vwcs.get("pg-phi-guard").await.expect("vwc")).expect("caBundle set");
+    assert_eq!(bundle1, material.bundle(now).into_bytes());
+    let served1 = std::fs::read_to_string(cfg.cert_dir.join("tls.crt")).expect("tls.crt");
+    assert_eq!(served1, material.serving_cert_pem);
+
+    // A second replica's pass (or the next tick) changes nothing.
+    let again = certs::reconcile_once(&client, &cfg, now)
+        .await
+        .expect("second pass");
+    assert!(
+        !again.secret_written && !again.webhook_patched && !again.files_written,
+        "{again:?}"
+    );
+
+    // A helm upgrade keeps the caBundle phi-guard set.
+    let (ok, out) = cp.helm(&[
+        "upgrade",
+        "pg",
+        &chart,
+        "-n",
+        RELEASE_NS,
+        "--set",
+        "replicaCount=3",
+    ]);
+    assert!(ok, "helm upgrade: {out}");
+    assert_eq!(
+        ca_bundle(&vwcs.get("pg-phi-guard").await.expect("vwc")),
+        Some(bundle1.clone())
+    );
+
+    // Four years on, the CA rotates: the bundle gains the new CA and keeps the old one.
+    let later = now.checked_add((4 * 365 * 24).hours()).expect("time");
+    let rotated = certs::reconcile_once(&client, &cfg, later)
+        .await
+        .expect("rotation");
+    assert!(
+        rotated.secret_written && rotated.webhook_patched,
+        "{rotated:?}"
+    );
+    let bundle2 = ca_bundle(&vwcs.get("pg-phi-guard").await.expect("vwc")).expect("caBundle");
+    let bundle2_text = String::from_utf8(bundle2.clone()).expect("pem");
+    assert_eq!(bundle2_text.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(bundle2_text.contains(material.ca_cert_pem.trim()));
+
+    // The certificate served four years on had expired, so it was renewed in the same pass,
+    // by the new CA that the bundle already carries: caBundle and served certificate changed
+    // together, and nothing was served that the API server could not verify.
+    assert!(rotated.files_written, "{rotated:?}");
+    let served2 = std::fs::read_to_string(cfg.cert_dir.join("tls.crt")).expect("tls.crt");
+    assert_ne!(served1, served2);
+    let now_material =
+        certs::TlsMaterial::from_secret(&secrets.get("pg-phi-guard-tls").await.expect("secret"))
+            .expect("material");
+    assert_eq!(now_material.ca_generation, 2);
+    assert_eq!(now_material.serving_ca_generation, 2);
+    assert_eq!(now_material.serving_cert_pem, served2);
+    assert!(bundle2_text.contains(now_material.ca_cert_pem.trim()));
+    let bundle_file = std::fs::read_to_string(cfg.cert_dir.join("ca.crt")).expect("ca.crt");
+    assert_eq!(bundle_file, bundle2_text);
+
+    // Settled: the next pass changes nothing.
+    let after = later.checked_add(10.minutes()).expect("time");
+    let settled = certs::reconcile_once(&client, &cfg, after)
+        .await
+        .expect("next pass");
+    assert!(
+        !settled.secret_written && !settled.webhook_patched && !settled.files_written,
+        "{settled:?}"
+    );
+
+    // Uninstall (hooks need a node) leaves no webhook configuration behind.
+    let (ok, out) = cp.helm(&["uninstall", "pg", "-n", RELEASE_NS, "--no-hooks", "--wait"]);
+    assert!(ok, "helm uninstall: {out}");
+    assert!(vwcs.get_opt("pg-phi-guard").await.expect("get").is_none());
+    let (ok, out) = cp.kubectl(
+        &["-n", "default", "create", "configmap", "still-writable"],
+        None,
+    );
+    assert!(ok, "API usable after uninstall: {out}");
+}
