@@ -129,7 +129,7 @@ cmd "kubectl apply -f $DEMO/cluster/"
 k apply -f "$DEMO/cluster/"
 # Give phi-guard's watch caches a moment to see the new namespace label.
 for _ in $(seq 1 50); do
-  k apply --dry-run=server -f "$DEMO/rejected/records-api.yaml" >/dev/null 2>&1 || break
+  k apply --dry-run=server -f "$DEMO/rejected/20-records-api.yaml" >/dev/null 2>&1 || break
   sleep 0.2
 done
 
