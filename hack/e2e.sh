@@ -7,7 +7,7 @@
 # process and install phi-guard (hack/local-install.sh: the Helm chart if present, else the CRD and
 # a ValidatingWebhookConfiguration pointing at it).
 #
-#   hack/e2e.sh [TESTNAME-FILTER...] [-- libtest args]
+#   hack/e2e.sh [libtest args: test-name filters, --nocapture, ...]
 #
 # env: E2E_TIMEOUT  seconds for the test run (default 900)   E2E_THREADS  test threads (default 2)
 #      E2E_KEEP=1   leave the control plane and its dir (logs) in place after the run
