@@ -212,22 +212,736 @@ pub fn evaluate(w: &Workload, cluster: &dyn ClusterView, policies: &[Arc<Policy>
 
 /// UPDATE of a workload or Namespace: findings when a PHI label is dropped while the object is
 /// still covered (by its namespace or another policy), so classification can't be silently lost.
+/// Leaving scope entirely is allowed with a warning; a Namespace that drops its PHI label while
+/// pods in it would lose their classification is held at the policy's mode.
 pub fn classification_change(
-    _old: &Workload,
-    _new: &Workload,
-    _cluster: &dyn ClusterView,
-    _policies: &[Arc<Policy>],
+    old: &Workload,
+    new: &Workload,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
 ) -> Vec<Finding> {
-    Vec::new()
+    if old.kind != new.kind {
+        return Vec::new();
+    }
+    if new.kind == crate::workload::Kind::Namespace {
+        return namespace_classification_change(old, new, cluster, policies);
+    }
+    let ns_name = new.namespace.as_str();
+    let ns = if ns_name.is_empty() {
+        None
+    } else {
+        cluster.namespace(ns_name)
+    };
+    let ns_labels = ns.as_deref().map(|n| &n.labels);
+    let new_sets = new.label_sets();
+    // The first policy that still considers the new object PHI, if any.
+    let still = policies
+        .iter()
+        .find(|p| p.scope.covers(ns_name, ns_labels, &new_sets));
+    let mut out = Vec::new();
+    for policy in policies {
+        if policy.scope.excludes_namespace(ns_name) {
+            continue;
+        }
+        let sel = &policy.scope.workload_selector;
+        if new_sets.iter().any(|l| sel.matches(l)) {
+            continue;
+        }
+        for (path, _) in labeled_paths(old)
+            .into_iter()
+            .filter(|(_, l)| sel.matches(l))
+        {
+            let what = format!(
+                "{}: the labels at {path} no longer match the workloadSelector of PhiPolicy {}",
+                new.display(),
+                policy.name
+            );
+            let mut f = match still {
+                Some(p2) => {
+                    let why = if ns_labels.is_some_and(|l| p2.scope.namespace_selector.matches(l)) {
+                        format!(
+                            "namespace {ns_name} still classifies it as PHI (namespaceSelector of PhiPolicy {})",
+                            p2.name
+                        )
+                    } else {
+                        format!("PhiPolicy {} still classifies it as PHI", p2.name)
+                    };
+                    Finding::new(
+                        RuleId::PhiClassification,
+                        policy.mode,
+                        path.clone(),
+                        format!("{what}: the PHI label was removed while {why}."),
+                        format!(
+                            "Keep the PHI label at {path}. If the workload no longer handles PHI, \
+                             move it out of the PHI namespace (or change the classification) \
+                             through the security team."
+                        ),
+                    )
+                }
+                None => Finding::new(
+                    RuleId::PhiClassification,
+                    policy.mode.min(Mode::Warn),
+                    path.clone(),
+                    format!(
+                        "{what}: the PHI label was removed and no PhiPolicy covers the workload \
+                         anymore, so phi-guard no longer checks its encryption, network \
+                         segmentation or audit sidecar."
+                    ),
+                    format!(
+                        "If the workload still handles PHI, restore the PHI label at {path}; \
+                         otherwise confirm the declassification with the security team."
+                    ),
+                ),
+            };
+            f.policy = policy.name.clone();
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// The label sets that can mark a workload PHI, by field path (a Pod's own labels are its pods').
+fn labeled_paths(w: &Workload) -> Vec<(String, &crate::selector::Labels)> {
+    let mut v = vec![("metadata.labels".to_string(), &w.labels)];
+    if let Some(p) = w.pods() {
+        let path = format!("{}.labels", p.meta_path);
+        if path != v[0].0 {
+            v.push((path, &p.labels));
+        }
+    }
+    v
+}
+
+fn namespace_classification_change(
+    old: &Workload,
+    new: &Workload,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
+) -> Vec<Finding> {
+    let name = new.name.as_str();
+    let mut out = Vec::new();
+    for policy in policies {
+        let sel = &policy.scope.namespace_selector;
+        if policy.scope.excludes_namespace(name)
+            || !sel.matches(&old.labels)
+            || sel.matches(&new.labels)
+        {
+            continue;
+        }
+        // Pods that no policy would consider PHI once the namespace label is gone.
+        let declassified: Vec<String> = cluster
+            .pods(name)
+            .iter()
+            .filter(|pod| {
+                !policies
+                    .iter()
+                    .any(|p| p.scope.covers(name, Some(&new.labels), &[&pod.labels]))
+            })
+            .map(|pod| pod.name.clone())
+            .collect();
+        let lost = format!(
+            "Namespace {name}: its labels no longer match the namespaceSelector of PhiPolicy {}",
+            policy.name
+        );
+        let mut f = if declassified.is_empty() {
+            Finding::new(
+                RuleId::PhiClassification,
+                policy.mode.min(Mode::Warn),
+                "metadata.labels",
+                format!(
+                    "{lost}; no running pod in it loses its PHI classification, but workloads created \
+                     in it later are no longer PHI by namespace."
+                ),
+                "If the namespace still holds PHI workloads, restore its PHI label; otherwise confirm \
+                 the declassification with the security team.",
+            )
+        } else {
+            Finding::new(
+                RuleId::PhiClassification,
+                policy.mode,
+                "metadata.labels",
+                format!(
+                    "{lost}: this drops the PHI classification of {} running {} ({}) that no \
+                     PhiPolicy would cover anymore.",
+                    declassified.len(),
+                    if declassified.len() == 1 { "pod" } else { "pods" },
+                    first_names(&declassified)
+                ),
+                "Keep the namespace's PHI label. To declassify, the security team first moves or \
+                 removes its PHI workloads (or labels them PHI individually), then removes the label.",
+            )
+        };
+        f.policy = policy.name.clone();
+        out.push(f);
+    }
+    out
+}
+
+/// Up to three names, then how many more.
+fn first_names(names: &[String]) -> String {
+    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 3 {
+        format!("{shown} and {} more", names.len() - 3)
+    } else {
+        shown
+    }
 }
 
 /// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
 /// isolation of running PHI pods.
 pub fn network_policy_change(
-    _old: &crate::cluster::NetworkPolicyInfo,
-    _new: Option<&crate::cluster::NetworkPolicyInfo>,
-    _cluster: &dyn ClusterView,
-    _policies: &[Arc<Policy>],
+    old: &crate::cluster::NetworkPolicyInfo,
+    new: Option<&crate::cluster::NetworkPolicyInfo>,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
 ) -> Decision {
-    Decision::allow()
+    if !old.isolates_ingress {
+        return Decision::allow();
+    }
+    let ns_name = old.namespace.as_str();
+    let ns = cluster.namespace(ns_name);
+    let ns_labels = ns.as_deref().map(|n| &n.labels);
+    // What isolates the namespace after the change: every other policy, plus the new version.
+    let others = cluster.network_policies(ns_name);
+    let remaining: Vec<&crate::cluster::NetworkPolicyInfo> = others
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| p.name != old.name)
+        .chain(new)
+        .collect();
+    let pods = cluster.pods(ns_name);
+    let mut names = Vec::new();
+    let mut findings = Vec::new();
+    for policy in policies {
+        if !policy
+            .network_segmentation
+            .as_ref()
+            .is_some_and(|c| c.protect_isolating_policies)
+        {
+            continue;
+        }
+        let isolated: Vec<&Arc<crate::cluster::PodInfo>> = pods
+            .iter()
+            .filter(|p| {
+                old.selects(&p.labels) && policy.scope.covers(ns_name, ns_labels, &[&p.labels])
+            })
+            .collect();
+        if isolated.is_empty() {
+            continue;
+        }
+        names.push(policy.name.clone());
+        let exposed: Vec<String> = isolated
+            .iter()
+            .filter(|p| {
+                !remaining
+                    .iter()
+                    .any(|np| np.isolates_ingress && np.selects(&p.labels))
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        if exposed.is_empty() {
+            continue;
+        }
+        let mode = policy
+            .network_segmentation
+            .as_ref()
+            .map_or(policy.mode, |c| c.mode);
+        let action = if new.is_some() {
+            "Changing"
+        } else {
+            "Deleting"
+        };
+        let mut f = Finding::new(
+            RuleId::NetworkSegmentation,
+            mode,
+            "metadata.name",
+            format!(
+                "{action} NetworkPolicy {ns_name}/{} would leave {} PHI {} ({}) without ingress \
+                 isolation: no other NetworkPolicy in namespace {ns_name} selects {} for Ingress.",
+                old.name,
+                exposed.len(),
+                if exposed.len() == 1 { "pod" } else { "pods" },
+                first_names(&exposed),
+                if exposed.len() == 1 { "it" } else { "them" },
+            ),
+            format!(
+                "Create the replacement NetworkPolicy first (selecting these pods, with Ingress in \
+                 policyTypes, e.g. a default deny `podSelector: {{}}`, `policyTypes: [Ingress, Egress]`), \
+                 then {} NetworkPolicy {}; or move the PHI workloads out of namespace {ns_name} first.",
+                if new.is_some() { "change" } else { "delete" },
+                old.name
+            ),
+        );
+        f.policy = policy.name.clone();
+        findings.push(f);
+    }
+    Decision::from_findings(!names.is_empty(), names, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{ClusterState, NetworkPolicyInfo, PodInfo};
+    use crate::policy::{hipaa_baseline, PhiPolicy};
+    use crate::selector::Labels;
+    use crate::workload::Kind;
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use serde_json::{json, Value};
+
+    const PHI: (&str, &str) = ("phiguard.io/data-classification", "phi");
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn baseline() -> Arc<Policy> {
+        Arc::new(Policy::try_from(&hipaa_baseline()).expect("baseline"))
+    }
+
+    /// A second policy that marks `team: billing` workloads PHI and no namespaces.
+    fn billing_policy() -> Arc<Policy> {
+        let mut p: PhiPolicy = hipaa_baseline();
+        p.metadata.name = Some("billing".into());
+        p.spec.scope.workload_selector = LabelSelector {
+            match_labels: Some([("team".to_string(), "billing".to_string())].into()),
+            match_expressions: None,
+        };
+        p.spec.scope.namespace_selector = LabelSelector {
+            match_labels: Some([("never".to_string(), "x".to_string())].into()),
+            match_expressions: None,
+        };
+        Arc::new(Policy::try_from(&p).expect("valid"))
+    }
+
+    fn namespace(state: &ClusterState, name: &str, l: &[(&str, &str)]) {
+        state.namespaces.insert(
+            name.to_string(),
+            NamespaceInfo {
+                name: name.to_string(),
+                labels: labels(l),
+                annotations: Labels::new(),
+            },
+        );
+    }
+
+    fn pod_info(state: &ClusterState, ns: &str, name: &str, l: &[(&str, &str)]) {
+        state.pods.insert(
+            ns.to_string(),
+            name.to_string(),
+            PodInfo {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                labels: labels(l),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn np_info(ns: &str, name: &str, spec: Value) -> NetworkPolicyInfo {
+        let obj: NetworkPolicy = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }))
+        .expect("NetworkPolicy");
+        NetworkPolicyInfo::from(&obj)
+    }
+
+    fn add_np(state: &ClusterState, info: NetworkPolicyInfo) {
+        state
+            .network_policies
+            .insert(info.namespace.clone(), info.name.clone(), info);
+    }
+
+    fn deployment(ns: &str, own: Value, template: Value) -> Workload {
+        Workload::from_value(
+            Kind::Deployment,
+            &json!({
+                "metadata": {"name": "api", "labels": own},
+                "spec": {"template": {"metadata": {"labels": template},
+                    "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+            }),
+            Some(ns),
+        )
+        .expect("deployment")
+    }
+
+    fn ns_object(name: &str, l: Value) -> Workload {
+        Workload::from_value(
+            Kind::Namespace,
+            &json!({"metadata": {"name": name, "labels": l}}),
+            None,
+        )
+        .expect("namespace")
+    }
+
+    // ---- classification_change: workloads ----
+
+    #[test]
+    fn label_removed_in_phi_namespace_is_enforced_on_each_label_set() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        let old = deployment(
+            "records",
+            json!({PHI.0: PHI.1}),
+            json!({PHI.0: PHI.1, "app": "api"}),
+        );
+        let new = deployment("records", json!({}), json!({"app": "api"}));
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f.iter().all(|f| f.mode == Mode::Enforce
+            && f.rule == RuleId::PhiClassification
+            && f.policy == "hipaa-baseline"));
+        assert_eq!(f[0].path, "metadata.labels");
+        assert_eq!(f[1].path, "spec.template.metadata.labels");
+        assert!(f[0]
+            .message
+            .contains("namespace records still classifies it as PHI"));
+        assert!(f[0].remediation.contains("security team"));
+        let d = Decision::from_findings(true, vec![], f);
+        assert!(!d.allowed);
+    }
+
+    #[test]
+    fn label_removed_from_template_only_uses_the_template_path() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        let old = deployment("records", json!({}), json!({PHI.0: PHI.1}));
+        let new = deployment("records", json!({}), json!({}));
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].path, "spec.template.metadata.labels");
+    }
+
+    #[test]
+    fn pod_label_removal_has_one_path() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        let pod = |l: Value| {
+            Workload::from_value(
+                Kind::Pod,
+                &json!({"metadata": {"name": "p", "labels": l}, "spec": {"containers": []}}),
+                Some("records"),
+            )
+            .expect("pod")
+        };
+        let f = classification_change(
+            &pod(json!({PHI.0: PHI.1})),
+            &pod(json!({})),
+            &state,
+            &[baseline()],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].path, "metadata.labels");
+        assert_eq!(f[0].mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn label_removed_leaving_scope_is_a_warning() {
+        let state = ClusterState::new();
+        namespace(&state, "apps", &[]);
+        let old = deployment("apps", json!({PHI.0: PHI.1}), json!({PHI.0: PHI.1}));
+        let new = deployment("apps", json!({}), json!({}));
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f.len(), 2);
+        assert!(f.iter().all(|f| f.mode == Mode::Warn));
+        assert!(
+            f[0].message.contains("no longer checks"),
+            "{}",
+            f[0].message
+        );
+        assert!(Decision::from_findings(false, vec![], f).allowed);
+    }
+
+    #[test]
+    fn label_kept_on_one_set_is_fine() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        let old = deployment("records", json!({PHI.0: PHI.1}), json!({PHI.0: PHI.1}));
+        let new = deployment("records", json!({PHI.0: PHI.1}), json!({}));
+        assert!(classification_change(&old, &new, &state, &[baseline()]).is_empty());
+        // Never labeled: nothing to say.
+        let plain = deployment("records", json!({}), json!({}));
+        assert!(classification_change(&plain, &plain, &state, &[baseline()]).is_empty());
+    }
+
+    #[test]
+    fn another_policy_still_covering_is_enforced_and_named() {
+        let state = ClusterState::new();
+        namespace(&state, "apps", &[]);
+        let old = deployment("apps", json!({}), json!({PHI.0: PHI.1, "team": "billing"}));
+        let new = deployment("apps", json!({}), json!({"team": "billing"}));
+        let f = classification_change(&old, &new, &state, &[baseline(), billing_policy()]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].mode, Mode::Enforce);
+        assert!(
+            f[0].message
+                .contains("PhiPolicy billing still classifies it as PHI"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn system_and_excluded_namespaces_are_ignored() {
+        let state = ClusterState::new();
+        namespace(&state, "kube-system", &[PHI]);
+        let old = deployment("kube-system", json!({PHI.0: PHI.1}), json!({}));
+        let new = deployment("kube-system", json!({}), json!({}));
+        assert!(classification_change(&old, &new, &state, &[baseline()]).is_empty());
+    }
+
+    #[test]
+    fn warn_mode_policy_never_denies_a_label_removal() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        let mut p = hipaa_baseline();
+        p.spec.mode = Mode::Warn;
+        let policy = Arc::new(Policy::try_from(&p).expect("valid"));
+        let old = deployment("records", json!({PHI.0: PHI.1}), json!({}));
+        let new = deployment("records", json!({}), json!({}));
+        let f = classification_change(&old, &new, &state, &[policy]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].mode, Mode::Warn);
+    }
+
+    // ---- classification_change: namespaces ----
+
+    #[test]
+    fn namespace_label_removed_with_running_pods_is_enforced() {
+        let state = ClusterState::new();
+        for name in ["a", "b", "c", "d"] {
+            pod_info(&state, "records", name, &[("app", "api")]);
+        }
+        let f = classification_change(
+            &ns_object("records", json!({PHI.0: PHI.1})),
+            &ns_object("records", json!({})),
+            &state,
+            &[baseline()],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].mode, Mode::Enforce);
+        assert_eq!(f[0].path, "metadata.labels");
+        assert!(f[0].message.contains("Namespace records"));
+        assert!(
+            f[0].message.contains("4 running pods (a, b, c and 1 more)"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn namespace_label_removed_without_pods_or_with_labeled_pods_is_a_warning() {
+        let state = ClusterState::new();
+        let old = ns_object("records", json!({PHI.0: PHI.1}));
+        let new = ns_object("records", json!({"team": "x"}));
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].mode, Mode::Warn);
+        // Pods that stay PHI by their own labels are not declassified.
+        pod_info(&state, "records", "p", &[PHI]);
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].mode, Mode::Warn);
+        // Pods elsewhere do not matter.
+        pod_info(&state, "other", "q", &[]);
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f[0].mode, Mode::Warn);
+        // A pod in it without its own label does.
+        pod_info(&state, "records", "r", &[]);
+        let f = classification_change(&old, &new, &state, &[baseline()]);
+        assert_eq!(f[0].mode, Mode::Enforce);
+        assert!(
+            f[0].message.contains("1 running pod (r)"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn namespace_label_kept_or_system_namespace_is_silent() {
+        let state = ClusterState::new();
+        pod_info(&state, "records", "a", &[]);
+        pod_info(&state, "kube-system", "a", &[]);
+        let labeled = ns_object("records", json!({PHI.0: PHI.1}));
+        let relabeled = ns_object("records", json!({PHI.0: PHI.1, "x": "y"}));
+        assert!(classification_change(&labeled, &relabeled, &state, &[baseline()]).is_empty());
+        let old = ns_object("kube-system", json!({PHI.0: PHI.1}));
+        let new = ns_object("kube-system", json!({}));
+        assert!(classification_change(&old, &new, &state, &[baseline()]).is_empty());
+    }
+
+    // ---- network_policy_change ----
+
+    fn isolating(ns: &str, name: &str, app: &str) -> NetworkPolicyInfo {
+        np_info(
+            ns,
+            name,
+            json!({"podSelector": {"matchLabels": {"app": app}}}),
+        )
+    }
+
+    #[test]
+    fn deleting_the_only_ingress_isolation_of_phi_pods_is_denied() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        for name in ["api-1", "api-2", "api-3", "api-4"] {
+            pod_info(&state, "records", name, &[("app", "api")]);
+        }
+        pod_info(&state, "records", "web", &[("app", "web")]);
+        let old = isolating("records", "api-ingress", "api");
+        add_np(&state, old.clone());
+        let d = network_policy_change(&old, None, &state, &[baseline()]);
+        assert!(!d.allowed);
+        assert!(d.phi);
+        assert_eq!(d.policies, vec!["hipaa-baseline".to_string()]);
+        assert_eq!(d.findings.len(), 1);
+        let f = &d.findings[0];
+        assert_eq!(f.rule, RuleId::NetworkSegmentation);
+        assert_eq!(f.path, "metadata.name");
+        assert!(f
+            .message
+            .starts_with("Deleting NetworkPolicy records/api-ingress"));
+        assert!(
+            f.message
+                .contains("4 PHI pods (api-1, api-2, api-3 and 1 more)"),
+            "{}",
+            f.message
+        );
+        assert!(!f.message.contains("web"));
+        assert!(f.remediation.contains("replacement NetworkPolicy first"));
+    }
+
+    #[test]
+    fn delete_is_allowed_when_another_policy_isolates_ingress() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        let old = isolating("records", "api-ingress", "api");
+        add_np(&state, old.clone());
+        add_np(
+            &state,
+            np_info(
+                "records",
+                "default-deny",
+                json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+            ),
+        );
+        let d = network_policy_change(&old, None, &state, &[baseline()]);
+        assert!(d.allowed, "{d:?}");
+        assert!(d.findings.is_empty());
+    }
+
+    #[test]
+    fn an_egress_only_replacement_or_other_namespace_policy_does_not_count() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        let old = isolating("records", "api-ingress", "api");
+        add_np(&state, old.clone());
+        add_np(
+            &state,
+            np_info(
+                "records",
+                "egress",
+                json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+            ),
+        );
+        add_np(
+            &state,
+            np_info("elsewhere", "deny", json!({"podSelector": {}})),
+        );
+        let d = network_policy_change(&old, None, &state, &[baseline()]);
+        assert!(!d.allowed);
+        assert!(d.findings[0].message.contains("1 PHI pod (api-1)"));
+    }
+
+    #[test]
+    fn delete_of_policy_over_non_phi_pods_is_allowed() {
+        let state = ClusterState::new();
+        namespace(&state, "apps", &[]);
+        pod_info(&state, "apps", "api-1", &[("app", "api")]);
+        let old = isolating("apps", "api-ingress", "api");
+        add_np(&state, old.clone());
+        let d = network_policy_change(&old, None, &state, &[baseline()]);
+        assert!(d.allowed);
+        assert!(!d.phi);
+        // A PHI pod by its own label in the same namespace makes it matter.
+        pod_info(&state, "apps", "api-2", &[("app", "api"), PHI]);
+        let d = network_policy_change(&old, None, &state, &[baseline()]);
+        assert!(!d.allowed);
+        assert!(d.findings[0].message.contains("1 PHI pod (api-2)"));
+    }
+
+    #[test]
+    fn egress_only_policy_delete_is_allowed() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        let old = np_info(
+            "records",
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+        );
+        add_np(&state, old.clone());
+        assert!(network_policy_change(&old, None, &state, &[baseline()]).allowed);
+    }
+
+    #[test]
+    fn updates_that_keep_or_drop_isolation() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        pod_info(
+            &state,
+            "records",
+            "api-1",
+            &[("app", "api"), ("tier", "db")],
+        );
+        let old = isolating("records", "api-ingress", "api");
+        add_np(&state, old.clone());
+
+        // Same selection, more rules: fine.
+        let keep = np_info(
+            "records",
+            "api-ingress",
+            json!({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]},
+                   "ingress": [{}]}),
+        );
+        assert!(network_policy_change(&old, Some(&keep), &state, &[baseline()]).allowed);
+
+        // Narrowed selector no longer selects the pod.
+        let narrowed = isolating("records", "api-ingress", "other");
+        let d = network_policy_change(&old, Some(&narrowed), &state, &[baseline()]);
+        assert!(!d.allowed);
+        assert!(d.findings[0].message.starts_with("Changing NetworkPolicy"));
+        assert!(d.findings[0].remediation.contains("then change"));
+
+        // Turned into an egress-only policy.
+        let egress_only = np_info(
+            "records",
+            "api-ingress",
+            json!({"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Egress"]}),
+        );
+        assert!(!network_policy_change(&old, Some(&egress_only), &state, &[baseline()]).allowed);
+    }
+
+    #[test]
+    fn protection_can_be_turned_off() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        let old = isolating("records", "api-ingress", "api");
+        add_np(&state, old.clone());
+        let mut p = hipaa_baseline();
+        p.spec.network_segmentation.protect_isolating_policies = false;
+        let policy = Arc::new(Policy::try_from(&p).expect("valid"));
+        assert!(network_policy_change(&old, None, &state, &[policy]).allowed);
+        let mut p = hipaa_baseline();
+        p.spec.network_segmentation.enabled = false;
+        let policy = Arc::new(Policy::try_from(&p).expect("valid"));
+        assert!(network_policy_change(&old, None, &state, &[policy]).allowed);
+    }
 }
