@@ -52,8 +52,8 @@ pub fn init_logging(format: LogFormat) {
 /// Review latency buckets, in seconds: sub-millisecond resolution (the API server's own webhook
 /// histogram starts at 5 ms, which hides everything phi-guard does).
 pub const LATENCY_BUCKETS: [f64; 16] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
 ];
 
 type Labels3 = [(&'static str, String); 3];

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cluster::files::{load_state, read_documents};
-use crate::cluster::{ClusterState, PolicySet};
-use crate::policy::hipaa_baseline;
+use crate::cluster::watch::effective_policies;
+use crate::cluster::ClusterState;
 use crate::telemetry::{self, LogFormat, Metrics, Readiness};
 use crate::webhook;
 
@@ -99,16 +99,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
-/// Cluster state and policies from YAML files. Without any PhiPolicy in them, the built-in
+/// Cluster state and policies from YAML files. Without any valid PhiPolicy in them, the built-in
 /// hipaa-baseline applies. Rejected policies are logged and kept in the set (metrics).
 pub fn state_from_files(paths: &[PathBuf]) -> anyhow::Result<ClusterState> {
     let docs = read_documents(paths).context("reading --cluster-state")?;
     let state = ClusterState::new();
-    let mut policies = load_state(&docs, &state).context("loading --cluster-state")?;
-    if policies.is_empty() {
-        policies.push(hipaa_baseline());
-    }
-    let set = PolicySet::build(&policies);
+    let policies = load_state(&docs, &state).context("loading --cluster-state")?;
+    let set = effective_policies(&policies);
     for r in &set.rejected {
         tracing::error!(policy = %r.name, error = %r.error, "PhiPolicy rejected");
     }
@@ -147,7 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let state = Arc::new(ClusterState::new());
         // Until the PhiPolicy cache has synced nothing is admitted (not ready), so this
         // placeholder is never used to judge; it keeps the state valid from the start.
-        state.set_policies(PolicySet::build(&[hipaa_baseline()]));
+        state.set_policies(effective_policies(&[]));
         let client = kube::Client::try_default()
             .await
             .context("connecting to the API server (in-cluster config or KUBECONFIG)")?;

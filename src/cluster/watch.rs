@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::ClusterState;
+use super::{ClusterState, PolicySet};
+use crate::policy::{hipaa_baseline, PhiPolicy};
 use crate::telemetry::{Metrics, Readiness};
 
 /// The running watchers; dropping or aborting stops them.
@@ -27,4 +28,16 @@ pub fn spawn(
     _readiness: Arc<Readiness>,
 ) -> Watchers {
     Watchers::default()
+}
+
+/// The policies in force for a set of PhiPolicies: every valid one; when none is valid (none
+/// exists, or all are malformed), the built-in hipaa-baseline, so the cluster is never left
+/// unprotected by an empty or broken configuration. Rejected ones are kept for status and metrics.
+pub fn effective_policies(policies: &[PhiPolicy]) -> PolicySet {
+    let mut set = PolicySet::build(policies);
+    if set.policies.is_empty() {
+        let baseline = PolicySet::build(&[hipaa_baseline()]);
+        set.policies = baseline.policies;
+    }
+    set
 }

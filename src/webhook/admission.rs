@@ -314,10 +314,26 @@ mod tests {
             true,
             vec!["hipaa-baseline".into()],
             vec![
-                finding(RuleId::EncryptionAtRest, Mode::Enforce, "spec.template.spec.volumes[0]"),
-                finding(RuleId::AuditSidecar, Mode::Enforce, "spec.template.spec.containers"),
-                finding(RuleId::NetworkSegmentation, Mode::Warn, "metadata.namespace"),
-                finding(RuleId::EncryptionInTransit, Mode::Audit, "spec.template.metadata"),
+                finding(
+                    RuleId::EncryptionAtRest,
+                    Mode::Enforce,
+                    "spec.template.spec.volumes[0]",
+                ),
+                finding(
+                    RuleId::AuditSidecar,
+                    Mode::Enforce,
+                    "spec.template.spec.containers",
+                ),
+                finding(
+                    RuleId::NetworkSegmentation,
+                    Mode::Warn,
+                    "metadata.namespace",
+                ),
+                finding(
+                    RuleId::EncryptionInTransit,
+                    Mode::Audit,
+                    "spec.template.metadata",
+                ),
             ],
         );
         let r = AdmissionResponse::from_decision("u1", "Deployment payments/api", &d);
@@ -328,7 +344,9 @@ mod tests {
             "phi-guard denied Deployment payments/api: 2 HIPAA findings (policy hipaa-baseline):\n[encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): volume"
         ), "{}", st.message);
         assert!(st.message.contains(". Fix: use a PersistentVolumeClaim"));
-        assert!(st.message.contains("\n[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b))"));
+        assert!(st
+            .message
+            .contains("\n[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b))"));
         assert!(st.message.ends_with("(and 1 warning)"));
         assert_eq!(r.warnings.len(), 1);
         assert!(r.warnings[0].starts_with("phi-guard [network-segmentation] metadata.namespace"));

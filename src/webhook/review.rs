@@ -47,7 +47,11 @@ impl Outcome {
     fn decided(uid: &str, kind: Kind, object: &str, decision: Decision) -> Outcome {
         let response = AdmissionResponse::from_decision(uid, object, &decision);
         Outcome {
-            label: if decision.allowed { "allowed" } else { "denied" },
+            label: if decision.allowed {
+                "allowed"
+            } else {
+                "denied"
+            },
             response,
             kind: Some(kind),
             decision: Some(decision),
@@ -153,7 +157,10 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
                 d = merge(d, Decision::from_findings(true, Vec::new(), changed));
             }
             if let (Body::NetworkPolicy(o), Body::NetworkPolicy(n)) = (&old.body, &new.body) {
-                d = merge(d, engine::network_policy_change(o, Some(n), state, policies));
+                d = merge(
+                    d,
+                    engine::network_policy_change(o, Some(n), state, policies),
+                );
             }
             Outcome::decided(uid, kind, &new.display(), d)
         }

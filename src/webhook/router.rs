@@ -55,7 +55,11 @@ pub fn admin_router(app: AppState) -> Router {
 }
 
 async fn not_found() -> Response {
-    status_response(StatusCode::NOT_FOUND, "NotFound", "no such path; the webhook serves POST /validate")
+    status_response(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "no such path; the webhook serves POST /validate",
+    )
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
@@ -191,7 +195,11 @@ fn review_bytes(app: &AppState, bytes: &[u8], started: Instant) -> Response {
     encode_review(outcome.response)
 }
 
-fn check_envelope(app: &AppState, api_version: Option<&str>, kind: Option<&str>) -> Option<Response> {
+fn check_envelope(
+    app: &AppState,
+    api_version: Option<&str>,
+    kind: Option<&str>,
+) -> Option<Response> {
     if api_version != Some(API_VERSION) || kind != Some(KIND) {
         return Some(bad(
             app,
@@ -217,11 +225,15 @@ fn undecodable(app: &AppState, bytes: &[u8], err: &serde_json::Error) -> Respons
                 app,
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
-                &format!("the body is not an AdmissionReview JSON object: {}", redact(&err.to_string())),
+                &format!(
+                    "the body is not an AdmissionReview JSON object: {}",
+                    redact(&err.to_string())
+                ),
             )
         }
     };
-    let as_str = |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+    let as_str =
+        |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
     let (api_version, kind) = (as_str(&lenient.api_version), as_str(&lenient.kind));
     if let Some(resp) = check_envelope(app, api_version.as_deref(), kind.as_deref()) {
         return resp;
@@ -297,17 +309,17 @@ fn record(
     let kind = outcome.kind.map_or("Other", |k| k.as_str());
     let op = req.operation.as_str();
     app.metrics.review(outcome.label, kind, op);
-    let mut rules = String::new();
+    let mut rules: Vec<&'static str> = Vec::new();
     if let Some(d) = &outcome.decision {
         for f in &d.findings {
             app.metrics
                 .finding(&f.policy, f.rule.as_str(), f.mode.as_str(), kind, op);
-            if !rules.is_empty() {
-                rules.push(',');
+            if !rules.contains(&f.rule.as_str()) {
+                rules.push(f.rule.as_str());
             }
-            rules.push_str(f.rule.as_str());
         }
     }
+    let rules = rules.join(",");
     let policies = outcome
         .decision
         .as_ref()

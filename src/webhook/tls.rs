@@ -212,7 +212,11 @@ impl CertStore {
     }
 
     /// Poll the files every `interval` until `stop` resolves.
-    pub async fn poll(self: Arc<Self>, interval: Duration, stop: impl std::future::Future<Output = ()>) {
+    pub async fn poll(
+        self: Arc<Self>,
+        interval: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
@@ -263,7 +267,11 @@ mod tests {
 
     #[test]
     fn parses_ecdsa_and_ed25519_pairs() {
-        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_ED25519,
+        ] {
             let (c, k) = pair(alg);
             let loaded = parse_pem(c.as_bytes(), k.as_bytes(), "c", "k").unwrap();
             assert!(loaded.not_after.is_some());
