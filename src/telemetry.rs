@@ -321,6 +321,33 @@ impl Readiness {
     }
 }
 
+/// Replace quoted parts of a decoder error (`invalid type: string "…"`) so values from the
+/// object never travel into responses, API server audit logs or our logs.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' || c == '`' {
+            out.push(c);
+            out.push('…');
+            let mut escaped = false;
+            for d in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' {
+                    escaped = true;
+                } else if d == c {
+                    break;
+                }
+            }
+            out.push(c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +383,14 @@ mod tests {
         assert!(text.contains("phi_guard_reviews_total{decision=\"denied\""));
         assert!(text.contains("phi_guard_findings_total{policy=\"hipaa-baseline\""));
         assert!(text.contains("phi_guard_cache_objects{kind=\"Pod\"} 0"));
+    }
+
+    #[test]
+    fn redact_hides_quoted_values() {
+        assert_eq!(
+            redact(r#"invalid type: string "s3cr\"et", expected u32 at line 1 column 9"#),
+            r#"invalid type: string "…", expected u32 at line 1 column 9"#
+        );
+        assert_eq!(redact("unknown variant `PATCH`"), "unknown variant `…`");
     }
 }

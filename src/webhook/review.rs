@@ -128,7 +128,7 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
                     "phi-guard cannot judge {kind} {}: its {field} could not be read as a {kind} ({}); \
                      refusing rather than admitting it unchecked",
                     display_name(req),
-                    super::router::redact(&e.message)
+                    crate::telemetry::redact(&e.message)
                 ),
             )
         })

@@ -19,7 +19,7 @@ use super::admission::{
 };
 use super::review::{judge, Outcome};
 use crate::cluster::ClusterState;
-use crate::telemetry::{Metrics, Readiness};
+use crate::telemetry::{redact, Metrics, Readiness};
 
 /// The API server's own request body limit; AdmissionReviews are never bigger.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -342,45 +342,4 @@ fn record(
         duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "review"
     );
-}
-
-/// Replace quoted parts of a decoder error (`invalid type: string "…"`) so values from the
-/// object never travel into responses, API server audit logs or our logs.
-pub fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars();
-    while let Some(c) = chars.next() {
-        if c == '"' || c == '`' {
-            out.push(c);
-            out.push('…');
-            let mut escaped = false;
-            for d in chars.by_ref() {
-                if escaped {
-                    escaped = false;
-                } else if d == '\\' {
-                    escaped = true;
-                } else if d == c {
-                    break;
-                }
-            }
-            out.push(c);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_hides_quoted_values() {
-        assert_eq!(
-            redact(r#"invalid type: string "s3cr\"et", expected u32 at line 1 column 9"#),
-            r#"invalid type: string "…", expected u32 at line 1 column 9"#
-        );
-        assert_eq!(redact("unknown variant `PATCH`"), "unknown variant `…`");
-    }
 }
