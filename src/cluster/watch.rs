@@ -464,6 +464,9 @@ struct PolicySink {
     api: Api<DynamicObject>,
     policies: BTreeMap<String, PolicyEntry>,
     buffer: BTreeMap<String, PolicyEntry>,
+    /// Status last written per policy (generation, ready, message): a write in flight is not
+    /// repeated (nor its warning logged again) while other policies' events arrive.
+    written: BTreeMap<String, (Option<i64>, bool, String)>,
 }
 
 impl PolicySink {
@@ -474,6 +477,7 @@ impl PolicySink {
             api,
             policies: BTreeMap::new(),
             buffer: BTreeMap::new(),
+            written: BTreeMap::new(),
         }
     }
 
@@ -490,7 +494,7 @@ impl PolicySink {
     }
 
     /// Swap in the policy set built from the current map; update statuses that changed.
-    fn rebuild(&self) {
+    fn rebuild(&mut self) {
         let valid: Vec<PhiPolicy> = self
             .policies
             .values()
@@ -526,10 +530,15 @@ impl PolicySink {
             if desired.matches(e.status.as_ref(), e.generation) {
                 continue;
             }
+            let stamp = (e.generation, desired.ready, desired.message.clone());
+            if self.written.get(name) == Some(&stamp) {
+                continue;
+            }
+            self.written.insert(name.clone(), stamp);
             if let Some(err) = errors.get(name.as_str()) {
-                // Reported once per change (the status write ends the repetition).
+                // Policies are configuration, not PHI: the error is logged as is.
                 self.ctx.metrics.watch_skip("PhiPolicy");
-                tracing::warn!(policy = %name, error = %redact(err), "PhiPolicy rejected; skipped");
+                tracing::warn!(policy = %name, error = %err, "PhiPolicy rejected; skipped");
             }
             let patch = desired.patch(e.status.as_ref(), e.generation);
             let api = self.api.clone();
@@ -652,6 +661,7 @@ impl Sink<DynamicObject> for PolicySink {
     }
     fn delete(&mut self, obj: DynamicObject) {
         self.policies.remove(&obj.name_any());
+        self.written.remove(&obj.name_any());
         self.rebuild();
     }
 }
