@@ -2,6 +2,7 @@
 //! phi-guard: a Kubernetes validating admission controller that keeps PHI workloads on
 //! encrypted volumes, behind TLS and NetworkPolicies, with an audit sidecar.
 
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod engine;

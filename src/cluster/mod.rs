@@ -24,6 +24,10 @@ pub trait ClusterView: Send + Sync {
     fn storage_class(&self, name: &str) -> Option<Arc<StorageClassInfo>>;
     /// The default StorageClass (newest of those annotated default, as the API server picks).
     fn default_storage_class(&self) -> Option<Arc<StorageClassInfo>>;
+    /// Every known StorageClass, sorted by name (to suggest encrypting alternatives).
+    fn storage_classes(&self) -> Vec<Arc<StorageClassInfo>> {
+        Vec::new()
+    }
     fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>>;
     fn pv(&self, name: &str) -> Option<Arc<PvInfo>>;
     fn network_policies(&self, namespace: &str) -> Vec<Arc<NetworkPolicyInfo>>;
@@ -213,6 +217,11 @@ impl ClusterView for ClusterState {
             .filter(|c| c.is_default)
             .max_by(|a, b| a.created.cmp(&b.created).then_with(|| b.name.cmp(&a.name)))
             .cloned()
+    }
+    fn storage_classes(&self) -> Vec<Arc<StorageClassInfo>> {
+        let mut v = self.storage_classes.values();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
     fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>> {
         self.pvcs.get(namespace, name)
