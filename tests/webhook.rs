@@ -338,13 +338,24 @@ async fn fixtures_are_judged_over_http1() {
     let s = Server::start(Setup::default()).await;
     let c = s.client(false);
 
+    // A PHI Deployment on hostPath without an audit sidecar: every finding, in one message.
     let r = s.review(&c, "deployment-create-denied").await;
     assert_denied(
         &r,
-        "phi-guard denied Deployment payments/api: ",
-        &["audit-sidecar"],
+        "phi-guard denied Deployment payments/api: 2 HIPAA findings (policy hipaa-baseline):\n",
+        &["encryption-at-rest", "audit-sidecar"],
     );
-    assert!(message(&r).contains("(45 CFR 164.312(b))"));
+    let m = message(&r);
+    assert!(
+        m.contains(
+            "[encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): "
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b)): "),
+        "{m}"
+    );
 
     // dryRun is judged the same.
     let dry = s.review(&c, "deployment-create-dryrun").await;
@@ -395,21 +406,50 @@ async fn fixtures_are_judged_over_http1() {
         "{r}"
     );
 
-    // The other kinds answer with their uid (their verdicts depend on rules covered elsewhere).
-    for name in [
-        "deployment-update",
-        "pod-create",
-        "statefulset-create",
-        "pvc-create",
-        "service-create",
-        "ingress-create",
-    ] {
-        let r = s.review(&c, name).await;
-        assert!(r["allowed"].is_boolean(), "{name}: {r}");
-        for w in warnings(&r) {
-            assert!(w.chars().count() <= 250 && !w.contains('\n'), "{name}: {w}");
-        }
-    }
+    // UPDATE judges the new object.
+    let r = s.review(&c, "deployment-update").await;
+    assert_denied(
+        &r,
+        "phi-guard denied Deployment payments/api: 1 HIPAA finding",
+        &["encryption-at-rest"],
+    );
+    assert!(message(&r).contains("spec.template.spec.volumes[2]"), "{r}");
+
+    let r = s.review(&c, "pod-create").await;
+    assert_denied(
+        &r,
+        "phi-guard denied Pod payments/worker: ",
+        &["encryption-at-rest"],
+    );
+    assert!(
+        message(&r).contains("[encryption-at-rest] spec.volumes[0] "),
+        "{r}"
+    );
+
+    let r = s.review(&c, "statefulset-create").await;
+    assert_denied(
+        &r,
+        "phi-guard denied StatefulSet payments/db: ",
+        &["encryption-at-rest"],
+    );
+    assert!(message(&r).contains("spec.volumeClaimTemplates[0]"), "{r}");
+
+    let r = s.review(&c, "pvc-create").await;
+    assert_denied(
+        &r,
+        "phi-guard denied PersistentVolumeClaim payments/scratch: ",
+        &["encryption-at-rest"],
+    );
+
+    let r = s.review(&c, "ingress-create").await;
+    assert_denied(
+        &r,
+        "phi-guard denied Ingress payments/ledger: ",
+        &["encryption-in-transit"],
+    );
+
+    // A Service to meshed (STRICT mTLS) PHI pods is fine.
+    assert_clean_allow(&s.review(&c, "service-create").await);
     s.handle.shutdown().await;
 }
 
@@ -490,6 +530,16 @@ async fn audit_mode_policy_records_audit_annotations() {
     assert!(warnings(&r).is_empty(), "{r}");
     let ann = r["auditAnnotations"].as_object().expect("auditAnnotations");
     assert!(ann.contains_key("audit-sidecar-1"), "{r}");
+    assert!(ann.contains_key("encryption-at-rest-1"), "{r}");
+    assert!(
+        ann["encryption-at-rest-1"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "policy phi-audit: [encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): "
+            ),
+        "{r}"
+    );
     for (k, v) in ann {
         // A valid name segment: the API server prefixes `<webhook name>/`.
         assert!(

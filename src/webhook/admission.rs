@@ -262,11 +262,16 @@ pub fn audit_annotations(d: &Decision) -> BTreeMap<String, String> {
     for f in d.with_mode(Mode::Audit) {
         let n = counts.entry(f.rule.as_str()).or_default();
         *n += 1;
+        // Policy first so truncation never drops it; no fix (auditors need what, not how).
         let mut v = String::new();
-        write_finding(&mut v, f);
         if !f.policy.is_empty() {
-            let _ = write!(v, " (policy {})", f.policy);
+            let _ = write!(v, "policy {}: ", f.policy);
         }
+        let _ = write!(v, "[{}]", f.rule.as_str());
+        if !f.path.is_empty() {
+            let _ = write!(v, " {}", f.path);
+        }
+        let _ = write!(v, " ({}): {}", f.citation, f.message.trim_end());
         out.insert(
             format!("{}-{}", f.rule.as_str(), n),
             single_line(&v, MAX_AUDIT_VALUE_CHARS),
