@@ -861,6 +861,55 @@ async fn certificate_rotation_is_picked_up_by_new_connections() {
 }
 
 #[tokio::test]
+async fn waits_for_a_certificate_written_after_start() {
+    // Self-managed TLS writes the files after the server starts.
+    let ca = Ca::new();
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(state_from_files(&[fixtures().join("cluster")]).unwrap());
+    let readiness = Readiness::new();
+    let mut opts = Options::new(dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    opts.cert_reload_interval = Duration::from_millis(100);
+    opts.wait_for_certificate = true;
+    let handle = webhook::start(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        opts,
+        state,
+        Arc::new(Metrics::new()),
+        readiness.clone(),
+    )
+    .await
+    .expect("starts without a certificate");
+    let readyz = format!("http://{}/readyz", handle.admin_addr);
+    assert_eq!(
+        reqwest::get(&readyz).await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let (cert, key, der) = ca.leaf("late", false);
+    write_secret(dir.path(), "..v1", &cert, &key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !readiness.is_ready() {
+        assert!(Instant::now() < deadline, "certificate not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        reqwest::get(&readyz).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let tls = client_tls(&ca, &[b"http/1.1"], &[&rustls::version::TLS13]);
+    let tcp = TcpStream::connect(handle.addr).await.unwrap();
+    let conn = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::try_from(HOST).unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.get_ref().1.peer_certificates().unwrap()[0].as_ref(),
+        &der[..]
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn metrics_health_and_readiness() {
     let s = Server::start(Setup::default()).await;
     let c = s.client(false);

@@ -24,6 +24,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
+    pub self_managed_tls: crate::certs::SelfManagedTls,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub logging: LogArgs,
@@ -49,12 +51,14 @@ pub struct ListenArgs {
 /// The serving certificate (reloaded without a restart when the files change).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TlsArgs {
-    /// PEM certificate chain, leaf first (e.g. the tls.crt of a mounted Secret).
+    /// PEM certificate chain, leaf first (e.g. the tls.crt of a mounted Secret). Required unless
+    /// --self-managed-tls (then default: <cert-dir>/tls.crt).
     #[arg(long, env = "PHI_GUARD_TLS_CERT_FILE")]
-    pub tls_cert_file: PathBuf,
-    /// PEM private key: ECDSA, RSA or Ed25519; PKCS#8, PKCS#1 or SEC1 (e.g. tls.key).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key: ECDSA, RSA or Ed25519; PKCS#8, PKCS#1 or SEC1 (e.g. tls.key). Required
+    /// unless --self-managed-tls (then default: <cert-dir>/tls.key).
     #[arg(long, env = "PHI_GUARD_TLS_KEY_FILE")]
-    pub tls_key_file: PathBuf,
+    pub tls_key_file: Option<PathBuf>,
     /// How often the certificate files are re-read for rotation.
     #[arg(long, env = "PHI_GUARD_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub tls_reload_interval: Duration,
@@ -136,38 +140,84 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// The certificate and key files to serve.
+fn tls_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let managed = &args.self_managed_tls;
+    let pick = |given: &Option<PathBuf>, name: &str, flag: &str| match given {
+        Some(p) => Ok(p.clone()),
+        None if managed.enabled => Ok(managed.cert_dir.join(name)),
+        None => Err(anyhow::anyhow!(
+            "{flag} is required (or --self-managed-tls, which writes <cert-dir>/{name})"
+        )),
+    };
+    Ok((
+        pick(&args.tls.tls_cert_file, "tls.crt", "--tls-cert-file")?,
+        pick(&args.tls.tls_key_file, "tls.key", "--tls-key-file")?,
+    ))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (cert_file, key_file) = tls_files(&args)?;
+    if args.self_managed_tls.enabled {
+        args.self_managed_tls.validate()?;
+    }
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut background: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let mut watchers = None;
-    let state = if args.cluster.cluster_state.is_empty() {
-        let state = Arc::new(ClusterState::new());
-        // Until the PhiPolicy cache has synced nothing is admitted (not ready), so this
-        // placeholder is never used to judge; it keeps the state valid from the start.
-        state.set_policies(effective_policies(&[]));
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the API server (in-cluster config or KUBECONFIG)")?;
-        watchers = Some(crate::cluster::watch::spawn(
-            client,
-            state.clone(),
-            metrics.clone(),
-            readiness.clone(),
-        ));
-        state
+    let needs_client = args.cluster.cluster_state.is_empty() || args.self_managed_tls.enabled;
+    let client = if needs_client {
+        Some(
+            kube::Client::try_default()
+                .await
+                .context("connecting to the API server (in-cluster config or KUBECONFIG)")?,
+        )
     } else {
-        let paths = args.cluster.cluster_state.clone();
-        let state = tokio::task::spawn_blocking(move || state_from_files(&paths))
-            .await
-            .context("loading --cluster-state")??;
-        let sizes: Vec<String> = state
-            .sizes()
-            .iter()
-            .map(|(k, n)| format!("{k}={n}"))
-            .collect();
-        tracing::info!(sizes = %sizes.join(" "), "cluster state loaded from files");
-        Arc::new(state)
+        None
     };
+
+    let state = match (&client, args.cluster.cluster_state.is_empty()) {
+        (Some(client), true) => {
+            let state = Arc::new(ClusterState::new());
+            // Until the PhiPolicy cache has synced nothing is judged (not ready), so this
+            // placeholder is never used to decide; it keeps the state valid from the start.
+            state.set_policies(effective_policies(&[]));
+            watchers = Some(crate::cluster::watch::spawn(
+                client.clone(),
+                state.clone(),
+                metrics.clone(),
+                readiness.clone(),
+            ));
+            state
+        }
+        _ => {
+            let paths = args.cluster.cluster_state.clone();
+            let state = tokio::task::spawn_blocking(move || state_from_files(&paths))
+                .await
+                .context("loading --cluster-state")??;
+            let sizes: Vec<String> = state
+                .sizes()
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            tracing::info!(sizes = %sizes.join(" "), "cluster state loaded from files");
+            Arc::new(state)
+        }
+    };
+
+    if let (Some(client), true) = (&client, args.self_managed_tls.enabled) {
+        let (client, cfg) = (client.clone(), args.self_managed_tls.clone());
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::certs::run(client, cfg, stop).await {
+                tracing::error!(error = %e, "self-managed TLS stopped");
+            }
+        }));
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen.listen)
         .await
@@ -175,18 +225,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let admin = tokio::net::TcpListener::bind(args.listen.admin_listen)
         .await
         .with_context(|| format!("binding {}", args.listen.admin_listen))?;
-    let mut opts = webhook::Options::new(&args.tls.tls_cert_file, &args.tls.tls_key_file);
+    let mut opts = webhook::Options::new(cert_file, key_file);
     opts.request_timeout = args.listen.request_timeout;
     opts.cert_reload_interval = args.tls.tls_reload_interval;
     opts.shutdown_grace = args.listen.shutdown_grace;
+    // Self-managed TLS writes the files after start: wait for them instead of failing.
+    opts.wait_for_certificate = args.self_managed_tls.enabled;
     let handle = webhook::start(listener, admin, opts, state, metrics, readiness).await?;
 
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight reviews");
+    let _ = stop_tx.send(true);
     if let Some(w) = watchers {
         w.abort();
     }
     handle.shutdown().await;
+    for t in background {
+        let _ = t.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -43,6 +43,10 @@ pub struct Options {
     pub cert_reload_interval: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The certificate files may not exist yet (self-managed TLS writes them after start):
+    /// instead of failing, keep `tls` not ready and retry every reload interval; the TLS
+    /// listener starts accepting once a pair loads.
+    pub wait_for_certificate: bool,
 }
 
 impl Options {
@@ -55,6 +59,7 @@ impl Options {
             handshake_timeout: Duration::from_secs(10),
             cert_reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(25),
+            wait_for_certificate: false,
         }
     }
 }
@@ -75,7 +80,6 @@ pub struct Handle {
     pub addr: SocketAddr,
     /// Address of the admin listener.
     pub admin_addr: SocketAddr,
-    pub certs: Arc<CertStore>,
     pub app: AppState,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -92,8 +96,9 @@ impl Handle {
 }
 
 /// Start the webhook on `listener` (TLS) and the admin endpoints on `admin` (plain HTTP). The
-/// certificate is loaded before returning (an unusable pair is an error) and marks the `tls`
-/// readiness component ready; other components (watch caches) are the caller's.
+/// certificate is loaded before returning (an unusable pair is an error, unless
+/// [`Options::wait_for_certificate`]) and marks the `tls` readiness component ready; other
+/// components (watch caches) are the caller's.
 pub async fn start(
     listener: TcpListener,
     admin: TcpListener,
@@ -103,42 +108,62 @@ pub async fn start(
     readiness: Arc<Readiness>,
 ) -> Result<Handle, ServeError> {
     readiness.register(TLS_COMPONENT);
-    let certs = {
-        let (c, k, m) = (
-            opts.tls_cert_file.clone(),
-            opts.tls_key_file.clone(),
-            metrics.clone(),
-        );
-        tokio::task::spawn_blocking(move || CertStore::load(c, k, m))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??
+    let first = load(&opts, &metrics).await;
+    let first = match first {
+        Ok(store) => Some(store),
+        Err(e) if opts.wait_for_certificate => {
+            tracing::info!(error = %e, "no usable serving certificate yet; waiting for it");
+            None
+        }
+        Err(e) => return Err(e),
     };
-    let tls_config = Arc::new(tls::server_config(certs.clone())?);
-    readiness.set_ready(TLS_COMPONENT);
+    if let Some(store) = &first {
+        // Fail at start on a configuration rustls refuses, not on the first connection.
+        tls::server_config(store.clone())?;
+        readiness.set_ready(TLS_COMPONENT);
+    }
 
     let app = AppState {
         state,
-        metrics,
-        readiness,
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
     };
     let addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let (stop, stopped) = watch::channel(false);
 
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(
-        certs
-            .clone()
-            .poll(opts.cert_reload_interval, wait(stopped.clone())),
-    ));
     let webhook = router::webhook_router(app.clone(), opts.request_timeout);
-    tasks.push(tokio::spawn(serve_tls(
-        listener,
-        TlsAcceptor::from(tls_config),
-        webhook,
-        opts.clone(),
-        stopped.clone(),
-    )));
+    let tls_opts = opts.clone();
+    let tls_stopped = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let store = match first {
+            Some(s) => s,
+            None => match wait_for_certificate(&tls_opts, &metrics, tls_stopped.clone()).await {
+                Some(s) => s,
+                None => return, // shut down before a certificate appeared
+            },
+        };
+        let config = match tls::server_config(store.clone()) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS configuration refused; not serving");
+                return;
+            }
+        };
+        readiness.set_ready(TLS_COMPONENT);
+        let poller =
+            tokio::spawn(store.poll(tls_opts.cert_reload_interval, wait(tls_stopped.clone())));
+        serve_tls(
+            listener,
+            TlsAcceptor::from(config),
+            webhook,
+            tls_opts,
+            tls_stopped,
+        )
+        .await;
+        let _ = poller.await;
+    }));
     let admin_router = router::admin_router(app.clone());
     let admin_stop = wait(stopped.clone());
     tasks.push(tokio::spawn(async move {
@@ -153,11 +178,46 @@ pub async fn start(
     Ok(Handle {
         addr,
         admin_addr,
-        certs,
         app,
         stop,
         tasks,
     })
+}
+
+async fn load(opts: &Options, metrics: &Arc<Metrics>) -> Result<Arc<CertStore>, ServeError> {
+    let (c, k, m) = (
+        opts.tls_cert_file.clone(),
+        opts.tls_key_file.clone(),
+        metrics.clone(),
+    );
+    Ok(
+        tokio::task::spawn_blocking(move || CertStore::load(c, k, m))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??,
+    )
+}
+
+/// Retry loading the pair every reload interval until it loads (Some) or shutdown (None).
+async fn wait_for_certificate(
+    opts: &Options,
+    metrics: &Arc<Metrics>,
+    stopped: watch::Receiver<bool>,
+) -> Option<Arc<CertStore>> {
+    let stop = wait(stopped);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return None,
+            _ = tokio::time::sleep(opts.cert_reload_interval) => {}
+        }
+        match load(opts, metrics).await {
+            Ok(store) => {
+                tracing::info!(cert = %opts.tls_cert_file.display(), "serving certificate loaded");
+                return Some(store);
+            }
+            Err(e) => tracing::debug!(error = %e, "serving certificate not usable yet"),
+        }
+    }
 }
 
 /// Resolves once shutdown is requested (or the handle is dropped).
