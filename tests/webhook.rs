@@ -179,6 +179,7 @@ impl Server {
         opts.cert_reload_interval = Duration::from_millis(200);
         opts.request_timeout = setup.request_timeout;
         opts.handshake_timeout = Duration::from_secs(2);
+        opts.header_read_timeout = Duration::from_secs(2);
         opts.shutdown_grace = Duration::from_secs(5);
         let handle = webhook::start(
             TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -759,7 +760,7 @@ async fn slow_clients_time_out() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"));
     assert!(started.elapsed() < Duration::from_secs(3));
 
-    // A client that never finishes its headers is disconnected (handshake/header timeout 2 s).
+    // A client that never finishes its headers is disconnected (header read timeout 2 s).
     let tcp = TcpStream::connect(s.handle.addr).await.unwrap();
     let mut conn = connector
         .connect(ServerName::try_from(HOST).unwrap(), tcp)

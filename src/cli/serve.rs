@@ -43,6 +43,11 @@ pub struct ListenArgs {
     /// Cap on handling one request, body read included (e.g. 10s, 500ms). Slow clients get 408.
     #[arg(long, env = "PHI_GUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// HTTP/1.1: cap on receiving request headers, which also bounds how long an idle
+    /// keep-alive connection is kept. Keep it above the API server's idle timeout (90s), so the
+    /// API server, not phi-guard, closes idle connections (a close racing a review fails it).
+    #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
     /// How long shutdown (SIGTERM/SIGINT) waits for in-flight requests.
     #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -227,6 +232,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen.admin_listen))?;
     let mut opts = webhook::Options::new(cert_file, key_file);
     opts.request_timeout = args.listen.request_timeout;
+    opts.header_read_timeout = args.listen.header_read_timeout;
     opts.cert_reload_interval = args.tls.tls_reload_interval;
     opts.shutdown_grace = args.listen.shutdown_grace;
     // Self-managed TLS writes the files after start: wait for them instead of failing.

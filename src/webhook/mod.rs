@@ -37,8 +37,14 @@ pub struct Options {
     pub tls_key_file: PathBuf,
     /// Cap on one request, body read included (slow clients get 408).
     pub request_timeout: Duration,
-    /// Cap on a TLS handshake and on receiving a request's headers.
+    /// Cap on a TLS handshake.
     pub handshake_timeout: Duration,
+    /// HTTP/1.1: cap on receiving a request's headers, which in hyper also bounds how long an
+    /// idle keep-alive connection waits for its next request. Keep it above the API server's
+    /// idle-connection timeout (90 s): if phi-guard closed idle connections first, a review
+    /// sent just as the connection closes would fail (POST is not retried) and, with
+    /// `failurePolicy: Fail`, the user's request with it.
+    pub header_read_timeout: Duration,
     /// How often the certificate files are re-read.
     pub cert_reload_interval: Duration,
     /// How long shutdown waits for in-flight requests.
@@ -57,6 +63,7 @@ impl Options {
             tls_key_file: tls_key_file.into(),
             request_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(120),
             cert_reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(25),
             wait_for_certificate: false,
@@ -237,7 +244,7 @@ async fn serve_tls(
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(opts.handshake_timeout);
+        .header_read_timeout(opts.header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
