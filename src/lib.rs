@@ -9,4 +9,6 @@ pub mod engine;
 pub mod policy;
 pub mod rules;
 pub mod selector;
+pub mod telemetry;
+pub mod webhook;
 pub mod workload;

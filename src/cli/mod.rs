@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the validating admission webhook.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Judge manifest files offline with the same engine the webhook runs.
     Check(check::CheckArgs),
     /// Print the PhiPolicy CustomResourceDefinition as YAML.
@@ -29,7 +29,7 @@ pub enum Command {
 /// Run the chosen subcommand; the exit code is the process's.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
         Command::Crd => match crd_yaml() {
             Ok(y) => {

@@ -1,12 +1,293 @@
-//! `phi-guard serve`: the admission webhook (TODO).
+//! `phi-guard serve`: the validating admission webhook. Cluster state comes from watch caches
+//! (in-cluster config or KUBECONFIG), or from YAML files with `--cluster-state` (no API server:
+//! local trials, demos, benchmarks).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cluster::files::{load_state, read_documents};
+use crate::cluster::watch::effective_policies;
+use crate::cluster::ClusterState;
+use crate::telemetry::{self, LogFormat, Metrics, Readiness};
+use crate::webhook;
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub self_managed_tls: crate::certs::SelfManagedTls,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub logging: LogArgs,
+}
+
+/// Where and how phi-guard listens.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// Address of the HTTPS webhook listener (POST /validate).
+    #[arg(long, env = "PHI_GUARD_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP admin listener (/healthz, /readyz, /metrics).
+    #[arg(long, env = "PHI_GUARD_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// Cap on handling one request, body read included (e.g. 10s, 500ms). Slow clients get 408.
+    #[arg(long, env = "PHI_GUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// HTTP/1.1: cap on receiving request headers, which also bounds how long an idle
+    /// keep-alive connection is kept. Keep it above the API server's idle timeout (90s), so the
+    /// API server, not phi-guard, closes idle connections (a close racing a review fails it).
+    #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How long shutdown (SIGTERM/SIGINT) waits for in-flight requests.
+    #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// The serving certificate (reloaded without a restart when the files change).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain, leaf first (e.g. the tls.crt of a mounted Secret). Required unless
+    /// --self-managed-tls (then default: <cert-dir>/tls.crt).
+    #[arg(long, env = "PHI_GUARD_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key: ECDSA, RSA or Ed25519; PKCS#8, PKCS#1 or SEC1 (e.g. tls.key). Required
+    /// unless --self-managed-tls (then default: <cert-dir>/tls.key).
+    #[arg(long, env = "PHI_GUARD_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// How often the certificate files are re-read for rotation.
+    #[arg(long, env = "PHI_GUARD_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+}
+
+/// Where cluster state and policies come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Take PhiPolicies and cluster objects (Namespaces, StorageClasses, PVCs, PVs,
+    /// NetworkPolicies, Services, PeerAuthentications, Certificates, workloads) from these YAML
+    /// files or directories instead of an API server. Repeatable. Without PhiPolicies in them,
+    /// the built-in hipaa-baseline applies.
+    #[arg(long, env = "PHI_GUARD_CLUSTER_STATE", value_delimiter = ',')]
+    pub cluster_state: Vec<PathBuf>,
+}
+
+/// Logging.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format: one JSON object per line, or text. `RUST_LOG` sets the filter.
+    #[arg(long, env = "PHI_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+/// Parse `10s`, `500ms`, `2m`, `1h` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (examples: 10s, 500ms, 2m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        u => return Err(format!("invalid duration unit {u:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Cluster state and policies from YAML files. Without any valid PhiPolicy in them, the built-in
+/// hipaa-baseline applies. Rejected policies are logged and kept in the set (metrics).
+pub fn state_from_files(paths: &[PathBuf]) -> anyhow::Result<ClusterState> {
+    let docs = read_documents(paths).context("reading --cluster-state")?;
+    let state = ClusterState::new();
+    let policies = load_state(&docs, &state).context("loading --cluster-state")?;
+    let set = effective_policies(&policies);
+    for r in &set.rejected {
+        tracing::error!(policy = %r.name, error = %r.error, "PhiPolicy rejected");
+    }
+    state.set_policies(set);
+    Ok(state)
+}
 
 /// Run `serve`.
-pub fn run(_args: ServeArgs) -> ExitCode {
-    ExitCode::from(2)
+pub fn run(args: ServeArgs) -> ExitCode {
+    telemetry::init_logging(args.logging.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("phi-guard")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "phi-guard serve failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The certificate and key files to serve.
+fn tls_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let managed = &args.self_managed_tls;
+    let pick = |given: &Option<PathBuf>, name: &str, flag: &str| match given {
+        Some(p) => Ok(p.clone()),
+        None if managed.enabled => Ok(managed.cert_dir.join(name)),
+        None => Err(anyhow::anyhow!(
+            "{flag} is required (or --self-managed-tls, which writes <cert-dir>/{name})"
+        )),
+    };
+    Ok((
+        pick(&args.tls.tls_cert_file, "tls.crt", "--tls-cert-file")?,
+        pick(&args.tls.tls_key_file, "tls.key", "--tls-key-file")?,
+    ))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (cert_file, key_file) = tls_files(&args)?;
+    if args.self_managed_tls.enabled {
+        args.self_managed_tls.validate()?;
+    }
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut background: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut watchers = None;
+    let needs_client = args.cluster.cluster_state.is_empty() || args.self_managed_tls.enabled;
+    let client = if needs_client {
+        Some(
+            kube::Client::try_default()
+                .await
+                .context("connecting to the API server (in-cluster config or KUBECONFIG)")?,
+        )
+    } else {
+        None
+    };
+
+    let state = match (&client, args.cluster.cluster_state.is_empty()) {
+        (Some(client), true) => {
+            let state = Arc::new(ClusterState::new());
+            // Until the PhiPolicy cache has synced nothing is judged (not ready), so this
+            // placeholder is never used to decide; it keeps the state valid from the start.
+            state.set_policies(effective_policies(&[]));
+            watchers = Some(crate::cluster::watch::spawn(
+                client.clone(),
+                state.clone(),
+                metrics.clone(),
+                readiness.clone(),
+            ));
+            state
+        }
+        _ => {
+            let paths = args.cluster.cluster_state.clone();
+            let state = tokio::task::spawn_blocking(move || state_from_files(&paths))
+                .await
+                .context("loading --cluster-state")??;
+            let sizes: Vec<String> = state
+                .sizes()
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            tracing::info!(sizes = %sizes.join(" "), "cluster state loaded from files");
+            Arc::new(state)
+        }
+    };
+
+    if let (Some(client), true) = (&client, args.self_managed_tls.enabled) {
+        let (client, cfg) = (client.clone(), args.self_managed_tls.clone());
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::certs::run(client, cfg, stop).await {
+                tracing::error!(error = %e, "self-managed TLS stopped");
+            }
+        }));
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen.listen))?;
+    let admin = tokio::net::TcpListener::bind(args.listen.admin_listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen.admin_listen))?;
+    let mut opts = webhook::Options::new(cert_file, key_file);
+    opts.request_timeout = args.listen.request_timeout;
+    opts.header_read_timeout = args.listen.header_read_timeout;
+    opts.cert_reload_interval = args.tls.tls_reload_interval;
+    opts.shutdown_grace = args.listen.shutdown_grace;
+    // Self-managed TLS writes the files after start: wait for them instead of failing.
+    opts.wait_for_certificate = args.self_managed_tls.enabled;
+    let handle = webhook::start(listener, admin, opts, state, metrics, readiness).await?;
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight reviews");
+    let _ = stop_tx.send(true);
+    if let Some(w) = watchers {
+        w.abort();
+    }
+    handle.shutdown().await;
+    for t in background {
+        let _ = t.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
 }

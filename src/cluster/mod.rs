@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod objects;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;

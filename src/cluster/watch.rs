@@ -1,0 +1,749 @@
+//! Watch caches: one kube-runtime watcher per kind, each event converted at once into the lean
+//! types of [`super::objects`] and applied to the [`ClusterState`] stores (a relist is buffered
+//! and swapped in whole at `InitDone`). No full objects are kept, so memory stays small at 10k
+//! objects per kind, and the request path never calls the API server.
+//!
+//! PhiPolicies, Istio PeerAuthentications and cert-manager Certificates are custom resources
+//! whose CRDs may be absent: discovery is polled every 30 s and the watcher starts when the CRD
+//! appears; an absent CRD does not hold readiness. PhiPolicies are read leniently: a malformed
+//! one is skipped, logged, counted and marked `Ready=False` in its status; the rest apply. With
+//! no valid PhiPolicy the built-in hipaa-baseline applies, so the cluster is never unprotected.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{
+    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::objects::{
+    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
+    ServiceInfo, StorageClassInfo,
+};
+use super::{ClusterScoped, ClusterState, Namespaced, PolicySet};
+use crate::policy::{hipaa_baseline, PhiPolicy};
+use crate::telemetry::{redact, Metrics, Readiness};
+
+/// How often discovery is polled for CRDs that are not installed (yet).
+pub const CRD_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The policies in force for a set of PhiPolicies: every valid one; when none is valid (none
+/// exists, or all are malformed), the built-in hipaa-baseline, so the cluster is never left
+/// unprotected by an empty or broken configuration. Rejected ones are kept for status and metrics.
+pub fn effective_policies(policies: &[PhiPolicy]) -> PolicySet {
+    let mut set = PolicySet::build(policies);
+    if set.policies.is_empty() {
+        let baseline = PolicySet::build(&[hipaa_baseline()]);
+        set.policies = baseline.policies;
+    }
+    set
+}
+
+/// The readiness component of a watched kind.
+pub fn component(kind: &str) -> String {
+    format!("watch/{kind}")
+}
+
+/// The running watchers; aborting stops them.
+#[derive(Debug, Default)]
+pub struct Watchers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watchers {
+    pub fn abort(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What every watcher task shares.
+#[derive(Clone)]
+struct Ctx {
+    client: Client,
+    state: Arc<ClusterState>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+}
+
+/// Start every watcher. Each kind registers a readiness component (`watch/<Kind>`) that turns
+/// ready at its first complete list (or, for an optional CRD, when discovery finds it absent).
+pub fn spawn(
+    client: Client,
+    state: Arc<ClusterState>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+) -> Watchers {
+    let ctx = Ctx {
+        client,
+        state,
+        metrics,
+        readiness,
+    };
+    let mut tasks = Vec::new();
+
+    tasks.push(typed::<Namespace, _>(
+        &ctx,
+        "Namespace",
+        |s| &s.namespaces,
+        |o| Ok(Some(NamespaceInfo::from(o))),
+    ));
+    tasks.push(typed::<StorageClass, _>(
+        &ctx,
+        "StorageClass",
+        |s| &s.storage_classes,
+        |o| Ok(Some(StorageClassInfo::from(o))),
+    ));
+    tasks.push(typed::<PersistentVolume, _>(
+        &ctx,
+        "PersistentVolume",
+        |s| &s.pvs,
+        |o| Ok(Some(PvInfo::from(o))),
+    ));
+    tasks.push(typed::<PersistentVolumeClaim, _>(
+        &ctx,
+        "PersistentVolumeClaim",
+        |s| &s.pvcs,
+        |o| Ok(Some(PvcInfo::from(o))),
+    ));
+    tasks.push(typed::<NetworkPolicy, _>(
+        &ctx,
+        "NetworkPolicy",
+        |s| &s.network_policies,
+        |o| Ok(Some(NetworkPolicyInfo::from(o))),
+    ));
+    tasks.push(typed::<Service, _>(
+        &ctx,
+        "Service",
+        |s| &s.services,
+        |o| Ok(Some(ServiceInfo::from(o))),
+    ));
+    tasks.push(typed::<Pod, _>(
+        &ctx,
+        "Pod",
+        |s| &s.pods,
+        |o| Ok(pod_info(o)),
+    ));
+
+    tasks.push(optional(
+        &ctx,
+        GroupVersionKind::gvk("security.istio.io", "v1", "PeerAuthentication"),
+        |ctx, ar| {
+            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+            let sink = TableSink::new(
+                ctx.state.clone(),
+                |s: &ClusterState| &s.peer_authentications as &dyn Table<PeerAuthInfo>,
+                |o: &DynamicObject| {
+                    to_value(o)
+                        .and_then(|v| PeerAuthInfo::from_value(&v).map_err(|e| e.message))
+                        .map(Some)
+                },
+            );
+            run(ctx, api, "PeerAuthentication", sink)
+        },
+    ));
+    tasks.push(optional(
+        &ctx,
+        GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+        |ctx, ar| {
+            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+            let sink = TableSink::new(
+                ctx.state.clone(),
+                |s: &ClusterState| &s.certificates as &dyn Table<CertificateInfo>,
+                |o: &DynamicObject| {
+                    to_value(o)
+                        .and_then(|v| CertificateInfo::from_value(&v).map_err(|e| e.message))
+                        .map(Some)
+                },
+            );
+            run(ctx, api, "Certificate", sink)
+        },
+    ));
+    tasks.push(optional(
+        &ctx,
+        GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiPolicy"),
+        |ctx, ar| {
+            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+            let sink = PolicySink::new(ctx.clone(), ar);
+            run(ctx, api, "PhiPolicy", sink)
+        },
+    ));
+    Watchers { tasks }
+}
+
+/// Pods that finished (Succeeded, Failed) run nothing and need no isolation: not kept.
+fn pod_info(p: &Pod) -> Option<PodInfo> {
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    Some(PodInfo::from(p))
+}
+
+fn to_value(o: &DynamicObject) -> Result<Value, String> {
+    serde_json::to_value(o).map_err(|e| e.to_string())
+}
+
+// ---- stores -------------------------------------------------------------------------------
+
+/// A store the watchers write: cluster-scoped (namespace ignored) or namespaced.
+pub trait Table<T>: Send + Sync {
+    fn put(&self, namespace: String, name: String, item: T);
+    fn del(&self, namespace: &str, name: &str);
+    fn reset(&self, items: Vec<(String, String, T)>);
+}
+
+impl<T: Send + Sync> Table<T> for ClusterScoped<T> {
+    fn put(&self, _namespace: String, name: String, item: T) {
+        self.insert(name, item);
+    }
+    fn del(&self, _namespace: &str, name: &str) {
+        self.remove(name);
+    }
+    fn reset(&self, items: Vec<(String, String, T)>) {
+        self.replace(items.into_iter().map(|(_, n, t)| (n, t)).collect());
+    }
+}
+
+impl<T: Send + Sync> Table<T> for Namespaced<T> {
+    fn put(&self, namespace: String, name: String, item: T) {
+        self.insert(namespace, name, item);
+    }
+    fn del(&self, namespace: &str, name: &str) {
+        self.remove(namespace, name);
+    }
+    fn reset(&self, items: Vec<(String, String, T)>) {
+        self.replace(items);
+    }
+}
+
+/// Where watch events go.
+trait Sink<K>: Send + 'static {
+    /// A relist starts.
+    fn init(&mut self);
+    /// An object of the relist; `Err` when it could not be read (skipped).
+    fn init_apply(&mut self, obj: K) -> Result<(), String>;
+    /// The relist is complete: swap it in.
+    fn init_done(&mut self);
+    fn apply(&mut self, obj: K) -> Result<(), String>;
+    fn delete(&mut self, obj: K);
+}
+
+type Select<T> = fn(&ClusterState) -> &dyn Table<T>;
+
+/// Converts objects to `T` and writes them to a table. The converter returns `Ok(None)` for
+/// objects that are not kept (and removes a kept one that stopped qualifying).
+struct TableSink<K, T, F> {
+    state: Arc<ClusterState>,
+    select: Select<T>,
+    convert: F,
+    buffer: Vec<(String, String, T)>,
+    _k: std::marker::PhantomData<fn(K)>,
+}
+
+impl<K, T, F> TableSink<K, T, F>
+where
+    F: Fn(&K) -> Result<Option<T>, String>,
+{
+    fn new(state: Arc<ClusterState>, select: Select<T>, convert: F) -> Self {
+        TableSink {
+            state,
+            select,
+            convert,
+            buffer: Vec::new(),
+            _k: std::marker::PhantomData,
+        }
+    }
+}
+
+fn key<K: ResourceExt>(o: &K) -> (String, String) {
+    (o.namespace().unwrap_or_default(), o.name_any())
+}
+
+impl<K, T, F> Sink<K> for TableSink<K, T, F>
+where
+    K: ResourceExt + Send + 'static,
+    T: Send + 'static,
+    F: Fn(&K) -> Result<Option<T>, String> + Send + 'static,
+{
+    fn init(&mut self) {
+        self.buffer.clear();
+    }
+    fn init_apply(&mut self, obj: K) -> Result<(), String> {
+        let (ns, name) = key(&obj);
+        if let Some(t) = (self.convert)(&obj)? {
+            self.buffer.push((ns, name, t));
+        }
+        Ok(())
+    }
+    fn init_done(&mut self) {
+        let items = std::mem::take(&mut self.buffer);
+        (self.select)(&self.state).reset(items);
+    }
+    fn apply(&mut self, obj: K) -> Result<(), String> {
+        let (ns, name) = key(&obj);
+        let table = (self.select)(&self.state);
+        match (self.convert)(&obj) {
+            Ok(Some(t)) => {
+                table.put(ns, name, t);
+                Ok(())
+            }
+            Ok(None) => {
+                table.del(&ns, &name);
+                Ok(())
+            }
+            Err(e) => {
+                // An unreadable update must not leave the old version's evidence behind.
+                table.del(&ns, &name);
+                Err(e)
+            }
+        }
+    }
+    fn delete(&mut self, obj: K) {
+        let (ns, name) = key(&obj);
+        (self.select)(&self.state).del(&ns, &name);
+    }
+}
+
+// ---- the watch loop -----------------------------------------------------------------------
+
+/// Watch a built-in kind (always installed).
+fn typed<K, T>(
+    ctx: &Ctx,
+    kind: &'static str,
+    select: Select<T>,
+    convert: fn(&K) -> Result<Option<T>, String>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: Resource<DynamicType = ()>
+        + ResourceExt
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    T: Send + 'static,
+{
+    ctx.readiness.register(component(kind));
+    let api = Api::<K>::all(ctx.client.clone());
+    let sink = TableSink::new(ctx.state.clone(), select, convert);
+    tokio::spawn(run(ctx.clone(), api, kind, sink))
+}
+
+/// Drive one watcher forever: events into the sink, errors logged, counted and retried with
+/// backoff; the kind's readiness component turns ready at its first complete list.
+async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
+where
+    K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
+    S: Sink<K>,
+{
+    let name = component(kind);
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    let mut synced = false;
+    while let Some(event) = stream.next().await {
+        let skipped = match event {
+            Ok(Event::Init) => {
+                sink.init();
+                None
+            }
+            Ok(Event::InitApply(o)) => {
+                let k = key(&o);
+                sink.init_apply(o).err().map(|e| (k, e))
+            }
+            Ok(Event::InitDone) => {
+                sink.init_done();
+                if !synced {
+                    synced = true;
+                    ctx.readiness.set_ready(&name);
+                    tracing::info!(kind, "watch cache synced");
+                }
+                None
+            }
+            Ok(Event::Apply(o)) => {
+                let k = key(&o);
+                sink.apply(o).err().map(|e| (k, e))
+            }
+            Ok(Event::Delete(o)) => {
+                sink.delete(o);
+                None
+            }
+            Err(e) => {
+                ctx.metrics.watch_error(kind);
+                tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+                None
+            }
+        };
+        if let Some(((namespace, obj_name), error)) = skipped {
+            ctx.metrics.watch_skip(kind);
+            tracing::warn!(kind, namespace, name = obj_name, error = %redact(&error), "object skipped: could not be read");
+        }
+    }
+}
+
+/// Watch a custom resource whose CRD may be absent: poll discovery until it is served, then
+/// run the watcher. Readiness waits for the first discovery answer, and for the first list
+/// only if the CRD exists.
+fn optional<F, Fut>(ctx: &Ctx, gvk: GroupVersionKind, start: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let name = component(&gvk.kind);
+    ctx.readiness.register(name.clone());
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let api_version = format!("{}/{}", gvk.group, gvk.version);
+        let mut reported_absent = false;
+        loop {
+            match ctx.client.list_api_group_resources(&api_version).await {
+                Ok(list) => {
+                    if let Some(r) = list
+                        .resources
+                        .iter()
+                        .find(|r| r.kind == gvk.kind && !r.name.contains('/'))
+                    {
+                        tracing::info!(kind = %gvk.kind, %api_version, "CRD found; starting its watch");
+                        let ar = ApiResource::from_gvk_with_plural(&gvk, &r.name);
+                        start(ctx.clone(), ar).await;
+                        return;
+                    }
+                    absent(&ctx, &gvk, &name, &mut reported_absent);
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    absent(&ctx, &gvk, &name, &mut reported_absent);
+                }
+                Err(e) => {
+                    ctx.metrics.watch_error(&gvk.kind);
+                    tracing::warn!(kind = %gvk.kind, error = %e, "discovery failed; retrying");
+                }
+            }
+            tokio::time::sleep(CRD_POLL_INTERVAL).await;
+        }
+    })
+}
+
+fn absent(ctx: &Ctx, gvk: &GroupVersionKind, name: &str, reported: &mut bool) {
+    if !*reported {
+        *reported = true;
+        tracing::info!(
+            kind = %gvk.kind,
+            api_version = %format!("{}/{}", gvk.group, gvk.version),
+            "CRD not installed; checking again every 30 s"
+        );
+    }
+    ctx.readiness.set_ready(name);
+}
+
+// ---- PhiPolicies --------------------------------------------------------------------------
+
+/// One PhiPolicy as last seen: parsed (or why not), and what its status says now.
+struct PolicyEntry {
+    parsed: Result<PhiPolicy, String>,
+    generation: Option<i64>,
+    status: Option<Value>,
+}
+
+/// Keeps every PhiPolicy, rebuilds the policy set on each change, and reports each policy's
+/// acceptance in its `Ready` condition.
+struct PolicySink {
+    ctx: Ctx,
+    api: Api<DynamicObject>,
+    policies: BTreeMap<String, PolicyEntry>,
+    buffer: BTreeMap<String, PolicyEntry>,
+    /// Status last written per policy (generation, ready, message): a write in flight is not
+    /// repeated (nor its warning logged again) while other policies' events arrive.
+    written: BTreeMap<String, (Option<i64>, bool, String)>,
+}
+
+impl PolicySink {
+    fn new(ctx: Ctx, ar: ApiResource) -> PolicySink {
+        let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+        PolicySink {
+            ctx,
+            api,
+            policies: BTreeMap::new(),
+            buffer: BTreeMap::new(),
+            written: BTreeMap::new(),
+        }
+    }
+
+    fn entry(obj: &DynamicObject) -> PolicyEntry {
+        let parsed = to_value(obj).and_then(|v| {
+            serde_json::from_value::<PhiPolicy>(v)
+                .map_err(|e| format!("not a valid PhiPolicy: {e}"))
+        });
+        PolicyEntry {
+            parsed,
+            generation: obj.metadata.generation,
+            status: obj.data.get("status").cloned(),
+        }
+    }
+
+    /// Swap in the policy set built from the current map; update statuses that changed.
+    fn rebuild(&mut self) {
+        let valid: Vec<PhiPolicy> = self
+            .policies
+            .values()
+            .filter_map(|e| e.parsed.as_ref().ok().cloned())
+            .collect();
+        let mut set = effective_policies(&valid);
+        for (name, e) in &self.policies {
+            if let Err(err) = &e.parsed {
+                set.rejected.push(super::RejectedPolicy {
+                    name: name.clone(),
+                    error: err.clone(),
+                });
+            }
+        }
+        let errors: BTreeMap<String, String> = set
+            .rejected
+            .iter()
+            .map(|r| (r.name.clone(), r.error.clone()))
+            .collect();
+        let active: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
+        tracing::info!(
+            active = %active.join(","),
+            rejected = set.rejected.len(),
+            "PhiPolicies applied"
+        );
+        self.ctx.state.set_policies(set);
+
+        for (name, e) in &self.policies {
+            let desired = match errors.get(name.as_str()) {
+                Some(err) => Condition::rejected(err),
+                None => Condition::accepted(),
+            };
+            if desired.matches(e.status.as_ref(), e.generation) {
+                continue;
+            }
+            let stamp = (e.generation, desired.ready, desired.message.clone());
+            if self.written.get(name) == Some(&stamp) {
+                continue;
+            }
+            self.written.insert(name.clone(), stamp);
+            if let Some(err) = errors.get(name.as_str()) {
+                // Policies are configuration, not PHI: the error is logged as is.
+                self.ctx.metrics.watch_skip("PhiPolicy");
+                tracing::warn!(policy = %name, error = %err, "PhiPolicy rejected; skipped");
+            }
+            let patch = desired.patch(e.status.as_ref(), e.generation);
+            let api = self.api.clone();
+            let name = name.clone();
+            // A write to the API server, off the request path and off the watch loop.
+            tokio::spawn(async move {
+                if let Err(err) = api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    tracing::warn!(policy = %name, error = %err, "could not update PhiPolicy status");
+                }
+            });
+        }
+    }
+}
+
+/// The `Ready` condition phi-guard writes.
+struct Condition {
+    ready: bool,
+    reason: &'static str,
+    message: String,
+}
+
+impl Condition {
+    fn accepted() -> Condition {
+        Condition {
+            ready: true,
+            reason: "Accepted",
+            message: "phi-guard applies this policy".into(),
+        }
+    }
+
+    fn rejected(error: &str) -> Condition {
+        // Conditions' messages are limited to 32768 bytes.
+        let mut message: String = error.chars().take(1024).collect();
+        if message.len() < error.len() {
+            message.push('…');
+        }
+        Condition {
+            ready: false,
+            reason: "Invalid",
+            message,
+        }
+    }
+
+    fn status_str(&self) -> &'static str {
+        if self.ready {
+            "True"
+        } else {
+            "False"
+        }
+    }
+
+    fn current(status: Option<&Value>) -> Option<&Value> {
+        status?
+            .get("conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+    }
+
+    /// Does the object's status already say this, for this generation?
+    fn matches(&self, status: Option<&Value>, generation: Option<i64>) -> bool {
+        let Some(c) = Condition::current(status) else {
+            return false;
+        };
+        let observed = status
+            .and_then(|s| s.get("observedGeneration"))
+            .and_then(Value::as_i64);
+        c.get("status").and_then(Value::as_str) == Some(self.status_str())
+            && c.get("reason").and_then(Value::as_str) == Some(self.reason)
+            && c.get("message").and_then(Value::as_str) == Some(self.message.as_str())
+            && observed == generation
+    }
+
+    /// A merge patch setting the condition (the transition time moves only when the status
+    /// value changes).
+    fn patch(&self, status: Option<&Value>, generation: Option<i64>) -> Value {
+        let previous = Condition::current(status);
+        let since = previous
+            .filter(|c| c.get("status").and_then(Value::as_str) == Some(self.status_str()))
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| json!(k8s_openapi::jiff::Timestamp::now().to_string()));
+        let mut condition = json!({
+            "type": "Ready",
+            "status": self.status_str(),
+            "reason": self.reason,
+            "message": self.message,
+            "lastTransitionTime": since,
+        });
+        if let Some(g) = generation {
+            condition["observedGeneration"] = json!(g);
+        }
+        let mut st = json!({ "conditions": [condition] });
+        if let Some(g) = generation {
+            st["observedGeneration"] = json!(g);
+        }
+        json!({ "status": st })
+    }
+}
+
+impl Sink<DynamicObject> for PolicySink {
+    fn init(&mut self) {
+        self.buffer.clear();
+    }
+    fn init_apply(&mut self, obj: DynamicObject) -> Result<(), String> {
+        self.buffer.insert(obj.name_any(), PolicySink::entry(&obj));
+        Ok(())
+    }
+    fn init_done(&mut self) {
+        self.policies = std::mem::take(&mut self.buffer);
+        self.rebuild();
+    }
+    fn apply(&mut self, obj: DynamicObject) -> Result<(), String> {
+        self.policies
+            .insert(obj.name_any(), PolicySink::entry(&obj));
+        self.rebuild();
+        Ok(())
+    }
+    fn delete(&mut self, obj: DynamicObject) {
+        self.policies.remove(&obj.name_any());
+        self.written.remove(&obj.name_any());
+        self.rebuild();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_applies_without_valid_policies() {
+        let set = effective_policies(&[]);
+        assert_eq!(set.policies.len(), 1);
+        assert_eq!(set.policies[0].name, crate::policy::BASELINE_NAME);
+        let mut custom = hipaa_baseline();
+        custom.metadata.name = Some("custom".into());
+        let set = effective_policies(&[custom]);
+        assert_eq!(set.policies.len(), 1);
+        assert_eq!(set.policies[0].name, "custom");
+    }
+
+    #[test]
+    fn table_sink_relists_and_applies() {
+        let state = Arc::new(ClusterState::new());
+        let mut sink = TableSink::new(
+            state.clone(),
+            |s: &ClusterState| &s.pods as &dyn Table<PodInfo>,
+            |p: &Pod| Ok(pod_info(p)),
+        );
+        let pod = |name: &str, phase: Option<&str>| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "ns", "labels": {"app": name},
+                             "annotations": {"secret": "x", "sidecar.istio.io/status": "{}"}},
+                "spec": {"containers": [{"name": "c"}]},
+                "status": {"phase": phase}
+            }))
+            .unwrap()
+        };
+        state
+            .pods
+            .insert("ns".into(), "stale".into(), PodInfo::default());
+        sink.init();
+        sink.init_apply(pod("a", Some("Running"))).unwrap();
+        sink.init_apply(pod("done", Some("Succeeded"))).unwrap();
+        assert!(
+            state.pods.get("ns", "stale").is_some(),
+            "old state served until InitDone"
+        );
+        sink.init_done();
+        assert!(state.pods.get("ns", "stale").is_none());
+        assert!(
+            state.pods.get("ns", "done").is_none(),
+            "finished pods are not kept"
+        );
+        let a = state.pods.get("ns", "a").unwrap();
+        assert_eq!(a.container_names, vec!["c".to_string()]);
+        assert!(
+            !a.annotations.contains_key("secret"),
+            "only mesh annotations are kept"
+        );
+        sink.apply(pod("b", None)).unwrap();
+        assert_eq!(state.pods.len(), 2);
+        sink.apply(pod("b", Some("Failed"))).unwrap();
+        sink.delete(pod("a", None));
+        assert_eq!(state.pods.len(), 0);
+    }
+
+    #[test]
+    fn condition_patch_and_match() {
+        let c = Condition::rejected("PhiPolicy \"x\": spec.scope: bad");
+        let p = c.patch(None, Some(3));
+        let st = &p["status"];
+        assert_eq!(st["observedGeneration"], 3);
+        assert_eq!(st["conditions"][0]["status"], "False");
+        assert_eq!(st["conditions"][0]["reason"], "Invalid");
+        assert!(c.matches(Some(st), Some(3)));
+        assert!(!c.matches(Some(st), Some(4)));
+        assert!(!Condition::accepted().matches(Some(st), Some(3)));
+        // The transition time is kept while the status value holds.
+        let again = c.patch(Some(st), Some(4));
+        assert_eq!(
+            again["status"]["conditions"][0]["lastTransitionTime"],
+            st["conditions"][0]["lastTransitionTime"]
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! Observability: tracing setup (JSON or text logs), the Prometheus metrics phi-guard exports,
+//! and the readiness gate `/readyz` reports (TLS loaded, every watch cache synced).
+//!
+//! Logs never carry object content, env values or annotation values: review lines name the
+//! object (kind, namespace, name) and the rule ids, nothing else.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::cluster::ClusterState;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log pipelines).
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Install the global tracing subscriber. `RUST_LOG` overrides the default filter (`info`).
+/// Calling it twice is harmless (the second call does nothing).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,hyper=warn,rustls=warn,kube_client=warn,tower=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
+}
+
+/// Review latency buckets, in seconds: sub-millisecond resolution (the API server's own webhook
+/// histogram starts at 5 ms, which hides everything phi-guard does).
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+
+type Labels3 = [(&'static str, String); 3];
+type Labels5 = [(&'static str, String); 5];
+
+/// Every metric phi-guard exports, registered once.
+pub struct Metrics {
+    registry: Registry,
+    /// Time to handle one `/validate` request (parse, judge, encode).
+    pub review_duration: Histogram,
+    /// Reviews by outcome (`allowed`, `denied`, `invalid`), kind and operation.
+    pub reviews: Family<Labels3, Counter>,
+    /// Findings by policy, rule, mode, kind and operation.
+    pub findings: Family<Labels5, Counter>,
+    /// Requests rejected before a review (bad body, wrong content type ...), by HTTP status.
+    pub bad_requests: Family<[(&'static str, String); 1], Counter>,
+    /// Objects held per kind in the watch caches.
+    pub cache_objects: Family<[(&'static str, String); 1], Gauge>,
+    /// PhiPolicies in force and rejected.
+    pub policies: Family<[(&'static str, String); 1], Gauge>,
+    /// PhiPolicies rejected as malformed (currently).
+    pub rejected_policies: Gauge,
+    /// Serving certificate notAfter, Unix seconds.
+    pub cert_expiry: Gauge,
+    /// Certificate (re)loads by result.
+    pub cert_reloads: Family<[(&'static str, String); 1], Counter>,
+    /// Watch stream errors by kind (the watcher retries with backoff).
+    pub watch_errors: Family<[(&'static str, String); 1], Counter>,
+    /// Objects the watchers could not convert and skipped, by kind.
+    pub watch_skipped: Family<[(&'static str, String); 1], Counter>,
+    /// Readiness (1 ready, 0 not).
+    pub ready: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("phi_guard");
+        let review_duration = Histogram::new(LATENCY_BUCKETS);
+        registry.register_with_unit(
+            "review_duration",
+            "Time to handle one admission review, from body read to response encoded",
+            prometheus_client::registry::Unit::Seconds,
+            review_duration.clone(),
+        );
+        let reviews = Family::<Labels3, Counter>::default();
+        registry.register(
+            "reviews",
+            "Admission reviews by decision (allowed, denied, invalid), kind and operation",
+            reviews.clone(),
+        );
+        let findings = Family::<Labels5, Counter>::default();
+        registry.register(
+            "findings",
+            "Findings by policy, rule, mode, kind and operation",
+            findings.clone(),
+        );
+        let bad_requests = Family::default();
+        registry.register(
+            "bad_requests",
+            "Requests to /validate refused before review, by HTTP status code",
+            bad_requests.clone(),
+        );
+        let cache_objects = Family::default();
+        registry.register(
+            "cache_objects",
+            "Objects held in the cluster state caches, by kind",
+            cache_objects.clone(),
+        );
+        let policies = Family::default();
+        registry.register(
+            "policies",
+            "PhiPolicies by state (active, rejected)",
+            policies.clone(),
+        );
+        let rejected_policies = Gauge::default();
+        registry.register(
+            "rejected_policies",
+            "PhiPolicies currently rejected as malformed (see their status condition)",
+            rejected_policies.clone(),
+        );
+        let cert_expiry = Gauge::default();
+        registry.register_with_unit(
+            "tls_cert_expiry_timestamp",
+            "notAfter of the serving certificate, Unix time",
+            prometheus_client::registry::Unit::Seconds,
+            cert_expiry.clone(),
+        );
+        let cert_reloads = Family::default();
+        registry.register(
+            "tls_cert_reloads",
+            "Serving certificate loads by result (success, failure)",
+            cert_reloads.clone(),
+        );
+        let watch_errors = Family::default();
+        registry.register(
+            "watch_errors",
+            "Watch stream errors by kind (retried with backoff)",
+            watch_errors.clone(),
+        );
+        let watch_skipped = Family::default();
+        registry.register(
+            "watch_skipped_objects",
+            "Watched objects skipped because they could not be read, by kind",
+            watch_skipped.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "ready",
+            "1 when TLS is loaded and every cache has synced",
+            ready.clone(),
+        );
+        Metrics {
+            registry,
+            review_duration,
+            reviews,
+            findings,
+            bad_requests,
+            cache_objects,
+            policies,
+            rejected_policies,
+            cert_expiry,
+            cert_reloads,
+            watch_errors,
+            watch_skipped,
+            ready,
+        }
+    }
+
+    /// Count one review.
+    pub fn review(&self, decision: &'static str, kind: &str, operation: &str) {
+        self.reviews
+            .get_or_create(&[
+                ("decision", decision.to_string()),
+                ("kind", kind.to_string()),
+                ("operation", operation.to_string()),
+            ])
+            .inc();
+    }
+
+    /// Count one finding.
+    pub fn finding(&self, policy: &str, rule: &str, mode: &str, kind: &str, operation: &str) {
+        self.findings
+            .get_or_create(&[
+                ("policy", policy.to_string()),
+                ("rule", rule.to_string()),
+                ("mode", mode.to_string()),
+                ("kind", kind.to_string()),
+                ("operation", operation.to_string()),
+            ])
+            .inc();
+    }
+
+    /// Count a request refused before review.
+    pub fn bad_request(&self, status: u16) {
+        self.bad_requests
+            .get_or_create(&[("code", status.to_string())])
+            .inc();
+    }
+
+    /// Count a certificate load.
+    pub fn cert_reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.cert_reloads
+            .get_or_create(&[("result", result.to_string())])
+            .inc();
+    }
+
+    /// Count a watch error.
+    pub fn watch_error(&self, kind: &str) {
+        self.watch_errors
+            .get_or_create(&[("kind", kind.to_string())])
+            .inc();
+    }
+
+    /// Count a skipped watched object.
+    pub fn watch_skip(&self, kind: &str) {
+        self.watch_skipped
+            .get_or_create(&[("kind", kind.to_string())])
+            .inc();
+    }
+
+    /// Refresh the gauges that mirror cluster state (called at scrape time, so the request path
+    /// pays nothing for them).
+    pub fn observe_state(&self, state: &ClusterState) {
+        for (kind, n) in state.sizes() {
+            self.cache_objects
+                .get_or_create(&[("kind", kind.to_string())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let set = state.policies();
+        let active = i64::try_from(set.policies.len()).unwrap_or(i64::MAX);
+        let rejected = i64::try_from(set.rejected.len()).unwrap_or(i64::MAX);
+        self.policies
+            .get_or_create(&[("state", "active".to_string())])
+            .set(active);
+        self.policies
+            .get_or_create(&[("state", "rejected".to_string())])
+            .set(rejected);
+        self.rejected_policies.set(rejected);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// What `/readyz` waits for: named components (`tls`, `watch/Pod` ...), each ready or not.
+/// Ready once every registered component is; a component never becomes unready again (a
+/// watcher that relists keeps serving its last complete state).
+#[derive(Debug, Default)]
+pub struct Readiness {
+    components: Mutex<BTreeMap<String, bool>>,
+    all: AtomicBool,
+}
+
+impl Readiness {
+    pub fn new() -> Arc<Readiness> {
+        Arc::new(Readiness::default())
+    }
+
+    /// Add a component that must be ready before phi-guard is.
+    pub fn register(&self, name: impl Into<String>) {
+        let mut c = self.components.lock();
+        c.entry(name.into()).or_insert(false);
+        self.all.store(false, Ordering::Release);
+    }
+
+    /// Mark a component ready (registering it if needed).
+    pub fn set_ready(&self, name: &str) {
+        let mut c = self.components.lock();
+        c.insert(name.to_string(), true);
+        let all = c.values().all(|r| *r);
+        self.all.store(all, Ordering::Release);
+    }
+
+    /// Is every registered component ready? (False while nothing is registered.)
+    pub fn is_ready(&self) -> bool {
+        self.all.load(Ordering::Acquire)
+    }
+
+    /// Components not ready yet, for `/readyz` and logs.
+    pub fn pending(&self) -> Vec<String> {
+        self.components
+            .lock()
+            .iter()
+            .filter(|(_, r)| !**r)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+/// Replace quoted parts of a decoder error (`invalid type: string "…"`) so values from the
+/// object never travel into responses, API server audit logs or our logs.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' || c == '`' {
+            out.push(c);
+            out.push('…');
+            let mut escaped = false;
+            for d in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' {
+                    escaped = true;
+                } else if d == c {
+                    break;
+                }
+            }
+            out.push(c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_waits_for_every_component() {
+        let r = Readiness::new();
+        assert!(!r.is_ready());
+        r.register("tls");
+        r.register("watch/Pod");
+        r.set_ready("tls");
+        assert!(!r.is_ready());
+        assert_eq!(r.pending(), vec!["watch/Pod".to_string()]);
+        r.set_ready("watch/Pod");
+        assert!(r.is_ready());
+    }
+
+    #[test]
+    fn metrics_encode_histogram_and_counters() {
+        let m = Metrics::new();
+        m.review_duration.observe(0.0002);
+        m.review("denied", "Deployment", "CREATE");
+        m.finding(
+            "hipaa-baseline",
+            "encryption-at-rest",
+            "Enforce",
+            "Deployment",
+            "CREATE",
+        );
+        m.observe_state(&ClusterState::new());
+        let text = m.encode();
+        assert!(text.contains("phi_guard_review_duration_seconds_bucket{le=\"0.00025\"} 1"));
+        assert!(text.contains("phi_guard_reviews_total{decision=\"denied\""));
+        assert!(text.contains("phi_guard_findings_total{policy=\"hipaa-baseline\""));
+        assert!(text.contains("phi_guard_cache_objects{kind=\"Pod\"} 0"));
+    }
+
+    #[test]
+    fn redact_hides_quoted_values() {
+        assert_eq!(
+            redact(r#"invalid type: string "s3cr\"et", expected u32 at line 1 column 9"#),
+            r#"invalid type: string "…", expected u32 at line 1 column 9"#
+        );
+        assert_eq!(redact("unknown variant `PATCH`"), "unknown variant `…`");
+    }
+}

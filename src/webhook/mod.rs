@@ -1,0 +1,301 @@
+//! The admission webhook server: a rustls listener (HTTP/1.1 keep-alive and HTTP/2 via ALPN,
+//! certificate hot reload) serving `POST /validate`, a plain-HTTP admin listener (`/healthz`,
+//! `/readyz`, `/metrics`), and graceful shutdown that finishes in-flight reviews.
+//!
+//! [`start`] takes already-bound listeners so tests and benchmarks can bind `127.0.0.1:0`.
+
+pub mod admission;
+pub mod review;
+pub mod router;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::cluster::ClusterState;
+use crate::telemetry::{Metrics, Readiness};
+pub use router::AppState;
+pub use tls::{CertStore, TlsError};
+
+/// The readiness component for the serving certificate.
+pub const TLS_COMPONENT: &str = "tls";
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
+    /// Cap on one request, body read included (slow clients get 408).
+    pub request_timeout: Duration,
+    /// Cap on a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// HTTP/1.1: cap on receiving a request's headers, which in hyper also bounds how long an
+    /// idle keep-alive connection waits for its next request. Keep it above the API server's
+    /// idle-connection timeout (90 s): if phi-guard closed idle connections first, a review
+    /// sent just as the connection closes would fail (POST is not retried) and, with
+    /// `failurePolicy: Fail`, the user's request with it.
+    pub header_read_timeout: Duration,
+    /// How often the certificate files are re-read.
+    pub cert_reload_interval: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// The certificate files may not exist yet (self-managed TLS writes them after start):
+    /// instead of failing, keep `tls` not ready and retry every reload interval; the TLS
+    /// listener starts accepting once a pair loads.
+    pub wait_for_certificate: bool,
+}
+
+impl Options {
+    /// Defaults around a certificate pair.
+    pub fn new(tls_cert_file: impl Into<PathBuf>, tls_key_file: impl Into<PathBuf>) -> Options {
+        Options {
+            tls_cert_file: tls_cert_file.into(),
+            tls_key_file: tls_key_file.into(),
+            request_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(120),
+            cert_reload_interval: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(25),
+            wait_for_certificate: false,
+        }
+    }
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Handle {
+    /// Address of the TLS webhook listener.
+    pub addr: SocketAddr,
+    /// Address of the admin listener.
+    pub admin_addr: SocketAddr,
+    pub app: AppState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// Stop accepting, let in-flight requests finish (up to the grace period), and return.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Start the webhook on `listener` (TLS) and the admin endpoints on `admin` (plain HTTP). The
+/// certificate is loaded before returning (an unusable pair is an error, unless
+/// [`Options::wait_for_certificate`]) and marks the `tls` readiness component ready; other
+/// components (watch caches) are the caller's.
+pub async fn start(
+    listener: TcpListener,
+    admin: TcpListener,
+    opts: Options,
+    state: Arc<ClusterState>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+) -> Result<Handle, ServeError> {
+    readiness.register(TLS_COMPONENT);
+    let first = load(&opts, &metrics).await;
+    let first = match first {
+        Ok(store) => Some(store),
+        Err(e) if opts.wait_for_certificate => {
+            tracing::info!(error = %e, "no usable serving certificate yet; waiting for it");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(store) = &first {
+        // Fail at start on a configuration rustls refuses, not on the first connection.
+        tls::server_config(store.clone())?;
+        readiness.set_ready(TLS_COMPONENT);
+    }
+
+    let app = AppState {
+        state,
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+    };
+    let addr = listener.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+
+    let mut tasks = Vec::new();
+    let webhook = router::webhook_router(app.clone(), opts.request_timeout);
+    let tls_opts = opts.clone();
+    let tls_stopped = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let store = match first {
+            Some(s) => s,
+            None => match wait_for_certificate(&tls_opts, &metrics, tls_stopped.clone()).await {
+                Some(s) => s,
+                None => return, // shut down before a certificate appeared
+            },
+        };
+        let config = match tls::server_config(store.clone()) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS configuration refused; not serving");
+                return;
+            }
+        };
+        readiness.set_ready(TLS_COMPONENT);
+        let poller =
+            tokio::spawn(store.poll(tls_opts.cert_reload_interval, wait(tls_stopped.clone())));
+        serve_tls(
+            listener,
+            TlsAcceptor::from(config),
+            webhook,
+            tls_opts,
+            tls_stopped,
+        )
+        .await;
+        let _ = poller.await;
+    }));
+    let admin_router = router::admin_router(app.clone());
+    let admin_stop = wait(stopped.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(admin, admin_router)
+            .with_graceful_shutdown(admin_stop)
+            .await
+        {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    }));
+    tracing::info!(%addr, %admin_addr, "phi-guard webhook listening");
+    Ok(Handle {
+        addr,
+        admin_addr,
+        app,
+        stop,
+        tasks,
+    })
+}
+
+async fn load(opts: &Options, metrics: &Arc<Metrics>) -> Result<Arc<CertStore>, ServeError> {
+    let (c, k, m) = (
+        opts.tls_cert_file.clone(),
+        opts.tls_key_file.clone(),
+        metrics.clone(),
+    );
+    Ok(
+        tokio::task::spawn_blocking(move || CertStore::load(c, k, m))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??,
+    )
+}
+
+/// Retry loading the pair every reload interval until it loads (Some) or shutdown (None).
+async fn wait_for_certificate(
+    opts: &Options,
+    metrics: &Arc<Metrics>,
+    stopped: watch::Receiver<bool>,
+) -> Option<Arc<CertStore>> {
+    let stop = wait(stopped);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return None,
+            _ = tokio::time::sleep(opts.cert_reload_interval) => {}
+        }
+        match load(opts, metrics).await {
+            Ok(store) => {
+                tracing::info!(cert = %opts.tls_cert_file.display(), "serving certificate loaded");
+                return Some(store);
+            }
+            Err(e) => tracing::debug!(error = %e, "serving certificate not usable yet"),
+        }
+    }
+}
+
+/// Resolves once shutdown is requested (or the handle is dropped).
+async fn wait(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    opts: Options,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(opts.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stop = wait(stopped);
+    tokio::pin!(stop);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let builder = builder.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let handshake_timeout = opts.handshake_timeout;
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(opts.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! One admission request judged: decode the object(s) once, run the engine against a snapshot
+//! of the caches, and answer. Fail closed: an object of a known kind that cannot be decoded, or
+//! a request that needs the caches before they have synced, is refused, never admitted unjudged.
+
+use std::sync::Arc;
+
+use crate::cluster::{ClusterState, NetworkPolicyInfo};
+use crate::engine::{self, Decision};
+use crate::policy::{Policy, SYSTEM_NAMESPACES};
+use crate::workload::{Body, Kind, Workload};
+
+use super::admission::{AdmissionRequest, AdmissionResponse, Operation, Status};
+
+/// The verdict on one request, with what logs and metrics need (never object content).
+#[derive(Debug)]
+pub struct Outcome {
+    pub response: AdmissionResponse,
+    /// The kind when phi-guard knows it.
+    pub kind: Option<Kind>,
+    /// The engine's decision, when one was made.
+    pub decision: Option<Decision>,
+    /// `allowed`, `denied` (by a finding) or `invalid` (refused without a decision).
+    pub label: &'static str,
+}
+
+impl Outcome {
+    fn skip(uid: &str, kind: Option<Kind>, warning: Option<String>) -> Outcome {
+        let mut response = AdmissionResponse::allow(uid);
+        response.warnings.extend(warning);
+        Outcome {
+            response,
+            kind,
+            decision: None,
+            label: "allowed",
+        }
+    }
+
+    fn invalid(uid: &str, kind: Option<Kind>, status: Status) -> Outcome {
+        Outcome {
+            response: AdmissionResponse::refuse(uid, status),
+            kind,
+            decision: None,
+            label: "invalid",
+        }
+    }
+
+    fn decided(uid: &str, kind: Kind, object: &str, decision: Decision) -> Outcome {
+        let response = AdmissionResponse::from_decision(uid, object, &decision);
+        Outcome {
+            label: if decision.allowed {
+                "allowed"
+            } else {
+                "denied"
+            },
+            response,
+            kind: Some(kind),
+            decision: Some(decision),
+        }
+    }
+}
+
+/// Judge one request. `ready`: every cache has synced.
+pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> Outcome {
+    let uid = req.uid.as_str();
+    let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
+
+    // Subresources (status, scale, binding, eviction, exec ...) carry other object types or
+    // controller bookkeeping; judging them would block kubelets and controllers on objects that
+    // were judged when created.
+    if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Outcome::skip(uid, kind, None);
+    }
+    let needs_state = match (req.operation, kind) {
+        (Operation::Connect, _) | (_, None) => false,
+        (Operation::Delete, Some(k)) => k == Kind::NetworkPolicy,
+        (Operation::Create | Operation::Update, Some(_)) => true,
+    };
+    let Some(kind) = kind else {
+        let warning = matches!(req.operation, Operation::Create | Operation::Update).then(|| {
+            let gk = if req.kind.group.is_empty() {
+                req.kind.kind.clone()
+            } else {
+                format!("{}/{}", req.kind.group, req.kind.kind)
+            };
+            super::admission::single_line(
+                &format!("phi-guard does not check {gk}; admitted without HIPAA checks"),
+                super::admission::MAX_WARNING_CHARS,
+            )
+        });
+        return Outcome::skip(uid, None, warning);
+    };
+    if !needs_state {
+        return Outcome::skip(uid, Some(kind), None);
+    }
+    if !ready && !SYSTEM_NAMESPACES.contains(&req.namespace()) {
+        return Outcome::invalid(
+            uid,
+            Some(kind),
+            Status::failure(
+                503,
+                "ServiceUnavailable",
+                "phi-guard is starting: its cluster caches have not synced yet, so it cannot judge \
+                 this object; retry in a few seconds",
+            ),
+        );
+    }
+
+    let policies = state.policies();
+    let policies: &[Arc<Policy>] = &policies.policies;
+    let ns = req.namespace.as_deref();
+
+    let decode = |field: &str, raw: Option<&serde_json::value::RawValue>| {
+        let raw = raw.ok_or_else(|| {
+            Status::failure(
+                400,
+                "BadRequest",
+                format!(
+                    "phi-guard cannot judge {kind} {}: the request has no {field}",
+                    display_name(req)
+                ),
+            )
+        })?;
+        Workload::from_json(kind, raw.get(), ns).map_err(|e| {
+            Status::failure(
+                400,
+                "BadRequest",
+                format!(
+                    "phi-guard cannot judge {kind} {}: its {field} could not be read as a {kind} ({}); \
+                     refusing rather than admitting it unchecked",
+                    display_name(req),
+                    crate::telemetry::redact(&e.message)
+                ),
+            )
+        })
+    };
+
+    match req.operation {
+        Operation::Create => match decode("object", req.object) {
+            Ok(w) => {
+                let d = engine::evaluate(&w, state, policies);
+                Outcome::decided(uid, kind, &w.display(), d)
+            }
+            Err(st) => Outcome::invalid(uid, Some(kind), st),
+        },
+        Operation::Update => {
+            let new = match decode("object", req.object) {
+                Ok(w) => w,
+                Err(st) => return Outcome::invalid(uid, Some(kind), st),
+            };
+            let old = match decode("oldObject", req.old_object) {
+                Ok(w) => w,
+                Err(st) => return Outcome::invalid(uid, Some(kind), st),
+            };
+            let mut d = engine::evaluate(&new, state, policies);
+            let changed = engine::classification_change(&old, &new, state, policies);
+            if !changed.is_empty() {
+                d = merge(d, Decision::from_findings(true, Vec::new(), changed));
+            }
+            if let (Body::NetworkPolicy(o), Body::NetworkPolicy(n)) = (&old.body, &new.body) {
+                d = merge(
+                    d,
+                    engine::network_policy_change(o, Some(n), state, policies),
+                );
+            }
+            Outcome::decided(uid, kind, &new.display(), d)
+        }
+        Operation::Delete => {
+            // Only NetworkPolicy DELETEs reach here. The API server sends the object being
+            // deleted; fall back to the cache if it did not.
+            let old: Option<Arc<NetworkPolicyInfo>> = match req.old_object {
+                Some(_) => match decode("oldObject", req.old_object) {
+                    Ok(Workload {
+                        body: Body::NetworkPolicy(info),
+                        ..
+                    }) => Some(Arc::new(info)),
+                    Ok(_) => None,
+                    Err(st) => return Outcome::invalid(uid, Some(kind), st),
+                },
+                None => state.network_policies.get(req.namespace(), req.name()),
+            };
+            let Some(old) = old else {
+                return Outcome::invalid(
+                    uid,
+                    Some(kind),
+                    Status::failure(
+                        400,
+                        "BadRequest",
+                        format!(
+                            "phi-guard cannot judge the deletion of NetworkPolicy {}: the request has \
+                             no oldObject and the policy is not in its cache",
+                            display_name(req)
+                        ),
+                    ),
+                );
+            };
+            let d = engine::network_policy_change(&old, None, state, policies);
+            let object = format!("deletion of NetworkPolicy {}/{}", old.namespace, old.name);
+            Outcome::decided(uid, kind, &object, d)
+        }
+        Operation::Connect => Outcome::skip(uid, Some(kind), None),
+    }
+}
+
+/// `namespace/name` from the request (for messages about objects that could not be decoded).
+fn display_name(req: &AdmissionRequest<'_>) -> String {
+    match (req.namespace(), req.name()) {
+        ("", "") => "(unnamed)".to_string(),
+        ("", n) => n.to_string(),
+        (ns, "") => format!("{ns}/(unnamed)"),
+        (ns, n) => format!("{ns}/{n}"),
+    }
+}
+
+/// Combine two decisions on the same request.
+pub fn merge(a: Decision, b: Decision) -> Decision {
+    let mut policies = a.policies;
+    for p in b
+        .policies
+        .into_iter()
+        .chain(b.findings.iter().map(|f| f.policy.clone()))
+    {
+        if !p.is_empty() && !policies.contains(&p) {
+            policies.push(p);
+        }
+    }
+    let mut findings = a.findings;
+    findings.extend(b.findings);
+    Decision::from_findings(a.phi || b.phi, policies, findings)
+}

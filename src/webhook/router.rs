@@ -1,0 +1,345 @@
+//! HTTP routes: `POST /validate` on the TLS port; `/healthz`, `/readyz` and `/metrics` on the
+//! plain admin port. Bad input gets a clear 4xx (a metav1.Status body), never a panic; a body
+//! over 3 MiB gets 413; the whole request, body read included, is capped by a timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+
+use super::admission::{
+    AdmissionResponse, AdmissionReview, LenientReview, ReviewResponse, Status, API_VERSION, KIND,
+};
+use super::review::{judge, Outcome};
+use crate::cluster::ClusterState;
+use crate::telemetry::{redact, Metrics, Readiness};
+
+/// The API server's own request body limit; AdmissionReviews are never bigger.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub state: Arc<ClusterState>,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+}
+
+/// The webhook router (TLS port).
+pub fn webhook_router(app: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .fallback(not_found)
+        .with_state(app)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+}
+
+/// The admin router (plain HTTP port).
+pub fn admin_router(app: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    status_response(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "no such path; the webhook serves POST /validate",
+    )
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.readiness.is_ready() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        let pending = app.readiness.pending().join(", ");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready; waiting for: {pending}\n"),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    app.metrics.observe_state(&app.state);
+    app.metrics.ready.set(i64::from(app.readiness.is_ready()));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// A metav1.Status body, as the API server itself answers errors.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    status: &'static str,
+    message: &'a str,
+    reason: &'a str,
+    code: u16,
+}
+
+fn status_response(code: StatusCode, reason: &str, message: &str) -> Response {
+    let body = StatusBody {
+        api_version: "v1",
+        kind: "Status",
+        status: "Failure",
+        message,
+        reason,
+        code: code.as_u16(),
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+fn bad(app: &AppState, code: StatusCode, reason: &str, message: &str) -> Response {
+    app.metrics.bad_request(code.as_u16());
+    // The message may quote parts of the body (serde errors do): log only the reason.
+    tracing::info!(code = code.as_u16(), reason, "bad admission request");
+    status_response(code, reason, message)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn validate(State(app): State<AppState>, req: Request) -> Response {
+    if !is_json(req.headers()) {
+        return bad(
+            &app,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "phi-guard expects Content-Type: application/json (an admission.k8s.io/v1 AdmissionReview)",
+        );
+    }
+    let too_large = || {
+        bad(
+            &app,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            "request body exceeds 3 MiB, the API server's own limit",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body: Body = req.into_body();
+    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Err(e) => {
+            return bad(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("could not read the request body: {e}"),
+            )
+        }
+    };
+    let started = Instant::now();
+    let response = review_bytes(&app, &bytes, started);
+    app.metrics
+        .review_duration
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+fn review_bytes(app: &AppState, bytes: &[u8], started: Instant) -> Response {
+    let review: AdmissionReview<'_> = match serde_json::from_slice(bytes) {
+        Ok(r) => r,
+        Err(e) => return undecodable(app, bytes, &e),
+    };
+    if let Some(resp) = check_envelope(app, review.api_version.as_deref(), review.kind.as_deref()) {
+        return resp;
+    }
+    let Some(req) = review.request else {
+        return bad(
+            app,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the AdmissionReview has no request",
+        );
+    };
+    let outcome = judge(&req, &app.state, app.readiness.is_ready());
+    record(app, &req, &outcome, started);
+    encode_review(outcome.response)
+}
+
+fn check_envelope(
+    app: &AppState,
+    api_version: Option<&str>,
+    kind: Option<&str>,
+) -> Option<Response> {
+    if api_version != Some(API_VERSION) || kind != Some(KIND) {
+        return Some(bad(
+            app,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "expected apiVersion {API_VERSION} and kind {KIND}, got apiVersion {:?} and kind {:?}",
+                api_version.unwrap_or_default(),
+                kind.unwrap_or_default()
+            ),
+        ));
+    }
+    None
+}
+
+/// The body did not decode as an AdmissionReview: say why, as an `invalid` review carrying the
+/// uid when one can be read, else as a 400.
+fn undecodable(app: &AppState, bytes: &[u8], err: &serde_json::Error) -> Response {
+    let lenient: LenientReview = match serde_json::from_slice(bytes) {
+        Ok(l) => l,
+        Err(_) => {
+            return bad(
+                app,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!(
+                    "the body is not an AdmissionReview JSON object: {}",
+                    redact(&err.to_string())
+                ),
+            )
+        }
+    };
+    let as_str =
+        |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+    let (api_version, kind) = (as_str(&lenient.api_version), as_str(&lenient.kind));
+    if let Some(resp) = check_envelope(app, api_version.as_deref(), kind.as_deref()) {
+        return resp;
+    }
+    let Some(request) = lenient.request else {
+        return bad(
+            app,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the AdmissionReview has no request",
+        );
+    };
+    match request.uid.as_ref().and_then(|u| u.as_str()) {
+        Some(uid) if !uid.is_empty() => {
+            app.metrics.review("invalid", "Unknown", "Unknown");
+            tracing::info!(
+                uid,
+                decision = "invalid",
+                line = err.line(),
+                column = err.column(),
+                "undecodable admission request"
+            );
+            encode_review(AdmissionResponse::refuse(
+                uid,
+                Status::failure(
+                    400,
+                    "BadRequest",
+                    format!(
+                        "phi-guard could not read the AdmissionReview request: {}",
+                        redact(&err.to_string())
+                    ),
+                ),
+            ))
+        }
+        _ => bad(
+            app,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "the AdmissionReview request could not be read and has no uid: {}",
+                redact(&err.to_string())
+            ),
+        ),
+    }
+}
+
+fn encode_review(response: AdmissionResponse) -> Response {
+    match serde_json::to_vec(&ReviewResponse::new(response)) {
+        Ok(json) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode an AdmissionReview response");
+            status_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "could not encode the response",
+            )
+        }
+    }
+}
+
+/// Metrics and the one log line of a review. Names objects and rules; never object content.
+fn record(
+    app: &AppState,
+    req: &super::admission::AdmissionRequest<'_>,
+    outcome: &Outcome,
+    started: Instant,
+) {
+    let kind = outcome.kind.map_or("Other", |k| k.as_str());
+    let op = req.operation.as_str();
+    app.metrics.review(outcome.label, kind, op);
+    let mut rules: Vec<&'static str> = Vec::new();
+    if let Some(d) = &outcome.decision {
+        for f in &d.findings {
+            app.metrics
+                .finding(&f.policy, f.rule.as_str(), f.mode.as_str(), kind, op);
+            if !rules.contains(&f.rule.as_str()) {
+                rules.push(f.rule.as_str());
+            }
+        }
+    }
+    let rules = rules.join(",");
+    let policies = outcome
+        .decision
+        .as_ref()
+        .map(|d| d.policies.join(","))
+        .unwrap_or_default();
+    tracing::info!(
+        target: "phi_guard::review",
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        group = %req.kind.group,
+        namespace = req.namespace(),
+        name = req.name(),
+        operation = op,
+        dry_run = req.dry_run(),
+        allowed = outcome.response.allowed,
+        decision = outcome.label,
+        code = outcome.response.status.as_ref().map(|s| s.code),
+        policies = %policies,
+        rules = %rules,
+        duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "review"
+    );
+}
