@@ -24,12 +24,14 @@ if [ -z "$TOOLS_BIN" ]; then
   TOOLS_BIN=$(hack/build-tools.sh | tail -n 1)
 fi
 
-# Build first, with no control plane running yet (a cold build takes minutes).
+# Build first, with no control plane running yet (a cold build takes minutes). The phi-guard
+# binary comes from the same `cargo test` build as the tests: a separate `cargo build` would
+# compile every dependency again (dev-dependencies change their feature sets).
 log "building phi-guard and the e2e tests"
-PHI_GUARD_BIN=$("$CARGO" build --locked --bin phi-guard --message-format=json-render-diagnostics \
-  | jq -r 'select(.reason == "compiler-artifact" and .target.name == "phi-guard" and .executable != null) | .executable' | tail -n 1)
-[ -x "$PHI_GUARD_BIN" ] || { log "ERROR: could not find the phi-guard binary after building"; exit 1; }
-"$CARGO" test --locked --features e2e --test e2e --no-run >&2
+artifacts=$("$CARGO" test --locked --features e2e --test e2e --no-run --message-format=json-render-diagnostics \
+  | jq -r 'select(.reason == "compiler-artifact" and .executable != null) | "\(.target.kind[0]) \(.target.name) \(.executable)"')
+PHI_GUARD_BIN=$(awk '$1 == "bin" && $2 == "phi-guard" { print $3 }' <<< "$artifacts" | tail -n 1)
+[ -x "$PHI_GUARD_BIN" ] || { log "ERROR: the build produced no phi-guard binary"; exit 1; }
 log "built in $((SECONDS - t_start))s"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-e2e.XXXXXX")
