@@ -153,7 +153,7 @@ async fn run() {
     write_state(&state, 1000, 200, 1, 3);
     let pg = Server::start_phi_guard(&env, &[&state]).await;
     for containers in [2usize, 10, 50] {
-        let body = deployment_review("CREATE", containers, 40, true, None);
+        let body = deployment_review("CREATE", containers, ENV_VARS, true, None);
         let p = closed_loop(&env, &pg, "", &body, 1).await;
         println!(
             "| containers per pod | {containers} | {:.0} | {:.0} | {:.1} |",
@@ -499,6 +499,12 @@ async fn recv(rx: &Rx) -> Result<Instant, ()> {
 // ---------------------------------------------------------------------------------------------
 // Fixtures and cluster state
 
+/// Sized so a Deployment CREATE review is ~18 KB and an UPDATE (object + oldObject) ~37 KB, as
+/// kubectl-applied Deployments with managedFields and last-applied-configuration are.
+const ENV_VARS: usize = 80;
+const MANAGED_FIELDS: usize = 8;
+const LAST_APPLIED_BYTES: usize = 6000;
+
 struct Fixtures {
     deploy_create: Bytes,
     deploy_update: Bytes,
@@ -509,10 +515,10 @@ struct Fixtures {
 impl Fixtures {
     fn new() -> Fixtures {
         Fixtures {
-            deploy_create: deployment_review("CREATE", 2, 40, true, None),
-            deploy_update: deployment_review("UPDATE", 2, 40, true, Some(2)),
+            deploy_create: deployment_review("CREATE", 2, ENV_VARS, true, None),
+            deploy_update: deployment_review("UPDATE", 2, ENV_VARS, true, Some(MANAGED_FIELDS)),
             pod_create: pod_review(),
-            denied: deployment_review("CREATE", 2, 40, false, None),
+            denied: deployment_review("CREATE", 2, ENV_VARS, false, None),
         }
     }
 }
@@ -560,7 +566,7 @@ fn deployment(containers: usize, env_vars: usize, compliant: bool, mf: usize) ->
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "api", "namespace": "payments", "labels": {"app": "api", "phiguard.io/data-classification": "phi"},
-            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "x".repeat(1500)},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "x".repeat(LAST_APPLIED_BYTES)},
             "managedFields": managed_fields(mf)},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "api"}},
             "template": {"metadata": {"labels": {"app": "api", "phiguard.io/data-classification": "phi"},
@@ -591,7 +597,7 @@ fn deployment_review(
     compliant: bool,
     old_mf: Option<usize>,
 ) -> Bytes {
-    let obj = deployment(containers, env_vars, compliant, 3);
+    let obj = deployment(containers, env_vars, compliant, MANAGED_FIELDS);
     let old = old_mf.map(|mf| deployment(containers, env_vars, compliant, mf));
     review(("apps", "v1", "Deployment"), op, obj, old)
 }

@@ -28,6 +28,10 @@ pub trait ClusterView: Send + Sync {
     fn storage_classes(&self) -> Vec<Arc<StorageClassInfo>> {
         Vec::new()
     }
+    /// How many StorageClasses there are (cheap; lets rules skip a full listing at scale).
+    fn storage_class_count(&self) -> usize {
+        self.storage_classes().len()
+    }
     fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>>;
     fn pv(&self, name: &str) -> Option<Arc<PvInfo>>;
     fn network_policies(&self, namespace: &str) -> Vec<Arc<NetworkPolicyInfo>>;
@@ -217,6 +221,9 @@ impl ClusterView for ClusterState {
             .filter(|c| c.is_default)
             .max_by(|a, b| a.created.cmp(&b.created).then_with(|| b.name.cmp(&a.name)))
             .cloned()
+    }
+    fn storage_class_count(&self) -> usize {
+        self.storage_classes.len()
     }
     fn storage_classes(&self) -> Vec<Arc<StorageClassInfo>> {
         let mut v = self.storage_classes.values();

@@ -394,9 +394,14 @@ impl Judge<'_> {
         builtin_verdict(provisioner, params, field, annotations)
     }
 
-    /// ": encrypting StorageClasses available: a, b" (or a hint that none is known).
+    /// ": encrypting StorageClasses available: a, b" (or a hint that none is known). The hint
+    /// names at most [`HINT_NAMES`] classes and is skipped in clusters with more than
+    /// [`HINT_MAX_CLASSES`] StorageClasses, so a denial costs the same at any cluster size.
     fn available_suffix(&self) -> String {
         let names = self.available.get_or_init(|| {
+            if self.ctx.cluster.storage_class_count() > HINT_MAX_CLASSES {
+                return Vec::new();
+            }
             self.ctx
                 .cluster
                 .storage_classes()
@@ -405,13 +410,27 @@ impl Judge<'_> {
                 .map(|sc| sc.name.clone())
                 .collect()
         });
-        if names.is_empty() {
+        let count = self.ctx.cluster.storage_class_count();
+        if count > HINT_MAX_CLASSES {
+            format!(" (the cluster has {count} StorageClasses: pick one that encrypts)")
+        } else if names.is_empty() {
             " (no encrypting StorageClass is known in the cluster; create one)".into()
+        } else if names.len() > HINT_NAMES {
+            format!(
+                " (encrypting classes available: {}, and {} more)",
+                names[..HINT_NAMES].join(", "),
+                names.len() - HINT_NAMES
+            )
         } else {
             format!(" (encrypting classes available: {})", names.join(", "))
         }
     }
 }
+
+/// At most this many encrypting class names in a remediation hint.
+const HINT_NAMES: usize = 5;
+/// Above this many StorageClasses the hint is not computed (it would cost a full scan per review).
+const HINT_MAX_CLASSES: usize = 200;
 
 /// A parameter by case-insensitive key.
 fn param<'a>(params: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
@@ -667,6 +686,47 @@ mod tests {
             json!({}),
         );
         s
+    }
+
+    #[test]
+    fn the_available_classes_hint_is_bounded_at_scale() {
+        let s = ebs_state();
+        for i in 0..6 {
+            add_sc(
+                &s,
+                &format!("enc-{i}"),
+                "ebs.csi.aws.com",
+                json!({ "encrypted": "true" }),
+                false,
+            );
+        }
+        let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].remediation.contains(
+                "encrypting classes available: enc-0, enc-1, enc-2, enc-3, enc-4, and 2 more"
+            ),
+            "{}",
+            f[0].remediation
+        );
+        for i in 0..HINT_MAX_CLASSES {
+            add_sc(
+                &s,
+                &format!("plain-{i}"),
+                "ebs.csi.aws.com",
+                json!({}),
+                false,
+            );
+        }
+        let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
+        assert_eq!(f.len(), 1);
+        let count = HINT_MAX_CLASSES + 8;
+        assert!(
+            f[0].remediation
+                .contains(&format!("the cluster has {count} StorageClasses")),
+            "{}",
+            f[0].remediation
+        );
     }
 
     #[test]
