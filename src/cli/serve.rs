@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::cluster::files::{load_state, read_documents};
+use crate::cluster::files::load_paths;
 use crate::cluster::watch::effective_policies;
 use crate::cluster::ClusterState;
 use crate::telemetry::{self, LogFormat, Metrics, Readiness};
@@ -111,9 +111,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Cluster state and policies from YAML files. Without any valid PhiPolicy in them, the built-in
 /// hipaa-baseline applies. Rejected policies are logged and kept in the set (metrics).
 pub fn state_from_files(paths: &[PathBuf]) -> anyhow::Result<ClusterState> {
-    let docs = read_documents(paths).context("reading --cluster-state")?;
     let state = ClusterState::new();
-    let policies = load_state(&docs, &state).context("loading --cluster-state")?;
+    let policies = load_paths(paths, &state).context("loading --cluster-state")?;
     let set = effective_policies(&policies);
     for r in &set.rejected {
         tracing::error!(policy = %r.name, error = %r.error, "PhiPolicy rejected");

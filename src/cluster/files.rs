@@ -121,6 +121,20 @@ pub fn read_file(path: &Path, out: &mut Vec<Document>) -> Result<(), FileError> 
 
 /// Parse documents from text (`name` is used in errors and sources).
 pub fn parse_documents(name: &str, text: &str, out: &mut Vec<Document>) -> Result<(), FileError> {
+    for_each_document(name, text, |d| {
+        out.push(d);
+        Ok(())
+    })
+}
+
+/// Parse documents from text one at a time, handing each to `f` (list items separately), so
+/// only one document's tree is in memory at once.
+pub fn for_each_document(
+    name: &str,
+    text: &str,
+    mut f: impl FnMut(Document) -> Result<(), FileError>,
+) -> Result<(), FileError> {
+    let mut batch = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(de).map_err(|e| {
             let loc = e.location();
@@ -131,9 +145,35 @@ pub fn parse_documents(name: &str, text: &str, out: &mut Vec<Document>) -> Resul
                 message: e.to_string(),
             }
         })?;
-        push_value(format!("{name}#{}", i + 1), value, out)?;
+        push_value(format!("{name}#{}", i + 1), value, &mut batch)?;
+        for d in batch.drain(..) {
+            f(d)?;
+        }
     }
     Ok(())
+}
+
+/// Load the cluster objects in these files and directories into `state`, document by document
+/// (memory stays at one document's tree, not the whole set: `serve --cluster-state` with tens of
+/// thousands of objects). Returns the PhiPolicies found.
+pub fn load_paths(paths: &[PathBuf], state: &ClusterState) -> Result<Vec<PhiPolicy>, FileError> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect_files(p, &mut files)?;
+    }
+    let mut policies = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| FileError::Io {
+            path: name.clone(),
+            source: e,
+        })?;
+        for_each_document(&name, &text, |d| {
+            policies.extend(load_state(std::slice::from_ref(&d), state)?);
+            Ok(())
+        })?;
+    }
+    Ok(policies)
 }
 
 fn push_value(source: String, value: Value, out: &mut Vec<Document>) -> Result<(), FileError> {
@@ -308,4 +348,52 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
         }
     }
     Ok(policies)
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    use super::*;
+
+    #[test]
+    fn load_paths_streams_documents_lists_and_policies_into_the_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments, labels: {phiguard.io/data-classification: phi}}
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: gp3}, provisioner: ebs.csi.aws.com, parameters: {Encrypted: "true"}}
+- {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny, namespace: payments}, spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}
+---
+apiVersion: phiguard.io/v1alpha1
+kind: PhiPolicy
+metadata: {name: strict}
+spec: {mode: Warn}
+"#;
+        std::fs::write(dir.path().join("state.yaml"), text).expect("write");
+        std::fs::write(dir.path().join("ignored.txt"), "not yaml: [").expect("write");
+        let state = ClusterState::new();
+        let policies = load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        assert_eq!(policies.len(), 1);
+        assert_eq!(policies[0].metadata.name.as_deref(), Some("strict"));
+        assert!(state.namespaces.get("payments").is_some());
+        assert_eq!(
+            state
+                .storage_classes
+                .get("gp3")
+                .map(|c| c.param("encrypted").map(String::from)),
+            Some(Some("true".to_string()))
+        );
+        assert!(state
+            .network_policies
+            .get("payments", "deny")
+            .is_some_and(|n| n.is_default_deny()));
+
+        std::fs::write(dir.path().join("broken.yaml"), "a: [1,\n").expect("write");
+        let err = load_paths(&[dir.path().to_path_buf()], &ClusterState::new()).unwrap_err();
+        assert!(err.to_string().contains("broken.yaml:"), "{err}");
+    }
 }
