@@ -197,7 +197,7 @@ async fn measure_all(env: &Env, s: &Server, fx: &Fixtures) -> Vec<Point> {
         closed_loop(
             env,
             s,
-            "Deployment UPDATE 37 KB, c=16",
+            "Deployment UPDATE 35 KB, c=16",
             &fx.deploy_update,
             16,
         )
@@ -499,7 +499,7 @@ async fn recv(rx: &Rx) -> Result<Instant, ()> {
 // ---------------------------------------------------------------------------------------------
 // Fixtures and cluster state
 
-/// Sized so a Deployment CREATE review is ~18 KB and an UPDATE (object + oldObject) ~37 KB, as
+/// Sized so a Deployment CREATE review is ~18 KB and an UPDATE (object + oldObject) ~35 KB, as
 /// kubectl-applied Deployments with managedFields and last-applied-configuration are.
 const ENV_VARS: usize = 80;
 const MANAGED_FIELDS: usize = 8;
