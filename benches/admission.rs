@@ -82,6 +82,26 @@ async fn run() {
         env.secs
     );
 
+    // ---- BENCH_PROFILE=1: one phi-guard (1k objects), one point, for `perf record -p PID` ----
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        let state = env.dir.path().join("state-profile.yaml");
+        write_state(&state, 1_000, 200, 1, 3);
+        let pg = Server::start_phi_guard(&env, &[&state]).await;
+        eprintln!("phi-guard pid {}", pg.child.id());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for (name, body) in [
+            ("Deployment CREATE 18 KB, c=16", &fx.deploy_create),
+            ("Pod CREATE, c=16", &fx.pod_create),
+        ] {
+            let p = closed_loop(&env, &pg, name, body, 16).await;
+            println!(
+                "{}: p50 {:.0} µs, p99 {:.0} µs, {:.0} rps, {:.1} µs CPU/review",
+                p.name, p.p50, p.p99, p.rps, p.cpu_us
+            );
+        }
+        return;
+    }
+
     // ---- floor ------------------------------------------------------------------------------
     let floor = Server::start_floor(&env).await;
     let mut rows = Vec::new();
@@ -278,7 +298,11 @@ impl Server {
             .arg(&env.cert)
             .arg("--tls-key-file")
             .arg(&env.key)
-            .env("RUST_LOG", "warn")
+            // The chart's default filter (`info`): one JSON review log line per request.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for s in state {

@@ -6,8 +6,8 @@ pub mod files;
 pub mod objects;
 pub mod watch;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
@@ -34,13 +34,13 @@ pub trait ClusterView: Send + Sync {
     }
     fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>>;
     fn pv(&self, name: &str) -> Option<Arc<PvInfo>>;
-    fn network_policies(&self, namespace: &str) -> Vec<Arc<NetworkPolicyInfo>>;
-    fn peer_authentications(&self, namespace: &str) -> Vec<Arc<PeerAuthInfo>>;
+    fn network_policies(&self, namespace: &str) -> Arc<[Arc<NetworkPolicyInfo>]>;
+    fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]>;
     /// Is this Secret issued by a cert-manager Certificate in the namespace?
     fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool;
-    fn services(&self, namespace: &str) -> Vec<Arc<ServiceInfo>>;
+    fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]>;
     /// Pods (and, offline, pod templates of known workloads) in a namespace.
-    fn pods(&self, namespace: &str) -> Vec<Arc<PodInfo>>;
+    fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]>;
 }
 
 /// A cluster-scoped kind indexed by name.
@@ -84,9 +84,37 @@ impl<T> ClusterScoped<T> {
 }
 
 /// A namespaced kind indexed by namespace, then name.
+///
+/// Each namespace also keeps its objects as one name-ordered list, built on the first read
+/// after a change and shared until the next one: rules that scan a namespace (its
+/// NetworkPolicies, Services, Pods) get it for the price of one reference-count increment,
+/// with no sorting or copying on the request path.
 #[derive(Debug)]
 pub struct Namespaced<T> {
-    items: RwLock<HashMap<String, HashMap<String, Arc<T>>>>,
+    items: RwLock<HashMap<String, NsItems<T>>>,
+}
+
+#[derive(Debug)]
+struct NsItems<T> {
+    by_name: BTreeMap<String, Arc<T>>,
+    list: OnceLock<Arc<[Arc<T>]>>,
+}
+
+impl<T> Default for NsItems<T> {
+    fn default() -> Self {
+        NsItems {
+            by_name: BTreeMap::new(),
+            list: OnceLock::new(),
+        }
+    }
+}
+
+impl<T> NsItems<T> {
+    fn list(&self) -> Arc<[Arc<T>]> {
+        self.list
+            .get_or_init(|| self.by_name.values().cloned().collect())
+            .clone()
+    }
 }
 
 impl<T> Default for Namespaced<T> {
@@ -99,46 +127,49 @@ impl<T> Default for Namespaced<T> {
 
 impl<T> Namespaced<T> {
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
-        self.items.read().get(namespace)?.get(name).cloned()
+        self.items.read().get(namespace)?.by_name.get(name).cloned()
     }
-    pub fn list(&self, namespace: &str) -> Vec<Arc<T>> {
+    /// The objects of a namespace in name order (stable, so findings are deterministic).
+    pub fn list(&self, namespace: &str) -> Arc<[Arc<T>]> {
         self.items
             .read()
             .get(namespace)
-            .map(|m| {
-                let mut v: Vec<(&String, &Arc<T>)> = m.iter().collect();
-                // Stable order, so findings and messages are deterministic.
-                v.sort_by(|a, b| a.0.cmp(b.0));
-                v.into_iter().map(|(_, x)| x.clone()).collect()
-            })
-            .unwrap_or_default()
+            .map_or_else(|| Arc::from(Vec::new()), NsItems::list)
     }
     pub fn insert(&self, namespace: String, name: String, item: T) {
-        self.items
-            .write()
-            .entry(namespace)
-            .or_default()
-            .insert(name, Arc::new(item));
+        let mut w = self.items.write();
+        let entry = w.entry(namespace).or_default();
+        entry.by_name.insert(name, Arc::new(item));
+        entry.list = OnceLock::new();
     }
     pub fn remove(&self, namespace: &str, name: &str) {
         let mut w = self.items.write();
         if let Some(m) = w.get_mut(namespace) {
-            m.remove(name);
-            if m.is_empty() {
+            if m.by_name.remove(name).is_some() {
+                m.list = OnceLock::new();
+            }
+            if m.by_name.is_empty() {
                 w.remove(namespace);
             }
         }
     }
     /// Replace everything (a watch relist).
     pub fn replace(&self, items: Vec<(String, String, T)>) {
-        let mut map: HashMap<String, HashMap<String, Arc<T>>> = HashMap::new();
+        let mut map: HashMap<String, NsItems<T>> = HashMap::new();
         for (ns, name, v) in items {
-            map.entry(ns).or_default().insert(name, Arc::new(v));
+            map.entry(ns).or_default().by_name.insert(name, Arc::new(v));
         }
         *self.items.write() = map;
     }
+    /// Does any object of the namespace satisfy `f`?
+    pub fn any(&self, namespace: &str, f: impl Fn(&T) -> bool) -> bool {
+        self.items
+            .read()
+            .get(namespace)
+            .is_some_and(|m| m.by_name.values().any(|x| f(x)))
+    }
     pub fn len(&self) -> usize {
-        self.items.read().values().map(HashMap::len).sum()
+        self.items.read().values().map(|m| m.by_name.len()).sum()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -236,23 +267,20 @@ impl ClusterView for ClusterState {
     fn pv(&self, name: &str) -> Option<Arc<PvInfo>> {
         self.pvs.get(name)
     }
-    fn network_policies(&self, namespace: &str) -> Vec<Arc<NetworkPolicyInfo>> {
+    fn network_policies(&self, namespace: &str) -> Arc<[Arc<NetworkPolicyInfo>]> {
         self.network_policies.list(namespace)
     }
-    fn peer_authentications(&self, namespace: &str) -> Vec<Arc<PeerAuthInfo>> {
+    fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]> {
         self.peer_authentications.list(namespace)
     }
     fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool {
         self.certificates
-            .items
-            .read()
-            .get(namespace)
-            .is_some_and(|m| m.values().any(|c| c.secret_name == secret))
+            .any(namespace, |c| c.secret_name == secret)
     }
-    fn services(&self, namespace: &str) -> Vec<Arc<ServiceInfo>> {
+    fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]> {
         self.services.list(namespace)
     }
-    fn pods(&self, namespace: &str) -> Vec<Arc<PodInfo>> {
+    fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]> {
         self.pods.list(namespace)
     }
 }

@@ -6,11 +6,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::engine::{Decision, Finding};
 use crate::policy::Mode;
+use crate::workload::{Kind, Workload};
 
 /// The only AdmissionReview version served (the API server sends the first version a webhook
 /// configuration lists; the chart lists v1 only).
@@ -22,7 +26,9 @@ pub const MAX_WARNING_CHARS: usize = 250;
 /// Longest audit annotation value.
 pub const MAX_AUDIT_VALUE_CHARS: usize = 500;
 
-/// An incoming AdmissionReview. Objects stay raw JSON text, decoded once by the workload view.
+/// An incoming AdmissionReview, read in one pass: `request.object` and `request.oldObject` are
+/// decoded into [`Workload`] views while the envelope is read, when the request's `kind` came
+/// first (kube-apiserver always sends it first). Use [`AdmissionReview::parse`].
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionReview<'a> {
@@ -34,26 +40,228 @@ pub struct AdmissionReview<'a> {
     pub request: Option<AdmissionRequest<'a>>,
 }
 
+impl<'a> AdmissionReview<'a> {
+    /// Read a review. The one-pass read fails as a whole when an object does not decode as its
+    /// kind; the review is then read again with the objects kept as raw JSON, so that `judge`
+    /// can name what was wrong with them (a slow path only malformed objects take).
+    pub fn parse(bytes: &'a [u8]) -> Result<AdmissionReview<'a>, serde_json::Error> {
+        serde_json::from_slice::<AdmissionReview<'a>>(bytes).or_else(|_| {
+            let raw: RawReview<'a> = serde_json::from_slice(bytes)?;
+            Ok(AdmissionReview {
+                api_version: raw.api_version,
+                kind: raw.kind,
+                request: raw.request.map(|r| AdmissionRequest {
+                    uid: r.uid,
+                    kind: r.kind,
+                    sub_resource: r.sub_resource,
+                    name: r.name,
+                    namespace: r.namespace,
+                    operation: r.operation,
+                    dry_run: r.dry_run,
+                    object: r.object.map(ObjectField::Raw),
+                    old_object: r.old_object.map(ObjectField::Raw),
+                }),
+            })
+        })
+    }
+}
+
+/// `request.object` or `request.oldObject`.
+#[derive(Debug)]
+pub enum ObjectField<'a> {
+    /// Decoded in the envelope's pass.
+    Decoded(Box<Workload>),
+    /// Raw JSON text, for kinds phi-guard does not judge, subresources, and objects that came
+    /// before the request's `kind` or failed to decode in the first pass.
+    Raw(&'a RawValue),
+}
+
 /// `request` of an AdmissionReview.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct AdmissionRequest<'a> {
     pub uid: String,
     /// The kind of the object (as converted to the version the webhook registered for).
     pub kind: GroupVersionKind,
-    #[serde(default)]
     pub sub_resource: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub namespace: Option<String>,
     pub operation: Operation,
-    #[serde(default)]
     pub dry_run: Option<bool>,
+    pub object: Option<ObjectField<'a>>,
+    pub old_object: Option<ObjectField<'a>>,
+}
+
+/// The review with objects as raw JSON (the fallback read of [`AdmissionReview::parse`]).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawReview<'a> {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
     #[serde(default, borrow)]
-    pub object: Option<&'a RawValue>,
+    request: Option<RawRequest<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRequest<'a> {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[serde(default)]
+    dry_run: Option<bool>,
     #[serde(default, borrow)]
-    pub old_object: Option<&'a RawValue>,
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    old_object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum RequestField {
+    Uid,
+    Kind,
+    SubResource,
+    Name,
+    Namespace,
+    Operation,
+    DryRun,
+    Object,
+    OldObject,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AdmissionRequest<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor(PhantomData))
+    }
+}
+
+struct RequestVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for RequestVisitor<'a> {
+    type Value = AdmissionRequest<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionReview request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn once<T, E: de::Error>(slot: &mut Option<T>, v: T, name: &'static str) -> Result<(), E> {
+            if slot.is_some() {
+                return Err(E::duplicate_field(name));
+            }
+            *slot = Some(v);
+            Ok(())
+        }
+        let mut uid = None;
+        let mut kind: Option<GroupVersionKind> = None;
+        let mut sub_resource: Option<Option<String>> = None;
+        let mut name: Option<Option<String>> = None;
+        let mut namespace: Option<Option<String>> = None;
+        let mut operation = None;
+        let mut dry_run: Option<Option<bool>> = None;
+        let mut object: Option<Option<ObjectField<'a>>> = None;
+        let mut old_object: Option<Option<ObjectField<'a>>> = None;
+        while let Some(key) = map.next_key::<RequestField>()? {
+            match key {
+                RequestField::Uid => once(&mut uid, map.next_value::<String>()?, "uid")?,
+                RequestField::Kind => once(&mut kind, map.next_value()?, "kind")?,
+                RequestField::SubResource => {
+                    once(&mut sub_resource, map.next_value()?, "subResource")?;
+                }
+                RequestField::Name => once(&mut name, map.next_value()?, "name")?,
+                RequestField::Namespace => once(&mut namespace, map.next_value()?, "namespace")?,
+                RequestField::Operation => once(&mut operation, map.next_value()?, "operation")?,
+                RequestField::DryRun => once(&mut dry_run, map.next_value()?, "dryRun")?,
+                RequestField::Object | RequestField::OldObject => {
+                    // Decode in this pass when the kind is known and judged, and the request
+                    // is not for a subresource (those carry other object types).
+                    let judged = kind
+                        .as_ref()
+                        .and_then(|k| Kind::from_group_kind(&k.group, &k.kind))
+                        .filter(|_| {
+                            sub_resource
+                                .as_ref()
+                                .is_none_or(|s| s.as_deref().is_none_or(str::is_empty))
+                        });
+                    let value = match judged {
+                        Some(k) => map
+                            .next_value_seed(WorkloadSeed(k))?
+                            .map(|w| ObjectField::Decoded(Box::new(w))),
+                        None => map
+                            .next_value::<Option<&'de RawValue>>()?
+                            .map(ObjectField::Raw),
+                    };
+                    if key == RequestField::Object {
+                        once(&mut object, value, "object")?;
+                    } else {
+                        once(&mut old_object, value, "oldObject")?;
+                    }
+                }
+                RequestField::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        let namespace = namespace.flatten();
+        let mut object = object.flatten();
+        let mut old_object = old_object.flatten();
+        if let Some(ns) = namespace.as_deref() {
+            for field in [&mut object, &mut old_object] {
+                if let Some(ObjectField::Decoded(w)) = field {
+                    w.default_namespace(ns);
+                }
+            }
+        }
+        Ok(AdmissionRequest {
+            uid: uid.ok_or_else(|| de::Error::missing_field("uid"))?,
+            kind: kind.ok_or_else(|| de::Error::missing_field("kind"))?,
+            sub_resource: sub_resource.flatten(),
+            name: name.flatten(),
+            namespace,
+            operation: operation.ok_or_else(|| de::Error::missing_field("operation"))?,
+            dry_run: dry_run.flatten(),
+            object,
+            old_object,
+        })
+    }
+}
+
+/// Decodes an optional object as a [`Workload`] of a known kind.
+struct WorkloadSeed(Kind);
+
+impl<'de> DeserializeSeed<'de> for WorkloadSeed {
+    type Value = Option<Workload>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WorkloadSeed {
+    type Value = Option<Workload>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a {} object or null", self.0)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Workload::deserialize_as(self.0, None, d).map(Some)
+    }
 }
 
 impl AdmissionRequest<'_> {
@@ -373,16 +581,125 @@ mod tests {
     }
 
     #[test]
-    fn request_ignores_unknown_fields_and_borrows_objects() {
+    fn request_ignores_unknown_fields_and_keeps_unjudged_objects_raw() {
         let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","extra":1,
-          "request":{"uid":"abc","kind":{"group":"apps","version":"v1","kind":"Deployment"},
-          "resource":{"group":"apps","version":"v1","resource":"deployments"},
+          "request":{"uid":"abc","kind":{"group":"example.com","version":"v1","kind":"Widget"},
+          "resource":{"group":"example.com","version":"v1","resource":"widgets"},
           "operation":"CREATE","userInfo":{"username":"x"},"object":{"a":[1,2]},"oldObject":null}}"#;
-        let r: AdmissionReview = serde_json::from_str(body).unwrap();
+        let r = AdmissionReview::parse(body.as_bytes()).unwrap();
         let req = r.request.unwrap();
         assert_eq!(req.uid, "abc");
-        assert_eq!(req.object.unwrap().get(), r#"{"a":[1,2]}"#);
+        match req.object {
+            Some(ObjectField::Raw(raw)) => assert_eq!(raw.get(), r#"{"a":[1,2]}"#),
+            other => panic!("expected a raw object, got {other:?}"),
+        }
         assert!(req.old_object.is_none());
         assert_eq!(req.operation, Operation::Create);
+    }
+
+    fn deployment_review(object: &str, old: &str) -> String {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+              "request":{{"uid":"u1","kind":{{"group":"apps","version":"v1","kind":"Deployment"}},
+              "name":"web","namespace":"clinic","operation":"UPDATE","userInfo":{{"username":"x"}},
+              "object":{object},"oldObject":{old},"dryRun":false}}}}"#
+        )
+    }
+
+    fn decoded(field: Option<ObjectField<'_>>) -> Workload {
+        match field {
+            Some(ObjectField::Decoded(w)) => *w,
+            other => panic!("expected a decoded object, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn judged_objects_are_decoded_in_the_envelope_pass_with_the_request_namespace() {
+        let obj = r#"{"metadata":{"name":"web","labels":{"a":"b"}},
+          "spec":{"template":{"metadata":{"labels":{"app":"web"}},
+          "spec":{"containers":[{"name":"app","image":"x"}]}}}}"#;
+        let old = r#"{"metadata":{"name":"web","namespace":"other"},"spec":{}}"#;
+        let body = deployment_review(obj, old);
+        let req = AdmissionReview::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        assert_eq!(req.dry_run, Some(false));
+        let new = decoded(req.object);
+        assert_eq!(new.kind, Kind::Deployment);
+        // The object named no namespace: it takes the request's, read before it.
+        assert_eq!(new.namespace, "clinic");
+        assert_eq!(new.labels.get("a").map(String::as_str), Some("b"));
+        let pods = new.pods().unwrap();
+        assert_eq!(pods.spec_path, "spec.template.spec");
+        assert_eq!(pods.spec.containers.len(), 1);
+        // An object's own namespace wins.
+        assert_eq!(decoded(req.old_object).namespace, "other");
+    }
+
+    #[test]
+    fn one_pass_read_equals_the_two_pass_read() {
+        let obj = r#"{"metadata":{"name":"web","annotations":{"k":"v"}},
+          "spec":{"template":{"metadata":{"labels":{"app":"web"}},
+          "spec":{"containers":[{"name":"app","image":"x","env":[{"name":"A","value":"s"}]}],
+          "volumes":[{"name":"d","persistentVolumeClaim":{"claimName":"c"}}]}}}}"#;
+        let body = deployment_review(obj, "null");
+        let req = AdmissionReview::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        let two_pass = Workload::from_json(Kind::Deployment, obj, Some("clinic")).unwrap();
+        assert_eq!(decoded(req.object), two_pass);
+    }
+
+    #[test]
+    fn an_object_that_is_not_its_kind_falls_back_to_raw_for_a_precise_error() {
+        let body = deployment_review(r#"{"spec":{"template":"nope"}}"#, "null");
+        let req = AdmissionReview::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        match req.object {
+            Some(ObjectField::Raw(raw)) => assert!(raw.get().contains("nope")),
+            other => panic!("expected the raw fallback, got {other:?}"),
+        }
+        assert_eq!(req.uid, "u1");
+    }
+
+    #[test]
+    fn an_object_before_the_kind_stays_raw_and_subresources_are_not_decoded() {
+        let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+          "request":{"object":{"metadata":{"name":"p"}},"uid":"u","operation":"CREATE",
+          "kind":{"group":"","version":"v1","kind":"Pod"}}}"#;
+        let req = AdmissionReview::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        assert!(matches!(req.object, Some(ObjectField::Raw(_))));
+        let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+          "request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},
+          "subResource":"status","operation":"UPDATE","object":{"status":{}}}}"#;
+        let req = AdmissionReview::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        assert!(matches!(req.object, Some(ObjectField::Raw(_))));
+        assert_eq!(req.sub_resource.as_deref(), Some("status"));
+    }
+
+    #[test]
+    fn duplicate_and_missing_request_fields_are_errors() {
+        let dup = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+          "request":{"uid":"u","uid":"v","kind":{"kind":"Pod"},"operation":"CREATE"}}"#;
+        let e = AdmissionReview::parse(dup.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("duplicate field `uid`"), "{e}");
+        let dup = deployment_review("null", "null").replace(r#""dryRun":false"#, r#""object":{}"#);
+        let e = AdmissionReview::parse(dup.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("duplicate field `object`"), "{e}");
+        let missing = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+          "request":{"uid":"u","kind":{"kind":"Pod"}}}"#;
+        let e = AdmissionReview::parse(missing.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("missing field `operation`"), "{e}");
+        assert!(AdmissionReview::parse(b"[1]").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! of the caches, and answer. Fail closed: an object of a known kind that cannot be decoded, or
 //! a request that needs the caches before they have synced, is refused, never admitted unjudged.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::cluster::{ClusterState, NetworkPolicyInfo};
@@ -9,7 +10,7 @@ use crate::engine::{self, Decision};
 use crate::policy::{Policy, SYSTEM_NAMESPACES};
 use crate::workload::{Body, Kind, Workload};
 
-use super::admission::{AdmissionRequest, AdmissionResponse, Operation, Status};
+use super::admission::{AdmissionRequest, AdmissionResponse, ObjectField, Operation, Status};
 
 /// The verdict on one request, with what logs and metrics need (never object content).
 #[derive(Debug)]
@@ -107,35 +108,11 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
 
     let policies = state.policies();
     let policies: &[Arc<Policy>] = &policies.policies;
-    let ns = req.namespace.as_deref();
 
-    let decode = |field: &str, raw: Option<&serde_json::value::RawValue>| {
-        let raw = raw.ok_or_else(|| {
-            Status::failure(
-                400,
-                "BadRequest",
-                format!(
-                    "phi-guard cannot judge {kind} {}: the request has no {field}",
-                    display_name(req)
-                ),
-            )
-        })?;
-        Workload::from_json(kind, raw.get(), ns).map_err(|e| {
-            Status::failure(
-                400,
-                "BadRequest",
-                format!(
-                    "phi-guard cannot judge {kind} {}: its {field} could not be read as a {kind} ({}); \
-                     refusing rather than admitting it unchecked",
-                    display_name(req),
-                    crate::telemetry::redact(&e.message)
-                ),
-            )
-        })
-    };
+    let decode = |field: &str, obj| decode(req, kind, field, obj);
 
     match req.operation {
-        Operation::Create => match decode("object", req.object) {
+        Operation::Create => match decode("object", req.object.as_ref()) {
             Ok(w) => {
                 let d = engine::evaluate(&w, state, policies);
                 Outcome::decided(uid, kind, &w.display(), d)
@@ -143,11 +120,11 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
             Err(st) => Outcome::invalid(uid, Some(kind), st),
         },
         Operation::Update => {
-            let new = match decode("object", req.object) {
+            let new = match decode("object", req.object.as_ref()) {
                 Ok(w) => w,
                 Err(st) => return Outcome::invalid(uid, Some(kind), st),
             };
-            let old = match decode("oldObject", req.old_object) {
+            let old = match decode("oldObject", req.old_object.as_ref()) {
                 Ok(w) => w,
                 Err(st) => return Outcome::invalid(uid, Some(kind), st),
             };
@@ -167,13 +144,12 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
         Operation::Delete => {
             // Only NetworkPolicy DELETEs reach here. The API server sends the object being
             // deleted; fall back to the cache if it did not.
-            let old: Option<Arc<NetworkPolicyInfo>> = match req.old_object {
-                Some(_) => match decode("oldObject", req.old_object) {
-                    Ok(Workload {
-                        body: Body::NetworkPolicy(info),
-                        ..
-                    }) => Some(Arc::new(info)),
-                    Ok(_) => None,
+            let old: Option<Arc<NetworkPolicyInfo>> = match &req.old_object {
+                Some(_) => match decode("oldObject", req.old_object.as_ref()) {
+                    Ok(w) => match &w.body {
+                        Body::NetworkPolicy(info) => Some(Arc::new(info.clone())),
+                        _ => None,
+                    },
                     Err(st) => return Outcome::invalid(uid, Some(kind), st),
                 },
                 None => state.network_policies.get(req.namespace(), req.name()),
@@ -198,6 +174,41 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
             Outcome::decided(uid, kind, &object, d)
         }
         Operation::Connect => Outcome::skip(uid, Some(kind), None),
+    }
+}
+
+/// The request's object (or oldObject) as a workload view: decoded with the envelope, or now.
+fn decode<'r>(
+    req: &'r AdmissionRequest<'_>,
+    kind: Kind,
+    field: &str,
+    obj: Option<&'r ObjectField<'_>>,
+) -> Result<Cow<'r, Workload>, Status> {
+    let ns = req.namespace.as_deref();
+    match obj {
+        Some(ObjectField::Decoded(w)) => Ok(Cow::Borrowed(&**w)),
+        Some(ObjectField::Raw(raw)) => Workload::from_json(kind, raw.get(), ns)
+            .map(Cow::Owned)
+            .map_err(|e| {
+                Status::failure(
+                    400,
+                    "BadRequest",
+                    format!(
+                        "phi-guard cannot judge {kind} {}: its {field} could not be read as a {kind} ({}); \
+                         refusing rather than admitting it unchecked",
+                        display_name(req),
+                        crate::telemetry::redact(&e.message)
+                    ),
+                )
+            }),
+        None => Err(Status::failure(
+            400,
+            "BadRequest",
+            format!(
+                "phi-guard cannot judge {kind} {}: the request has no {field}",
+                display_name(req)
+            ),
+        )),
     }
 }
 

@@ -175,7 +175,7 @@ async fn validate(State(app): State<AppState>, req: Request) -> Response {
 }
 
 fn review_bytes(app: &AppState, bytes: &[u8], started: Instant) -> Response {
-    let review: AdmissionReview<'_> = match serde_json::from_slice(bytes) {
+    let review = match AdmissionReview::parse(bytes) {
         Ok(r) => r,
         Err(e) => return undecodable(app, bytes, &e),
     };

@@ -5,7 +5,6 @@ pub mod pod;
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::cluster::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
@@ -208,7 +207,13 @@ impl Workload {
         json: &str,
         namespace: Option<&str>,
     ) -> Result<Workload, WorkloadError> {
-        Self::build(kind, namespace, Src::Str(json))
+        let mut de = serde_json::Deserializer::from_str(json);
+        Self::deserialize_as(kind, namespace, &mut de)
+            .and_then(|w| de.end().map(|()| w))
+            .map_err(|e| WorkloadError {
+                kind,
+                message: e.to_string(),
+            })
     }
 
     /// Decode an object of a known kind from a JSON tree (files, tests).
@@ -217,17 +222,39 @@ impl Workload {
         value: &serde_json::Value,
         namespace: Option<&str>,
     ) -> Result<Workload, WorkloadError> {
-        Self::build(kind, namespace, Src::Value(value))
-    }
-
-    fn build(kind: Kind, namespace: Option<&str>, src: Src) -> Result<Workload, WorkloadError> {
-        let err = |e: serde_json::Error| WorkloadError {
+        Self::deserialize_as(kind, namespace, value).map_err(|e| WorkloadError {
             kind,
             message: e.to_string(),
-        };
+        })
+    }
+
+    /// Give an object that names no namespace the request's (what `namespace` does when
+    /// decoding, for objects decoded before the request's namespace was read).
+    pub fn default_namespace(&mut self, namespace: &str) {
+        if self.kind == Kind::Namespace || namespace.is_empty() {
+            return;
+        }
+        if self.namespace.is_empty() {
+            self.namespace = namespace.to_string();
+        }
+        match &mut self.body {
+            Body::Service(s) if s.namespace.is_empty() => s.namespace = namespace.to_string(),
+            Body::NetworkPolicy(n) if n.namespace.is_empty() => n.namespace = namespace.to_string(),
+            _ => {}
+        }
+    }
+
+    /// Decode an object of a known kind from any deserializer, reading only the fields rules
+    /// need. The webhook uses this to decode `request.object` in the same pass as the
+    /// AdmissionReview envelope.
+    pub fn deserialize_as<'de, D: serde::Deserializer<'de>>(
+        kind: Kind,
+        namespace: Option<&str>,
+        d: D,
+    ) -> Result<Workload, D::Error> {
         let (meta, body) = match kind {
             Kind::Pod => {
-                let o: Obj<PodSpec> = src.decode().map_err(err)?;
+                let o: Obj<PodSpec> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
                 let view = PodView {
                     spec_path: "spec",
@@ -246,7 +273,7 @@ impl Workload {
             | Kind::ReplicationController
             | Kind::StatefulSet
             | Kind::Job => {
-                let o: Obj<ControllerSpec> = src.decode().map_err(err)?;
+                let o: Obj<ControllerSpec> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
                 let t = spec.template.unwrap_or_default();
                 let view = PodView {
@@ -265,7 +292,7 @@ impl Workload {
                 (o.metadata, Body::Pods(view))
             }
             Kind::CronJob => {
-                let o: Obj<CronJobSpec> = src.decode().map_err(err)?;
+                let o: Obj<CronJobSpec> = Deserialize::deserialize(d)?;
                 let t = o
                     .spec
                     .unwrap_or_default()
@@ -287,12 +314,12 @@ impl Workload {
                 (o.metadata, Body::Pods(view))
             }
             Kind::PersistentVolumeClaim => {
-                let o: Obj<ClaimSpec> = src.decode().map_err(err)?;
+                let o: Obj<ClaimSpec> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
                 (o.metadata, Body::PersistentVolumeClaim(spec))
             }
             Kind::Service => {
-                let o: Obj<ServiceSpecWire> = src.decode().map_err(err)?;
+                let o: Obj<ServiceSpecWire> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
                 let info = ServiceInfo {
                     namespace: o
@@ -316,7 +343,7 @@ impl Workload {
                 (o.metadata, Body::Service(info))
             }
             Kind::Ingress => {
-                let o: Obj<IngressSpecWire> = src.decode().map_err(err)?;
+                let o: Obj<IngressSpecWire> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
                 let view = IngressView {
                     rules: spec
@@ -349,7 +376,7 @@ impl Workload {
             }
             Kind::NetworkPolicy => {
                 let np: k8s_openapi::api::networking::v1::NetworkPolicy =
-                    src.decode().map_err(err)?;
+                    Deserialize::deserialize(d)?;
                 let mut info = NetworkPolicyInfo::from(&np);
                 if info.namespace.is_empty() {
                     info.namespace = namespace.unwrap_or_default().to_string();
@@ -364,7 +391,7 @@ impl Workload {
                 (meta, Body::NetworkPolicy(info))
             }
             Kind::Namespace => {
-                let o: Obj<serde::de::IgnoredAny> = src.decode().map_err(err)?;
+                let o: Obj<serde::de::IgnoredAny> = Deserialize::deserialize(d)?;
                 (o.metadata, Body::Namespace)
             }
         };
@@ -385,20 +412,6 @@ impl Workload {
             annotations: meta.annotations,
             body,
         })
-    }
-}
-
-enum Src<'a> {
-    Str(&'a str),
-    Value(&'a serde_json::Value),
-}
-
-impl Src<'_> {
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        match self {
-            Src::Str(s) => serde_json::from_str(s),
-            Src::Value(v) => T::deserialize(*v),
-        }
     }
 }
 
