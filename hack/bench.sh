@@ -1,12 +1,40 @@
 #!/usr/bin/env bash
-# `make bench`: build phi-guard in release mode and run the admission benchmark
-# (benches/admission.rs) with the server pinned to CPU 0 and the load generator on CPU 1.
-# Prints a Markdown table (copy it into BENCHMARKS.md). BENCH_SECONDS sets seconds per point.
+# `make bench`: build phi-guard in release mode and run the benchmarks; prints Markdown tables
+# (BENCHMARKS.md holds a run).
+#   1. benches/admission.rs  phi-guard vs the floor webhook over TLS, server pinned to CPU 0,
+#                            load generator on CPU 1 (BENCH_SECONDS per point, default 3)
+#   2. benches/apiserver.rs  Pod creates through a real kube-apiserver (hack/controlplane.sh):
+#                            no admission vs a ValidatingAdmissionPolicy vs phi-guard
+#                            (BENCH_E2E_PODS creates per phase and round, default 150)
+# BENCH_ONLY=admission|apiserver runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only=${BENCH_ONLY:-all}
 cargo build --release --locked --bin phi-guard
 export PHI_GUARD_BIN="$PWD/target/release/phi-guard"
-cargo bench --locked --bench admission --no-run
-exe=$(cargo bench --locked --bench admission --no-run --message-format=json 2>/dev/null \
-  | jq -r 'select(.profile.test == true and .target.name == "admission") | .executable' | tail -1)
-taskset -c 1 "$exe"
+bench_exe() {
+  cargo bench --locked --bench "$1" --no-run >&2
+  cargo bench --locked --bench "$1" --no-run --message-format=json 2>/dev/null \
+    | jq -r --arg n "$1" 'select(.profile.test == true and .target.name == $n) | .executable' | tail -1
+}
+
+if [ "$only" = all ] || [ "$only" = admission ]; then
+  exe=$(bench_exe admission)
+  taskset -c 1 "$exe"
+  echo
+fi
+
+if [ "$only" = all ] || [ "$only" = apiserver ]; then
+  exe=$(bench_exe apiserver)
+  TOOLS_BIN=${PHI_GUARD_TOOLS_BIN:-$(hack/build-tools.sh | tail -n 1)}
+  DIR=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-bench.XXXXXX")
+  trap 'hack/controlplane.sh stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
+  WITH_KCM=0 KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
+  while IFS='=' read -r key value; do
+    case "$key" in
+      KUBECONFIG|KUBECTL|WEBHOOK_CERT|WEBHOOK_KEY|WEBHOOK_CA_BUNDLE) export "$key=$value" ;;
+    esac
+  done < "$DIR/env"
+  export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+  "$exe"
+fi

@@ -3,6 +3,7 @@
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
 pub mod files;
+pub mod lean;
 pub mod objects;
 pub mod watch;
 

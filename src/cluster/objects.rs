@@ -26,11 +26,16 @@ const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
     "istio.io/",
 ];
 
+/// Is this an annotation rules read?
+pub fn is_kept_annotation(key: &str) -> bool {
+    KEPT_ANNOTATION_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// Keep only annotations rules read.
 pub fn kept_annotations(all: Option<&BTreeMap<String, String>>) -> Labels {
     all.into_iter()
         .flatten()
-        .filter(|(k, _)| KEPT_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .filter(|(k, _)| is_kept_annotation(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{
-    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
-};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -27,9 +25,10 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use super::lean::WatchedPod;
 use super::objects::{
-    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
-    ServiceInfo, StorageClassInfo,
+    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PvInfo, PvcInfo, ServiceInfo,
+    StorageClassInfo,
 };
 use super::{ClusterScoped, ClusterState, Namespaced, PolicySet};
 use crate::policy::{hipaa_baseline, PhiPolicy};
@@ -130,11 +129,12 @@ pub fn spawn(
         |s| &s.services,
         |o| Ok(Some(ServiceInfo::from(o))),
     ));
-    tasks.push(typed::<Pod, _>(
+    // The busiest watch: decoded lean, straight into what the cache keeps.
+    tasks.push(typed::<WatchedPod, _>(
         &ctx,
         "Pod",
         |s| &s.pods,
-        |o| Ok(pod_info(o)),
+        |o| Ok(o.info()),
     ));
 
     tasks.push(optional(
@@ -181,15 +181,6 @@ pub fn spawn(
         },
     ));
     Watchers { tasks }
-}
-
-/// Pods that finished (Succeeded, Failed) run nothing and need no isolation: not kept.
-fn pod_info(p: &Pod) -> Option<PodInfo> {
-    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-    if matches!(phase, Some("Succeeded" | "Failed")) {
-        return None;
-    }
-    Some(PodInfo::from(p))
 }
 
 fn to_value(o: &DynamicObject) -> Result<Value, String> {
@@ -669,6 +660,7 @@ impl Sink<DynamicObject> for PolicySink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::objects::PodInfo;
 
     #[test]
     fn baseline_applies_without_valid_policies() {
@@ -688,9 +680,9 @@ mod tests {
         let mut sink = TableSink::new(
             state.clone(),
             |s: &ClusterState| &s.pods as &dyn Table<PodInfo>,
-            |p: &Pod| Ok(pod_info(p)),
+            |p: &WatchedPod| Ok(p.info()),
         );
-        let pod = |name: &str, phase: Option<&str>| -> Pod {
+        let pod = |name: &str, phase: Option<&str>| -> WatchedPod {
             serde_json::from_value(json!({
                 "metadata": {"name": name, "namespace": "ns", "labels": {"app": name},
                              "annotations": {"secret": "x", "sidecar.istio.io/status": "{}"}},

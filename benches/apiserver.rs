@@ -1,0 +1,453 @@
+//! `make bench`, part two: the latency phi-guard adds to a Pod create through a real
+//! kube-apiserver, against no admission check at all and against a built-in
+//! ValidatingAdmissionPolicy (CEL) with the pod-level checks CEL can express. Prints a Markdown
+//! table. Not a test.
+//!
+//! hack/bench.sh starts the control plane (hack/controlplane.sh, no nodes: Pods stay Pending)
+//! and passes its env: KUBECONFIG, KUBECTL, WEBHOOK_CERT, WEBHOOK_KEY, WEBHOOK_CA_BUNDLE, and
+//! PHI_GUARD_BIN. BENCH_E2E_PODS: Pod creates per phase and round (default 150).
+//!
+//! Phases run in two interleaved rounds (none, CEL, phi-guard, none, CEL, phi-guard) so that
+//! drift (etcd growing, caches warming) does not favour one of them. Before each phase a
+//! server-side dry run of a non-compliant PHI Pod proves which check is in force.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+const NS: &str = "clinic";
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run via hack/bench.sh)"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    None,
+    Cel,
+    PhiGuard,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::None => "no validating admission",
+            Phase::Cel => "ValidatingAdmissionPolicy (CEL, pod-level checks only)",
+            Phase::PhiGuard => "phi-guard webhook (hipaa-baseline, all four rules)",
+        }
+    }
+}
+
+struct Samples {
+    c1: Vec<Duration>,
+    c8: Vec<Duration>,
+    c8_wall: f64,
+    phi_guard_cpu: f64,
+}
+
+async fn run() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let kubectl = PathBuf::from(env("KUBECTL"));
+    let pods_per_round: usize = std::env::var("BENCH_E2E_PODS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150);
+
+    // The demo's PHI namespace, storage classes, NetworkPolicies and encrypted claim: the Pod
+    // below is compliant, so every create is admitted and the figures compare like with like.
+    for f in [
+        "examples/demo/cluster/",
+        "examples/demo/fixed/00-network-policies.yaml",
+        "examples/demo/fixed/10-records-data.yaml",
+    ] {
+        kubectl_ok(
+            &kubectl,
+            &["apply", "-f", &root.join(f).to_string_lossy()],
+            None,
+        );
+    }
+
+    let pg = PhiGuard::start();
+    let client = kube::Client::try_default().await.expect("kube client");
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+
+    let phases = [Phase::None, Phase::Cel, Phase::PhiGuard];
+    let mut samples: Vec<Samples> = phases
+        .iter()
+        .map(|_| Samples {
+            c1: Vec::new(),
+            c8: Vec::new(),
+            c8_wall: 0.0,
+            phi_guard_cpu: 0.0,
+        })
+        .collect();
+    for round in 0..2 {
+        for (i, phase) in phases.iter().enumerate() {
+            set_phase(&root, &kubectl, &pg, &pods, *phase).await;
+            // Warm up the connection and the API server's caches for this configuration.
+            for _ in 0..10 {
+                create(&pods).await;
+            }
+            let cpu0 = pg.cpu_secs();
+            let s = &mut samples[i];
+            for _ in 0..pods_per_round {
+                s.c1.push(create(&pods).await);
+            }
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..8 {
+                let pods = pods.clone();
+                let n = pods_per_round / 8;
+                tasks.push(tokio::spawn(async move {
+                    let mut v = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        v.push(create(&pods).await);
+                    }
+                    v
+                }));
+            }
+            for t in tasks {
+                s.c8.extend(t.await.expect("create task"));
+            }
+            s.c8_wall += started.elapsed().as_secs_f64();
+            s.phi_guard_cpu += pg.cpu_secs() - cpu0;
+            eprintln!("round {round}: {:?} done", phase);
+        }
+    }
+
+    println!("## End to end: a Pod create through kube-apiserver\n");
+    println!(
+        "{} compliant PHI Pod creates per phase at concurrency 1 and {} at concurrency 8, in two \
+         interleaved rounds; kube-apiserver, etcd, phi-guard and the client share the 2 cores.\n",
+        2 * pods_per_round,
+        2 * (pods_per_round / 8) * 8
+    );
+    println!("| admission | c=1 p50 ms | c=1 p99 ms | added p50 ms | c=8 p50 ms | c=8 p99 ms | c=8 creates/s | phi-guard CPU µs/create |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let base = pct(&mut samples[0].c1.clone(), 0.50);
+    for (phase, s) in phases.iter().zip(samples.iter_mut()) {
+        let p50 = pct(&mut s.c1, 0.50);
+        let p99 = pct(&mut s.c1, 0.99);
+        let c8_50 = pct(&mut s.c8, 0.50);
+        let c8_99 = pct(&mut s.c8, 0.99);
+        let cpu = if *phase == Phase::PhiGuard {
+            format!(
+                "{:.0}",
+                s.phi_guard_cpu * 1e6 / (s.c1.len() + s.c8.len()) as f64
+            )
+        } else {
+            "-".to_string()
+        };
+        println!(
+            "| {} | {:.2} | {:.2} | {:+.2} | {:.2} | {:.2} | {:.0} | {} |",
+            phase.label(),
+            p50,
+            p99,
+            p50 - base,
+            c8_50,
+            c8_99,
+            s.c8.len() as f64 / s.c8_wall,
+            cpu
+        );
+    }
+}
+
+/// Percentile in milliseconds.
+fn pct(v: &mut [Duration], q: f64) -> f64 {
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+}
+
+fn compliant_pod() -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "records-api-",
+            "namespace": NS,
+            "labels": { "app": "records-api" }
+        },
+        "spec": {
+            "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [
+                {
+                    "name": "api",
+                    "image": "registry.example-health.com/clinic/records-api@sha256:99a6d3ef64658dbfe9d50401cbb711450ebffcecac9c3fd780720e7db645e30f",
+                    "ports": [{ "name": "https", "containerPort": 8443 }],
+                    "volumeMounts": [
+                        { "name": "records", "mountPath": "/var/lib/records" },
+                        { "name": "tls", "mountPath": "/etc/tls", "readOnly": true },
+                        { "name": "app-logs", "mountPath": "/var/log/app" }
+                    ]
+                },
+                {
+                    "name": "fluent-bit",
+                    "image": "cr.fluentbit.io/fluent/fluent-bit:3.2.2@sha256:6b50cf23cac8bc5104461a26c745bdd732e1c2a16caba311051d0b56b1971a25",
+                    "volumeMounts": [{ "name": "app-logs", "mountPath": "/var/log/app", "readOnly": true }]
+                }
+            ],
+            "volumes": [
+                { "name": "records", "persistentVolumeClaim": { "claimName": "records-data" } },
+                { "name": "tls", "csi": { "driver": "csi.cert-manager.io", "readOnly": true,
+                  "volumeAttributes": { "csi.cert-manager.io/issuer-name": "clinic-ca" } } },
+                { "name": "app-logs", "emptyDir": { "medium": "Memory", "sizeLimit": "64Mi" } }
+            ]
+        }
+    }))
+    .expect("pod")
+}
+
+/// A PHI Pod that both checks refuse: no audit sidecar, a hostPath volume, no digest.
+fn probe_pod() -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": "probe", "namespace": NS, "labels": { "app": "probe" } },
+        "spec": {
+            "containers": [{ "name": "app", "image": "nginx:1.27",
+                             "volumeMounts": [{ "name": "host", "mountPath": "/data" }] }],
+            "volumes": [{ "name": "host", "hostPath": { "path": "/var/data" } }]
+        }
+    }))
+    .expect("pod")
+}
+
+async fn create(pods: &Api<Pod>) -> Duration {
+    let pod = compliant_pod();
+    let started = Instant::now();
+    match pods.create(&PostParams::default(), &pod).await {
+        Ok(_) => started.elapsed(),
+        Err(e) => panic!("a compliant Pod create failed: {e}"),
+    }
+}
+
+/// Switch the admission configuration, then wait until a dry run shows it in force.
+async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, phase: Phase) {
+    let del = |what: &[&str]| {
+        let mut args = vec!["delete", "--ignore-not-found", "--wait=true"];
+        args.extend_from_slice(what);
+        kubectl_ok(kubectl, &args, None);
+    };
+    if phase != Phase::PhiGuard {
+        del(&["validatingwebhookconfiguration", "phi-guard-local"]);
+    }
+    if phase != Phase::Cel {
+        del(&[
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            "phi-pod-baseline",
+        ]);
+    }
+    match phase {
+        Phase::None => {}
+        Phase::Cel => kubectl_ok(kubectl, &["apply", "-f", "-"], Some(VAP)),
+        Phase::PhiGuard => {
+            let st = Command::new(root.join("hack/local-install.sh"))
+                .arg("install")
+                .env("PHI_GUARD_INSTALL", "manifests")
+                .env("WEBHOOK_URL", pg.url())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run hack/local-install.sh");
+            assert!(st.success(), "hack/local-install.sh install failed");
+        }
+    }
+    let probe = probe_pod();
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let verdict = pods.create(&dry, &probe).await;
+        let ok = match (&verdict, phase) {
+            (Ok(_), Phase::None) => true,
+            (Err(kube::Error::Api(s)), Phase::Cel) => {
+                s.message.contains("ValidatingAdmissionPolicy")
+            }
+            (Err(kube::Error::Api(s)), Phase::PhiGuard) => {
+                s.message.contains("validate.phiguard.io")
+            }
+            _ => false,
+        };
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "phase {phase:?} not in force after 60 s; last probe: {:?}",
+            verdict.err().map(|e| e.to_string())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn kubectl_ok(kubectl: &Path, args: &[&str], stdin: Option<&str>) {
+    let mut cmd = Command::new(kubectl);
+    cmd.arg("--request-timeout=30s")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn kubectl");
+    if let Some(input) = stdin {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write kubectl stdin");
+    }
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// phi-guard serving the webhook from the host, watching the control plane.
+struct PhiGuard {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for PhiGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl PhiGuard {
+    fn start() -> PhiGuard {
+        let port = free_port();
+        let admin = free_port();
+        let child = Command::new(env("PHI_GUARD_BIN"))
+            .arg("serve")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--admin-listen=127.0.0.1:{admin}"))
+            .arg("--tls-cert-file")
+            .arg(env("WEBHOOK_CERT"))
+            .arg("--tls-key-file")
+            .arg(env("WEBHOOK_KEY"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn phi-guard");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = std::net::TcpStream::connect(("127.0.0.1", admin))
+                .ok()
+                .and_then(|mut s| {
+                    use std::io::{Read as _, Write as _};
+                    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .ok()?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out).ok()?;
+                    Some(out.starts_with("HTTP/1.1 200"))
+                })
+                .unwrap_or(false);
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "phi-guard not ready after 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        PhiGuard { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/validate", self.port)
+    }
+
+    /// utime + stime of the phi-guard process, in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may contain spaces): state is field 3.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of /proc/PID/stat (indices 11, 12 after ')').
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+/// What a platform team would write in CEL for the same PHI pods: the checks CEL can make on
+/// the Pod alone. It cannot follow a PVC to its StorageClass, see NetworkPolicies, or know a
+/// mesh's namespace-wide settings: those need cluster state, which phi-guard keeps in its
+/// watch caches.
+const VAP: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: phi-pod-baseline
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [CREATE, UPDATE]
+        resources: [pods]
+  validations:
+    - expression: >-
+        object.spec.containers.exists(c, c.image.matches('(^|/)(fluent/fluent-bit|timberio/vector)([:@]|$)'))
+        || (has(object.spec.initContainers) && object.spec.initContainers.exists(c,
+            has(c.restartPolicy) && c.restartPolicy == 'Always'
+            && c.image.matches('(^|/)(fluent/fluent-bit|timberio/vector)([:@]|$)')))
+      message: "PHI pods need an approved audit sidecar (45 CFR 164.312(b))"
+    - expression: "!has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.hostPath))"
+      message: "PHI pods may not use hostPath volumes (45 CFR 164.312(a)(2)(iv))"
+    - expression: >-
+        !has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.emptyDir)
+        || (has(v.emptyDir.medium) && v.emptyDir.medium == 'Memory'))
+      message: "PHI pods may only use in-memory emptyDir volumes (45 CFR 164.312(a)(2)(iv))"
+    - expression: "object.spec.containers.all(c, c.image.contains('@sha256:'))"
+      message: "PHI pods must pin images by digest"
+    - expression: >-
+        (has(object.metadata.annotations) && 'sidecar.istio.io/status' in object.metadata.annotations)
+        || (has(object.spec.volumes) && object.spec.volumes.exists(v, has(v.csi)
+            && v.csi.driver == 'csi.cert-manager.io'))
+      message: "PHI pods need TLS: a mesh sidecar or a cert-manager certificate (45 CFR 164.312(e)(1))"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: phi-pod-baseline
+spec:
+  policyName: phi-pod-baseline
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        phiguard.io/data-classification: phi
+"#;
