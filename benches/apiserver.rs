@@ -57,6 +57,10 @@ struct Samples {
     c8: Vec<Duration>,
     c8_wall: f64,
     phi_guard_cpu: f64,
+    /// Per-check mean waits, summed over rounds as (sum s, count) pairs.
+    webhook: (f64, f64),
+    cel: (f64, f64),
+    own: (f64, f64),
 }
 
 async fn run() {
@@ -93,6 +97,9 @@ async fn run() {
             c8: Vec::new(),
             c8_wall: 0.0,
             phi_guard_cpu: 0.0,
+            webhook: (0.0, 0.0),
+            cel: (0.0, 0.0),
+            own: (0.0, 0.0),
         })
         .collect();
     for round in 0..2 {
@@ -103,6 +110,7 @@ async fn run() {
                 create(&pods).await;
             }
             let cpu0 = pg.cpu_secs();
+            let w0 = waits(&kubectl, &pg);
             let s = &mut samples[i];
             for _ in 0..pods_per_round {
                 s.c1.push(create(&pods).await);
@@ -125,6 +133,14 @@ async fn run() {
             }
             s.c8_wall += started.elapsed().as_secs_f64();
             s.phi_guard_cpu += pg.cpu_secs() - cpu0;
+            let w1 = waits(&kubectl, &pg);
+            let add = |acc: &mut (f64, f64), a: (f64, f64), b: (f64, f64)| {
+                acc.0 += b.0 - a.0;
+                acc.1 += b.1 - a.1;
+            };
+            add(&mut s.webhook, w0.webhook, w1.webhook);
+            add(&mut s.cel, w0.cel, w1.cel);
+            add(&mut s.own, w0.phi_guard, w1.phi_guard);
             eprintln!("round {round}: {:?} done", phase);
         }
     }
@@ -136,8 +152,8 @@ async fn run() {
         2 * pods_per_round,
         2 * (pods_per_round / 8) * 8
     );
-    println!("| admission | c=1 p50 ms | c=1 p99 ms | added p50 ms | c=8 p50 ms | c=8 p99 ms | c=8 creates/s | phi-guard CPU µs/create |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| admission | c=1 p50 ms | c=1 p99 ms | added p50 ms | c=8 p50 ms | c=8 p99 ms | c=8 creates/s | API server's mean wait on the check ms | phi-guard's own handling µs | phi-guard CPU µs/create |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let base = pct(&mut samples[0].c1.clone(), 0.50);
     for (phase, s) in phases.iter().zip(samples.iter_mut()) {
         let p50 = pct(&mut s.c1, 0.50);
@@ -152,8 +168,19 @@ async fn run() {
         } else {
             "-".to_string()
         };
+        let wait = match phase {
+            Phase::None => None,
+            Phase::Cel => mean_delta((0.0, 0.0), s.cel),
+            Phase::PhiGuard => mean_delta((0.0, 0.0), s.webhook),
+        };
+        let own = match phase {
+            Phase::PhiGuard => {
+                mean_delta((0.0, 0.0), s.own).map_or("-".to_string(), |v| format!("{:.0}", v * 1e6))
+            }
+            _ => "-".to_string(),
+        };
         println!(
-            "| {} | {:.2} | {:.2} | {:+.2} | {:.2} | {:.2} | {:.0} | {} |",
+            "| {} | {:.2} | {:.2} | {:+.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} |",
             phase.label(),
             p50,
             p99,
@@ -161,6 +188,8 @@ async fn run() {
             c8_50,
             c8_99,
             s.c8.len() as f64 / s.c8_wall,
+            wait.map_or("-".to_string(), |v| format!("{:.3}", v * 1e3)),
+            own,
             cpu
         );
     }
@@ -298,6 +327,10 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
 }
 
 fn kubectl_ok(kubectl: &Path, args: &[&str], stdin: Option<&str>) {
+    kubectl_out(kubectl, args, stdin);
+}
+
+fn kubectl_out(kubectl: &Path, args: &[&str], stdin: Option<&str>) -> String {
     let mut cmd = Command::new(kubectl);
     cmd.arg("--request-timeout=30s")
         .args(args)
@@ -306,7 +339,7 @@ fn kubectl_ok(kubectl: &Path, args: &[&str], stdin: Option<&str>) {
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn kubectl");
     if let Some(input) = stdin {
@@ -324,12 +357,64 @@ fn kubectl_ok(kubectl: &Path, args: &[&str], stdin: Option<&str>) {
         "kubectl {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sum and count of a Prometheus histogram over the series whose labels contain `filter`.
+fn histogram(text: &str, name: &str, filter: &str) -> (f64, f64) {
+    let value = |suffix: &str| -> f64 {
+        let metric = format!("{name}_{suffix}");
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(&metric)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                    && l.contains(filter)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (value("sum"), value("count"))
+}
+
+/// Where a phase's time went, from the servers' own histograms (deltas over the phase).
+#[derive(Default, Clone, Copy)]
+struct Waits {
+    /// kube-apiserver's wait on phi-guard's webhook (sum s, count).
+    webhook: (f64, f64),
+    /// kube-apiserver's ValidatingAdmissionPolicy check time (sum s, count).
+    cel: (f64, f64),
+    /// phi-guard's own handling, body read to response encoded (sum s, count).
+    phi_guard: (f64, f64),
+}
+
+fn waits(kubectl: &Path, pg: &PhiGuard) -> Waits {
+    let api = kubectl_out(kubectl, &["get", "--raw", "/metrics"], None);
+    let own = pg.metrics();
+    Waits {
+        webhook: histogram(
+            &api,
+            "apiserver_admission_webhook_admission_duration_seconds",
+            "name=\"validate.phiguard.io\"",
+        ),
+        cel: histogram(
+            &api,
+            "apiserver_validating_admission_policy_check_duration_seconds",
+            "policy=\"phi-pod-baseline\"",
+        ),
+        phi_guard: histogram(&own, "phi_guard_review_duration_seconds", ""),
+    }
+}
+
+fn mean_delta(a: (f64, f64), b: (f64, f64)) -> Option<f64> {
+    let n = b.1 - a.1;
+    (n > 0.0).then(|| (b.0 - a.0) / n)
 }
 
 /// phi-guard serving the webhook from the host, watching the control plane.
 struct PhiGuard {
     child: Child,
     port: u16,
+    admin: u16,
 }
 
 impl Drop for PhiGuard {
@@ -362,26 +447,33 @@ impl PhiGuard {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn phi-guard");
+        let pg = PhiGuard { child, port, admin };
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = std::net::TcpStream::connect(("127.0.0.1", admin))
-                .ok()
-                .and_then(|mut s| {
-                    use std::io::{Read as _, Write as _};
-                    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                        .ok()?;
-                    let mut out = String::new();
-                    s.read_to_string(&mut out).ok()?;
-                    Some(out.starts_with("HTTP/1.1 200"))
-                })
-                .unwrap_or(false);
-            if ready {
-                break;
-            }
+        while !pg
+            .get("/readyz")
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+        {
             assert!(Instant::now() < deadline, "phi-guard not ready after 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        PhiGuard { child, port }
+        pg
+    }
+
+    /// GET from the admin port: the raw HTTP response.
+    fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    fn metrics(&self) -> String {
+        self.get("/metrics").unwrap_or_default()
     }
 
     fn url(&self) -> String {
