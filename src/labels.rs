@@ -239,7 +239,10 @@ mod tests {
         let l: Labels = serde_json::from_str(r#"{"b":"1","a":"2","b":"3"}"#).unwrap();
         assert_eq!(
             l.iter().collect::<Vec<_>>(),
-            vec![(&"a".to_string(), &"2".to_string()), (&"b".to_string(), &"3".to_string())]
+            vec![
+                (&"a".to_string(), &"2".to_string()),
+                (&"b".to_string(), &"3".to_string())
+            ]
         );
         assert_eq!(serde_json::to_string(&l).unwrap(), r#"{"a":"2","b":"3"}"#);
         assert!(serde_json::from_str::<Labels>(r#"{"a":1}"#).is_err());
@@ -253,8 +256,14 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert_eq!(l.insert("app".into(), "api".into()), m.insert("app".into(), "api".into()));
-        assert_eq!(l.insert("b".into(), "2".into()), m.insert("b".into(), "2".into()));
+        assert_eq!(
+            l.insert("app".into(), "api".into()),
+            m.insert("app".into(), "api".into())
+        );
+        assert_eq!(
+            l.insert("b".into(), "2".into()),
+            m.insert("b".into(), "2".into())
+        );
         assert_eq!(l.remove("tier"), m.remove("tier"));
         assert_eq!(l.remove("nope"), None);
         for k in ["app", "a", "b", "zone", "tier", ""] {

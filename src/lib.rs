@@ -6,6 +6,7 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod labels;
 pub mod policy;
 pub mod rules;
 pub mod selector;

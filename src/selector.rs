@@ -1,12 +1,10 @@
 //! Kubernetes label selectors (matchLabels + matchExpressions) as one validated, matchable type.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Serialize};
 
 /// Labels of an object, as the API server stores them.
-pub type Labels = BTreeMap<String, String>;
+pub use crate::labels::Labels;
 
 /// A set-based requirement operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -330,7 +330,7 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
                             namespace: w.namespace.clone(),
                             name: format!("{}/{}", kind.as_str().to_ascii_lowercase(), w.name),
                             labels: p.labels.clone(),
-                            annotations: super::objects::kept_annotations(Some(&p.annotations)),
+                            annotations: super::objects::kept_annotations(&p.annotations),
                             container_names: p
                                 .spec
                                 .containers

@@ -15,6 +15,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::objects::{is_kept_annotation, PodInfo};
+use crate::selector::Labels;
 use crate::workload::pod::null_default;
 
 /// A Pod as phi-guard's watch reads it.
@@ -88,8 +89,8 @@ impl WatchedPod {
         Some(PodInfo {
             namespace: m.namespace.clone().unwrap_or_default(),
             name: m.name.clone().unwrap_or_default(),
-            labels: m.labels.clone().unwrap_or_default(),
-            annotations: m.annotations.clone().unwrap_or_default(),
+            labels: m.labels.as_ref().map(Labels::from).unwrap_or_default(),
+            annotations: m.annotations.as_ref().map(Labels::from).unwrap_or_default(),
             container_names: self
                 .spec
                 .iter()

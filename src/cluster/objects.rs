@@ -32,9 +32,8 @@ pub fn is_kept_annotation(key: &str) -> bool {
 }
 
 /// Keep only annotations rules read.
-pub fn kept_annotations(all: Option<&BTreeMap<String, String>>) -> Labels {
+pub fn kept_annotations<'a>(all: impl IntoIterator<Item = (&'a String, &'a String)>) -> Labels {
     all.into_iter()
-        .flatten()
         .filter(|(k, _)| is_kept_annotation(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
@@ -52,8 +51,13 @@ impl From<&Namespace> for NamespaceInfo {
     fn from(ns: &Namespace) -> Self {
         NamespaceInfo {
             name: ns.metadata.name.clone().unwrap_or_default(),
-            labels: ns.metadata.labels.clone().unwrap_or_default(),
-            annotations: kept_annotations(ns.metadata.annotations.as_ref()),
+            labels: ns
+                .metadata
+                .labels
+                .as_ref()
+                .map(Labels::from)
+                .unwrap_or_default(),
+            annotations: kept_annotations(ns.metadata.annotations.iter().flatten()),
         }
     }
 }
@@ -128,8 +132,13 @@ impl From<&PersistentVolumeClaim> for PvcInfo {
             volume_name: spec
                 .and_then(|s| s.volume_name.clone())
                 .filter(|v| !v.is_empty()),
-            annotations: kept_annotations(pvc.metadata.annotations.as_ref()),
-            labels: pvc.metadata.labels.clone().unwrap_or_default(),
+            annotations: kept_annotations(pvc.metadata.annotations.iter().flatten()),
+            labels: pvc
+                .metadata
+                .labels
+                .as_ref()
+                .map(Labels::from)
+                .unwrap_or_default(),
         }
     }
 }
@@ -417,8 +426,13 @@ impl From<&Pod> for PodInfo {
         PodInfo {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
-            labels: p.metadata.labels.clone().unwrap_or_default(),
-            annotations: kept_annotations(p.metadata.annotations.as_ref()),
+            labels: p
+                .metadata
+                .labels
+                .as_ref()
+                .map(Labels::from)
+                .unwrap_or_default(),
+            annotations: kept_annotations(p.metadata.annotations.iter().flatten()),
             container_names: spec
                 .into_iter()
                 .flat_map(|s| {
@@ -457,8 +471,9 @@ impl From<&Service> for ServiceInfo {
             namespace: s.metadata.namespace.clone().unwrap_or_default(),
             name: s.metadata.name.clone().unwrap_or_default(),
             selector: spec
-                .and_then(|s| s.selector.clone())
-                .filter(|l| !l.is_empty()),
+                .and_then(|s| s.selector.as_ref())
+                .filter(|l| !l.is_empty())
+                .map(Labels::from),
             ports: spec
                 .and_then(|s| s.ports.as_ref())
                 .into_iter()
