@@ -8,7 +8,7 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 use tokio_rustls::TlsConnector;
+
+mod support;
+use support::{free_port, Proc};
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
@@ -279,23 +282,9 @@ async fn measure(env: &Env, s: &Server, name: &str, body: &Bytes, load: Load) ->
 // Servers
 
 struct Server {
-    child: Child,
+    child: Proc,
     addr: SocketAddr,
     ready_after: Duration,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl Server {
@@ -312,6 +301,7 @@ impl Server {
             .arg(&env.key)
             .stdout(Stdio::null())
             .spawn()
+            .map(Proc)
             .expect("spawn floor");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         wait_tcp(addr).await;
@@ -346,7 +336,7 @@ impl Server {
             cmd.arg("--cluster-state").arg(s);
         }
         let started = Instant::now();
-        let child = cmd.spawn().expect("spawn phi-guard");
+        let child = cmd.spawn().map(Proc).expect("spawn phi-guard");
         let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
         wait_ready(admin).await;
         let ready_after = started.elapsed();
@@ -357,31 +347,13 @@ impl Server {
         }
     }
 
-    /// (RSS now, peak RSS) in MB, from /proc.
+    /// (RSS now, peak RSS) in MB. `taskset` execs, so the pid is the server's.
     fn rss(&self) -> (f64, f64) {
-        let pid = self.child.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                / 1024.0
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        self.child.rss()
     }
 
-    /// CPU seconds (user + system) the server process has used. `taskset` execs, so the pid is the server's.
     fn cpu_secs(&self) -> f64 {
-        let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // fields after ')' start at field 3 (state); utime is field 14, stime 15.
-        (ticks(11) + ticks(12)) / 100.0
+        self.child.cpu_secs()
     }
 }
 
@@ -531,16 +503,24 @@ async fn open_loop(env: &Env, s: &Server, name: &str, body: &Bytes, rate: f64) -
     let cpu0 = s.cpu_secs();
     let start = Instant::now();
     let total = (rate * env.secs) as u64;
-    for i in 0..total {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(at.into()).await;
-        let _ = tx.send(at).await;
-    }
-    drop(tx);
+    // Arrivals are paced by an OS thread: tokio's timer has millisecond granularity, which would
+    // release requests in bursts and add up to 1 ms of pacing error to every latency.
+    let pacer = std::thread::spawn(move || {
+        for i in 0..total {
+            let at = start + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tx.blocking_send(at).is_err() {
+                break;
+            }
+        }
+    });
     let mut lat = Vec::new();
     for t in tasks {
         lat.extend(t.await.expect("task"));
     }
+    pacer.join().expect("pacer");
     let wall = start.elapsed().as_secs_f64();
     let cpu = s.cpu_secs() - cpu0;
     summarize(name, lat, wall, cpu)
