@@ -30,6 +30,8 @@ RUN apt-get update \
     && rustup target add "${TARGET}"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# Build settings (mimalloc's compile-time defaults, see .cargo/config.toml).
+COPY .cargo ./.cargo
 COPY src ./src
 COPY crds ./crds
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
