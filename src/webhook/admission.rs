@@ -687,6 +687,53 @@ mod tests {
         assert_eq!(req.sub_resource.as_deref(), Some("status"));
     }
 
+    /// Every AdmissionReview fixture: what the one-pass read decoded equals what decoding the
+    /// raw object on its own gives (the two-pass read the fallback path uses).
+    #[test]
+    fn one_pass_equals_two_pass_on_every_fixture() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission");
+        let mut decoded = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(review) = AdmissionReview::parse(&bytes) else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let req = review.request.unwrap();
+            let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
+            for (field, got) in [("object", &req.object), ("oldObject", &req.old_object)] {
+                let raw = &value["request"][field];
+                match got {
+                    Some(ObjectField::Decoded(w)) => {
+                        let want =
+                            Workload::from_value(kind.unwrap(), raw, req.namespace.as_deref())
+                                .unwrap();
+                        assert_eq!(**w, want, "{} {field}", path.display());
+                        decoded += 1;
+                    }
+                    Some(ObjectField::Raw(r)) => {
+                        // Raw only when phi-guard does not judge the kind, or the object does
+                        // not decode as its kind.
+                        let judged = kind.and_then(|k| {
+                            Workload::from_json(k, r.get(), req.namespace.as_deref()).ok()
+                        });
+                        assert!(judged.is_none(), "{} {field} left raw", path.display());
+                    }
+                    None => assert!(raw.is_null(), "{} {field} lost", path.display()),
+                }
+            }
+        }
+        assert!(
+            decoded >= 10,
+            "only {decoded} objects decoded from {}",
+            dir.display()
+        );
+    }
+
     #[test]
     fn duplicate_and_missing_request_fields_are_errors() {
         let dup = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
