@@ -36,6 +36,9 @@ struct Ca {
 
 impl Ca {
     fn new() -> Ca {
+        // Every test starts with a CA: install the one crypto provider phi-guard uses, for the
+        // test clients too (reqwest is built without one of its own).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params
