@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::json;
 
 mod support;
@@ -90,7 +90,7 @@ async fn run() {
 
     let pg = PhiGuard::start();
     let client = kube::Client::try_default().await.expect("kube client");
-    let pods: Api<Pod> = Api::namespaced(client, NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
 
     let phases = [Phase::None, Phase::Cel, Phase::PhiGuard];
     let mut samples: Vec<Samples> = phases
@@ -197,6 +197,118 @@ async fn run() {
             cpu
         );
     }
+    // Take the webhook out before its server goes (it fails closed), then measure the watch path.
+    set_phase(&root, &kubectl, &pg, &pods, Phase::None).await;
+    drop(pg);
+
+    watch_path(&client).await;
+}
+
+/// The in-cluster path at scale: BENCH_WATCH_OBJECTS (default 10,000) each of Namespaces,
+/// StorageClasses, PVCs and NetworkPolicies in the API server, then a fresh phi-guard that lists
+/// and watches them: time to ready and memory.
+async fn watch_path(client: &kube::Client) {
+    let n: usize = std::env::var("BENCH_WATCH_OBJECTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let spread = 100.min(n.max(1));
+    let started = Instant::now();
+    let make = move |kind: &'static str, i: usize| -> (Option<String>, serde_json::Value) {
+        let ns = format!("bench-{}", i % spread);
+        match kind {
+            "Namespace" => (
+                None,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": format!("bench-{i}"), "labels": {"team": "t"}}}),
+            ),
+            "StorageClass" => (
+                None,
+                json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                       "metadata": {"name": format!("bench-sc-{i}")},
+                       "provisioner": "ebs.csi.aws.com",
+                       "parameters": {"type": "gp3", "encrypted": "true"}}),
+            ),
+            "PersistentVolumeClaim" => (
+                Some(ns),
+                json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                       "metadata": {"name": format!("data-{i}"), "labels": {"app": "db"}},
+                       "spec": {"storageClassName": "ebs-kms", "accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": "1Gi"}}}}),
+            ),
+            _ => (
+                Some(ns),
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                       "metadata": {"name": format!("np-{i}")},
+                       "spec": {"podSelector": {"matchLabels": {"app": format!("a{i}")}},
+                                "policyTypes": ["Ingress"],
+                                "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]}}),
+            ),
+        }
+    };
+    for kind in [
+        "Namespace",
+        "StorageClass",
+        "PersistentVolumeClaim",
+        "NetworkPolicy",
+    ] {
+        let ar = match kind {
+            "Namespace" => ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
+            "StorageClass" => {
+                ApiResource::erase::<k8s_openapi::api::storage::v1::StorageClass>(&())
+            }
+            "PersistentVolumeClaim" => {
+                ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&())
+            }
+            _ => ApiResource::erase::<k8s_openapi::api::networking::v1::NetworkPolicy>(&()),
+        };
+        let mut tasks = Vec::new();
+        for t in 0..16 {
+            let client = client.clone();
+            let ar = ar.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in (t..n).step_by(16) {
+                    let (ns, obj) = make(kind, i);
+                    let api: Api<DynamicObject> = match &ns {
+                        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                        None => Api::all_with(client.clone(), &ar),
+                    };
+                    let o: DynamicObject = serde_json::from_value(obj).expect("object");
+                    if let Err(e) = api.create(&PostParams::default(), &o).await {
+                        panic!("creating {kind} {i}: {e}");
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("create task");
+        }
+    }
+    let created = started.elapsed();
+    let spawned = Instant::now();
+    let pg = PhiGuard::start();
+    let ready = spawned.elapsed();
+    let (rss_ready, _) = pg.child.rss();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (rss, peak) = pg.child.rss();
+    println!("\n## The in-cluster watch path at scale\n");
+    println!(
+        "{n} each of Namespaces, StorageClasses, PersistentVolumeClaims and NetworkPolicies \
+         created in the API server ({:.0} s), plus the Pods of the phases above; then a fresh \
+         phi-guard lists and watches them.\n",
+        created.as_secs_f64()
+    );
+    println!(
+        "| objects per kind | ready after | RSS at ready MB | RSS 3 s later MB | RSS peak MB |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {n} | {:.0} ms | {:.1} | {:.1} | {:.1} |",
+        ready.as_secs_f64() * 1e3,
+        rss_ready,
+        rss,
+        peak
+    );
 }
 
 /// Percentile in milliseconds.

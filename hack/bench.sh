@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 only=${BENCH_ONLY:-all}
 cargo build --release --locked --bin phi-guard
 export PHI_GUARD_BIN="$PWD/target/release/phi-guard"
+# Run phi-guard as the container image runs it (Dockerfile: ENV MIMALLOC_PURGE_DELAY=0).
+export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0}
 bench_exe() {
   cargo bench --locked --bench "$1" --no-run >&2
   cargo bench --locked --bench "$1" --no-run --message-format=json 2>/dev/null \
