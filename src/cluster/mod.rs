@@ -304,3 +304,48 @@ impl PolicySet {
         set
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[Arc<String>]) -> Vec<&str> {
+        list.iter().map(|s| s.as_str()).collect()
+    }
+
+    /// The shared per-namespace list is rebuilt after every change: a stale list would judge
+    /// a workload against NetworkPolicies that no longer exist (or miss new ones).
+    #[test]
+    fn namespace_lists_are_ordered_and_never_stale() {
+        let t: Namespaced<String> = Namespaced::default();
+        assert!(t.list("a").is_empty());
+        t.insert("a".into(), "p2".into(), "p2".into());
+        t.insert("a".into(), "p1".into(), "p1".into());
+        t.insert("b".into(), "q".into(), "q".into());
+        let first = t.list("a");
+        assert_eq!(names(&first), ["p1", "p2"]);
+        assert!(Arc::ptr_eq(&first, &t.list("a")), "shared until a change");
+
+        t.insert("a".into(), "p0".into(), "p0".into());
+        assert_eq!(names(&t.list("a")), ["p0", "p1", "p2"]);
+        assert_eq!(
+            names(&first),
+            ["p1", "p2"],
+            "an earlier snapshot stays as it was"
+        );
+        t.insert("a".into(), "p1".into(), "p1-new".into());
+        assert_eq!(names(&t.list("a")), ["p0", "p1-new", "p2"]);
+        t.remove("a", "p0");
+        t.remove("a", "absent");
+        assert_eq!(names(&t.list("a")), ["p1-new", "p2"]);
+        assert_eq!(names(&t.list("b")), ["q"]);
+
+        t.replace(vec![("a".into(), "z".into(), "z".into())]);
+        assert_eq!(names(&t.list("a")), ["z"]);
+        assert!(t.list("b").is_empty());
+        t.remove("a", "z");
+        assert!(t.list("a").is_empty());
+        assert_eq!(t.len(), 0);
+        assert!(!t.any("a", |_| true));
+    }
+}
