@@ -179,6 +179,13 @@ impl From<&BTreeMap<String, String>> for Labels {
     }
 }
 
+/// From an optional map, as k8s-openapi's `ObjectMeta` holds labels and annotations.
+impl From<Option<&BTreeMap<String, String>>> for Labels {
+    fn from(m: Option<&BTreeMap<String, String>>) -> Self {
+        m.map(Labels::from).unwrap_or_default()
+    }
+}
+
 impl<const N: usize> From<[(&str, &str); N]> for Labels {
     fn from(a: [(&str, &str); N]) -> Self {
         a.into_iter().collect()
@@ -273,6 +280,8 @@ mod tests {
         assert!(l.iter().eq(m.iter()));
         assert_eq!(Labels::from(m.clone()), l);
         assert_eq!(Labels::from(&m), l);
+        assert_eq!(Labels::from(Some(&m)), l);
+        assert!(Labels::from(None::<&BTreeMap<String, String>>).is_empty());
         l.extend([("c", "3"), ("a", "y")]);
         assert_eq!(l.get("a").map(String::as_str), Some("y"));
         assert_eq!(l.len(), 5);

@@ -89,8 +89,8 @@ impl WatchedPod {
         Some(PodInfo {
             namespace: m.namespace.clone().unwrap_or_default(),
             name: m.name.clone().unwrap_or_default(),
-            labels: m.labels.as_ref().map(Labels::from).unwrap_or_default(),
-            annotations: m.annotations.as_ref().map(Labels::from).unwrap_or_default(),
+            labels: Labels::from(m.labels.as_ref()),
+            annotations: Labels::from(m.annotations.as_ref()),
             container_names: self
                 .spec
                 .iter()

@@ -51,12 +51,7 @@ impl From<&Namespace> for NamespaceInfo {
     fn from(ns: &Namespace) -> Self {
         NamespaceInfo {
             name: ns.metadata.name.clone().unwrap_or_default(),
-            labels: ns
-                .metadata
-                .labels
-                .as_ref()
-                .map(Labels::from)
-                .unwrap_or_default(),
+            labels: Labels::from(ns.metadata.labels.as_ref()),
             annotations: kept_annotations(ns.metadata.annotations.iter().flatten()),
         }
     }
@@ -133,12 +128,7 @@ impl From<&PersistentVolumeClaim> for PvcInfo {
                 .and_then(|s| s.volume_name.clone())
                 .filter(|v| !v.is_empty()),
             annotations: kept_annotations(pvc.metadata.annotations.iter().flatten()),
-            labels: pvc
-                .metadata
-                .labels
-                .as_ref()
-                .map(Labels::from)
-                .unwrap_or_default(),
+            labels: Labels::from(pvc.metadata.labels.as_ref()),
         }
     }
 }
@@ -426,12 +416,7 @@ impl From<&Pod> for PodInfo {
         PodInfo {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
-            labels: p
-                .metadata
-                .labels
-                .as_ref()
-                .map(Labels::from)
-                .unwrap_or_default(),
+            labels: Labels::from(p.metadata.labels.as_ref()),
             annotations: kept_annotations(p.metadata.annotations.iter().flatten()),
             container_names: spec
                 .into_iter()

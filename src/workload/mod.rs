@@ -385,12 +385,7 @@ impl Workload {
                     name: np.metadata.name.clone(),
                     generate_name: np.metadata.generate_name.clone(),
                     namespace: np.metadata.namespace.clone(),
-                    labels: np
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .map(Labels::from)
-                        .unwrap_or_default(),
+                    labels: Labels::from(np.metadata.labels.as_ref()),
                     annotations: Labels::new(),
                 };
                 (meta, Body::NetworkPolicy(info))
