@@ -3,187 +3,15 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use crate::cluster::{ClusterView, NamespaceInfo};
+use crate::object::Object;
+use crate::policy::in_scope;
 use crate::policy::{Mode, Policy};
-use crate::rules;
-use crate::workload::Workload;
-
-/// The requirement a finding belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum RuleId {
-    #[serde(rename = "encryption-at-rest")]
-    EncryptionAtRest,
-    #[serde(rename = "encryption-in-transit")]
-    EncryptionInTransit,
-    #[serde(rename = "network-segmentation")]
-    NetworkSegmentation,
-    #[serde(rename = "audit-sidecar")]
-    AuditSidecar,
-    /// Changes to the PHI classification itself (a PHI label dropped while still in scope).
-    #[serde(rename = "phi-classification")]
-    PhiClassification,
-}
-
-impl RuleId {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::EncryptionAtRest => "encryption-at-rest",
-            RuleId::EncryptionInTransit => "encryption-in-transit",
-            RuleId::NetworkSegmentation => "network-segmentation",
-            RuleId::AuditSidecar => "audit-sidecar",
-            RuleId::PhiClassification => "phi-classification",
-        }
-    }
-
-    /// The HIPAA Security Rule section the requirement serves.
-    pub fn citation(self) -> &'static str {
-        match self {
-            RuleId::EncryptionAtRest => "45 CFR 164.312(a)(2)(iv)",
-            RuleId::EncryptionInTransit => "45 CFR 164.312(e)(1), (e)(2)(ii)",
-            RuleId::NetworkSegmentation => "45 CFR 164.312(a)(1), (e)(1)",
-            RuleId::AuditSidecar => "45 CFR 164.312(b)",
-            RuleId::PhiClassification => "45 CFR 164.312(a)(1)",
-        }
-    }
-}
-
-/// One reason an object falls short, with where and how to fix it. Messages name objects and
-/// fields, never data values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub rule: RuleId,
-    pub citation: &'static str,
-    /// Field path in the object, e.g. `spec.template.spec.volumes[2]`.
-    pub path: String,
-    pub message: String,
-    pub remediation: String,
-    pub mode: Mode,
-    /// The PhiPolicy that produced it.
-    pub policy: String,
-}
-
-impl Finding {
-    /// A finding of `rule`; the engine fills in the policy name.
-    pub fn new(
-        rule: RuleId,
-        mode: Mode,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        remediation: impl Into<String>,
-    ) -> Finding {
-        Finding {
-            rule,
-            citation: rule.citation(),
-            path: path.into(),
-            message: message.into(),
-            remediation: remediation.into(),
-            mode,
-            policy: String::new(),
-        }
-    }
-}
-
-/// The verdict on one object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Decision {
-    /// Some policy considers the object PHI.
-    pub phi: bool,
-    /// No Enforce finding.
-    pub allowed: bool,
-    /// Every finding, in rule order, deduplicated across policies (strictest mode kept).
-    pub findings: Vec<Finding>,
-    /// Names of the policies that judged the object.
-    pub policies: Vec<String>,
-}
-
-impl Decision {
-    /// Admit: nothing to say.
-    pub fn allow() -> Decision {
-        Decision {
-            allowed: true,
-            ..Default::default()
-        }
-    }
-
-    /// Combine findings into a decision.
-    pub fn from_findings(phi: bool, policies: Vec<String>, findings: Vec<Finding>) -> Decision {
-        let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
-        for f in findings {
-            match merged
-                .iter_mut()
-                .find(|m| m.rule == f.rule && m.path == f.path && m.message == f.message)
-            {
-                Some(m) if f.mode > m.mode => *m = f,
-                Some(_) => {}
-                None => merged.push(f),
-            }
-        }
-        merged.sort_by_key(|f| f.rule);
-        Decision {
-            phi,
-            allowed: !merged.iter().any(|f| f.mode == Mode::Enforce),
-            findings: merged,
-            policies,
-        }
-    }
-
-    /// Findings of one mode.
-    pub fn with_mode(&self, mode: Mode) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(move |f| f.mode == mode)
-    }
-}
-
-/// What a rule may read besides the object: cluster state, the policy, the object's namespace.
-pub struct RuleContext<'a> {
-    pub cluster: &'a dyn ClusterView,
-    pub policy: &'a Policy,
-    pub namespace: Option<Arc<NamespaceInfo>>,
-}
-
-impl RuleContext<'_> {
-    /// Labels of the object's namespace (empty when unknown).
-    pub fn namespace_labels(&self) -> Option<&crate::selector::Labels> {
-        self.namespace.as_deref().map(|n| &n.labels)
-    }
-}
-
-/// Does `policy` consider the workload PHI? Services and Ingresses are also PHI when they route
-/// to PHI pods.
-pub fn in_scope(
-    w: &Workload,
-    policy: &Policy,
-    cluster: &dyn ClusterView,
-    ns: Option<&NamespaceInfo>,
-) -> bool {
-    let ns_labels = ns.map(|n| &n.labels);
-    if policy
-        .scope
-        .covers(&w.namespace, ns_labels, &w.label_sets())
-    {
-        return true;
-    }
-    if policy.scope.excludes_namespace(&w.namespace) {
-        return false;
-    }
-    match &w.body {
-        crate::workload::Body::Service(svc) => svc
-            .selector
-            .as_ref()
-            .is_some_and(|sel| rules::selects_phi_pods(sel, &w.namespace, policy, cluster)),
-        crate::workload::Body::Ingress(ing) => ing
-            .rules
-            .iter()
-            .flat_map(|r| r.services.iter())
-            .chain(ing.default_backend.iter())
-            .any(|svc| rules::service_routes_to_phi(svc, &w.namespace, policy, cluster)),
-        _ => false,
-    }
-}
+use crate::rules::{self, RuleContext};
+use crate::verdict::{Decision, Finding, RuleId};
+use crate::view::ClusterView;
 
 /// Judge an object against every policy that covers it.
-pub fn evaluate(w: &Workload, cluster: &dyn ClusterView, policies: &[Arc<Policy>]) -> Decision {
+pub fn evaluate(w: &Object, cluster: &dyn ClusterView, policies: &[Arc<Policy>]) -> Decision {
     let ns = if w.namespace.is_empty() {
         None
     } else {
@@ -215,15 +43,15 @@ pub fn evaluate(w: &Workload, cluster: &dyn ClusterView, policies: &[Arc<Policy>
 /// Leaving scope entirely is allowed with a warning; a Namespace that drops its PHI label while
 /// pods in it would lose their classification is held at the policy's mode.
 pub fn classification_change(
-    old: &Workload,
-    new: &Workload,
+    old: &Object,
+    new: &Object,
     cluster: &dyn ClusterView,
     policies: &[Arc<Policy>],
 ) -> Vec<Finding> {
     if old.kind != new.kind {
         return Vec::new();
     }
-    if new.kind == crate::workload::Kind::Namespace {
+    if new.kind == crate::object::Kind::Namespace {
         return namespace_classification_change(old, new, cluster, policies);
     }
     let ns_name = new.namespace.as_str();
@@ -301,7 +129,7 @@ pub fn classification_change(
 }
 
 /// The label sets that can mark a workload PHI, by field path (a Pod's own labels are its pods').
-fn labeled_paths(w: &Workload) -> Vec<(String, &crate::selector::Labels)> {
+fn labeled_paths(w: &Object) -> Vec<(String, &crate::selector::Labels)> {
     let mut v = vec![("metadata.labels".to_string(), &w.labels)];
     if let Some(p) = w.pods() {
         let path = format!("{}.labels", p.meta_path);
@@ -313,8 +141,8 @@ fn labeled_paths(w: &Workload) -> Vec<(String, &crate::selector::Labels)> {
 }
 
 fn namespace_classification_change(
-    old: &Workload,
-    new: &Workload,
+    old: &Object,
+    new: &Object,
     cluster: &dyn ClusterView,
     policies: &[Arc<Policy>],
 ) -> Vec<Finding> {
@@ -390,8 +218,8 @@ fn first_names(names: &[String]) -> String {
 /// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
 /// isolation of running PHI pods.
 pub fn network_policy_change(
-    old: &crate::cluster::NetworkPolicyInfo,
-    new: Option<&crate::cluster::NetworkPolicyInfo>,
+    old: &crate::view::NetworkPolicyInfo,
+    new: Option<&crate::view::NetworkPolicyInfo>,
     cluster: &dyn ClusterView,
     policies: &[Arc<Policy>],
 ) -> Decision {
@@ -403,7 +231,7 @@ pub fn network_policy_change(
     let ns_labels = ns.as_deref().map(|n| &n.labels);
     // What isolates the namespace after the change: every other policy, plus the new version.
     let others = cluster.network_policies(ns_name);
-    let remaining: Vec<&crate::cluster::NetworkPolicyInfo> = others
+    let remaining: Vec<&crate::view::NetworkPolicyInfo> = others
         .iter()
         .map(Arc::as_ref)
         .filter(|p| p.name != old.name)
@@ -420,7 +248,7 @@ pub fn network_policy_change(
         {
             continue;
         }
-        let isolated: Vec<&Arc<crate::cluster::PodInfo>> = pods
+        let isolated: Vec<&Arc<crate::view::PodInfo>> = pods
             .iter()
             .filter(|p| {
                 old.selects(&p.labels) && policy.scope.covers(ns_name, ns_labels, &[&p.labels])
@@ -481,10 +309,11 @@ pub fn network_policy_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{ClusterState, NetworkPolicyInfo, PodInfo};
+    use crate::cluster::ClusterState;
+    use crate::object::Kind;
     use crate::policy::{hipaa_baseline, PhiPolicy};
     use crate::selector::Labels;
-    use crate::workload::Kind;
+    use crate::view::{NetworkPolicyInfo, PodInfo};
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use serde_json::{json, Value};
@@ -520,7 +349,7 @@ mod tests {
     fn namespace(state: &ClusterState, name: &str, l: &[(&str, &str)]) {
         state.namespaces.insert(
             name.to_string(),
-            NamespaceInfo {
+            crate::view::NamespaceInfo {
                 name: name.to_string(),
                 labels: labels(l),
                 annotations: Labels::new(),
@@ -556,8 +385,8 @@ mod tests {
             .insert(info.namespace.clone(), info.name.clone(), info);
     }
 
-    fn deployment(ns: &str, own: Value, template: Value) -> Workload {
-        Workload::from_value(
+    fn deployment(ns: &str, own: Value, template: Value) -> Object {
+        Object::from_value(
             Kind::Deployment,
             &json!({
                 "metadata": {"name": "api", "labels": own},
@@ -569,8 +398,8 @@ mod tests {
         .expect("deployment")
     }
 
-    fn ns_object(name: &str, l: Value) -> Workload {
-        Workload::from_value(
+    fn ns_object(name: &str, l: Value) -> Object {
+        Object::from_value(
             Kind::Namespace,
             &json!({"metadata": {"name": name, "labels": l}}),
             None,
@@ -621,7 +450,7 @@ mod tests {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
         let pod = |l: Value| {
-            Workload::from_value(
+            Object::from_value(
                 Kind::Pod,
                 &json!({"metadata": {"name": "p", "labels": l}, "spec": {"containers": []}}),
                 Some("records"),

@@ -16,8 +16,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::cluster::ClusterState;
-
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -251,15 +249,16 @@ impl Metrics {
 
     /// Refresh the gauges that mirror cluster state (called at scrape time, so the request path
     /// pays nothing for them).
-    pub fn observe_state(&self, state: &ClusterState) {
-        for (kind, n) in state.sizes() {
+    /// `sizes`: object counts per cached kind; `active`/`rejected`: PhiPolicies in force and
+    /// refused.
+    pub fn observe_state(&self, sizes: &[(&'static str, usize)], active: usize, rejected: usize) {
+        for &(kind, n) in sizes {
             self.cache_objects
                 .get_or_create(&[("kind", kind.to_string())])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        let set = state.policies();
-        let active = i64::try_from(set.policies.len()).unwrap_or(i64::MAX);
-        let rejected = i64::try_from(set.rejected.len()).unwrap_or(i64::MAX);
+        let active = i64::try_from(active).unwrap_or(i64::MAX);
+        let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
         self.policies
             .get_or_create(&[("state", "active".to_string())])
             .set(active);
@@ -379,12 +378,13 @@ mod tests {
             "Deployment",
             "CREATE",
         );
-        m.observe_state(&ClusterState::new());
+        m.observe_state(&[("Pod", 3)], 1, 0);
         let text = m.encode();
         assert!(text.contains("phi_guard_review_duration_seconds_bucket{le=\"0.00025\"} 1"));
         assert!(text.contains("phi_guard_reviews_total{decision=\"denied\""));
         assert!(text.contains("phi_guard_findings_total{policy=\"hipaa-baseline\""));
-        assert!(text.contains("phi_guard_cache_objects{kind=\"Pod\"} 0"));
+        assert!(text.contains("phi_guard_cache_objects{kind=\"Pod\"} 3"));
+        assert!(text.contains("phi_guard_policies{state=\"active\"} 1"));
     }
 
     #[test]

@@ -16,10 +16,12 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::cluster::files::{self, Document, FileError};
-use crate::cluster::{ClusterState, PolicySet};
-use crate::engine::{self, Decision};
+use crate::cluster::ClusterState;
+use crate::engine;
+use crate::object::{Kind, Object};
+use crate::policy::PolicySet;
 use crate::policy::{hipaa_baseline, Mode, PhiPolicy, Policy};
-use crate::workload::{Kind, Workload};
+use crate::verdict::Decision;
 
 /// Namespace of manifests that do not set one (as `kubectl apply` without `-n`).
 const DEFAULT_NAMESPACE: &str = "default";
@@ -209,7 +211,7 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
         if matches!(kind, Kind::Namespace | Kind::NetworkPolicy) {
             continue; // cluster state, judged only as changes by the webhook
         }
-        let w = Workload::from_value(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|e| {
+        let w = Object::from_value(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|e| {
             CheckError::Input {
                 source_ref: d.source.clone(),
                 message: e.to_string(),
@@ -283,7 +285,7 @@ fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, Check
     Ok(set.policies)
 }
 
-fn object_result(w: &Workload, d: &Decision, source: &str) -> ObjectResult {
+fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
     ObjectResult {
         kind: w.kind.as_str(),
         namespace: w.namespace.clone(),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cluster::files::load_paths;
-use crate::cluster::watch::effective_policies;
 use crate::cluster::ClusterState;
+use crate::policy::effective_policies;
 use crate::telemetry::{self, LogFormat, Metrics, Readiness};
 use crate::webhook;
 

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::objects::{
+use super::ClusterState;
+use crate::object::{Kind, Object};
+use crate::policy::PhiPolicy;
+use crate::view::objects::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
     ServiceInfo, StorageClassInfo,
 };
-use super::ClusterState;
-use crate::policy::PhiPolicy;
-use crate::workload::{Kind, Workload};
 
 /// A file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -323,14 +323,14 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
             (g, k) => {
                 // Pods and pod templates: known to Service/Ingress tracing.
                 if let Some(kind) = Kind::from_group_kind(g, k).filter(|k| k.has_pods()) {
-                    let w = Workload::from_value(kind, &d.value, Some("default"))
+                    let w = Object::from_value(kind, &d.value, Some("default"))
                         .map_err(|e| object_err(d, e.message))?;
                     if let Some(p) = w.pods() {
                         let info = PodInfo {
                             namespace: w.namespace.clone(),
                             name: format!("{}/{}", kind.as_str().to_ascii_lowercase(), w.name),
                             labels: p.labels.clone(),
-                            annotations: super::objects::kept_annotations(&p.annotations),
+                            annotations: crate::view::objects::kept_annotations(&p.annotations),
                             container_names: p
                                 .spec
                                 .containers

@@ -14,9 +14,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::objects::{is_kept_annotation, PodInfo};
+use crate::object::pod::null_default;
 use crate::selector::Labels;
-use crate::workload::pod::null_default;
+use crate::view::objects::{is_kept_annotation, PodInfo};
 
 /// A Pod as phi-guard's watch reads it.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,7 +4,6 @@
 
 pub mod files;
 pub mod lean;
-pub mod objects;
 pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,37 +11,12 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-pub use objects::{
-    CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
+use crate::view::{
+    CertificateInfo, ClusterView, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
+    PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
-use crate::policy::Policy;
-
-/// Read access to cluster state for rules.
-pub trait ClusterView: Send + Sync {
-    fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>>;
-    fn storage_class(&self, name: &str) -> Option<Arc<StorageClassInfo>>;
-    /// The default StorageClass (newest of those annotated default, as the API server picks).
-    fn default_storage_class(&self) -> Option<Arc<StorageClassInfo>>;
-    /// Every known StorageClass, sorted by name (to suggest encrypting alternatives).
-    fn storage_classes(&self) -> Vec<Arc<StorageClassInfo>> {
-        Vec::new()
-    }
-    /// How many StorageClasses there are (cheap; lets rules skip a full listing at scale).
-    fn storage_class_count(&self) -> usize {
-        self.storage_classes().len()
-    }
-    fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>>;
-    fn pv(&self, name: &str) -> Option<Arc<PvInfo>>;
-    fn network_policies(&self, namespace: &str) -> Arc<[Arc<NetworkPolicyInfo>]>;
-    fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]>;
-    /// Is this Secret issued by a cert-manager Certificate in the namespace?
-    fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool;
-    fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]>;
-    /// Pods (and, offline, pod templates of known workloads) in a namespace.
-    fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]>;
-}
+use crate::policy::PolicySet;
 
 /// A cluster-scoped kind indexed by name.
 #[derive(Debug)]
@@ -177,20 +151,6 @@ impl<T> Namespaced<T> {
     }
 }
 
-/// A PhiPolicy that phi-guard could not accept, kept for status and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedPolicy {
-    pub name: String,
-    pub error: String,
-}
-
-/// The policies in force: valid ones in name order, and rejected ones with their reasons.
-#[derive(Debug, Default, Clone)]
-pub struct PolicySet {
-    pub policies: Vec<Arc<Policy>>,
-    pub rejected: Vec<RejectedPolicy>,
-}
-
 /// Lean, indexed cluster state, shared by the request path and whatever fills it.
 #[derive(Debug, Default)]
 pub struct ClusterState {
@@ -283,25 +243,6 @@ impl ClusterView for ClusterState {
     }
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]> {
         self.pods.list(namespace)
-    }
-}
-
-impl PolicySet {
-    /// Validate policies with the one parser; invalid ones are kept aside with their reason.
-    pub fn build(policies: &[crate::policy::PhiPolicy]) -> PolicySet {
-        let mut set = PolicySet::default();
-        let mut sorted: Vec<&crate::policy::PhiPolicy> = policies.iter().collect();
-        sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        for p in sorted {
-            match Policy::try_from(p) {
-                Ok(valid) => set.policies.push(Arc::new(valid)),
-                Err(e) => set.rejected.push(RejectedPolicy {
-                    name: p.metadata.name.clone().unwrap_or_default(),
-                    error: e.to_string(),
-                }),
-            }
-        }
-        set
     }
 }
 

@@ -26,28 +26,17 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::lean::WatchedPod;
-use super::objects::{
+use super::{ClusterScoped, ClusterState, Namespaced};
+use crate::policy::PhiPolicy;
+use crate::policy::{effective_policies, RejectedPolicy};
+use crate::telemetry::{redact, Metrics, Readiness};
+use crate::view::objects::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PvInfo, PvcInfo, ServiceInfo,
     StorageClassInfo,
 };
-use super::{ClusterScoped, ClusterState, Namespaced, PolicySet};
-use crate::policy::{hipaa_baseline, PhiPolicy};
-use crate::telemetry::{redact, Metrics, Readiness};
 
 /// How often discovery is polled for CRDs that are not installed (yet).
 pub const CRD_POLL_INTERVAL: Duration = Duration::from_secs(30);
-
-/// The policies in force for a set of PhiPolicies: every valid one; when none is valid (none
-/// exists, or all are malformed), the built-in hipaa-baseline, so the cluster is never left
-/// unprotected by an empty or broken configuration. Rejected ones are kept for status and metrics.
-pub fn effective_policies(policies: &[PhiPolicy]) -> PolicySet {
-    let mut set = PolicySet::build(policies);
-    if set.policies.is_empty() {
-        let baseline = PolicySet::build(&[hipaa_baseline()]);
-        set.policies = baseline.policies;
-    }
-    set
-}
 
 /// The readiness component of a watched kind.
 pub fn component(kind: &str) -> String {
@@ -494,7 +483,7 @@ impl PolicySink {
         let mut set = effective_policies(&valid);
         for (name, e) in &self.policies {
             if let Err(err) = &e.parsed {
-                set.rejected.push(super::RejectedPolicy {
+                set.rejected.push(RejectedPolicy {
                     name: name.clone(),
                     error: err.clone(),
                 });
@@ -660,19 +649,7 @@ impl Sink<DynamicObject> for PolicySink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::objects::PodInfo;
-
-    #[test]
-    fn baseline_applies_without_valid_policies() {
-        let set = effective_policies(&[]);
-        assert_eq!(set.policies.len(), 1);
-        assert_eq!(set.policies[0].name, crate::policy::BASELINE_NAME);
-        let mut custom = hipaa_baseline();
-        custom.metadata.name = Some("custom".into());
-        let set = effective_policies(&[custom]);
-        assert_eq!(set.policies.len(), 1);
-        assert_eq!(set.policies[0].name, "custom");
-    }
+    use crate::view::objects::PodInfo;
 
     #[test]
     fn table_sink_relists_and_applies() {

@@ -10,6 +10,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::verdict::Mode;
+
 /// The label that marks PHI by default, on workloads, pod templates and Namespaces.
 pub const DEFAULT_PHI_LABEL_KEY: &str = "phiguard.io/data-classification";
 /// The value of [`DEFAULT_PHI_LABEL_KEY`] that marks PHI.
@@ -58,42 +60,6 @@ pub struct PhiPolicySpec {
     /// Audit controls, 45 CFR 164.312(b): PHI pods run an approved audit/log-shipping sidecar.
     #[serde(default)]
     pub audit_sidecar: AuditSidecarSpec,
-}
-
-/// Enforcement mode of a policy or rule.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    JsonSchema,
-)]
-pub enum Mode {
-    /// Record findings as audit annotations; admit.
-    Audit,
-    /// Return findings as warnings; admit.
-    Warn,
-    /// Deny the request and list every finding.
-    #[default]
-    Enforce,
-}
-
-impl Mode {
-    /// The mode's name as written in a policy.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Audit => "Audit",
-            Mode::Warn => "Warn",
-            Mode::Enforce => "Enforce",
-        }
-    }
 }
 
 /// The level of an optional sub-check. It never exceeds the mode of the rule it belongs to.

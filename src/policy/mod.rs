@@ -3,6 +3,8 @@
 //! status alike).
 
 pub mod crd;
+mod scope;
+mod set;
 
 use std::collections::BTreeSet;
 
@@ -16,6 +18,9 @@ pub use crd::{
 };
 
 use crate::selector::{Labels, Selector};
+
+pub use scope::{in_scope, selects_phi_pods, service_routes_to_phi};
+pub use set::{effective_policies, PolicySet, RejectedPolicy};
 
 /// The name of the built-in policy.
 pub const BASELINE_NAME: &str = "hipaa-baseline";

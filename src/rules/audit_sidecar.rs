@@ -2,9 +2,10 @@
 //! sidecar, as a native sidecar where pods run to completion, optionally digest-pinned and
 //! sharing a log volume (not hostPath) with the application.
 
-use crate::engine::{Finding, RuleContext, RuleId};
+use crate::object::{Container, Object, PodView, VolumeSource};
 use crate::policy::{image_has_digest, AuditSidecarConfig, Mode};
-use crate::workload::{Container, PodView, VolumeSource, Workload};
+use crate::rules::RuleContext;
+use crate::verdict::{Finding, RuleId};
 
 /// Where an approved-looking container sits in the pod spec.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -44,7 +45,7 @@ impl Candidate<'_> {
 }
 
 /// Every audit-sidecar finding for the workload.
-pub fn check(w: &Workload, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
+pub fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
@@ -125,7 +126,7 @@ pub fn check(w: &Workload, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<
 
 /// The finding when no approved sidecar is in a place that counts.
 fn missing_finding(
-    w: &Workload,
+    w: &Object,
     pod: &PodView,
     cfg: &AuditSidecarConfig,
     candidates: &[Candidate],
@@ -243,7 +244,7 @@ fn is_log_volume(source: &VolumeSource) -> bool {
 }
 
 fn shared_volume_finding(
-    w: &Workload,
+    w: &Object,
     pod: &PodView,
     candidates: &[Candidate],
     targets: &[&Candidate],
@@ -322,8 +323,8 @@ fn shared_volume_finding(
 mod tests {
     use super::*;
     use crate::cluster::ClusterState;
+    use crate::object::Kind;
     use crate::policy::{hipaa_baseline, CheckLevel, Policy};
-    use crate::workload::Kind;
     use serde_json::{json, Value};
 
     const DIGEST: &str = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -346,7 +347,7 @@ mod tests {
         cfg_with(CheckLevel::Warn, CheckLevel::Ignore, &[])
     }
 
-    fn run(w: &Workload, policy: &Policy, cfg: &AuditSidecarConfig) -> Vec<Finding> {
+    fn run(w: &Object, policy: &Policy, cfg: &AuditSidecarConfig) -> Vec<Finding> {
         let state = ClusterState::new();
         let ctx = RuleContext {
             cluster: &state,
@@ -356,19 +357,19 @@ mod tests {
         check(w, &ctx, cfg)
     }
 
-    fn run_baseline(w: &Workload) -> Vec<Finding> {
+    fn run_baseline(w: &Object) -> Vec<Finding> {
         let (p, c) = baseline();
         run(w, &p, &c)
     }
 
-    fn pod_spec(kind: Kind, spec: Value) -> Workload {
+    fn pod_spec(kind: Kind, spec: Value) -> Object {
         let value = match kind {
             Kind::Pod => json!({"metadata": {"name": "api"}, "spec": spec}),
             Kind::CronJob => json!({"metadata": {"name": "api"}, "spec": {"jobTemplate": {"spec": {
                 "template": {"spec": spec}}}}}),
             _ => json!({"metadata": {"name": "api"}, "spec": {"template": {"spec": spec}}}),
         };
-        Workload::from_value(kind, &value, Some("phi")).expect("workload")
+        Object::from_value(kind, &value, Some("phi")).expect("workload")
     }
 
     fn app() -> Value {
@@ -593,7 +594,7 @@ mod tests {
         assert_eq!(run(&w, &p, &c), vec![]);
     }
 
-    fn with_volumes(sidecar_mounts: Value, app_mounts: Value, volumes: Value) -> Workload {
+    fn with_volumes(sidecar_mounts: Value, app_mounts: Value, volumes: Value) -> Object {
         pod_spec(
             Kind::Pod,
             json!({
@@ -690,7 +691,7 @@ mod tests {
 
     #[test]
     fn non_pod_objects_are_ignored() {
-        let w = Workload::from_value(
+        let w = Object::from_value(
             Kind::PersistentVolumeClaim,
             &json!({"metadata": {"name": "data"}, "spec": {}}),
             Some("phi"),

@@ -6,14 +6,15 @@
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
-use crate::cluster::StorageClassInfo;
-use crate::engine::{Finding, RuleContext, RuleId};
+use crate::object::{Body, ClaimSpec, Object, Volume, VolumeSource};
 use crate::policy::{AtRestConfig, Mode};
+use crate::rules::RuleContext;
 use crate::selector::Labels;
-use crate::workload::{Body, ClaimSpec, Volume, VolumeSource, Workload};
+use crate::verdict::{Finding, RuleId};
+use crate::view::StorageClassInfo;
 
 /// Every encryption-at-rest finding for the workload.
-pub fn check(w: &Workload, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Finding> {
+pub fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Finding> {
     let judge = Judge {
         ctx,
         cfg,
@@ -572,9 +573,10 @@ fn is_ceph(prov: &str, kind: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{ClusterState, ClusterView, PvInfo, PvcInfo};
+    use crate::cluster::ClusterState;
+    use crate::object::Kind;
     use crate::policy::{EncryptionAtRestSpec, PhiPolicySpec, Policy};
-    use crate::workload::Kind;
+    use crate::view::{ClusterView, PvInfo, PvcInfo};
     use serde_json::{json, Value};
 
     const NS: &str = "phi";
@@ -626,20 +628,20 @@ mod tests {
         state.pvs.insert(name.into(), PvInfo::from(&pv));
     }
 
-    fn pod(volumes: Value) -> Workload {
+    fn pod(volumes: Value) -> Object {
         let v = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": { "name": "api", "labels": { "phiguard.io/data-classification": "phi" } },
             "spec": { "containers": [{ "name": "app", "image": "app:1" }], "volumes": volumes },
         });
-        Workload::from_value(Kind::Pod, &v, Some(NS)).expect("pod")
+        Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod")
     }
 
     fn pvc_volume(name: &str, claim: &str) -> Value {
         json!({ "name": name, "persistentVolumeClaim": { "claimName": claim } })
     }
 
-    fn run_with(w: &Workload, state: &ClusterState, policy: &Policy) -> Vec<Finding> {
+    fn run_with(w: &Object, state: &ClusterState, policy: &Policy) -> Vec<Finding> {
         let ctx = RuleContext {
             cluster: state,
             policy,
@@ -652,7 +654,7 @@ mod tests {
         )
     }
 
-    fn run(w: &Workload, state: &ClusterState) -> Vec<Finding> {
+    fn run(w: &Object, state: &ClusterState) -> Vec<Finding> {
         run_with(w, state, &baseline())
     }
 
@@ -967,7 +969,7 @@ mod tests {
                 "volumes": [ pvc_volume("ok", "good"), pvc_volume("bad", "pg-data"), { "name": "logs", "hostPath": { "path": "/var/log" } } ],
             } } },
         });
-        let w = Workload::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+        let w = Object::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
         let f = run(&w, &s);
         assert_eq!(f.len(), 2, "{f:#?}");
         assert_eq!(f[0].path, "spec.template.spec.volumes[1]");
@@ -992,7 +994,7 @@ mod tests {
                 ],
             },
         });
-        let w = Workload::from_value(Kind::StatefulSet, &v, Some(NS)).expect("sts");
+        let w = Object::from_value(Kind::StatefulSet, &v, Some(NS)).expect("sts");
         let f = run(&w, &s);
         assert_eq!(f.len(), 2, "{f:#?}");
         assert_eq!(f[0].path, "spec.volumeClaimTemplates[1]");
@@ -1018,7 +1020,7 @@ mod tests {
                 ],
             } } } } },
         });
-        let w = Workload::from_value(Kind::CronJob, &v, Some(NS)).expect("cronjob");
+        let w = Object::from_value(Kind::CronJob, &v, Some(NS)).expect("cronjob");
         let f = run(&w, &s);
         assert_eq!(f.len(), 2, "{f:#?}");
         assert_eq!(f[0].path, "spec.jobTemplate.spec.template.spec.volumes[0]");
@@ -1362,7 +1364,7 @@ mod tests {
                 "volumes": [pvc_volume("data", "pg-data"), { "name": "tmp", "emptyDir": {} }],
             } } },
         });
-        let w = Workload::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+        let w = Object::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
         let d = crate::engine::evaluate(&w, &s, &[std::sync::Arc::new(baseline())]);
         assert!(d.phi);
         assert!(!d.allowed);
@@ -1390,7 +1392,7 @@ mod tests {
                 "metadata": { "name": "pg-data", "annotations": ann },
                 "spec": { "storageClassName": class },
             });
-            Workload::from_value(Kind::PersistentVolumeClaim, &v, Some(NS)).expect("pvc")
+            Object::from_value(Kind::PersistentVolumeClaim, &v, Some(NS)).expect("pvc")
         };
         let f = run(&pvc("standard", json!({})), &s);
         assert_eq!(f.len(), 1);
@@ -1406,7 +1408,7 @@ mod tests {
     #[test]
     fn other_kinds_produce_nothing_and_findings_never_echo_annotation_values() {
         let s = ebs_state();
-        let svc = Workload::from_value(
+        let svc = Object::from_value(
             Kind::Service,
             &json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": "x" }, "spec": {} }),
             Some(NS),
@@ -1420,7 +1422,7 @@ mod tests {
             "spec": { "containers": [{ "name": "c", "env": [{ "name": "X", "value": "secret-env-value" }] }],
                       "volumes": [pvc_volume("data", "pg-data"), { "name": "h", "hostPath": { "path": "/secret-path" } }] },
         });
-        let w = Workload::from_value(Kind::Pod, &v, Some(NS)).expect("pod");
+        let w = Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod");
         let f = run(&w, &s);
         assert_eq!(f.len(), 2);
         for x in &f {

@@ -4,11 +4,12 @@
 //! annotations are refused; Ingresses to PHI pods cover every host with TLS; Services in front
 //! of unmeshed PHI pods expose no plaintext ports. Port names are never evidence.
 
-use crate::cluster::{MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, ServiceInfo};
-use crate::engine::{Finding, RuleContext, RuleId};
+use crate::object::{Body, IngressTlsView, IngressView, Object, PodView, VolumeSource};
 use crate::policy::{InTransitConfig, TransitEvidence, LINKERD_INBOUND_POLICIES};
+use crate::rules::RuleContext;
 use crate::selector::Labels;
-use crate::workload::{Body, IngressTlsView, IngressView, PodView, VolumeSource, Workload};
+use crate::verdict::{Finding, RuleId};
+use crate::view::{MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, ServiceInfo};
 
 /// Pod annotations that make traffic bypass the mesh proxy.
 pub const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
@@ -29,7 +30,7 @@ const LINKERD_INJECT: &str = "linkerd.io/inject";
 const LINKERD_INBOUND_POLICY: &str = "config.linkerd.io/default-inbound-policy";
 
 /// Every encryption-in-transit finding for the workload.
-pub fn check(w: &Workload, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
+pub fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
     let mut out = Vec::new();
     match &w.body {
         Body::Pods(p) => {
@@ -508,7 +509,7 @@ fn mesh_evidence(
 }
 
 fn check_pod(
-    w: &Workload,
+    w: &Object,
     p: &PodView,
     ctx: &RuleContext,
     cfg: &InTransitConfig,
@@ -578,7 +579,7 @@ fn tls_host_covers(tls_host: &str, host: &str) -> bool {
 }
 
 fn check_ingress(
-    w: &Workload,
+    w: &Object,
     ing: &IngressView,
     ctx: &RuleContext,
     cfg: &InTransitConfig,
@@ -648,7 +649,7 @@ fn check_ingress(
         out.push(finding(cfg, format!("spec.rules[{i}].host"), message, fix));
     }
     if let Some(svc) = &ing.default_backend {
-        if super::service_routes_to_phi(svc, &w.namespace, ctx.policy, ctx.cluster) {
+        if crate::policy::service_routes_to_phi(svc, &w.namespace, ctx.policy, ctx.cluster) {
             out.push(finding(
                 cfg,
                 "spec.defaultBackend",
@@ -672,7 +673,7 @@ fn port_protocol(name: Option<&str>, app_protocol: Option<&str>) -> Option<(Stri
 }
 
 fn check_service(
-    w: &Workload,
+    w: &Object,
     svc: &ServiceInfo,
     ctx: &RuleContext,
     cfg: &InTransitConfig,
@@ -739,9 +740,10 @@ fn check_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{CertificateInfo, ClusterState, ClusterView};
+    use crate::cluster::ClusterState;
+    use crate::object::Kind;
     use crate::policy::{EncryptionInTransitSpec, Mode, PhiPolicySpec, Policy};
-    use crate::workload::Kind;
+    use crate::view::{CertificateInfo, ClusterView};
     use serde_json::{json, Value};
 
     const NS: &str = "phi";
@@ -793,7 +795,7 @@ mod tests {
     }
 
     /// A PHI Pod with extra labels, annotations and spec fields merged in.
-    fn pod(extra_labels: Value, annotations: Value, spec: Value) -> Workload {
+    fn pod(extra_labels: Value, annotations: Value, spec: Value) -> Object {
         let mut l = json!({ "app": "api", PHI.0: PHI.1 });
         if let (Some(l), Some(e)) = (l.as_object_mut(), extra_labels.as_object()) {
             l.extend(e.clone());
@@ -804,14 +806,14 @@ mod tests {
         }
         let v = json!({ "apiVersion": "v1", "kind": "Pod",
             "metadata": { "name": "api", "labels": l, "annotations": annotations }, "spec": sp });
-        Workload::from_value(Kind::Pod, &v, Some(NS)).expect("pod")
+        Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod")
     }
 
-    fn plain_pod() -> Workload {
+    fn plain_pod() -> Object {
         pod(json!({}), json!({}), json!({}))
     }
 
-    fn run_with(w: &Workload, s: &ClusterState, p: &Policy) -> Vec<Finding> {
+    fn run_with(w: &Object, s: &ClusterState, p: &Policy) -> Vec<Finding> {
         let ctx = RuleContext {
             cluster: s,
             policy: p,
@@ -820,7 +822,7 @@ mod tests {
         check(w, &ctx, p.encryption_in_transit.as_ref().expect("enabled"))
     }
 
-    fn run(w: &Workload, s: &ClusterState) -> Vec<Finding> {
+    fn run(w: &Object, s: &ClusterState) -> Vec<Finding> {
         run_with(w, s, &policy_with(|_| {}))
     }
 
@@ -1268,7 +1270,7 @@ mod tests {
                 "spec": { "containers": [{ "name": "app" }] },
             } },
         });
-        let w = Workload::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+        let w = Object::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
         let f = run(&w, &s);
         let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, [
@@ -1293,7 +1295,7 @@ mod tests {
                 "spec": { "containers": [{ "name": "job" }] },
             } } } },
         });
-        let w = Workload::from_value(Kind::CronJob, &v, Some(NS)).expect("cronjob");
+        let w = Object::from_value(Kind::CronJob, &v, Some(NS)).expect("cronjob");
         let f = run(&w, &s);
         assert_eq!(one(&f).path, "spec.jobTemplate.spec.template.metadata");
         assert!(f[0].message.contains("CronJob phi/export"));
@@ -1301,10 +1303,10 @@ mod tests {
         assert!(run(&w, &s).is_empty());
     }
 
-    fn ingress(spec: Value) -> Workload {
+    fn ingress(spec: Value) -> Object {
         let v = json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": { "name": "web" }, "spec": spec });
-        Workload::from_value(Kind::Ingress, &v, Some(NS)).expect("ingress")
+        Object::from_value(Kind::Ingress, &v, Some(NS)).expect("ingress")
     }
 
     fn rule(host: Option<&str>) -> Value {
@@ -1421,11 +1423,11 @@ mod tests {
         assert!(run(&to_404, &s).is_empty());
     }
 
-    fn service(svc_labels: Value, ports: Value) -> Workload {
+    fn service(svc_labels: Value, ports: Value) -> Object {
         let v = json!({ "apiVersion": "v1", "kind": "Service",
             "metadata": { "name": "api", "labels": svc_labels },
             "spec": { "selector": { "app": "api" }, "ports": ports } });
-        Workload::from_value(Kind::Service, &v, Some(NS)).expect("service")
+        Object::from_value(Kind::Service, &v, Some(NS)).expect("service")
     }
 
     fn add_pod(

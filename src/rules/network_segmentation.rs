@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::cluster::NetworkPolicyInfo;
-use crate::engine::{Finding, RuleContext, RuleId};
+use crate::object::{Object, PodView};
 use crate::policy::{Mode, SegmentationConfig};
-use crate::workload::{PodView, Workload};
+use crate::rules::RuleContext;
+use crate::verdict::{Finding, RuleId};
+use crate::view::NetworkPolicyInfo;
 
 /// A direction of traffic a NetworkPolicy can isolate.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,7 +41,7 @@ impl Direction {
 }
 
 /// Every network-segmentation finding for the workload.
-pub fn check(w: &Workload, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
+pub fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
@@ -66,7 +67,7 @@ pub fn check(w: &Workload, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<F
 
 /// A finding when no policy in the namespace selects the pods and isolates `dir`.
 fn direction_finding(
-    w: &Workload,
+    w: &Object,
     pod: &PodView,
     policies: &[Arc<NetworkPolicyInfo>],
     dir: Direction,
@@ -142,7 +143,7 @@ fn direction_finding(
     ))
 }
 
-fn default_deny_finding(w: &Workload, policies: &[Arc<NetworkPolicyInfo>], mode: Mode) -> Finding {
+fn default_deny_finding(w: &Object, policies: &[Arc<NetworkPolicyInfo>], mode: Mode) -> Finding {
     let ns = &w.namespace;
     Finding::new(
         RuleId::NetworkSegmentation,
@@ -182,9 +183,10 @@ fn names_list(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{ClusterState, NamespaceInfo};
+    use crate::cluster::ClusterState;
+    use crate::object::Kind;
     use crate::policy::{hipaa_baseline, Policy};
-    use crate::workload::Kind;
+    use crate::view::NamespaceInfo;
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     use serde_json::{json, Value};
 
@@ -203,8 +205,8 @@ mod tests {
         );
     }
 
-    fn pod(ns: &str, labels: Value) -> Workload {
-        Workload::from_value(
+    fn pod(ns: &str, labels: Value) -> Object {
+        Object::from_value(
             Kind::Pod,
             &json!({
                 "metadata": {"name": "api", "labels": labels},
@@ -215,8 +217,8 @@ mod tests {
         .expect("pod")
     }
 
-    fn deployment(ns: &str, labels: Value) -> Workload {
-        Workload::from_value(
+    fn deployment(ns: &str, labels: Value) -> Object {
+        Object::from_value(
             Kind::Deployment,
             &json!({
                 "metadata": {"name": "api", "labels": {"phiguard.io/data-classification": "phi"}},
@@ -239,7 +241,7 @@ mod tests {
         }
     }
 
-    fn run(state: &ClusterState, w: &Workload, cfg: &SegmentationConfig) -> Vec<Finding> {
+    fn run(state: &ClusterState, w: &Object, cfg: &SegmentationConfig) -> Vec<Finding> {
         let policy = Policy::try_from(&hipaa_baseline()).expect("baseline");
         let ctx = RuleContext {
             cluster: state,
@@ -499,7 +501,7 @@ mod tests {
     #[test]
     fn non_pod_objects_are_ignored() {
         let state = ClusterState::new();
-        let svc = Workload::from_value(
+        let svc = Object::from_value(
             Kind::Service,
             &json!({"metadata": {"name": "s"}, "spec": {"selector": {"a": "b"}}}),
             Some("phi"),

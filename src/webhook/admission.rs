@@ -12,9 +12,9 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::engine::{Decision, Finding};
+use crate::object::{Kind, Object};
 use crate::policy::Mode;
-use crate::workload::{Kind, Workload};
+use crate::verdict::{Decision, Finding};
 
 /// The only AdmissionReview version served (the API server sends the first version a webhook
 /// configuration lists; the chart lists v1 only).
@@ -27,7 +27,7 @@ pub const MAX_WARNING_CHARS: usize = 250;
 pub const MAX_AUDIT_VALUE_CHARS: usize = 500;
 
 /// An incoming AdmissionReview, read in one pass: `request.object` and `request.oldObject` are
-/// decoded into [`Workload`] views while the envelope is read, when the request's `kind` came
+/// decoded into [`Object`] views while the envelope is read, when the request's `kind` came
 /// first (kube-apiserver always sends it first). Use [`AdmissionReview::parse`].
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,7 +70,7 @@ impl<'a> AdmissionReview<'a> {
 #[derive(Debug)]
 pub enum ObjectField<'a> {
     /// Decoded in the envelope's pass.
-    Decoded(Box<Workload>),
+    Decoded(Box<Object>),
     /// Raw JSON text, for kinds phi-guard does not judge, subresources, and objects that came
     /// before the request's `kind` or failed to decode in the first pass.
     Raw(&'a RawValue),
@@ -236,11 +236,11 @@ impl<'de: 'a, 'a> Visitor<'de> for RequestVisitor<'a> {
     }
 }
 
-/// Decodes an optional object as a [`Workload`] of a known kind.
+/// Decodes an optional object as a [`Object`] of a known kind.
 struct WorkloadSeed(Kind);
 
 impl<'de> DeserializeSeed<'de> for WorkloadSeed {
-    type Value = Option<Workload>;
+    type Value = Option<Object>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_option(self)
@@ -248,7 +248,7 @@ impl<'de> DeserializeSeed<'de> for WorkloadSeed {
 }
 
 impl<'de> Visitor<'de> for WorkloadSeed {
-    type Value = Option<Workload>;
+    type Value = Option<Object>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "a {} object or null", self.0)
@@ -260,7 +260,7 @@ impl<'de> Visitor<'de> for WorkloadSeed {
         Ok(None)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Workload::deserialize_as(self.0, None, d).map(Some)
+        Object::deserialize_as(self.0, None, d).map(Some)
     }
 }
 
@@ -507,7 +507,7 @@ pub fn single_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::RuleId;
+    use crate::verdict::RuleId;
 
     fn finding(rule: RuleId, mode: Mode, path: &str) -> Finding {
         let mut f = Finding::new(
@@ -606,7 +606,7 @@ mod tests {
         )
     }
 
-    fn decoded(field: Option<ObjectField<'_>>) -> Workload {
+    fn decoded(field: Option<ObjectField<'_>>) -> Object {
         match field {
             Some(ObjectField::Decoded(w)) => *w,
             other => panic!("expected a decoded object, got {other:?}"),
@@ -648,7 +648,7 @@ mod tests {
             .unwrap()
             .request
             .unwrap();
-        let two_pass = Workload::from_json(Kind::Deployment, obj, Some("clinic")).unwrap();
+        let two_pass = Object::from_json(Kind::Deployment, obj, Some("clinic")).unwrap();
         assert_eq!(decoded(req.object), two_pass);
     }
 
@@ -709,9 +709,8 @@ mod tests {
                 let raw = &value["request"][field];
                 match got {
                     Some(ObjectField::Decoded(w)) => {
-                        let want =
-                            Workload::from_value(kind.unwrap(), raw, req.namespace.as_deref())
-                                .unwrap();
+                        let want = Object::from_value(kind.unwrap(), raw, req.namespace.as_deref())
+                            .unwrap();
                         assert_eq!(**w, want, "{} {field}", path.display());
                         decoded += 1;
                     }
@@ -719,7 +718,7 @@ mod tests {
                         // Raw only when phi-guard does not judge the kind, or the object does
                         // not decode as its kind.
                         let judged = kind.and_then(|k| {
-                            Workload::from_json(k, r.get(), req.namespace.as_deref()).ok()
+                            Object::from_json(k, r.get(), req.namespace.as_deref()).ok()
                         });
                         assert!(judged.is_none(), "{} {field} left raw", path.display());
                     }

@@ -5,10 +5,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::cluster::{ClusterState, NetworkPolicyInfo};
-use crate::engine::{self, Decision};
+use crate::cluster::ClusterState;
+use crate::engine;
+use crate::object::{Body, Kind, Object};
 use crate::policy::{Policy, SYSTEM_NAMESPACES};
-use crate::workload::{Body, Kind, Workload};
+use crate::verdict::Decision;
+use crate::view::NetworkPolicyInfo;
 
 use super::admission::{AdmissionRequest, AdmissionResponse, ObjectField, Operation, Status};
 
@@ -131,10 +133,10 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
             let mut d = engine::evaluate(&new, state, policies);
             let changed = engine::classification_change(&old, &new, state, policies);
             if !changed.is_empty() {
-                d = merge(d, Decision::from_findings(true, Vec::new(), changed));
+                d = Decision::merge(d, Decision::from_findings(true, Vec::new(), changed));
             }
             if let (Body::NetworkPolicy(o), Body::NetworkPolicy(n)) = (&old.body, &new.body) {
-                d = merge(
+                d = Decision::merge(
                     d,
                     engine::network_policy_change(o, Some(n), state, policies),
                 );
@@ -183,11 +185,11 @@ fn decode<'r>(
     kind: Kind,
     field: &str,
     obj: Option<&'r ObjectField<'_>>,
-) -> Result<Cow<'r, Workload>, Status> {
+) -> Result<Cow<'r, Object>, Status> {
     let ns = req.namespace.as_deref();
     match obj {
         Some(ObjectField::Decoded(w)) => Ok(Cow::Borrowed(&**w)),
-        Some(ObjectField::Raw(raw)) => Workload::from_json(kind, raw.get(), ns)
+        Some(ObjectField::Raw(raw)) => Object::from_json(kind, raw.get(), ns)
             .map(Cow::Owned)
             .map_err(|e| {
                 Status::failure(
@@ -220,21 +222,4 @@ fn display_name(req: &AdmissionRequest<'_>) -> String {
         (ns, "") => format!("{ns}/(unnamed)"),
         (ns, n) => format!("{ns}/{n}"),
     }
-}
-
-/// Combine two decisions on the same request.
-pub fn merge(a: Decision, b: Decision) -> Decision {
-    let mut policies = a.policies;
-    for p in b
-        .policies
-        .into_iter()
-        .chain(b.findings.iter().map(|f| f.policy.clone()))
-    {
-        if !p.is_empty() && !policies.contains(&p) {
-            policies.push(p);
-        }
-    }
-    let mut findings = a.findings;
-    findings.extend(b.findings);
-    Decision::from_findings(a.phi || b.phi, policies, findings)
 }

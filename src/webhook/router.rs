@@ -76,7 +76,9 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
-    app.metrics.observe_state(&app.state);
+    let set = app.state.policies();
+    app.metrics
+        .observe_state(&app.state.sizes(), set.policies.len(), set.rejected.len());
     app.metrics.ready.set(i64::from(app.readiness.is_ready()));
     (
         [(

@@ -11,7 +11,7 @@ use crate::harness::{
     warnings, Ctx, CACHE,
 };
 use crate::{assert_findings, rules_named, CORE_RULES};
-use phi_guard::engine::RuleId;
+use phi_guard::verdict::RuleId;
 
 /// A StorageClass for this test, deleted afterwards.
 fn storage_class(ctx: &Ctx, encrypted: bool) -> String {

@@ -11,7 +11,7 @@ use kube::api::{Api, ListParams, PostParams};
 use crate::fixtures::{self, App, PHI};
 use crate::harness::{accepts_eventually, kubectl, kubectl_ok, rejects, unique, Ctx, CACHE};
 use crate::rules_named;
-use phi_guard::engine::RuleId;
+use phi_guard::verdict::RuleId;
 
 /// How long a change may take to reach phi-guard's decisions.
 const FRESHNESS: Duration = Duration::from_secs(10);

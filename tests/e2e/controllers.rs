@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams};
 
 use crate::fixtures::{self, App, PHI};
 use crate::harness::{accepts_eventually, kubectl, kubectl_ok, unique, warnings, Ctx, CACHE};
-use phi_guard::engine::RuleId;
+use phi_guard::verdict::RuleId;
 
 const INJECT_LABEL: &str = "e2e.phiguard.io/node-agent";
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::fixtures::{App, PHI};
 use crate::harness::{accepts, kubectl, warnings, Ctx, Env, CACHE, ROOT};
-use phi_guard::engine::RuleId;
+use phi_guard::verdict::RuleId;
 
 const RELEASE: &str = "phi-guard";
 const NAMESPACE: &str = "phi-guard";

@@ -15,7 +15,7 @@ mod fail_closed;
 mod helm;
 mod policy;
 
-use phi_guard::engine::RuleId;
+use phi_guard::verdict::RuleId;
 
 /// Every rule that the violating app breaks.
 pub const CORE_RULES: [RuleId; 4] = [

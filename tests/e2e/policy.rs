@@ -9,7 +9,7 @@ use crate::harness::{
     accepts_eventually, kubectl, kubectl_ok, rejects, rejects_eventually, unique, warnings, Ctx,
     CACHE,
 };
-use phi_guard::engine::RuleId;
+use phi_guard::verdict::RuleId;
 
 const SCOPE_LABEL: &str = "e2e.phiguard.io/policy";
 

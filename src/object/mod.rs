@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::cluster::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
 use crate::selector::Labels;
+use crate::view::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
 use pod::null_default;
 pub use pod::{
     ClaimSpec, ClaimTemplate, Container, Meta, PodSpec, PodTemplate, Volume, VolumeSource,
@@ -110,7 +110,7 @@ pub struct WorkloadError {
 
 /// A normalized object under review.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Workload {
+pub struct Object {
     pub kind: Kind,
     pub name: String,
     pub namespace: String,
@@ -174,7 +174,7 @@ pub struct IngressTlsView {
     pub has_secret: bool,
 }
 
-impl Workload {
+impl Object {
     /// Label sets that mark a workload PHI: its own labels and its pods' labels.
     pub fn label_sets(&self) -> Vec<&Labels> {
         match &self.body {
@@ -206,7 +206,7 @@ impl Workload {
         kind: Kind,
         json: &str,
         namespace: Option<&str>,
-    ) -> Result<Workload, WorkloadError> {
+    ) -> Result<Object, WorkloadError> {
         let mut de = serde_json::Deserializer::from_str(json);
         Self::deserialize_as(kind, namespace, &mut de)
             .and_then(|w| de.end().map(|()| w))
@@ -221,7 +221,7 @@ impl Workload {
         kind: Kind,
         value: &serde_json::Value,
         namespace: Option<&str>,
-    ) -> Result<Workload, WorkloadError> {
+    ) -> Result<Object, WorkloadError> {
         Self::deserialize_as(kind, namespace, value).map_err(|e| WorkloadError {
             kind,
             message: e.to_string(),
@@ -251,7 +251,7 @@ impl Workload {
         kind: Kind,
         namespace: Option<&str>,
         d: D,
-    ) -> Result<Workload, D::Error> {
+    ) -> Result<Object, D::Error> {
         let (meta, body) = match kind {
             Kind::Pod => {
                 let o: Obj<PodSpec> = Deserialize::deserialize(d)?;
@@ -404,7 +404,7 @@ impl Workload {
                 .or_else(|| namespace.map(String::from))
                 .unwrap_or_default()
         };
-        Ok(Workload {
+        Ok(Object {
             kind,
             name: meta.display_name(),
             namespace: ns,

@@ -1,0 +1,185 @@
+//! What judging produces: the enforcement [`Mode`], the requirement a finding serves
+//! ([`RuleId`] with its HIPAA citation), the [`Finding`] itself and the [`Decision`] on one
+//! object. A leaf: the engine, the rules, the webhook, `check` and reports all import it, and it
+//! imports nothing of the crate, so no module cycles through it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Enforcement mode of a policy or rule.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    JsonSchema,
+)]
+pub enum Mode {
+    /// Record findings as audit annotations; admit.
+    Audit,
+    /// Return findings as warnings; admit.
+    Warn,
+    /// Deny the request and list every finding.
+    #[default]
+    Enforce,
+}
+
+impl Mode {
+    /// The mode's name as written in a policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Audit => "Audit",
+            Mode::Warn => "Warn",
+            Mode::Enforce => "Enforce",
+        }
+    }
+}
+
+/// The requirement a finding belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum RuleId {
+    #[serde(rename = "encryption-at-rest")]
+    EncryptionAtRest,
+    #[serde(rename = "encryption-in-transit")]
+    EncryptionInTransit,
+    #[serde(rename = "network-segmentation")]
+    NetworkSegmentation,
+    #[serde(rename = "audit-sidecar")]
+    AuditSidecar,
+    /// Changes to the PHI classification itself (a PHI label dropped while still in scope).
+    #[serde(rename = "phi-classification")]
+    PhiClassification,
+}
+
+impl RuleId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::EncryptionAtRest => "encryption-at-rest",
+            RuleId::EncryptionInTransit => "encryption-in-transit",
+            RuleId::NetworkSegmentation => "network-segmentation",
+            RuleId::AuditSidecar => "audit-sidecar",
+            RuleId::PhiClassification => "phi-classification",
+        }
+    }
+
+    /// The HIPAA Security Rule section the requirement serves.
+    pub fn citation(self) -> &'static str {
+        match self {
+            RuleId::EncryptionAtRest => "45 CFR 164.312(a)(2)(iv)",
+            RuleId::EncryptionInTransit => "45 CFR 164.312(e)(1), (e)(2)(ii)",
+            RuleId::NetworkSegmentation => "45 CFR 164.312(a)(1), (e)(1)",
+            RuleId::AuditSidecar => "45 CFR 164.312(b)",
+            RuleId::PhiClassification => "45 CFR 164.312(a)(1)",
+        }
+    }
+}
+
+/// One reason an object falls short, with where and how to fix it. Messages name objects and
+/// fields, never data values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub citation: &'static str,
+    /// Field path in the object, e.g. `spec.template.spec.volumes[2]`.
+    pub path: String,
+    pub message: String,
+    pub remediation: String,
+    pub mode: Mode,
+    /// The PhiPolicy that produced it.
+    pub policy: String,
+}
+
+impl Finding {
+    /// A finding of `rule`; the engine fills in the policy name.
+    pub fn new(
+        rule: RuleId,
+        mode: Mode,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        remediation: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule,
+            citation: rule.citation(),
+            path: path.into(),
+            message: message.into(),
+            remediation: remediation.into(),
+            mode,
+            policy: String::new(),
+        }
+    }
+}
+
+/// The verdict on one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Some policy considers the object PHI.
+    pub phi: bool,
+    /// No Enforce finding.
+    pub allowed: bool,
+    /// Every finding, in rule order, deduplicated across policies (strictest mode kept).
+    pub findings: Vec<Finding>,
+    /// Names of the policies that judged the object.
+    pub policies: Vec<String>,
+}
+
+impl Decision {
+    /// Admit: nothing to say.
+    pub fn allow() -> Decision {
+        Decision {
+            allowed: true,
+            ..Default::default()
+        }
+    }
+
+    /// Combine findings into a decision.
+    pub fn from_findings(phi: bool, policies: Vec<String>, findings: Vec<Finding>) -> Decision {
+        let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
+        for f in findings {
+            match merged
+                .iter_mut()
+                .find(|m| m.rule == f.rule && m.path == f.path && m.message == f.message)
+            {
+                Some(m) if f.mode > m.mode => *m = f,
+                Some(_) => {}
+                None => merged.push(f),
+            }
+        }
+        merged.sort_by_key(|f| f.rule);
+        Decision {
+            phi,
+            allowed: !merged.iter().any(|f| f.mode == Mode::Enforce),
+            findings: merged,
+            policies,
+        }
+    }
+
+    /// Findings of one mode.
+    pub fn with_mode(&self, mode: Mode) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.mode == mode)
+    }
+
+    /// Combine two decisions on the same request.
+    pub fn merge(a: Decision, b: Decision) -> Decision {
+        let mut policies = a.policies;
+        for p in b
+            .policies
+            .into_iter()
+            .chain(b.findings.iter().map(|f| f.policy.clone()))
+        {
+            if !p.is_empty() && !policies.contains(&p) {
+                policies.push(p);
+            }
+        }
+        let mut findings = a.findings;
+        findings.extend(b.findings);
+        Decision::from_findings(a.phi || b.phi, policies, findings)
+    }
+}

@@ -1,0 +1,38 @@
+//! What rules may read of the cluster: the lean views of cluster objects ([`objects`]) and the
+//! [`ClusterView`] trait they are read through. Watch caches and files (`cluster`) both fill
+//! it; the engine and rules only read it. Depends on nothing but labels and selectors, so the
+//! admitted-object views (`object`) and the policy's scope matching can use it without cycles.
+
+pub mod objects;
+
+use std::sync::Arc;
+
+pub use objects::{
+    CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
+    PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
+};
+
+/// Read access to cluster state for rules.
+pub trait ClusterView: Send + Sync {
+    fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>>;
+    fn storage_class(&self, name: &str) -> Option<Arc<StorageClassInfo>>;
+    /// The default StorageClass (newest of those annotated default, as the API server picks).
+    fn default_storage_class(&self) -> Option<Arc<StorageClassInfo>>;
+    /// Every known StorageClass, sorted by name (to suggest encrypting alternatives).
+    fn storage_classes(&self) -> Vec<Arc<StorageClassInfo>> {
+        Vec::new()
+    }
+    /// How many StorageClasses there are (cheap; lets rules skip a full listing at scale).
+    fn storage_class_count(&self) -> usize {
+        self.storage_classes().len()
+    }
+    fn pvc(&self, namespace: &str, name: &str) -> Option<Arc<PvcInfo>>;
+    fn pv(&self, name: &str) -> Option<Arc<PvInfo>>;
+    fn network_policies(&self, namespace: &str) -> Arc<[Arc<NetworkPolicyInfo>]>;
+    fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]>;
+    /// Is this Secret issued by a cert-manager Certificate in the namespace?
+    fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool;
+    fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]>;
+    /// Pods (and, offline, pod templates of known workloads) in a namespace.
+    fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]>;
+}
