@@ -1,0 +1,862 @@
+use super::*;
+use crate::cluster::ClusterState;
+use crate::object::Kind;
+use crate::policy::{EncryptionAtRestSpec, PhiPolicySpec, Policy};
+use crate::view::{ClusterView, PvInfo, PvcInfo};
+use serde_json::{json, Value};
+
+const NS: &str = "phi";
+
+fn policy_with(f: impl FnOnce(&mut EncryptionAtRestSpec)) -> Policy {
+    let mut spec = PhiPolicySpec::default();
+    f(&mut spec.encryption_at_rest);
+    Policy::from_spec("test", &spec).expect("valid policy")
+}
+
+fn baseline() -> Policy {
+    policy_with(|_| {})
+}
+
+fn add_sc(state: &ClusterState, name: &str, provisioner: &str, params: Value, default: bool) {
+    let mut meta = json!({ "name": name, "creationTimestamp": "2024-01-01T00:00:00Z" });
+    if default {
+        meta["annotations"] = json!({ "storageclass.kubernetes.io/is-default-class": "true" });
+    }
+    let sc: k8s_openapi::api::storage::v1::StorageClass = serde_json::from_value(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": meta, "provisioner": provisioner, "parameters": params,
+    }))
+    .expect("storage class");
+    state
+        .storage_classes
+        .insert(name.into(), StorageClassInfo::from(&sc));
+}
+
+fn add_pvc(state: &ClusterState, name: &str, spec: Value, annotations: Value) {
+    let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": { "name": name, "namespace": NS, "annotations": annotations },
+        "spec": spec,
+    }))
+    .expect("pvc");
+    state
+        .pvcs
+        .insert(NS.into(), name.into(), PvcInfo::from(&pvc));
+}
+
+fn add_pv(state: &ClusterState, name: &str, spec: Value) {
+    let pv: k8s_openapi::api::core::v1::PersistentVolume = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": { "name": name }, "spec": spec,
+    }))
+    .expect("pv");
+    state.pvs.insert(name.into(), PvInfo::from(&pv));
+}
+
+fn pod(volumes: Value) -> Object {
+    let v = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "api", "labels": { "phiguard.io/data-classification": "phi" } },
+        "spec": { "containers": [{ "name": "app", "image": "app:1" }], "volumes": volumes },
+    });
+    Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod")
+}
+
+fn pvc_volume(name: &str, claim: &str) -> Value {
+    json!({ "name": name, "persistentVolumeClaim": { "claimName": claim } })
+}
+
+fn run_with(w: &Object, state: &ClusterState, policy: &Policy) -> Vec<Finding> {
+    let ctx = RuleContext {
+        cluster: state,
+        policy,
+        namespace: state.namespace(NS),
+    };
+    check(
+        w,
+        &ctx,
+        policy.encryption_at_rest.as_ref().expect("enabled"),
+    )
+}
+
+fn run(w: &Object, state: &ClusterState) -> Vec<Finding> {
+    run_with(w, state, &baseline())
+}
+
+/// A cluster with one encrypting EBS class, one plain one, and PVCs on each.
+fn ebs_state() -> ClusterState {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "gp3-encrypted",
+        "ebs.csi.aws.com",
+        json!({ "Encrypted": "TRUE", "type": "gp3" }),
+        false,
+    );
+    add_sc(
+        &s,
+        "standard",
+        "ebs.csi.aws.com",
+        json!({ "type": "gp3" }),
+        false,
+    );
+    add_pvc(
+        &s,
+        "good",
+        json!({ "storageClassName": "gp3-encrypted" }),
+        json!({}),
+    );
+    add_pvc(
+        &s,
+        "pg-data",
+        json!({ "storageClassName": "standard" }),
+        json!({}),
+    );
+    s
+}
+
+#[test]
+fn the_available_classes_hint_is_bounded_at_scale() {
+    let s = ebs_state();
+    for i in 0..6 {
+        add_sc(
+            &s,
+            &format!("enc-{i}"),
+            "ebs.csi.aws.com",
+            json!({ "encrypted": "true" }),
+            false,
+        );
+    }
+    let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].remediation.contains(
+            "encrypting classes available: enc-0, enc-1, enc-2, enc-3, enc-4, and 2 more"
+        ),
+        "{}",
+        f[0].remediation
+    );
+    for i in 0..HINT_MAX_CLASSES {
+        add_sc(
+            &s,
+            &format!("plain-{i}"),
+            "ebs.csi.aws.com",
+            json!({}),
+            false,
+        );
+    }
+    let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
+    assert_eq!(f.len(), 1);
+    let count = HINT_MAX_CLASSES + 8;
+    assert!(
+        f[0].remediation
+            .contains(&format!("the cluster has {count} StorageClasses")),
+        "{}",
+        f[0].remediation
+    );
+}
+
+#[test]
+fn encrypted_ebs_class_with_mixed_case_key_and_value_is_compliant() {
+    let s = ebs_state();
+    assert!(run(&pod(json!([pvc_volume("data", "good")])), &s).is_empty());
+}
+
+#[test]
+fn unencrypted_ebs_class_is_named_with_fix_and_alternatives() {
+    let s = ebs_state();
+    let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].rule, RuleId::EncryptionAtRest);
+    assert_eq!(f[0].mode, Mode::Enforce);
+    assert_eq!(f[0].path, "spec.volumes[0]");
+    assert_eq!(
+        f[0].message,
+        "volume \"data\" uses PersistentVolumeClaim \"pg-data\" whose StorageClass \"standard\" (provisioner ebs.csi.aws.com) does not set parameters.encrypted: \"true\""
+    );
+    assert!(f[0].remediation.contains("parameters.encrypted: \"true\""));
+    assert!(
+        f[0].remediation
+            .contains("encrypting classes available: gp3-encrypted)"),
+        "{}",
+        f[0].remediation
+    );
+    assert!(!f[0].remediation.contains("standard"));
+}
+
+#[test]
+fn ebs_kms_key_alone_and_fscrypt_do_not_count() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "kms",
+        "ebs.csi.aws.com",
+        json!({ "kmsKeyId": "arn:aws:kms:us-east-1:1:key/x", "ext4EncryptionSupport": "true" }),
+        false,
+    );
+    add_pvc(&s, "c", json!({ "storageClassName": "kms" }), json!({}));
+    let f = run(&pod(json!([pvc_volume("data", "c")])), &s);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains("kmsKeyId only chooses the key"));
+    assert!(f[0].message.contains("fscrypt"));
+    assert!(!f[0].message.contains("arn:aws"), "no parameter values");
+    assert!(f[0]
+        .remediation
+        .contains("no encrypting StorageClass is known"));
+}
+
+#[test]
+fn legacy_in_tree_aws_provisioner_is_judged_like_the_csi_driver() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "old",
+        "kubernetes.io/aws-ebs",
+        json!({ "encrypted": "true" }),
+        false,
+    );
+    add_sc(&s, "old-plain", "kubernetes.io/aws-ebs", json!({}), false);
+    add_pvc(&s, "a", json!({ "storageClassName": "old" }), json!({}));
+    add_pvc(
+        &s,
+        "b",
+        json!({ "storageClassName": "old-plain" }),
+        json!({}),
+    );
+    let f = run(
+        &pod(json!([pvc_volume("a", "a"), pvc_volume("b", "b")])),
+        &s,
+    );
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "spec.volumes[1]");
+}
+
+#[test]
+fn unset_class_resolves_to_the_default_class() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "enc",
+        "ebs.csi.aws.com",
+        json!({ "encrypted": "true" }),
+        true,
+    );
+    add_pvc(&s, "c", json!({}), json!({}));
+    assert!(run(&pod(json!([pvc_volume("data", "c")])), &s).is_empty());
+
+    let s = ClusterState::new();
+    add_sc(&s, "plain", "ebs.csi.aws.com", json!({}), true);
+    add_sc(
+        &s,
+        "enc",
+        "ebs.csi.aws.com",
+        json!({ "encrypted": "true" }),
+        false,
+    );
+    add_pvc(&s, "c", json!({}), json!({}));
+    let f = run(&pod(json!([pvc_volume("data", "c")])), &s);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].message.contains("storageClassName is unset, so it gets the default StorageClass \"plain\" (provisioner ebs.csi.aws.com), which does not set parameters.encrypted"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].remediation.contains("available: enc"));
+}
+
+#[test]
+fn unset_class_without_a_default_class_is_a_finding() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "enc",
+        "ebs.csi.aws.com",
+        json!({ "encrypted": "true" }),
+        false,
+    );
+    add_pvc(&s, "c", json!({}), json!({}));
+    let f = run(&pod(json!([pvc_volume("data", "c")])), &s);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains("no default StorageClass"));
+    assert!(f[0].remediation.contains("available: enc"));
+}
+
+#[test]
+fn missing_pvc_and_missing_class_cannot_be_proven() {
+    let s = ebs_state();
+    add_pvc(
+        &s,
+        "ghost-class",
+        json!({ "storageClassName": "nope" }),
+        json!({}),
+    );
+    let f = run(
+        &pod(json!([
+            pvc_volume("a", "absent"),
+            pvc_volume("b", "ghost-class")
+        ])),
+        &s,
+    );
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert!(f[0]
+        .message
+        .contains("PersistentVolumeClaim \"absent\", which does not exist in namespace \"phi\""));
+    assert!(f[0]
+        .remediation
+        .contains("Create PersistentVolumeClaim \"absent\""));
+    assert!(f[1]
+        .message
+        .contains("StorageClass \"nope\" does not exist"));
+    assert_eq!(f[1].path, "spec.volumes[1]");
+}
+
+#[test]
+fn static_binding_is_judged_through_the_bound_pv() {
+    let s = ebs_state();
+    add_pv(
+        &s,
+        "pv-enc",
+        json!({ "csi": { "driver": "ebs.csi.aws.com", "volumeHandle": "vol-1", "volumeAttributes": { "Encrypted": "true" } } }),
+    );
+    add_pv(
+        &s,
+        "pv-plain",
+        json!({ "csi": { "driver": "ebs.csi.aws.com", "volumeHandle": "vol-2" } }),
+    );
+    add_pv(
+        &s,
+        "pv-nfs",
+        json!({ "nfs": { "server": "10.0.0.1", "path": "/x" } }),
+    );
+    add_pv(
+        &s,
+        "pv-classed",
+        json!({ "storageClassName": "gp3-encrypted", "csi": { "driver": "ebs.csi.aws.com", "volumeHandle": "vol-3" } }),
+    );
+    for (claim, pv) in [
+        ("c-enc", "pv-enc"),
+        ("c-plain", "pv-plain"),
+        ("c-nfs", "pv-nfs"),
+        ("c-classed", "pv-classed"),
+        ("c-ghost", "pv-ghost"),
+    ] {
+        add_pvc(
+            &s,
+            claim,
+            json!({ "storageClassName": "", "volumeName": pv }),
+            json!({}),
+        );
+    }
+    add_pvc(
+        &s,
+        "c-unbound",
+        json!({ "storageClassName": "" }),
+        json!({}),
+    );
+    let w = pod(json!([
+        pvc_volume("enc", "c-enc"),
+        pvc_volume("plain", "c-plain"),
+        pvc_volume("nfs", "c-nfs"),
+        pvc_volume("classed", "c-classed"),
+        pvc_volume("ghost", "c-ghost"),
+        pvc_volume("unbound", "c-unbound"),
+    ]));
+    let f = run(&w, &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.volumes[1]",
+            "spec.volumes[2]",
+            "spec.volumes[4]",
+            "spec.volumes[5]"
+        ],
+        "{f:#?}"
+    );
+    assert!(f[0].message.contains("PersistentVolume \"pv-plain\" (CSI driver ebs.csi.aws.com), which does not set spec.csi.volumeAttributes.encrypted"), "{}", f[0].message);
+    assert!(f[1].message.contains("backed by nfs"), "{}", f[1].message);
+    assert!(f[2]
+        .message
+        .contains("PersistentVolume \"pv-ghost\", which phi-guard does not know"));
+    assert!(f[3]
+        .message
+        .contains("spec.volumeName names no PersistentVolume"));
+}
+
+#[test]
+fn deployment_paths_point_into_the_template() {
+    let s = ebs_state();
+    let v = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "api" },
+        "spec": { "template": { "metadata": {}, "spec": {
+            "containers": [{ "name": "app" }],
+            "volumes": [ pvc_volume("ok", "good"), pvc_volume("bad", "pg-data"), { "name": "logs", "hostPath": { "path": "/var/log" } } ],
+        } } },
+    });
+    let w = Object::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(f[0].path, "spec.template.spec.volumes[1]");
+    assert_eq!(f[1].path, "spec.template.spec.volumes[2]");
+    assert!(f[1].message.contains("inline hostPath volume"));
+    assert_eq!(f[1].mode, Mode::Enforce);
+}
+
+#[test]
+fn statefulset_claim_templates_carry_their_own_class() {
+    let s = ebs_state();
+    add_sc(&s, "dflt", "ebs.csi.aws.com", json!({}), true);
+    let v = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": { "name": "db" },
+        "spec": {
+            "template": { "spec": { "containers": [{ "name": "db" }] } },
+            "volumeClaimTemplates": [
+                { "metadata": { "name": "data" }, "spec": { "storageClassName": "gp3-encrypted" } },
+                { "metadata": { "name": "wal" }, "spec": { "storageClassName": "standard" } },
+                { "metadata": { "name": "tmp" }, "spec": {} },
+            ],
+        },
+    });
+    let w = Object::from_value(Kind::StatefulSet, &v, Some(NS)).expect("sts");
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(f[0].path, "spec.volumeClaimTemplates[1]");
+    assert!(f[0]
+        .message
+        .starts_with("volumeClaimTemplate \"wal\" whose StorageClass \"standard\""));
+    assert_eq!(f[1].path, "spec.volumeClaimTemplates[2]");
+    assert!(f[1].message.contains("default StorageClass \"dflt\""));
+}
+
+#[test]
+fn cronjob_empty_dir_on_disk_is_a_warning_and_memory_is_fine() {
+    let s = ClusterState::new();
+    let v = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": { "name": "report" },
+        "spec": { "jobTemplate": { "spec": { "template": { "spec": {
+            "containers": [{ "name": "job" }],
+            "volumes": [
+                { "name": "scratch", "emptyDir": {} },
+                { "name": "ram", "emptyDir": { "medium": "Memory" } },
+                { "name": "bare" },
+            ],
+        } } } } },
+    });
+    let w = Object::from_value(Kind::CronJob, &v, Some(NS)).expect("cronjob");
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(f[0].path, "spec.jobTemplate.spec.template.spec.volumes[0]");
+    assert_eq!(f[0].mode, Mode::Warn);
+    assert!(f[0].message.contains("emptyDir on the node's disk"));
+    assert!(f[0].remediation.contains("medium: Memory"));
+    assert_eq!(f[1].path, "spec.jobTemplate.spec.template.spec.volumes[2]");
+    assert!(f[1].message.contains("no volume source"));
+
+    let attested = policy_with(|a| a.attest_node_disk_encryption = true);
+    assert!(run_with(&w, &s, &attested).is_empty());
+}
+
+#[test]
+fn generic_ephemeral_volumes_use_their_template_class() {
+    let s = ebs_state();
+    add_sc(&s, "px", "pxd.portworx.com", json!({}), false);
+    let w = pod(json!([
+        { "name": "a", "ephemeral": { "volumeClaimTemplate": { "spec": { "storageClassName": "gp3-encrypted" } } } },
+        { "name": "b", "ephemeral": { "volumeClaimTemplate": { "spec": { "storageClassName": "standard" } } } },
+        { "name": "c", "ephemeral": { "volumeClaimTemplate": { "metadata": { "annotations": { "px/secure": "true" } }, "spec": { "storageClassName": "px" } } } },
+        { "name": "d", "ephemeral": { "volumeClaimTemplate": { "spec": { "storageClassName": "px" } } } },
+        { "name": "e", "ephemeral": {} },
+    ]));
+    let f = run(&w, &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["spec.volumes[1]", "spec.volumes[3]", "spec.volumes[4]"],
+        "{f:#?}"
+    );
+    assert!(f[0].message.starts_with(
+        "generic ephemeral volume \"b\" has a volumeClaimTemplate whose StorageClass \"standard\""
+    ));
+    assert!(f[1].message.contains("px/secure"));
+    assert!(f[2].message.contains("no volumeClaimTemplate"));
+}
+
+#[test]
+fn inline_types_outside_the_allowed_set_are_violations() {
+    let s = ClusterState::new();
+    let w = pod(json!([
+        { "name": "host", "hostPath": { "path": "/data" } },
+        { "name": "share", "nfs": { "server": "nfs", "path": "/x" } },
+        { "name": "ebs", "awsElasticBlockStore": { "volumeID": "vol-1" } },
+        { "name": "cfg", "configMap": { "name": "cfg" } },
+        { "name": "tok", "projected": { "sources": [] } },
+        { "name": "sec", "secret": { "secretName": "s" } },
+        { "name": "dapi", "downwardAPI": {} },
+    ]));
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 3, "{f:#?}");
+    assert!(f[0]
+        .message
+        .contains("\"host\" is an inline hostPath volume"));
+    assert!(f[1].message.contains("inline nfs volume"));
+    assert!(f[2].message.contains("inline awsElasticBlockStore volume"));
+    assert!(f[0].remediation.contains("Allowed inline types:"));
+
+    let lenient = policy_with(|a| a.allowed_inline_volume_types.push("nfs".into()));
+    assert_eq!(run_with(&w, &s, &lenient).len(), 2);
+    let strict = policy_with(|a| a.allowed_inline_volume_types.retain(|t| t != "configMap"));
+    assert_eq!(run_with(&w, &s, &strict).len(), 4);
+}
+
+#[test]
+fn inline_csi_drivers_are_allowlisted() {
+    let s = ClusterState::new();
+    let w = pod(json!([
+        { "name": "vault", "csi": { "driver": "secrets-store.csi.k8s.io" } },
+        { "name": "tls", "csi": { "driver": "csi.cert-manager.io" } },
+        { "name": "blob", "csi": { "driver": "blob.csi.azure.com" } },
+    ]));
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "spec.volumes[2]");
+    assert!(f[0].message.contains("driver \"blob.csi.azure.com\""));
+    assert!(f[0].remediation.contains("allowedInlineCsiDrivers"));
+}
+
+#[test]
+fn provider_default_encryption_counts_only_with_attestation() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "gke",
+        "pd.csi.storage.gke.io",
+        json!({ "type": "pd-ssd" }),
+        false,
+    );
+    add_sc(
+        &s,
+        "gke-cmek",
+        "pd.csi.storage.gke.io",
+        json!({ "disk-encryption-kms-key": "projects/p/locations/l/keyRings/r/cryptoKeys/k" }),
+        false,
+    );
+    add_sc(&s, "legacy-gce", "kubernetes.io/gce-pd", json!({}), false);
+    add_sc(&s, "azd", "disk.csi.azure.com", json!({}), false);
+    add_sc(
+        &s,
+        "azd-des",
+        "disk.csi.azure.com",
+        json!({ "DiskEncryptionSetID": "/subscriptions/x" }),
+        false,
+    );
+    add_sc(
+        &s,
+        "azd-type",
+        "disk.csi.azure.com",
+        json!({ "diskEncryptionType": "EncryptionAtRestWithCustomerKey" }),
+        false,
+    );
+    add_sc(&s, "azf", "file.csi.azure.com", json!({}), false);
+    add_sc(
+        &s,
+        "efs",
+        "efs.csi.aws.com",
+        json!({ "provisioningMode": "efs-ap" }),
+        false,
+    );
+    let names = [
+        "gke",
+        "gke-cmek",
+        "legacy-gce",
+        "azd",
+        "azd-des",
+        "azd-type",
+        "azf",
+        "efs",
+    ];
+    let mut vols = Vec::new();
+    for n in names {
+        add_pvc(&s, n, json!({ "storageClassName": n }), json!({}));
+        vols.push(pvc_volume(n, n));
+    }
+    let w = pod(Value::Array(vols));
+    let f = run(&w, &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.volumes[0]",
+            "spec.volumes[2]",
+            "spec.volumes[3]",
+            "spec.volumes[6]",
+            "spec.volumes[7]"
+        ],
+        "{f:#?}"
+    );
+    assert!(f[0]
+        .message
+        .contains("relies on provider-default encryption (Google-managed keys"));
+    assert!(f[0]
+        .remediation
+        .contains("attestProviderDefaultEncryption: true"));
+    assert!(
+        f[0].remediation
+            .contains("available: azd-des, azd-type, gke-cmek"),
+        "{}",
+        f[0].remediation
+    );
+    assert!(!f[0].message.contains("projects/"), "no parameter values");
+    assert!(f[4].message.contains("EFS encryption at rest"));
+
+    let attested = policy_with(|a| a.attest_provider_default_encryption = true);
+    assert!(run_with(&w, &s, &attested).is_empty());
+}
+
+#[test]
+fn ceph_longhorn_zfs_and_portworx_parameters() {
+    let s = ClusterState::new();
+    let classes = [
+        (
+            "rook-rbd",
+            "rook-ceph.rbd.csi.ceph.com",
+            json!({ "encrypted": "true", "encryptionKMSID": "vault" }),
+            true,
+        ),
+        (
+            "cephfs",
+            "cephfs.csi.ceph.com",
+            json!({ "encrypted": "false" }),
+            false,
+        ),
+        (
+            "notceph",
+            "evilrbd.csi.ceph.com.example",
+            json!({ "encrypted": "true" }),
+            false,
+        ),
+        (
+            "longhorn",
+            "driver.longhorn.io",
+            json!({ "encrypted": "True" }),
+            true,
+        ),
+        (
+            "longhorn-plain",
+            "driver.longhorn.io",
+            json!({ "numberOfReplicas": "3" }),
+            false,
+        ),
+        (
+            "zfs-aes",
+            "zfs.csi.openebs.io",
+            json!({ "encryption": "aes-256-gcm" }),
+            true,
+        ),
+        (
+            "zfs-on",
+            "zfs.csi.openebs.io",
+            json!({ "Encryption": "ON" }),
+            true,
+        ),
+        (
+            "zfs-off",
+            "zfs.csi.openebs.io",
+            json!({ "encryption": "off" }),
+            false,
+        ),
+        (
+            "px-secure",
+            "pxd.portworx.com",
+            json!({ "secure": "true" }),
+            true,
+        ),
+        ("px", "pxd.portworx.com", json!({ "repl": "3" }), false),
+    ];
+    let mut vols = Vec::new();
+    for (name, prov, params, _) in &classes {
+        add_sc(&s, name, prov, params.clone(), false);
+        add_pvc(&s, name, json!({ "storageClassName": name }), json!({}));
+        vols.push(pvc_volume(name, name));
+    }
+    // The same plain Portworx class, but the claim asks for encryption.
+    add_pvc(
+        &s,
+        "px-annotated",
+        json!({ "storageClassName": "px" }),
+        json!({ "px/secure": "true" }),
+    );
+    vols.push(pvc_volume("px-annotated", "px-annotated"));
+    let f = run(&pod(Value::Array(vols)), &s);
+    let expected: Vec<String> = classes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.3)
+        .map(|(i, _)| format!("spec.volumes[{i}]"))
+        .collect();
+    let paths: Vec<String> = f.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(paths, expected, "{f:#?}");
+    assert!(f[0].message.contains("parameters.encrypted: \"true\""));
+    assert!(f[1].message.contains("phi-guard does not know to encrypt"));
+    assert!(f[3].message.contains("parameters.encryption: \"on\""));
+}
+
+#[test]
+fn vsphere_counts_only_when_allowlisted_by_name() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "vsan-encrypted",
+        "csi.vsphere.vmware.com",
+        json!({ "storagepolicyname": "VM Encryption Policy" }),
+        false,
+    );
+    add_pvc(
+        &s,
+        "c",
+        json!({ "storageClassName": "vsan-encrypted" }),
+        json!({}),
+    );
+    let w = pod(json!([pvc_volume("data", "c")]));
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains("vSphere storage policy"));
+    assert!(f[0].remediation.contains("encryptedStorageClasses"));
+    assert!(!f[0].message.contains("VM Encryption Policy"));
+    let allow = policy_with(|a| a.encrypted_storage_classes = vec!["vsan-encrypted".into()]);
+    assert!(run_with(&w, &s, &allow).is_empty());
+}
+
+#[test]
+fn custom_provisioner_matchers_need_every_parameter() {
+    let s = ClusterState::new();
+    add_sc(
+        &s,
+        "acme-enc",
+        "storage.acme.io",
+        json!({ "Encryption": "YES", "Cipher": "AES" }),
+        false,
+    );
+    add_sc(
+        &s,
+        "acme-half",
+        "storage.acme.io",
+        json!({ "encryption": "yes" }),
+        false,
+    );
+    add_sc(&s, "acme", "storage.acme.io", json!({}), false);
+    let mut vols = Vec::new();
+    for n in ["acme-enc", "acme-half", "acme"] {
+        add_pvc(&s, n, json!({ "storageClassName": n }), json!({}));
+        vols.push(pvc_volume(n, n));
+    }
+    let w = pod(Value::Array(vols));
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 3, "unknown provisioner is not encrypted");
+    assert!(f[0]
+        .message
+        .contains("(provisioner storage.acme.io) is of a provisioner phi-guard does not know"));
+    assert!(f[0].remediation.contains("encryptionAtRest.provisioners"));
+
+    let p = policy_with(|a| {
+        a.provisioners = vec![crate::policy::ProvisionerMatcher {
+            provisioner: "storage.acme.io".into(),
+            parameters: [
+                ("encryption".to_string(), "Yes".to_string()),
+                ("CIPHER".to_string(), "aes".to_string()),
+            ]
+            .into(),
+        }]
+    });
+    let f = run_with(&w, &s, &p);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["spec.volumes[1]", "spec.volumes[2]"]);
+    assert!(
+        f[0].remediation.contains("available: acme-enc)"),
+        "{}",
+        f[0].remediation
+    );
+}
+
+#[test]
+fn engine_denies_a_phi_deployment_on_unencrypted_storage() {
+    let s = ebs_state();
+    let v = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "api", "labels": { "phiguard.io/data-classification": "phi" } },
+        "spec": { "template": { "spec": {
+            "containers": [{ "name": "app" }],
+            "volumes": [pvc_volume("data", "pg-data"), { "name": "tmp", "emptyDir": {} }],
+        } } },
+    });
+    let w = Object::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+    let d = crate::engine::evaluate(&w, &s, &[std::sync::Arc::new(baseline())]);
+    assert!(d.phi);
+    assert!(!d.allowed);
+    let at_rest: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.rule == RuleId::EncryptionAtRest)
+        .collect();
+    assert_eq!(at_rest.len(), 2, "{at_rest:#?}");
+    assert_eq!(at_rest[0].citation, "45 CFR 164.312(a)(2)(iv)");
+    assert_eq!(at_rest[0].policy, "test");
+    assert_eq!(at_rest[1].mode, Mode::Warn);
+    assert!(at_rest[0]
+        .remediation
+        .contains("create a new PersistentVolumeClaim"));
+}
+
+#[test]
+fn a_pvc_in_scope_is_judged_itself() {
+    let s = ebs_state();
+    add_sc(&s, "px", "pxd.portworx.com", json!({}), false);
+    let pvc = |class: &str, ann: Value| {
+        let v = json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": { "name": "pg-data", "annotations": ann },
+            "spec": { "storageClassName": class },
+        });
+        Object::from_value(Kind::PersistentVolumeClaim, &v, Some(NS)).expect("pvc")
+    };
+    let f = run(&pvc("standard", json!({})), &s);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "spec.storageClassName");
+    assert!(f[0]
+        .message
+        .starts_with("PersistentVolumeClaim \"pg-data\" whose StorageClass \"standard\""));
+    assert!(run(&pvc("gp3-encrypted", json!({})), &s).is_empty());
+    assert!(run(&pvc("px", json!({ "px/secure": "true" })), &s).is_empty());
+    assert_eq!(run(&pvc("px", json!({})), &s).len(), 1);
+}
+
+#[test]
+fn other_kinds_produce_nothing_and_findings_never_echo_annotation_values() {
+    let s = ebs_state();
+    let svc = Object::from_value(
+        Kind::Service,
+        &json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": "x" }, "spec": {} }),
+        Some(NS),
+    )
+    .expect("svc");
+    assert!(run(&svc, &s).is_empty());
+
+    let v = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "p", "annotations": { "note": "patient-ssn-123" } },
+        "spec": { "containers": [{ "name": "c", "env": [{ "name": "X", "value": "secret-env-value" }] }],
+                  "volumes": [pvc_volume("data", "pg-data"), { "name": "h", "hostPath": { "path": "/secret-path" } }] },
+    });
+    let w = Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod");
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 2);
+    for x in &f {
+        for text in [&x.message, &x.remediation] {
+            assert!(!text.contains("patient-ssn-123"));
+            assert!(!text.contains("secret-env-value"));
+            assert!(!text.contains("/secret-path"));
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! App-level TLS: cert-manager material mounted by the pod (csi driver or an issued Secret).
+
+use super::*;
+
+/// App-level TLS: a mounted csi.cert-manager.io volume, or a mounted Secret (plain or projected)
+/// that a cert-manager Certificate issues. Secret data is never read.
+pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) -> Evidence {
+    let mounted = |vol: &str| {
+        p.spec
+            .containers
+            .iter()
+            .chain(p.spec.init_containers.iter())
+            .any(|c| c.volume_mounts.iter().any(|m| m.name == vol))
+    };
+    let mut unissued: Vec<&str> = Vec::new();
+    for v in p.spec.volumes.iter().filter(|v| mounted(&v.name)) {
+        let secrets: Vec<&str> = match &v.source {
+            VolumeSource::Csi { driver } if driver == CERT_MANAGER_CSI_DRIVER => {
+                return Evidence::Holds
+            }
+            VolumeSource::Secret { secret_name } => vec![secret_name.as_str()],
+            VolumeSource::Projected { secret_names } => {
+                secret_names.iter().map(String::as_str).collect()
+            }
+            _ => Vec::new(),
+        };
+        for s in secrets {
+            if ctx.cluster.secret_issued_by_certificate(namespace, s) {
+                return Evidence::Holds;
+            }
+            unissued.push(s);
+        }
+    }
+    let mut observed = "no app-level TLS material mounted (a csi.cert-manager.io volume or a Secret issued by a cert-manager Certificate)".to_string();
+    if !unissued.is_empty() {
+        let names: Vec<String> = unissued.iter().map(|s| format!("{s:?}")).collect();
+        observed.push_str(&format!(
+            "; mounted Secret(s) {} are not issued by any cert-manager Certificate phi-guard knows",
+            names.join(", ")
+        ));
+    }
+    Evidence::Missing {
+        observed,
+        fix: "mount a certificate from cert-manager (a csi.cert-manager.io volume, or the Secret of a Certificate) and serve TLS with it".into(),
+    }
+}

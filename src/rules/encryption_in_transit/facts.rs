@@ -1,0 +1,88 @@
+//! What mesh detection reads of a pod, and how a signal or a piece of evidence is judged.
+
+use super::*;
+
+/// What mesh detection reads of a pod, from a pod spec under review or a cached [`PodInfo`].
+pub(super) struct PodFacts<'a> {
+    pub(super) namespace: &'a str,
+    pub(super) labels: &'a Labels,
+    pub(super) annotations: &'a Labels,
+    /// Containers that run for the pod's lifetime: app containers and native sidecars.
+    pub(super) containers: Vec<&'a str>,
+    /// Container ports of the app containers (for port-level PeerAuthentication).
+    pub(super) ports: Vec<u32>,
+}
+
+impl<'a> PodFacts<'a> {
+    pub(super) fn from_view(namespace: &'a str, p: &'a PodView) -> Self {
+        PodFacts {
+            namespace,
+            labels: &p.labels,
+            annotations: &p.annotations,
+            containers: p
+                .spec
+                .containers
+                .iter()
+                .chain(
+                    p.spec
+                        .init_containers
+                        .iter()
+                        .filter(|c| c.is_native_sidecar()),
+                )
+                .map(|c| c.name.as_str())
+                .collect(),
+            ports: p
+                .spec
+                .containers
+                .iter()
+                .flat_map(|c| c.ports.iter())
+                .filter_map(|port| u32::try_from(port.container_port).ok())
+                .collect(),
+        }
+    }
+
+    pub(super) fn from_info(p: &'a PodInfo) -> Self {
+        PodFacts {
+            namespace: &p.namespace,
+            labels: &p.labels,
+            annotations: &p.annotations,
+            // Cached pods keep container and init container names together; a proxy among
+            // init containers is a native sidecar in practice.
+            containers: p.container_names.iter().map(String::as_str).collect(),
+            ports: Vec::new(),
+        }
+    }
+
+    pub(super) fn has_container(&self, name: &str) -> bool {
+        self.containers.contains(&name)
+    }
+
+    pub(super) fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    pub(super) fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(|v| v.trim())
+    }
+}
+
+/// Is a mesh (or TLS) signal there, switched off, or absent? The strings say which field.
+pub(super) enum Signal {
+    Present(String),
+    OptedOut(String),
+    Absent,
+}
+
+/// One kind of evidence, judged: accepted, or what was seen and how to fix it.
+pub(super) enum Evidence {
+    Holds,
+    Missing { observed: String, fix: String },
+}
+
+pub(super) fn ns_label<'n>(ns: Option<&'n NamespaceInfo>, key: &str) -> Option<&'n str> {
+    ns.and_then(|n| n.labels.get(key)).map(String::as_str)
+}
+
+pub(super) fn ns_annotation<'n>(ns: Option<&'n NamespaceInfo>, key: &str) -> Option<&'n str> {
+    ns.and_then(|n| n.annotations.get(key)).map(|v| v.trim())
+}

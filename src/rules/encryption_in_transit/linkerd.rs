@@ -1,0 +1,81 @@
+//! Linkerd: proxy injection and the default inbound policy that must require authentication.
+
+use super::*;
+
+/// Linkerd proxy injection: a `linkerd-proxy` container, or `linkerd.io/inject: enabled` on the
+/// pod template or namespace (`disabled` on the pod opts out).
+pub(super) fn linkerd_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
+    if f.has_container(LINKERD_PROXY) {
+        return Signal::Present("a linkerd-proxy container".into());
+    }
+    match f.annotation(LINKERD_INJECT) {
+        Some("disabled") => {
+            return Signal::OptedOut("pod annotation linkerd.io/inject: disabled".into())
+        }
+        Some("enabled") => {
+            return Signal::Present("pod annotation linkerd.io/inject: enabled".into())
+        }
+        _ => {}
+    }
+    if ns_annotation(ns, LINKERD_INJECT) == Some("enabled") {
+        return Signal::Present("namespace annotation linkerd.io/inject: enabled".into());
+    }
+    Signal::Absent
+}
+
+/// Judge Linkerd evidence: injected, with an accepted default inbound policy
+/// (pod annotation > namespace annotation > cluster default).
+pub(super) fn linkerd_evidence(
+    f: &PodFacts,
+    ns: Option<&NamespaceInfo>,
+    cfg: &InTransitConfig,
+) -> Evidence {
+    let accepted = cfg
+        .linkerd_accepted_inbound_policies
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let enable_fix = format!(
+        "annotate the pod template or namespace linkerd.io/inject: enabled with {LINKERD_INBOUND_POLICY} set to one of {accepted}"
+    );
+    match linkerd_signal(f, ns) {
+        Signal::Absent => Evidence::Missing {
+            observed: "no Linkerd proxy injection".into(),
+            fix: enable_fix,
+        },
+        Signal::OptedOut(why) => Evidence::Missing {
+            observed: format!("Linkerd proxy injection is switched off ({why})"),
+            fix: format!("remove the opt-out and {enable_fix}"),
+        },
+        Signal::Present(why) => {
+            let (policy, source) = if let Some(v) = f.annotation(LINKERD_INBOUND_POLICY) {
+                (v.to_string(), "pod annotation")
+            } else if let Some(v) = ns_annotation(ns, LINKERD_INBOUND_POLICY) {
+                (v.to_string(), "namespace annotation")
+            } else {
+                (
+                    cfg.linkerd_cluster_default_inbound_policy.clone(),
+                    "the cluster default",
+                )
+            };
+            if cfg.linkerd_accepted_inbound_policies.contains(&policy) {
+                return Evidence::Holds;
+            }
+            // Annotation values are echoed only when they are one of Linkerd's known policies.
+            let shown = if LINKERD_INBOUND_POLICIES.contains(&policy.as_str()) {
+                policy
+            } else {
+                "an unrecognized value".into()
+            };
+            Evidence::Missing {
+                observed: format!(
+                    "Linkerd proxy injection is enabled ({why}) but the default inbound policy is {shown} (from {source}), not one of {accepted}"
+                ),
+                fix: format!(
+                    "set annotation {LINKERD_INBOUND_POLICY} to one of {accepted} on the pod template or namespace"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The `encryption-in-transit` rule (45 CFR 164.312(e)(1), (e)(2)(ii)): PHI pods are meshed with
+//! enforced mTLS (Istio sidecar or ambient with an effective STRICT PeerAuthentication, Linkerd
+//! with an authenticated default inbound policy) or mount cert-manager TLS material; mesh bypass
+//! annotations are refused; Ingresses to PHI pods cover every host with TLS; Services in front
+//! of unmeshed PHI pods expose no plaintext ports. Port names are never evidence.
+
+mod app_tls;
+mod facts;
+mod ingress;
+mod istio;
+mod linkerd;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use app_tls::*;
+use facts::*;
+use ingress::*;
+use istio::*;
+use linkerd::*;
+use service::*;
+
+use crate::object::{Body, IngressTlsView, IngressView, Object, PodView, VolumeSource};
+use crate::policy::{InTransitConfig, TransitEvidence, LINKERD_INBOUND_POLICIES};
+use crate::rules::RuleContext;
+use crate::selector::Labels;
+use crate::verdict::{Finding, RuleId};
+use crate::view::{MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, ServiceInfo};
+
+/// Pod annotations that make traffic bypass the mesh proxy.
+pub const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
+    "traffic.sidecar.istio.io/excludeInboundPorts",
+    "traffic.sidecar.istio.io/excludeOutboundPorts",
+    "traffic.sidecar.istio.io/excludeOutboundIPRanges",
+    "config.linkerd.io/skip-inbound-ports",
+    "config.linkerd.io/skip-outbound-ports",
+];
+
+/// Service port protocols (appProtocol, or the port name prefix) that carry TLS.
+const ENCRYPTED_PROTOCOLS: [&str; 5] = ["https", "tls", "grpcs", "wss", "kubernetes.io/wss"];
+
+const CERT_MANAGER_CSI_DRIVER: &str = "csi.cert-manager.io";
+const ISTIO_PROXY: &str = "istio-proxy";
+const LINKERD_PROXY: &str = "linkerd-proxy";
+const LINKERD_INJECT: &str = "linkerd.io/inject";
+const LINKERD_INBOUND_POLICY: &str = "config.linkerd.io/default-inbound-policy";
+
+/// Every encryption-in-transit finding for the workload.
+pub fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match &w.body {
+        Body::Pods(p) => {
+            check_pod(w, p, ctx, cfg, &mut out);
+            if cfg.forbid_mesh_bypass {
+                check_bypass(p, cfg, &mut out);
+            }
+        }
+        Body::Ingress(ing) if cfg.require_ingress_tls => check_ingress(w, ing, ctx, cfg, &mut out),
+        Body::Service(svc) if cfg.forbid_plaintext_service_ports => {
+            check_service(w, svc, ctx, cfg, &mut out)
+        }
+        _ => {}
+    }
+    out
+}
+
+fn finding(
+    cfg: &InTransitConfig,
+    path: impl Into<String>,
+    message: String,
+    fix: String,
+) -> Finding {
+    Finding::new(RuleId::EncryptionInTransit, cfg.mode, path, message, fix)
+}
+
+/// Judge mesh evidence (everything but app TLS) for a pod: `Ok` when one accepted kind holds,
+/// else what was seen and how to fix it, per accepted kind.
+fn mesh_evidence(
+    f: &PodFacts,
+    ctx: &RuleContext,
+    cfg: &InTransitConfig,
+) -> Result<(), Vec<(String, String)>> {
+    let ns = ctx.namespace.as_deref();
+    let mut missing = Vec::new();
+    let mut judge = |e: Evidence| match e {
+        Evidence::Holds => true,
+        Evidence::Missing { observed, fix } => {
+            missing.push((observed, fix));
+            false
+        }
+    };
+    if cfg.accepts(TransitEvidence::IstioSidecar)
+        && judge(istio_evidence(
+            "Istio sidecar injection",
+            istio_sidecar_signal(f, ns),
+            f,
+            ctx,
+            cfg,
+            "label the namespace istio-injection=enabled (or the pod template sidecar.istio.io/inject: \"true\")",
+        ))
+    {
+        return Ok(());
+    }
+    if cfg.accepts(TransitEvidence::IstioAmbient)
+        && judge(istio_evidence(
+            "Istio ambient mode",
+            istio_ambient_signal(f, ns),
+            f,
+            ctx,
+            cfg,
+            "label the namespace istio.io/dataplane-mode=ambient",
+        ))
+    {
+        return Ok(());
+    }
+    if cfg.accepts(TransitEvidence::Linkerd) && judge(linkerd_evidence(f, ns, cfg)) {
+        return Ok(());
+    }
+    Err(missing)
+}
+
+fn check_pod(
+    w: &Object,
+    p: &PodView,
+    ctx: &RuleContext,
+    cfg: &InTransitConfig,
+    out: &mut Vec<Finding>,
+) {
+    let facts = PodFacts::from_view(&w.namespace, p);
+    let mut missing = match mesh_evidence(&facts, ctx, cfg) {
+        Ok(()) => return,
+        Err(m) => m,
+    };
+    if cfg.accepts(TransitEvidence::AppTls) {
+        match app_tls_evidence(&w.namespace, p, ctx) {
+            Evidence::Holds => return,
+            Evidence::Missing { observed, fix } => missing.push((observed, fix)),
+        }
+    }
+    let observed: Vec<&str> = missing.iter().map(|(o, _)| o.as_str()).collect();
+    let fixes: Vec<String> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, (_, fix))| format!("({}) {fix}", i + 1))
+        .collect();
+    out.push(finding(
+        cfg,
+        p.meta_path,
+        format!(
+            "the pods of {} are not proven to encrypt traffic in transit: {}",
+            w.display(),
+            observed.join("; ")
+        ),
+        format!(
+            "Do one of: {}. Port names are not evidence of TLS.",
+            fixes.join("; ")
+        ),
+    ));
+}
+
+fn check_bypass(p: &PodView, cfg: &InTransitConfig, out: &mut Vec<Finding>) {
+    for key in MESH_BYPASS_ANNOTATIONS {
+        // An empty value excludes nothing. The value is never echoed.
+        if p.annotations.get(key).is_some_and(|v| !v.trim().is_empty()) {
+            out.push(finding(
+                cfg,
+                format!("{}.annotations[\"{key}\"]", p.meta_path),
+                format!(
+                    "annotation {key} makes some of the pod's traffic bypass the mesh proxy, unencrypted"
+                ),
+                format!(
+                    "Remove annotation {key}; traffic that must skip the proxy has to carry its own TLS, and needs a policy exception."
+                ),
+            ));
+        }
+    }
+}

@@ -1,0 +1,804 @@
+use super::*;
+use crate::cluster::ClusterState;
+use crate::object::Kind;
+use crate::policy::{EncryptionInTransitSpec, Mode, PhiPolicySpec, Policy};
+use crate::view::{CertificateInfo, ClusterView};
+use serde_json::{json, Value};
+
+const NS: &str = "phi";
+const PHI: (&str, &str) = ("phiguard.io/data-classification", "phi");
+
+fn policy_with(f: impl FnOnce(&mut EncryptionInTransitSpec)) -> Policy {
+    let mut spec = PhiPolicySpec::default();
+    f(&mut spec.encryption_in_transit);
+    Policy::from_spec("test", &spec).expect("valid policy")
+}
+
+fn labels(v: Value) -> Labels {
+    serde_json::from_value(v).expect("labels")
+}
+
+fn state_with_ns(ns_labels: Value, ns_annotations: Value) -> ClusterState {
+    let s = ClusterState::new();
+    s.namespaces.insert(
+        NS.into(),
+        NamespaceInfo {
+            name: NS.into(),
+            labels: labels(ns_labels),
+            annotations: labels(ns_annotations),
+        },
+    );
+    s
+}
+
+fn add_pa(s: &ClusterState, v: Value) {
+    let pa = PeerAuthInfo::from_value(&v).expect("peer authentication");
+    s.peer_authentications
+        .insert(pa.namespace.clone(), pa.name.clone(), pa);
+}
+
+fn pa(ns: &str, name: &str, spec: Value) -> Value {
+    json!({ "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": { "name": name, "namespace": ns }, "spec": spec })
+}
+
+fn mesh_strict(s: &ClusterState) {
+    add_pa(
+        s,
+        pa(
+            "istio-system",
+            "default",
+            json!({ "mtls": { "mode": "STRICT" } }),
+        ),
+    );
+}
+
+/// A PHI Pod with extra labels, annotations and spec fields merged in.
+fn pod(extra_labels: Value, annotations: Value, spec: Value) -> Object {
+    let mut l = json!({ "app": "api", PHI.0: PHI.1 });
+    if let (Some(l), Some(e)) = (l.as_object_mut(), extra_labels.as_object()) {
+        l.extend(e.clone());
+    }
+    let mut sp = json!({ "containers": [{ "name": "app", "image": "app:1", "ports": [{ "name": "https", "containerPort": 8080 }] }] });
+    if let (Some(sp), Some(e)) = (sp.as_object_mut(), spec.as_object()) {
+        sp.extend(e.clone());
+    }
+    let v = json!({ "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "api", "labels": l, "annotations": annotations }, "spec": sp });
+    Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod")
+}
+
+fn plain_pod() -> Object {
+    pod(json!({}), json!({}), json!({}))
+}
+
+fn run_with(w: &Object, s: &ClusterState, p: &Policy) -> Vec<Finding> {
+    let ctx = RuleContext {
+        cluster: s,
+        policy: p,
+        namespace: s.namespace(&w.namespace),
+    };
+    check(w, &ctx, p.encryption_in_transit.as_ref().expect("enabled"))
+}
+
+fn run(w: &Object, s: &ClusterState) -> Vec<Finding> {
+    run_with(w, s, &policy_with(|_| {}))
+}
+
+fn one(f: &[Finding]) -> &Finding {
+    assert_eq!(f.len(), 1, "{f:#?}");
+    &f[0]
+}
+
+#[test]
+fn unmeshed_pod_gets_one_finding_listing_what_was_looked_for() {
+    let s = state_with_ns(json!({}), json!({}));
+    let f = run(&plain_pod(), &s);
+    let f = one(&f);
+    assert_eq!(f.rule, RuleId::EncryptionInTransit);
+    assert_eq!(f.mode, Mode::Enforce);
+    assert_eq!(f.path, "metadata");
+    assert!(f.message.contains("Pod phi/api"));
+    assert!(f.message.contains("no Istio sidecar injection"));
+    assert!(f.message.contains("no Istio ambient mode"));
+    assert!(f.message.contains("no Linkerd proxy injection"));
+    assert!(f.message.contains("no app-level TLS material"));
+    assert!(f
+        .remediation
+        .contains("(1) label the namespace istio-injection=enabled"));
+    assert!(f
+        .remediation
+        .contains("(4) mount a certificate from cert-manager"));
+    assert!(f.remediation.contains("Port names are not evidence"));
+}
+
+#[test]
+fn injection_without_strict_peer_authentication_is_not_enough() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    let f = run(&plain_pod(), &s);
+    assert!(
+        one(&f).message.contains("Istio sidecar injection is enabled (namespace label istio-injection=enabled) but no STRICT PeerAuthentication applies (effective mode PERMISSIVE, from Istio's default, as no PeerAuthentication applies)"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0]
+        .remediation
+        .contains("spec.mtls.mode: STRICT (mesh-wide in istio-system, namespace-wide in phi"));
+
+    mesh_strict(&s);
+    assert!(run(&plain_pod(), &s).is_empty());
+
+    // Without the STRICT requirement the injection label alone counts.
+    let s = state_with_ns(json!({ "istio.io/rev": "1-24" }), json!({}));
+    let lenient = policy_with(|c| c.require_strict_peer_authentication = false);
+    assert!(run_with(&plain_pod(), &s, &lenient).is_empty());
+    assert_eq!(run(&plain_pod(), &s).len(), 1);
+}
+
+#[test]
+fn mesh_root_namespace_is_configurable() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(
+            "istio-config",
+            "default",
+            json!({ "mtls": { "mode": "STRICT" } }),
+        ),
+    );
+    assert_eq!(run(&plain_pod(), &s).len(), 1);
+    let p = policy_with(|c| c.istio_root_namespace = "istio-config".into());
+    assert!(run_with(&plain_pod(), &s, &p).is_empty());
+}
+
+#[test]
+fn peer_authentication_scopes_namespace_overrides_mesh_and_workload_overrides_namespace() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    add_pa(
+        &s,
+        pa(NS, "ns-wide", json!({ "mtls": { "mode": "PERMISSIVE" } })),
+    );
+    let f = run(&plain_pod(), &s);
+    assert!(
+        one(&f).message.contains(
+            "effective mode PERMISSIVE, from namespace-wide PeerAuthentication phi/ns-wide"
+        ),
+        "{}",
+        f[0].message
+    );
+
+    // A workload policy for other pods changes nothing.
+    add_pa(
+        &s,
+        pa(
+            NS,
+            "other",
+            json!({ "selector": { "matchLabels": { "app": "other" } }, "mtls": { "mode": "STRICT" } }),
+        ),
+    );
+    assert_eq!(run(&plain_pod(), &s).len(), 1);
+
+    add_pa(
+        &s,
+        pa(
+            NS,
+            "api",
+            json!({ "selector": { "matchLabels": { "app": "api" } }, "mtls": { "mode": "STRICT" } }),
+        ),
+    );
+    assert!(run(&plain_pod(), &s).is_empty());
+
+    // ...and a workload DISABLE beats a STRICT namespace.
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(NS, "ns-wide", json!({ "mtls": { "mode": "STRICT" } })),
+    );
+    add_pa(
+        &s,
+        pa(
+            NS,
+            "api",
+            json!({ "selector": { "matchLabels": { "app": "api" } }, "mtls": { "mode": "DISABLE" } }),
+        ),
+    );
+    assert!(one(&run(&plain_pod(), &s))
+        .message
+        .contains("effective mode DISABLE, from workload PeerAuthentication phi/api"));
+}
+
+#[test]
+fn unset_inherits_from_the_next_level() {
+    // Workload UNSET -> namespace STRICT.
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(NS, "ns-wide", json!({ "mtls": { "mode": "STRICT" } })),
+    );
+    add_pa(
+        &s,
+        pa(
+            NS,
+            "api",
+            json!({ "selector": { "matchLabels": { "app": "api" } }, "mtls": { "mode": "UNSET" } }),
+        ),
+    );
+    assert!(run(&plain_pod(), &s).is_empty());
+
+    // Namespace UNSET (no mtls at all) -> mesh PERMISSIVE.
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(
+            "istio-system",
+            "default",
+            json!({ "mtls": { "mode": "PERMISSIVE" } }),
+        ),
+    );
+    add_pa(&s, pa(NS, "ns-wide", json!({})));
+    let f = run(&plain_pod(), &s);
+    assert!(one(&f).message.contains("effective mode PERMISSIVE, from mesh-wide PeerAuthentication istio-system/default (inherited through namespace-wide PeerAuthentication phi/ns-wide with mode UNSET)"), "{}", f[0].message);
+
+    // Namespace UNSET -> mesh STRICT.
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    add_pa(
+        &s,
+        pa(NS, "ns-wide", json!({ "mtls": { "mode": "UNSET" } })),
+    );
+    assert!(run(&plain_pod(), &s).is_empty());
+
+    // Mesh UNSET -> PERMISSIVE.
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(
+            "istio-system",
+            "default",
+            json!({ "mtls": { "mode": "UNSET" } }),
+        ),
+    );
+    assert_eq!(run(&plain_pod(), &s).len(), 1);
+}
+
+#[test]
+fn port_level_override_on_a_pod_port_breaks_strict() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(
+            NS,
+            "api",
+            json!({
+                "selector": { "matchLabels": { "app": "api" } },
+                "mtls": { "mode": "STRICT" },
+                "portLevelMtls": { "8080": { "mode": "PERMISSIVE" }, "9443": { "mode": "STRICT" } },
+            }),
+        ),
+    );
+    let f = run(&plain_pod(), &s);
+    let f = one(&f);
+    assert!(
+        f.message
+            .contains("sets portLevelMtls PERMISSIVE for container port 8080"),
+        "{}",
+        f.message
+    );
+    assert!(f.remediation.contains(
+        "remove the portLevelMtls override for port 8080 from PeerAuthentication phi/api"
+    ));
+
+    // Same policy, pod listening elsewhere: fine.
+    let other_port = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": [{ "name": "app", "ports": [{ "containerPort": 9443 }] }] }),
+    );
+    assert!(run(&other_port, &s).is_empty());
+
+    // Port-level settings of a namespace-wide policy are ignored, as in Istio.
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    add_pa(
+        &s,
+        pa(
+            NS,
+            "ns-wide",
+            json!({ "mtls": { "mode": "STRICT" }, "portLevelMtls": { "8080": { "mode": "DISABLE" } } }),
+        ),
+    );
+    assert!(run(&plain_pod(), &s).is_empty());
+}
+
+#[test]
+fn sidecar_opt_outs_and_injected_containers() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    let opted_out = pod(
+        json!({ "sidecar.istio.io/inject": "false" }),
+        json!({}),
+        json!({}),
+    );
+    assert!(one(&run(&opted_out, &s)).message.contains(
+        "Istio sidecar injection is switched off (pod label sidecar.istio.io/inject: \"false\")"
+    ));
+
+    let s = state_with_ns(json!({ "istio-injection": "disabled" }), json!({}));
+    mesh_strict(&s);
+    let asks = pod(
+        json!({ "sidecar.istio.io/inject": "true" }),
+        json!({}),
+        json!({}),
+    );
+    assert_eq!(run(&asks, &s).len(), 1, "a disabled namespace wins");
+
+    let s = state_with_ns(json!({}), json!({}));
+    mesh_strict(&s);
+    assert!(run(&asks, &s).is_empty(), "pod label enables injection");
+    let injected = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": [{ "name": "app" }, { "name": "istio-proxy" }] }),
+    );
+    assert!(run(&injected, &s).is_empty());
+    let native = pod(
+        json!({}),
+        json!({}),
+        json!({ "initContainers": [{ "name": "istio-proxy", "restartPolicy": "Always" }] }),
+    );
+    assert!(run(&native, &s).is_empty());
+    let plain_init = pod(
+        json!({}),
+        json!({}),
+        json!({ "initContainers": [{ "name": "istio-proxy" }] }),
+    );
+    assert_eq!(
+        run(&plain_init, &s).len(),
+        1,
+        "an init container that exits is no sidecar"
+    );
+}
+
+#[test]
+fn ambient_mode_and_its_opt_out() {
+    let s = state_with_ns(json!({ "istio.io/dataplane-mode": "ambient" }), json!({}));
+    mesh_strict(&s);
+    assert!(run(&plain_pod(), &s).is_empty());
+    let out = pod(
+        json!({ "istio.io/dataplane-mode": "none" }),
+        json!({}),
+        json!({}),
+    );
+    assert!(one(&run(&out, &s))
+        .message
+        .contains("Istio ambient mode is switched off (pod label istio.io/dataplane-mode=none)"));
+
+    let s = state_with_ns(json!({}), json!({}));
+    let pod_ambient = pod(
+        json!({ "istio.io/dataplane-mode": "ambient" }),
+        json!({}),
+        json!({}),
+    );
+    assert!(one(&run(&pod_ambient, &s)).message.contains(
+        "Istio ambient mode is enabled (pod label istio.io/dataplane-mode=ambient) but no STRICT"
+    ));
+    mesh_strict(&s);
+    assert!(run(&pod_ambient, &s).is_empty());
+
+    let only_sidecar = policy_with(|c| c.accepted_evidence = vec![TransitEvidence::IstioSidecar]);
+    assert_eq!(run_with(&pod_ambient, &s, &only_sidecar).len(), 1);
+}
+
+#[test]
+fn linkerd_inbound_policy_precedence() {
+    // Namespace injection, Linkerd's own default (all-unauthenticated): not accepted.
+    let s = state_with_ns(json!({}), json!({ "linkerd.io/inject": "enabled" }));
+    let f = run(&plain_pod(), &s);
+    assert!(one(&f).message.contains("Linkerd proxy injection is enabled (namespace annotation linkerd.io/inject: enabled) but the default inbound policy is all-unauthenticated (from the cluster default)"), "{}", f[0].message);
+
+    let cluster_auth =
+        policy_with(|c| c.linkerd_cluster_default_inbound_policy = "cluster-authenticated".into());
+    assert!(run_with(&plain_pod(), &s, &cluster_auth).is_empty());
+
+    // Namespace annotation beats the cluster default.
+    let s = state_with_ns(
+        json!({}),
+        json!({ "linkerd.io/inject": "enabled", LINKERD_INBOUND_POLICY: "all-authenticated" }),
+    );
+    assert!(run(&plain_pod(), &s).is_empty());
+
+    // Pod annotation beats the namespace.
+    let weak = pod(
+        json!({}),
+        json!({ LINKERD_INBOUND_POLICY: "all-unauthenticated" }),
+        json!({}),
+    );
+    assert!(one(&run(&weak, &s))
+        .message
+        .contains("all-unauthenticated (from pod annotation)"));
+    let strong = pod(
+        json!({}),
+        json!({ "linkerd.io/inject": "enabled", LINKERD_INBOUND_POLICY: "deny" }),
+        json!({}),
+    );
+    let s2 = state_with_ns(
+        json!({}),
+        json!({ LINKERD_INBOUND_POLICY: "all-unauthenticated" }),
+    );
+    assert!(run(&strong, &s2).is_empty());
+
+    // An injected proxy container counts as injection; odd values are not echoed.
+    let odd = pod(
+        json!({}),
+        json!({ LINKERD_INBOUND_POLICY: "patient-42" }),
+        json!({ "containers": [{ "name": "app" }, { "name": "linkerd-proxy" }] }),
+    );
+    let f = run(&odd, &s2);
+    assert!(one(&f).message.contains(
+        "(a linkerd-proxy container) but the default inbound policy is an unrecognized value"
+    ));
+    assert!(!f[0].message.contains("patient-42"));
+
+    // Pod opt-out.
+    let s = state_with_ns(
+        json!({}),
+        json!({ "linkerd.io/inject": "enabled", LINKERD_INBOUND_POLICY: "all-authenticated" }),
+    );
+    let off = pod(
+        json!({}),
+        json!({ "linkerd.io/inject": "disabled" }),
+        json!({}),
+    );
+    assert!(one(&run(&off, &s))
+        .message
+        .contains("Linkerd proxy injection is switched off"));
+}
+
+#[test]
+fn cert_manager_tls_material_is_app_level_evidence() {
+    let s = state_with_ns(json!({}), json!({}));
+    s.certificates.insert(
+        NS.into(),
+        "api-cert".into(),
+        CertificateInfo {
+            namespace: NS.into(),
+            name: "api-cert".into(),
+            secret_name: "api-tls".into(),
+        },
+    );
+    let mounts =
+        json!([{ "name": "app", "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }] }]);
+    let csi = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": mounts, "volumes": [{ "name": "tls", "csi": { "driver": "csi.cert-manager.io" } }] }),
+    );
+    assert!(run(&csi, &s).is_empty());
+    let issued = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": mounts, "volumes": [{ "name": "tls", "secret": { "secretName": "api-tls" } }] }),
+    );
+    assert!(run(&issued, &s).is_empty());
+    let projected = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": mounts, "volumes": [{ "name": "tls", "projected": { "sources": [{ "secret": { "name": "api-tls" } }] } }] }),
+    );
+    assert!(run(&projected, &s).is_empty());
+
+    let hand_made = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": mounts, "volumes": [{ "name": "tls", "secret": { "secretName": "db-password" } }] }),
+    );
+    let f = run(&hand_made, &s);
+    assert!(one(&f).message.contains(
+        "mounted Secret(s) \"db-password\" are not issued by any cert-manager Certificate"
+    ));
+
+    let unmounted = pod(
+        json!({}),
+        json!({}),
+        json!({ "volumes": [{ "name": "tls", "secret": { "secretName": "api-tls" } }] }),
+    );
+    assert_eq!(run(&unmounted, &s).len(), 1, "declared but not mounted");
+
+    let mesh_only = policy_with(|c| {
+        c.accepted_evidence = vec![TransitEvidence::IstioSidecar, TransitEvidence::Linkerd]
+    });
+    let f = run_with(&csi, &s, &mesh_only);
+    assert!(
+        !one(&f).message.contains("app-level TLS"),
+        "AppTls not looked for"
+    );
+    assert!(!f[0].message.contains("ambient"));
+}
+
+#[test]
+fn mesh_bypass_annotations_are_findings_without_values() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    let v = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "api" },
+        "spec": { "template": {
+            "metadata": { "labels": { PHI.0: PHI.1 }, "annotations": {
+                "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.99.0.0/16",
+                "config.linkerd.io/skip-inbound-ports": "5432",
+                "traffic.sidecar.istio.io/excludeInboundPorts": " ",
+                "prometheus.io/port": "9090",
+            } },
+            "spec": { "containers": [{ "name": "app" }] },
+        } },
+    });
+    let w = Object::from_value(Kind::Deployment, &v, Some(NS)).expect("deployment");
+    let f = run(&w, &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, [
+        "spec.template.metadata.annotations[\"traffic.sidecar.istio.io/excludeOutboundIPRanges\"]",
+        "spec.template.metadata.annotations[\"config.linkerd.io/skip-inbound-ports\"]",
+    ]);
+    for x in &f {
+        assert!(!x.message.contains("10.99") && !x.message.contains("5432"));
+        assert!(x.remediation.starts_with("Remove annotation"));
+    }
+    let allowed = policy_with(|c| c.forbid_mesh_bypass = false);
+    assert!(run_with(&w, &s, &allowed).is_empty());
+}
+
+#[test]
+fn cronjob_finding_points_at_the_job_template_metadata() {
+    let s = state_with_ns(json!({}), json!({}));
+    let v = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": { "name": "export" },
+        "spec": { "jobTemplate": { "spec": { "template": {
+            "metadata": { "labels": { PHI.0: PHI.1, "sidecar.istio.io/inject": "true" } },
+            "spec": { "containers": [{ "name": "job" }] },
+        } } } },
+    });
+    let w = Object::from_value(Kind::CronJob, &v, Some(NS)).expect("cronjob");
+    let f = run(&w, &s);
+    assert_eq!(one(&f).path, "spec.jobTemplate.spec.template.metadata");
+    assert!(f[0].message.contains("CronJob phi/export"));
+    mesh_strict(&s);
+    assert!(run(&w, &s).is_empty());
+}
+
+fn ingress(spec: Value) -> Object {
+    let v = json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": { "name": "web" }, "spec": spec });
+    Object::from_value(Kind::Ingress, &v, Some(NS)).expect("ingress")
+}
+
+fn rule(host: Option<&str>) -> Value {
+    let mut r = json!({ "http": { "paths": [{ "path": "/", "pathType": "Prefix",
+        "backend": { "service": { "name": "api", "port": { "number": 443 } } } }] } });
+    if let Some(h) = host {
+        r["host"] = json!(h);
+    }
+    r
+}
+
+#[test]
+fn ingress_hosts_must_be_covered_by_tls_with_a_secret() {
+    let s = state_with_ns(json!({}), json!({}));
+    let f = run(
+        &ingress(json!({ "rules": [rule(Some("a.example.com"))] })),
+        &s,
+    );
+    let f0 = one(&f);
+    assert_eq!(f0.path, "spec.tls");
+    assert!(f0
+        .message
+        .contains("no spec.tls, so host(s) \"a.example.com\""));
+
+    let ok = ingress(json!({
+        "rules": [rule(Some("a.example.com")), rule(Some("B.example.org"))],
+        "tls": [{ "hosts": ["*.example.com"], "secretName": "wild" }, { "hosts": ["b.example.org"], "secretName": "b" }],
+    }));
+    assert!(run(&ok, &s).is_empty());
+
+    let bad = ingress(json!({
+        "rules": [rule(Some("a.b.example.com")), rule(Some("example.com")), rule(Some("c.example.net")), rule(None), rule(Some("d.example.io"))],
+        "tls": [{ "hosts": ["*.example.com"], "secretName": "wild" }, { "hosts": ["c.example.net"] }],
+    }));
+    let f = run(&bad, &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.rules[0].host",
+            "spec.rules[1].host",
+            "spec.rules[2].host",
+            "spec.rules[3]",
+            "spec.rules[4].host"
+        ],
+        "{f:#?}"
+    );
+    assert!(
+        f[0].message.contains("\"a.b.example.com\" is not covered"),
+        "wildcard covers one label only"
+    );
+    assert!(f[1].message.contains("\"example.com\" is not covered"));
+    assert!(f[2]
+        .message
+        .contains("listed in spec.tls[1], which has no secretName"));
+    assert!(f[2].remediation.contains("spec.tls[1].secretName"));
+    assert!(f[3].message.contains("has no host"));
+
+    let off = policy_with(|c| c.require_ingress_tls = false);
+    assert!(run_with(&bad, &s, &off).is_empty());
+}
+
+#[test]
+fn ingress_default_backend_to_phi_pods_is_a_catch_all() {
+    let s = state_with_ns(json!({}), json!({}));
+    s.services.insert(
+        NS.into(),
+        "api".into(),
+        ServiceInfo {
+            namespace: NS.into(),
+            name: "api".into(),
+            selector: Some(labels(json!({ "app": "api" }))),
+            ports: vec![],
+        },
+    );
+    s.services.insert(
+        NS.into(),
+        "404".into(),
+        ServiceInfo {
+            namespace: NS.into(),
+            name: "404".into(),
+            selector: Some(labels(json!({ "app": "404" }))),
+            ports: vec![],
+        },
+    );
+    s.pods.insert(
+        NS.into(),
+        "api".into(),
+        PodInfo {
+            namespace: NS.into(),
+            name: "api".into(),
+            labels: labels(json!({ "app": "api", PHI.0: PHI.1 })),
+            ..Default::default()
+        },
+    );
+    s.pods.insert(
+        NS.into(),
+        "404".into(),
+        PodInfo {
+            namespace: NS.into(),
+            name: "404".into(),
+            labels: labels(json!({ "app": "404" })),
+            ..Default::default()
+        },
+    );
+    let tls = json!([{ "hosts": ["a.example.com"], "secretName": "a" }]);
+    let to_phi = ingress(
+        json!({ "defaultBackend": { "service": { "name": "api", "port": { "number": 80 } } }, "rules": [rule(Some("a.example.com"))], "tls": tls }),
+    );
+    assert_eq!(one(&run(&to_phi, &s)).path, "spec.defaultBackend");
+    let to_404 = ingress(
+        json!({ "defaultBackend": { "service": { "name": "404", "port": { "number": 80 } } }, "rules": [rule(Some("a.example.com"))], "tls": tls }),
+    );
+    assert!(run(&to_404, &s).is_empty());
+}
+
+fn service(svc_labels: Value, ports: Value) -> Object {
+    let v = json!({ "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "api", "labels": svc_labels },
+        "spec": { "selector": { "app": "api" }, "ports": ports } });
+    Object::from_value(Kind::Service, &v, Some(NS)).expect("service")
+}
+
+fn add_pod(
+    s: &ClusterState,
+    name: &str,
+    pod_labels: Value,
+    annotations: Value,
+    containers: &[&str],
+) {
+    s.pods.insert(
+        NS.into(),
+        name.into(),
+        PodInfo {
+            namespace: NS.into(),
+            name: name.into(),
+            labels: labels(pod_labels),
+            annotations: labels(annotations),
+            container_names: containers.iter().map(|c| c.to_string()).collect(),
+        },
+    );
+}
+
+fn ports() -> Value {
+    json!([
+        { "name": "http", "port": 80 },
+        { "name": "web", "port": 8443, "appProtocol": "HTTPS" },
+        { "name": "tls-db", "port": 5432 },
+        { "port": 9000 },
+        { "name": "grpcs", "port": 9443 },
+        { "name": "metrics", "port": 9090, "appProtocol": "http" },
+    ])
+}
+
+#[test]
+fn service_plaintext_ports_to_unmeshed_phi_pods() {
+    let s = state_with_ns(json!({}), json!({}));
+    add_pod(
+        &s,
+        "deployment/api",
+        json!({ "app": "api", PHI.0: PHI.1 }),
+        json!({}),
+        &["app"],
+    );
+    let f = run(&service(json!({}), ports()), &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["spec.ports[0]", "spec.ports[3]", "spec.ports[5]"],
+        "{f:#?}"
+    );
+    assert!(f[0].message.contains("Service \"api\" port \"http\" (80) is plaintext (its port name prefix says \"http\", not a TLS protocol) and selects PHI pods that are not meshed: \"deployment/api\""), "{}", f[0].message);
+    assert!(f[1]
+        .message
+        .contains("declares neither appProtocol nor a name"));
+    assert!(f[2].message.contains("appProtocol says \"http\""));
+    assert!(f[0].remediation.contains("appProtocol: https"));
+
+    let off = policy_with(|c| c.forbid_plaintext_service_ports = false);
+    assert!(run_with(&service(json!({}), ports()), &s, &off).is_empty());
+}
+
+#[test]
+fn service_ports_are_fine_when_the_phi_pods_are_meshed_or_not_phi() {
+    // Not PHI pods, Service not labeled: nothing to protect.
+    let s = state_with_ns(json!({}), json!({}));
+    add_pod(
+        &s,
+        "deployment/api",
+        json!({ "app": "api" }),
+        json!({}),
+        &["app"],
+    );
+    assert!(run(&service(json!({}), ports()), &s).is_empty());
+    // The Service itself labeled PHI makes its pods' traffic PHI.
+    assert_eq!(run(&service(json!({ PHI.0: PHI.1 }), ports()), &s).len(), 3);
+
+    // Istio-injected PHI pods with a STRICT mesh.
+    let s = state_with_ns(json!({}), json!({}));
+    add_pod(
+        &s,
+        "api-1",
+        json!({ "app": "api", PHI.0: PHI.1 }),
+        json!({}),
+        &["app", "istio-proxy"],
+    );
+    assert_eq!(
+        run(&service(json!({}), ports()), &s).len(),
+        3,
+        "sidecar without STRICT"
+    );
+    mesh_strict(&s);
+    assert!(run(&service(json!({}), ports()), &s).is_empty());
+
+    // Linkerd-annotated PHI pods with an authenticated inbound policy.
+    let s = state_with_ns(json!({ PHI.0: PHI.1 }), json!({}));
+    add_pod(
+        &s,
+        "api-1",
+        json!({ "app": "api" }),
+        json!({ "linkerd.io/inject": "enabled", LINKERD_INBOUND_POLICY: "all-authenticated" }),
+        &["app"],
+    );
+    assert!(run(&service(json!({}), ports()), &s).is_empty());
+    // One unmeshed pod among meshed ones is enough.
+    add_pod(&s, "api-2", json!({ "app": "api" }), json!({}), &["app"]);
+    let f = run(&service(json!({}), ports()), &s);
+    assert_eq!(f.len(), 3);
+    assert!(
+        f[0].message.ends_with("not meshed: \"api-2\""),
+        "{}",
+        f[0].message
+    );
+}
