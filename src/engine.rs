@@ -310,25 +310,17 @@ pub fn network_policy_change(
 mod tests {
     use super::*;
     use crate::cluster::ClusterState;
+    use crate::fixtures::{self, PHI};
     use crate::object::Kind;
     use crate::policy::{hipaa_baseline, PhiPolicy};
-    use crate::selector::Labels;
-    use crate::view::{NetworkPolicyInfo, PodInfo};
-    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+    use crate::view::NetworkPolicyInfo;
+
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use serde_json::{json, Value};
 
-    const PHI: (&str, &str) = ("phiguard.io/data-classification", "phi");
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     fn baseline() -> Arc<Policy> {
-        Arc::new(Policy::try_from(&hipaa_baseline()).expect("baseline"))
+        Arc::new(fixtures::baseline())
     }
 
     /// A second policy that marks `team: billing` workloads PHI and no namespaces.
@@ -347,55 +339,11 @@ mod tests {
     }
 
     fn namespace(state: &ClusterState, name: &str, l: &[(&str, &str)]) {
-        state.namespaces.insert(
-            name.to_string(),
-            crate::view::NamespaceInfo {
-                name: name.to_string(),
-                labels: labels(l),
-                annotations: Labels::new(),
-            },
-        );
-    }
-
-    fn pod_info(state: &ClusterState, ns: &str, name: &str, l: &[(&str, &str)]) {
-        state.pods.insert(
-            ns.to_string(),
-            name.to_string(),
-            PodInfo {
-                namespace: ns.to_string(),
-                name: name.to_string(),
-                labels: labels(l),
-                ..Default::default()
-            },
-        );
-    }
-
-    fn np_info(ns: &str, name: &str, spec: Value) -> NetworkPolicyInfo {
-        let obj: NetworkPolicy = serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": ns},
-            "spec": spec,
-        }))
-        .expect("NetworkPolicy");
-        NetworkPolicyInfo::from(&obj)
-    }
-
-    fn add_np(state: &ClusterState, info: NetworkPolicyInfo) {
-        state
-            .network_policies
-            .insert(info.namespace.clone(), info.name.clone(), info);
+        fixtures::add_namespace(state, name, json!(fixtures::label_pairs(l)), json!({}));
     }
 
     fn deployment(ns: &str, own: Value, template: Value) -> Object {
-        Object::from_value(
-            Kind::Deployment,
-            &json!({
-                "metadata": {"name": "api", "labels": own},
-                "spec": {"template": {"metadata": {"labels": template},
-                    "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
-            }),
-            Some(ns),
-        )
-        .expect("deployment")
+        fixtures::deployment(ns, own, template, fixtures::app_spec())
     }
 
     fn ns_object(name: &str, l: Value) -> Object {
@@ -543,7 +491,7 @@ mod tests {
     fn namespace_label_removed_with_running_pods_is_enforced() {
         let state = ClusterState::new();
         for name in ["a", "b", "c", "d"] {
-            pod_info(&state, "records", name, &[("app", "api")]);
+            fixtures::add_pod(&state, "records", name, &[("app", "api")]);
         }
         let f = classification_change(
             &ns_object("records", json!({PHI.0: PHI.1})),
@@ -571,16 +519,16 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].mode, Mode::Warn);
         // Pods that stay PHI by their own labels are not declassified.
-        pod_info(&state, "records", "p", &[PHI]);
+        fixtures::add_pod(&state, "records", "p", &[PHI]);
         let f = classification_change(&old, &new, &state, &[baseline()]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].mode, Mode::Warn);
         // Pods elsewhere do not matter.
-        pod_info(&state, "other", "q", &[]);
+        fixtures::add_pod(&state, "other", "q", &[]);
         let f = classification_change(&old, &new, &state, &[baseline()]);
         assert_eq!(f[0].mode, Mode::Warn);
         // A pod in it without its own label does.
-        pod_info(&state, "records", "r", &[]);
+        fixtures::add_pod(&state, "records", "r", &[]);
         let f = classification_change(&old, &new, &state, &[baseline()]);
         assert_eq!(f[0].mode, Mode::Enforce);
         assert!(
@@ -593,8 +541,8 @@ mod tests {
     #[test]
     fn namespace_label_kept_or_system_namespace_is_silent() {
         let state = ClusterState::new();
-        pod_info(&state, "records", "a", &[]);
-        pod_info(&state, "kube-system", "a", &[]);
+        fixtures::add_pod(&state, "records", "a", &[]);
+        fixtures::add_pod(&state, "kube-system", "a", &[]);
         let labeled = ns_object("records", json!({PHI.0: PHI.1}));
         let relabeled = ns_object("records", json!({PHI.0: PHI.1, "x": "y"}));
         assert!(classification_change(&labeled, &relabeled, &state, &[baseline()]).is_empty());
@@ -606,7 +554,7 @@ mod tests {
     // ---- network_policy_change ----
 
     fn isolating(ns: &str, name: &str, app: &str) -> NetworkPolicyInfo {
-        np_info(
+        fixtures::network_policy(
             ns,
             name,
             json!({"podSelector": {"matchLabels": {"app": app}}}),
@@ -618,11 +566,11 @@ mod tests {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
         for name in ["api-1", "api-2", "api-3", "api-4"] {
-            pod_info(&state, "records", name, &[("app", "api")]);
+            fixtures::add_pod(&state, "records", name, &[("app", "api")]);
         }
-        pod_info(&state, "records", "web", &[("app", "web")]);
+        fixtures::add_pod(&state, "records", "web", &[("app", "web")]);
         let old = isolating("records", "api-ingress", "api");
-        add_np(&state, old.clone());
+        fixtures::add_network_policy(&state, old.clone());
         let d = network_policy_change(&old, None, &state, &[baseline()]);
         assert!(!d.allowed);
         assert!(d.phi);
@@ -648,12 +596,12 @@ mod tests {
     fn delete_is_allowed_when_another_policy_isolates_ingress() {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
-        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        fixtures::add_pod(&state, "records", "api-1", &[("app", "api")]);
         let old = isolating("records", "api-ingress", "api");
-        add_np(&state, old.clone());
-        add_np(
+        fixtures::add_network_policy(&state, old.clone());
+        fixtures::add_network_policy(
             &state,
-            np_info(
+            fixtures::network_policy(
                 "records",
                 "default-deny",
                 json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
@@ -668,20 +616,20 @@ mod tests {
     fn an_egress_only_replacement_or_other_namespace_policy_does_not_count() {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
-        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        fixtures::add_pod(&state, "records", "api-1", &[("app", "api")]);
         let old = isolating("records", "api-ingress", "api");
-        add_np(&state, old.clone());
-        add_np(
+        fixtures::add_network_policy(&state, old.clone());
+        fixtures::add_network_policy(
             &state,
-            np_info(
+            fixtures::network_policy(
                 "records",
                 "egress",
                 json!({"podSelector": {}, "policyTypes": ["Egress"]}),
             ),
         );
-        add_np(
+        fixtures::add_network_policy(
             &state,
-            np_info("elsewhere", "deny", json!({"podSelector": {}})),
+            fixtures::network_policy("elsewhere", "deny", json!({"podSelector": {}})),
         );
         let d = network_policy_change(&old, None, &state, &[baseline()]);
         assert!(!d.allowed);
@@ -692,14 +640,14 @@ mod tests {
     fn delete_of_policy_over_non_phi_pods_is_allowed() {
         let state = ClusterState::new();
         namespace(&state, "apps", &[]);
-        pod_info(&state, "apps", "api-1", &[("app", "api")]);
+        fixtures::add_pod(&state, "apps", "api-1", &[("app", "api")]);
         let old = isolating("apps", "api-ingress", "api");
-        add_np(&state, old.clone());
+        fixtures::add_network_policy(&state, old.clone());
         let d = network_policy_change(&old, None, &state, &[baseline()]);
         assert!(d.allowed);
         assert!(!d.phi);
         // A PHI pod by its own label in the same namespace makes it matter.
-        pod_info(&state, "apps", "api-2", &[("app", "api"), PHI]);
+        fixtures::add_pod(&state, "apps", "api-2", &[("app", "api"), PHI]);
         let d = network_policy_change(&old, None, &state, &[baseline()]);
         assert!(!d.allowed);
         assert!(d.findings[0].message.contains("1 PHI pod (api-2)"));
@@ -709,13 +657,13 @@ mod tests {
     fn egress_only_policy_delete_is_allowed() {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
-        pod_info(&state, "records", "api-1", &[("app", "api")]);
-        let old = np_info(
+        fixtures::add_pod(&state, "records", "api-1", &[("app", "api")]);
+        let old = fixtures::network_policy(
             "records",
             "egress",
             json!({"podSelector": {}, "policyTypes": ["Egress"]}),
         );
-        add_np(&state, old.clone());
+        fixtures::add_network_policy(&state, old.clone());
         assert!(network_policy_change(&old, None, &state, &[baseline()]).allowed);
     }
 
@@ -723,17 +671,17 @@ mod tests {
     fn updates_that_keep_or_drop_isolation() {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
-        pod_info(
+        fixtures::add_pod(
             &state,
             "records",
             "api-1",
             &[("app", "api"), ("tier", "db")],
         );
         let old = isolating("records", "api-ingress", "api");
-        add_np(&state, old.clone());
+        fixtures::add_network_policy(&state, old.clone());
 
         // Same selection, more rules: fine.
-        let keep = np_info(
+        let keep = fixtures::network_policy(
             "records",
             "api-ingress",
             json!({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]},
@@ -749,7 +697,7 @@ mod tests {
         assert!(d.findings[0].remediation.contains("then change"));
 
         // Turned into an egress-only policy.
-        let egress_only = np_info(
+        let egress_only = fixtures::network_policy(
             "records",
             "api-ingress",
             json!({"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Egress"]}),
@@ -761,9 +709,9 @@ mod tests {
     fn protection_can_be_turned_off() {
         let state = ClusterState::new();
         namespace(&state, "records", &[PHI]);
-        pod_info(&state, "records", "api-1", &[("app", "api")]);
+        fixtures::add_pod(&state, "records", "api-1", &[("app", "api")]);
         let old = isolating("records", "api-ingress", "api");
-        add_np(&state, old.clone());
+        fixtures::add_network_policy(&state, old.clone());
         let mut p = hipaa_baseline();
         p.spec.network_segmentation.protect_isolating_policies = false;
         let policy = Arc::new(Policy::try_from(&p).expect("valid"));

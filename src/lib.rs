@@ -6,6 +6,8 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod labels;
 pub mod object;
 pub mod policy;

@@ -323,6 +323,7 @@ fn shared_volume_finding(
 mod tests {
     use super::*;
     use crate::cluster::ClusterState;
+    use crate::fixtures;
     use crate::object::Kind;
     use crate::policy::{hipaa_baseline, CheckLevel, Policy};
     use serde_json::{json, Value};
@@ -348,13 +349,7 @@ mod tests {
     }
 
     fn run(w: &Object, policy: &Policy, cfg: &AuditSidecarConfig) -> Vec<Finding> {
-        let state = ClusterState::new();
-        let ctx = RuleContext {
-            cluster: &state,
-            policy,
-            namespace: None,
-        };
-        check(w, &ctx, cfg)
+        fixtures::judge(w, &ClusterState::new(), policy, |w, ctx| check(w, ctx, cfg))
     }
 
     fn run_baseline(w: &Object) -> Vec<Finding> {

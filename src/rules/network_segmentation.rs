@@ -184,25 +184,13 @@ fn names_list(names: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::cluster::ClusterState;
+    use crate::fixtures::{self, PHI};
     use crate::object::Kind;
-    use crate::policy::{hipaa_baseline, Policy};
-    use crate::view::NamespaceInfo;
-    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
     use serde_json::{json, Value};
 
     fn np(state: &ClusterState, ns: &str, name: &str, spec: Value) {
-        let obj: NetworkPolicy = serde_json::from_value(json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": spec,
-        }))
-        .expect("valid NetworkPolicy");
-        state.network_policies.insert(
-            ns.to_string(),
-            name.to_string(),
-            NetworkPolicyInfo::from(&obj),
-        );
+        fixtures::add_network_policy(state, fixtures::network_policy(ns, name, spec));
     }
 
     fn pod(ns: &str, labels: Value) -> Object {
@@ -218,18 +206,7 @@ mod tests {
     }
 
     fn deployment(ns: &str, labels: Value) -> Object {
-        Object::from_value(
-            Kind::Deployment,
-            &json!({
-                "metadata": {"name": "api", "labels": {"phiguard.io/data-classification": "phi"}},
-                "spec": {"template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": "app:1"}]},
-                }},
-            }),
-            Some(ns),
-        )
-        .expect("deployment")
+        fixtures::deployment(ns, json!({PHI.0: PHI.1}), labels, fixtures::app_spec())
     }
 
     fn config(egress: Option<Mode>, default_deny: Option<Mode>) -> SegmentationConfig {
@@ -242,16 +219,7 @@ mod tests {
     }
 
     fn run(state: &ClusterState, w: &Object, cfg: &SegmentationConfig) -> Vec<Finding> {
-        let policy = Policy::try_from(&hipaa_baseline()).expect("baseline");
-        let ctx = RuleContext {
-            cluster: state,
-            policy: &policy,
-            namespace: Some(Arc::new(NamespaceInfo {
-                name: w.namespace.clone(),
-                ..Default::default()
-            })),
-        };
-        check(w, &ctx, cfg)
+        fixtures::judge(w, state, &fixtures::baseline(), |w, ctx| check(w, ctx, cfg))
     }
 
     fn ingress_only() -> SegmentationConfig {

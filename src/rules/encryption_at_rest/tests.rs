@@ -1,56 +1,22 @@
 use super::*;
 use crate::cluster::ClusterState;
+use crate::fixtures::{self, add_pv, add_storage_class};
 use crate::object::Kind;
-use crate::policy::{EncryptionAtRestSpec, PhiPolicySpec, Policy};
-use crate::view::{ClusterView, PvInfo, PvcInfo};
+use crate::policy::{EncryptionAtRestSpec, Policy};
 use serde_json::{json, Value};
 
 const NS: &str = "phi";
 
 fn policy_with(f: impl FnOnce(&mut EncryptionAtRestSpec)) -> Policy {
-    let mut spec = PhiPolicySpec::default();
-    f(&mut spec.encryption_at_rest);
-    Policy::from_spec("test", &spec).expect("valid policy")
+    fixtures::policy_with(|s| f(&mut s.encryption_at_rest))
 }
 
 fn baseline() -> Policy {
     policy_with(|_| {})
 }
 
-fn add_sc(state: &ClusterState, name: &str, provisioner: &str, params: Value, default: bool) {
-    let mut meta = json!({ "name": name, "creationTimestamp": "2024-01-01T00:00:00Z" });
-    if default {
-        meta["annotations"] = json!({ "storageclass.kubernetes.io/is-default-class": "true" });
-    }
-    let sc: k8s_openapi::api::storage::v1::StorageClass = serde_json::from_value(json!({
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": meta, "provisioner": provisioner, "parameters": params,
-    }))
-    .expect("storage class");
-    state
-        .storage_classes
-        .insert(name.into(), StorageClassInfo::from(&sc));
-}
-
 fn add_pvc(state: &ClusterState, name: &str, spec: Value, annotations: Value) {
-    let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": { "name": name, "namespace": NS, "annotations": annotations },
-        "spec": spec,
-    }))
-    .expect("pvc");
-    state
-        .pvcs
-        .insert(NS.into(), name.into(), PvcInfo::from(&pvc));
-}
-
-fn add_pv(state: &ClusterState, name: &str, spec: Value) {
-    let pv: k8s_openapi::api::core::v1::PersistentVolume = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "PersistentVolume",
-        "metadata": { "name": name }, "spec": spec,
-    }))
-    .expect("pv");
-    state.pvs.insert(name.into(), PvInfo::from(&pv));
+    fixtures::add_pvc(state, NS, name, spec, annotations)
 }
 
 fn pod(volumes: Value) -> Object {
@@ -67,16 +33,8 @@ fn pvc_volume(name: &str, claim: &str) -> Value {
 }
 
 fn run_with(w: &Object, state: &ClusterState, policy: &Policy) -> Vec<Finding> {
-    let ctx = RuleContext {
-        cluster: state,
-        policy,
-        namespace: state.namespace(NS),
-    };
-    check(
-        w,
-        &ctx,
-        policy.encryption_at_rest.as_ref().expect("enabled"),
-    )
+    let cfg = policy.encryption_at_rest.as_ref().expect("enabled");
+    fixtures::judge(w, state, policy, |w, ctx| check(w, ctx, cfg))
 }
 
 fn run(w: &Object, state: &ClusterState) -> Vec<Finding> {
@@ -86,14 +44,14 @@ fn run(w: &Object, state: &ClusterState) -> Vec<Finding> {
 /// A cluster with one encrypting EBS class, one plain one, and PVCs on each.
 fn ebs_state() -> ClusterState {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "gp3-encrypted",
         "ebs.csi.aws.com",
         json!({ "Encrypted": "TRUE", "type": "gp3" }),
         false,
     );
-    add_sc(
+    add_storage_class(
         &s,
         "standard",
         "ebs.csi.aws.com",
@@ -119,7 +77,7 @@ fn ebs_state() -> ClusterState {
 fn the_available_classes_hint_is_bounded_at_scale() {
     let s = ebs_state();
     for i in 0..6 {
-        add_sc(
+        add_storage_class(
             &s,
             &format!("enc-{i}"),
             "ebs.csi.aws.com",
@@ -137,7 +95,7 @@ fn the_available_classes_hint_is_bounded_at_scale() {
         f[0].remediation
     );
     for i in 0..HINT_MAX_CLASSES {
-        add_sc(
+        add_storage_class(
             &s,
             &format!("plain-{i}"),
             "ebs.csi.aws.com",
@@ -187,7 +145,7 @@ fn unencrypted_ebs_class_is_named_with_fix_and_alternatives() {
 #[test]
 fn ebs_kms_key_alone_and_fscrypt_do_not_count() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "kms",
         "ebs.csi.aws.com",
@@ -208,14 +166,14 @@ fn ebs_kms_key_alone_and_fscrypt_do_not_count() {
 #[test]
 fn legacy_in_tree_aws_provisioner_is_judged_like_the_csi_driver() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "old",
         "kubernetes.io/aws-ebs",
         json!({ "encrypted": "true" }),
         false,
     );
-    add_sc(&s, "old-plain", "kubernetes.io/aws-ebs", json!({}), false);
+    add_storage_class(&s, "old-plain", "kubernetes.io/aws-ebs", json!({}), false);
     add_pvc(&s, "a", json!({ "storageClassName": "old" }), json!({}));
     add_pvc(
         &s,
@@ -234,7 +192,7 @@ fn legacy_in_tree_aws_provisioner_is_judged_like_the_csi_driver() {
 #[test]
 fn unset_class_resolves_to_the_default_class() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "enc",
         "ebs.csi.aws.com",
@@ -245,8 +203,8 @@ fn unset_class_resolves_to_the_default_class() {
     assert!(run(&pod(json!([pvc_volume("data", "c")])), &s).is_empty());
 
     let s = ClusterState::new();
-    add_sc(&s, "plain", "ebs.csi.aws.com", json!({}), true);
-    add_sc(
+    add_storage_class(&s, "plain", "ebs.csi.aws.com", json!({}), true);
+    add_storage_class(
         &s,
         "enc",
         "ebs.csi.aws.com",
@@ -267,7 +225,7 @@ fn unset_class_resolves_to_the_default_class() {
 #[test]
 fn unset_class_without_a_default_class_is_a_finding() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "enc",
         "ebs.csi.aws.com",
@@ -406,7 +364,7 @@ fn deployment_paths_point_into_the_template() {
 #[test]
 fn statefulset_claim_templates_carry_their_own_class() {
     let s = ebs_state();
-    add_sc(&s, "dflt", "ebs.csi.aws.com", json!({}), true);
+    add_storage_class(&s, "dflt", "ebs.csi.aws.com", json!({}), true);
     let v = json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": { "name": "db" },
@@ -462,7 +420,7 @@ fn cronjob_empty_dir_on_disk_is_a_warning_and_memory_is_fine() {
 #[test]
 fn generic_ephemeral_volumes_use_their_template_class() {
     let s = ebs_state();
-    add_sc(&s, "px", "pxd.portworx.com", json!({}), false);
+    add_storage_class(&s, "px", "pxd.portworx.com", json!({}), false);
     let w = pod(json!([
         { "name": "a", "ephemeral": { "volumeClaimTemplate": { "spec": { "storageClassName": "gp3-encrypted" } } } },
         { "name": "b", "ephemeral": { "volumeClaimTemplate": { "spec": { "storageClassName": "standard" } } } },
@@ -529,38 +487,38 @@ fn inline_csi_drivers_are_allowlisted() {
 #[test]
 fn provider_default_encryption_counts_only_with_attestation() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "gke",
         "pd.csi.storage.gke.io",
         json!({ "type": "pd-ssd" }),
         false,
     );
-    add_sc(
+    add_storage_class(
         &s,
         "gke-cmek",
         "pd.csi.storage.gke.io",
         json!({ "disk-encryption-kms-key": "projects/p/locations/l/keyRings/r/cryptoKeys/k" }),
         false,
     );
-    add_sc(&s, "legacy-gce", "kubernetes.io/gce-pd", json!({}), false);
-    add_sc(&s, "azd", "disk.csi.azure.com", json!({}), false);
-    add_sc(
+    add_storage_class(&s, "legacy-gce", "kubernetes.io/gce-pd", json!({}), false);
+    add_storage_class(&s, "azd", "disk.csi.azure.com", json!({}), false);
+    add_storage_class(
         &s,
         "azd-des",
         "disk.csi.azure.com",
         json!({ "DiskEncryptionSetID": "/subscriptions/x" }),
         false,
     );
-    add_sc(
+    add_storage_class(
         &s,
         "azd-type",
         "disk.csi.azure.com",
         json!({ "diskEncryptionType": "EncryptionAtRestWithCustomerKey" }),
         false,
     );
-    add_sc(&s, "azf", "file.csi.azure.com", json!({}), false);
-    add_sc(
+    add_storage_class(&s, "azf", "file.csi.azure.com", json!({}), false);
+    add_storage_class(
         &s,
         "efs",
         "efs.csi.aws.com",
@@ -677,7 +635,7 @@ fn ceph_longhorn_zfs_and_portworx_parameters() {
     ];
     let mut vols = Vec::new();
     for (name, prov, params, _) in &classes {
-        add_sc(&s, name, prov, params.clone(), false);
+        add_storage_class(&s, name, prov, params.clone(), false);
         add_pvc(&s, name, json!({ "storageClassName": name }), json!({}));
         vols.push(pvc_volume(name, name));
     }
@@ -706,7 +664,7 @@ fn ceph_longhorn_zfs_and_portworx_parameters() {
 #[test]
 fn vsphere_counts_only_when_allowlisted_by_name() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "vsan-encrypted",
         "csi.vsphere.vmware.com",
@@ -732,21 +690,21 @@ fn vsphere_counts_only_when_allowlisted_by_name() {
 #[test]
 fn custom_provisioner_matchers_need_every_parameter() {
     let s = ClusterState::new();
-    add_sc(
+    add_storage_class(
         &s,
         "acme-enc",
         "storage.acme.io",
         json!({ "Encryption": "YES", "Cipher": "AES" }),
         false,
     );
-    add_sc(
+    add_storage_class(
         &s,
         "acme-half",
         "storage.acme.io",
         json!({ "encryption": "yes" }),
         false,
     );
-    add_sc(&s, "acme", "storage.acme.io", json!({}), false);
+    add_storage_class(&s, "acme", "storage.acme.io", json!({}), false);
     let mut vols = Vec::new();
     for n in ["acme-enc", "acme-half", "acme"] {
         add_pvc(&s, n, json!({ "storageClassName": n }), json!({}));
@@ -812,7 +770,7 @@ fn engine_denies_a_phi_deployment_on_unencrypted_storage() {
 #[test]
 fn a_pvc_in_scope_is_judged_itself() {
     let s = ebs_state();
-    add_sc(&s, "px", "pxd.portworx.com", json!({}), false);
+    add_storage_class(&s, "px", "pxd.portworx.com", json!({}), false);
     let pvc = |class: &str, ann: Value| {
         let v = json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",

@@ -1,51 +1,27 @@
 use super::*;
 use crate::cluster::ClusterState;
+use crate::fixtures::{self, add_peer_authentication, labels, peer_authentication, PHI};
 use crate::object::Kind;
-use crate::policy::{EncryptionInTransitSpec, Mode, PhiPolicySpec, Policy};
-use crate::view::{CertificateInfo, ClusterView};
+use crate::policy::{EncryptionInTransitSpec, Mode, Policy};
+use crate::view::CertificateInfo;
 use serde_json::{json, Value};
 
 const NS: &str = "phi";
-const PHI: (&str, &str) = ("phiguard.io/data-classification", "phi");
 
 fn policy_with(f: impl FnOnce(&mut EncryptionInTransitSpec)) -> Policy {
-    let mut spec = PhiPolicySpec::default();
-    f(&mut spec.encryption_in_transit);
-    Policy::from_spec("test", &spec).expect("valid policy")
-}
-
-fn labels(v: Value) -> Labels {
-    serde_json::from_value(v).expect("labels")
+    fixtures::policy_with(|s| f(&mut s.encryption_in_transit))
 }
 
 fn state_with_ns(ns_labels: Value, ns_annotations: Value) -> ClusterState {
     let s = ClusterState::new();
-    s.namespaces.insert(
-        NS.into(),
-        NamespaceInfo {
-            name: NS.into(),
-            labels: labels(ns_labels),
-            annotations: labels(ns_annotations),
-        },
-    );
+    fixtures::add_namespace(&s, NS, ns_labels, ns_annotations);
     s
 }
 
-fn add_pa(s: &ClusterState, v: Value) {
-    let pa = PeerAuthInfo::from_value(&v).expect("peer authentication");
-    s.peer_authentications
-        .insert(pa.namespace.clone(), pa.name.clone(), pa);
-}
-
-fn pa(ns: &str, name: &str, spec: Value) -> Value {
-    json!({ "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-            "metadata": { "name": name, "namespace": ns }, "spec": spec })
-}
-
 fn mesh_strict(s: &ClusterState) {
-    add_pa(
+    add_peer_authentication(
         s,
-        pa(
+        peer_authentication(
             "istio-system",
             "default",
             json!({ "mtls": { "mode": "STRICT" } }),
@@ -73,12 +49,8 @@ fn plain_pod() -> Object {
 }
 
 fn run_with(w: &Object, s: &ClusterState, p: &Policy) -> Vec<Finding> {
-    let ctx = RuleContext {
-        cluster: s,
-        policy: p,
-        namespace: s.namespace(&w.namespace),
-    };
-    check(w, &ctx, p.encryption_in_transit.as_ref().expect("enabled"))
+    let cfg = p.encryption_in_transit.as_ref().expect("enabled");
+    fixtures::judge(w, s, p, |w, ctx| check(w, ctx, cfg))
 }
 
 fn run(w: &Object, s: &ClusterState) -> Vec<Finding> {
@@ -138,9 +110,9 @@ fn injection_without_strict_peer_authentication_is_not_enough() {
 #[test]
 fn mesh_root_namespace_is_configurable() {
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             "istio-config",
             "default",
             json!({ "mtls": { "mode": "STRICT" } }),
@@ -155,9 +127,9 @@ fn mesh_root_namespace_is_configurable() {
 fn peer_authentication_scopes_namespace_overrides_mesh_and_workload_overrides_namespace() {
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
     mesh_strict(&s);
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(NS, "ns-wide", json!({ "mtls": { "mode": "PERMISSIVE" } })),
+        peer_authentication(NS, "ns-wide", json!({ "mtls": { "mode": "PERMISSIVE" } })),
     );
     let f = run(&plain_pod(), &s);
     assert!(
@@ -169,9 +141,9 @@ fn peer_authentication_scopes_namespace_overrides_mesh_and_workload_overrides_na
     );
 
     // A workload policy for other pods changes nothing.
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             NS,
             "other",
             json!({ "selector": { "matchLabels": { "app": "other" } }, "mtls": { "mode": "STRICT" } }),
@@ -179,9 +151,9 @@ fn peer_authentication_scopes_namespace_overrides_mesh_and_workload_overrides_na
     );
     assert_eq!(run(&plain_pod(), &s).len(), 1);
 
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             NS,
             "api",
             json!({ "selector": { "matchLabels": { "app": "api" } }, "mtls": { "mode": "STRICT" } }),
@@ -191,13 +163,13 @@ fn peer_authentication_scopes_namespace_overrides_mesh_and_workload_overrides_na
 
     // ...and a workload DISABLE beats a STRICT namespace.
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(NS, "ns-wide", json!({ "mtls": { "mode": "STRICT" } })),
+        peer_authentication(NS, "ns-wide", json!({ "mtls": { "mode": "STRICT" } })),
     );
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             NS,
             "api",
             json!({ "selector": { "matchLabels": { "app": "api" } }, "mtls": { "mode": "DISABLE" } }),
@@ -212,13 +184,13 @@ fn peer_authentication_scopes_namespace_overrides_mesh_and_workload_overrides_na
 fn unset_inherits_from_the_next_level() {
     // Workload UNSET -> namespace STRICT.
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(NS, "ns-wide", json!({ "mtls": { "mode": "STRICT" } })),
+        peer_authentication(NS, "ns-wide", json!({ "mtls": { "mode": "STRICT" } })),
     );
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             NS,
             "api",
             json!({ "selector": { "matchLabels": { "app": "api" } }, "mtls": { "mode": "UNSET" } }),
@@ -228,32 +200,32 @@ fn unset_inherits_from_the_next_level() {
 
     // Namespace UNSET (no mtls at all) -> mesh PERMISSIVE.
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             "istio-system",
             "default",
             json!({ "mtls": { "mode": "PERMISSIVE" } }),
         ),
     );
-    add_pa(&s, pa(NS, "ns-wide", json!({})));
+    add_peer_authentication(&s, peer_authentication(NS, "ns-wide", json!({})));
     let f = run(&plain_pod(), &s);
     assert!(one(&f).message.contains("effective mode PERMISSIVE, from mesh-wide PeerAuthentication istio-system/default (inherited through namespace-wide PeerAuthentication phi/ns-wide with mode UNSET)"), "{}", f[0].message);
 
     // Namespace UNSET -> mesh STRICT.
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
     mesh_strict(&s);
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(NS, "ns-wide", json!({ "mtls": { "mode": "UNSET" } })),
+        peer_authentication(NS, "ns-wide", json!({ "mtls": { "mode": "UNSET" } })),
     );
     assert!(run(&plain_pod(), &s).is_empty());
 
     // Mesh UNSET -> PERMISSIVE.
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             "istio-system",
             "default",
             json!({ "mtls": { "mode": "UNSET" } }),
@@ -265,9 +237,9 @@ fn unset_inherits_from_the_next_level() {
 #[test]
 fn port_level_override_on_a_pod_port_breaks_strict() {
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             NS,
             "api",
             json!({
@@ -299,9 +271,9 @@ fn port_level_override_on_a_pod_port_breaks_strict() {
 
     // Port-level settings of a namespace-wide policy are ignored, as in Istio.
     let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
-    add_pa(
+    add_peer_authentication(
         &s,
-        pa(
+        peer_authentication(
             NS,
             "ns-wide",
             json!({ "mtls": { "mode": "STRICT" }, "portLevelMtls": { "8080": { "mode": "DISABLE" } } }),
