@@ -1,3 +1,5 @@
+// Test and benchmark code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 //! `make bench`: admission latency, throughput, CPU and memory of `phi-guard serve` against the
 //! floor (a minimal allow-all axum + rustls webhook in this file), over HTTP/1.1 + TLS 1.3 with
 //! keep-alive, as kube-apiserver calls webhooks. Prints a Markdown table. Not a test.

@@ -1,3 +1,5 @@
+// Test and benchmark code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 //! `make bench`, part two: the latency phi-guard adds to a Pod create through a real
 //! kube-apiserver, against no admission check at all and against a built-in
 //! ValidatingAdmissionPolicy (CEL) with the pod-level checks CEL can express. Prints a Markdown

@@ -1,3 +1,5 @@
+// Test and benchmark code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 //! `phi-guard check` end to end: the binary over `examples/`, asserting exit codes, JSON findings
 //! (rule ids, citations, field paths) and the text a developer reads.
 

@@ -1,3 +1,5 @@
+// Test and benchmark code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 //! Router tests through real TLS: the webhook is started in-process on 127.0.0.1:0 with an
 //! rcgen CA and serving certificate, and driven by a real HTTP client (HTTP/1.1 and HTTP/2)
 //! with the AdmissionReview fixtures in tests/fixtures/admission (regenerate them with

@@ -1,3 +1,5 @@
+// Test and benchmark code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 //! End-to-end tests against a real kube-apiserver, driven by the real kubectl (and Helm) and by
 //! kube-rs, with `phi-guard serve` running as a local process that the API server calls.
 //!
