@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::object::Object;
 use crate::policy::in_scope;
-use crate::policy::{Mode, Policy};
+use crate::policy::{Mode, Policy, UpdateMode};
 use crate::rules::{self, RuleContext};
 use crate::verdict::{Decision, Finding, RuleId};
 use crate::view::ClusterView;
@@ -36,6 +36,80 @@ pub fn evaluate(w: &Object, cluster: &dyn ClusterView, policies: &[Arc<Policy>])
         }
     }
     Decision::from_findings(!names.is_empty(), names, findings)
+}
+
+/// Who made an UPDATE, as far as judging it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A person or a tool acting for one (kubectl, Helm, Argo CD).
+    Person,
+    /// One of Kubernetes' own controllers (`system:kube-controller-manager` or a
+    /// `system:serviceaccount:kube-system:*` controller account): it finishes what was already
+    /// admitted (rollouts, finalizers, garbage collection) and is never blocked by old findings.
+    Controller,
+}
+
+impl Actor {
+    /// Recognise Kubernetes' controllers by the identity the API server authenticated.
+    pub fn from_username(user: &str) -> Actor {
+        if user == "system:kube-controller-manager"
+            || user.starts_with("system:serviceaccount:kube-system:")
+        {
+            Actor::Controller
+        } else {
+            Actor::Person
+        }
+    }
+}
+
+/// The note a finding carries when an UPDATE does not enforce it.
+pub const PRE_EXISTING: &str =
+    "pre-existing (the object had this before this update, which does not make it worse; it still needs fixing)";
+/// The note for updates of an object whose deletion has begun.
+pub const BEING_DELETED: &str =
+    "not enforced: the object is being deleted (its finalizers must be able to finish)";
+
+/// Judge an UPDATE by what it changes. Findings the old object already had (judged under the
+/// same policies and cluster state) are not enforced unless the policy says `updates: Enforce`
+/// and a person made a change phi-guard judges; updates of an object being deleted are never
+/// denied. Findings the update introduces are enforced at their mode, as on CREATE.
+pub fn evaluate_update(
+    old: &Object,
+    new: &Object,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
+    actor: Actor,
+) -> Decision {
+    let mut d = evaluate(new, cluster, policies);
+    if d.allowed {
+        return d;
+    }
+    // Nothing phi-guard reads changed (finalizers, owner references, replicas, status ...).
+    let bookkeeping = old == new || (old.deleting && new.deleting);
+    let old_findings = evaluate(old, cluster, policies).findings;
+    for f in d.findings.iter_mut().filter(|f| f.mode == Mode::Enforce) {
+        let note = if new.deleting {
+            BEING_DELETED
+        } else {
+            let pre_existing = old_findings
+                .iter()
+                .any(|o| o.rule == f.rule && o.path == f.path && o.message == f.message);
+            if !pre_existing {
+                continue;
+            }
+            let strict = policies
+                .iter()
+                .find(|p| p.name == f.policy)
+                .is_some_and(|p| p.updates == UpdateMode::Enforce);
+            if strict && actor == Actor::Person && !bookkeeping {
+                continue;
+            }
+            PRE_EXISTING
+        };
+        f.mode = Mode::Warn;
+        f.message = format!("{note}: {}", f.message);
+    }
+    Decision::from_findings(d.phi, d.policies, d.findings)
 }
 
 /// UPDATE of a workload or Namespace: findings when a PHI label is dropped while the object is
@@ -353,6 +427,119 @@ mod tests {
             None,
         )
         .expect("namespace")
+    }
+
+    // ---- evaluate_update: judging the change, not the history ----
+
+    fn phi_deployment(extra_labels: Value, spec: Value) -> Object {
+        let mut own = json!({PHI.0: PHI.1});
+        if let (Some(o), Some(e)) = (own.as_object_mut(), extra_labels.as_object()) {
+            o.extend(e.clone());
+        }
+        fixtures::deployment("phi", own, json!({PHI.0: PHI.1, "app": "api"}), spec)
+    }
+
+    fn strict_updates() -> Arc<Policy> {
+        Arc::new(fixtures::policy_with(|s| s.updates = UpdateMode::Enforce))
+    }
+
+    #[test]
+    fn an_update_that_adds_nothing_wrong_is_admitted_with_pre_existing_warnings() {
+        let state = ClusterState::new();
+        let old = phi_deployment(json!({}), fixtures::app_spec());
+        let new = phi_deployment(json!({"team": "billing"}), fixtures::app_spec());
+        let create = evaluate(&new, &state, &[baseline()]);
+        assert!(
+            !create.allowed,
+            "the object itself falls short: {create:#?}"
+        );
+        let d = evaluate_update(&old, &new, &state, &[baseline()], Actor::Person);
+        assert!(d.allowed, "{d:#?}");
+        assert_eq!(
+            d.findings.len(),
+            create.findings.len(),
+            "nothing is dropped"
+        );
+        for f in d
+            .findings
+            .iter()
+            .filter(|f| f.message.starts_with(PRE_EXISTING))
+        {
+            assert_eq!(f.mode, Mode::Warn);
+        }
+        assert!(d
+            .findings
+            .iter()
+            .any(|f| f.message.starts_with(PRE_EXISTING)));
+    }
+
+    #[test]
+    fn an_update_that_introduces_a_finding_is_denied_for_that_finding_only() {
+        let state = ClusterState::new();
+        let old = phi_deployment(json!({}), fixtures::app_spec());
+        let spec = json!({"containers": [{"name": "app", "image": "app:1"}],
+                          "volumes": [{"name": "host", "hostPath": {"path": "/var/data"}}]});
+        let new = phi_deployment(json!({}), spec);
+        let d = evaluate_update(&old, &new, &state, &[baseline()], Actor::Person);
+        assert!(!d.allowed);
+        let enforced: Vec<&Finding> = d.with_mode(Mode::Enforce).collect();
+        assert!(!enforced.is_empty());
+        assert!(
+            enforced
+                .iter()
+                .all(|f| f.rule == RuleId::EncryptionAtRest && f.path.contains("volumes[0]")),
+            "{enforced:#?}"
+        );
+        // A controller does not get a pass for what the update introduces either.
+        let d = evaluate_update(&old, &new, &state, &[baseline()], Actor::Controller);
+        assert!(!d.allowed);
+    }
+
+    #[test]
+    fn strict_updates_bind_people_but_never_controllers_or_bookkeeping() {
+        let state = ClusterState::new();
+        let old = phi_deployment(json!({}), fixtures::app_spec());
+        let labeled = phi_deployment(json!({"team": "billing"}), fixtures::app_spec());
+        let strict = [strict_updates()];
+        assert!(!evaluate_update(&old, &labeled, &state, &strict, Actor::Person).allowed);
+        assert!(evaluate_update(&old, &labeled, &state, &strict, Actor::Controller).allowed);
+        // Same object as phi-guard reads it (e.g. a finalizer or replicas changed).
+        let same = old.clone();
+        assert!(evaluate_update(&old, &same, &state, &strict, Actor::Person).allowed);
+    }
+
+    #[test]
+    fn updates_of_an_object_being_deleted_are_never_denied() {
+        let state = ClusterState::new();
+        let old = phi_deployment(json!({}), fixtures::app_spec());
+        let mut new = old.clone();
+        new.deleting = true;
+        let d = evaluate_update(&old, &new, &state, &[strict_updates()], Actor::Person);
+        assert!(d.allowed, "{d:#?}");
+        assert_eq!(d.with_mode(Mode::Enforce).count(), 0);
+        assert!(d
+            .findings
+            .iter()
+            .any(|f| f.message.starts_with(BEING_DELETED)));
+    }
+
+    #[test]
+    fn controllers_are_recognised_by_their_identity() {
+        for u in [
+            "system:kube-controller-manager",
+            "system:serviceaccount:kube-system:deployment-controller",
+            "system:serviceaccount:kube-system:pvc-protection-controller",
+        ] {
+            assert_eq!(Actor::from_username(u), Actor::Controller, "{u}");
+        }
+        for u in [
+            "alice",
+            "system:serviceaccount:apps:deployer",
+            "",
+            "system:admin",
+        ] {
+            assert_eq!(Actor::from_username(u), Actor::Person, "{u}");
+        }
     }
 
     // ---- classification_change: workloads ----

@@ -116,6 +116,9 @@ pub struct Object {
     pub namespace: String,
     pub labels: Labels,
     pub annotations: Labels,
+    /// `metadata.deletionTimestamp` is set: the object is being deleted and only its
+    /// finalizers' owners still update it.
+    pub deleting: bool,
     pub body: Body,
 }
 
@@ -387,6 +390,11 @@ impl Object {
                     namespace: np.metadata.namespace.clone(),
                     labels: Labels::from(np.metadata.labels.as_ref()),
                     annotations: Labels::new(),
+                    deletion_timestamp: np
+                        .metadata
+                        .deletion_timestamp
+                        .as_ref()
+                        .map(|_| serde::de::IgnoredAny),
                 };
                 (meta, Body::NetworkPolicy(info))
             }
@@ -408,6 +416,7 @@ impl Object {
             kind,
             name: meta.display_name(),
             namespace: ns,
+            deleting: meta.deletion_timestamp.is_some(),
             labels: meta.labels,
             annotations: meta.annotations,
             body,

@@ -33,6 +33,9 @@ pub struct Meta {
     /// Values are read by rules (e.g. `linkerd.io/inject`) but never logged or echoed.
     #[serde(default, deserialize_with = "null_default")]
     pub annotations: Labels,
+    /// Set once deletion has begun (finalizers still to run).
+    #[serde(default)]
+    pub deletion_timestamp: Option<serde::de::IgnoredAny>,
 }
 
 impl Meta {

@@ -45,6 +45,15 @@ pub struct PhiPolicySpec {
     /// Which workloads handle PHI and are therefore judged by this policy.
     #[serde(default)]
     pub scope: ScopeSpec,
+    /// How an UPDATE of an existing object is judged. AllowExisting (default): only findings the
+    /// update introduces are enforced; findings the object already had come back as warnings
+    /// that say they pre-exist, so objects admitted earlier (under Warn, before a policy was
+    /// tightened, before phi-guard was installed) can still be labeled, scaled and fixed step by
+    /// step. Enforce: an update made by a person is judged in full. Either way, updates that
+    /// change nothing phi-guard judges (finalizers, owner references, replicas, status), updates
+    /// by Kubernetes' own controllers and updates of objects being deleted are never denied.
+    #[serde(default)]
+    pub updates: UpdateMode,
     /// Encryption at rest, 45 CFR 164.312(a)(2)(iv): PHI is stored only on volumes that are
     /// provably encrypted.
     #[serde(default)]
@@ -60,6 +69,16 @@ pub struct PhiPolicySpec {
     /// Audit controls, 45 CFR 164.312(b): PHI pods run an approved audit/log-shipping sidecar.
     #[serde(default)]
     pub audit_sidecar: AuditSidecarSpec,
+}
+
+/// How UPDATEs of existing objects are judged; see `spec.updates`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum UpdateMode {
+    /// Enforce only what the update introduces; pre-existing findings are warnings.
+    #[default]
+    AllowExisting,
+    /// Judge updates made by people in full (controller bookkeeping is still never denied).
+    Enforce,
 }
 
 /// The level of an optional sub-check. It never exceeds the mode of the rule it belongs to.

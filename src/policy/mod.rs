@@ -14,7 +14,7 @@ use kube::api::ObjectMeta;
 pub use crd::{
     AuditSidecarSpec, CheckLevel, EncryptionAtRestSpec, EncryptionInTransitSpec, Mode,
     NetworkSegmentationSpec, PhiPolicy, PhiPolicySpec, PhiPolicyStatus, ProvisionerMatcher,
-    ScopeSpec, TransitEvidence,
+    ScopeSpec, TransitEvidence, UpdateMode,
 };
 
 use crate::selector::{Labels, Selector};
@@ -61,6 +61,7 @@ impl Default for PhiPolicySpec {
         PhiPolicySpec {
             mode: Mode::Enforce,
             scope: ScopeSpec::default(),
+            updates: UpdateMode::default(),
             encryption_at_rest: EncryptionAtRestSpec::default(),
             encryption_in_transit: EncryptionInTransitSpec::default(),
             network_segmentation: NetworkSegmentationSpec::default(),
@@ -75,6 +76,8 @@ pub struct Policy {
     pub name: String,
     pub mode: Mode,
     pub scope: Scope,
+    /// How UPDATEs are judged.
+    pub updates: UpdateMode,
     /// `None` when the rule is disabled.
     pub encryption_at_rest: Option<AtRestConfig>,
     pub encryption_in_transit: Option<InTransitConfig>,
@@ -509,6 +512,7 @@ impl Policy {
             name: name.to_string(),
             mode: spec.mode,
             scope,
+            updates: spec.updates,
             encryption_at_rest,
             encryption_in_transit,
             network_segmentation,

@@ -58,6 +58,7 @@ impl<'a> AdmissionReview<'a> {
                     namespace: r.namespace,
                     operation: r.operation,
                     dry_run: r.dry_run,
+                    user: r.user_info.username.unwrap_or_default(),
                     object: r.object.map(ObjectField::Raw),
                     old_object: r.old_object.map(ObjectField::Raw),
                 }),
@@ -87,8 +88,18 @@ pub struct AdmissionRequest<'a> {
     pub namespace: Option<String>,
     pub operation: Operation,
     pub dry_run: Option<bool>,
+    /// `userInfo.username` of whoever made the request (to recognise Kubernetes' own
+    /// controllers; never logged).
+    pub user: String,
     pub object: Option<ObjectField<'a>>,
     pub old_object: Option<ObjectField<'a>>,
+}
+
+/// `request.userInfo`: only the username is read.
+#[derive(Deserialize, Default)]
+struct UserInfo {
+    #[serde(default)]
+    username: Option<String>,
 }
 
 /// The review with objects as raw JSON (the fallback read of [`AdmissionReview::parse`]).
@@ -117,6 +128,8 @@ struct RawRequest<'a> {
     operation: Operation,
     #[serde(default)]
     dry_run: Option<bool>,
+    #[serde(default)]
+    user_info: UserInfo,
     #[serde(default, borrow)]
     object: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -127,6 +140,7 @@ struct RawRequest<'a> {
 #[serde(field_identifier, rename_all = "camelCase")]
 enum RequestField {
     Uid,
+    UserInfo,
     Kind,
     SubResource,
     Name,
@@ -169,6 +183,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RequestVisitor<'a> {
         let mut namespace: Option<Option<String>> = None;
         let mut operation = None;
         let mut dry_run: Option<Option<bool>> = None;
+        let mut user_info: Option<UserInfo> = None;
         let mut object: Option<Option<ObjectField<'a>>> = None;
         let mut old_object: Option<Option<ObjectField<'a>>> = None;
         while let Some(key) = map.next_key::<RequestField>()? {
@@ -182,6 +197,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RequestVisitor<'a> {
                 RequestField::Namespace => once(&mut namespace, map.next_value()?, "namespace")?,
                 RequestField::Operation => once(&mut operation, map.next_value()?, "operation")?,
                 RequestField::DryRun => once(&mut dry_run, map.next_value()?, "dryRun")?,
+                RequestField::UserInfo => once(&mut user_info, map.next_value()?, "userInfo")?,
                 RequestField::Object | RequestField::OldObject => {
                     // Decode in this pass when the kind is known and judged, and the request
                     // is not for a subresource (those carry other object types).
@@ -230,6 +246,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RequestVisitor<'a> {
             namespace,
             operation: operation.ok_or_else(|| de::Error::missing_field("operation"))?,
             dry_run: dry_run.flatten(),
+            user: user_info.unwrap_or_default().username.unwrap_or_default(),
             object,
             old_object,
         })

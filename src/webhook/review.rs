@@ -130,7 +130,8 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
                 Ok(w) => w,
                 Err(st) => return Outcome::invalid(uid, Some(kind), st),
             };
-            let mut d = engine::evaluate(&new, state, policies);
+            let actor = engine::Actor::from_username(&req.user);
+            let mut d = engine::evaluate_update(&old, &new, state, policies, actor);
             let changed = engine::classification_change(&old, &new, state, policies);
             if !changed.is_empty() {
                 d = Decision::merge(d, Decision::from_findings(true, Vec::new(), changed));
