@@ -6,8 +6,8 @@
 //! table. Not a test.
 //!
 //! hack/bench.sh starts the control plane (hack/controlplane.sh, no nodes: Pods stay Pending)
-//! and passes its env: KUBECONFIG, KUBECTL, WEBHOOK_CERT, WEBHOOK_KEY, WEBHOOK_CA_BUNDLE, and
-//! PHI_GUARD_BIN. BENCH_E2E_PODS: Pod creates per phase and round (default 150).
+//! and passes its env: KUBECONFIG, KUBECTL, HELM, WEBHOOK_CERT, WEBHOOK_KEY, WEBHOOK_CA_BUNDLE,
+//! and PHI_GUARD_BIN. phi-guard is installed from the chart (hack/local-install.sh). BENCH_E2E_PODS: Pod creates per phase and round (default 150).
 //!
 //! Phases run in two interleaved rounds (none, CEL, phi-guard, none, CEL, phi-guard) so that
 //! drift (etcd growing, caches warming) does not favour one of them. Before each phase a
@@ -391,7 +391,9 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
         kubectl_ok(kubectl, &args, None);
     };
     if phase != Phase::PhiGuard {
-        del(&["validatingwebhookconfiguration", "phi-guard-local"]);
+        // The chart's webhook configuration (release phi-guard, see hack/local-install.sh); the
+        // next install recreates it.
+        del(&["validatingwebhookconfiguration", "phi-guard"]);
     }
     if phase != Phase::Cel {
         del(&[
@@ -405,7 +407,6 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
         Phase::PhiGuard => {
             let st = Command::new(root.join("hack/local-install.sh"))
                 .arg("install")
-                .env("PHI_GUARD_INSTALL", "manifests")
                 .env("WEBHOOK_URL", pg.url())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -428,7 +429,8 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
                 s.message.contains("ValidatingAdmissionPolicy")
             }
             (Err(kube::Error::Api(s)), Phase::PhiGuard) => {
-                s.message.contains("validate.phiguard.io")
+                // The chart's webhook name.
+                s.message.contains("workloads.phiguard.io")
             }
             _ => false,
         };

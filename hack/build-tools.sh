@@ -95,9 +95,9 @@ if ! have kube-apiserver || ! have kube-controller-manager || ! have kubectl; th
     } > go.mod
     go mod edit -require="k8s.io/kubernetes@${K8S_VERSION}"
     for t in kube-apiserver kube-controller-manager kubectl; do go mod edit -tool="k8s.io/kubernetes/cmd/$t"; done
-    for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#\1#p' "$KGOMOD"); do
+    while read -r m; do
       go mod edit -replace="${m}=${m}@${STAGING_V}"
-    done
+    done < <(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#\1#p' "$KGOMOD")
     tidy
     if [ "${PHI_GUARD_UPDATE_TEMPLATES:-0}" = 1 ]; then cp go.mod go.sum "$TPL/"; log "updated $TPL"; fi
   fi

@@ -65,14 +65,14 @@ pid_of() {
 }
 
 stop_all() {
-  local name pid i
+  local name pid
   for name in $COMPONENTS_STOP_ORDER; do
     if pid=$(pid_of "$name"); then
       log "stopping $name (pid $pid)"
       kill -TERM "$pid" 2>/dev/null || true
-      for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       if kill -0 "$pid" 2>/dev/null; then log "$name did not exit after 10 s; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-      for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$DIR/$name.pid"
   done
@@ -132,12 +132,12 @@ make_pki() {
 # launch NAME CMD...: start detached (own session, survives the caller's terminal), record pid
 launch() {
   local name=$1; shift
-  local pid i
+  local pid
   setsid "$@" </dev/null >"$DIR/$name.log" 2>&1 &
   pid=$!
   echo "$pid" > "$DIR/$name.pid"
   # until the forked shell has exec'd the binary, its cmdline is this script's (no "$DIR/")
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$1")" ] && return 0
     kill -0 "$pid" 2>/dev/null || return 0   # died already: reported by alive_or_fail
     sleep 0.05

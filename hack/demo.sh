@@ -7,18 +7,17 @@
 #
 # Steps: build phi-guard; start etcd + kube-apiserver + kube-controller-manager on 127.0.0.1
 # (hack/controlplane.sh, no nodes: Pods stay Pending); install phi-guard's CRD, baseline policy
-# and webhook (hack/local-install.sh: the Helm chart if present) pointing at `phi-guard serve`
+# and webhook (hack/local-install.sh: the Helm chart) pointing at `phi-guard serve`
 # running on the host; apply a PHI app that phi-guard rejects (kubectl's real error), then its
 # fixed version, which is admitted; summarize.
 # env: PHI_GUARD_TOOLS_BIN / KUBE_BIN  prebuilt tools (default: hack/build-tools.sh)
 #      DEMO_DIR  where state and logs go (default: a new temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 CARGO=${CARGO:-cargo}
 DEMO=examples/demo
 
-if [ -t 1 ]; then B=$'\e[1m' R=$'\e[31m' G=$'\e[32m' C=$'\e[36m' N=$'\e[0m'; else B= R= G= C= N=; fi
+if [ -t 1 ]; then B=$'\e[1m' R=$'\e[31m' G=$'\e[32m' C=$'\e[36m' N=$'\e[0m'; else B='' R='' G='' C='' N=''; fi
 say() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
 cmd() { printf '%s$ %s%s\n' "$C" "$*" "$N"; }
 log() { echo "demo: $*" >&2; }

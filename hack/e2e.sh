@@ -4,8 +4,8 @@
 # Builds phi-guard and the test binary, starts etcd + kube-apiserver + kube-controller-manager
 # (hack/controlplane.sh) in a temp dir, exports what the tests need, runs them, and always tears
 # everything down (also on failure, Ctrl-C or timeout). The tests start `phi-guard serve` as a local
-# process and install phi-guard (hack/local-install.sh: the Helm chart if present, else the CRD and
-# a ValidatingWebhookConfiguration pointing at it).
+# process and install phi-guard from the Helm chart (hack/local-install.sh), its webhook pointing
+# at that process.
 #
 #   hack/e2e.sh [libtest args: test-name filters, --nocapture, ...]
 #
@@ -14,7 +14,6 @@
 #      PHI_GUARD_TOOLS_BIN / KUBE_BIN  prebuilt tool dir (default: hack/build-tools.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 CARGO=${CARGO:-cargo}
 t_start=$SECONDS
 log() { echo "e2e: $*" >&2; }
@@ -37,6 +36,7 @@ log "built in $((SECONDS - t_start))s"
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-e2e.XXXXXX")
 rc=0
 tests_pid=
+# shellcheck disable=SC2329 # invoked by the traps below (shellcheck does not see into their strings)
 cleanup() {
   trap - EXIT INT TERM
   # `timeout` leads its own process group and passes a TERM on to all of it (cargo, the tests).

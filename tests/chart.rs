@@ -368,6 +368,11 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         "--cert-dir=/tls",
         "--tls-cert-file=/tls/tls.crt",
         "--tls-key-file=/tls/tls.key",
+        // Durations in the CLI's one humane form.
+        "--tls-ca-validity=1825d",
+        "--tls-serving-validity=90d",
+        "--tls-serving-renew-before=30d",
+        "--tls-check-interval=60s",
     ] {
         assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
     }
@@ -852,7 +857,7 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::jiff::{Timestamp, ToSpan};
-    use phi_guard::certs::{self, SelfManagedTls};
+    use phi_guard::certs::{self, Config};
 
     let cp = ControlPlane::start();
     let crd = repo().join("crds/phipolicies.phiguard.io.yaml");
@@ -899,7 +904,7 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
 
     let client = cp.client().await;
     let certs_dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = SelfManagedTls::new(RELEASE_NS, "pg-phi-guard");
+    let mut cfg = Config::new(RELEASE_NS, "pg-phi-guard");
     cfg.secret_name = "pg-phi-guard-tls".into();
     cfg.webhook_config_name = "pg-phi-guard".into();
     cfg.cert_dir = certs_dir.path().join("tls");

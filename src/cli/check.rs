@@ -40,23 +40,39 @@ pub struct CheckArgs {
     /// standard input). Repeatable.
     /// Cluster objects found here (Namespaces, StorageClasses, NetworkPolicies, PVCs, Services,
     /// PeerAuthentications, Certificates, PhiPolicies) also count as cluster state.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        env = "PHI_GUARD_CHECK_FILENAME",
+        value_name = "PATH",
+        required = true
+    )]
     pub files: Vec<PathBuf>,
 
     /// PhiPolicy file or directory to judge against, instead of the built-in hipaa-baseline.
     /// Repeatable. Every document must be a PhiPolicy; an invalid one fails the run (exit 2).
-    #[arg(long = "policy", value_name = "FILE")]
+    #[arg(long = "policy", env = "PHI_GUARD_CHECK_POLICY", value_name = "FILE")]
     pub policies: Vec<PathBuf>,
 
     /// File or directory with the cluster objects rules consult but that are not judged
     /// themselves: Namespaces (labels and annotations), StorageClasses, PersistentVolumes,
     /// PVCs, NetworkPolicies, Istio PeerAuthentications, cert-manager Certificates, Services.
     /// PhiPolicies found here apply too. Repeatable.
-    #[arg(long = "cluster-state", value_name = "FILE")]
+    #[arg(
+        long = "cluster-state",
+        env = "PHI_GUARD_CHECK_CLUSTER_STATE",
+        value_name = "FILE"
+    )]
     pub cluster_state: Vec<PathBuf>,
 
     /// Output format: `text` for people, `json` for pipelines.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "PHI_GUARD_CHECK_OUTPUT",
+        value_enum,
+        default_value_t = OutputFormat::Text
+    )]
     pub output: OutputFormat,
 }
 

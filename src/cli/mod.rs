@@ -1,7 +1,9 @@
 //! Command line: `serve` (the webhook), `check` (offline, for CI pipelines), `crd`.
 
 pub mod check;
+pub mod duration;
 pub mod serve;
+pub mod tls;
 
 use std::process::ExitCode;
 

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::duration::parse_duration;
+use super::tls::{SelfManagedTlsArgs, TlsArgs};
+use crate::certs;
 use crate::cluster::files::load_paths;
 use crate::cluster::ClusterState;
 use crate::policy::effective_policies;
@@ -24,7 +27,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
-    pub self_managed_tls: crate::certs::SelfManagedTls,
+    pub self_managed_tls: SelfManagedTlsArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -53,22 +56,6 @@ pub struct ListenArgs {
     pub shutdown_grace: Duration,
 }
 
-/// The serving certificate (reloaded without a restart when the files change).
-#[derive(Debug, Clone, clap::Args)]
-pub struct TlsArgs {
-    /// PEM certificate chain, leaf first (e.g. the tls.crt of a mounted Secret). Required unless
-    /// --self-managed-tls (then default: <cert-dir>/tls.crt).
-    #[arg(long, env = "PHI_GUARD_TLS_CERT_FILE")]
-    pub tls_cert_file: Option<PathBuf>,
-    /// PEM private key: ECDSA, RSA or Ed25519; PKCS#8, PKCS#1 or SEC1 (e.g. tls.key). Required
-    /// unless --self-managed-tls (then default: <cert-dir>/tls.key).
-    #[arg(long, env = "PHI_GUARD_TLS_KEY_FILE")]
-    pub tls_key_file: Option<PathBuf>,
-    /// How often the certificate files are re-read for rotation.
-    #[arg(long, env = "PHI_GUARD_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
-    pub tls_reload_interval: Duration,
-}
-
 /// Where cluster state and policies come from.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
@@ -86,26 +73,6 @@ pub struct LogArgs {
     /// Log format: one JSON object per line, or text. `RUST_LOG` sets the filter.
     #[arg(long, env = "PHI_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
-}
-
-/// Parse `10s`, `500ms`, `2m`, `1h` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (examples: 10s, 500ms, 2m)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        u => return Err(format!("invalid duration unit {u:?} (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 /// Cluster state and policies from YAML files. Without any valid PhiPolicy in them, the built-in
@@ -145,12 +112,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 /// The certificate and key files to serve.
-fn tls_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let managed = &args.self_managed_tls;
-    let pick = |given: &Option<PathBuf>, name: &str, flag: &str| match given {
-        Some(p) => Ok(p.clone()),
-        None if managed.enabled => Ok(managed.cert_dir.join(name)),
-        None => Err(anyhow::anyhow!(
+fn tls_files(
+    args: &ServeArgs,
+    managed: Option<&certs::Config>,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let pick = |given: &Option<PathBuf>, name: &str, flag: &str| match (given, managed) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(managed)) => Ok(managed.cert_dir.join(name)),
+        (None, None) => Err(anyhow::anyhow!(
             "{flag} is required (or --self-managed-tls, which writes <cert-dir>/{name})"
         )),
     };
@@ -161,16 +130,17 @@ fn tls_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (cert_file, key_file) = tls_files(&args)?;
-    if args.self_managed_tls.enabled {
-        args.self_managed_tls.validate()?;
+    let self_managed = args.self_managed_tls.config();
+    let (cert_file, key_file) = tls_files(&args, self_managed.as_ref())?;
+    if let Some(cfg) = &self_managed {
+        cfg.validate()?;
     }
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let mut watchers = None;
-    let needs_client = args.cluster.cluster_state.is_empty() || args.self_managed_tls.enabled;
+    let needs_client = args.cluster.cluster_state.is_empty() || self_managed.is_some();
     let client = if needs_client {
         Some(
             kube::Client::try_default()
@@ -210,14 +180,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    if let (Some(client), true) = (&client, args.self_managed_tls.enabled) {
-        let (client, cfg) = (client.clone(), args.self_managed_tls.clone());
+    if let (Some(client), Some(cfg)) = (&client, self_managed.clone()) {
+        let client = client.clone();
         let mut rx = stop_rx.clone();
         background.push(tokio::spawn(async move {
             let stop = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = crate::certs::run(client, cfg, stop).await {
+            if let Err(e) = certs::run(client, cfg, stop).await {
                 tracing::error!(error = %e, "self-managed TLS stopped");
             }
         }));
@@ -235,7 +205,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.cert_reload_interval = args.tls.tls_reload_interval;
     opts.shutdown_grace = args.listen.shutdown_grace;
     // Self-managed TLS writes the files after start: wait for them instead of failing.
-    opts.wait_for_certificate = args.self_managed_tls.enabled;
+    opts.wait_for_certificate = self_managed.is_some();
     let handle = webhook::start(listener, admin, opts, state, metrics, readiness).await?;
 
     shutdown_signal().await;
@@ -271,22 +241,5 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("x").is_err());
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 }

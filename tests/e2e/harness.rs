@@ -1,6 +1,6 @@
 //! The shared test environment: one `phi-guard serve` process per test binary, started on first
 //! use against the control plane that hack/e2e.sh started, and phi-guard installed into it
-//! (hack/local-install.sh: the Helm chart, or the CRD and a webhook configuration).
+//! (hack/local-install.sh: the Helm chart, its webhook pointing at that process).
 //!
 //! Every test takes a [`Ctx`]: a read lock on the shared server (the fail-closed test takes the
 //! write lock, stops phi-guard and restarts it), a kube client and its own namespace.
