@@ -16,6 +16,7 @@ mod controllers;
 mod fail_closed;
 mod helm;
 mod policy;
+mod updates;
 
 use phi_guard::verdict::RuleId;
 

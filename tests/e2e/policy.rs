@@ -11,9 +11,9 @@ use crate::harness::{
 };
 use phi_guard::verdict::RuleId;
 
-const SCOPE_LABEL: &str = "e2e.phiguard.io/policy";
+pub(crate) const SCOPE_LABEL: &str = "e2e.phiguard.io/policy";
 
-fn scoped_policy(name: &str, scope_value: &str, mode: &str) -> String {
+pub(crate) fn scoped_policy(name: &str, scope_value: &str, mode: &str) -> String {
     format!(
         r#"apiVersion: phiguard.io/v1alpha1
 kind: PhiPolicy
