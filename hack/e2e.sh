@@ -34,6 +34,9 @@ PHI_GUARD_BIN=$(awk '$1 == "bin" && $2 == "phi-guard" { print $3 }' <<< "$artifa
 log "built in $((SECONDS - t_start))s"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-e2e.XXXXXX")
+# Run a private copy: a later build in the same target dir (another checkout sharing it) must not
+# swap the binary under a running suite.
+cp "$PHI_GUARD_BIN" "$DIR/phi-guard" && PHI_GUARD_BIN="$DIR/phi-guard"
 rc=0
 tests_pid=
 # shellcheck disable=SC2329 # invoked by the traps below (shellcheck does not see into their strings)

@@ -524,6 +524,39 @@ mod tests {
     }
 
     #[test]
+    fn pre_existing_findings_of_a_namespace_scoped_policy_are_warnings() {
+        let state = ClusterState::new();
+        fixtures::add_namespace(&state, "clinic", json!({"scope": "x"}), json!({}));
+        let mut p = fixtures::policy_with(|s| {
+            s.scope.namespace_selector = LabelSelector {
+                match_labels: Some([("scope".to_string(), "x".to_string())].into()),
+                match_expressions: None,
+            };
+            s.scope.workload_selector = LabelSelector {
+                match_labels: Some([("scope".to_string(), "x".to_string())].into()),
+                match_expressions: None,
+            };
+        });
+        p.name = "scoped".into();
+        let old = fixtures::deployment(
+            "clinic",
+            json!({"app": "api"}),
+            json!({"app": "api"}),
+            fixtures::app_spec(),
+        );
+        let new = fixtures::deployment(
+            "clinic",
+            json!({"app": "api", "team": "billing"}),
+            json!({"app": "api"}),
+            fixtures::app_spec(),
+        );
+        let policies = [Arc::new(p)];
+        assert!(!evaluate(&new, &state, &policies).allowed);
+        let d = evaluate_update(&old, &new, &state, &policies, Actor::Person);
+        assert!(d.allowed, "{d:#?}");
+    }
+
+    #[test]
     fn controllers_are_recognised_by_their_identity() {
         for u in [
             "system:kube-controller-manager",

@@ -2,7 +2,13 @@
 //! enforced mTLS (Istio sidecar or ambient with an effective STRICT PeerAuthentication, Linkerd
 //! with an authenticated default inbound policy) or mount cert-manager TLS material; mesh bypass
 //! annotations are refused; Ingresses to PHI pods cover every host with TLS; Services in front
-//! of unmeshed PHI pods expose no plaintext ports. Port names are never evidence.
+//! of unmeshed PHI pods expose no plaintext ports.
+//!
+//! What a Service port's `appProtocol` (else its name prefix, Istio's convention: `https-api`)
+//! proves: only what the port is declared to carry. It is required to be a TLS protocol on a
+//! Service in front of unmeshed PHI pods, and it never stands in for the pods' own evidence:
+//! those pods are judged on their mesh enrolment or mounted TLS material, whatever the Service
+//! in front of them says.
 
 mod app_tls;
 mod facts;

@@ -774,3 +774,24 @@ fn service_ports_are_fine_when_the_phi_pods_are_meshed_or_not_phi() {
         f[0].message
     );
 }
+
+/// One truth about port names (module docs): a TLS-named port satisfies the Service check, and
+/// it never proves anything for the pods behind it, which are judged on their own evidence.
+#[test]
+fn a_tls_port_name_declares_the_port_but_never_proves_the_pods() {
+    let s = state_with_ns(json!({}), json!({}));
+    add_pod(
+        &s,
+        "deployment/api",
+        json!({ "app": "api", PHI.0: PHI.1 }),
+        json!({}),
+        &["app"],
+    );
+    let https_named = json!([{ "name": "https-api", "port": 443 }]);
+    assert!(run(&service(json!({}), https_named), &s).is_empty());
+    // The pod behind it (no mesh, no mounted TLS material) is still a finding, whatever the
+    // Service's port names say.
+    let f = run(&plain_pod(), &s);
+    assert!(!f.is_empty(), "the unmeshed pod was accepted");
+    assert!(f.iter().all(|f| f.rule == RuleId::EncryptionInTransit));
+}
