@@ -135,6 +135,30 @@ async fn objects_admitted_earlier_can_be_labeled_rolled_out_and_deleted_after_en
 
     // The unencrypted claim admitted under Warn can be deleted: the pvc-protection controller's
     // finalizer-removing UPDATE is not denied.
+    eventually(
+        "the claim carries the pvc-protection finalizer",
+        Duration::from_secs(30),
+        || {
+            let run = kubectl(
+                &[
+                    "get",
+                    "pvc",
+                    "scratch",
+                    "-n",
+                    &ctx.ns,
+                    "-o",
+                    "jsonpath={.metadata.finalizers}",
+                ],
+                None,
+            );
+            if run.stdout.contains("kubernetes.io/pvc-protection") {
+                Ok(())
+            } else {
+                Err(format!("{}{}", run.stdout, run.stderr))
+            }
+        },
+    )
+    .await;
     let run = kubectl(
         &["delete", "pvc", "scratch", "-n", &ctx.ns, "--wait=false"],
         None,
