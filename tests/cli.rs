@@ -293,7 +293,20 @@ fn findings_explain_and_remediate() {
 fn json_output_has_the_documented_schema() {
     let (_, v) = broken_json();
     let top: Vec<&String> = v.as_object().expect("object").keys().collect();
-    assert_eq!(top, ["results"]);
+    assert_eq!(top, ["results", "skipped"]);
+    for s in v["skipped"].as_array().expect("skipped array") {
+        let mut keys: Vec<&str> = s
+            .as_object()
+            .expect("skipped object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["apiVersion", "kind", "message", "name", "namespace", "reason", "source"]
+        );
+    }
     for r in results(&v) {
         let mut keys: Vec<&str> = r
             .as_object()
@@ -416,7 +429,7 @@ fn yaml_syntax_error_names_file_and_line() {
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("tests/fixtures/syntax-error.yaml:7:"),
+        err.contains("tests/fixtures/syntax-error.yaml:6:6:"),
         "expected file:line in {err}"
     );
     assert!(err.contains("YAML"), "{err}");
@@ -490,11 +503,13 @@ fn policy_flag_only_takes_policies() {
 }
 
 #[test]
-fn nothing_to_check_is_an_error() {
-    let out = check(&["-f", "examples/cluster"]);
-    assert_eq!(code(&out), 2);
+fn no_kubernetes_object_at_all_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write_temp(dir.path(), "empty.yaml", "# nothing rendered\n---\n");
+    let out = check(&["-f", f.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
     assert!(
-        stderr(&out).contains("no objects to check"),
+        stderr(&out).contains("no Kubernetes objects"),
         "{}",
         stderr(&out)
     );
@@ -505,7 +520,7 @@ fn baseline_example_equals_the_built_in_policy() {
     let text = std::fs::read_to_string(root().join("examples/policies/hipaa-baseline.yaml"))
         .expect("read examples/policies/hipaa-baseline.yaml");
     let from_file: phi_guard::policy::PhiPolicy =
-        serde_yaml::from_str(&text).expect("hipaa-baseline.yaml parses as a PhiPolicy");
+        serde_saphyr::from_str(&text).expect("hipaa-baseline.yaml parses as a PhiPolicy");
     let built_in = phi_guard::policy::hipaa_baseline();
     assert_eq!(from_file.metadata.name, built_in.metadata.name);
     assert_eq!(
