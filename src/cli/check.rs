@@ -269,7 +269,7 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
                 skip(
                     SkipReason::KindNotJudged,
                     format!(
-                        "kind not judged, though it runs pods ({path}.containers): the webhook judges the Pods it creates"
+                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
                     ),
                 )
             } else {
