@@ -322,17 +322,24 @@ impl Readiness {
     }
 }
 
-/// Replace quoted parts of a decoder error (`invalid type: string "…"`) so values from the
-/// object never travel into responses, API server audit logs or our logs.
+/// Replace quoted parts of a decoder error (`invalid type: string "…"`) and bare numbers
+/// (`invalid type: integer …`: some decoders print numbers unquoted) so values from the
+/// object never travel into responses, API server audit logs or our logs. Positions
+/// (`line 3 column 7`) and numbers inside names (`u32`, `containers[0]`, `v1`) stay.
 pub fn redact(message: &str) -> String {
+    let chars: Vec<char> = message.chars().collect();
     let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars();
-    while let Some(c) = chars.next() {
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
         if c == '"' || c == '`' {
             out.push(c);
             out.push('…');
             let mut escaped = false;
-            for d in chars.by_ref() {
+            i += 1;
+            while i < chars.len() {
+                let d = chars[i];
+                i += 1;
                 if escaped {
                     escaped = false;
                 } else if d == '\\' {
@@ -342,9 +349,32 @@ pub fn redact(message: &str) -> String {
                 }
             }
             out.push(c);
-        } else {
-            out.push(c);
+            continue;
         }
+        let boundary = i == 0 || !(chars[i - 1].is_alphanumeric() || "_[.-".contains(chars[i - 1]));
+        let signed = c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        if boundary && (c.is_ascii_digit() || signed) {
+            let mut end = i + 1;
+            while end < chars.len()
+                && (chars[end].is_ascii_digit() || "._eE+-".contains(chars[end]))
+            {
+                end += 1;
+            }
+            let standalone = chars.get(end).is_none_or(|n| !n.is_alphanumeric());
+            let before: String = chars[..i].iter().collect();
+            let position = ["line", "column", "position"]
+                .iter()
+                .any(|w| before.trim_end().ends_with(w));
+            if standalone && !position {
+                out.push('…');
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+            continue;
+        }
+        out.push(c);
+        i += 1;
     }
     out
 }
@@ -394,5 +424,21 @@ mod tests {
             r#"invalid type: string "…", expected u32 at line 1 column 9"#
         );
         assert_eq!(redact("unknown variant `PATCH`"), "unknown variant `…`");
+    }
+
+    #[test]
+    fn redact_hides_bare_numbers_but_keeps_positions_and_names() {
+        assert_eq!(
+            redact("invalid type: integer 424242424242, expected a string at line 1 column 80"),
+            "invalid type: integer …, expected a string at line 1 column 80"
+        );
+        assert_eq!(
+            redact("invalid value: -12.5e3 for u32 in spec.containers[0] (v1)"),
+            "invalid value: … for u32 in spec.containers[0] (v1)"
+        );
+        assert_eq!(
+            redact("number out of range: 18446744073709551616"),
+            "number out of range: …"
+        );
     }
 }

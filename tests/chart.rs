@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 const RELEASE_NS: &str = "guard-system";
 
@@ -104,18 +104,10 @@ fn try_template(sets: &[&str]) -> Result<Vec<Value>, String> {
     if !ok {
         return Err(err);
     }
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&out) {
-        let v =
-            Value::deserialize(doc).map_err(|e| format!("rendered YAML does not parse: {e}"))?;
-        if !v.is_null() {
-            docs.push(v);
-        }
-    }
-    Ok(docs)
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&out)
+        .map_err(|e| format!("rendered YAML does not parse: {e}"))?;
+    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
 }
-
-use serde::Deserialize;
 
 fn template(sets: &[&str]) -> Vec<Value> {
     try_template(sets).unwrap_or_else(|e| panic!("helm template {sets:?} failed:\n{e}"))
@@ -141,7 +133,7 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence()
+    v.as_array()
         .map(|s| {
             s.iter()
                 .filter_map(|x| x.as_str().map(String::from))
@@ -155,7 +147,7 @@ fn excluded_namespaces(docs: &[Value]) -> Vec<String> {
     let vwc = one(docs, "ValidatingWebhookConfiguration");
     let exprs = &vwc["webhooks"][0]["namespaceSelector"]["matchExpressions"];
     let expr = exprs
-        .as_sequence()
+        .as_array()
         .and_then(|s| {
             s.iter()
                 .find(|e| e["key"].as_str() == Some("kubernetes.io/metadata.name"))
@@ -212,7 +204,7 @@ fn helm_lint_passes_for_every_value_set() {
 fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
     let docs = template(&[]);
     let vwc = one(&docs, "ValidatingWebhookConfiguration");
-    let hooks = vwc["webhooks"].as_sequence().expect("webhooks");
+    let hooks = vwc["webhooks"].as_array().expect("webhooks");
     assert_eq!(hooks.len(), 1);
     let w = &hooks[0];
     assert_eq!(w["failurePolicy"].as_str(), Some("Fail"));
@@ -238,7 +230,7 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
 
     // Every kind the engine judges, with the operations it needs.
     let mut seen = BTreeSet::new();
-    for rule in w["rules"].as_sequence().expect("rules") {
+    for rule in w["rules"].as_array().expect("rules") {
         for group in strings(&rule["apiGroups"]) {
             for res in strings(&rule["resources"]) {
                 for op in strings(&rule["operations"]) {
@@ -285,7 +277,7 @@ fn rbac_is_least_privilege() {
         let docs = template(sets);
         for kind in ["ClusterRole", "Role"] {
             for role in all_of(&docs, kind) {
-                let text = serde_yaml::to_string(&role["rules"]).unwrap_or_default();
+                let text = serde_saphyr::to_string(&role["rules"]).unwrap_or_default();
                 assert!(
                     !text.contains('*'),
                     "{kind} {:?} has a wildcard:\n{text}",
@@ -298,7 +290,7 @@ fn rbac_is_least_privilege() {
             .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard"))
             .expect("main ClusterRole");
         let mut reads = BTreeSet::new();
-        for rule in main["rules"].as_sequence().expect("rules") {
+        for rule in main["rules"].as_array().expect("rules") {
             let resources = strings(&rule["resources"]);
             assert!(
                 !resources.iter().any(|r| r == "secrets"),
@@ -346,7 +338,7 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
     let docs = template(&[]);
     let role = one(&docs, "Role");
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
-    for rule in role["rules"].as_sequence().expect("rules") {
+    for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
         let verbs = strings(&rule["verbs"]);
         if verbs == ["create"] {
@@ -476,7 +468,7 @@ fn pods_are_restricted() {
     assert_eq!(deploy["spec"]["replicas"].as_u64(), Some(2));
     assert_eq!(spec["automountServiceAccountToken"].as_bool(), Some(true));
     assert!(spec["topologySpreadConstraints"]
-        .as_sequence()
+        .as_array()
         .is_some_and(|s| !s.is_empty()));
     assert!(!spec["affinity"]["podAntiAffinity"].is_null());
     assert_eq!(
@@ -501,7 +493,7 @@ fn pods_are_restricted() {
             pod_spec["securityContext"]["seccompProfile"]["type"].as_str(),
             Some("RuntimeDefault")
         );
-        for c in pod_spec["containers"].as_sequence().expect("containers") {
+        for c in pod_spec["containers"].as_array().expect("containers") {
             containers.push(c.clone());
         }
     }
@@ -546,7 +538,7 @@ fn pods_are_restricted() {
     assert_eq!(pdb["spec"]["minAvailable"].as_u64(), Some(1));
     let svc = one(&docs, "Service");
     let ports: Vec<(u64, String)> = svc["spec"]["ports"]
-        .as_sequence()
+        .as_array()
         .expect("ports")
         .iter()
         .map(|p| {
@@ -568,13 +560,13 @@ fn network_policy_isolates_phi_guard() {
     let np = one(&docs, "NetworkPolicy");
     assert_eq!(strings(&np["spec"]["policyTypes"]), ["Ingress", "Egress"]);
     let ingress_ports: Vec<u64> = np["spec"]["ingress"]
-        .as_sequence()
+        .as_array()
         .expect("ingress")
         .iter()
         .filter_map(|r| r["ports"][0]["port"].as_u64())
         .collect();
     assert_eq!(ingress_ports, [8443, 8080]);
-    let egress = np["spec"]["egress"].as_sequence().expect("egress");
+    let egress = np["spec"]["egress"].as_array().expect("egress");
     assert_eq!(
         egress[0]["to"][0]["ipBlock"]["cidr"].as_str(),
         Some("10.1.2.3/32")
@@ -596,7 +588,7 @@ fn baseline_policy_is_a_valid_phipolicy() {
     ]);
     let doc = one(&docs, "PhiPolicy");
     let policy: phi_guard::policy::PhiPolicy =
-        serde_yaml::from_value(doc.clone()).expect("renders a PhiPolicy the CRD types accept");
+        serde_json::from_value(doc.clone()).expect("renders a PhiPolicy the CRD types accept");
     assert_eq!(
         policy.metadata.name.as_deref(),
         Some(phi_guard::policy::BASELINE_NAME)
@@ -625,7 +617,7 @@ fn baseline_policy_is_a_valid_phipolicy() {
     // Defaults equal the built-in baseline's spec.
     let docs = template(&[]);
     let policy: phi_guard::policy::PhiPolicy =
-        serde_yaml::from_value(one(&docs, "PhiPolicy").clone()).expect("PhiPolicy");
+        serde_json::from_value(one(&docs, "PhiPolicy").clone()).expect("PhiPolicy");
     assert_eq!(policy.spec, phi_guard::policy::hipaa_baseline().spec);
 
     assert!(all_of(&template(&["policy.baseline.enabled=false"]), "PhiPolicy").is_empty());
@@ -704,12 +696,12 @@ fn chart_crd_is_identical_to_crds_dir() {
 
 /// Every leaf of values.yaml (maps descended, lists and empty maps as leaves), as dotted paths.
 fn value_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
-    match v.as_mapping() {
+    match v.as_object() {
         Some(m)
             if !m.is_empty() && !prefix.ends_with("Selector") && !prefix.ends_with("resources") =>
         {
             for (k, child) in m {
-                let k = k.as_str().unwrap_or("");
+                let k = k.as_str();
                 let path = if prefix.is_empty() {
                     k.to_string()
                 } else {
@@ -724,7 +716,7 @@ fn value_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
 
 fn values_yaml() -> Value {
     let text = std::fs::read_to_string(chart_dir().join("values.yaml")).expect("values.yaml");
-    serde_yaml::from_str(&text).expect("values.yaml parses")
+    serde_saphyr::from_str(&text).expect("values.yaml parses")
 }
 
 #[test]
@@ -886,7 +878,7 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
         let mut yaml = String::new();
         for d in &docs {
             yaml.push_str("---\n");
-            yaml.push_str(&serde_yaml::to_string(d).expect("yaml"));
+            yaml.push_str(&serde_saphyr::to_string(d).expect("yaml"));
         }
         let (ok, out) = cp.kubectl(
             &["apply", "--dry-run=server", "-n", RELEASE_NS, "-f", "-"],

@@ -295,7 +295,28 @@ fn findings_explain_and_remediate() {
 fn json_output_has_the_documented_schema() {
     let (_, v) = broken_json();
     let top: Vec<&String> = v.as_object().expect("object").keys().collect();
-    assert_eq!(top, ["results"]);
+    assert_eq!(top, ["results", "skipped"]);
+    for s in v["skipped"].as_array().expect("skipped array") {
+        let mut keys: Vec<&str> = s
+            .as_object()
+            .expect("skipped object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "apiVersion",
+                "kind",
+                "message",
+                "name",
+                "namespace",
+                "reason",
+                "source"
+            ]
+        );
+    }
     for r in results(&v) {
         let mut keys: Vec<&str> = r
             .as_object()
@@ -418,7 +439,7 @@ fn yaml_syntax_error_names_file_and_line() {
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("tests/fixtures/syntax-error.yaml:7:"),
+        err.contains("tests/fixtures/syntax-error.yaml:6:6:"),
         "expected file:line in {err}"
     );
     assert!(err.contains("YAML"), "{err}");
@@ -492,11 +513,13 @@ fn policy_flag_only_takes_policies() {
 }
 
 #[test]
-fn nothing_to_check_is_an_error() {
-    let out = check(&["-f", "examples/cluster"]);
-    assert_eq!(code(&out), 2);
+fn no_kubernetes_object_at_all_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write_temp(dir.path(), "empty.yaml", "# nothing rendered\n---\n");
+    let out = check(&["-f", f.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
     assert!(
-        stderr(&out).contains("no objects to check"),
+        stderr(&out).contains("no Kubernetes objects"),
         "{}",
         stderr(&out)
     );
@@ -507,7 +530,7 @@ fn baseline_example_equals_the_built_in_policy() {
     let text = std::fs::read_to_string(root().join("examples/policies/hipaa-baseline.yaml"))
         .expect("read examples/policies/hipaa-baseline.yaml");
     let from_file: phi_guard::policy::PhiPolicy =
-        serde_yaml::from_str(&text).expect("hipaa-baseline.yaml parses as a PhiPolicy");
+        serde_saphyr::from_str(&text).expect("hipaa-baseline.yaml parses as a PhiPolicy");
     let built_in = phi_guard::policy::hipaa_baseline();
     assert_eq!(from_file.metadata.name, built_in.metadata.name);
     assert_eq!(
@@ -631,4 +654,406 @@ fn manifests_can_come_from_stdin() {
         result(&v, "Deployment", "payments", "records-api")["phi"],
         true
     );
+}
+
+// ---- Robustness against real repositories (fixtures under tests/fixtures/check/) ----
+
+const FIX: &str = "tests/fixtures/check";
+
+fn skipped(v: &Value) -> &Vec<Value> {
+    v["skipped"].as_array().expect("skipped array")
+}
+
+/// Run `check` with standard input and a deadline (a hang is a failure, not a stuck suite).
+fn check_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
+        .current_dir(root())
+        .arg("check")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn phi-guard");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn namespace_flag_places_objects_that_name_none() {
+    let rendered = std::fs::read(root().join(FIX).join("namespace/rendered.yaml")).expect("read");
+    let ns_state = format!("{FIX}/namespace/fhir-namespace.yaml");
+    let out = check_with_stdin(
+        &[
+            "-f",
+            "-",
+            "-n",
+            "fhir",
+            "--cluster-state",
+            &ns_state,
+            "-o",
+            "json",
+        ],
+        &rendered,
+    );
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    assert_eq!(results(&v).len(), 2, "{v:#}");
+    // Judged in fhir, whose Namespace label makes them PHI.
+    let d = result(&v, "Deployment", "fhir", "records");
+    assert_eq!(d["phi"], true, "{d:#}");
+    assert_eq!(result(&v, "Service", "fhir", "records")["phi"], true);
+
+    // Without -n: `default`, as kubectl apply without a namespace.
+    let out = check(&[
+        "-f",
+        &format!("{FIX}/namespace/rendered.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        result(&json(&out), "Deployment", "default", "records")["phi"],
+        false
+    );
+}
+
+#[test]
+fn namespace_flag_conflicting_with_the_object_is_an_error() {
+    let f = format!("{FIX}/namespace/conflict.yaml");
+    let out = check(&["-f", &f, "--namespace", "fhir"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("PersistentVolumeClaim \"scratch\"")
+            && err.contains("the namespace from the provided object \"billing\" does not match the namespace \"fhir\""),
+        "{err}"
+    );
+    // The same namespace, or no flag, is fine.
+    assert_eq!(code(&check(&["-f", &f, "-n", "billing"])), 0);
+    assert_eq!(code(&check(&["-f", &f])), 0);
+}
+
+#[test]
+fn duplicate_mapping_keys_are_refused_with_file_and_line() {
+    let out = check(&["-f", &format!("{FIX}/duplicate-labels.yaml")]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("tests/fixtures/check/duplicate-labels.yaml:10:") && err.contains("duplicate"),
+        "{err}"
+    );
+    assert!(err.contains("labels"), "names the key: {err}");
+
+    let out = check(&["-f", &format!("{FIX}/duplicate-keys.json")]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("tests/fixtures/check/duplicate-keys.json:6:")
+            && err.contains("duplicate key \"spec\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn merge_keys_bom_and_json_streams_are_read() {
+    let out = check(&[
+        "-f",
+        &format!("{FIX}/merge-keys.yaml"),
+        "-f",
+        &format!("{FIX}/bom.yaml"),
+        "-f",
+        &format!("{FIX}/concatenated.json"),
+        "--cluster-state",
+        "examples/cluster",
+        "-o",
+        "json",
+    ]);
+    assert!(code(&out) < 2, "{}", stderr(&out));
+    let v = json(&out);
+    // Merged labels reach the pod template: PHI by its own label, two containers.
+    let d = result(&v, "Deployment", "payments", "records-worker");
+    assert_eq!(d["phi"], true, "{d:#}");
+    let paths: Vec<&str> = findings(d)
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert!(
+        !paths.iter().any(|p| p.contains("containers[2]")),
+        "{paths:?}"
+    );
+    result(&v, "Service", "payments", "bom-service");
+    result(&v, "Service", "payments", "first");
+    result(&v, "Service", "payments", "second");
+    let sources: Vec<&str> = results(&v)
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(
+        sources,
+        ["records-worker", "bom-service", "first", "second"],
+        "{v:#}"
+    );
+}
+
+#[test]
+fn errors_about_objects_without_kind_or_name_read_cleanly() {
+    let out = check(&["-f", &format!("{FIX}/no-kind.yaml")]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("tests/fixtures/check/no-kind.yaml#1: apiVersion and kind are required"),
+        "{err}"
+    );
+    assert!(!err.contains(":  \"\":") && !err.contains("\"\""), "{err}");
+}
+
+#[test]
+fn decode_errors_name_the_field_and_never_the_value() {
+    let out = check(&["-f", &format!("{FIX}/annotation-number.yaml")]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("metadata.annotations[\"x\"]: invalid type: integer, expected a string"),
+        "{err}"
+    );
+    assert!(!err.contains("424242424242"), "value echoed: {err}");
+    assert!(
+        err.contains("annotation-number.yaml#1: Deployment \"records\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn pod_bearing_custom_resources_are_judged_or_listed() {
+    let out = check(&[
+        "-f",
+        &format!("{FIX}/pod-custom-resources.yaml"),
+        "--cluster-state",
+        "examples/cluster",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    // The Rollout's own template is judged like a Deployment's, and named as a Rollout.
+    let r = result(&v, "Rollout", "payments", "records-canary");
+    assert_eq!(
+        (r["phi"].clone(), r["allowed"].clone()),
+        (true.into(), false.into())
+    );
+    let audit = findings(r)
+        .iter()
+        .find(|f| f["rule"] == "audit-sidecar")
+        .expect("audit-sidecar finding");
+    assert_eq!(audit["path"], "spec.template.spec.containers");
+    let msg = audit["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("Rollout payments/records-canary"), "{msg}");
+    assert!(!msg.contains("Deployment payments/records-canary"), "{msg}");
+
+    let skipped = skipped(&v);
+    let find = |name: &str| {
+        skipped
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed as skipped: {v:#}"))
+    };
+    let by_ref = find("records-by-ref");
+    assert_eq!(by_ref["reason"], "kind-not-judged");
+    assert!(
+        by_ref["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spec.workloadRef (Deployment \"records-api\")"),
+        "{by_ref:#}"
+    );
+    for (name, path) in [
+        ("nightly-export", "spec.templates[0].container"),
+        ("records-fn", "spec.template.spec.containers"),
+    ] {
+        let s = find(name);
+        let m = s["message"].as_str().unwrap_or_default();
+        assert!(m.contains("runs pods") && m.contains(path), "{s:#}");
+    }
+
+    // Text: every skipped object on a line of its own, with why.
+    let out = check(&[
+        "-f",
+        &format!("{FIX}/pod-custom-resources.yaml"),
+        "--cluster-state",
+        "examples/cluster",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  kind not judged, though it runs pods"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DENIED   Rollout payments/records-canary"),
+        "{text}"
+    );
+}
+
+#[test]
+fn files_with_only_unjudged_objects_are_listed_not_refused() {
+    let out = check(&["-f", &format!("{FIX}/only-unjudged"), "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    assert!(results(&v).is_empty());
+    let reasons: Vec<(String, String)> = skipped(&v)
+        .iter()
+        .map(|s| {
+            (
+                s["kind"].as_str().unwrap_or_default().to_string(),
+                s["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (kind, reason) in [
+        ("HorizontalPodAutoscaler", "kind-not-judged"),
+        ("CustomResourceDefinition", "kind-not-judged"),
+        ("Widget", "kind-not-judged"),
+        ("StorageClass", "cluster-state"),
+        ("PersistentVolume", "cluster-state"),
+    ] {
+        assert!(
+            reasons.contains(&(kind.to_string(), reason.to_string())),
+            "{kind} {reason} in {reasons:?}"
+        );
+    }
+
+    // The cluster examples alone: cluster state, nothing to judge, nothing wrong.
+    let out = check(&["-f", "examples/cluster"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Read as cluster state: "), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("0 objects: 0 admitted, 0 denied, 0 not PHI; 0 findings"),
+        "{text}"
+    );
+}
+
+#[test]
+fn directory_walks_skip_files_that_are_not_manifests() {
+    let out = check(&["-f", &format!("{FIX}/repo"), "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    result(&v, "Service", "payments", "records");
+    let files: Vec<(&str, &str)> = skipped(&v)
+        .iter()
+        .filter(|s| s["reason"] == "file-skipped")
+        .map(|s| {
+            (
+                s["source"].as_str().unwrap_or_default(),
+                s["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let note = |name: &str| {
+        files
+            .iter()
+            .find(|(s, _)| s.ends_with(name))
+            .map(|(_, m)| *m)
+            .unwrap_or_else(|| panic!("{name} not noted in {files:?}"))
+    };
+    assert!(note("repo/Chart.yaml").contains("not a Kubernetes manifest"));
+    assert!(note("repo/values.yaml").contains("not a Kubernetes manifest"));
+    assert!(note("templates/deployment.yaml").contains("template"));
+    assert!(skipped(&v)
+        .iter()
+        .any(|s| s["kind"] == "Kustomization" && s["reason"] == "kind-not-judged"));
+
+    // Named explicitly, a file that is not a manifest is an error: it cannot be judged.
+    let out = check(&["-f", &format!("{FIX}/repo/values.yaml")]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("repo/values.yaml#1: a Kubernetes object")
+            || stderr(&out).contains("repo/values.yaml#1: apiVersion and kind are required"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_link_cycles_are_followed_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("manifests");
+    std::fs::create_dir_all(base.join("nested")).expect("mkdir");
+    std::fs::copy(
+        root().join(FIX).join("repo/manifests/app.yaml"),
+        base.join("app.yaml"),
+    )
+    .expect("copy");
+    // A cycle back to the top, a link to a file read already, a dangling link.
+    std::os::unix::fs::symlink(&base, base.join("nested/loop")).expect("symlink");
+    std::os::unix::fs::symlink(base.join("app.yaml"), base.join("nested/again.yaml"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(base.join("gone.yaml"), base.join("dangling.yaml"))
+        .expect("symlink");
+
+    let start = std::time::Instant::now();
+    let out = check_with_stdin(
+        &["-f", base.to_str().expect("utf-8 path"), "-o", "json"],
+        b"",
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    assert_eq!(results(&v).len(), 1, "read once: {v:#}");
+    let notes: Vec<&str> = skipped(&v)
+        .iter()
+        .filter_map(|s| s["message"].as_str())
+        .collect();
+    assert!(
+        notes.iter().filter(|m| m.contains("already read")).count() >= 2,
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|m| m.contains("cannot be read")),
+        "{notes:?}"
+    );
+}
+
+/// A repository of many objects in one namespace: every object judged once, state indexed.
+#[test]
+fn a_large_repository_is_judged_in_full() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = scale_manifests(500);
+    let f = write_temp(dir.path(), "repo.yaml", &text);
+    let out = check(&[
+        "-f",
+        f.to_str().expect("utf-8 path"),
+        "--cluster-state",
+        "examples/cluster",
+        "-o",
+        "json",
+    ]);
+    assert!(code(&out) < 2, "{}", stderr(&out));
+    let v = json(&out);
+    // Deployments, PVCs and Services judged; NetworkPolicies read as state.
+    assert_eq!(results(&v).len(), 1500);
+    assert_eq!(skipped(&v).len(), 500);
+}
+
+/// `n` each of Deployment, NetworkPolicy, PVC and Service in `payments` (the same shape as
+/// tests/fixtures/check/generate-scale.py, which writes the 20,000-object benchmark input).
+fn scale_manifests(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: payments\n  labels: {{app: app-{i}, phiguard.io/data-classification: phi}}\nspec:\n  selector: {{matchLabels: {{app: app-{i}}}}}\n  template:\n    metadata:\n      labels: {{app: app-{i}, phiguard.io/data-classification: phi}}\n    spec:\n      containers:\n        - name: app\n          image: registry.example.com/app@sha256:99a6d3ef64658dbfe9d50401cbb711450ebffcecac9c3fd780720e7db645e30f\n          volumeMounts: [{{name: data, mountPath: /data}}]\n      volumes:\n        - name: data\n          persistentVolumeClaim: {{claimName: data-{i}}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-{i}\n  namespace: payments\nspec:\n  podSelector: {{matchLabels: {{app: app-{i}}}}}\n  policyTypes: [Ingress, Egress]\n---\n\
+             apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data-{i}\n  namespace: payments\nspec:\n  storageClassName: gp3-encrypted\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\n  namespace: payments\nspec:\n  selector: {{app: app-{i}}}\n  ports: [{{name: https, port: 443}}]\n---\n"
+        ));
+    }
+    s
 }

@@ -31,8 +31,10 @@ const DEFAULT_NAMESPACE: &str = "default";
 #[command(
     after_help = "Without a PhiPolicy (--policy, or among the -f and --cluster-state files) \
 the built-in hipaa-baseline applies.\n\nExit status: 0 every object would be admitted, 1 some \
-object would be denied, 2 the inputs could not be judged (missing file, YAML error, invalid \
-policy)."
+object would be denied, 2 the inputs could not be judged (missing or unreadable file, YAML \
+or JSON error, duplicate key, an object that does not decode, namespace conflict with -n, \
+invalid policy, no Kubernetes object at all). Objects of kinds phi-guard does not judge are \
+listed as skipped and do not change the exit status."
 )]
 pub struct CheckArgs {
     /// Manifest file or directory to judge (multi-document YAML or JSON, `kind: List` too;
@@ -64,6 +66,12 @@ pub struct CheckArgs {
         value_name = "FILE"
     )]
     pub cluster_state: Vec<PathBuf>,
+
+    /// Namespace for objects that set none, as with `kubectl apply -n`; an object whose own
+    /// namespace differs is an error (exit 2), as kubectl makes it. Default: `default`, and
+    /// then objects may name any namespace.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespace: Option<String>,
 
     /// Output format: `text` for people, `json` for pipelines.
     #[arg(
@@ -100,20 +108,56 @@ pub enum CheckError {
         first: String,
         second: String,
     },
-    #[error("no objects to check in the given files (phi-guard judges Pods, pod controllers, PersistentVolumeClaims, Services and Ingresses)")]
+    #[error("{}: the namespace from the provided object {namespace:?} does not match the namespace {flag:?}. You must pass '--namespace={namespace}' to perform this operation.", files::object_ref(source_ref, kind, name))]
+    NamespaceMismatch {
+        source_ref: String,
+        kind: String,
+        name: String,
+        namespace: String,
+        flag: String,
+    },
+    #[error("no Kubernetes objects in the given files")]
     NothingToCheck,
 }
 
-/// The verdicts on every checkable object, in input order.
+/// The verdicts on every checkable object, in input order, and what was not judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub results: Vec<ObjectResult>,
+    /// Every input object without a verdict and every file skipped, with why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Why an input has no verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Read as cluster state (Namespaces, NetworkPolicies, StorageClasses, ...) or a PhiPolicy.
+    ClusterState,
+    /// A kind phi-guard does not judge.
+    KindNotJudged,
+    /// A file (or document) that is not a Kubernetes manifest, found walking a directory.
+    FileSkipped,
+}
+
+/// An input without a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub kind: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub name: String,
+    /// `file#document`, or the file.
+    pub source: String,
+    pub reason: SkipReason,
+    pub message: String,
 }
 
 /// The verdict on one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObjectResult {
-    pub kind: &'static str,
+    pub kind: String,
     pub namespace: String,
     pub name: String,
     /// Some policy considers the object PHI.
@@ -182,7 +226,8 @@ pub fn run(args: CheckArgs) -> ExitCode {
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
-    let inputs = read_inputs(&args.files)?;
+    let (mut inputs, skipped_files) = read_inputs(&args.files)?;
+    apply_namespace(&mut inputs, args.namespace.as_deref())?;
     let state_docs = files::read_documents(&args.cluster_state)?;
     let policy_docs = files::read_documents(&args.policies)?;
 
@@ -210,66 +255,167 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
 
     // Cluster state: --cluster-state first, then the inputs (which win on a name clash).
     let state = ClusterState::new();
-    let not_policy = |d: &&Document| !files::is_phi_policy(d);
-    let cluster_docs: Vec<Document> = state_docs
-        .iter()
-        .chain(&inputs)
-        .filter(not_policy)
-        .cloned()
-        .collect();
-    files::load_state(&cluster_docs, &state)?;
+    for d in state_docs.iter().chain(&inputs) {
+        if !files::is_phi_policy(d) {
+            files::load_state(std::slice::from_ref(d), &state)?;
+        }
+    }
 
     let mut results = Vec::new();
+    let mut skipped = Vec::new();
     for d in &inputs {
-        let Some(kind) = Kind::from_api_version_kind(&d.api_version, &d.kind) else {
+        let group = d.group();
+        let skip = |reason, message: String| Skipped {
+            kind: d.kind.clone(),
+            api_version: d.api_version.clone(),
+            namespace: d.namespace(),
+            name: d.name(),
+            source: d.source.clone(),
+            reason,
+            message,
+        };
+        let kind = match files::judged_kind(group, &d.kind) {
+            Some(Kind::Namespace | Kind::NetworkPolicy) => None,
+            other => other,
+        };
+        let Some(kind) = kind else {
+            skipped.push(if files::is_phi_policy(d) || files::is_state_kind(group, &d.kind) {
+                skip(SkipReason::ClusterState, "read as cluster state".into())
+            } else if let Some(path) = files::pod_spec_path(&d.value) {
+                skip(
+                    SkipReason::KindNotJudged,
+                    format!(
+                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
+                    ),
+                )
+            } else {
+                skip(SkipReason::KindNotJudged, "kind not judged".into())
+            });
             continue;
         };
-        if matches!(kind, Kind::Namespace | Kind::NetworkPolicy) {
-            continue; // cluster state, judged only as changes by the webhook
+        if let Some(message) = no_own_pods(d) {
+            skipped.push(skip(SkipReason::KindNotJudged, message));
+            continue;
         }
-        let w = Object::from_value(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|e| {
+        let w = files::decode_object(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|m| {
             CheckError::Input {
-                source_ref: d.source.clone(),
-                message: e.to_string(),
+                source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
+                message: m,
             }
         })?;
         let decision = engine::evaluate(&w, &state, &policies);
-        results.push(object_result(&w, &decision, &d.source));
+        let mut r = object_result(&w, &decision, &d.source);
+        if d.kind != kind.as_str() {
+            // A custom resource judged as the built-in kind it mirrors: name it as written.
+            let (judged, own) = (
+                w.display(),
+                format!("{} {}/{}", d.kind, w.namespace, w.name),
+            );
+            r.kind = d.kind.clone();
+            for f in &mut r.findings {
+                f.message = f.message.replace(&judged, &own);
+                f.remediation = f.remediation.replace(&judged, &own);
+            }
+        }
+        results.push(r);
     }
-    if results.is_empty() {
+    if inputs.is_empty() {
         return Err(CheckError::NothingToCheck);
     }
-    Ok(Report { results })
+    skipped.extend(skipped_files.into_iter().map(|s| Skipped {
+        kind: String::new(),
+        api_version: String::new(),
+        namespace: String::new(),
+        name: String::new(),
+        source: s.source,
+        reason: SkipReason::FileSkipped,
+        message: s.reason,
+    }));
+    Ok(Report { results, skipped })
+}
+
+/// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod
+/// template of its own: judging it would report an empty pod. Say where the pods are judged.
+fn no_own_pods(d: &files::Document) -> Option<String> {
+    if d.kind != "Rollout" {
+        return None;
+    }
+    let spec = d.value.get("spec")?;
+    if spec.get("template").is_some() {
+        return None;
+    }
+    let r = spec.get("workloadRef")?;
+    let kind = r
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("Deployment");
+    let name = r.get("name").and_then(|k| k.as_str()).unwrap_or_default();
+    Some(format!(
+        "takes its pods from spec.workloadRef ({kind} {name:?}): that {kind} is judged instead"
+    ))
+}
+
+/// Give objects that name no namespace the `-n` one (or `default`), as `kubectl apply` does;
+/// with `-n`, an object naming another namespace is an error, as it is for kubectl.
+fn apply_namespace(docs: &mut [Document], flag: Option<&str>) -> Result<(), CheckError> {
+    let ns = flag.unwrap_or(DEFAULT_NAMESPACE);
+    for d in docs {
+        if files::is_cluster_scoped(d.group(), &d.kind) {
+            continue;
+        }
+        let own = d.namespace();
+        if own.is_empty() {
+            if let Some(meta) = d.value.as_object_mut().map(|o| {
+                o.entry("metadata")
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()))
+            }) {
+                if let Some(m) = meta.as_object_mut() {
+                    m.insert("namespace".into(), ns.into());
+                }
+            }
+        } else if let Some(flag) = flag.filter(|f| *f != own) {
+            return Err(CheckError::NamespaceMismatch {
+                source_ref: d.source.clone(),
+                kind: d.kind.clone(),
+                name: d.name(),
+                namespace: own,
+                flag: flag.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Read the `-f` inputs in order; `-` is standard input (e.g. `helm template ... | phi-guard check -f -`).
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Document>, CheckError> {
-    let mut docs = Vec::new();
+fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<files::SkippedInput>), CheckError> {
+    let mut reader = files::Reader::new();
     for p in paths {
         if p.as_os_str() == "-" {
-            let mut text = String::new();
+            let mut bytes = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut text)
+                .read_to_end(&mut bytes)
                 .map_err(|e| FileError::Io {
                     path: "<stdin>".into(),
                     source: e,
                 })?;
-            files::parse_documents("<stdin>", &text, &mut docs)?;
+            let text = String::from_utf8(bytes).map_err(|_| FileError::Io {
+                path: "<stdin>".into(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            })?;
+            reader.read_text("<stdin>", &text, files::Origin::Named)?;
         } else {
-            docs.extend(files::read_documents(std::slice::from_ref(p))?);
+            reader.read_path(p)?;
         }
     }
-    Ok(docs)
+    Ok((reader.docs, reader.skipped))
 }
 
 /// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a
 /// string where a list belongs), as the API server's schema validation would.
 fn read_policy(d: &Document) -> Result<PhiPolicy, CheckError> {
-    serde_path_to_error::deserialize::<_, PhiPolicy>(&d.value).map_err(|e| {
-        CheckError::InvalidPolicy {
-            source_ref: d.source.clone(),
-            message: format!("PhiPolicy {:?}: {}: {}", d.name(), e.path(), e.inner()),
-        }
+    files::decode::<PhiPolicy>(&d.value).map_err(|m| CheckError::InvalidPolicy {
+        source_ref: d.source.clone(),
+        message: format!("PhiPolicy {:?}: {m}", d.name()),
     })
 }
 
@@ -303,7 +449,7 @@ fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, Check
 
 fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
     ObjectResult {
-        kind: w.kind.as_str(),
+        kind: w.kind.as_str().to_string(),
         namespace: w.namespace.clone(),
         name: w.name.clone(),
         phi: d.phi,
@@ -367,6 +513,56 @@ pub fn render_text(report: &Report) -> String {
             let _ = writeln!(out, "           fix: {}", f.remediation);
         }
     }
+    for s in &report.skipped {
+        match s.reason {
+            SkipReason::ClusterState => {}
+            SkipReason::KindNotJudged => {
+                let object = if s.namespace.is_empty() {
+                    format!("{} {}", s.kind, s.name)
+                } else {
+                    format!("{} {}/{}", s.kind, s.namespace, s.name)
+                };
+                let _ = writeln!(
+                    out,
+                    "SKIPPED  {object}  [{}]  {} ({})",
+                    s.source, s.message, s.api_version
+                );
+            }
+            SkipReason::FileSkipped => {
+                let _ = writeln!(out, "SKIPPED  {}  {}", s.source, s.message);
+            }
+        }
+    }
+    let mut state: Vec<(&str, usize)> = Vec::new();
+    for s in report
+        .skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::ClusterState)
+    {
+        match state.iter_mut().find(|(k, _)| *k == s.kind) {
+            Some(slot) => slot.1 += 1,
+            None => state.push((&s.kind, 1)),
+        }
+    }
+    let count = |r| report.skipped.iter().filter(|s| s.reason == r).count();
+    let (not_judged, files) = (
+        count(SkipReason::KindNotJudged),
+        count(SkipReason::FileSkipped),
+    );
+    out.push('\n');
+    if !state.is_empty() {
+        state.sort();
+        let kinds: Vec<String> = state.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(out, "Read as cluster state: {}", kinds.join(", "));
+    }
+    if not_judged + files > 0 {
+        let _ = writeln!(
+            out,
+            "Skipped: {} of kinds phi-guard does not judge, {} not Kubernetes manifests",
+            plural(not_judged, "object", "objects"),
+            plural(files, "file", "files"),
+        );
+    }
     let total: usize = by_mode.iter().map(|(_, n)| n).sum();
     let modes: Vec<String> = by_mode
         .iter()
@@ -375,7 +571,7 @@ pub fn render_text(report: &Report) -> String {
         .collect();
     let _ = write!(
         out,
-        "\n{}: {admitted} admitted, {denied} denied, {not_phi} not PHI; {}",
+        "{}: {admitted} admitted, {denied} denied, {not_phi} not PHI; {}",
         plural(report.results.len(), "object", "objects"),
         plural(total, "finding", "findings"),
     );

@@ -47,8 +47,11 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// The PhiPolicy CRD as YAML, exactly what `crds/` holds.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     use kube::CustomResourceExt;
     let crd = crate::policy::PhiPolicy::crd();
-    serde_yaml::to_string(&crd)
+    // Multi-line descriptions as literal blocks, long lines never folded: what kubectl and a
+    // diff read best (and what `crds/` has always held).
+    let options = serde_saphyr::ser_options! { folded_wrap_chars: 100_000 };
+    serde_saphyr::to_string_with_options(&crd, options)
 }
