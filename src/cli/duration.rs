@@ -52,7 +52,7 @@ impl FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        if d.subsec_nanos() % 1_000_000 != 0 {
+        if !d.subsec_nanos().is_multiple_of(1_000_000) {
             return write!(f, "{}s", d.as_secs_f64());
         }
         if d.subsec_nanos() != 0 {
@@ -60,7 +60,7 @@ impl fmt::Display for HumanDuration {
         }
         let secs = d.as_secs();
         for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] {
-            if secs != 0 && secs % size == 0 {
+            if secs != 0 && secs.is_multiple_of(size) {
                 return write!(f, "{}{unit}", secs / size);
             }
         }

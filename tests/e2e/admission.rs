@@ -139,8 +139,10 @@ async fn phi_namespace_brings_its_workloads_into_scope() {
         ],
     );
 
-    // Labeling the first namespace PHI brings the admitted Deployment into scope: its next
-    // update is judged (once phi-guard's namespace cache has the label).
+    // Labeling the first namespace PHI brings the admitted Deployment into scope. Its next
+    // update is judged by what it changes (issue: updates judge the change, not the history):
+    // a harmless label is admitted with the findings it already had as `pre-existing`
+    // warnings; an update that adds a new problem is denied for that problem.
     let run = kubectl(
         &[
             "label",
@@ -152,9 +154,31 @@ async fn phi_namespace_brings_its_workloads_into_scope() {
     );
     assert!(run.ok, "labeling the namespace PHI failed: {}", run.stderr);
     let updated = app.clone().with_label("release", "2");
-    crate::harness::rejects_eventually(&["--dry-run=server"], &updated.deployment(), CACHE).await;
-    let err = rejects(&updated.deployment());
-    assert_findings(&err, &[RuleId::AuditSidecar]);
+    let stderr = crate::harness::eventually("the namespace is PHI for phi-guard", CACHE, || {
+        let run = kubectl(
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&updated.deployment()),
+        );
+        if run.ok && run.stderr.contains("pre-existing") {
+            Ok(run.stderr)
+        } else {
+            Err(format!("ok={} {}", run.ok, run.stderr))
+        }
+    })
+    .await;
+    for rule in [RuleId::EncryptionInTransit, RuleId::AuditSidecar] {
+        assert!(
+            warnings(&stderr)
+                .iter()
+                .any(|w| w.contains(rule.as_str()) && w.contains("pre-existing")),
+            "no pre-existing warning for {}:\n{stderr}",
+            rule.as_str()
+        );
+    }
+    accepts(&updated.deployment());
+    let worse = updated.with_host_path();
+    let err = rejects(&worse.deployment());
+    assert_findings(&err, &[RuleId::EncryptionAtRest]);
 }
 
 #[tokio::test]
