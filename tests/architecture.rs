@@ -22,8 +22,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The source without `#[cfg(test)]` modules (inline ones: from the attribute to the end of the
 /// file, which is where this codebase keeps them) and without comments.
 fn non_test_code(text: &str) -> String {
-    let code = match text.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &text[..i],
+    // An inline test module (`#[cfg(test)]` then `mod name {`), not a `mod tests;` declaration.
+    let inline_test_module = text.match_indices("#[cfg(test)]\nmod ").find(|(i, _)| {
+        text[*i..]
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.trim_end().ends_with('{'))
+    });
+    let code = match inline_test_module {
+        Some((i, _)) => &text[..i],
         None => text,
     };
     code.lines()

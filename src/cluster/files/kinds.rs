@@ -1,0 +1,123 @@
+//! Which kinds `check` judges, reads as cluster state, or knows to be cluster-scoped, and where
+//! pod-bearing custom resources keep their pod template.
+
+use super::*;
+
+/// The kind phi-guard judges an object as: its own, or for custom resources that run pods
+/// from a standard pod template (`spec.template`), the built-in kind they mirror.
+pub fn judged_kind(group: &str, kind: &str) -> Option<Kind> {
+    Kind::from_group_kind(group, kind).or(match (group, kind) {
+        // Argo Rollouts: a Deployment with a rollout strategy.
+        ("argoproj.io", "Rollout") => Some(Kind::Deployment),
+        // OpenKruise workloads.
+        ("apps.kruise.io", "CloneSet") => Some(Kind::Deployment),
+        ("apps.kruise.io", "StatefulSet") => Some(Kind::StatefulSet),
+        ("apps.kruise.io", "DaemonSet") => Some(Kind::DaemonSet),
+        _ => None,
+    })
+}
+
+/// Kinds [`load_state`] reads as cluster state and `check` does not judge itself.
+pub fn is_state_kind(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("", "Namespace" | "PersistentVolume")
+            | ("storage.k8s.io", "StorageClass")
+            | ("networking.k8s.io", "NetworkPolicy")
+            | ("security.istio.io", "PeerAuthentication")
+            | ("cert-manager.io", "Certificate")
+            | ("phiguard.io", "PhiPolicy")
+    )
+}
+
+/// Kinds that are cluster-scoped: `--namespace` neither applies to them nor conflicts.
+pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        (
+            "",
+            "Namespace" | "PersistentVolume" | "Node" | "ComponentStatus"
+        ) | ("storage.k8s.io", _)
+            | (
+                "rbac.authorization.k8s.io",
+                "ClusterRole" | "ClusterRoleBinding"
+            )
+            | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            | ("admissionregistration.k8s.io", _)
+            | ("apiregistration.k8s.io", "APIService")
+            | ("scheduling.k8s.io", "PriorityClass")
+            | (
+                "networking.k8s.io",
+                "IngressClass" | "IPAddress" | "ServiceCIDR"
+            )
+            | ("node.k8s.io", "RuntimeClass")
+            | ("certificates.k8s.io", "CertificateSigningRequest")
+            | ("flowcontrol.apiserver.k8s.io", _)
+            | ("phiguard.io", "PhiPolicy")
+            | ("cert-manager.io", "ClusterIssuer")
+            | (
+                "snapshot.storage.k8s.io",
+                "VolumeSnapshotClass" | "VolumeSnapshotContent"
+            )
+            | ("gateway.networking.k8s.io", "GatewayClass")
+    ) && !matches!((group, kind), ("storage.k8s.io", "CSIStorageCapacity"))
+}
+
+/// Where a custom resource carries containers (a `containers` list, or a `container`, with an
+/// `image`), as a field path, so an object that runs pods is never skipped silently.
+pub fn pod_spec_path(value: &Value) -> Option<String> {
+    fn walk(v: &Value, path: &mut String, depth: usize) -> bool {
+        if depth > 12 {
+            return false;
+        }
+        match v {
+            Value::Object(m) => {
+                let runs = |field: &str| match m.get(field) {
+                    Some(Value::Array(cs)) => cs.iter().any(|c| c.get("image").is_some()),
+                    Some(c @ Value::Object(_)) => c.get("image").is_some(),
+                    _ => false,
+                };
+                // `containers: [...]` of a pod spec, or one `container:` (Argo Workflows,
+                // Tekton steps' shape).
+                for field in ["containers", "container"] {
+                    if runs(field) {
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(field);
+                        return true;
+                    }
+                }
+                for (k, child) in m {
+                    if k == "metadata" || k == "status" {
+                        continue;
+                    }
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    if walk(child, path, depth + 1) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                false
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    if walk(child, path, depth + 1) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path, 0).then_some(path)
+}

@@ -1,0 +1,463 @@
+//! Cluster state and objects from YAML files: multi-document files, `kind: List`, directories.
+//! Used by `phi-guard check`, `serve --cluster-state` and tests.
+
+mod decode;
+mod kinds;
+#[cfg(test)]
+mod tests;
+mod yaml;
+
+pub use decode::*;
+pub use kinds::*;
+pub use yaml::*;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ClusterState;
+use crate::object::{Kind, Object};
+use crate::policy::PhiPolicy;
+use crate::view::objects::{
+    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
+    ServiceInfo, StorageClassInfo,
+};
+
+/// A file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: YAML error: {message}")]
+    Yaml {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}:{line}:{column}: JSON error: {message}")]
+    Json {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {message}", object_ref(source_ref, kind, name))]
+    Object {
+        source_ref: String,
+        kind: String,
+        name: String,
+        message: String,
+    },
+}
+
+/// `source: Kind "name"`, leaving out what is unknown (never `source:  "":`).
+pub fn object_ref(source: &str, kind: &str, name: &str) -> String {
+    match (kind.is_empty(), name.is_empty()) {
+        (true, true) => source.to_string(),
+        (false, true) => format!("{source}: {kind}"),
+        (true, false) => format!("{source}: {name:?}"),
+        (false, false) => format!("{source}: {kind} {name:?}"),
+    }
+}
+
+/// One YAML document, as JSON, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// `path#index` (index of the document in its file, from 1; list items get `.item`).
+    pub source: String,
+    pub api_version: String,
+    pub kind: String,
+    pub value: Value,
+}
+
+impl Document {
+    pub fn name(&self) -> String {
+        meta(&self.value, "name")
+    }
+    pub fn namespace(&self) -> String {
+        meta(&self.value, "namespace")
+    }
+    /// The API group (`""` for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+    }
+}
+
+fn meta(v: &Value, key: &str) -> String {
+    v.get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A file or document that was read but holds nothing to use, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedInput {
+    /// `path` or `path#document`.
+    pub source: String,
+    pub reason: String,
+}
+
+/// How a file was reached: named on the command line (or standard input), where anything
+/// that is not a Kubernetes object is an error, or found walking a directory, where files
+/// that are not manifests (`Chart.yaml`, `values.yaml`, CI workflows, unrendered templates)
+/// are skipped with a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Named,
+    Walked,
+}
+
+/// Reads files and directories, each file once: symbolic links are followed, and a file or
+/// directory reached again (a link cycle, two links to one file, a path given twice) is
+/// skipped with a note, so a link loop can neither hang the walk nor double the objects.
+#[derive(Debug, Default)]
+pub struct Reader {
+    seen: HashSet<PathBuf>,
+    /// The documents read, in order.
+    pub docs: Vec<Document>,
+    /// What was skipped, in order.
+    pub skipped: Vec<SkippedInput>,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Read a file, or a directory recursively (`*.yaml`, `*.yml`, `*.json` in name order).
+    pub fn read_path(&mut self, path: &Path) -> Result<(), FileError> {
+        let mut files = Vec::new();
+        collect_files(
+            path,
+            Origin::Named,
+            &mut self.seen,
+            &mut files,
+            &mut self.skipped,
+        )?;
+        for (file, origin) in files {
+            let name = file.display().to_string();
+            let bytes = std::fs::read(&file).map_err(|e| FileError::Io {
+                path: name.clone(),
+                source: e,
+            })?;
+            let Ok(text) = String::from_utf8(bytes) else {
+                if origin == Origin::Walked {
+                    self.skip(name, "not UTF-8 text");
+                    continue;
+                }
+                return Err(FileError::Io {
+                    path: name,
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+                });
+            };
+            self.read_text(&name, &text, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Read documents from text (`name` names it in sources and errors; `<stdin>`).
+    pub fn read_text(&mut self, name: &str, text: &str, origin: Origin) -> Result<(), FileError> {
+        let before = (self.docs.len(), self.skipped.len());
+        let mut not_objects = 0usize;
+        let docs = &mut self.docs;
+        let result = for_each_value(name, text, |source, value| {
+            match push_value(source, value, docs) {
+                Err(FileError::Object { .. }) if origin == Origin::Walked => {
+                    not_objects += 1;
+                    Ok(())
+                }
+                r => r,
+            }
+        });
+        match result {
+            Ok(()) => {
+                if not_objects > 0 {
+                    let what = if self.docs.len() == before.0 {
+                        "not a Kubernetes manifest".to_string()
+                    } else {
+                        format!("{} not Kubernetes objects", plural_docs(not_objects))
+                    };
+                    self.skip(name.to_string(), format!("{what} (no apiVersion and kind)"));
+                }
+                Ok(())
+            }
+            // An unrendered Helm or Go template in a directory: render it first.
+            Err(FileError::Yaml { .. } | FileError::Json { .. })
+                if origin == Origin::Walked && text.contains("{{") =>
+            {
+                self.docs.truncate(before.0);
+                self.skipped.truncate(before.1);
+                self.skip(
+                    name.to_string(),
+                    "a template, not YAML (render it first, e.g. `helm template`)",
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn skip(&mut self, source: String, reason: impl Into<String>) {
+        self.skipped.push(SkippedInput {
+            source,
+            reason: reason.into(),
+        });
+    }
+}
+
+fn plural_docs(n: usize) -> String {
+    if n == 1 {
+        "1 document is".to_string()
+    } else {
+        format!("{n} documents are")
+    }
+}
+
+/// Read every document under these files and directories (directories recursively, files
+/// ending in .yaml, .yml or .json, in name order; each file once).
+pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, FileError> {
+    let mut reader = Reader::new();
+    for p in paths {
+        reader.read_path(p)?;
+    }
+    Ok(reader.docs)
+}
+
+fn collect_files(
+    p: &Path,
+    origin: Origin,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<(PathBuf, Origin)>,
+    skipped: &mut Vec<SkippedInput>,
+) -> Result<(), FileError> {
+    let io = |e| FileError::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
+    // Follows symbolic links; a dangling link inside a directory is skipped, not fatal.
+    let resolved = match std::fs::canonicalize(p) {
+        Ok(r) => r,
+        Err(e) if origin == Origin::Walked => {
+            skipped.push(SkippedInput {
+                source: p.display().to_string(),
+                reason: format!("cannot be read ({e})"),
+            });
+            return Ok(());
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if !seen.insert(resolved.clone()) {
+        skipped.push(SkippedInput {
+            source: p.display().to_string(),
+            reason: format!(
+                "already read as {} (symbolic link or repeated path)",
+                resolved.display()
+            ),
+        });
+        return Ok(());
+    }
+    let md = std::fs::metadata(&resolved).map_err(io)?;
+    if md.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&resolved)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| p.join(e.file_name())))
+            .collect();
+        entries.sort();
+        for e in entries {
+            let is_dir = std::fs::metadata(&e).is_ok_and(|m| m.is_dir());
+            let manifest_name = e
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"));
+            if is_dir || manifest_name {
+                collect_files(&e, Origin::Walked, seen, out, skipped)?;
+            }
+        }
+    } else {
+        out.push((p.to_path_buf(), origin));
+    }
+    Ok(())
+}
+
+/// Parse one file's documents.
+pub fn read_file(path: &Path, out: &mut Vec<Document>) -> Result<(), FileError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| FileError::Io {
+        path: display.clone(),
+        source: e,
+    })?;
+    parse_documents(&display, &text, out)
+}
+
+/// Load the cluster objects in these files and directories into `state`, document by document
+/// (memory stays at one document's tree, not the whole set: `serve --cluster-state` with tens of
+/// thousands of objects). Returns the PhiPolicies found.
+pub fn load_paths(paths: &[PathBuf], state: &ClusterState) -> Result<Vec<PhiPolicy>, FileError> {
+    let mut files = Vec::new();
+    let (mut seen, mut skipped) = (HashSet::new(), Vec::new());
+    for p in paths {
+        collect_files(p, Origin::Named, &mut seen, &mut files, &mut skipped)?;
+    }
+    let mut policies = Vec::new();
+    for (file, origin) in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| FileError::Io {
+            path: name.clone(),
+            source: e,
+        })?;
+        let mut batch = Vec::new();
+        let result = for_each_value(&name, &text, |source, value| {
+            match push_value(source, value, &mut batch) {
+                Err(FileError::Object { source_ref, .. }) if origin == Origin::Walked => {
+                    skipped.push(SkippedInput {
+                        source: source_ref,
+                        reason: "not a Kubernetes object (no apiVersion and kind)".into(),
+                    });
+                }
+                r => r?,
+            }
+            for d in batch.drain(..) {
+                policies.extend(load_state(std::slice::from_ref(&d), state)?);
+            }
+            Ok(())
+        });
+        match result {
+            Err(FileError::Yaml { .. } | FileError::Json { .. })
+                if origin == Origin::Walked && text.contains("{{") =>
+            {
+                skipped.push(SkippedInput {
+                    source: name,
+                    reason: "a template, not YAML".into(),
+                });
+            }
+            r => r?,
+        }
+    }
+    for s in &skipped {
+        tracing::info!(source = %s.source, reason = %s.reason, "cluster state input skipped");
+    }
+    Ok(policies)
+}
+
+/// Is this document a PhiPolicy?
+pub fn is_phi_policy(d: &Document) -> bool {
+    d.kind == "PhiPolicy" && d.api_version.starts_with("phiguard.io/")
+}
+
+/// Read a PhiPolicy document (the spec is validated later, by `Policy::try_from`).
+pub fn phi_policy(d: &Document) -> Result<PhiPolicy, FileError> {
+    typed(d)
+}
+
+/// Add the cluster objects among `docs` to `state` and return the PhiPolicies found. Objects
+/// phi-guard does not read are ignored. Pod controllers' templates are added as pods, so a
+/// Service or Ingress in the same files can be traced to PHI pods.
+pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPolicy>, FileError> {
+    let mut policies = Vec::new();
+    for d in docs {
+        let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        match (group, d.kind.as_str()) {
+            ("phiguard.io", "PhiPolicy") => policies.push(phi_policy(d)?),
+            ("", "Namespace") => {
+                let ns: k8s_openapi::api::core::v1::Namespace = typed(d)?;
+                let info = NamespaceInfo::from(&ns);
+                state.namespaces.insert(info.name.clone(), info);
+            }
+            ("storage.k8s.io", "StorageClass") => {
+                let sc: k8s_openapi::api::storage::v1::StorageClass = typed(d)?;
+                let info = StorageClassInfo::from(&sc);
+                state.storage_classes.insert(info.name.clone(), info);
+            }
+            ("", "PersistentVolume") => {
+                let pv: k8s_openapi::api::core::v1::PersistentVolume = typed(d)?;
+                let info = PvInfo::from(&pv);
+                state.pvs.insert(info.name.clone(), info);
+            }
+            ("", "PersistentVolumeClaim") => {
+                let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim = typed(d)?;
+                let mut info = PvcInfo::from(&pvc);
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                state
+                    .pvcs
+                    .insert(info.namespace.clone(), info.name.clone(), info);
+            }
+            ("networking.k8s.io", "NetworkPolicy") => {
+                let np: k8s_openapi::api::networking::v1::NetworkPolicy = typed(d)?;
+                let mut info = NetworkPolicyInfo::from(&np);
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                state
+                    .network_policies
+                    .insert(info.namespace.clone(), info.name.clone(), info);
+            }
+            ("security.istio.io", "PeerAuthentication") => {
+                let mut info = PeerAuthInfo::from_value(&d.value)
+                    .map_err(|e| object_err(d, without_values(&e.message)))?;
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                state
+                    .peer_authentications
+                    .insert(info.namespace.clone(), info.name.clone(), info);
+            }
+            ("cert-manager.io", "Certificate") => {
+                let mut info = CertificateInfo::from_value(&d.value)
+                    .map_err(|e| object_err(d, without_values(&e.message)))?;
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                state
+                    .certificates
+                    .insert(info.namespace.clone(), info.name.clone(), info);
+            }
+            ("", "Service") => {
+                let svc: k8s_openapi::api::core::v1::Service = typed(d)?;
+                let mut info = ServiceInfo::from(&svc);
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                state
+                    .services
+                    .insert(info.namespace.clone(), info.name.clone(), info);
+            }
+            (g, k) => {
+                // Pods and pod templates: known to Service/Ingress tracing.
+                if let Some(kind) = judged_kind(g, k).filter(|k| k.has_pods()) {
+                    let w = decode_object(kind, &d.value, Some("default"))
+                        .map_err(|m| object_err(d, m))?;
+                    if let Some(p) = w.pods() {
+                        let info = PodInfo {
+                            namespace: w.namespace.clone(),
+                            name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
+                            labels: p.labels.clone(),
+                            annotations: crate::view::objects::kept_annotations(&p.annotations),
+                            container_names: p
+                                .spec
+                                .containers
+                                .iter()
+                                .chain(p.spec.init_containers.iter())
+                                .map(|c| c.name.clone())
+                                .collect(),
+                        };
+                        state
+                            .pods
+                            .insert(info.namespace.clone(), info.name.clone(), info);
+                    }
+                }
+            }
+        }
+    }
+    Ok(policies)
+}

@@ -1,0 +1,159 @@
+mod streaming_tests {
+    use super::super::*;
+
+    #[test]
+    fn load_paths_streams_documents_lists_and_policies_into_the_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments, labels: {phiguard.io/data-classification: phi}}
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: gp3}, provisioner: ebs.csi.aws.com, parameters: {Encrypted: "true"}}
+- {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny, namespace: payments}, spec: {podSelector: {}, policyTypes: [Ingress, Egress]}}
+---
+apiVersion: phiguard.io/v1alpha1
+kind: PhiPolicy
+metadata: {name: strict}
+spec: {mode: Warn}
+"#;
+        std::fs::write(dir.path().join("state.yaml"), text).expect("write");
+        std::fs::write(dir.path().join("ignored.txt"), "not yaml: [").expect("write");
+        let state = ClusterState::new();
+        let policies = load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        assert_eq!(policies.len(), 1);
+        assert_eq!(policies[0].metadata.name.as_deref(), Some("strict"));
+        assert!(state.namespaces.get("payments").is_some());
+        assert_eq!(
+            state
+                .storage_classes
+                .get("gp3")
+                .map(|c| c.param("encrypted").map(String::from)),
+            Some(Some("true".to_string()))
+        );
+        assert!(state
+            .network_policies
+            .get("payments", "deny")
+            .is_some_and(|n| n.is_default_deny()));
+
+        std::fs::write(dir.path().join("broken.yaml"), "a: [1,\n").expect("write");
+        let err = load_paths(&[dir.path().to_path_buf()], &ClusterState::new()).unwrap_err();
+        assert!(err.to_string().contains("broken.yaml:"), "{err}");
+    }
+}
+
+mod yaml_tests {
+    use super::super::*;
+
+    fn parse(text: &str) -> Result<Vec<Document>, FileError> {
+        let mut out = Vec::new();
+        parse_documents("in.yaml", text, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn errors_carry_file_line_and_column() {
+        let err = parse("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: [1,\n").unwrap_err();
+        match &err {
+            FileError::Yaml { path, line, .. } => {
+                assert_eq!((path.as_str(), *line), ("in.yaml", 4))
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().starts_with("in.yaml:4:"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_not_merged() {
+        let err =
+            parse("apiVersion: v1\nkind: Service\nmetadata:\n  labels: {a: b}\n  labels: {c: d}\n")
+                .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("in.yaml:5:"), "{text}");
+        assert!(
+            text.contains("duplicate") && text.contains("labels"),
+            "{text}"
+        );
+        // JSON too (serde_json alone would keep the last value).
+        let mut out = Vec::new();
+        let err = parse_documents("in.json", r#"{"kind": "Service", "kind": "Pod"}"#, &mut out)
+            .unwrap_err();
+        assert!(err.to_string().contains("duplicate key \"kind\""), "{err}");
+    }
+
+    #[test]
+    fn multi_document_streams_lists_and_empty_documents() {
+        let docs = parse(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n---\n\
+             apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: b}}\n",
+        )
+        .expect("parse");
+        let names: Vec<String> = docs.iter().map(Document::name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(docs[0].source, "in.yaml#1");
+        assert!(docs[1].source.ends_with(".1"), "{}", docs[1].source);
+    }
+
+    #[test]
+    fn merge_keys_expand_and_local_keys_win() {
+        let docs = parse(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: &l {app: a, tier: web}\n\
+             spec:\n  selector:\n    <<: *l\n    tier: api\n",
+        )
+        .expect("parse");
+        assert_eq!(
+            docs[0].value["spec"]["selector"],
+            serde_json::json!({"app": "a", "tier": "api"})
+        );
+    }
+
+    #[test]
+    fn byte_order_mark_and_concatenated_json() {
+        let docs =
+            parse("\u{feff}apiVersion: v1\nkind: Service\nmetadata: {name: a}\n").expect("bom");
+        assert_eq!(docs[0].api_version, "v1");
+        let mut out = Vec::new();
+        parse_documents(
+            "in.json",
+            "\u{feff}{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"a\"}}\n\
+             {\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"b\"}}",
+            &mut out,
+        )
+        .expect("json stream");
+        let sources: Vec<&str> = out.iter().map(|d| d.source.as_str()).collect();
+        assert_eq!(sources, ["in.json#1", "in.json#2"]);
+        // A YAML flow mapping starts like JSON but is still read.
+        let docs = parse("{apiVersion: v1, kind: Service, metadata: {name: c}}").expect("flow");
+        assert_eq!(docs[0].name(), "c");
+    }
+
+    #[test]
+    fn decode_errors_name_the_field_not_the_value() {
+        let v = serde_json::json!({"metadata": {"name": "x", "annotations": {"example.com/id": 424242424242_u64}}});
+        let err = decode_object(Kind::Pod, &v, None).unwrap_err();
+        assert_eq!(
+            err,
+            "metadata.annotations[\"example.com/id\"]: invalid type: integer, expected a string"
+        );
+        let v = serde_json::json!({"spec": {"containers": [{"name": "a", "image": 7}]}});
+        let err = decode_object(Kind::Pod, &v, None).unwrap_err();
+        assert!(
+            err.starts_with("spec.containers[0].image: invalid type: integer"),
+            "{err}"
+        );
+        assert!(!err.contains('7'), "{err}");
+        assert_eq!(
+            without_values("invalid value: string \"s3cret\", expected a port"),
+            "invalid value: string, expected a port"
+        );
+    }
+
+    #[test]
+    fn object_refs_leave_out_what_is_unknown() {
+        assert_eq!(object_ref("f#1", "", ""), "f#1");
+        assert_eq!(object_ref("f#1", "Pod", ""), "f#1: Pod");
+        assert_eq!(object_ref("f#1", "Pod", "a"), "f#1: Pod \"a\"");
+    }
+}

@@ -1,0 +1,193 @@
+//! Reading YAML and JSON text into documents: multi-document streams, duplicate keys refused,
+//! merge keys, a BOM, concatenated JSON; positions in errors, never values.
+
+use super::*;
+
+/// Parse documents from text (`name` is used in errors and sources).
+pub fn parse_documents(name: &str, text: &str, out: &mut Vec<Document>) -> Result<(), FileError> {
+    for_each_document(name, text, |d| {
+        out.push(d);
+        Ok(())
+    })
+}
+
+/// Parse documents from text one at a time, handing each to `f` (list items separately), so
+/// only one document's tree is in memory at once.
+pub fn for_each_document(
+    name: &str,
+    text: &str,
+    mut f: impl FnMut(Document) -> Result<(), FileError>,
+) -> Result<(), FileError> {
+    let mut batch = Vec::new();
+    for_each_value(name, text, |source, value| {
+        push_value(source, value, &mut batch)?;
+        for d in batch.drain(..) {
+            f(d)?;
+        }
+        Ok(())
+    })
+}
+
+/// The YAML reader's settings: duplicate keys refused and merge keys expanded (the crate's
+/// defaults, stated so they cannot drift), no source snippets in errors (they would quote
+/// input lines, values included), and limits sized for rendered repositories of tens of
+/// thousands of objects in one stream rather than for configuration files.
+pub(super) fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        merge_keys: serde_saphyr::MergeKeyPolicy::Merge,
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
+            max_documents: 10_000_000,
+            max_events: 1_000_000_000,
+            max_nodes: 1_000_000_000,
+            max_total_scalar_bytes: 4 << 30,
+            max_depth: 128,
+        },
+    }
+}
+
+/// Hand every document of `text` to `f` as a JSON tree with its `name#index` source. JSON
+/// text (a stream of objects, e.g. `kubectl get -o json` output or two objects written one
+/// after the other) is read as JSON; everything else, and JSON-looking text that does not
+/// parse as JSON (a YAML flow mapping), as YAML. A leading byte-order mark is ignored.
+pub(super) fn for_each_value(
+    name: &str,
+    text: &str,
+    mut f: impl FnMut(String, Value) -> Result<(), FileError>,
+) -> Result<(), FileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim_start().starts_with(['{', '[']) {
+        let mut index = 0usize;
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<StrictValue>();
+        let json_err = |e: serde_json::Error| FileError::Json {
+            path: name.to_string(),
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        };
+        match stream.next() {
+            None => return Ok(()),
+            Some(Err(e)) if e.is_syntax() || e.is_eof() => {
+                // Not JSON after all: YAML flow style. Report the JSON error only if YAML
+                // cannot read it either.
+                return for_each_yaml(name, text, &mut f).map_err(|y| match y {
+                    FileError::Yaml { .. } => json_err(e),
+                    other => other,
+                });
+            }
+            Some(Err(e)) => return Err(json_err(e)),
+            Some(Ok(StrictValue(v))) => {
+                index += 1;
+                f(format!("{name}#{index}"), v)?;
+            }
+        }
+        for v in stream {
+            let StrictValue(v) = v.map_err(json_err)?;
+            index += 1;
+            f(format!("{name}#{index}"), v)?;
+        }
+        return Ok(());
+    }
+    for_each_yaml(name, text, &mut f)
+}
+
+pub(super) fn for_each_yaml(
+    name: &str,
+    text: &str,
+    f: &mut impl FnMut(String, Value) -> Result<(), FileError>,
+) -> Result<(), FileError> {
+    let mut reader = std::io::Cursor::new(text.as_bytes());
+    let docs = serde_saphyr::read_with_options::<_, Value>(&mut reader, yaml_options());
+    for (i, value) in docs.enumerate() {
+        let value = value.map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+            FileError::Yaml {
+                path: name.to_string(),
+                line,
+                column,
+                message: strip_position(&e.without_snippet().to_string()),
+            }
+        })?;
+        f(format!("{name}#{}", i + 1), value)?;
+    }
+    Ok(())
+}
+
+/// A message without its ` at line L column C` tail (the error names the position itself).
+pub(super) fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A JSON tree that refuses a key repeated within one object: `serde_json::Value` would keep
+/// the last one silently, where the API server's strict decoding refuses the object.
+pub(super) struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+pub(super) struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        StrictValue::deserialize(d).map(|v| v.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {key:?} in one mapping"
+                )));
+            }
+            let StrictValue(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
