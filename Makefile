@@ -62,10 +62,10 @@ lint: lint-tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO_MACHETE)
 	$(CARGO_DENY) --locked check --hide-inclusion-graph licenses bans sources
-	$(CARGO) clippy --locked --all-targets --features e2e -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features e2e,tools -- -D warnings
 
 unit: tools
-	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" $(CARGO) test --locked
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" $(CARGO) test --locked --features tools
 
 ## E2E_TIMEOUT, E2E_THREADS, E2E_KEEP=1 and a test-name filter (E2E_ARGS) are passed on.
 e2e: tools
