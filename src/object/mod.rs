@@ -526,3 +526,23 @@ struct IngressTlsWire {
     #[serde(default)]
     secret_name: Option<String>,
 }
+
+#[cfg(test)]
+mod deletion_tests {
+    use super::*;
+
+    #[test]
+    fn deletion_timestamp_marks_the_object_deleting() {
+        let v = serde_json::json!({"metadata": {"name": "api", "deletionTimestamp": "2026-12-01T00:00:00Z",
+            "finalizers": ["kubernetes.io/pvc-protection"]},
+            "spec": {"containers": [{"name": "app", "image": "app:1"}]}});
+        let o = Object::from_value(Kind::Pod, &v, Some("phi")).expect("decodes");
+        assert!(o.deleting);
+        let v = serde_json::json!({"metadata": {"name": "api"}, "spec": {}});
+        assert!(
+            !Object::from_value(Kind::Pod, &v, Some("phi"))
+                .expect("decodes")
+                .deleting
+        );
+    }
+}
