@@ -11,7 +11,11 @@ use crate::verdict::{Decision, Finding, RuleId};
 use crate::view::ClusterView;
 
 /// Judge an object against every policy that covers it.
-pub fn evaluate(w: &Object, cluster: &dyn ClusterView, policies: &[Arc<Policy>]) -> Decision {
+pub(crate) fn evaluate(
+    w: &Object,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
+) -> Decision {
     let ns = if w.namespace.is_empty() {
         None
     } else {
@@ -40,7 +44,7 @@ pub fn evaluate(w: &Object, cluster: &dyn ClusterView, policies: &[Arc<Policy>])
 
 /// Who made an UPDATE, as far as judging it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Actor {
+pub(crate) enum Actor {
     /// A person or a tool acting for one (kubectl, Helm, Argo CD).
     Person,
     /// One of Kubernetes' own controllers (`system:kube-controller-manager` or a
@@ -51,7 +55,7 @@ pub enum Actor {
 
 impl Actor {
     /// Recognise Kubernetes' controllers by the identity the API server authenticated.
-    pub fn from_username(user: &str) -> Actor {
+    pub(crate) fn from_username(user: &str) -> Actor {
         if user == "system:kube-controller-manager"
             || user.starts_with("system:serviceaccount:kube-system:")
         {
@@ -63,17 +67,17 @@ impl Actor {
 }
 
 /// The note a finding carries when an UPDATE does not enforce it.
-pub const PRE_EXISTING: &str =
+pub(crate) const PRE_EXISTING: &str =
     "pre-existing (the object had this before this update, which does not make it worse; it still needs fixing)";
 /// The note for updates of an object whose deletion has begun.
-pub const BEING_DELETED: &str =
+pub(crate) const BEING_DELETED: &str =
     "not enforced: the object is being deleted (its finalizers must be able to finish)";
 
 /// Judge an UPDATE by what it changes. Findings the old object already had (judged under the
 /// same policies and cluster state) are not enforced unless the policy says `updates: Enforce`
 /// and a person made a change phi-guard judges; updates of an object being deleted are never
 /// denied. Findings the update introduces are enforced at their mode, as on CREATE.
-pub fn evaluate_update(
+pub(crate) fn evaluate_update(
     old: &Object,
     new: &Object,
     cluster: &dyn ClusterView,
@@ -116,7 +120,7 @@ pub fn evaluate_update(
 /// still covered (by its namespace or another policy), so classification can't be silently lost.
 /// Leaving scope entirely is allowed with a warning; a Namespace that drops its PHI label while
 /// pods in it would lose their classification is held at the policy's mode.
-pub fn classification_change(
+pub(crate) fn classification_change(
     old: &Object,
     new: &Object,
     cluster: &dyn ClusterView,
@@ -291,7 +295,7 @@ fn first_names(names: &[String]) -> String {
 
 /// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
 /// isolation of running PHI pods.
-pub fn network_policy_change(
+pub(crate) fn network_policy_change(
     old: &crate::view::NetworkPolicyInfo,
     new: Option<&crate::view::NetworkPolicyInfo>,
     cluster: &dyn ClusterView,

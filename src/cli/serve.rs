@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::duration::parse_duration;
+use super::duration::HumanDuration;
 use super::tls::{SelfManagedTlsArgs, TlsArgs};
 use crate::certs;
 use crate::cluster::files::load_paths;
@@ -38,22 +37,22 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenArgs {
     /// Address of the HTTPS webhook listener (POST /validate).
-    #[arg(long, env = "PHI_GUARD_LISTEN", default_value = "0.0.0.0:8443")]
+    #[arg(long, env = "PHI_GUARD_LISTEN", default_value = webhook::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Address of the plain-HTTP admin listener (/healthz, /readyz, /metrics).
-    #[arg(long, env = "PHI_GUARD_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "PHI_GUARD_ADMIN_LISTEN", default_value = webhook::DEFAULT_ADMIN_LISTEN)]
     pub admin_listen: SocketAddr,
     /// Cap on handling one request, body read included (e.g. 10s, 500ms). Slow clients get 408.
-    #[arg(long, env = "PHI_GUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub request_timeout: Duration,
+    #[arg(long, env = "PHI_GUARD_REQUEST_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_REQUEST_TIMEOUT))]
+    pub request_timeout: HumanDuration,
     /// HTTP/1.1: cap on receiving request headers, which also bounds how long an idle
     /// keep-alive connection is kept. Keep it above the API server's idle timeout (90s), so the
     /// API server, not phi-guard, closes idle connections (a close racing a review fails it).
-    #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
-    pub header_read_timeout: Duration,
+    #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_HEADER_READ_TIMEOUT))]
+    pub header_read_timeout: HumanDuration,
     /// How long shutdown (SIGTERM/SIGINT) waits for in-flight requests.
-    #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
+    #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value_t = HumanDuration(webhook::DEFAULT_SHUTDOWN_GRACE))]
+    pub shutdown_grace: HumanDuration,
 }
 
 /// Where cluster state and policies come from.
@@ -200,10 +199,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen.admin_listen))?;
     let mut opts = webhook::Options::new(cert_file, key_file);
-    opts.request_timeout = args.listen.request_timeout;
-    opts.header_read_timeout = args.listen.header_read_timeout;
-    opts.cert_reload_interval = args.tls.tls_reload_interval;
-    opts.shutdown_grace = args.listen.shutdown_grace;
+    opts.request_timeout = args.listen.request_timeout.into();
+    opts.header_read_timeout = args.listen.header_read_timeout.into();
+    opts.cert_reload_interval = args.tls.tls_reload_interval.into();
+    opts.shutdown_grace = args.listen.shutdown_grace.into();
     // Self-managed TLS writes the files after start: wait for them instead of failing.
     opts.wait_for_certificate = self_managed.is_some();
     let handle = webhook::start(listener, admin, opts, state, metrics, readiness).await?;

@@ -20,7 +20,7 @@ use crate::view::objects::{is_kept_annotation, PodInfo};
 
 /// A Pod as phi-guard's watch reads it.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WatchedPod {
+pub(crate) struct WatchedPod {
     #[serde(default, deserialize_with = "lean_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct WatchedPod {
 /// The container names of a Pod's spec.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WatchedPodSpec {
+pub(crate) struct WatchedPodSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub containers: Vec<NameOnly>,
     #[serde(default, deserialize_with = "null_default")]
@@ -41,14 +41,14 @@ pub struct WatchedPodSpec {
 
 /// A container, by name.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct NameOnly {
+pub(crate) struct NameOnly {
     #[serde(default)]
     pub name: String,
 }
 
 /// A Pod's phase.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WatchedPodStatus {
+pub(crate) struct WatchedPodStatus {
     #[serde(default)]
     pub phase: Option<String>,
 }
@@ -80,7 +80,7 @@ impl kube::Resource for WatchedPod {
 impl WatchedPod {
     /// What the cache keeps; `None` for Pods that finished (Succeeded, Failed): they run
     /// nothing and need no isolation.
-    pub fn info(&self) -> Option<PodInfo> {
+    pub(crate) fn info(&self) -> Option<PodInfo> {
         let phase = self.status.as_ref().and_then(|s| s.phase.as_deref());
         if matches!(phase, Some("Succeeded" | "Failed")) {
             return None;

@@ -2,9 +2,9 @@
 //! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
-pub mod files;
-pub mod lean;
-pub mod watch;
+pub(crate) mod files;
+pub(crate) mod lean;
+pub(crate) mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};

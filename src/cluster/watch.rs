@@ -36,21 +36,21 @@ use crate::view::objects::{
 };
 
 /// How often discovery is polled for CRDs that are not installed (yet).
-pub const CRD_POLL_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const CRD_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The readiness component of a watched kind.
-pub fn component(kind: &str) -> String {
+pub(crate) fn component(kind: &str) -> String {
     format!("watch/{kind}")
 }
 
 /// The running watchers; aborting stops them.
 #[derive(Debug, Default)]
-pub struct Watchers {
+pub(crate) struct Watchers {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Watchers {
-    pub fn abort(self) {
+    pub(crate) fn abort(self) {
         for t in self.tasks {
             t.abort();
         }
@@ -68,7 +68,7 @@ struct Ctx {
 
 /// Start every watcher. Each kind registers a readiness component (`watch/<Kind>`) that turns
 /// ready at its first complete list (or, for an optional CRD, when discovery finds it absent).
-pub fn spawn(
+pub(crate) fn spawn(
     client: Client,
     state: Arc<ClusterState>,
     metrics: Arc<Metrics>,
@@ -179,7 +179,7 @@ fn to_value(o: &DynamicObject) -> Result<Value, String> {
 // ---- stores -------------------------------------------------------------------------------
 
 /// A store the watchers write: cluster-scoped (namespace ignored) or namespaced.
-pub trait Table<T>: Send + Sync {
+pub(crate) trait Table<T>: Send + Sync {
     fn put(&self, namespace: String, name: String, item: T);
     fn del(&self, namespace: &str, name: &str);
     fn reset(&self, items: Vec<(String, String, T)>);

@@ -1,7 +1,6 @@
 //! The parts of a pod spec that rules read, decoded directly from the request body (no full
 //! k8s-openapi decode on the request path: fields rules never read are skipped).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -10,7 +9,7 @@ use serde::Deserialize;
 use crate::selector::Labels;
 
 /// Deserialize `null` as the default value (the API server omits or nulls empty lists).
-pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -318,16 +317,9 @@ impl<'de> Deserialize<'de> for Volume {
 
 /// Pod template metadata and spec.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct PodTemplate {
+pub(crate) struct PodTemplate {
     #[serde(default)]
     pub metadata: Meta,
     #[serde(default)]
     pub spec: PodSpec,
-}
-
-/// Parameters of a map, keys lower-cased.
-pub fn lower_keys(m: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    m.iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect()
 }

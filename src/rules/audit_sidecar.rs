@@ -45,7 +45,7 @@ impl Candidate<'_> {
 }
 
 /// Every audit-sidecar finding for the workload.
-pub fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
         return Vec::new();
     };

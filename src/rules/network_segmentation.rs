@@ -41,7 +41,7 @@ impl Direction {
 }
 
 /// Every network-segmentation finding for the workload.
-pub fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
         return Vec::new();
     };

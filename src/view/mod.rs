@@ -3,11 +3,11 @@
 //! it; the engine and rules only read it. Depends on nothing but labels and selectors, so the
 //! admitted-object views (`object`) and the policy's scope matching can use it without cycles.
 
-pub mod objects;
+pub(crate) mod objects;
 
 use std::sync::Arc;
 
-pub use objects::{
+pub(crate) use objects::{
     CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
     PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
 };

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::selector::{Labels, Selector};
 
 /// The annotation that marks the default StorageClass.
-pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+pub(crate) const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 
 /// Annotation keys (prefixes) whose values rules read; other annotations are not kept.
 const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
@@ -27,12 +27,14 @@ const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
 ];
 
 /// Is this an annotation rules read?
-pub fn is_kept_annotation(key: &str) -> bool {
+pub(crate) fn is_kept_annotation(key: &str) -> bool {
     KEPT_ANNOTATION_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 /// Keep only annotations rules read.
-pub fn kept_annotations<'a>(all: impl IntoIterator<Item = (&'a String, &'a String)>) -> Labels {
+pub(crate) fn kept_annotations<'a>(
+    all: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Labels {
     all.into_iter()
         .filter(|(k, _)| is_kept_annotation(k))
         .map(|(k, v)| (k.clone(), v.clone()))

@@ -34,7 +34,7 @@ use crate::verdict::{Finding, RuleId};
 use crate::view::{MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, ServiceInfo};
 
 /// Pod annotations that make traffic bypass the mesh proxy.
-pub const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
+pub(crate) const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
     "traffic.sidecar.istio.io/excludeInboundPorts",
     "traffic.sidecar.istio.io/excludeOutboundPorts",
     "traffic.sidecar.istio.io/excludeOutboundIPRanges",
@@ -52,7 +52,7 @@ const LINKERD_INJECT: &str = "linkerd.io/inject";
 const LINKERD_INBOUND_POLICY: &str = "config.linkerd.io/default-inbound-policy";
 
 /// Every encryption-in-transit finding for the workload.
-pub fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
     let mut out = Vec::new();
     match &w.body {
         Body::Pods(p) => {
