@@ -86,6 +86,10 @@ pub struct Metrics {
     pub watch_skipped: Family<[(&'static str, String); 1], Counter>,
     /// Readiness (1 ready, 0 not).
     pub ready: Gauge,
+    /// Confirming reads (decisions the caches could not settle) by result.
+    pub confirms: Family<[(&'static str, String); 1], Counter>,
+    /// Time of the confirming reads of one decision.
+    pub confirm_duration: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,7 +181,23 @@ impl Metrics {
             "1 when TLS is loaded and every cache has synced",
             ready.clone(),
         );
+        let confirms = Family::default();
+        registry.register(
+            "confirms",
+            "Consistent API reads made before a decision the caches could not settle (a denial, \
+             an unknown namespace), by result (ok, timeout, error)",
+            confirms.clone(),
+        );
+        let confirm_duration = Histogram::new(LATENCY_BUCKETS);
+        registry.register_with_unit(
+            "confirm_duration",
+            "Time of the consistent API reads of one decision",
+            prometheus_client::registry::Unit::Seconds,
+            confirm_duration.clone(),
+        );
         Metrics {
+            confirms,
+            confirm_duration,
             registry,
             review_duration,
             reviews,
@@ -192,6 +212,14 @@ impl Metrics {
             watch_skipped,
             ready,
         }
+    }
+
+    /// Count one confirmation.
+    pub fn confirm(&self, result: &'static str, seconds: f64) {
+        self.confirms
+            .get_or_create(&[("result", result.to_string())])
+            .inc();
+        self.confirm_duration.observe(seconds);
     }
 
     /// Count one review.

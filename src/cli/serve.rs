@@ -64,6 +64,15 @@ pub struct ClusterArgs {
     /// the built-in hipaa-baseline applies.
     #[arg(long, env = "PHI_GUARD_CLUSTER_STATE", value_delimiter = ',')]
     pub cluster_state: Vec<PathBuf>,
+    /// Budget for the consistent API reads that confirm a decision the watch caches cannot
+    /// settle (a denial that rests on an object missing from the cache, or an object whose
+    /// namespace is not cached yet). Keep it below the webhook's timeoutSeconds.
+    #[arg(
+        long,
+        env = "PHI_GUARD_CONFIRM_TIMEOUT",
+        default_value_t = HumanDuration(crate::cluster::confirm::DEFAULT_CONFIRM_TIMEOUT)
+    )]
+    pub confirm_timeout: HumanDuration,
 }
 
 /// Logging.
@@ -199,6 +208,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen.admin_listen))?;
     let mut opts = webhook::Options::new(cert_file, key_file);
+    if let (Some(client), true) = (&client, args.cluster.cluster_state.is_empty()) {
+        opts.confirmer = Some(crate::cluster::confirm::Confirmer::new(
+            client.clone(),
+            args.cluster.confirm_timeout.into(),
+        ));
+    }
     opts.request_timeout = args.listen.request_timeout.into();
     opts.header_read_timeout = args.listen.header_read_timeout.into();
     opts.cert_reload_interval = args.tls.tls_reload_interval.into();

@@ -2,6 +2,7 @@
 //! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
+pub(crate) mod confirm;
 pub(crate) mod files;
 pub(crate) mod lean;
 pub(crate) mod watch;

@@ -3,6 +3,7 @@
 //! it; the engine and rules only read it. Depends on nothing but labels and selectors, so the
 //! admitted-object views (`object`) and the policy's scope matching can use it without cycles.
 
+pub(crate) mod confirm;
 pub(crate) mod objects;
 
 use std::sync::Arc;

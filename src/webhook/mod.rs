@@ -68,6 +68,8 @@ pub struct Options {
     /// instead of failing, keep `tls` not ready and retry every reload interval; the TLS
     /// listener starts accepting once a pair loads.
     pub wait_for_certificate: bool,
+    /// Consistent reads for decisions the watch caches cannot settle (in a cluster).
+    pub(crate) confirmer: Option<crate::cluster::confirm::Confirmer>,
 }
 
 impl Options {
@@ -82,6 +84,7 @@ impl Options {
             cert_reload_interval: DEFAULT_CERT_RELOAD_INTERVAL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             wait_for_certificate: false,
+            confirmer: None,
         }
     }
 }
@@ -149,6 +152,7 @@ pub async fn start(
         state,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        confirmer: opts.confirmer.clone(),
     };
     let addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
