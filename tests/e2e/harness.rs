@@ -246,6 +246,8 @@ struct Server {
     listen_port: u16,
     admin_port: u16,
     child: Option<Child>,
+    /// A kubeconfig other than the environment's (e.g. through a delaying proxy).
+    kubeconfig: Option<PathBuf>,
 }
 
 static SERVER: OnceLock<Mutex<Server>> = OnceLock::new();
@@ -282,7 +284,7 @@ impl Server {
             .arg(&env.webhook_cert)
             .arg("--tls-key-file")
             .arg(&env.webhook_key)
-            .env("KUBECONFIG", &env.kubeconfig)
+            .env("KUBECONFIG", self.kubeconfig.as_ref().unwrap_or(&env.kubeconfig))
             .env(
                 "RUST_LOG",
                 std::env::var("PHI_GUARD_LOG").unwrap_or_else(|_| "info".into()),
@@ -405,6 +407,7 @@ fn setup() {
                     listen_port: free_port(),
                     admin_port: free_port(),
                     child: None,
+                    kubeconfig: None,
                 })
             });
             // CRD first: phi-guard's PhiPolicy cache needs it to become ready.
@@ -549,6 +552,22 @@ impl Ctx {
         }
     }
 
+    /// Restart the shared phi-guard so that it reaches the API server through `kubeconfig`
+    /// (only with [`Ctx::exclusive`]) until the returned [`Outage`] ends; then it runs as before.
+    pub fn run_phi_guard_with(&self, kubeconfig: &Path) -> Outage<'_> {
+        assert!(self._write.is_some(), "run_phi_guard_with needs Ctx::exclusive");
+        let mut server = SERVER.get().expect("server").lock().expect("lock");
+        server.stop();
+        server.kubeconfig = Some(kubeconfig.to_path_buf());
+        server.start().unwrap_or_else(|e| panic!("{e}"));
+        drop(server);
+        wait_webhook_effective().unwrap_or_else(|e| panic!("{e}"));
+        Outage {
+            _ctx: self,
+            ended: false,
+        }
+    }
+
     /// Install phi-guard again (hack/local-install.sh) and wait until the webhook answers (only
     /// with [`Ctx::exclusive`]).
     pub fn reinstall(&self) {
@@ -607,12 +626,16 @@ impl Drop for Outage<'_> {
 }
 
 fn restart() -> Result<(), String> {
-    SERVER
-        .get()
-        .ok_or("no server")?
-        .lock()
-        .map_err(|_| "server lock poisoned".to_string())?
-        .start()?;
+    {
+        let mut server = SERVER
+            .get()
+            .ok_or("no server")?
+            .lock()
+            .map_err(|_| "server lock poisoned".to_string())?;
+        server.stop();
+        server.kubeconfig = None;
+        server.start()?;
+    }
     wait_webhook_effective()
 }
 

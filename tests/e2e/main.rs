@@ -12,6 +12,7 @@ mod harness;
 
 mod admission;
 mod cluster_state;
+mod consistency;
 mod controllers;
 mod fail_closed;
 mod helm;
