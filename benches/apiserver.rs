@@ -430,7 +430,7 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
             }
             (Err(kube::Error::Api(s)), Phase::PhiGuard) => {
                 // The chart's webhook name.
-                s.message.contains("workloads.phiguard.io")
+                s.message.contains("phi-namespaces.phiguard.io")
             }
             _ => false,
         };

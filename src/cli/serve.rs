@@ -73,6 +73,12 @@ pub struct ClusterArgs {
         default_value_t = HumanDuration(crate::cluster::confirm::DEFAULT_CONFIRM_TIMEOUT)
     )]
     pub confirm_timeout: HumanDuration,
+    /// Keep the webhooks of this ValidatingWebhookConfiguration in step with the PhiPolicies'
+    /// scopes, so the API server sends phi-guard exactly the objects in PHI scope (the chart
+    /// sets it). Each policy's WebhookScope condition reports it. Unset: the configuration is
+    /// left as installed.
+    #[arg(long, env = "PHI_GUARD_WEBHOOK_SCOPE_CONFIG")]
+    pub webhook_scope_config: Option<String>,
 }
 
 /// Logging.
@@ -187,6 +193,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::new(state)
         }
     };
+
+    if let (Some(client), true, Some(name)) = (
+        &client,
+        args.cluster.cluster_state.is_empty(),
+        args.cluster.webhook_scope_config.clone(),
+    ) {
+        let (client, state, readiness) = (client.clone(), state.clone(), readiness.clone());
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            crate::cluster::webhook_scope::run(client, name, state, readiness, stop).await;
+        }));
+    }
 
     if let (Some(client), Some(cfg)) = (&client, self_managed.clone()) {
         let client = client.clone();

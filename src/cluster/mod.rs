@@ -6,6 +6,7 @@ pub(crate) mod confirm;
 pub(crate) mod files;
 pub(crate) mod lean;
 pub(crate) mod watch;
+pub(crate) mod webhook_scope;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};

@@ -525,8 +525,14 @@ impl PolicySink {
             let name = name.clone();
             // A write to the API server, off the request path and off the watch loop.
             tokio::spawn(async move {
+                // Server-side apply of the Ready condition only: the WebhookScope condition has
+                // its own field manager (cluster::webhook_scope), and conditions are a map by type.
                 if let Err(err) = api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .patch_status(
+                        &name,
+                        &PatchParams::apply("phi-guard").force(),
+                        &Patch::Apply(&patch),
+                    )
                     .await
                 {
                     tracing::warn!(policy = %name, error = %err, "could not update PhiPolicy status");
@@ -595,8 +601,8 @@ impl Condition {
             && observed == generation
     }
 
-    /// A merge patch setting the condition (the transition time moves only when the status
-    /// value changes).
+    /// A server-side apply patch setting the condition (the transition time moves only when
+    /// the status value changes).
     fn patch(&self, status: Option<&Value>, generation: Option<i64>) -> Value {
         let previous = Condition::current(status);
         let since = previous
@@ -617,7 +623,7 @@ impl Condition {
         if let Some(g) = generation {
             st["observedGeneration"] = json!(g);
         }
-        json!({ "status": st })
+        json!({ "apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy", "status": st })
     }
 }
 

@@ -436,8 +436,13 @@ pub fn default_sidecar_images() -> Vec<String> {
 #[serde(rename_all = "camelCase")]
 pub struct PhiPolicyStatus {
     /// `Ready` is True when phi-guard parsed and applies the policy, False with the reason when
-    /// it rejected it.
+    /// it rejected it. `WebhookScope` is True when the API server sends phi-guard every object
+    /// the policy's scope covers (phi-guard keeps its ValidatingWebhookConfiguration's selectors
+    /// in step with the policies' scopes), False with the reason while it does not (then objects
+    /// the chart's static selectors miss are not judged). One entry per type; phi-guard's
+    /// writers each own theirs (server-side apply).
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The generation phi-guard last evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 pub mod crd;
 mod scope;
 mod set;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 

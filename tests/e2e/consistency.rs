@@ -46,8 +46,7 @@ fn start_delay_proxy(upstream: SocketAddr, delay: Duration) -> u16 {
                         let _ = tokio::io::copy(&mut cr, &mut sw).await;
                         let _ = sw.shutdown().await;
                     });
-                    let (tx, mut rx) =
-                        tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {

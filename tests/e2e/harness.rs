@@ -284,7 +284,10 @@ impl Server {
             .arg(&env.webhook_cert)
             .arg("--tls-key-file")
             .arg(&env.webhook_key)
-            .env("KUBECONFIG", self.kubeconfig.as_ref().unwrap_or(&env.kubeconfig))
+            .env(
+                "KUBECONFIG",
+                self.kubeconfig.as_ref().unwrap_or(&env.kubeconfig),
+            )
             .env(
                 "RUST_LOG",
                 std::env::var("PHI_GUARD_LOG").unwrap_or_else(|_| "info".into()),
@@ -555,7 +558,10 @@ impl Ctx {
     /// Restart the shared phi-guard so that it reaches the API server through `kubeconfig`
     /// (only with [`Ctx::exclusive`]) until the returned [`Outage`] ends; then it runs as before.
     pub fn run_phi_guard_with(&self, kubeconfig: &Path) -> Outage<'_> {
-        assert!(self._write.is_some(), "run_phi_guard_with needs Ctx::exclusive");
+        assert!(
+            self._write.is_some(),
+            "run_phi_guard_with needs Ctx::exclusive"
+        );
         let mut server = SERVER.get().expect("server").lock().expect("lock");
         server.stop();
         server.kubeconfig = Some(kubeconfig.to_path_buf());
