@@ -284,6 +284,8 @@ impl Server {
             .arg(&env.webhook_cert)
             .arg("--tls-key-file")
             .arg(&env.webhook_key)
+            // The release hack/local-install.sh installs: its webhooks follow the policies.
+            .arg("--webhook-scope-config=phi-guard")
             .env(
                 "KUBECONFIG",
                 self.kubeconfig.as_ref().unwrap_or(&env.kubeconfig),
