@@ -205,36 +205,63 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
     let docs = template(&[]);
     let vwc = one(&docs, "ValidatingWebhookConfiguration");
     let hooks = vwc["webhooks"].as_array().expect("webhooks");
-    assert_eq!(hooks.len(), 1);
-    let w = &hooks[0];
-    assert_eq!(w["failurePolicy"].as_str(), Some("Fail"));
-    assert_eq!(w["sideEffects"].as_str(), Some("None"));
-    assert_eq!(w["matchPolicy"].as_str(), Some("Equivalent"));
-    assert_eq!(strings(&w["admissionReviewVersions"]), ["v1"]);
-    assert_eq!(w["timeoutSeconds"].as_u64(), Some(5));
+    let names: Vec<&str> = hooks.iter().filter_map(|w| w["name"].as_str()).collect();
     assert_eq!(
-        w["clientConfig"]["service"]["path"].as_str(),
-        Some("/validate")
+        names,
+        [
+            "phi-namespaces.phiguard.io",
+            "phi-objects.phiguard.io",
+            "namespace-labels.phiguard.io",
+            "network.phiguard.io"
+        ]
     );
-    assert_eq!(
-        w["clientConfig"]["service"]["namespace"].as_str(),
-        Some(RELEASE_NS)
-    );
-    assert!(w["clientConfig"]["url"].is_null());
     let excluded = excluded_namespaces(&docs);
     assert!(
         excluded.contains(&"kube-system".to_string()),
         "{excluded:?}"
     );
     assert!(excluded.contains(&RELEASE_NS.to_string()), "{excluded:?}");
+    for w in hooks {
+        let name = w["name"].as_str().unwrap_or_default();
+        // Fail closed in PHI scope; the network kinds outside it never wait on phi-guard.
+        let policy = if name == "network.phiguard.io" {
+            "Ignore"
+        } else {
+            "Fail"
+        };
+        assert_eq!(w["failurePolicy"].as_str(), Some(policy), "{name}");
+        assert_eq!(w["sideEffects"].as_str(), Some("None"));
+        assert_eq!(w["matchPolicy"].as_str(), Some("Equivalent"));
+        assert_eq!(strings(&w["admissionReviewVersions"]), ["v1"]);
+        assert_eq!(w["timeoutSeconds"].as_u64(), Some(10));
+        assert_eq!(
+            w["clientConfig"]["service"]["path"].as_str(),
+            Some("/validate")
+        );
+        assert_eq!(
+            w["clientConfig"]["service"]["namespace"].as_str(),
+            Some(RELEASE_NS)
+        );
+        assert!(w["clientConfig"]["url"].is_null());
+        // Namespaced webhooks never reach kube-system or the release namespace.
+        if name != "namespace-labels.phiguard.io" {
+            let text = w["namespaceSelector"].to_string();
+            assert!(
+                text.contains("kube-system") && text.contains(RELEASE_NS),
+                "{name}: {text}"
+            );
+        }
+    }
 
-    // Every kind the engine judges, with the operations it needs.
+    // Every kind the engine judges, with the operations it needs, in PHI namespaces.
     let mut seen = BTreeSet::new();
-    for rule in w["rules"].as_array().expect("rules") {
-        for group in strings(&rule["apiGroups"]) {
-            for res in strings(&rule["resources"]) {
-                for op in strings(&rule["operations"]) {
-                    seen.insert(format!("{group}/{res}:{op}"));
+    for w in hooks {
+        for rule in w["rules"].as_array().expect("rules") {
+            for group in strings(&rule["apiGroups"]) {
+                for res in strings(&rule["resources"]) {
+                    for op in strings(&rule["operations"]) {
+                        seen.insert(format!("{group}/{res}:{op}"));
+                    }
                 }
             }
         }
@@ -262,6 +289,48 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
         !seen.iter().any(|s| s.contains('*')),
         "no wildcard rules: {seen:?}"
     );
+}
+
+/// The chart renders the webhooks phi-guard itself would write for the baseline it installs:
+/// selectors, CEL, rules and failure policies agree, so phi-guard's first sync changes nothing
+/// and a phi-guard that never started still has the right scope.
+#[test]
+fn chart_webhooks_are_what_phi_guard_derives_from_the_baseline() {
+    for sets in [
+        &[][..],
+        &[
+            "policy.baseline.phiLabel.key=example.org/phi",
+            "policy.baseline.phiLabel.value=yes",
+        ][..],
+    ] {
+        let docs = template(sets);
+        let vwc = one(&docs, "ValidatingWebhookConfiguration");
+        let hooks = vwc["webhooks"].as_array().expect("webhooks").clone();
+        let policy: phi_guard::policy::PhiPolicy =
+            serde_json::from_value(one(&docs, "PhiPolicy").clone()).expect("baseline PhiPolicy");
+        let policy = phi_guard::policy::Policy::try_from(&policy).expect("valid");
+        let excluded = phi_guard::policy::webhooks::excluded_namespaces(&hooks[0]);
+        let derived = phi_guard::policy::webhooks::scope_webhooks(
+            &[std::sync::Arc::new(policy)],
+            &hooks[0],
+            &excluded,
+        );
+        assert_eq!(derived.len(), hooks.len(), "{sets:?}");
+        for (d, h) in derived.iter().zip(&hooks) {
+            for k in [
+                "name",
+                "failurePolicy",
+                "namespaceSelector",
+                "objectSelector",
+                "matchConditions",
+                "rules",
+                "clientConfig",
+                "timeoutSeconds",
+            ] {
+                assert_eq!(d[k], h[k], "{sets:?}: webhook {} field {k}", h["name"]);
+            }
+        }
+    }
 }
 
 #[test]

@@ -163,7 +163,13 @@ async fn an_outage_touches_only_phi_work() {
         ctx.phi_guard_log()
     );
     let vwc = kubectl(
-        &["get", "validatingwebhookconfiguration", "phi-guard", "-o", "json"],
+        &[
+            "get",
+            "validatingwebhookconfiguration",
+            "phi-guard",
+            "-o",
+            "json",
+        ],
         None,
     );
     assert!(
@@ -177,21 +183,40 @@ async fn an_outage_touches_only_phi_work() {
 
     // Outside PHI scope, nothing waits on phi-guard.
     let run = kubectl(
-        &["create", "deployment", "web", "--image=nginx", "-n", &ctx.ns],
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "-n",
+            &ctx.ns,
+        ],
         None,
     );
-    assert!(run.ok, "a plain Deployment was refused during the outage: {}", run.stderr);
+    assert!(
+        run.ok,
+        "a plain Deployment was refused during the outage: {}",
+        run.stderr
+    );
     let run = kubectl(
         &["apply", "-f", "-"],
         Some(&pvc_and_service(&ctx.ns, "cache", &[])),
     );
-    assert!(run.ok, "a plain PVC/Service was refused during the outage: {}", run.stderr);
+    assert!(
+        run.ok,
+        "a plain PVC/Service was refused during the outage: {}",
+        run.stderr
+    );
     // A label that is not PHI is not a reason to refuse either.
     let run = kubectl(
         &["label", "deployment", "web", "-n", &ctx.ns, "team=web"],
         None,
     );
-    assert!(run.ok, "labelling a plain Deployment was refused: {}", run.stderr);
+    assert!(
+        run.ok,
+        "labelling a plain Deployment was refused: {}",
+        run.stderr
+    );
 
     // In PHI scope, everything judged is refused: fail closed.
     let labeled = App::compliant(&ctx.ns, "records-api", None);
@@ -221,7 +246,14 @@ async fn an_outage_touches_only_phi_work() {
     refused_by_outage(
         "a Deployment in a PHI namespace",
         &kubectl(
-            &["create", "deployment", "web", "--image=nginx", "-n", &phi_ns],
+            &[
+                "create",
+                "deployment",
+                "web",
+                "--image=nginx",
+                "-n",
+                &phi_ns,
+            ],
             None,
         ),
     );
