@@ -2,6 +2,7 @@
 //! phi-guard: a Kubernetes validating admission controller that keeps PHI workloads on
 //! encrypted volumes, behind TLS and NetworkPolicies, with an audit sidecar.
 
+pub(crate) mod audit;
 pub mod certs;
 pub mod cli;
 pub(crate) mod cluster;
@@ -11,6 +12,7 @@ pub(crate) mod fixtures;
 pub(crate) mod labels;
 pub(crate) mod object;
 pub mod policy;
+pub(crate) mod report;
 pub(crate) mod rules;
 pub(crate) mod selector;
 pub mod telemetry;

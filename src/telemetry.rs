@@ -90,6 +90,16 @@ pub struct Metrics {
     pub confirms: Family<[(&'static str, String); 1], Counter>,
     /// Time of the confirming reads of one decision.
     pub confirm_duration: Histogram,
+    /// 1 while this replica leads the background audit.
+    pub audit_leader: Gauge,
+    /// Objects the background audit holds.
+    pub audit_objects: Gauge,
+    /// Time of one audit pass.
+    pub audit_duration: Histogram,
+    /// Current violations (fail and warn results) by namespace, rule and mode.
+    pub audit_violations: Family<[(&'static str, String); 3], Gauge>,
+    /// PolicyReport writes by operation (apply, delete).
+    pub report_writes: Family<[(&'static str, String); 1], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -195,7 +205,43 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             confirm_duration.clone(),
         );
+        let audit_leader = Gauge::default();
+        registry.register(
+            "audit_leader",
+            "1 while this replica holds the audit Lease and writes results",
+            audit_leader.clone(),
+        );
+        let audit_objects = Gauge::default();
+        registry.register(
+            "audit_objects",
+            "Objects of the judged kinds the background audit holds (controller-owned ones excluded)",
+            audit_objects.clone(),
+        );
+        let audit_duration = Histogram::new(LATENCY_BUCKETS);
+        registry.register_with_unit(
+            "audit_pass_duration",
+            "Time of one background audit pass (judging and writing)",
+            prometheus_client::registry::Unit::Seconds,
+            audit_duration.clone(),
+        );
+        let audit_violations = Family::default();
+        registry.register(
+            "audit_violations",
+            "Current violations found by the background audit (fail and warn results), by namespace, rule and mode",
+            audit_violations.clone(),
+        );
+        let report_writes = Family::default();
+        registry.register(
+            "report_writes",
+            "PolicyReport writes by operation (apply, delete); zero in steady state",
+            report_writes.clone(),
+        );
         Metrics {
+            audit_leader,
+            audit_objects,
+            audit_duration,
+            audit_violations,
+            report_writes,
             confirms,
             confirm_duration,
             registry,
@@ -212,6 +258,13 @@ impl Metrics {
             watch_skipped,
             ready,
         }
+    }
+
+    /// Count one PolicyReport write.
+    pub fn report_write(&self, op: &'static str) {
+        self.report_writes
+            .get_or_create(&[("operation", op.to_string())])
+            .inc();
     }
 
     /// Count one confirmation.

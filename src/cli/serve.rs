@@ -79,6 +79,24 @@ pub struct ClusterArgs {
     /// left as installed.
     #[arg(long, env = "PHI_GUARD_WEBHOOK_SCOPE_CONFIG")]
     pub webhook_scope_config: Option<String>,
+    /// Run the background audit: re-judge every object in PHI scope when what it depends on
+    /// changes and every --audit-sweep, and write PolicyReports and PhiPolicy status. With
+    /// several replicas one leads (Lease `phi-guard-audit` in --namespace).
+    #[arg(long, env = "PHI_GUARD_AUDIT")]
+    pub audit: bool,
+    /// Time between full audit sweeps (changes are judged within seconds regardless).
+    #[arg(
+        long,
+        env = "PHI_GUARD_AUDIT_SWEEP",
+        default_value_t = HumanDuration(std::time::Duration::from_secs(300))
+    )]
+    pub audit_sweep: HumanDuration,
+    /// Also write `pass` results (evidence that every check ran), not only fail and warn.
+    #[arg(long, env = "PHI_GUARD_AUDIT_PASS_RESULTS")]
+    pub audit_pass_results: bool,
+    /// This replica's name in the audit Lease (the chart sets the pod name).
+    #[arg(long, env = "PHI_GUARD_POD_NAME", default_value = "phi-guard")]
+    pub pod_name: String,
 }
 
 /// Logging.
@@ -206,6 +224,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             };
             crate::cluster::webhook_scope::run(client, name, state, readiness, stop).await;
+        }));
+    }
+
+    if let (Some(client), true, true) = (
+        &client,
+        args.cluster.cluster_state.is_empty(),
+        args.cluster.audit,
+    ) {
+        let cfg = crate::audit::Config {
+            namespace: args.self_managed_tls.namespace.clone(),
+            identity: args.cluster.pod_name.clone(),
+            passes: args.cluster.audit_pass_results,
+            sweep: args.cluster.audit_sweep.into(),
+        };
+        let (client, state, metrics, readiness) = (
+            client.clone(),
+            state.clone(),
+            metrics.clone(),
+            readiness.clone(),
+        );
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            crate::audit::run(client, state, metrics, readiness, cfg, stop).await;
         }));
     }
 

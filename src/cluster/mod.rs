@@ -166,6 +166,15 @@ pub struct ClusterState {
     pub services: Namespaced<ServiceInfo>,
     pub pods: Namespaced<PodInfo>,
     policies: RwLock<Arc<PolicySet>>,
+    /// What changed since the background audit last looked.
+    dirty: parking_lot::Mutex<Dirty>,
+}
+
+/// Which namespaces' cluster state changed (`all`: something cluster-wide did).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Dirty {
+    pub(crate) all: bool,
+    pub(crate) namespaces: std::collections::BTreeSet<String>,
 }
 
 impl ClusterState {
@@ -181,6 +190,27 @@ impl ClusterState {
     /// Swap in a new policy set.
     pub fn set_policies(&self, set: PolicySet) {
         *self.policies.write() = Arc::new(set);
+    }
+
+    /// Note a change of cluster state in `namespace` (`None`: cluster-wide).
+    pub(crate) fn mark_dirty(&self, namespace: Option<&str>) {
+        let mut d = self.dirty.lock();
+        match namespace {
+            Some(ns) if !ns.is_empty() => {
+                if !d.all {
+                    d.namespaces.insert(ns.to_string());
+                }
+            }
+            _ => {
+                d.all = true;
+                d.namespaces.clear();
+            }
+        }
+    }
+
+    /// What changed since the last call.
+    pub(crate) fn take_dirty(&self) -> Dirty {
+        std::mem::take(&mut *self.dirty.lock())
     }
 
     /// Object counts per kind, for metrics and logs.

@@ -227,6 +227,9 @@ type Select<T> = fn(&ClusterState) -> &dyn Table<T>;
 /// objects that are not kept (and removes a kept one that stopped qualifying).
 struct TableSink<K, T, F> {
     state: Arc<ClusterState>,
+    /// Tell the background audit what changed (not for Pods: their status churns, and only
+    /// Service judging reads them; the periodic sweep catches those).
+    marks: bool,
     select: Select<T>,
     convert: F,
     buffer: Vec<(String, String, T)>,
@@ -240,6 +243,7 @@ where
     fn new(state: Arc<ClusterState>, select: Select<T>, convert: F) -> Self {
         TableSink {
             state,
+            marks: true,
             select,
             convert,
             buffer: Vec::new(),
@@ -271,9 +275,16 @@ where
     fn init_done(&mut self) {
         let items = std::mem::take(&mut self.buffer);
         (self.select)(&self.state).reset(items);
+        if self.marks {
+            self.state.mark_dirty(None);
+        }
     }
     fn apply(&mut self, obj: K) -> Result<(), String> {
         let (ns, name) = key(&obj);
+        if self.marks {
+            // Cluster-scoped kinds (Namespaces, StorageClasses, PVs) touch every namespace.
+            self.state.mark_dirty(Some(&ns));
+        }
         let table = (self.select)(&self.state);
         match (self.convert)(&obj) {
             Ok(Some(t)) => {
@@ -293,6 +304,9 @@ where
     }
     fn delete(&mut self, obj: K) {
         let (ns, name) = key(&obj);
+        if self.marks {
+            self.state.mark_dirty(Some(&ns));
+        }
         (self.select)(&self.state).del(&ns, &name);
     }
 }
@@ -319,7 +333,8 @@ where
 {
     ctx.readiness.register(component(kind));
     let api = Api::<K>::all(ctx.client.clone());
-    let sink = TableSink::new(ctx.state.clone(), select, convert);
+    let mut sink = TableSink::new(ctx.state.clone(), select, convert);
+    sink.marks = kind != "Pod";
     tokio::spawn(run(ctx.clone(), api, kind, sink))
 }
 

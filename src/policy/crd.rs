@@ -33,6 +33,9 @@ pub const DEFAULT_PHI_LABEL_VALUE: &str = "phi";
     status = "PhiPolicyStatus",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode","description":"Enforce, Warn or Audit"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether phi-guard accepted the policy"}"#,
+    printcolumn = r#"{"name":"Judged","type":"integer","jsonPath":".status.audit.judged","description":"Objects in the policy's scope the background audit judged"}"#,
+    printcolumn = r#"{"name":"Violating","type":"integer","jsonPath":".status.audit.violating","description":"Of those, objects with a fail or warn result"}"#,
+    printcolumn = r#"{"name":"Last Audit","type":"date","jsonPath":".status.audit.lastAuditTime","description":"When the audit last swept everything"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -447,4 +450,31 @@ pub struct PhiPolicyStatus {
     /// The generation phi-guard last evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What the background audit found for this policy (written by the replica holding the
+    /// audit Lease; absent until its first pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditStatus>,
+}
+
+/// The background audit's counts for one policy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditStatus {
+    /// Objects in the policy's scope that the audit judged (controller-owned ReplicaSets,
+    /// Jobs and Pods are counted through their controller).
+    #[serde(default)]
+    pub judged: i64,
+    /// Judged objects without a fail or warn result of this policy.
+    #[serde(default)]
+    pub compliant: i64,
+    /// Judged objects with at least one fail or warn result of this policy.
+    #[serde(default)]
+    pub violating: i64,
+    /// Violating objects per rule (`encryption-at-rest`, `encryption-in-transit`,
+    /// `network-segmentation`, `audit-sidecar`).
+    #[serde(default)]
+    pub violations_by_rule: std::collections::BTreeMap<String, i64>,
+    /// When the audit last re-judged everything (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_audit_time: Option<String>,
 }

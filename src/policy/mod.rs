@@ -86,6 +86,20 @@ pub struct Policy {
     pub audit_sidecar: Option<AuditSidecarConfig>,
 }
 
+impl Policy {
+    /// Is this requirement checked by the policy?
+    pub fn rule_enabled(&self, rule: crate::verdict::RuleId) -> bool {
+        use crate::verdict::RuleId;
+        match rule {
+            RuleId::EncryptionAtRest => self.encryption_at_rest.is_some(),
+            RuleId::EncryptionInTransit => self.encryption_in_transit.is_some(),
+            RuleId::NetworkSegmentation => self.network_segmentation.is_some(),
+            RuleId::AuditSidecar => self.audit_sidecar.is_some(),
+            RuleId::PhiClassification => true,
+        }
+    }
+}
+
 /// Which objects a policy judges.
 #[derive(Debug, Clone)]
 pub struct Scope {

@@ -11,6 +11,7 @@ mod fixtures;
 mod harness;
 
 mod admission;
+mod audit;
 mod cluster_state;
 mod consistency;
 mod controllers;
