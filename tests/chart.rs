@@ -372,6 +372,13 @@ fn rbac_is_least_privilege() {
                         reads.insert(format!("{res}.{group}"));
                     } else if res == "phipolicies/status" {
                         assert_eq!(verbs, ["patch", "update"]);
+                    } else if res == "policyreports" {
+                        // The audit's own output; no other write outside its namespace.
+                        assert_eq!(group, "wgpolicyk8s.io");
+                        assert_eq!(
+                            verbs,
+                            ["get", "list", "watch", "create", "patch", "update", "delete"]
+                        );
                     } else {
                         assert_eq!(
                             res, "validatingwebhookconfigurations",
@@ -395,6 +402,15 @@ fn rbac_is_least_privilege() {
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
             "customresourcedefinitions.apiextensions.k8s.io",
+            // The background audit (audit.enabled, on by default).
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "replicasets.apps",
+            "jobs.batch",
+            "cronjobs.batch",
+            "replicationcontrollers.",
+            "ingresses.networking.k8s.io",
         ]
         .map(String::from)
         .into();
@@ -405,7 +421,24 @@ fn rbac_is_least_privilege() {
 #[test]
 fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
     let docs = template(&[]);
-    let role = one(&docs, "Role");
+    let roles = all_of(&docs, "Role");
+    let role = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-tls"))
+        .expect("the TLS Role");
+    // The audit's Role: its one Lease (create cannot be limited by name).
+    let audit = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-audit"))
+        .expect("the audit Role");
+    for rule in audit["rules"].as_array().expect("rules") {
+        assert_eq!(strings(&rule["resources"]), ["leases"]);
+        match strings(&rule["verbs"]).as_slice() {
+            [c] if c == "create" => assert!(rule["resourceNames"].is_null()),
+            _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-audit"]),
+        }
+    }
+    assert_eq!(roles.len(), 2);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
@@ -451,7 +484,11 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         ],
     ] {
         let docs = template(sets);
-        assert!(all_of(&docs, "Role").is_empty(), "{sets:?}");
+        let secret_roles: Vec<_> = all_of(&docs, "Role")
+            .into_iter()
+            .filter(|r| r["rules"].to_string().contains("secrets"))
+            .collect();
+        assert!(secret_roles.is_empty(), "{sets:?}: {secret_roles:?}");
         let deploy = one(&docs, "Deployment");
         let args = strings(&deploy["spec"]["template"]["spec"]["containers"][0]["args"]);
         assert!(!args.iter().any(|a| a == "--self-managed-tls"), "{sets:?}");
