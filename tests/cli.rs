@@ -1057,3 +1057,56 @@ fn scale_manifests(n: usize) -> String {
     }
     s
 }
+
+// ---- Issue 12: rule regressions, each from a small manifest in tests/fixtures/check/issue12 ----
+
+const ISSUE12: &str = "tests/fixtures/check/issue12";
+
+/// `check -o json` over issue 12 fixtures (the files carry their own cluster state); the exit
+/// code and the JSON.
+fn issue12(files: &[&str]) -> (i32, Value) {
+    let mut args = Vec::new();
+    let paths: Vec<String> = files.iter().map(|f| format!("{ISSUE12}/{f}")).collect();
+    for p in &paths {
+        args.push("-f");
+        args.push(p.as_str());
+    }
+    args.extend(["-o", "json"]);
+    let out = check(&args);
+    assert!(code(&out) < 2, "{}{}", stdout(&out), stderr(&out));
+    (code(&out), json(&out))
+}
+
+/// The Enforce findings of one result as (rule, citation, path, message).
+fn enforced(r: &Value) -> Vec<(String, String, String, String)> {
+    findings(r)
+        .iter()
+        .filter(|f| f["mode"] == "Enforce")
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("rule"), s("citation"), s("path"), s("message"))
+        })
+        .collect()
+}
+
+#[test]
+fn issue12_ebs_encrypted_is_compared_to_the_exact_string_true() {
+    let (code, v) = issue12(&["storage-class-values.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let bad = result(&v, "PersistentVolumeClaim", "fhir", "records-title-case");
+    assert_eq!(bad["allowed"], false, "{bad:#}");
+    let f = enforced(bad);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, "encryption-at-rest");
+    assert_eq!(f[0].1, AT_REST);
+    assert_eq!(f[0].2, "spec.storageClassName");
+    assert!(
+        f[0].3.contains("exact lower-case string \"true\""),
+        "{}",
+        f[0].3
+    );
+    // A key in another case is still read (the driver lower-cases keys).
+    let good = result(&v, "PersistentVolumeClaim", "fhir", "records-encrypted");
+    assert_eq!(good["allowed"], true, "{good:#}");
+    assert!(findings(good).is_empty(), "{good:#}");
+}

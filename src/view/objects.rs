@@ -57,12 +57,14 @@ impl From<&Namespace> for NamespaceInfo {
     }
 }
 
-/// A StorageClass: provisioner, parameters (keys lower-cased) and whether it is the default.
+/// A StorageClass: provisioner, parameters (as written) and whether it is the default.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StorageClassInfo {
     pub name: String,
     pub provisioner: String,
-    /// Parameter keys lower-cased (they are case-insensitive for the drivers we know).
+    /// Parameters exactly as written: some drivers read keys case-insensitively (EBS, GCE PD,
+    /// Azure Disk, OpenEBS ZFS), others only in the exact spelling (Ceph CSI, Longhorn,
+    /// Portworx), so the rule, not the view, decides how to look a key up.
     pub parameters: BTreeMap<String, String>,
     pub is_default: bool,
     /// RFC 3339 creation time, to pick the newest default like the API server does.
@@ -70,10 +72,16 @@ pub struct StorageClassInfo {
 }
 
 impl StorageClassInfo {
-    /// A parameter by case-insensitive key.
+    /// A parameter by case-insensitive key (the exact spelling first).
     pub fn param(&self, key: &str) -> Option<&str> {
         self.parameters
-            .get(&key.to_ascii_lowercase())
+            .get(key)
+            .or_else(|| {
+                self.parameters
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v)
+            })
             .map(String::as_str)
     }
 }
@@ -83,12 +91,7 @@ impl From<&StorageClass> for StorageClassInfo {
         StorageClassInfo {
             name: sc.metadata.name.clone().unwrap_or_default(),
             provisioner: sc.provisioner.clone(),
-            parameters: sc
-                .parameters
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
+            parameters: sc.parameters.clone().unwrap_or_default(),
             is_default: sc
                 .metadata
                 .annotations
@@ -140,7 +143,7 @@ pub struct PvInfo {
     pub storage_class_name: Option<String>,
     /// The CSI driver, when CSI-backed.
     pub csi_driver: Option<String>,
-    /// CSI volume attributes, keys lower-cased.
+    /// CSI volume attributes, exactly as written (see [`StorageClassInfo::parameters`]).
     pub csi_attributes: BTreeMap<String, String>,
     /// The in-tree volume type field name when not CSI (e.g. `hostPath`, `nfs`, `local`).
     pub source_type: Option<String>,
@@ -175,10 +178,8 @@ impl From<&PersistentVolume> for PvInfo {
             csi_driver: csi.map(|c| c.driver.clone()),
             csi_attributes: csi
                 .and_then(|c| c.volume_attributes.as_ref())
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
+                .cloned()
+                .unwrap_or_default(),
             source_type,
         }
     }
