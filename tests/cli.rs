@@ -1110,3 +1110,31 @@ fn issue12_ebs_encrypted_is_compared_to_the_exact_string_true() {
     assert_eq!(good["allowed"], true, "{good:#}");
     assert!(findings(good).is_empty(), "{good:#}");
 }
+
+#[test]
+fn issue12_audit_sidecars_are_approved_by_registry_and_path() {
+    let (code, v) = issue12(&["sidecar-registries.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    for name in [
+        "otel-ghcr",
+        "aws-fluent-bit",
+        "bitnami-fluent-bit",
+        "docker-hub-index",
+    ] {
+        let r = result(&v, "Deployment", "sidecars", name);
+        assert_eq!(r["allowed"], true, "{r:#}");
+        assert!(findings(r).is_empty(), "{r:#}");
+    }
+    let r = result(&v, "Deployment", "sidecars", "look-alike");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].0, "audit-sidecar");
+    assert_eq!(f[0].1, AUDIT);
+    assert_eq!(f[0].2, "spec.template.spec.containers");
+    assert!(
+        f[0].3
+            .contains("log-shipper (evil.example.com/fluent/fluent-bit)"),
+        "{}",
+        f[0].3
+    );
+}
