@@ -1138,3 +1138,41 @@ fn issue12_audit_sidecars_are_approved_by_registry_and_path() {
         f[0].3
     );
 }
+
+#[test]
+fn issue12_allow_all_network_policies_are_not_segmentation() {
+    let (code, v) = issue12(&["allow-all-network-policies.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let api = result(&v, "Deployment", "db", "api");
+    assert_eq!(api["allowed"], true, "{api:#}");
+    assert!(findings(api).is_empty(), "{api:#}");
+
+    let db = result(&v, "StatefulSet", "db", "postgresql");
+    assert_eq!(db["allowed"], false, "{db:#}");
+    let f = enforced(db);
+    assert_eq!(f.len(), 1, "{db:#}");
+    assert_eq!(f[0].0, "network-segmentation");
+    assert_eq!(f[0].1, SEGMENTATION);
+    assert_eq!(f[0].2, "spec.template.metadata.labels");
+    assert!(
+        f[0].3.contains(
+            "NetworkPolicy db/postgresql ingress[0] allows any source (the rule names no peers) on port 5432/TCP"
+        ),
+        "{}",
+        f[0].3
+    );
+    // The egress warning is not silenced by `egress: [{}]`.
+    let warned: Vec<&Value> = findings(db)
+        .iter()
+        .filter(|f| f["mode"] == "Warn")
+        .collect();
+    assert_eq!(warned.len(), 1, "{db:#}");
+    assert!(
+        warned[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NetworkPolicy db/postgresql egress[0] allows any destination"),
+        "{:#}",
+        warned[0]
+    );
+}

@@ -1,6 +1,15 @@
 //! The `network-segmentation` rule (45 CFR 164.312(a)(1), (e)(1)): PHI pods are isolated by a
 //! NetworkPolicy in their own namespace for ingress (and, configurably, egress), optionally
 //! behind a namespace-wide default deny.
+//!
+//! Isolation that allows everything is not segmentation. NetworkPolicies add up, so one
+//! selecting policy whose rule allows any source (no peers, `namespaceSelector: {}` without a
+//! pod restriction, an ipBlock of prefix length 0) opens the pods whatever the others deny; the
+//! finding names the policy and the rule (`NetworkPolicy db/allow-db ingress[0] allows any
+//! source (the rule names no peers) on port 5432/TCP`). A port restriction does not make such a
+//! rule segmentation: the database port of a bitnami-style policy is open to every caller, which
+//! is exactly what segmentation is meant to prevent. Egress rules open only to DNS (port 53) are
+//! the usual DNS allowance and are not counted.
 
 use std::sync::Arc;
 
@@ -36,6 +45,20 @@ impl Direction {
         match self {
             Direction::Ingress => np.isolates_ingress,
             Direction::Egress => np.isolates_egress,
+        }
+    }
+
+    fn rules_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    fn peers_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
         }
     }
 }
@@ -79,7 +102,7 @@ fn direction_finding(
         .filter(|p| p.selects(&pod.labels))
         .collect();
     if selecting.iter().any(|p| dir.isolated_by(p)) {
-        return None;
+        return open_finding(w, pod, &selecting, dir, mode);
     }
     let ns = &w.namespace;
     let mut message = format!(
@@ -140,6 +163,61 @@ fn direction_finding(
         format!("{}.labels", pod.meta_path),
         message,
         remediation,
+    ))
+}
+
+/// Isolated for `dir`, but a selecting policy's rule allows everything: say which rules.
+fn open_finding(
+    w: &Object,
+    pod: &PodView,
+    selecting: &[&NetworkPolicyInfo],
+    dir: Direction,
+    mode: Mode,
+) -> Option<Finding> {
+    let ingress = dir == Direction::Ingress;
+    let opening: Vec<String> = selecting
+        .iter()
+        .flat_map(|p| {
+            p.open_rules(ingress).iter().map(move |r| {
+                let at = match r.peer {
+                    Some(j) => format!(
+                        "{}[{}].{}[{j}]",
+                        dir.rules_field(),
+                        r.index,
+                        dir.peers_field()
+                    ),
+                    None => format!("{}[{}]", dir.rules_field(), r.index),
+                };
+                format!(
+                    "NetworkPolicy {}/{} {at} allows {} on {}",
+                    p.namespace, p.name, r.allows, r.ports
+                )
+            })
+        })
+        .collect();
+    if opening.is_empty() {
+        return None;
+    }
+    let others = if ingress { "source" } else { "destination" };
+    Some(Finding::new(
+        RuleId::NetworkSegmentation,
+        mode,
+        format!("{}.labels", pod.meta_path),
+        format!(
+            "{}: the pods are selected for {} but not segmented: {}. NetworkPolicies add up, so \
+             a rule that allows any {others} opens the pods whatever other policies deny, even when \
+             it is restricted to some ports.",
+            w.display(),
+            dir.as_str(),
+            opening.join("; "),
+        ),
+        format!(
+            "Replace each rule named with an allow list of the callers that need access \
+             (`{}: [{{podSelector: {{matchLabels: ...}}}}]`, with a `namespaceSelector` naming \
+             their namespace when they live elsewhere, or an ipBlock of the specific CIDRs), and \
+             keep the `ports` restriction.",
+            dir.peers_field()
+        ),
     ))
 }
 
@@ -252,7 +330,8 @@ mod tests {
             &state,
             "phi",
             "api-ingress",
-            json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [{}]}),
+            json!({"podSelector": {"matchLabels": {"app": "api"}},
+                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]}),
         );
         assert!(run(&state, &pod("phi", json!({"app": "api"})), &ingress_only()).is_empty());
         let f = run(&state, &pod("phi", json!({"app": "web"})), &ingress_only());
@@ -312,7 +391,8 @@ mod tests {
             &state,
             "phi",
             "egress-lockdown",
-            json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}),
+            json!({"podSelector": {}, "policyTypes": ["Egress"],
+                   "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]}),
         );
         let f = run(
             &state,
@@ -409,7 +489,8 @@ mod tests {
             &state,
             "phi",
             "allow-some",
-            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}]}),
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+                   "ingress": [{"from": [{"podSelector": {}}]}]}),
         );
         let f = run(
             &state,
@@ -464,6 +545,148 @@ mod tests {
         let f = run(&state, &pod("phi", json!({"a": "b"})), &ingress_only());
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("broken has an invalid podSelector"));
+    }
+
+    // ---- issue 12 item 3: isolation that allows everything is not segmentation ----
+
+    #[test]
+    fn allow_all_ingress_is_not_segmentation_and_names_the_rule() {
+        for (spec, at, allows) in [
+            (
+                json!({"podSelector": {}, "ingress": [{}]}),
+                "ingress[0]",
+                "any source (the rule names no peers)",
+            ),
+            (
+                json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [
+                    {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]},
+                    {"from": [{"podSelector": {"matchLabels": {"app": "x"}}}, {"namespaceSelector": {}}]},
+                ]}),
+                "ingress[1].from[1]",
+                "every pod in every namespace",
+            ),
+            (
+                json!({"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {}}]}]}),
+                "ingress[0].from[0]",
+                "every pod in every namespace",
+            ),
+            (
+                json!({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]}),
+                "ingress[0].from[0]",
+                "any source address",
+            ),
+            (
+                json!({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "::/0"}}]}]}),
+                "ingress[0].from[0]",
+                "any source address",
+            ),
+        ] {
+            let state = ClusterState::new();
+            np(&state, "db", "allow-db", spec.clone());
+            let f = run(&state, &pod("db", json!({"app": "api"})), &ingress_only());
+            assert_eq!(f.len(), 1, "{spec}: {f:?}");
+            assert_eq!(f[0].rule, RuleId::NetworkSegmentation);
+            assert_eq!(f[0].rule.citation(), "45 CFR 164.312(a)(1), (e)(1)");
+            assert_eq!(f[0].mode, Mode::Enforce);
+            assert_eq!(f[0].path, "metadata.labels");
+            let want = format!("NetworkPolicy db/allow-db {at} allows {allows}");
+            assert!(f[0].message.contains(&want), "{want} in {}", f[0].message);
+            assert!(f[0].message.contains("on all ports"), "{}", f[0].message);
+        }
+    }
+
+    #[test]
+    fn a_port_restricted_allow_from_anywhere_still_opens_that_port() {
+        // The bitnami PostgreSQL chart's policy: the database port, from any source.
+        let state = ClusterState::new();
+        np(
+            &state,
+            "db",
+            "postgresql",
+            json!({"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                   "ingress": [{"ports": [{"port": 5432, "protocol": "TCP"}]}]}),
+        );
+        let f = run(&state, &pod("db", json!({"app": "api"})), &ingress_only());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].message.contains(
+                "NetworkPolicy db/postgresql ingress[0] allows any source (the rule names no peers) on port 5432/TCP"
+            ),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].remediation.contains("from: [{podSelector"));
+        // An allow-all policy next to a default deny still opens the pods: policies add up.
+        np(
+            &state,
+            "db",
+            "deny-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        );
+        assert_eq!(
+            run(&state, &pod("db", json!({"app": "api"})), &ingress_only()).len(),
+            1
+        );
+        // Narrow peers are segmentation.
+        let state = ClusterState::new();
+        np(
+            &state,
+            "db",
+            "postgresql",
+            json!({"podSelector": {}, "ingress": [{"ports": [{"port": 5432}], "from": [
+                {"podSelector": {"matchLabels": {"app": "api"}}},
+                {"namespaceSelector": {"matchLabels": {"team": "records"}}},
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": {"role": "backup"}}},
+                {"ipBlock": {"cidr": "10.20.0.0/16"}},
+            ]}]}),
+        );
+        assert!(run(&state, &pod("db", json!({"app": "api"})), &ingress_only()).is_empty());
+    }
+
+    #[test]
+    fn allow_all_egress_does_not_silence_the_egress_warning_but_dns_does_not_count() {
+        let state = ClusterState::new();
+        np(
+            &state,
+            "phi",
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+            "egress": [
+                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}]},
+            ]}),
+        );
+        let f = run(
+            &state,
+            &pod("phi", json!({})),
+            &config(Some(Mode::Warn), None),
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].mode, Mode::Warn);
+        assert!(
+            f[0].message.contains(
+                "NetworkPolicy phi/egress egress[1].to[0] allows any destination address (an ipBlock with prefix length 0) on port 443/TCP"
+            ),
+            "{}",
+            f[0].message
+        );
+        np(
+            &state,
+            "phi",
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}),
+        );
+        let f = run(
+            &state,
+            &pod("phi", json!({})),
+            &config(Some(Mode::Warn), None),
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("egress[0] allows any destination")),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! it; the engine and rules only read it. Depends on nothing but labels and selectors, so the
 //! admitted-object views (`object`) and the policy's scope matching can use it without cycles.
 
+pub mod network_policy;
 pub mod objects;
 
 use std::sync::Arc;
 
+pub use network_policy::{NetworkPolicyInfo, OpenRule};
 pub use objects::{
-    CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
+    CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    ServicePortInfo, StorageClassInfo,
 };
 
 /// Read access to cluster state for rules.

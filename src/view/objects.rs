@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
 };
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Deserialize;
 
-use crate::selector::{Labels, Selector};
+use crate::selector::Labels;
 
 /// The annotation that marks the default StorageClass.
 pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
@@ -181,68 +180,6 @@ impl From<&PersistentVolume> for PvInfo {
                 .cloned()
                 .unwrap_or_default(),
             source_type,
-        }
-    }
-}
-
-/// A NetworkPolicy reduced to what isolation needs.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetworkPolicyInfo {
-    pub namespace: String,
-    pub name: String,
-    pub pod_selector: Selector,
-    /// Effective policyTypes contain Ingress (explicit, or the default: always).
-    pub isolates_ingress: bool,
-    /// Effective policyTypes contain Egress (explicit, or the default: when egress rules exist).
-    pub isolates_egress: bool,
-    pub ingress_rules: usize,
-    pub egress_rules: usize,
-    /// The podSelector could not be parsed; the policy selects nothing for phi-guard.
-    pub invalid_selector: bool,
-}
-
-impl NetworkPolicyInfo {
-    /// A namespace-wide default deny: selects all pods, isolates both directions, allows nothing.
-    pub fn is_default_deny(&self) -> bool {
-        self.pod_selector.is_empty()
-            && self.isolates_ingress
-            && self.isolates_egress
-            && self.ingress_rules == 0
-            && self.egress_rules == 0
-    }
-
-    /// Does it select a pod with these labels (same namespace assumed)?
-    pub fn selects(&self, pod_labels: &Labels) -> bool {
-        !self.invalid_selector && self.pod_selector.matches(pod_labels)
-    }
-}
-
-impl From<&NetworkPolicy> for NetworkPolicyInfo {
-    fn from(np: &NetworkPolicy) -> Self {
-        let spec = np.spec.as_ref();
-        let ingress_rules = spec.and_then(|s| s.ingress.as_ref()).map_or(0, Vec::len);
-        let egress_rules = spec.and_then(|s| s.egress.as_ref()).map_or(0, Vec::len);
-        let types = spec.and_then(|s| s.policy_types.as_ref());
-        let (isolates_ingress, isolates_egress) = match types {
-            Some(t) if !t.is_empty() => (
-                t.iter().any(|x| x == "Ingress"),
-                t.iter().any(|x| x == "Egress"),
-            ),
-            _ => (true, egress_rules > 0),
-        };
-        let selector = spec
-            .and_then(|s| s.pod_selector.as_ref())
-            .map(Selector::try_from)
-            .unwrap_or(Ok(Selector::default()));
-        NetworkPolicyInfo {
-            namespace: np.metadata.namespace.clone().unwrap_or_default(),
-            name: np.metadata.name.clone().unwrap_or_default(),
-            invalid_selector: selector.is_err(),
-            pod_selector: selector.unwrap_or_default(),
-            isolates_ingress,
-            isolates_egress,
-            ingress_rules,
-            egress_rules,
         }
     }
 }

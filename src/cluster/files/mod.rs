@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::ClusterState;
 use crate::object::{Kind, Object};
 use crate::policy::PhiPolicy;
-use crate::view::objects::{
+use crate::view::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
     ServiceInfo, StorageClassInfo,
 };
