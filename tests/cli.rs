@@ -1176,3 +1176,53 @@ fn issue12_allow_all_network_policies_are_not_segmentation() {
         warned[0]
     );
 }
+
+#[test]
+fn issue12_host_network_pods_are_neither_segmented_nor_meshed() {
+    let (code, v) = issue12(&["host-network.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    for (kind, name, container) in [
+        ("Deployment", "records", "records"),
+        ("DaemonSet", "node-exporter", "node-exporter"),
+    ] {
+        let r = result(&v, kind, "hostnet", name);
+        assert_eq!(r["allowed"], false, "{r:#}");
+        let f = enforced(r);
+        let seg: Vec<&String> = f
+            .iter()
+            .filter(|f| f.0 == "network-segmentation")
+            .map(|f| &f.2)
+            .collect();
+        assert_eq!(
+            seg,
+            [
+                "spec.template.spec.hostNetwork",
+                "spec.template.spec.containers[0].ports[0].hostPort"
+            ],
+            "{r:#}"
+        );
+        assert!(f
+            .iter()
+            .filter(|f| f.0 == "network-segmentation")
+            .all(|f| f.1 == SEGMENTATION));
+        assert!(
+            f.iter()
+                .any(|f| f.3.contains(&format!("container {container} exposes port"))),
+            "{f:?}"
+        );
+        // The namespace's mesh labels and STRICT PeerAuthentication do not count.
+        let transit: Vec<_> = f
+            .iter()
+            .filter(|f| f.0 == "encryption-in-transit")
+            .collect();
+        assert_eq!(transit.len(), 1, "{r:#}");
+        assert_eq!(transit[0].1, IN_TRANSIT);
+        assert!(
+            transit[0]
+                .3
+                .contains("spec.template.spec.hostNetwork is true"),
+            "{}",
+            transit[0].3
+        );
+    }
+}

@@ -37,6 +37,8 @@ pub struct WatchedPodSpec {
     pub containers: Vec<NameOnly>,
     #[serde(default, deserialize_with = "null_default")]
     pub init_containers: Vec<NameOnly>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub host_network: bool,
 }
 
 /// A container, by name.
@@ -97,6 +99,7 @@ impl WatchedPod {
                 .flat_map(|s| s.containers.iter().chain(&s.init_containers))
                 .map(|c| c.name.clone())
                 .collect(),
+            host_network: self.spec.as_ref().is_some_and(|s| s.host_network),
         })
     }
 }

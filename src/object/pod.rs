@@ -59,6 +59,9 @@ pub struct PodSpec {
     pub init_containers: Vec<Container>,
     #[serde(default, deserialize_with = "null_default")]
     pub volumes: Vec<Volume>,
+    /// `hostNetwork: true`: the pod shares the node's network namespace.
+    #[serde(default, deserialize_with = "null_default")]
+    pub host_network: bool,
 }
 
 /// A container, reduced.
@@ -93,6 +96,9 @@ pub struct ContainerPort {
     pub name: Option<String>,
     #[serde(default)]
     pub container_port: i32,
+    /// Exposed on the node's address at this port.
+    #[serde(default)]
+    pub host_port: Option<i32>,
 }
 
 /// A volume mount.

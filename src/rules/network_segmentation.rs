@@ -10,6 +10,12 @@
 //! rule segmentation: the database port of a bitnami-style policy is open to every caller, which
 //! is exactly what segmentation is meant to prevent. Egress rules open only to DNS (port 53) are
 //! the usual DNS allowance and are not counted.
+//!
+//! Host networking escapes segmentation: a `hostNetwork: true` pod shares the node's network
+//! namespace, and most CNIs do not apply NetworkPolicies to it (Kubernetes leaves their effect on
+//! host-network pods undefined); a `hostPort` exposes the container on every address of its
+//! node, where the source a policy sees may already be rewritten (also undefined by Kubernetes).
+//! Each is a finding on its field, DaemonSets included.
 
 use std::sync::Arc;
 
@@ -71,7 +77,7 @@ pub fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Fin
     // The cluster view lists policies by namespace, and a podSelector only ever selects pods in
     // the policy's own namespace, so policies elsewhere never count.
     let policies = ctx.cluster.network_policies(&w.namespace);
-    let mut out = Vec::new();
+    let mut out = host_network_findings(w, pod, cfg.mode);
     if let Some(f) = direction_finding(w, pod, &policies, Direction::Ingress, cfg.mode) {
         out.push(f);
     }
@@ -83,6 +89,63 @@ pub fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Fin
     if let Some(mode) = cfg.namespace_default_deny {
         if !policies.iter().any(|p| p.is_default_deny()) {
             out.push(default_deny_finding(w, &policies, mode));
+        }
+    }
+    out
+}
+
+/// `hostNetwork: true` and every `hostPort`: traffic NetworkPolicies do not reliably see.
+fn host_network_findings(w: &Object, pod: &PodView, mode: Mode) -> Vec<Finding> {
+    let sp = pod.spec_path;
+    let mut out = Vec::new();
+    if pod.spec.host_network {
+        out.push(Finding::new(
+            RuleId::NetworkSegmentation,
+            mode,
+            format!("{sp}.hostNetwork"),
+            format!(
+                "{}: the pods run with hostNetwork: true, in the node's network namespace: \
+                 NetworkPolicies do not isolate host-network pods on most CNIs (Kubernetes leaves \
+                 it undefined), so no policy can segment them, and service meshes do not inject \
+                 or capture them.",
+                w.display()
+            ),
+            format!(
+                "Remove `hostNetwork: true` from {sp} and reach the pods through a Service; a PHI \
+                 workload that truly needs the host network (a node agent) needs a policy exception \
+                 and host-level firewalling outside Kubernetes."
+            ),
+        ));
+    }
+    let groups = [
+        ("containers", &pod.spec.containers),
+        ("initContainers", &pod.spec.init_containers),
+    ];
+    for (field, containers) in groups {
+        for (i, c) in containers.iter().enumerate() {
+            for (j, p) in c.ports.iter().enumerate() {
+                if p.host_port.is_none_or(|h| h <= 0) {
+                    continue;
+                }
+                out.push(Finding::new(
+                    RuleId::NetworkSegmentation,
+                    mode,
+                    format!("{sp}.{field}[{i}].ports[{j}].hostPort"),
+                    format!(
+                        "{}: container {} exposes port {} on its node's addresses (hostPort): \
+                         whether NetworkPolicies apply to traffic arriving there depends on the CNI \
+                         (Kubernetes leaves it undefined), so the port is not proven segmented.",
+                        w.display(),
+                        c.name,
+                        p.container_port
+                    ),
+                    format!(
+                        "Remove `hostPort` from {sp}.{field}[{i}].ports[{j}] and expose the port \
+                         through a Service (ClusterIP, or a LoadBalancer with \
+                         loadBalancerSourceRanges) that NetworkPolicies govern."
+                    ),
+                ));
+            }
         }
     }
     out
@@ -687,6 +750,64 @@ mod tests {
                 .any(|f| f.message.contains("egress[0] allows any destination")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn host_network_and_host_ports_are_not_segmented() {
+        // Isolated by a default deny, yet on the host network: NetworkPolicies do not apply.
+        let state = ClusterState::new();
+        np(
+            &state,
+            "mon",
+            "deny-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        );
+        let ds = fixtures::object(
+            Kind::DaemonSet,
+            Some("mon"),
+            json!({"metadata": {"name": "node-exporter"}, "spec": {"template": {
+                "metadata": {"labels": {"app": "node-exporter"}},
+                "spec": {"hostNetwork": true, "containers": [{"name": "exporter", "image": "e:1",
+                    "ports": [{"name": "metrics", "containerPort": 9100, "hostPort": 9100}]}],
+                    "initContainers": [{"name": "init", "image": "i:1",
+                    "ports": [{"containerPort": 80}]}]}}}}),
+        );
+        let f = run(&state, &ds, &config(Some(Mode::Warn), None));
+        let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.template.spec.hostNetwork",
+                "spec.template.spec.containers[0].ports[0].hostPort"
+            ],
+            "{f:?}"
+        );
+        assert!(f
+            .iter()
+            .all(|f| f.mode == Mode::Enforce && f.rule == RuleId::NetworkSegmentation));
+        assert!(f[0]
+            .message
+            .starts_with("DaemonSet mon/node-exporter: the pods run with hostNetwork: true"));
+        assert!(
+            f[1].message
+                .contains("container exporter exposes port 9100"),
+            "{}",
+            f[1].message
+        );
+        assert!(f[1]
+            .remediation
+            .contains("spec.template.spec.containers[0].ports[0]"));
+
+        // A Pod with a hostPort only.
+        let p = fixtures::object(
+            Kind::Pod,
+            Some("mon"),
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a:1",
+                "ports": [{"containerPort": 8080}, {"containerPort": 8443, "hostPort": 443}]}]}}),
+        );
+        let f = run(&state, &p, &ingress_only());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].path, "spec.containers[0].ports[1].hostPort");
     }
 
     #[test]

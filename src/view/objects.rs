@@ -346,6 +346,8 @@ pub struct PodInfo {
     pub annotations: Labels,
     /// Names of containers and init containers (mesh proxies show up here).
     pub container_names: Vec<String>,
+    /// `hostNetwork: true`: no mesh injects or captures it.
+    pub host_network: bool,
 }
 
 impl From<&Pod> for PodInfo {
@@ -365,6 +367,7 @@ impl From<&Pod> for PodInfo {
                 })
                 .map(|c| c.name.clone())
                 .collect(),
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
         }
     }
 }

@@ -450,6 +450,7 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
                                 .chain(p.spec.init_containers.iter())
                                 .map(|c| c.name.clone())
                                 .collect(),
+                            host_network: p.spec.host_network,
                         };
                         state
                             .pods

@@ -4,6 +4,11 @@
 //! annotations are refused; Ingresses to PHI pods cover every host with TLS; Services in front
 //! of unmeshed PHI pods expose no plaintext ports.
 //!
+//! Mesh evidence never counts for `hostNetwork: true` pods: the Istio and Linkerd injectors skip
+//! them and ambient mode does not capture them, whatever labels say; only their own TLS can
+//! protect their traffic. (A `hostPort` alone does not defeat a mesh: the node DNATs the traffic
+//! into the pod's network namespace, where the proxy captures it.)
+//!
 //! What a Service port's `appProtocol` (else its name prefix, Istio's convention: `https-api`)
 //! proves: only what the port is declared to carry. It is required to be a TLS protocol on a
 //! Service in front of unmeshed PHI pods, and it never stands in for the pods' own evidence:
@@ -133,9 +138,20 @@ fn check_pod(
     out: &mut Vec<Finding>,
 ) {
     let facts = PodFacts::from_view(&w.namespace, p);
-    let mut missing = match mesh_evidence(&facts, ctx, cfg) {
-        Ok(()) => return,
-        Err(m) => m,
+    let mut missing = if p.spec.host_network {
+        vec![(
+            format!(
+                "{}.hostNetwork is true: service meshes (Istio sidecar and ambient, Linkerd) do \
+                 not inject or capture host-network pods, so mesh labels are not evidence",
+                p.spec_path
+            ),
+            format!("remove hostNetwork: true from {}", p.spec_path),
+        )]
+    } else {
+        match mesh_evidence(&facts, ctx, cfg) {
+            Ok(()) => return,
+            Err(m) => m,
+        }
     };
     if cfg.accepts(TransitEvidence::AppTls) {
         match app_tls_evidence(&w.namespace, p, ctx) {

@@ -35,7 +35,7 @@ pub(super) fn check_service(
         .iter()
         .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
         .filter(|p| service_phi || scope.covers(ns, ns_labels, &[&p.labels]))
-        .filter(|p| mesh_evidence(&PodFacts::from_info(p), ctx, cfg).is_err())
+        .filter(|p| p.host_network || mesh_evidence(&PodFacts::from_info(p), ctx, cfg).is_err())
         .map(|p| p.name.as_str())
         .collect();
     if unmeshed.is_empty() {

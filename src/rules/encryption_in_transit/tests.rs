@@ -679,6 +679,7 @@ fn add_pod(
             labels: labels(pod_labels),
             annotations: labels(annotations),
             container_names: containers.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
         },
     );
 }
@@ -794,4 +795,58 @@ fn a_tls_port_name_declares_the_port_but_never_proves_the_pods() {
     let f = run(&plain_pod(), &s);
     assert!(!f.is_empty(), "the unmeshed pod was accepted");
     assert!(f.iter().all(|f| f.rule == RuleId::EncryptionInTransit));
+}
+
+/// Issue 12 item 2: meshes do not inject or capture host-network pods, so mesh labels and a
+/// STRICT PeerAuthentication are not evidence for them; their own TLS still is.
+#[test]
+fn host_network_pods_get_no_mesh_credit() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    assert!(run(&plain_pod(), &s).is_empty());
+    let host = pod(json!({}), json!({}), json!({ "hostNetwork": true }));
+    let f = run(&host, &s);
+    let f = one(&f);
+    assert_eq!(f.rule, RuleId::EncryptionInTransit);
+    assert_eq!(f.path, "metadata");
+    assert!(
+        f.message
+            .contains("spec.hostNetwork is true: service meshes"),
+        "{}",
+        f.message
+    );
+    assert!(f.remediation.contains("remove hostNetwork: true from spec"));
+    assert!(f
+        .remediation
+        .contains("mount a certificate from cert-manager"));
+    // App TLS still counts.
+    let mounts =
+        json!([{ "name": "app", "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }] }]);
+    let tls = pod(
+        json!({}),
+        json!({}),
+        json!({ "hostNetwork": true, "containers": mounts,
+                "volumes": [{ "name": "tls", "csi": { "driver": "csi.cert-manager.io" } }] }),
+    );
+    assert!(run(&tls, &s).is_empty());
+    // A Service in front of running host-network PHI pods is judged as in front of unmeshed pods.
+    s.pods.insert(
+        NS.into(),
+        "agent-1".into(),
+        PodInfo {
+            namespace: NS.into(),
+            name: "agent-1".into(),
+            labels: labels(json!({ "app": "agent", PHI.0: PHI.1 })),
+            host_network: true,
+            ..Default::default()
+        },
+    );
+    let svc = fixtures::object(
+        Kind::Service,
+        Some(NS),
+        json!({ "metadata": { "name": "agent" },
+                "spec": { "selector": { "app": "agent" }, "ports": [{ "name": "http", "port": 80 }] } }),
+    );
+    let f = run(&svc, &s);
+    assert_eq!(one(&f).path, "spec.ports[0]");
 }
