@@ -1226,3 +1226,30 @@ fn issue12_host_network_pods_are_neither_segmented_nor_meshed() {
         );
     }
 }
+
+#[test]
+fn issue12_ingress_serving_plain_http_next_to_tls_is_denied() {
+    let (code, v) = issue12(&["ingress-plain-http.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let r = result(&v, "Ingress", "portal", "no-redirect");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].0, "encryption-in-transit");
+    assert_eq!(f[0].1, IN_TRANSIT);
+    assert_eq!(
+        f[0].2,
+        "metadata.annotations[\"nginx.ingress.kubernetes.io/ssl-redirect\"]"
+    );
+    assert!(f[0].3.contains("plaintext HTTP"), "{}", f[0].3);
+
+    let r = result(&v, "Ingress", "portal", "forced-redirect");
+    assert_eq!(r["allowed"], true, "{r:#}");
+    assert!(findings(r).is_empty(), "{r:#}");
+
+    let r = result(&v, "Ingress", "portal", "catch-all");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].2, "spec.defaultBackend");
+    assert_eq!(f[0].1, IN_TRANSIT);
+    assert!(f[0].3.contains("any host"), "{}", f[0].3);
+}

@@ -850,3 +850,73 @@ fn host_network_pods_get_no_mesh_credit() {
     let f = run(&svc, &s);
     assert_eq!(one(&f).path, "spec.ports[0]");
 }
+
+fn annotated_ingress(annotations: Value, spec: Value) -> Object {
+    let v = json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": { "name": "web", "annotations": annotations }, "spec": spec });
+    Object::from_value(Kind::Ingress, &v, Some(NS)).expect("ingress")
+}
+
+/// Issue 12 item 4: TLS configured but ingress-nginx told not to redirect plain HTTP.
+#[test]
+fn ingress_nginx_ssl_redirect_off_serves_plain_http() {
+    let s = state_with_ns(json!({}), json!({}));
+    let spec = json!({ "rules": [rule(Some("a.example.com"))],
+                       "tls": [{ "hosts": ["a.example.com"], "secretName": "a" }] });
+    let key = "nginx.ingress.kubernetes.io/ssl-redirect";
+    let force = "nginx.ingress.kubernetes.io/force-ssl-redirect";
+    for off in ["false", "False", "0", "f"] {
+        let f = run(&annotated_ingress(json!({ key: off }), spec.clone()), &s);
+        let f = one(&f);
+        assert_eq!(f.rule, RuleId::EncryptionInTransit);
+        assert_eq!(
+            f.path,
+            "metadata.annotations[\"nginx.ingress.kubernetes.io/ssl-redirect\"]"
+        );
+        assert!(f.message.contains("plaintext HTTP"), "{}", f.message);
+        assert!(f.remediation.contains(force));
+    }
+    // Redirect on (explicitly, by default, or by an invalid value ingress-nginx ignores), or
+    // forced: nothing.
+    for annotations in [
+        json!({}),
+        json!({ key: "true" }),
+        json!({ key: "no" }),
+        json!({ key: "false", force: "true" }),
+    ] {
+        assert!(
+            run(&annotated_ingress(annotations.clone(), spec.clone()), &s).is_empty(),
+            "{annotations}"
+        );
+    }
+    // Without TLS the missing spec.tls is the one finding.
+    let f = run(
+        &annotated_ingress(
+            json!({ key: "false" }),
+            json!({ "rules": [rule(Some("a.example.com"))] }),
+        ),
+        &s,
+    );
+    assert_eq!(one(&f).path, "spec.tls");
+}
+
+/// Issue 12 item 4: a catch-all default backend behind an unknown Service fails closed, like a
+/// host-less rule.
+#[test]
+fn ingress_default_backend_to_an_unknown_service_is_a_catch_all() {
+    let s = state_with_ns(json!({}), json!({}));
+    let w = ingress(json!({
+        "defaultBackend": { "service": { "name": "records", "port": { "number": 80 } } },
+        "rules": [rule(Some("a.example.com"))],
+        "tls": [{ "hosts": ["a.example.com"], "secretName": "a" }],
+    }));
+    let f = run(&w, &s);
+    let f = one(&f);
+    assert_eq!(f.path, "spec.defaultBackend");
+    assert!(
+        f.message.contains("cannot show routes to no PHI pods"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.rule.citation(), "45 CFR 164.312(e)(1), (e)(2)(ii)");
+}
