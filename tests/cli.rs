@@ -1253,3 +1253,45 @@ fn issue12_ingress_serving_plain_http_next_to_tls_is_denied() {
     assert_eq!(f[0].1, IN_TRANSIT);
     assert!(f[0].3.contains("any host"), "{}", f[0].3);
 }
+
+#[test]
+fn issue12_postgresql_in_band_tls_is_accepted_on_an_attestation() {
+    let (code, v) = issue12(&["postgresql-in-band-tls.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let ok = result(&v, "Service", "pg", "postgresql");
+    assert_eq!(ok["allowed"], true, "{ok:#}");
+    assert!(findings(ok).is_empty(), "{ok:#}");
+
+    let plain = result(&v, "Service", "pg", "postgresql-hl");
+    let f = enforced(plain);
+    assert_eq!(f.len(), 1, "{plain:#}");
+    assert_eq!(f[0].0, "encryption-in-transit");
+    assert_eq!(f[0].1, IN_TRANSIT);
+    assert_eq!(f[0].2, "spec.ports[0]");
+    assert!(
+        f[0].3.contains("port name prefix says \"tcp\""),
+        "{}",
+        f[0].3
+    );
+    let fix = findings(plain)[0]["remediation"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        fix.contains("appProtocol to its name (e.g. postgresql)"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("phi-guard relies on that attestation"),
+        "{fix}"
+    );
+
+    let unattested = result(&v, "Service", "pg", "postgresql-unattested");
+    let f = enforced(unattested);
+    assert_eq!(f.len(), 1, "{unattested:#}");
+    assert!(
+        f[0].3
+            .contains("no phiguard.io/tls-required attestation naming this port"),
+        "{}",
+        f[0].3
+    );
+}

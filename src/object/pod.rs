@@ -322,6 +322,42 @@ impl<'de> Deserialize<'de> for Volume {
     }
 }
 
+/// TLS material a pod mounts: the Secrets of mounted `secret` and `projected` volumes (whether
+/// cert-manager issues them is decided later, against the cluster), and whether a mounted
+/// `csi.cert-manager.io` volume is present. Secret data is never read.
+pub fn mounted_tls_material(
+    volumes: &[Volume],
+    mounted: impl Fn(&str) -> bool,
+) -> (Vec<String>, bool) {
+    let mut secrets = Vec::new();
+    let mut cert_manager_csi = false;
+    for v in volumes.iter().filter(|v| mounted(&v.name)) {
+        match &v.source {
+            VolumeSource::Csi { driver } if driver == "csi.cert-manager.io" => {
+                cert_manager_csi = true
+            }
+            VolumeSource::Secret { secret_name } => secrets.push(secret_name.clone()),
+            VolumeSource::Projected { secret_names } => {
+                secrets.extend(secret_names.iter().cloned())
+            }
+            _ => {}
+        }
+    }
+    (secrets, cert_manager_csi)
+}
+
+impl PodSpec {
+    /// [`mounted_tls_material`] of this spec's containers and init containers.
+    pub fn tls_material(&self) -> (Vec<String>, bool) {
+        mounted_tls_material(&self.volumes, |name| {
+            self.containers
+                .iter()
+                .chain(self.init_containers.iter())
+                .any(|c| c.volume_mounts.iter().any(|m| m.name == name))
+        })
+    }
+}
+
 /// Pod template metadata and spec.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct PodTemplate {

@@ -289,11 +289,20 @@ pub struct EncryptionInTransitSpec {
     /// all-unauthenticated.
     #[serde(default = "default_linkerd_cluster_policy")]
     pub linkerd_cluster_default_inbound_policy: String,
-    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName.
+    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName,
+    /// must not turn off ingress-nginx's HTTP-to-HTTPS redirect
+    /// (`nginx.ingress.kubernetes.io/ssl-redirect: "false"` without `force-ssl-redirect: "true"`),
+    /// and may have a `spec.defaultBackend` (it answers every host) only to a Service that
+    /// provably selects non-PHI pods.
     #[serde(default = "yes")]
     pub require_ingress_tls: bool,
     /// A Service selecting unmeshed PHI pods must not expose plaintext ports (appProtocol or port
-    /// name not https/tls).
+    /// name not https/tls). A protocol that negotiates TLS in-band (appProtocol postgresql,
+    /// mysql, smtp, submission, ldap, imap, pop3, xmpp-client, optionally `kubernetes.io/`-
+    /// prefixed) is accepted when every selected unmeshed PHI pod mounts cert-manager TLS
+    /// material and the Service is annotated `phiguard.io/tls-required: "<port name or
+    /// number>,..."`, attesting that the server refuses clients that do not negotiate TLS;
+    /// phi-guard cannot observe that and relies on the attestation.
     #[serde(default = "yes")]
     pub forbid_plaintext_service_ports: bool,
     /// Mesh bypass annotations (traffic.sidecar.istio.io/exclude*, config.linkerd.io/skip-*) are

@@ -348,11 +348,17 @@ pub struct PodInfo {
     pub container_names: Vec<String>,
     /// `hostNetwork: true`: no mesh injects or captures it.
     pub host_network: bool,
+    /// Secrets mounted from `secret` or `projected` volumes (TLS material when cert-manager
+    /// issues them); names only, never data.
+    pub mounted_secrets: Vec<String>,
+    /// A `csi.cert-manager.io` volume is mounted.
+    pub cert_manager_csi: bool,
 }
 
 impl From<&Pod> for PodInfo {
     fn from(p: &Pod) -> Self {
         let spec = p.spec.as_ref();
+        let tls = pod_tls_material(spec);
         PodInfo {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
@@ -368,8 +374,43 @@ impl From<&Pod> for PodInfo {
                 .map(|c| c.name.clone())
                 .collect(),
             host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+            mounted_secrets: tls.0,
+            cert_manager_csi: tls.1,
         }
     }
+}
+
+/// The Secrets of mounted secret/projected volumes and whether a cert-manager CSI volume is
+/// mounted (see `object::pod::mounted_tls_material`, the same for decoded pod specs).
+fn pod_tls_material(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> (Vec<String>, bool) {
+    let mut secrets = Vec::new();
+    let mut csi = false;
+    let Some(spec) = spec else {
+        return (secrets, csi);
+    };
+    let mounted = |name: &str| {
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .any(|c| c.volume_mounts.iter().flatten().any(|m| m.name == name))
+    };
+    for v in spec.volumes.iter().flatten().filter(|v| mounted(&v.name)) {
+        if v.csi
+            .as_ref()
+            .is_some_and(|c| c.driver == "csi.cert-manager.io")
+        {
+            csi = true;
+        }
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            secrets.push(name);
+        }
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(s) = &p.secret {
+                secrets.push(s.name.clone());
+            }
+        }
+    }
+    (secrets, csi)
 }
 
 /// A Service: selector and ports.

@@ -438,6 +438,7 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
                     let w = decode_object(kind, &d.value, Some("default"))
                         .map_err(|m| object_err(d, m))?;
                     if let Some(p) = w.pods() {
+                        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
                         let info = PodInfo {
                             namespace: w.namespace.clone(),
                             name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
@@ -451,6 +452,8 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
                                 .map(|c| c.name.clone())
                                 .collect(),
                             host_network: p.spec.host_network,
+                            mounted_secrets,
+                            cert_manager_csi,
                         };
                         state
                             .pods

@@ -14,6 +14,16 @@
 //! Service in front of unmeshed PHI pods, and it never stands in for the pods' own evidence:
 //! those pods are judged on their mesh enrolment or mounted TLS material, whatever the Service
 //! in front of them says.
+//!
+//! Protocols that negotiate TLS inside the protocol (PostgreSQL, MySQL, SMTP, LDAP, IMAP, POP3:
+//! STARTTLS-style) cannot truthfully declare `appProtocol: tls`. Such a port is accepted only
+//! when three things hold: its `appProtocol` names the protocol (`postgresql`, `mysql`, `smtp`,
+//! `ldap`, ... or `kubernetes.io/`-prefixed), every unmeshed PHI pod it selects mounts
+//! cert-manager TLS material, and the Service carries the attestation
+//! `phiguard.io/tls-required: "<port name or number>[,...]"` that the server refuses clients
+//! that do not negotiate TLS (PostgreSQL `hostssl` only in pg_hba.conf, MySQL
+//! `require_secure_transport`, ...). phi-guard cannot observe the negotiation, so it relies on
+//! the attestation and says so; the port name alone still proves nothing.
 
 mod app_tls;
 mod facts;
@@ -49,6 +59,23 @@ pub const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
 
 /// Service port protocols (appProtocol, or the port name prefix) that carry TLS.
 const ENCRYPTED_PROTOCOLS: [&str; 5] = ["https", "tls", "grpcs", "wss", "kubernetes.io/wss"];
+
+/// `appProtocol` values (IANA service names, optionally `kubernetes.io/`-prefixed) of protocols
+/// that negotiate TLS in-band, accepted only with TLS material and the attestation below.
+const IN_BAND_TLS_PROTOCOLS: [&str; 9] = [
+    "postgresql",
+    "postgres",
+    "mysql",
+    "smtp",
+    "submission",
+    "ldap",
+    "imap",
+    "pop3",
+    "xmpp-client",
+];
+
+/// The Service annotation attesting that the server requires TLS on the listed ports.
+pub const TLS_REQUIRED_ANNOTATION: &str = "phiguard.io/tls-required";
 
 const CERT_MANAGER_CSI_DRIVER: &str = "csi.cert-manager.io";
 const ISTIO_PROXY: &str = "istio-proxy";

@@ -920,3 +920,108 @@ fn ingress_default_backend_to_an_unknown_service_is_a_catch_all() {
     );
     assert_eq!(f.rule.citation(), "45 CFR 164.312(e)(1), (e)(2)(ii)");
 }
+
+fn annotated_service(annotations: Value, ports: Value) -> Object {
+    let v = json!({ "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "db", "annotations": annotations },
+        "spec": { "selector": { "app": "db" }, "ports": ports } });
+    Object::from_value(Kind::Service, &v, Some(NS)).expect("service")
+}
+
+/// Issue 12 item 13: PostgreSQL negotiates TLS in-band; its port is accepted only with
+/// `appProtocol: postgresql`, cert-manager TLS material in every pod, and the Service's
+/// `phiguard.io/tls-required` attestation, on which phi-guard says it relies.
+#[test]
+fn in_band_tls_protocols_need_tls_material_and_the_attestation() {
+    let s = state_with_ns(json!({}), json!({}));
+    s.certificates.insert(
+        NS.into(),
+        "db-cert".into(),
+        CertificateInfo {
+            namespace: NS.into(),
+            name: "db-cert".into(),
+            secret_name: "db-tls".into(),
+        },
+    );
+    let db_pod = |name: &str, secrets: &[&str]| {
+        s.pods.insert(
+            NS.into(),
+            name.into(),
+            PodInfo {
+                namespace: NS.into(),
+                name: name.into(),
+                labels: labels(json!({ "app": "db", PHI.0: PHI.1 })),
+                mounted_secrets: secrets.iter().map(|x| x.to_string()).collect(),
+                ..Default::default()
+            },
+        )
+    };
+    db_pod("db-0", &["db-tls"]);
+    let pg = json!([{ "name": "tcp-postgresql", "port": 5432, "appProtocol": "postgresql" }]);
+    let attest = json!({ "phiguard.io/tls-required": "tcp-postgresql" });
+
+    // All three: accepted.
+    assert!(run(&annotated_service(attest.clone(), pg.clone()), &s).is_empty());
+    // By port number, kubernetes.io/-prefixed protocol name, in a list.
+    let ok = annotated_service(
+        json!({ "phiguard.io/tls-required": "metrics, 3306" }),
+        json!([{ "name": "mysql", "port": 3306, "appProtocol": "kubernetes.io/mysql" }]),
+    );
+    assert!(run(&ok, &s).is_empty());
+
+    // No attestation.
+    let f = run(&annotated_service(json!({}), pg.clone()), &s);
+    let f = one(&f);
+    assert_eq!(f.path, "spec.ports[0]");
+    assert_eq!(f.rule.citation(), "45 CFR 164.312(e)(1), (e)(2)(ii)");
+    assert!(
+        f.message
+            .contains("negotiates TLS in-band, which phi-guard cannot observe"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("no phiguard.io/tls-required attestation naming this port"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.remediation.contains(
+            "phiguard.io/tls-required: \"tcp-postgresql\"; phi-guard relies on that attestation"
+        ),
+        "{}",
+        f.remediation
+    );
+
+    // Port name only (no appProtocol): the name proves nothing, attestation or not.
+    let f = run(
+        &annotated_service(
+            attest.clone(),
+            json!([{ "name": "tcp-postgresql", "port": 5432 }]),
+        ),
+        &s,
+    );
+    assert!(
+        one(&f).message.contains("port name prefix says \"tcp\""),
+        "{}",
+        f[0].message
+    );
+
+    // A pod without issued TLS material.
+    db_pod("db-1", &["db-password"]);
+    let f = run(&annotated_service(attest.clone(), pg.clone()), &s);
+    assert!(
+        one(&f)
+            .message
+            .contains("pod(s) \"db-1\" mount no cert-manager TLS material"),
+        "{}",
+        f[0].message
+    );
+    // Attestation values are never echoed beyond the port names of the spec.
+    let f = run(
+        &annotated_service(json!({ "phiguard.io/tls-required": "patient-4711" }), pg),
+        &s,
+    );
+    assert!(!one(&f).message.contains("4711"));
+}
