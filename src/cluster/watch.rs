@@ -30,7 +30,7 @@ use super::{ClusterScoped, ClusterState, Namespaced};
 use crate::policy::PhiPolicy;
 use crate::policy::{effective_policies, RejectedPolicy};
 use crate::telemetry::{redact, Metrics, Readiness};
-use crate::view::objects::{
+use crate::view::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PvInfo, PvcInfo, ServiceInfo,
     StorageClassInfo,
 };

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::verdict::Mode;
 
+use super::images::default_sidecar_images;
+
 /// The label that marks PHI by default, on workloads, pod templates and Namespaces.
 pub const DEFAULT_PHI_LABEL_KEY: &str = "phiguard.io/data-classification";
 /// The value of [`DEFAULT_PHI_LABEL_KEY`] that marks PHI.
@@ -290,11 +292,20 @@ pub struct EncryptionInTransitSpec {
     /// all-unauthenticated.
     #[serde(default = "default_linkerd_cluster_policy")]
     pub linkerd_cluster_default_inbound_policy: String,
-    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName.
+    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName,
+    /// must not turn off ingress-nginx's HTTP-to-HTTPS redirect
+    /// (`nginx.ingress.kubernetes.io/ssl-redirect: "false"` without `force-ssl-redirect: "true"`),
+    /// and may have a `spec.defaultBackend` (it answers every host) only to a Service that
+    /// provably selects non-PHI pods.
     #[serde(default = "yes")]
     pub require_ingress_tls: bool,
     /// A Service selecting unmeshed PHI pods must not expose plaintext ports (appProtocol or port
-    /// name not https/tls).
+    /// name not https/tls). A protocol that negotiates TLS in-band (appProtocol postgresql,
+    /// mysql, smtp, submission, ldap, imap, pop3, xmpp-client, optionally `kubernetes.io/`-
+    /// prefixed) is accepted when every selected unmeshed PHI pod mounts cert-manager TLS
+    /// material and the Service is annotated `phiguard.io/tls-required: "<port name or
+    /// number>,..."`, attesting that the server refuses clients that do not negotiate TLS;
+    /// phi-guard cannot observe that and relies on the attestation.
     #[serde(default = "yes")]
     pub forbid_plaintext_service_ports: bool,
     /// Mesh bypass annotations (traffic.sidecar.istio.io/exclude*, config.linkerd.io/skip-*) are
@@ -388,11 +399,20 @@ pub struct AuditSidecarSpec {
     /// Overrides the policy mode for this rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
-    /// Approved sidecar images, as repository patterns matched against the image reference
-    /// without registry, tag or digest (`*` matches within a path segment, `**` across). A
-    /// pattern matches the repository path or any suffix of it after a `/`, so `fluent/fluent-bit`
-    /// matches `cr.fluentbit.io/fluent/fluent-bit:3.1`. Default: Fluent Bit, Vector and the
-    /// OpenTelemetry Collector images.
+    /// Approved sidecar images by registry and repository path. A container's image reference
+    /// and each pattern are normalized as container runtimes normalize references: a name without
+    /// a registry (no `.` or `:` in its first segment, not `localhost`) is on Docker Hub
+    /// (`fluent/fluent-bit` means `docker.io/fluent/fluent-bit`, `nginx` means
+    /// `docker.io/library/nginx`), `index.docker.io` is `docker.io`, tag and digest are ignored.
+    /// The pattern then matches the whole `registry/path` (`*` within a path segment, `**`
+    /// across), so `evil.example.com/fluent/fluent-bit` matches none of the defaults. Add your
+    /// mirrors with their registry, e.g. `registry.example.com/mirror/fluent/fluent-bit` or
+    /// `registry.example.com/mirror/**`; a pattern starting with a wildcard segment
+    /// (`**/fluent/fluent-bit`) accepts any registry and is rarely what you want. Default: the
+    /// upstream images of Fluent Bit (docker.io, cr.fluentbit.io, ghcr.io, AWS for Fluent Bit on
+    /// public.ecr.aws and docker.io, Bitnami), Fluentd, Vector, the OpenTelemetry Collector
+    /// (docker.io/otel and ghcr.io/open-telemetry releases: core, contrib, k8s; AWS ADOT),
+    /// Grafana Promtail and Alloy, and Elastic Filebeat.
     #[serde(default = "default_sidecar_images")]
     #[schemars(length(min = 1))]
     pub approved_images: Vec<String>,
@@ -419,19 +439,6 @@ impl Default for AuditSidecarSpec {
             require_shared_log_volume: CheckLevel::Ignore,
         }
     }
-}
-
-/// The default approved audit sidecar image repositories.
-pub fn default_sidecar_images() -> Vec<String> {
-    [
-        "fluent/fluent-bit",
-        "timberio/vector",
-        "otel/opentelemetry-collector",
-        "otel/opentelemetry-collector-contrib",
-        "otel/opentelemetry-collector-k8s",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// What phi-guard observed of this policy.

@@ -4,13 +4,15 @@
 //! admitted-object views (`object`) and the policy's scope matching can use it without cycles.
 
 pub(crate) mod confirm;
+pub(crate) mod network_policy;
 pub(crate) mod objects;
 
 use std::sync::Arc;
 
+pub(crate) use network_policy::NetworkPolicyInfo;
 pub(crate) use objects::{
-    CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
+    CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    ServicePortInfo, StorageClassInfo,
 };
 
 /// Read access to cluster state for rules.

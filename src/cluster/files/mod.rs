@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::ClusterState;
 use crate::object::{Kind, Object};
 use crate::policy::PhiPolicy;
-use crate::view::objects::{
+use crate::view::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
     ServiceInfo, StorageClassInfo,
 };
@@ -441,6 +441,7 @@ pub(crate) fn load_state(
                     let w = decode_object(kind, &d.value, Some("default"))
                         .map_err(|m| object_err(d, m))?;
                     if let Some(p) = w.pods() {
+                        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
                         let info = PodInfo {
                             namespace: w.namespace.clone(),
                             name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
@@ -453,6 +454,9 @@ pub(crate) fn load_state(
                                 .chain(p.spec.init_containers.iter())
                                 .map(|c| c.name.clone())
                                 .collect(),
+                            host_network: p.spec.host_network,
+                            mounted_secrets,
+                            cert_manager_csi,
                         };
                         state
                             .pods
