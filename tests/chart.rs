@@ -1111,3 +1111,76 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
     );
     assert!(ok, "API usable after uninstall: {out}");
 }
+
+/// The Grafana dashboard: opt-in, a ConfigMap the sidecar finds, valid JSON, and every query
+/// names only metrics phi-guard exports (a renamed metric would leave a panel silently empty).
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let off = template(&[]);
+    assert!(
+        all_of(&off, "ConfigMap")
+            .iter()
+            .all(|c| c["data"]["phi-guard.json"].is_null()),
+        "the dashboard is opt-in"
+    );
+    let docs = template(&["metrics.grafanaDashboard.enabled=true"]);
+    let cm = all_of(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| !c["data"]["phi-guard.json"].is_null())
+        .expect("dashboard ConfigMap");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let text = cm["data"]["phi-guard.json"].as_str().expect("json text");
+    let dash: Value = serde_json::from_str(text).expect("the dashboard is valid JSON");
+
+    // What phi-guard exports: the `# TYPE` lines of its registry (every metric family, also
+    // those without samples yet).
+    let m = phi_guard::telemetry::Metrics::new();
+    // Families print only once they have a series: give each labelled one a sample.
+    m.review("allowed", "Pod", "CREATE");
+    m.finding("p", "audit-sidecar", "Enforce", "Pod", "CREATE");
+    m.confirm("ok", 0.01);
+    m.report_write("apply");
+    m.audit_violations
+        .get_or_create(&[
+            ("namespace", "ns".to_string()),
+            ("rule", "audit-sidecar".to_string()),
+            ("mode", "Enforce".to_string()),
+        ])
+        .set(1);
+    let exported: BTreeSet<String> = m
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(exported.contains("phi_guard_reviews"), "{exported:?}");
+    let mut queries = 0;
+    for panel in dash["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            queries += 1;
+            let mut rest = expr;
+            let mut named = 0;
+            while let Some(i) = rest.find("phi_guard_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = &tail[..end];
+                let base = ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name);
+                assert!(
+                    exported.contains(base) || exported.contains(name),
+                    "panel {:?} queries {name}, which phi-guard does not export",
+                    panel["title"]
+                );
+                named += 1;
+                rest = &tail[end..];
+            }
+            assert!(named > 0, "query names no phi-guard metric: {expr}");
+        }
+    }
+    assert!(queries >= 8, "{queries} queries");
+}
