@@ -416,7 +416,11 @@ async fn audit_path(n: usize) {
     let (pass_sum, _) = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", "");
     let cpu = pg.cpu_secs() - cpu0;
     let (rss, peak) = pg.child.rss();
-    let list = kubectl_out(&kubectl, &["get", "policyreports", "-A", "-o", "json"], None);
+    let list = kubectl_out(
+        &kubectl,
+        &["get", "policyreports", "-A", "-o", "json"],
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(&list).unwrap_or_default();
     let items = v["items"].as_array().cloned().unwrap_or_default();
     let bytes: usize = items.iter().map(|i| i.to_string().len()).sum();
@@ -444,8 +448,14 @@ async fn audit_path(n: usize) {
                 let mode = if i % 2 == 0 { "Warn" } else { "Enforce" };
                 kubectl_ok(
                     &kubectl,
-                    &["patch", "phipolicy", "hipaa-baseline", "--type=merge", "-p",
-                      &format!(r#"{{"spec":{{"mode":"{mode}"}}}}"#)],
+                    &[
+                        "patch",
+                        "phipolicy",
+                        "hipaa-baseline",
+                        "--type=merge",
+                        "-p",
+                        &format!(r#"{{"spec":{{"mode":"{mode}"}}}}"#),
+                    ],
                     None,
                 );
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -457,7 +467,14 @@ async fn audit_path(n: usize) {
     flips.abort();
     kubectl_ok(
         &kubectl,
-        &["patch", "phipolicy", "hipaa-baseline", "--type=merge", "-p", r#"{"spec":{"mode":"Enforce"}}"#],
+        &[
+            "patch",
+            "phipolicy",
+            "hipaa-baseline",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mode":"Enforce"}}"#,
+        ],
         None,
     );
     let passes = count(&pg.metrics());
@@ -485,7 +502,11 @@ async fn audit_path(n: usize) {
     let mut busy = busy_lat;
     println!("\n| webhook review (direct POST, c=1) | p50 ms | p99 ms |");
     println!("|---|---|---|");
-    println!("| audit idle | {:.2} | {:.2} |", pct(&mut idle, 0.5), pct(&mut idle, 0.99));
+    println!(
+        "| audit idle | {:.2} | {:.2} |",
+        pct(&mut idle, 0.5),
+        pct(&mut idle, 0.99)
+    );
     println!(
         "| audit re-judging everything ({passes:.0} passes so far) | {:.2} | {:.2} |",
         pct(&mut busy, 0.5),
@@ -528,7 +549,10 @@ async fn review_latencies(pg: &PhiGuard, n: usize) -> Vec<Duration> {
             .expect("review");
         assert!(r.status().is_success(), "review status {}", r.status());
         let text = r.text().await.unwrap_or_default();
-        assert!(text.contains("\"allowed\":true"), "the compliant Pod was not admitted: {text}");
+        assert!(
+            text.contains("\"allowed\":true"),
+            "the compliant Pod was not admitted: {text}"
+        );
         out.push(t.elapsed());
     }
     out

@@ -212,7 +212,8 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
             "phi-namespaces.phiguard.io",
             "phi-objects.phiguard.io",
             "namespace-labels.phiguard.io",
-            "network.phiguard.io"
+            "network.phiguard.io",
+            "exceptions.phiguard.io"
         ]
     );
     let excluded = excluded_namespaces(&docs);
@@ -244,7 +245,7 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
         );
         assert!(w["clientConfig"]["url"].is_null());
         // Namespaced webhooks never reach kube-system or the release namespace.
-        if name != "namespace-labels.phiguard.io" {
+        if !["namespace-labels.phiguard.io", "exceptions.phiguard.io"].contains(&name) {
             let text = w["namespaceSelector"].to_string();
             assert!(
                 text.contains("kube-system") && text.contains(RELEASE_NS),
@@ -282,6 +283,8 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
         "networking.k8s.io/networkpolicies:DELETE",
         "networking.k8s.io/networkpolicies:UPDATE",
         "/namespaces:UPDATE",
+        "phiguard.io/phiexceptions:CREATE",
+        "phiguard.io/phiexceptions:UPDATE",
     ] {
         assert!(seen.contains(want), "webhook rules lack {want}: {seen:?}");
     }
@@ -399,6 +402,7 @@ fn rbac_is_least_privilege() {
             "storageclasses.storage.k8s.io",
             "networkpolicies.networking.k8s.io",
             "phipolicies.phiguard.io",
+            "phiexceptions.phiguard.io",
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
             "customresourcedefinitions.apiextensions.k8s.io",

@@ -22,6 +22,7 @@ use kube::Client;
 
 use crate::cluster::ClusterState;
 use crate::engine;
+use crate::policy::exception;
 use crate::report::{self, ObjectResults, RuleResult};
 use crate::telemetry::{Metrics, Readiness};
 use store::{Key, Store};
@@ -117,6 +118,7 @@ async fn lead(
     let mut renewed = Instant::now();
     let mut swept: Option<Instant> = None;
     let mut policies_seen = state.policies();
+    let mut next_expiry: Option<i64> = None;
     let _ = state.take_dirty();
     let stopped = loop {
         tokio::select! {
@@ -140,9 +142,13 @@ async fn lead(
         }
         // What to judge again.
         let policies = state.policies();
+        let exceptions = state.exceptions();
         let dirty = state.take_dirty();
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        // An exception ran out: what it waived is judged again, now.
+        let expired = next_expiry.is_some_and(|t| now >= t);
         let periodic = swept.is_none_or(|t| t.elapsed() >= cfg.sweep);
-        let full = periodic || dirty.all || !Arc::ptr_eq(&policies, &policies_seen);
+        let full = periodic || expired || dirty.all || !Arc::ptr_eq(&policies, &policies_seen);
         policies_seen = policies.clone();
         let changed = store.take_changed();
         let work: Vec<Key> = if full {
@@ -179,12 +185,14 @@ async fn lead(
             let items: Vec<(Key, Option<Arc<crate::object::Object>>)> =
                 chunk.iter().map(|k| (k.clone(), store.get(k))).collect();
             let (st, pol, passes) = (state.clone(), policies.clone(), cfg.passes);
+            let exc = exceptions.clone();
             let judged = tokio::task::spawn_blocking(move || {
                 items
                     .into_iter()
                     .map(|(k, o)| {
                         let r = o.map(|o| {
                             let d = engine::evaluate(&o, &*st, &pol.policies);
+                            let d = exception::apply(d, &o, &exc, now);
                             (
                                 report::results_of(&d, &pol.policies, passes),
                                 d.policies,
@@ -211,6 +219,7 @@ async fn lead(
         if periodic {
             swept = Some(Instant::now());
         }
+        next_expiry = exception::next_expiry(&exceptions, now);
         metrics
             .audit_duration
             .observe(started.elapsed().as_secs_f64());

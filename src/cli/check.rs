@@ -19,6 +19,7 @@ use crate::cluster::files::{self, Document, FileError};
 use crate::cluster::ClusterState;
 use crate::engine;
 use crate::object::{Kind, Object};
+use crate::policy::exception::{self, PhiException};
 use crate::policy::PolicySet;
 use crate::policy::{hipaa_baseline, Mode, PhiPolicy, Policy};
 use crate::verdict::Decision;
@@ -253,10 +254,32 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
     }
     let policies = policy_set(given)?;
 
+    // PhiExceptions among the cluster state and the inputs: applied as the webhook applies them,
+    // compared with the time of this run (an expired one waives nothing).
+    let mut exceptions = Vec::new();
+    for d in state_docs.iter().chain(&inputs) {
+        if d.kind == "PhiException" && d.api_version.starts_with("phiguard.io/") {
+            let x: PhiException =
+                serde_json::from_value(d.value.clone()).map_err(|e| CheckError::Input {
+                    source_ref: d.source.clone(),
+                    message: format!(
+                        "not a valid PhiException: {}",
+                        crate::telemetry::redact(&e.to_string())
+                    ),
+                })?;
+            let e = exception::parse(&x).map_err(|m| CheckError::Input {
+                source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
+                message: m,
+            })?;
+            exceptions.push(Arc::new(e));
+        }
+    }
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+
     // Cluster state: --cluster-state first, then the inputs (which win on a name clash).
     let state = ClusterState::new();
     for d in state_docs.iter().chain(&inputs) {
-        if !files::is_phi_policy(d) {
+        if !files::is_phi_policy(d) && d.kind != "PhiException" {
             files::load_state(std::slice::from_ref(d), &state)?;
         }
     }
@@ -304,6 +327,7 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
             }
         })?;
         let decision = engine::evaluate(&w, &state, &policies);
+        let decision = exception::apply(decision, &w, &exceptions, now);
         let mut r = object_result(&w, &decision, &d.source);
         if d.kind != kind.as_str() {
             // A custom resource judged as the built-in kind it mirrors: name it as written.

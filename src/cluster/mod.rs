@@ -18,6 +18,7 @@ use crate::view::{
     PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
+use crate::policy::exception::Exception;
 use crate::policy::PolicySet;
 
 /// A cluster-scoped kind indexed by name.
@@ -166,6 +167,8 @@ pub struct ClusterState {
     pub services: Namespaced<ServiceInfo>,
     pub pods: Namespaced<PodInfo>,
     policies: RwLock<Arc<PolicySet>>,
+    /// The valid PhiExceptions (expired ones included: each decision compares with its time).
+    exceptions: RwLock<Arc<[Arc<Exception>]>>,
     /// What changed since the background audit last looked.
     dirty: parking_lot::Mutex<Dirty>,
 }
@@ -185,6 +188,16 @@ impl ClusterState {
     /// The policies in force (a cheap snapshot).
     pub fn policies(&self) -> Arc<PolicySet> {
         self.policies.read().clone()
+    }
+
+    /// The PhiExceptions (a cheap snapshot).
+    pub(crate) fn exceptions(&self) -> Arc<[Arc<Exception>]> {
+        self.exceptions.read().clone()
+    }
+
+    /// Swap in new PhiExceptions.
+    pub(crate) fn set_exceptions(&self, list: Vec<Arc<Exception>>) {
+        *self.exceptions.write() = list.into();
     }
 
     /// Swap in a new policy set.

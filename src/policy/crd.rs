@@ -59,6 +59,11 @@ pub struct PhiPolicySpec {
     /// by Kubernetes' own controllers and updates of objects being deleted are never denied.
     #[serde(default)]
     pub updates: UpdateMode,
+    /// The longest a PhiException may run, in days, when it is written (1-365, default 90).
+    /// With several policies in force the shortest applies.
+    #[serde(default = "default_max_exception_days")]
+    #[schemars(range(min = 1, max = 365))]
+    pub max_exception_days: u32,
     /// Encryption at rest, 45 CFR 164.312(a)(2)(iv): PHI is stored only on volumes that are
     /// provably encrypted.
     #[serde(default)]
@@ -128,6 +133,10 @@ impl Default for ScopeSpec {
             excluded_namespaces: Vec::new(),
         }
     }
+}
+
+fn default_max_exception_days() -> u32 {
+    90
 }
 
 fn default_phi_selector() -> LabelSelector {

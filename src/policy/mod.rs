@@ -3,6 +3,7 @@
 //! status alike).
 
 pub mod crd;
+pub mod exception;
 mod images;
 mod scope;
 mod set;
@@ -67,6 +68,7 @@ impl Default for PhiPolicySpec {
             mode: Mode::Enforce,
             scope: ScopeSpec::default(),
             updates: UpdateMode::default(),
+            max_exception_days: 90,
             encryption_at_rest: EncryptionAtRestSpec::default(),
             encryption_in_transit: EncryptionInTransitSpec::default(),
             network_segmentation: NetworkSegmentationSpec::default(),
@@ -83,6 +85,8 @@ pub struct Policy {
     pub scope: Scope,
     /// How UPDATEs are judged.
     pub updates: UpdateMode,
+    /// The longest PhiException accepted while this policy is in force.
+    pub max_exception_days: u32,
     /// `None` when the rule is disabled.
     pub encryption_at_rest: Option<AtRestConfig>,
     pub encryption_in_transit: Option<InTransitConfig>,
@@ -540,6 +544,7 @@ impl Policy {
             mode: spec.mode,
             scope,
             updates: spec.updates,
+            max_exception_days: spec.max_exception_days.clamp(1, 365),
             encryption_at_rest,
             encryption_in_transit,
             network_segmentation,

@@ -7,6 +7,7 @@
 //! | `phi-objects.phiguard.io` | workloads, Pods, PVCs, Services, Ingresses outside them whose own or pod-template labels (new or old object) match a workload selector (`matchConditions`, CEL) | the chart's (Fail) |
 //! | `namespace-labels.phiguard.io` (one per namespace selector) | UPDATEs of PHI Namespaces, also one that drops the label (`objectSelector` matches old or new) | the chart's (Fail) |
 //! | `network.phiguard.io` | Services, Ingresses and NetworkPolicy changes outside PHI namespaces, which can expose PHI pods there | Ignore |
+//! | `exceptions.phiguard.io` | PhiException CREATE/UPDATE (expiry, ticket, the policies' maximum) | the chart's (Fail) |
 //!
 //! With phi-guard down, every write in PHI scope is refused (fail closed) and every other write
 //! proceeds; only the last row's checks are skipped meanwhile (a NetworkPolicy loosened around a
@@ -28,6 +29,7 @@ pub const PHI_NAMESPACES: &str = "phi-namespaces.phiguard.io";
 pub const PHI_OBJECTS: &str = "phi-objects.phiguard.io";
 pub const NAMESPACE_LABELS: &str = "namespace-labels.phiguard.io";
 pub const NETWORK: &str = "network.phiguard.io";
+pub const EXCEPTIONS: &str = "exceptions.phiguard.io";
 
 /// Every kind phi-guard judges inside a PHI namespace.
 fn namespaced_rules() -> Value {
@@ -73,6 +75,18 @@ fn network_rules() -> Value {
         {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
          "resources": ["networkpolicies"], "scope": "Namespaced"},
     ])
+}
+
+fn exception_rules() -> Value {
+    json!([{"apiGroups": ["phiguard.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
+            "resources": ["phiexceptions"], "scope": "Cluster"}])
+}
+
+/// PhiExceptions are validated when written (expiry, ticket, the policies' maximum).
+fn exceptions_webhook(base: &dyn Fn(&str, Value) -> Value) -> Value {
+    let mut w = base(EXCEPTIONS, exception_rules());
+    w["namespaceSelector"] = json!({});
+    w
 }
 
 fn namespace_rules() -> Value {
@@ -267,6 +281,7 @@ pub fn scope_webhooks(
     }
     // Every namespace is PHI: nothing is left outside.
     if ns_selectors.iter().any(|s| s.is_empty()) {
+        out.push(exceptions_webhook(&base));
         return out;
     }
     // Outside PHI namespaces: when a single requirement names them, say "not there" so no
@@ -297,6 +312,7 @@ pub fn scope_webhooks(
     w["namespaceSelector"] = outside;
     w["failurePolicy"] = json!("Ignore");
     out.push(w);
+    out.push(exceptions_webhook(&base));
     out
 }
 
@@ -363,7 +379,13 @@ mod tests {
         let w = scope_webhooks(&[Arc::new(baseline())], &t, &excluded);
         assert_eq!(
             names(&w),
-            [PHI_NAMESPACES, PHI_OBJECTS, NAMESPACE_LABELS, NETWORK]
+            [
+                PHI_NAMESPACES,
+                PHI_OBJECTS,
+                NAMESPACE_LABELS,
+                NETWORK,
+                EXCEPTIONS
+            ]
         );
         for hook in &w {
             assert_eq!(hook["clientConfig"]["caBundle"], "Q0E=");
@@ -415,7 +437,8 @@ mod tests {
                 PHI_OBJECTS,
                 NAMESPACE_LABELS,
                 "namespace-labels-2.phiguard.io",
-                NETWORK
+                NETWORK,
+                EXCEPTIONS
             ]
         );
         // Two selectors cannot be negated as one: only the exclusion remains.
@@ -431,7 +454,7 @@ mod tests {
     fn an_empty_namespace_selector_covers_everything() {
         let all = policy_with(|s| s.scope.namespace_selector = Default::default());
         let w = scope_webhooks(&[Arc::new(all)], &template(), &["kube-system".into()]);
-        assert_eq!(names(&w), [PHI_NAMESPACES]);
+        assert_eq!(names(&w), [PHI_NAMESPACES, EXCEPTIONS]);
         assert_eq!(
             w[0]["namespaceSelector"],
             json!({"matchExpressions": [{"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system"]}]})

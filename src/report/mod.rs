@@ -42,6 +42,9 @@ pub(crate) enum Outcome {
     /// A finding at Enforce or Audit: the object does not meet the safeguard (the policy's mode
     /// only decides what admission does about it).
     Fail,
+    /// Every finding of the rule is waived by a PhiException (the message says until when and
+    /// under which ticket).
+    Skip,
 }
 
 impl Outcome {
@@ -50,6 +53,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Warn => "warn",
             Outcome::Fail => "fail",
+            Outcome::Skip => "skip",
         }
     }
 }
@@ -103,7 +107,9 @@ pub(crate) fn results_of(
                 continue;
             }
             let mode = found.iter().map(|f| f.mode).max();
-            let outcome = if mode.is_some_and(|m| m >= p.mode) {
+            let outcome = if found.iter().all(|f| f.excepted.is_some()) {
+                Outcome::Skip
+            } else if mode.is_some_and(|m| m >= p.mode) {
                 Outcome::Fail
             } else {
                 Outcome::Warn

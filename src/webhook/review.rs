@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::engine;
 use crate::object::{Body, Kind, Object};
+use crate::policy::exception::{self, Exception, PhiException};
 use crate::policy::{Policy, SYSTEM_NAMESPACES};
 use crate::verdict::Decision;
 use crate::view::{ClusterView, NetworkPolicyInfo};
@@ -66,11 +67,16 @@ impl Outcome {
 pub fn judge(
     req: &AdmissionRequest<'_>,
     policies: &[Arc<Policy>],
+    exceptions: &[Arc<Exception>],
     cluster: &dyn ClusterView,
     ready: bool,
 ) -> Outcome {
     let uid = req.uid.as_str();
     let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    if req.kind.group == "phiguard.io" && req.kind.kind == "PhiException" {
+        return judge_exception(req, policies, now);
+    }
 
     // Subresources (status, scale, binding, eviction, exec ...) carry other object types or
     // controller bookkeeping; judging them would block kubelets and controllers on objects that
@@ -119,6 +125,7 @@ pub fn judge(
         Operation::Create => match decode("object", req.object.as_ref()) {
             Ok(w) => {
                 let d = engine::evaluate(&w, cluster, policies);
+                let d = exception::apply(d, &w, exceptions, now);
                 Outcome::decided(uid, kind, &w.display(), d)
             }
             Err(st) => Outcome::invalid(uid, Some(kind), st),
@@ -144,6 +151,7 @@ pub fn judge(
                     engine::network_policy_change(o, Some(n), cluster, policies),
                 );
             }
+            let d = exception::apply(d, &new, exceptions, now);
             Outcome::decided(uid, kind, &new.display(), d)
         }
         Operation::Delete => {
@@ -183,6 +191,51 @@ pub fn judge(
             Outcome::decided(uid, kind, &object, d)
         }
         Operation::Connect => Outcome::skip(uid, Some(kind), None),
+    }
+}
+
+/// A PhiException being written: well formed, expiring in the future, and no longer than the
+/// policies in force allow (the shortest `maxExceptionDays`). Refused naming the field.
+fn judge_exception(req: &AdmissionRequest<'_>, policies: &[Arc<Policy>], now: i64) -> Outcome {
+    let uid = req.uid.as_str();
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return Outcome::skip(uid, None, None);
+    }
+    let parsed: Result<PhiException, String> = match &req.object {
+        Some(ObjectField::Raw(raw)) => serde_json::from_str(raw.get()).map_err(|e| {
+            format!(
+                "not a PhiException: {}",
+                crate::telemetry::redact(&e.to_string())
+            )
+        }),
+        _ => Err("the request has no object".to_string()),
+    };
+    let max_days = policies
+        .iter()
+        .map(|p| p.max_exception_days)
+        .min()
+        .unwrap_or(90);
+    match parsed.and_then(|x| exception::validate_new(&x, now, max_days)) {
+        Ok(e) => {
+            let mut o = Outcome::skip(uid, None, None);
+            o.response.warnings.push(format!(
+                "phi-guard: PhiException {} waives its findings until {} (ticket {})",
+                e.name, e.expires_text, e.ticket
+            ));
+            o
+        }
+        Err(msg) => Outcome::invalid(
+            uid,
+            None,
+            Status::failure(
+                422,
+                "Invalid",
+                format!(
+                    "phi-guard rejected PhiException {}: {msg}",
+                    display_name(req)
+                ),
+            ),
+        ),
     }
 }
 

@@ -271,9 +271,11 @@ fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
         ));
     };
     let recorder = Recorder::new(&*app.state);
+    let exceptions = app.state.exceptions();
     let outcome = judge(
         &req,
         &app.state.policies().policies,
+        &exceptions,
         &recorder,
         app.readiness.is_ready(),
     );
@@ -312,6 +314,7 @@ fn second_pass(
         );
     };
     let policies = app.state.policies();
+    let exceptions = app.state.exceptions();
     let ready = app.readiness.is_ready();
     let outcome = match &fresh {
         Ok(fresh) => {
@@ -319,7 +322,7 @@ fn second_pass(
                 base: &*app.state,
                 fresh,
             };
-            judge(&req, &policies.policies, &view, ready)
+            judge(&req, &policies.policies, &exceptions, &view, ready)
         }
         Err(e) if namespace_unknown => {
             tracing::warn!(error = %e, namespace = req.namespace(), "could not confirm an unknown namespace");
@@ -332,6 +335,7 @@ fn second_pass(
             let mut o = judge(
                 &req,
                 &policies.policies,
+                &exceptions,
                 &*app.state as &dyn ClusterView,
                 ready,
             );

@@ -15,6 +15,7 @@ mod audit;
 mod cluster_state;
 mod consistency;
 mod controllers;
+mod exceptions;
 mod fail_closed;
 mod helm;
 mod policy;

@@ -26,7 +26,7 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
             | ("networking.k8s.io", "NetworkPolicy")
             | ("security.istio.io", "PeerAuthentication")
             | ("cert-manager.io", "Certificate")
-            | ("phiguard.io", "PhiPolicy")
+            | ("phiguard.io", "PhiPolicy" | "PhiException")
     )
 }
 
@@ -53,7 +53,7 @@ pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("node.k8s.io", "RuntimeClass")
             | ("certificates.k8s.io", "CertificateSigningRequest")
             | ("flowcontrol.apiserver.k8s.io", _)
-            | ("phiguard.io", "PhiPolicy")
+            | ("phiguard.io", "PhiPolicy" | "PhiException")
             | ("cert-manager.io", "ClusterIssuer")
             | (
                 "snapshot.storage.k8s.io",
