@@ -1295,3 +1295,101 @@ fn issue12_postgresql_in_band_tls_is_accepted_on_an_attestation() {
         f[0].3
     );
 }
+
+/// `check` honours PhiExceptions given as files as the webhook does, expiry included (compared
+/// with the time of the run).
+#[test]
+fn check_honours_exceptions_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ledger
+  namespace: clinic
+  labels: {phiguard.io/data-classification: phi, app: ledger}
+spec:
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata:
+      labels: {phiguard.io/data-classification: phi, app: ledger}
+    spec:
+      containers:
+        - name: app
+          image: registry.example.com/ledger@sha256:0000000000000000000000000000000000000000000000000000000000000000
+"#;
+    let exception = |expires: &str| {
+        format!(
+            r#"apiVersion: phiguard.io/v1alpha1
+kind: PhiException
+metadata: {{name: ledger-sidecar}}
+spec:
+  match: {{namespaces: [clinic], kinds: [Deployment], names: [ledger]}}
+  rules: [{{rule: audit-sidecar}}]
+  expiresAt: "{expires}"
+  ticket: SEC-77
+  justification: sidecar rollout next sprint
+"#
+        )
+    };
+    let app_file = dir.path().join("app.yaml");
+    std::fs::write(&app_file, app).unwrap();
+    let run = |expires: &str| {
+        let x = dir.path().join("exception.yaml");
+        std::fs::write(&x, exception(expires)).unwrap();
+        check(&[
+            "-f",
+            app_file.to_str().unwrap(),
+            "--cluster-state",
+            x.to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+    };
+    let sidecar = |out: &Output| -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap();
+        v["results"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "audit-sidecar")
+            .map(|f| {
+                (
+                    f["mode"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let future = run("2999-01-01T00:00:00Z");
+    let waived = sidecar(&future);
+    assert!(!waived.is_empty(), "{}", stdout(&future));
+    assert!(
+        waived.iter().all(|(mode, msg)| mode == "Warn"
+            && msg.starts_with("excepted until 2999-01-01T00:00:00Z (ticket SEC-77")),
+        "{waived:?}"
+    );
+    let past = run("2020-01-01T00:00:00Z");
+    let enforced = sidecar(&past);
+    assert!(
+        enforced
+            .iter()
+            .all(|(mode, msg)| mode == "Enforce" && !msg.contains("excepted")),
+        "an expired exception waives nothing: {enforced:?}"
+    );
+    assert_eq!(code(&past), 1);
+    // A malformed exception is an input error naming the field (exit 2).
+    let x = dir.path().join("exception.yaml");
+    std::fs::write(&x, exception("next tuesday")).unwrap();
+    let bad = check(&[
+        "-f",
+        app_file.to_str().unwrap(),
+        "--cluster-state",
+        x.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&bad), 2);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("spec.expiresAt"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
