@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod duration;
+pub mod report;
 pub mod serve;
 pub mod tls;
 
@@ -24,6 +25,8 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Judge manifest files offline with the same engine the webhook runs.
     Check(check::CheckArgs),
+    /// Write the auditor's evidence (HTML, JSON, optionally PDF) for a cluster or files.
+    Report(report::ReportArgs),
     /// Print a CustomResourceDefinition as YAML (PhiPolicy, or PhiException with `--exception`).
     Crd {
         /// The PhiException CRD instead of the PhiPolicy one.
@@ -37,6 +40,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
+        Command::Report(args) => report::run(args),
         Command::Crd { exception } => match crd_yaml(exception) {
             Ok(y) => {
                 print!("{y}");

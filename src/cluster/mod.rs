@@ -5,6 +5,7 @@
 pub(crate) mod confirm;
 pub(crate) mod files;
 pub(crate) mod lean;
+pub(crate) mod snapshot;
 pub(crate) mod watch;
 pub(crate) mod webhook_scope;
 

@@ -9,6 +9,8 @@
 //! carry the time they took their current value, so an unchanged namespace renders to the
 //! same report and is never rewritten. Pure: results in, JSON out.
 
+pub(crate) mod evidence;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
