@@ -73,7 +73,8 @@ pub struct CheckArgs {
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespace: Option<String>,
 
-    /// Output format: `text` for people, `json` for pipelines.
+    /// Output format: `text` for people, `json` for pipelines, `sarif` for code scanning
+    /// (GitHub), `junit` for CI test reports (GitLab, Jenkins).
     #[arg(
         short = 'o',
         long = "output",
@@ -91,6 +92,10 @@ pub enum OutputFormat {
     Text,
     /// `{"results":[{"kind","namespace","name","phi","allowed","findings":[...]}]}`.
     Json,
+    /// SARIF 2.1.0 (GitHub code scanning): a result per finding at its file, line and column.
+    Sarif,
+    /// JUnit XML (GitLab, Jenkins): a test suite per file, a test case per object.
+    Junit,
 }
 
 /// Why `check` could not judge the inputs (exit code 2).
@@ -126,6 +131,9 @@ pub struct Report {
     pub results: Vec<ObjectResult>,
     /// Every input object without a verdict and every file skipped, with why.
     pub skipped: Vec<Skipped>,
+    /// Standard input as read, kept for `-o sarif` to locate findings in it.
+    #[serde(skip)]
+    pub stdin: Option<String>,
 }
 
 /// Why an input has no verdict.
@@ -200,13 +208,24 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     let text = match args.output {
         OutputFormat::Text => render_text(&report),
-        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot encode the report: {e}");
-                return ExitCode::from(2);
+        OutputFormat::Json | OutputFormat::Sarif => {
+            let encoded = if args.output == OutputFormat::Json {
+                serde_json::to_string_pretty(&report)
+            } else {
+                serde_json::to_string_pretty(&super::sarif::render(
+                    &report,
+                    report.stdin.as_deref(),
+                ))
+            };
+            match encoded {
+                Ok(s) => s + "\n",
+                Err(e) => {
+                    eprintln!("error: cannot encode the report: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
+        OutputFormat::Junit => super::junit::render(&report),
     };
     // A closed pipe (`phi-guard check ... | head`) is not an error worth a panic; the verdict
     // still decides the exit code.
@@ -226,7 +245,8 @@ pub fn run(args: CheckArgs) -> ExitCode {
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
-    let (mut inputs, skipped_files) = read_inputs(&args.files)?;
+    let (mut inputs, skipped_files, stdin) = read_inputs(&args.files)?;
+    let stdin = stdin.filter(|_| args.output == OutputFormat::Sarif);
     apply_namespace(&mut inputs, args.namespace.as_deref())?;
     let state_docs = files::read_documents(&args.cluster_state)?;
     let policy_docs = files::read_documents(&args.policies)?;
@@ -331,7 +351,11 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
         reason: SkipReason::FileSkipped,
         message: s.reason,
     }));
-    Ok(Report { results, skipped })
+    Ok(Report {
+        results,
+        skipped,
+        stdin,
+    })
 }
 
 /// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod
@@ -386,9 +410,13 @@ fn apply_namespace(docs: &mut [Document], flag: Option<&str>) -> Result<(), Chec
     Ok(())
 }
 
+type Inputs = (Vec<Document>, Vec<files::SkippedInput>, Option<String>);
+
 /// Read the `-f` inputs in order; `-` is standard input (e.g. `helm template ... | phi-guard check -f -`).
-fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<files::SkippedInput>), CheckError> {
+/// Returns the documents, what was skipped and the text of standard input.
+fn read_inputs(paths: &[PathBuf]) -> Result<Inputs, CheckError> {
     let mut reader = files::Reader::new();
+    let mut stdin = None;
     for p in paths {
         if p.as_os_str() == "-" {
             let mut bytes = Vec::new();
@@ -403,11 +431,12 @@ fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<files::SkippedIn
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
             })?;
             reader.read_text("<stdin>", &text, files::Origin::Named)?;
+            stdin = Some(text);
         } else {
             reader.read_path(p)?;
         }
     }
-    Ok((reader.docs, reader.skipped))
+    Ok((reader.docs, reader.skipped, stdin))
 }
 
 /// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a

@@ -2,6 +2,8 @@
 
 pub mod check;
 pub mod duration;
+mod junit;
+mod sarif;
 pub mod serve;
 pub mod tls;
 

@@ -3,12 +3,14 @@
 
 mod decode;
 mod kinds;
+mod locate;
 #[cfg(test)]
 mod tests;
 mod yaml;
 
 pub(crate) use decode::*;
 pub(crate) use kinds::*;
+pub(crate) use locate::{FileLocator, Position, SourceRef};
 #[cfg(test)]
 pub(crate) use yaml::parse_documents;
 use yaml::*;
