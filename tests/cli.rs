@@ -1409,3 +1409,151 @@ fn junit_has_a_test_case_per_object_and_a_failure_per_denial() {
         .unwrap();
     assert_eq!(api.attr("file"), "examples/compliant/records-api.yaml");
 }
+
+// ---- A third-party chart (tests/fixtures/third-party/hapi-fhir-jpaserver/, see its README) ----
+
+const FHIR: &str = "tests/fixtures/third-party/hapi-fhir-jpaserver";
+
+/// `(kind, name, allowed, [(mode, rule, path)])` of every result, in input order.
+type Verdict = (String, String, bool, Vec<(String, String, String)>);
+
+fn verdicts(v: &Value) -> Vec<Verdict> {
+    results(v)
+        .iter()
+        .map(|r| {
+            let f = findings(r)
+                .iter()
+                .map(|f| {
+                    let s = |k: &str| f[k].as_str().unwrap().to_string();
+                    (s("mode"), s("rule"), s("path"))
+                })
+                .collect();
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["name"].as_str().unwrap().to_string(),
+                r["allowed"].as_bool().unwrap(),
+                f,
+            )
+        })
+        .collect()
+}
+
+fn v(kind: &str, allowed: bool, findings: &[(&str, &str, &str)]) -> Verdict {
+    let name = if kind == "Pod" {
+        "fhir-hapi-fhir-jpaserver-test-endpoints"
+    } else {
+        "fhir-hapi-fhir-jpaserver"
+    };
+    (
+        kind.to_string(),
+        name.to_string(),
+        allowed,
+        findings
+            .iter()
+            .map(|(m, r, p)| (m.to_string(), r.to_string(), p.to_string()))
+            .collect(),
+    )
+}
+
+#[test]
+fn third_party_fhir_chart_gets_the_verdicts_a_platform_engineer_expects() {
+    let rendered = format!("{FHIR}/rendered.yaml");
+    let (e, w) = ("Enforce", "Warn");
+    let (rest, transit, seg, audit) = (
+        "encryption-at-rest",
+        "encryption-in-transit",
+        "network-segmentation",
+        "audit-sidecar",
+    );
+    let (tmp, lucene) = (
+        "spec.template.spec.volumes[0]",
+        "spec.template.spec.volumes[1]",
+    );
+
+    // Installed as is into a PHI namespace with nothing around it: the FHIR server keeps its
+    // Lucene index on node disk (a warning), has no mesh or TLS, no NetworkPolicy and ships no
+    // audit logs; its Service exposes plaintext HTTP and metrics in front of those pods; the
+    // `helm test` Pod (it reads /fhir/Patient) is PHI work too. The Ingress terminates TLS for
+    // its only host and is admitted.
+    let out = check(&[
+        "-f",
+        &rendered,
+        "-n",
+        "fhir",
+        "--cluster-state",
+        "tests/fixtures/check/namespace/fhir-namespace.yaml",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        verdicts(&json(&out)),
+        [
+            v(
+                "Service",
+                false,
+                &[(e, transit, "spec.ports[0]"), (e, transit, "spec.ports[1]")]
+            ),
+            v(
+                "Deployment",
+                false,
+                &[
+                    (w, rest, tmp),
+                    (w, rest, lucene),
+                    (e, transit, "spec.template.metadata"),
+                    (e, seg, "spec.template.metadata.labels"),
+                    (w, seg, "spec.template.metadata.labels"),
+                    (e, audit, "spec.template.spec.containers"),
+                ]
+            ),
+            v("Ingress", true, &[]),
+            v(
+                "Pod",
+                false,
+                &[
+                    (e, transit, "metadata"),
+                    (e, seg, "metadata.labels"),
+                    (w, seg, "metadata.labels"),
+                    (e, audit, "spec.containers"),
+                ]
+            ),
+        ]
+    );
+
+    // With the platform around it (mesh with STRICT mTLS, default deny and allow lists), what
+    // is left is what the chart cannot express: no audit sidecar for the server or the test
+    // Pod, and the on-disk emptyDirs stay warnings.
+    let out = check(&[
+        "-f",
+        &rendered,
+        "-n",
+        "fhir",
+        "--cluster-state",
+        &format!("{FHIR}/platform.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        verdicts(&json(&out)),
+        [
+            v("Service", true, &[]),
+            v(
+                "Deployment",
+                false,
+                &[
+                    (w, rest, tmp),
+                    (w, rest, lucene),
+                    (e, audit, "spec.template.spec.containers")
+                ]
+            ),
+            v("Ingress", true, &[]),
+            v("Pod", false, &[(e, audit, "spec.containers")]),
+        ]
+    );
+
+    // Without -n the chart lands in `default`, which is not PHI: nothing is judged PHI.
+    let out = check(&["-f", &rendered, "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(results(&json(&out)).iter().all(|r| r["phi"] == false));
+}
