@@ -244,10 +244,12 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.
+///
+/// The `-f` inputs are read one document at a time: each is loaded as cluster state, kept as
+/// a policy, listed as skipped or decoded into the lean object that is judged, and its tree is
+/// dropped (memory stays near the cluster state, not the parsed repository). Judging waits
+/// until everything is read, so an object is judged against every policy and all the state.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
-    let (mut inputs, skipped_files, stdin) = read_inputs(&args.files)?;
-    let stdin = stdin.filter(|_| args.output == OutputFormat::Sarif);
-    apply_namespace(&mut inputs, args.namespace.as_deref())?;
     let state_docs = files::read_documents(&args.cluster_state)?;
     let policy_docs = files::read_documents(&args.policies)?;
 
@@ -266,80 +268,59 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
         }
         given.push((d.source.clone(), read_policy(d)?));
     }
-    for d in state_docs.iter().chain(&inputs) {
-        if files::is_phi_policy(d) {
-            given.push((d.source.clone(), read_policy(d)?));
-        }
-    }
-    let policies = policy_set(given)?;
-
     // Cluster state: --cluster-state first, then the inputs (which win on a name clash).
     let state = ClusterState::new();
-    for d in state_docs.iter().chain(&inputs) {
-        if !files::is_phi_policy(d) {
+    for d in &state_docs {
+        if files::is_phi_policy(d) {
+            given.push((d.source.clone(), read_policy(d)?));
+        } else {
             files::load_state(std::slice::from_ref(d), &state)?;
         }
     }
+    drop(state_docs);
 
-    let mut results = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut skipped = Vec::new();
-    for d in &inputs {
-        let group = d.group();
-        let skip = |reason, message: String| Skipped {
-            kind: d.kind.clone(),
-            api_version: d.api_version.clone(),
-            namespace: d.namespace(),
-            name: d.name(),
-            source: d.source.clone(),
-            reason,
-            message,
-        };
-        let kind = match files::judged_kind(group, &d.kind) {
-            Some(Kind::Namespace | Kind::NetworkPolicy) => None,
-            other => other,
-        };
-        let Some(kind) = kind else {
-            skipped.push(if files::is_phi_policy(d) || files::is_state_kind(group, &d.kind) {
-                skip(SkipReason::ClusterState, "read as cluster state".into())
-            } else if let Some(path) = files::pod_spec_path(&d.value) {
-                skip(
-                    SkipReason::KindNotJudged,
-                    format!(
-                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
-                    ),
-                )
-            } else {
-                skip(SkipReason::KindNotJudged, "kind not judged".into())
-            });
-            continue;
-        };
-        if let Some(message) = no_own_pods(d) {
-            skipped.push(skip(SkipReason::KindNotJudged, message));
-            continue;
+    let mut first_error: Option<CheckError> = None;
+    let mut inputs = 0usize;
+    let read = read_inputs(&args.files, &mut |mut d| {
+        if first_error.is_some() {
+            return Ok(());
         }
-        let w = files::decode_object(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|m| {
-            CheckError::Input {
-                source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
-                message: m,
-            }
-        })?;
-        let decision = engine::evaluate(&w, &state, &policies);
-        let mut r = object_result(&w, &decision, &d.source);
-        if d.kind != kind.as_str() {
+        inputs += 1;
+        let outcome = apply_namespace(std::slice::from_mut(&mut d), args.namespace.as_deref())
+            .and_then(|()| take_input(d, &state, &mut given));
+        match outcome {
+            Ok(Input::Judged(p)) => pending.push(p),
+            Ok(Input::Skipped(s)) => skipped.push(s),
+            Err(e) => first_error = Some(e),
+        }
+        Ok(())
+    });
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let (skipped_files, stdin) = read?;
+    let stdin = stdin.filter(|_| args.output == OutputFormat::Sarif);
+    let policies = policy_set(given)?;
+
+    let mut results = Vec::with_capacity(pending.len());
+    for p in pending {
+        let decision = engine::evaluate(&p.object, &state, &policies);
+        let mut r = object_result(&p.object, &decision, &p.source);
+        if let Some(written) = p.written_kind {
             // A custom resource judged as the built-in kind it mirrors: name it as written.
-            let (judged, own) = (
-                w.display(),
-                format!("{} {}/{}", d.kind, w.namespace, w.name),
-            );
-            r.kind = d.kind.clone();
+            let w = &p.object;
+            let (judged, own) = (w.display(), format!("{written} {}/{}", w.namespace, w.name));
             for f in &mut r.findings {
                 f.message = f.message.replace(&judged, &own);
                 f.remediation = f.remediation.replace(&judged, &own);
             }
+            r.kind = written;
         }
         results.push(r);
     }
-    if inputs.is_empty() {
+    if inputs == 0 {
         return Err(CheckError::NothingToCheck);
     }
     skipped.extend(skipped_files.into_iter().map(|s| Skipped {
@@ -356,6 +337,79 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
         skipped,
         stdin,
     })
+}
+
+/// An input object to judge once everything is read: its lean form, not its tree.
+struct Pending {
+    object: Object,
+    /// The kind as written, when it is a custom resource judged as a built-in kind.
+    written_kind: Option<String>,
+    source: String,
+}
+
+enum Input {
+    Judged(Pending),
+    Skipped(Skipped),
+}
+
+/// Take one input document: a PhiPolicy is kept, cluster objects are loaded as state, and the
+/// document is either decoded for judging or listed as skipped, with why.
+fn take_input(
+    d: Document,
+    state: &ClusterState,
+    given: &mut Vec<(String, PhiPolicy)>,
+) -> Result<Input, CheckError> {
+    if files::is_phi_policy(&d) {
+        given.push((d.source.clone(), read_policy(&d)?));
+    } else {
+        files::load_state(std::slice::from_ref(&d), state)?;
+    }
+    let group = d.group();
+    let skip = |reason, message: String| {
+        Input::Skipped(Skipped {
+            kind: d.kind.clone(),
+            api_version: d.api_version.clone(),
+            namespace: d.namespace(),
+            name: d.name(),
+            source: d.source.clone(),
+            reason,
+            message,
+        })
+    };
+    let kind = match files::judged_kind(group, &d.kind) {
+        Some(Kind::Namespace | Kind::NetworkPolicy) => None,
+        other => other,
+    };
+    let Some(kind) = kind else {
+        return Ok(
+            if files::is_phi_policy(&d) || files::is_state_kind(group, &d.kind) {
+                skip(SkipReason::ClusterState, "read as cluster state".into())
+            } else if let Some(path) = files::pod_spec_path(&d.value) {
+                skip(
+                    SkipReason::KindNotJudged,
+                    format!(
+                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
+                    ),
+                )
+            } else {
+                skip(SkipReason::KindNotJudged, "kind not judged".into())
+            },
+        );
+    };
+    if let Some(message) = no_own_pods(&d) {
+        return Ok(skip(SkipReason::KindNotJudged, message));
+    }
+    let object = files::decode_object(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|m| {
+        CheckError::Input {
+            source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
+            message: m,
+        }
+    })?;
+    Ok(Input::Judged(Pending {
+        object,
+        written_kind: (d.kind != kind.as_str()).then(|| d.kind.clone()),
+        source: d.source,
+    }))
 }
 
 /// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod
@@ -410,11 +464,13 @@ fn apply_namespace(docs: &mut [Document], flag: Option<&str>) -> Result<(), Chec
     Ok(())
 }
 
-type Inputs = (Vec<Document>, Vec<files::SkippedInput>, Option<String>);
-
-/// Read the `-f` inputs in order; `-` is standard input (e.g. `helm template ... | phi-guard check -f -`).
-/// Returns the documents, what was skipped and the text of standard input.
-fn read_inputs(paths: &[PathBuf]) -> Result<Inputs, CheckError> {
+/// Read the `-f` inputs in order, handing each document to `f`; `-` is standard input (e.g.
+/// `helm template ... | phi-guard check -f -`). Returns what was skipped and the text of
+/// standard input.
+fn read_inputs(
+    paths: &[PathBuf],
+    f: &mut dyn FnMut(Document) -> Result<(), FileError>,
+) -> Result<(Vec<files::SkippedInput>, Option<String>), CheckError> {
     let mut reader = files::Reader::new();
     let mut stdin = None;
     for p in paths {
@@ -430,13 +486,13 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Inputs, CheckError> {
                 path: "<stdin>".into(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
             })?;
-            reader.read_text("<stdin>", &text, files::Origin::Named)?;
+            reader.read_text_each("<stdin>", &text, files::Origin::Named, f)?;
             stdin = Some(text);
         } else {
-            reader.read_path(p)?;
+            reader.read_path_each(p, f)?;
         }
     }
-    Ok((reader.docs, reader.skipped, stdin))
+    Ok((reader.skipped, stdin))
 }
 
 /// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a
