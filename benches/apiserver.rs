@@ -414,6 +414,8 @@ async fn audit_path(n: usize) {
     }
     let first = spawned.elapsed();
     let (pass_sum, _) = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", "");
+    // Let follow-up passes (objects that arrived during the first) settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let cpu = pg.cpu_secs() - cpu0;
     let (rss, peak) = pg.child.rss();
     let list = kubectl_out(
