@@ -154,7 +154,9 @@ start() {
 
   local prefix=${NODE_IP%.*}
   local pod_cidr="$prefix.0/24"
-  mkdir -p "$N"/{cni-conf,cni-ipam,kubelet,pod-logs,containerd-root,run,certs,volume-plugins}
+  mkdir -p "$N"/{cni-conf,cni-ipam,kubelet,pod-logs,containerd-root,run,certs,volume-plugins,registries/_default}
+  printf '%s\n' 'server = "http://127.0.0.1:9"' '[host."http://127.0.0.1:9"]' '  capabilities = ["pull", "resolve"]' \
+    > "$N/registries/_default/hosts.toml"
   echo "$pod_cidr" > "$N/pod-cidr"
 
   # ---- kernel settings and host network ------------------------------------------------------
@@ -191,6 +193,10 @@ state = '$N/run/containerd'
   address = '$sock.ttrpc'
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'overlayfs'
+[plugins.'io.containerd.cri.v1.images'.registry]
+  # Every registry resolves to a closed port on loopback: images come from IMAGES_DIR only, and a
+  # pod naming any other image fails to pull at once instead of reaching out of the machine.
+  config_path = '$N/registries'
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = '${PAUSE_IMAGE:-phi-guard.local/pause:1.0}'
 [plugins.'io.containerd.cri.v1.runtime']
@@ -224,8 +230,10 @@ EOF
     local f
     for f in "$IMAGES_DIR"/*.oci.tar; do
       [ -f "$f" ] || fail_start "no *.oci.tar in $IMAGES_DIR"
-      "${ctr[@]}" images import --platform linux/amd64 "$f" >&2 || fail_start "ctr images import $f failed"
+      "${ctr[@]}" images import --platform linux/amd64 "$f" > "$N/import.log" 2>&1 \
+        || { cat "$N/import.log" >&2; fail_start "ctr images import $f failed"; }
     done
+    log "images imported: $("${ctr[@]}" images ls -q 2>/dev/null | grep -v '^sha256:' | tr '\n' ' ')"
   fi
 
   # ---- certificates and kubeconfigs ----------------------------------------------------------
@@ -352,6 +360,28 @@ kill_pods() {
   done
 }
 
+# What kube-proxy --cleanup leaves: the kubelet's KUBE-FIREWALL (localnet guard) and canary
+# chains, in every table, IPv4 and IPv6 (one node per machine: every KUBE-* chain is ours).
+remove_kube_chains() {
+  local ipt table rule chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null 2>&1 || continue
+    for table in filter nat mangle; do
+      "$ipt" -w -t "$table" -S >/dev/null 2>&1 || continue
+      while read -r rule; do
+        # a rule as -S prints it: words, comments in double quotes
+        eval "\"\$ipt\" -w -t \"\$table\" ${rule/-A/-D}" 2>/dev/null || true
+      done < <("$ipt" -w -t "$table" -S | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' || true)
+      for chain in $("$ipt" -w -t "$table" -S | sed -n 's/^-N \(KUBE-[^ ]*\)$/\1/p'); do
+        "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$ipt" -w -t "$table" -S | sed -n 's/^-N \(KUBE-[^ ]*\)$/\1/p'); do
+        "$ipt" -w -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
 stop_node() {
   local name sock="$N/run/containerd.sock" nb
   nb=${NODE_BIN:-$(envval CTR 2>/dev/null | xargs -r dirname)}
@@ -377,6 +407,7 @@ stop_node() {
     done < <(awk -v p="$N/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r)
   fi
   if [ -n "$nb" ] && [ -x "$nb/kube-proxy" ]; then "$nb/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+  remove_kube_chains
   if iptables -w -S "$CHAIN" >/dev/null 2>&1; then
     iptables -w -D FORWARD -j "$CHAIN" 2>/dev/null || true
     iptables -w -F "$CHAIN"; iptables -w -X "$CHAIN"
