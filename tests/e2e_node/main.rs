@@ -16,5 +16,7 @@ mod fixtures;
 
 mod chart;
 mod harness;
+mod image;
+mod traffic;
 
 pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};
