@@ -63,7 +63,13 @@ async fn not_found() -> Response {
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
-    if app.readiness.is_ready() {
+    if app.readiness.is_draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; still answering reviews until the listener closes\n",
+        )
+            .into_response()
+    } else if app.readiness.is_ready() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         let pending = app.readiness.pending().join(", ");

@@ -18,8 +18,8 @@ const READY: Duration = Duration::from_secs(120);
 /// phi-guard's watch caches see a new object within moments.
 const CACHE: Duration = Duration::from_secs(20);
 
-/// The webhook pods as (name, phase, ready, node, imageID, image), or why not yet.
-fn webhook_pods() -> Vec<(String, String, bool, String, String, String)> {
+/// The webhook pods not terminating, as (name, phase, ready, node, imageID, image).
+pub fn webhook_pods() -> Vec<(String, String, bool, String, String, String)> {
     let list = kubectl_json(&[
         "get",
         "pods",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 
-use crate::chart::{wait_replicas_ready, wait_webhook_effective};
+use crate::chart::{wait_replicas_ready, wait_webhook_effective, webhook_pods};
 use crate::fixtures;
 use crate::harness::{diagnostics, exclusive, install, kubectl, kubectl_ok, Namespace, NAMESPACE};
 
@@ -64,23 +64,9 @@ fn start_traffic(
         .collect()
 }
 
+/// Names of the webhook pods not terminating.
 fn webhook_pod_names() -> Vec<String> {
-    kubectl_ok(
-        &[
-            "get",
-            "pods",
-            "-n",
-            NAMESPACE,
-            "-l",
-            "app.kubernetes.io/component=webhook",
-            "-o",
-            "name",
-        ],
-        None,
-    )
-    .lines()
-    .map(str::to_string)
-    .collect()
+    webhook_pods().into_iter().map(|p| p.0).collect()
 }
 
 #[test]
@@ -113,7 +99,10 @@ fn replica_loss_and_rolling_upgrade_under_traffic_fail_no_review() {
         .into_iter()
         .next()
         .expect("a webhook pod");
-    kubectl_ok(&["delete", "-n", NAMESPACE, &victim, "--wait=true"], None);
+    kubectl_ok(
+        &["delete", "pod", "-n", NAMESPACE, &victim, "--wait=true"],
+        None,
+    );
     wait_replicas_ready(2);
     settle();
     stop.store(true, Ordering::Relaxed);
