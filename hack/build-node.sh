@@ -20,13 +20,14 @@
 # stays until 1.38 "to align with containerd v1.7 support"; 1.6 is out of support). containerd
 # v2.4.2 is built against k8s.io/cri-api v0.37.0, the CRI of kubelet 1.37.
 #
-# MEASURED cold builds (2 cores, go1.26.8, a `cargo build --release` competing for the cores;
-# GOMODCACHE already held k8s.io/kubernetes from hack/build-tools.sh, GOCACHE warm for it):
-#   containerd+ctr+shim  131 s (`go build -p 2`, peak RSS 0.63 GB)
-#   kubelet+kube-proxy   105 s (peak RSS 1.9 GB; most packages already in GOCACHE from the
-#                               control-plane build); kube-scheduler alone afterwards: 14 s
-#   coredns              203 s (peak RSS 0.77 GB)
-#   pause                < 1 s (gcc -static)
+# MEASURED (2 cores, go1.26.8, `go build -p 2`):
+#   Cold, empty GOCACHE (GOMODCACHE warm), nothing else running:
+#     `PHI_GUARD_TOOLS_CACHE=/tmp/c GOCACHE=/tmp/g /usr/bin/time -v hack/build-node.sh`
+#     wall 15 min 1 s: kubelet + kube-proxy + kube-scheduler 640 s, containerd + ctr + shim 133 s,
+#     coredns 127 s, pause < 1 s; peak RSS 1.9 GB; GOCACHE +3.5 GB; the binaries 276 MB.
+#   As CI runs it, after hack/build-tools.sh filled GOCACHE with the k8s.io/kubernetes packages
+#   (and a cargo build competing for the cores): kubelet + kube-proxy 105 s, kube-scheduler 14 s,
+#   containerd 131 s, coredns 203 s: about 7.5 min.
 #   Warm (all cached): < 1 s.
 set -euo pipefail
 

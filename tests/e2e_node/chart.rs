@@ -98,6 +98,13 @@ pub fn wait_webhook_effective(ns: &str) {
             let r = kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&pod));
             if !r.ok && r.stderr.contains("denied the request") && r.stderr.contains("phi-guard") {
                 Ok(())
+            } else if r.stderr.contains("failed calling webhook") {
+                Err(format!(
+                    "the API server cannot call phi-guard through Service {NAMESPACE}/{RELEASE} \
+                     (check the Service's ports and endpoints, and the serving certificate's \
+                     names and the caBundle): {}",
+                    r.stderr.trim()
+                ))
             } else {
                 Err(format!("ok={} {}{}", r.ok, r.stdout, r.stderr))
             }

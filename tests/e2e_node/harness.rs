@@ -187,9 +187,20 @@ pub fn install(extra: &[&str]) -> Run {
     helm(&args)
 }
 
-/// Diagnostics for an assertion message: phi-guard's pods, their events, their last log lines.
+/// Diagnostics for an assertion message: phi-guard's pods, Service and endpoints, events, and
+/// the pods' last log lines.
 pub fn diagnostics() -> String {
-    let pods = kubectl(&["get", "pods", "-n", NAMESPACE, "-o", "wide"], None);
+    let pods = kubectl(
+        &[
+            "get",
+            "pods,services,endpointslices",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "wide",
+        ],
+        None,
+    );
     let events = kubectl(
         &["get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp"],
         None,
@@ -207,7 +218,7 @@ pub fn diagnostics() -> String {
         None,
     );
     format!(
-        "--- pods:\n{}{}\n--- events:\n{}\n--- logs:\n{}{}",
+        "--- pods, services, endpoints:\n{}{}\n--- events:\n{}\n--- logs:\n{}{}",
         pods.stdout,
         pods.stderr,
         tail(&events.stdout, 25),
