@@ -79,9 +79,9 @@ cleanup() {
     log "E2E_KEEP=1: control plane left running; env in $DIR/env; stop with:" \
       "$([ "$NODE" = 1 ] && echo "hack/node.sh stop $DIR;") hack/controlplane.sh stop $DIR"
   else
-    [ "$NODE" != 1 ] || hack/node.sh stop "$DIR" >/dev/null 2>&1 || true
+    if [ "$NODE" = 1 ]; then hack/node.sh stop "$DIR" 2>&1 | grep -E 'WARNING|ERROR' >&2 || true; fi
     hack/controlplane.sh stop "$DIR" >/dev/null 2>&1 || true
-    rm -rf "$DIR"
+    rm -rf "$DIR" 2>/dev/null || log "WARNING: could not remove all of $DIR"
   fi
   log "$( [ "$rc" -eq 0 ] && echo PASSED || echo "FAILED (exit $rc)" ) in $((SECONDS - t_start))s"
   exit "$rc"

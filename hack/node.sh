@@ -34,6 +34,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NODE_NAME=phi-guard-node
 BRIDGE=phig0
 CHAIN=PHI-GUARD-NODE
+# Which DIR's node holds the host-wide pieces (bridge, iptables), for the message when another
+# start finds them.
+OWNER_FILE=/run/phi-guard-node.dir
 SVC_CIDR=10.0.0.0/24
 CNI_BIN_DIR=${CNI_BIN_DIR:-/usr/lib/cni}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
@@ -44,7 +47,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
-[ -d "$2" ] || die "$2 is not a directory (start the control plane there first)"
+[ -d "$2" ] || { [ "$CMD" = stop ] && { log "no $2: nothing to stop"; exit 0; }; die "$2 is not a directory (start the control plane there first)"; }
 DIR=$(cd "$2" && pwd)
 N="$DIR/node"
 IMAGES_DIR=${3:-}
@@ -150,7 +153,9 @@ start() {
   if [ -z "${NODE_BIN:-}" ]; then NODE_BIN=$("$HERE/build-node.sh" | tail -n 1); fi
   NODE_BIN=$(cd "$NODE_BIN" && pwd)
   check_requirements
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then die "$BRIDGE exists: another node runs on this machine, or one was not stopped (hack/node.sh stop ITS_DIR)"; fi
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    die "$BRIDGE exists: a node of $(cat "$OWNER_FILE" 2>/dev/null || echo "another DIR") runs on this machine or was not stopped (hack/node.sh stop THAT_DIR)"
+  fi
 
   local prefix=${NODE_IP%.*}
   local pod_cidr="$prefix.0/24"
@@ -160,6 +165,8 @@ start() {
   echo "$pod_cidr" > "$N/pod-cidr"
 
   # ---- kernel settings and host network ------------------------------------------------------
+  touch "$N/net.owner"
+  echo "$DIR" > "$OWNER_FILE"
   cat /proc/sys/net/ipv4/ip_forward > "$N/ip_forward.saved"
   echo 1 > /proc/sys/net/ipv4/ip_forward
   echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables
@@ -382,9 +389,14 @@ remove_kube_chains() {
   done
 }
 
+# Best effort, every step: one that fails (a cgroup vanishing mid-walk, a busy mount) must not
+# leave the rest (mounts, the bridge, iptables) behind. Host-wide state (the bridge, the
+# iptables chains, ip_forward) is removed only by the DIR that made it (DIR/node/net.owner).
 stop_node() {
-  local name sock="$N/run/containerd.sock" nb
-  nb=${NODE_BIN:-$(envval CTR 2>/dev/null | xargs -r dirname)}
+  set +e
+  local name sock="$N/run/containerd.sock" nb owner=0
+  [ -f "$N/net.owner" ] && owner=1
+  nb=${NODE_BIN:-$( (envval CTR 2>/dev/null || true) | xargs -r dirname)}
   for name in scheduler kube-proxy coredns kubelet; do stop_pid "$name"; done
   # Containers and their shims first, then containerd.
   if pid_of containerd >/dev/null && [ -n "$nb" ] && [ -x "$nb/ctr" ]; then
@@ -406,15 +418,23 @@ stop_node() {
       umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
     done < <(awk -v p="$N/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r)
   fi
-  if [ -n "$nb" ] && [ -x "$nb/kube-proxy" ]; then "$nb/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  remove_kube_chains
-  if iptables -w -S "$CHAIN" >/dev/null 2>&1; then
-    iptables -w -D FORWARD -j "$CHAIN" 2>/dev/null || true
-    iptables -w -F "$CHAIN"; iptables -w -X "$CHAIN"
+  local left
+  left=$(awk -v p="$N/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | wc -l)
+  [ "$left" -eq 0 ] || log "WARNING: $left mounts under $N could not be removed"
+  if [ "$owner" = 1 ]; then
+    if [ -n "$nb" ] && [ -x "$nb/kube-proxy" ]; then "$nb/kube-proxy" --cleanup >/dev/null 2>&1; fi
+    remove_kube_chains
+    if iptables -w -S "$CHAIN" >/dev/null 2>&1; then
+      iptables -w -D FORWARD -j "$CHAIN" 2>/dev/null
+      iptables -w -F "$CHAIN"; iptables -w -X "$CHAIN"
+    fi
+    # veths of killed pods go with their network namespaces; the bridge last.
+    ip link del "$BRIDGE" 2>/dev/null
+    if [ -f "$N/ip_forward.saved" ]; then cat "$N/ip_forward.saved" > /proc/sys/net/ipv4/ip_forward; rm -f "$N/ip_forward.saved"; fi
+    rm -f "$N/net.owner"
+    [ "$(cat "$OWNER_FILE" 2>/dev/null)" != "$DIR" ] || rm -f "$OWNER_FILE"
   fi
-  # veths of killed pods go with their network namespaces; the bridge last.
-  ip link del "$BRIDGE" 2>/dev/null || true
-  if [ -f "$N/ip_forward.saved" ]; then cat "$N/ip_forward.saved" > /proc/sys/net/ipv4/ip_forward; rm -f "$N/ip_forward.saved"; fi
+  set -e
 }
 
 status() {
