@@ -156,12 +156,12 @@ fn chart_as_shipped_runs_in_cluster_judges_through_its_service_and_uninstalls_cl
 
     // A non-compliant PHI Deployment is denied with every finding and its citation.
     let ns = Namespace::new("e2e-node", false);
+    wait_webhook_effective(&ns.0);
     let plain = storage_class(false);
     kubectl_ok(
         &["apply", "-f", "-"],
         Some(&fixtures::pvc(&ns.0, "uploads", &plain, false)),
     );
-    wait_webhook_effective(&ns.0);
     let app = App::violating(&ns.0, "records-api", "uploads");
     let err = eventually(
         "a violating PHI Deployment denied with every finding",
