@@ -96,4 +96,5 @@ bench: tools
 
 crd:
 	$(CARGO) run --quiet -- crd > crds/phipolicies.phiguard.io.yaml
-	cp crds/phipolicies.phiguard.io.yaml charts/phi-guard/crds/
+	$(CARGO) run --quiet -- crd --exception > crds/phiexceptions.phiguard.io.yaml
+	cp crds/phipolicies.phiguard.io.yaml crds/phiexceptions.phiguard.io.yaml charts/phi-guard/crds/

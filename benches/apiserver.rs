@@ -199,11 +199,62 @@ async fn run() {
             cpu
         );
     }
+    deny_path(&pods, &pg, &kubectl).await;
+
     // Take the webhook out before its server goes (it fails closed), then measure the watch path.
     set_phase(&root, &kubectl, &pg, &pods, Phase::None).await;
     drop(pg);
 
     watch_path(&client).await;
+}
+
+/// The deny path: a denial that rests on objects the cache lacks (here the namespace's
+/// NetworkPolicies, always re-read for a denial) is confirmed with consistent API reads before
+/// it is answered. BENCH_DENY (default 100) non-compliant PHI Pod creates at concurrency 1.
+async fn deny_path(pods: &Api<Pod>, pg: &PhiGuard, kubectl: &Path) {
+    let n: usize = std::env::var("BENCH_DENY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let before = pg.metrics();
+    let api_before = waits(kubectl, pg);
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut pod = probe_pod();
+        pod.metadata.name = Some(format!("denied-{i}"));
+        let started = Instant::now();
+        match pods.create(&PostParams::default(), &pod).await {
+            Err(kube::Error::Api(s)) if s.code == 403 || s.message.contains("denied") => {}
+            other => panic!("a non-compliant PHI Pod was not denied: {other:?}"),
+        }
+        lat.push(started.elapsed());
+    }
+    let after = pg.metrics();
+    let api_after = waits(kubectl, pg);
+    let confirm = mean_delta(
+        histogram(&before, "phi_guard_confirm_duration_seconds", ""),
+        histogram(&after, "phi_guard_confirm_duration_seconds", ""),
+    );
+    let confirms = histogram(&after, "phi_guard_confirm_duration_seconds", "").1
+        - histogram(&before, "phi_guard_confirm_duration_seconds", "").1;
+    let own = mean_delta(api_before.phi_guard, api_after.phi_guard);
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.3}", v * 1e3));
+    println!("\n## The deny path: confirming reads\n");
+    println!(
+        "{n} non-compliant PHI Pod creates at concurrency 1, each denied. A denial is confirmed \
+         with consistent API reads (GET/LIST without resourceVersion) of what it rests on and \
+         the cache might lack (here: the namespace's NetworkPolicies) before it is answered; an \
+         admitted create makes none.\n"
+    );
+    println!("| denied creates | confirmations | p50 ms | p99 ms | phi-guard's handling ms/review (incl. reads) | confirming reads ms/denial |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {confirms:.0} | {:.2} | {:.2} | {} | {} |",
+        pct(&mut lat.clone(), 0.50),
+        pct(&mut lat, 0.99),
+        ms(own),
+        ms(confirm)
+    );
 }
 
 /// The in-cluster path at scale: BENCH_WATCH_OBJECTS (default 10,000) each of Namespaces,
@@ -286,6 +337,37 @@ async fn watch_path(client: &kube::Client) {
             t.await.expect("create task");
         }
     }
+    // PHI workloads for the audit: Deployments (replicas 0, so no Pods) labeled PHI, without
+    // an audit sidecar, so each has a failing result.
+    let deployments = ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let client = client.clone();
+        let ar = deployments.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (t..n).step_by(16) {
+                let ns = format!("bench-{}", i % spread);
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+                let o: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": format!("phi-{i}"),
+                                 "labels": {"phiguard.io/data-classification": "phi"}},
+                    "spec": {"replicas": 0,
+                             "selector": {"matchLabels": {"app": format!("phi-{i}")}},
+                             "template": {"metadata": {"labels": {"app": format!("phi-{i}"),
+                                             "phiguard.io/data-classification": "phi"}},
+                                          "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]}}}
+                }))
+                .expect("deployment");
+                if let Err(e) = api.create(&PostParams::default(), &o).await {
+                    panic!("creating Deployment {i}: {e}");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("create task");
+    }
     let created = started.elapsed();
     let spawned = Instant::now();
     let pg = PhiGuard::start();
@@ -311,6 +393,169 @@ async fn watch_path(client: &kube::Client) {
         rss,
         peak
     );
+    drop(pg);
+    audit_path(n).await;
+}
+
+/// The background audit at scale: a fresh phi-guard with `--audit` over the objects above
+/// (and n PHI Deployments, each failing): its first full pass, memory, the reports it writes,
+/// its writes in steady state, and the webhook's own latency while the audit is idle and while
+/// it re-judges everything (a PhiPolicy mode flip every 2 s).
+async fn audit_path(n: usize) {
+    let kubectl = PathBuf::from(env("KUBECTL"));
+    let spawned = Instant::now();
+    let pg = PhiGuard::start_with(&["--audit", "--pod-name=bench", "--namespace=phi-guard"]);
+    let cpu0 = pg.cpu_secs();
+    let count = |m: &str| histogram(m, "phi_guard_audit_pass_duration_seconds", "").1;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count(&pg.metrics()) < 1.0 {
+        assert!(Instant::now() < deadline, "no audit pass within 600 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let first = spawned.elapsed();
+    let (pass_sum, _) = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", "");
+    let cpu = pg.cpu_secs() - cpu0;
+    let (rss, peak) = pg.child.rss();
+    let list = kubectl_out(
+        &kubectl,
+        &["get", "policyreports", "-A", "-o", "json"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap_or_default();
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    let bytes: usize = items.iter().map(|i| i.to_string().len()).sum();
+    let biggest = items.iter().map(|i| i.to_string().len()).max().unwrap_or(0);
+    let results: usize = items
+        .iter()
+        .map(|i| i["results"].as_array().map_or(0, Vec::len))
+        .sum();
+    let writes = |m: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with("phi_guard_report_writes_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let w0 = writes(&pg.metrics());
+    let idle_lat = review_latencies(&pg, 300).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let steady = writes(&pg.metrics()) - w0;
+
+    // Busy: flip the baseline's mode so that every object is judged again, again and again.
+    let flips = tokio::spawn({
+        let kubectl = kubectl.clone();
+        async move {
+            for i in 0..30 {
+                let mode = if i % 2 == 0 { "Warn" } else { "Enforce" };
+                kubectl_ok(
+                    &kubectl,
+                    &[
+                        "patch",
+                        "phipolicy",
+                        "hipaa-baseline",
+                        "--type=merge",
+                        "-p",
+                        &format!(r#"{{"spec":{{"mode":"{mode}"}}}}"#),
+                    ],
+                    None,
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let busy_lat = review_latencies(&pg, 300).await;
+    flips.abort();
+    kubectl_ok(
+        &kubectl,
+        &[
+            "patch",
+            "phipolicy",
+            "hipaa-baseline",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mode":"Enforce"}}"#,
+        ],
+        None,
+    );
+    let passes = count(&pg.metrics());
+    println!("\n## The background audit at scale\n");
+    println!(
+        "A fresh phi-guard with `--audit` over the objects above plus {n} PHI Deployments \
+         (each failing audit-sidecar), all in 100 namespaces.\n"
+    );
+    println!("| first full pass after start | pass time (judge + write) | CPU s | RSS MB (peak) | reports | report bytes (largest) | results | report writes in 60 s steady state |");
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {:.1} s | {:.1} s | {:.1} | {:.0} ({:.0}) | {} | {} ({}) | {} | {:.0} |",
+        first.as_secs_f64(),
+        pass_sum,
+        cpu,
+        rss,
+        peak,
+        items.len(),
+        bytes,
+        biggest,
+        results,
+        steady
+    );
+    let mut idle = idle_lat;
+    let mut busy = busy_lat;
+    println!("\n| webhook review (direct POST, c=1) | p50 ms | p99 ms |");
+    println!("|---|---|---|");
+    println!(
+        "| audit idle | {:.2} | {:.2} |",
+        pct(&mut idle, 0.5),
+        pct(&mut idle, 0.99)
+    );
+    println!(
+        "| audit re-judging everything ({passes:.0} passes so far) | {:.2} | {:.2} |",
+        pct(&mut busy, 0.5),
+        pct(&mut busy, 0.99)
+    );
+}
+
+/// `n` sequential reviews of the compliant PHI Pod (admitted from the caches, no API call),
+/// straight to phi-guard's /validate.
+async fn review_latencies(pg: &PhiGuard, n: usize) -> Vec<Duration> {
+    let ca = std::fs::read(env("WEBHOOK_CA")).expect("read WEBHOOK_CA");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA"))
+        .build()
+        .expect("client");
+    let body = serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0b0b0b0b-0000-4000-8000-000000000000",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": NS,
+            "operation": "CREATE",
+            "userInfo": {"username": "bench"},
+            "object": compliant_pod(),
+        }
+    }))
+    .expect("review");
+    let url = format!("https://127.0.0.1:{}/validate", pg.port);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("review");
+        assert!(r.status().is_success(), "review status {}", r.status());
+        let text = r.text().await.unwrap_or_default();
+        assert!(
+            text.contains("\"allowed\":true"),
+            "the compliant Pod was not admitted: {text}"
+        );
+        out.push(t.elapsed());
+    }
+    out
 }
 
 /// Percentile in milliseconds.
@@ -430,7 +675,7 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
             }
             (Err(kube::Error::Api(s)), Phase::PhiGuard) => {
                 // The chart's webhook name.
-                s.message.contains("workloads.phiguard.io")
+                s.message.contains("phi-namespaces.phiguard.io")
             }
             _ => false,
         };
@@ -539,10 +784,15 @@ struct PhiGuard {
 
 impl PhiGuard {
     fn start() -> PhiGuard {
+        PhiGuard::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> PhiGuard {
         let port = free_port();
         let admin = free_port();
         let child = Command::new(env("PHI_GUARD_BIN"))
             .arg("serve")
+            .args(extra)
             .arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--admin-listen=127.0.0.1:{admin}"))
             .arg("--tls-cert-file")

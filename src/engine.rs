@@ -11,7 +11,11 @@ use crate::verdict::{Decision, Finding, RuleId};
 use crate::view::ClusterView;
 
 /// Judge an object against every policy that covers it.
-pub fn evaluate(w: &Object, cluster: &dyn ClusterView, policies: &[Arc<Policy>]) -> Decision {
+pub(crate) fn evaluate(
+    w: &Object,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
+) -> Decision {
     let ns = if w.namespace.is_empty() {
         None
     } else {
@@ -40,7 +44,7 @@ pub fn evaluate(w: &Object, cluster: &dyn ClusterView, policies: &[Arc<Policy>])
 
 /// Who made an UPDATE, as far as judging it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Actor {
+pub(crate) enum Actor {
     /// A person or a tool acting for one (kubectl, Helm, Argo CD).
     Person,
     /// One of Kubernetes' own controllers (`system:kube-controller-manager` or a
@@ -51,7 +55,7 @@ pub enum Actor {
 
 impl Actor {
     /// Recognise Kubernetes' controllers by the identity the API server authenticated.
-    pub fn from_username(user: &str) -> Actor {
+    pub(crate) fn from_username(user: &str) -> Actor {
         if user == "system:kube-controller-manager"
             || user.starts_with("system:serviceaccount:kube-system:")
         {
@@ -63,17 +67,17 @@ impl Actor {
 }
 
 /// The note a finding carries when an UPDATE does not enforce it.
-pub const PRE_EXISTING: &str =
+pub(crate) const PRE_EXISTING: &str =
     "pre-existing (the object had this before this update, which does not make it worse; it still needs fixing)";
 /// The note for updates of an object whose deletion has begun.
-pub const BEING_DELETED: &str =
+pub(crate) const BEING_DELETED: &str =
     "not enforced: the object is being deleted (its finalizers must be able to finish)";
 
 /// Judge an UPDATE by what it changes. Findings the old object already had (judged under the
 /// same policies and cluster state) are not enforced unless the policy says `updates: Enforce`
 /// and a person made a change phi-guard judges; updates of an object being deleted are never
 /// denied. Findings the update introduces are enforced at their mode, as on CREATE.
-pub fn evaluate_update(
+pub(crate) fn evaluate_update(
     old: &Object,
     new: &Object,
     cluster: &dyn ClusterView,
@@ -116,7 +120,7 @@ pub fn evaluate_update(
 /// still covered (by its namespace or another policy), so classification can't be silently lost.
 /// Leaving scope entirely is allowed with a warning; a Namespace that drops its PHI label while
 /// pods in it would lose their classification is held at the policy's mode.
-pub fn classification_change(
+pub(crate) fn classification_change(
     old: &Object,
     new: &Object,
     cluster: &dyn ClusterView,
@@ -291,26 +295,56 @@ fn first_names(names: &[String]) -> String {
 
 /// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
 /// isolation of running PHI pods.
-pub fn network_policy_change(
+pub(crate) fn network_policy_change(
     old: &crate::view::NetworkPolicyInfo,
     new: Option<&crate::view::NetworkPolicyInfo>,
     cluster: &dyn ClusterView,
     policies: &[Arc<Policy>],
 ) -> Decision {
-    if !old.isolates_ingress {
+    // A new version that opens the pods to any source loosens isolation as much as a delete.
+    let new_opening: Vec<String> = new
+        .map(|n| {
+            n.open_rules(true)
+                .iter()
+                .map(|r| match r.peer {
+                    Some(j) => format!(
+                        "ingress[{}].from[{j}] allows {} on {}",
+                        r.index, r.allows, r.ports
+                    ),
+                    None => format!("ingress[{}] allows {} on {}", r.index, r.allows, r.ports),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !old.isolates_ingress && new_opening.is_empty() {
         return Decision::allow();
     }
     let ns_name = old.namespace.as_str();
     let ns = cluster.namespace(ns_name);
     let ns_labels = ns.as_deref().map(|n| &n.labels);
-    // What isolates the namespace after the change: every other policy, plus the new version.
+    // The namespace's policies before the change, and after it: every other policy, plus the
+    // new version.
     let others = cluster.network_policies(ns_name);
+    let before: Vec<&crate::view::NetworkPolicyInfo> = others
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| p.name != old.name)
+        .chain(Some(old))
+        .collect();
     let remaining: Vec<&crate::view::NetworkPolicyInfo> = others
         .iter()
         .map(Arc::as_ref)
         .filter(|p| p.name != old.name)
         .chain(new)
         .collect();
+    // Segmented for ingress: some policy isolates the pod and none opens it to any source.
+    let segmented = |set: &[&crate::view::NetworkPolicyInfo], labels: &crate::selector::Labels| {
+        set.iter()
+            .any(|np| np.isolates_ingress && np.selects(labels))
+            && !set
+                .iter()
+                .any(|np| np.selects(labels) && !np.open_rules(true).is_empty())
+    };
     let pods = cluster.pods(ns_name);
     let mut names = Vec::new();
     let mut findings = Vec::new();
@@ -325,7 +359,8 @@ pub fn network_policy_change(
         let isolated: Vec<&Arc<crate::view::PodInfo>> = pods
             .iter()
             .filter(|p| {
-                old.selects(&p.labels) && policy.scope.covers(ns_name, ns_labels, &[&p.labels])
+                (old.selects(&p.labels) || new.is_some_and(|n| n.selects(&p.labels)))
+                    && policy.scope.covers(ns_name, ns_labels, &[&p.labels])
             })
             .collect();
         if isolated.is_empty() {
@@ -334,11 +369,7 @@ pub fn network_policy_change(
         names.push(policy.name.clone());
         let exposed: Vec<String> = isolated
             .iter()
-            .filter(|p| {
-                !remaining
-                    .iter()
-                    .any(|np| np.isolates_ingress && np.selects(&p.labels))
-            })
+            .filter(|p| segmented(&before, &p.labels) && !segmented(&remaining, &p.labels))
             .map(|p| p.name.clone())
             .collect();
         if exposed.is_empty() {
@@ -357,22 +388,44 @@ pub fn network_policy_change(
             RuleId::NetworkSegmentation,
             mode,
             "metadata.name",
-            format!(
-                "{action} NetworkPolicy {ns_name}/{} would leave {} PHI {} ({}) without ingress \
-                 isolation: no other NetworkPolicy in namespace {ns_name} selects {} for Ingress.",
-                old.name,
-                exposed.len(),
-                if exposed.len() == 1 { "pod" } else { "pods" },
-                first_names(&exposed),
-                if exposed.len() == 1 { "it" } else { "them" },
-            ),
-            format!(
-                "Create the replacement NetworkPolicy first (selecting these pods, with Ingress in \
-                 policyTypes, e.g. a default deny `podSelector: {{}}`, `policyTypes: [Ingress, Egress]`), \
-                 then {} NetworkPolicy {}; or move the PHI workloads out of namespace {ns_name} first.",
-                if new.is_some() { "change" } else { "delete" },
-                old.name
-            ),
+            if new_opening.is_empty() {
+                format!(
+                    "{action} NetworkPolicy {ns_name}/{} would leave {} PHI {} ({}) without ingress \
+                     isolation: no other NetworkPolicy in namespace {ns_name} selects {} for Ingress.",
+                    old.name,
+                    exposed.len(),
+                    if exposed.len() == 1 { "pod" } else { "pods" },
+                    first_names(&exposed),
+                    if exposed.len() == 1 { "it" } else { "them" },
+                )
+            } else {
+                format!(
+                    "{action} NetworkPolicy {ns_name}/{} would leave {} PHI {} ({}) without ingress \
+                     segmentation: its new {}; NetworkPolicies add up, so an allow-all rule opens \
+                     the pods whatever other policies deny.",
+                    old.name,
+                    exposed.len(),
+                    if exposed.len() == 1 { "pod" } else { "pods" },
+                    first_names(&exposed),
+                    new_opening.join("; "),
+                )
+            },
+            if new_opening.is_empty() {
+                format!(
+                    "Create the replacement NetworkPolicy first (selecting these pods, with Ingress in \
+                     policyTypes, e.g. a default deny `podSelector: {{}}`, `policyTypes: [Ingress, Egress]`), \
+                     then {} NetworkPolicy {}; or move the PHI workloads out of namespace {ns_name} first.",
+                    if new.is_some() { "change" } else { "delete" },
+                    old.name
+                )
+            } else {
+                format!(
+                    "Allow only the callers that need access in NetworkPolicy {}: `from: \
+                     [{{podSelector: {{matchLabels: ...}}}}]` (with a namespaceSelector for callers in \
+                     other namespaces) or specific ipBlock CIDRs, keeping the `ports` restriction.",
+                    old.name
+                )
+            },
         );
         f.policy = policy.name.clone();
         findings.push(f);
@@ -905,7 +958,7 @@ mod tests {
             "records",
             "api-ingress",
             json!({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]},
-                   "ingress": [{}]}),
+                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]}),
         );
         assert!(network_policy_change(&old, Some(&keep), &state, &[baseline()]).allowed);
 
@@ -940,5 +993,74 @@ mod tests {
         p.spec.network_segmentation.enabled = false;
         let policy = Arc::new(Policy::try_from(&p).expect("valid"));
         assert!(network_policy_change(&old, None, &state, &[policy]).allowed);
+    }
+
+    #[test]
+    fn an_allow_all_replacement_loosens_isolation() {
+        let state = ClusterState::new();
+        namespace(&state, "records", &[PHI]);
+        fixtures::add_pod(&state, "records", "api-1", &[("app", "api")]);
+        let old = isolating("records", "api-ingress", "api");
+        fixtures::add_network_policy(&state, old.clone());
+        fixtures::add_network_policy(
+            &state,
+            fixtures::network_policy(
+                "records",
+                "default-deny",
+                json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+            ),
+        );
+        for (spec, at) in [
+            (json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [{}]}), "ingress[0] allows any source"),
+            (
+                json!({"podSelector": {"matchLabels": {"app": "api"}},
+                       "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 5432}]}]}),
+                "ingress[0].from[0] allows any source address (an ipBlock with prefix length 0) on port 5432/TCP",
+            ),
+            (
+                json!({"podSelector": {}, "policyTypes": ["Ingress"],
+                       "ingress": [{"from": [{"namespaceSelector": {}}]}]}),
+                "ingress[0].from[0] allows every pod in every namespace",
+            ),
+        ] {
+            let open = fixtures::network_policy("records", "api-ingress", spec.clone());
+            let d = network_policy_change(&old, Some(&open), &state, &[baseline()]);
+            assert!(!d.allowed, "{spec}");
+            let f = &d.findings[0];
+            assert_eq!(f.rule, RuleId::NetworkSegmentation);
+            assert!(
+                f.message.starts_with("Changing NetworkPolicy records/api-ingress would leave 1 PHI pod (api-1) without ingress segmentation"),
+                "{}",
+                f.message
+            );
+            assert!(f.message.contains(&format!("its new {at}")), "{at}: {}", f.message);
+        }
+        // An egress-only policy turned into an allow-all ingress policy opens the pods as well,
+        // although the default deny still isolates them.
+        let egress_only = fixtures::network_policy(
+            "records",
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+        );
+        fixtures::add_network_policy(&state, egress_only.clone());
+        let opened = fixtures::network_policy(
+            "records",
+            "egress",
+            json!({"podSelector": {}, "ingress": [{}]}),
+        );
+        assert!(!network_policy_change(&egress_only, Some(&opened), &state, &[baseline()]).allowed);
+        // Pods already open before the change are not made worse by it.
+        let already = fixtures::network_policy(
+            "records",
+            "allow-all",
+            json!({"podSelector": {}, "ingress": [{}]}),
+        );
+        fixtures::add_network_policy(&state, already);
+        let open = fixtures::network_policy(
+            "records",
+            "api-ingress",
+            json!({"podSelector": {}, "ingress": [{}]}),
+        );
+        assert!(network_policy_change(&old, Some(&open), &state, &[baseline()]).allowed);
     }
 }

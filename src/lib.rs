@@ -2,18 +2,20 @@
 //! phi-guard: a Kubernetes validating admission controller that keeps PHI workloads on
 //! encrypted volumes, behind TLS and NetworkPolicies, with an audit sidecar.
 
+pub(crate) mod audit;
 pub mod certs;
 pub mod cli;
-pub mod cluster;
-pub mod engine;
+pub(crate) mod cluster;
+pub(crate) mod engine;
 #[cfg(test)]
 pub(crate) mod fixtures;
-pub mod labels;
-pub mod object;
+pub(crate) mod labels;
+pub(crate) mod object;
 pub mod policy;
-pub mod rules;
-pub mod selector;
+pub(crate) mod report;
+pub(crate) mod rules;
+pub(crate) mod selector;
 pub mod telemetry;
 pub mod verdict;
-pub mod view;
+pub(crate) mod view;
 pub mod webhook;

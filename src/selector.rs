@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Serialize};
 
 /// Labels of an object, as the API server stores them.
-pub use crate::labels::Labels;
+pub(crate) use crate::labels::Labels;
 
 /// A set-based requirement operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,6 +86,20 @@ pub struct Metrics {
     pub watch_skipped: Family<[(&'static str, String); 1], Counter>,
     /// Readiness (1 ready, 0 not).
     pub ready: Gauge,
+    /// Confirming reads (decisions the caches could not settle) by result.
+    pub confirms: Family<[(&'static str, String); 1], Counter>,
+    /// Time of the confirming reads of one decision.
+    pub confirm_duration: Histogram,
+    /// 1 while this replica leads the background audit.
+    pub audit_leader: Gauge,
+    /// Objects the background audit holds.
+    pub audit_objects: Gauge,
+    /// Time of one audit pass.
+    pub audit_duration: Histogram,
+    /// Current violations (fail and warn results) by namespace, rule and mode.
+    pub audit_violations: Family<[(&'static str, String); 3], Gauge>,
+    /// PolicyReport writes by operation (apply, delete).
+    pub report_writes: Family<[(&'static str, String); 1], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,7 +191,59 @@ impl Metrics {
             "1 when TLS is loaded and every cache has synced",
             ready.clone(),
         );
+        let confirms = Family::default();
+        registry.register(
+            "confirms",
+            "Consistent API reads made before a decision the caches could not settle (a denial, \
+             an unknown namespace), by result (ok, timeout, error)",
+            confirms.clone(),
+        );
+        let confirm_duration = Histogram::new(LATENCY_BUCKETS);
+        registry.register_with_unit(
+            "confirm_duration",
+            "Time of the consistent API reads of one decision",
+            prometheus_client::registry::Unit::Seconds,
+            confirm_duration.clone(),
+        );
+        let audit_leader = Gauge::default();
+        registry.register(
+            "audit_leader",
+            "1 while this replica holds the audit Lease and writes results",
+            audit_leader.clone(),
+        );
+        let audit_objects = Gauge::default();
+        registry.register(
+            "audit_objects",
+            "Objects of the judged kinds the background audit holds (controller-owned ones excluded)",
+            audit_objects.clone(),
+        );
+        let audit_duration = Histogram::new(LATENCY_BUCKETS);
+        registry.register_with_unit(
+            "audit_pass_duration",
+            "Time of one background audit pass (judging and writing)",
+            prometheus_client::registry::Unit::Seconds,
+            audit_duration.clone(),
+        );
+        let audit_violations = Family::default();
+        registry.register(
+            "audit_violations",
+            "Current violations found by the background audit (fail and warn results), by namespace, rule and mode",
+            audit_violations.clone(),
+        );
+        let report_writes = Family::default();
+        registry.register(
+            "report_writes",
+            "PolicyReport writes by operation (apply, delete); zero in steady state",
+            report_writes.clone(),
+        );
         Metrics {
+            audit_leader,
+            audit_objects,
+            audit_duration,
+            audit_violations,
+            report_writes,
+            confirms,
+            confirm_duration,
             registry,
             review_duration,
             reviews,
@@ -192,6 +258,21 @@ impl Metrics {
             watch_skipped,
             ready,
         }
+    }
+
+    /// Count one PolicyReport write.
+    pub fn report_write(&self, op: &'static str) {
+        self.report_writes
+            .get_or_create(&[("operation", op.to_string())])
+            .inc();
+    }
+
+    /// Count one confirmation.
+    pub fn confirm(&self, result: &'static str, seconds: f64) {
+        self.confirms
+            .get_or_create(&[("result", result.to_string())])
+            .inc();
+        self.confirm_duration.observe(seconds);
     }
 
     /// Count one review.

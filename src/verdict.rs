@@ -43,7 +43,9 @@ impl Mode {
 }
 
 /// The requirement a finding belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum RuleId {
     #[serde(rename = "encryption-at-rest")]
     EncryptionAtRest,
@@ -94,6 +96,9 @@ pub struct Finding {
     pub mode: Mode,
     /// The PhiPolicy that produced it.
     pub policy: String,
+    /// Waived by a PhiException: `excepted until DATE (ticket X, PhiException N)`. An excepted
+    /// finding is never enforced and never silent.
+    pub excepted: Option<String>,
 }
 
 impl Finding {
@@ -113,6 +118,7 @@ impl Finding {
             remediation: remediation.into(),
             mode,
             policy: String::new(),
+            excepted: None,
         }
     }
 }

@@ -205,36 +205,64 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
     let docs = template(&[]);
     let vwc = one(&docs, "ValidatingWebhookConfiguration");
     let hooks = vwc["webhooks"].as_array().expect("webhooks");
-    assert_eq!(hooks.len(), 1);
-    let w = &hooks[0];
-    assert_eq!(w["failurePolicy"].as_str(), Some("Fail"));
-    assert_eq!(w["sideEffects"].as_str(), Some("None"));
-    assert_eq!(w["matchPolicy"].as_str(), Some("Equivalent"));
-    assert_eq!(strings(&w["admissionReviewVersions"]), ["v1"]);
-    assert_eq!(w["timeoutSeconds"].as_u64(), Some(5));
+    let names: Vec<&str> = hooks.iter().filter_map(|w| w["name"].as_str()).collect();
     assert_eq!(
-        w["clientConfig"]["service"]["path"].as_str(),
-        Some("/validate")
+        names,
+        [
+            "phi-namespaces.phiguard.io",
+            "phi-objects.phiguard.io",
+            "namespace-labels.phiguard.io",
+            "network.phiguard.io",
+            "exceptions.phiguard.io"
+        ]
     );
-    assert_eq!(
-        w["clientConfig"]["service"]["namespace"].as_str(),
-        Some(RELEASE_NS)
-    );
-    assert!(w["clientConfig"]["url"].is_null());
     let excluded = excluded_namespaces(&docs);
     assert!(
         excluded.contains(&"kube-system".to_string()),
         "{excluded:?}"
     );
     assert!(excluded.contains(&RELEASE_NS.to_string()), "{excluded:?}");
+    for w in hooks {
+        let name = w["name"].as_str().unwrap_or_default();
+        // Fail closed in PHI scope; the network kinds outside it never wait on phi-guard.
+        let policy = if name == "network.phiguard.io" {
+            "Ignore"
+        } else {
+            "Fail"
+        };
+        assert_eq!(w["failurePolicy"].as_str(), Some(policy), "{name}");
+        assert_eq!(w["sideEffects"].as_str(), Some("None"));
+        assert_eq!(w["matchPolicy"].as_str(), Some("Equivalent"));
+        assert_eq!(strings(&w["admissionReviewVersions"]), ["v1"]);
+        assert_eq!(w["timeoutSeconds"].as_u64(), Some(10));
+        assert_eq!(
+            w["clientConfig"]["service"]["path"].as_str(),
+            Some("/validate")
+        );
+        assert_eq!(
+            w["clientConfig"]["service"]["namespace"].as_str(),
+            Some(RELEASE_NS)
+        );
+        assert!(w["clientConfig"]["url"].is_null());
+        // Namespaced webhooks never reach kube-system or the release namespace.
+        if !["namespace-labels.phiguard.io", "exceptions.phiguard.io"].contains(&name) {
+            let text = w["namespaceSelector"].to_string();
+            assert!(
+                text.contains("kube-system") && text.contains(RELEASE_NS),
+                "{name}: {text}"
+            );
+        }
+    }
 
-    // Every kind the engine judges, with the operations it needs.
+    // Every kind the engine judges, with the operations it needs, in PHI namespaces.
     let mut seen = BTreeSet::new();
-    for rule in w["rules"].as_array().expect("rules") {
-        for group in strings(&rule["apiGroups"]) {
-            for res in strings(&rule["resources"]) {
-                for op in strings(&rule["operations"]) {
-                    seen.insert(format!("{group}/{res}:{op}"));
+    for w in hooks {
+        for rule in w["rules"].as_array().expect("rules") {
+            for group in strings(&rule["apiGroups"]) {
+                for res in strings(&rule["resources"]) {
+                    for op in strings(&rule["operations"]) {
+                        seen.insert(format!("{group}/{res}:{op}"));
+                    }
                 }
             }
         }
@@ -255,6 +283,8 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
         "networking.k8s.io/networkpolicies:DELETE",
         "networking.k8s.io/networkpolicies:UPDATE",
         "/namespaces:UPDATE",
+        "phiguard.io/phiexceptions:CREATE",
+        "phiguard.io/phiexceptions:UPDATE",
     ] {
         assert!(seen.contains(want), "webhook rules lack {want}: {seen:?}");
     }
@@ -262,6 +292,48 @@ fn webhook_fails_closed_and_never_judges_kube_system_or_its_own_namespace() {
         !seen.iter().any(|s| s.contains('*')),
         "no wildcard rules: {seen:?}"
     );
+}
+
+/// The chart renders the webhooks phi-guard itself would write for the baseline it installs:
+/// selectors, CEL, rules and failure policies agree, so phi-guard's first sync changes nothing
+/// and a phi-guard that never started still has the right scope.
+#[test]
+fn chart_webhooks_are_what_phi_guard_derives_from_the_baseline() {
+    for sets in [
+        &[][..],
+        &[
+            "policy.baseline.phiLabel.key=example.org/phi",
+            "policy.baseline.phiLabel.value=yes",
+        ][..],
+    ] {
+        let docs = template(sets);
+        let vwc = one(&docs, "ValidatingWebhookConfiguration");
+        let hooks = vwc["webhooks"].as_array().expect("webhooks").clone();
+        let policy: phi_guard::policy::PhiPolicy =
+            serde_json::from_value(one(&docs, "PhiPolicy").clone()).expect("baseline PhiPolicy");
+        let policy = phi_guard::policy::Policy::try_from(&policy).expect("valid");
+        let excluded = phi_guard::policy::webhooks::excluded_namespaces(&hooks[0]);
+        let derived = phi_guard::policy::webhooks::scope_webhooks(
+            &[std::sync::Arc::new(policy)],
+            &hooks[0],
+            &excluded,
+        );
+        assert_eq!(derived.len(), hooks.len(), "{sets:?}");
+        for (d, h) in derived.iter().zip(&hooks) {
+            for k in [
+                "name",
+                "failurePolicy",
+                "namespaceSelector",
+                "objectSelector",
+                "matchConditions",
+                "rules",
+                "clientConfig",
+                "timeoutSeconds",
+            ] {
+                assert_eq!(d[k], h[k], "{sets:?}: webhook {} field {k}", h["name"]);
+            }
+        }
+    }
 }
 
 #[test]
@@ -303,6 +375,13 @@ fn rbac_is_least_privilege() {
                         reads.insert(format!("{res}.{group}"));
                     } else if res == "phipolicies/status" {
                         assert_eq!(verbs, ["patch", "update"]);
+                    } else if res == "policyreports" {
+                        // The audit's own output; no other write outside its namespace.
+                        assert_eq!(group, "wgpolicyk8s.io");
+                        assert_eq!(
+                            verbs,
+                            ["get", "list", "watch", "create", "patch", "update", "delete"]
+                        );
                     } else {
                         assert_eq!(
                             res, "validatingwebhookconfigurations",
@@ -323,9 +402,19 @@ fn rbac_is_least_privilege() {
             "storageclasses.storage.k8s.io",
             "networkpolicies.networking.k8s.io",
             "phipolicies.phiguard.io",
+            "phiexceptions.phiguard.io",
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
             "customresourcedefinitions.apiextensions.k8s.io",
+            // The background audit (audit.enabled, on by default).
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "replicasets.apps",
+            "jobs.batch",
+            "cronjobs.batch",
+            "replicationcontrollers.",
+            "ingresses.networking.k8s.io",
         ]
         .map(String::from)
         .into();
@@ -336,7 +425,24 @@ fn rbac_is_least_privilege() {
 #[test]
 fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
     let docs = template(&[]);
-    let role = one(&docs, "Role");
+    let roles = all_of(&docs, "Role");
+    let role = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-tls"))
+        .expect("the TLS Role");
+    // The audit's Role: its one Lease (create cannot be limited by name).
+    let audit = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-audit"))
+        .expect("the audit Role");
+    for rule in audit["rules"].as_array().expect("rules") {
+        assert_eq!(strings(&rule["resources"]), ["leases"]);
+        match strings(&rule["verbs"]).as_slice() {
+            [c] if c == "create" => assert!(rule["resourceNames"].is_null()),
+            _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-audit"]),
+        }
+    }
+    assert_eq!(roles.len(), 2);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
@@ -382,7 +488,11 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         ],
     ] {
         let docs = template(sets);
-        assert!(all_of(&docs, "Role").is_empty(), "{sets:?}");
+        let secret_roles: Vec<_> = all_of(&docs, "Role")
+            .into_iter()
+            .filter(|r| r["rules"].to_string().contains("secrets"))
+            .collect();
+        assert!(secret_roles.is_empty(), "{sets:?}: {secret_roles:?}");
         let deploy = one(&docs, "Deployment");
         let args = strings(&deploy["spec"]["template"]["spec"]["containers"][0]["args"]);
         assert!(!args.iter().any(|a| a == "--self-managed-tls"), "{sets:?}");
@@ -1004,4 +1114,77 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
         None,
     );
     assert!(ok, "API usable after uninstall: {out}");
+}
+
+/// The Grafana dashboard: opt-in, a ConfigMap the sidecar finds, valid JSON, and every query
+/// names only metrics phi-guard exports (a renamed metric would leave a panel silently empty).
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let off = template(&[]);
+    assert!(
+        all_of(&off, "ConfigMap")
+            .iter()
+            .all(|c| c["data"]["phi-guard.json"].is_null()),
+        "the dashboard is opt-in"
+    );
+    let docs = template(&["metrics.grafanaDashboard.enabled=true"]);
+    let cm = all_of(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| !c["data"]["phi-guard.json"].is_null())
+        .expect("dashboard ConfigMap");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let text = cm["data"]["phi-guard.json"].as_str().expect("json text");
+    let dash: Value = serde_json::from_str(text).expect("the dashboard is valid JSON");
+
+    // What phi-guard exports: the `# TYPE` lines of its registry (every metric family, also
+    // those without samples yet).
+    let m = phi_guard::telemetry::Metrics::new();
+    // Families print only once they have a series: give each labelled one a sample.
+    m.review("allowed", "Pod", "CREATE");
+    m.finding("p", "audit-sidecar", "Enforce", "Pod", "CREATE");
+    m.confirm("ok", 0.01);
+    m.report_write("apply");
+    m.audit_violations
+        .get_or_create(&[
+            ("namespace", "ns".to_string()),
+            ("rule", "audit-sidecar".to_string()),
+            ("mode", "Enforce".to_string()),
+        ])
+        .set(1);
+    let exported: BTreeSet<String> = m
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(exported.contains("phi_guard_reviews"), "{exported:?}");
+    let mut queries = 0;
+    for panel in dash["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            queries += 1;
+            let mut rest = expr;
+            let mut named = 0;
+            while let Some(i) = rest.find("phi_guard_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = &tail[..end];
+                let base = ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name);
+                assert!(
+                    exported.contains(base) || exported.contains(name),
+                    "panel {:?} queries {name}, which phi-guard does not export",
+                    panel["title"]
+                );
+                named += 1;
+                rest = &tail[end..];
+            }
+            assert!(named > 0, "query names no phi-guard metric: {expr}");
+        }
+    }
+    assert!(queries >= 8, "{queries} queries");
 }

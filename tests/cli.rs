@@ -1057,3 +1057,339 @@ fn scale_manifests(n: usize) -> String {
     }
     s
 }
+
+// ---- Issue 12: rule regressions, each from a small manifest in tests/fixtures/check/issue12 ----
+
+const ISSUE12: &str = "tests/fixtures/check/issue12";
+
+/// `check -o json` over issue 12 fixtures (the files carry their own cluster state); the exit
+/// code and the JSON.
+fn issue12(files: &[&str]) -> (i32, Value) {
+    let mut args = Vec::new();
+    let paths: Vec<String> = files.iter().map(|f| format!("{ISSUE12}/{f}")).collect();
+    for p in &paths {
+        args.push("-f");
+        args.push(p.as_str());
+    }
+    args.extend(["-o", "json"]);
+    let out = check(&args);
+    assert!(code(&out) < 2, "{}{}", stdout(&out), stderr(&out));
+    (code(&out), json(&out))
+}
+
+/// The Enforce findings of one result as (rule, citation, path, message).
+fn enforced(r: &Value) -> Vec<(String, String, String, String)> {
+    findings(r)
+        .iter()
+        .filter(|f| f["mode"] == "Enforce")
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("rule"), s("citation"), s("path"), s("message"))
+        })
+        .collect()
+}
+
+#[test]
+fn issue12_ebs_encrypted_is_compared_to_the_exact_string_true() {
+    let (code, v) = issue12(&["storage-class-values.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let bad = result(&v, "PersistentVolumeClaim", "fhir", "records-title-case");
+    assert_eq!(bad["allowed"], false, "{bad:#}");
+    let f = enforced(bad);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, "encryption-at-rest");
+    assert_eq!(f[0].1, AT_REST);
+    assert_eq!(f[0].2, "spec.storageClassName");
+    assert!(
+        f[0].3.contains("exact lower-case string \"true\""),
+        "{}",
+        f[0].3
+    );
+    // A key in another case is still read (the driver lower-cases keys).
+    let good = result(&v, "PersistentVolumeClaim", "fhir", "records-encrypted");
+    assert_eq!(good["allowed"], true, "{good:#}");
+    assert!(findings(good).is_empty(), "{good:#}");
+}
+
+#[test]
+fn issue12_audit_sidecars_are_approved_by_registry_and_path() {
+    let (code, v) = issue12(&["sidecar-registries.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    for name in [
+        "otel-ghcr",
+        "aws-fluent-bit",
+        "bitnami-fluent-bit",
+        "docker-hub-index",
+    ] {
+        let r = result(&v, "Deployment", "sidecars", name);
+        assert_eq!(r["allowed"], true, "{r:#}");
+        assert!(findings(r).is_empty(), "{r:#}");
+    }
+    let r = result(&v, "Deployment", "sidecars", "look-alike");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].0, "audit-sidecar");
+    assert_eq!(f[0].1, AUDIT);
+    assert_eq!(f[0].2, "spec.template.spec.containers");
+    assert!(
+        f[0].3
+            .contains("log-shipper (evil.example.com/fluent/fluent-bit)"),
+        "{}",
+        f[0].3
+    );
+}
+
+#[test]
+fn issue12_allow_all_network_policies_are_not_segmentation() {
+    let (code, v) = issue12(&["allow-all-network-policies.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let api = result(&v, "Deployment", "db", "api");
+    assert_eq!(api["allowed"], true, "{api:#}");
+    assert!(findings(api).is_empty(), "{api:#}");
+
+    let db = result(&v, "StatefulSet", "db", "postgresql");
+    assert_eq!(db["allowed"], false, "{db:#}");
+    let f = enforced(db);
+    assert_eq!(f.len(), 1, "{db:#}");
+    assert_eq!(f[0].0, "network-segmentation");
+    assert_eq!(f[0].1, SEGMENTATION);
+    assert_eq!(f[0].2, "spec.template.metadata.labels");
+    assert!(
+        f[0].3.contains(
+            "NetworkPolicy db/postgresql ingress[0] allows any source (the rule names no peers) on port 5432/TCP"
+        ),
+        "{}",
+        f[0].3
+    );
+    // The egress warning is not silenced by `egress: [{}]`.
+    let warned: Vec<&Value> = findings(db)
+        .iter()
+        .filter(|f| f["mode"] == "Warn")
+        .collect();
+    assert_eq!(warned.len(), 1, "{db:#}");
+    assert!(
+        warned[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NetworkPolicy db/postgresql egress[0] allows any destination"),
+        "{:#}",
+        warned[0]
+    );
+}
+
+#[test]
+fn issue12_host_network_pods_are_neither_segmented_nor_meshed() {
+    let (code, v) = issue12(&["host-network.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    for (kind, name, container) in [
+        ("Deployment", "records", "records"),
+        ("DaemonSet", "node-exporter", "node-exporter"),
+    ] {
+        let r = result(&v, kind, "hostnet", name);
+        assert_eq!(r["allowed"], false, "{r:#}");
+        let f = enforced(r);
+        let seg: Vec<&String> = f
+            .iter()
+            .filter(|f| f.0 == "network-segmentation")
+            .map(|f| &f.2)
+            .collect();
+        assert_eq!(
+            seg,
+            [
+                "spec.template.spec.hostNetwork",
+                "spec.template.spec.containers[0].ports[0].hostPort"
+            ],
+            "{r:#}"
+        );
+        assert!(f
+            .iter()
+            .filter(|f| f.0 == "network-segmentation")
+            .all(|f| f.1 == SEGMENTATION));
+        assert!(
+            f.iter()
+                .any(|f| f.3.contains(&format!("container {container} exposes port"))),
+            "{f:?}"
+        );
+        // The namespace's mesh labels and STRICT PeerAuthentication do not count.
+        let transit: Vec<_> = f
+            .iter()
+            .filter(|f| f.0 == "encryption-in-transit")
+            .collect();
+        assert_eq!(transit.len(), 1, "{r:#}");
+        assert_eq!(transit[0].1, IN_TRANSIT);
+        assert!(
+            transit[0]
+                .3
+                .contains("spec.template.spec.hostNetwork is true"),
+            "{}",
+            transit[0].3
+        );
+    }
+}
+
+#[test]
+fn issue12_ingress_serving_plain_http_next_to_tls_is_denied() {
+    let (code, v) = issue12(&["ingress-plain-http.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let r = result(&v, "Ingress", "portal", "no-redirect");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].0, "encryption-in-transit");
+    assert_eq!(f[0].1, IN_TRANSIT);
+    assert_eq!(
+        f[0].2,
+        "metadata.annotations[\"nginx.ingress.kubernetes.io/ssl-redirect\"]"
+    );
+    assert!(f[0].3.contains("plaintext HTTP"), "{}", f[0].3);
+
+    let r = result(&v, "Ingress", "portal", "forced-redirect");
+    assert_eq!(r["allowed"], true, "{r:#}");
+    assert!(findings(r).is_empty(), "{r:#}");
+
+    let r = result(&v, "Ingress", "portal", "catch-all");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].2, "spec.defaultBackend");
+    assert_eq!(f[0].1, IN_TRANSIT);
+    assert!(f[0].3.contains("any host"), "{}", f[0].3);
+}
+
+#[test]
+fn issue12_postgresql_in_band_tls_is_accepted_on_an_attestation() {
+    let (code, v) = issue12(&["postgresql-in-band-tls.yaml"]);
+    assert_eq!(code, 1, "{v:#}");
+    let ok = result(&v, "Service", "pg", "postgresql");
+    assert_eq!(ok["allowed"], true, "{ok:#}");
+    assert!(findings(ok).is_empty(), "{ok:#}");
+
+    let plain = result(&v, "Service", "pg", "postgresql-hl");
+    let f = enforced(plain);
+    assert_eq!(f.len(), 1, "{plain:#}");
+    assert_eq!(f[0].0, "encryption-in-transit");
+    assert_eq!(f[0].1, IN_TRANSIT);
+    assert_eq!(f[0].2, "spec.ports[0]");
+    assert!(
+        f[0].3.contains("port name prefix says \"tcp\""),
+        "{}",
+        f[0].3
+    );
+    let fix = findings(plain)[0]["remediation"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        fix.contains("appProtocol to its name (e.g. postgresql)"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("phi-guard relies on that attestation"),
+        "{fix}"
+    );
+
+    let unattested = result(&v, "Service", "pg", "postgresql-unattested");
+    let f = enforced(unattested);
+    assert_eq!(f.len(), 1, "{unattested:#}");
+    assert!(
+        f[0].3
+            .contains("no phiguard.io/tls-required attestation naming this port"),
+        "{}",
+        f[0].3
+    );
+}
+
+/// `check` honours PhiExceptions given as files as the webhook does, expiry included (compared
+/// with the time of the run).
+#[test]
+fn check_honours_exceptions_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ledger
+  namespace: clinic
+  labels: {phiguard.io/data-classification: phi, app: ledger}
+spec:
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata:
+      labels: {phiguard.io/data-classification: phi, app: ledger}
+    spec:
+      containers:
+        - name: app
+          image: registry.example.com/ledger@sha256:0000000000000000000000000000000000000000000000000000000000000000
+"#;
+    let exception = |expires: &str| {
+        format!(
+            r#"apiVersion: phiguard.io/v1alpha1
+kind: PhiException
+metadata: {{name: ledger-sidecar}}
+spec:
+  match: {{namespaces: [clinic], kinds: [Deployment], names: [ledger]}}
+  rules: [{{rule: audit-sidecar}}]
+  expiresAt: "{expires}"
+  ticket: SEC-77
+  justification: sidecar rollout next sprint
+"#
+        )
+    };
+    let app_file = dir.path().join("app.yaml");
+    std::fs::write(&app_file, app).unwrap();
+    let run = |expires: &str| {
+        let x = dir.path().join("exception.yaml");
+        std::fs::write(&x, exception(expires)).unwrap();
+        check(&[
+            "-f",
+            app_file.to_str().unwrap(),
+            "--cluster-state",
+            x.to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+    };
+    let sidecar = |out: &Output| -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap();
+        v["results"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "audit-sidecar")
+            .map(|f| {
+                (
+                    f["mode"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let future = run("2999-01-01T00:00:00Z");
+    let waived = sidecar(&future);
+    assert!(!waived.is_empty(), "{}", stdout(&future));
+    assert!(
+        waived.iter().all(|(mode, msg)| mode == "Warn"
+            && msg.starts_with("excepted until 2999-01-01T00:00:00Z (ticket SEC-77")),
+        "{waived:?}"
+    );
+    let past = run("2020-01-01T00:00:00Z");
+    let enforced = sidecar(&past);
+    assert!(
+        enforced
+            .iter()
+            .all(|(mode, msg)| mode == "Enforce" && !msg.contains("excepted")),
+        "an expired exception waives nothing: {enforced:?}"
+    );
+    assert_eq!(code(&past), 1);
+    // A malformed exception is an input error naming the field (exit 2).
+    let x = dir.path().join("exception.yaml");
+    std::fs::write(&x, exception("next tuesday")).unwrap();
+    let bad = check(&[
+        "-f",
+        app_file.to_str().unwrap(),
+        "--cluster-state",
+        x.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&bad), 2);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("spec.expiresAt"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

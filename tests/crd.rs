@@ -9,8 +9,13 @@ const FIX: &str = "run `cargo run -- crd > crds/phipolicies.phiguard.io.yaml` (a
                    charts/phi-guard/crds/, or run `make crd`) and commit the result";
 
 fn generated() -> String {
+    generated_with(&[])
+}
+
+fn generated_with(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
         .arg("crd")
+        .args(args)
         .output()
         .expect("run phi-guard crd");
     assert!(out.status.success(), "phi-guard crd failed: {out:?}");
@@ -51,5 +56,16 @@ fn chart_crd_matches_generated() {
     assert_same(
         Path::new("charts/phi-guard/crds/phipolicies.phiguard.io.yaml"),
         &generated(),
+    );
+}
+
+#[test]
+fn exception_crds_match_generated() {
+    let generated = generated_with(&["--exception"]);
+    assert!(generated.contains("kind: PhiException") || generated.contains("PhiException"));
+    assert_same(Path::new("crds/phiexceptions.phiguard.io.yaml"), &generated);
+    assert_same(
+        Path::new("charts/phi-guard/crds/phiexceptions.phiguard.io.yaml"),
+        &generated,
     );
 }

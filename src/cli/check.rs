@@ -19,6 +19,7 @@ use crate::cluster::files::{self, Document, FileError};
 use crate::cluster::ClusterState;
 use crate::engine;
 use crate::object::{Kind, Object};
+use crate::policy::exception::{self, PhiException};
 use crate::policy::PolicySet;
 use crate::policy::{hipaa_baseline, Mode, PhiPolicy, Policy};
 use crate::verdict::Decision;
@@ -230,10 +231,39 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
     apply_namespace(&mut inputs, args.namespace.as_deref())?;
     let state_docs = files::read_documents(&args.cluster_state)?;
     let policy_docs = files::read_documents(&args.policies)?;
+    let mut judged = judge_documents(&inputs, &state_docs, &policy_docs)?;
+    judged
+        .report
+        .skipped
+        .extend(skipped_files.into_iter().map(|s| Skipped {
+            kind: String::new(),
+            api_version: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            source: s.source,
+            reason: SkipReason::FileSkipped,
+            message: s.reason,
+        }));
+    Ok(judged.report)
+}
 
+/// What judging a set of documents gives: the report, and the policies and exceptions applied.
+pub(crate) struct Judged {
+    pub(crate) report: Report,
+    pub(crate) policies: Vec<Arc<Policy>>,
+    pub(crate) exceptions: Vec<Arc<exception::Exception>>,
+}
+
+/// Judge `inputs` against the policies and cluster state among all the documents, as the
+/// webhook would (used by `check` on files and by `report` on files or a cluster's objects).
+pub(crate) fn judge_documents(
+    inputs: &[Document],
+    state_docs: &[Document],
+    policy_docs: &[Document],
+) -> Result<Judged, CheckError> {
     // Policies: --policy files, plus PhiPolicies among the cluster state and the inputs.
     let mut given: Vec<(String, PhiPolicy)> = Vec::new();
-    for d in &policy_docs {
+    for d in policy_docs {
         if !files::is_phi_policy(d) {
             return Err(CheckError::Input {
                 source_ref: d.source.clone(),
@@ -246,24 +276,46 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
         }
         given.push((d.source.clone(), read_policy(d)?));
     }
-    for d in state_docs.iter().chain(&inputs) {
+    for d in state_docs.iter().chain(inputs) {
         if files::is_phi_policy(d) {
             given.push((d.source.clone(), read_policy(d)?));
         }
     }
     let policies = policy_set(given)?;
 
+    // PhiExceptions among the cluster state and the inputs: applied as the webhook applies them,
+    // compared with the time of this run (an expired one waives nothing).
+    let mut exceptions = Vec::new();
+    for d in state_docs.iter().chain(inputs) {
+        if d.kind == "PhiException" && d.api_version.starts_with("phiguard.io/") {
+            let x: PhiException =
+                serde_json::from_value(d.value.clone()).map_err(|e| CheckError::Input {
+                    source_ref: d.source.clone(),
+                    message: format!(
+                        "not a valid PhiException: {}",
+                        crate::telemetry::redact(&e.to_string())
+                    ),
+                })?;
+            let e = exception::parse(&x).map_err(|m| CheckError::Input {
+                source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
+                message: m,
+            })?;
+            exceptions.push(Arc::new(e));
+        }
+    }
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+
     // Cluster state: --cluster-state first, then the inputs (which win on a name clash).
     let state = ClusterState::new();
-    for d in state_docs.iter().chain(&inputs) {
-        if !files::is_phi_policy(d) {
+    for d in state_docs.iter().chain(inputs) {
+        if !files::is_phi_policy(d) && d.kind != "PhiException" {
             files::load_state(std::slice::from_ref(d), &state)?;
         }
     }
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for d in &inputs {
+    for d in inputs {
         let group = d.group();
         let skip = |reason, message: String| Skipped {
             kind: d.kind.clone(),
@@ -304,6 +356,7 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
             }
         })?;
         let decision = engine::evaluate(&w, &state, &policies);
+        let decision = exception::apply(decision, &w, &exceptions, now);
         let mut r = object_result(&w, &decision, &d.source);
         if d.kind != kind.as_str() {
             // A custom resource judged as the built-in kind it mirrors: name it as written.
@@ -322,16 +375,11 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
     if inputs.is_empty() {
         return Err(CheckError::NothingToCheck);
     }
-    skipped.extend(skipped_files.into_iter().map(|s| Skipped {
-        kind: String::new(),
-        api_version: String::new(),
-        namespace: String::new(),
-        name: String::new(),
-        source: s.source,
-        reason: SkipReason::FileSkipped,
-        message: s.reason,
-    }));
-    Ok(Report { results, skipped })
+    Ok(Judged {
+        report: Report { results, skipped },
+        policies,
+        exceptions,
+    })
 }
 
 /// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod

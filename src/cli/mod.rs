@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod duration;
+pub mod report;
 pub mod serve;
 pub mod tls;
 
@@ -24,8 +25,14 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Judge manifest files offline with the same engine the webhook runs.
     Check(check::CheckArgs),
-    /// Print the PhiPolicy CustomResourceDefinition as YAML.
-    Crd,
+    /// Write the auditor's evidence (HTML, JSON, optionally PDF) for a cluster or files.
+    Report(report::ReportArgs),
+    /// Print a CustomResourceDefinition as YAML (PhiPolicy, or PhiException with `--exception`).
+    Crd {
+        /// The PhiException CRD instead of the PhiPolicy one.
+        #[arg(long)]
+        exception: bool,
+    },
 }
 
 /// Run the chosen subcommand; the exit code is the process's.
@@ -33,7 +40,8 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
-        Command::Crd => match crd_yaml() {
+        Command::Report(args) => report::run(args),
+        Command::Crd { exception } => match crd_yaml(exception) {
             Ok(y) => {
                 print!("{y}");
                 ExitCode::SUCCESS
@@ -46,10 +54,14 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// The PhiPolicy CRD as YAML, exactly what `crds/` holds.
-pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+/// A CRD as YAML, exactly what `crds/` holds: PhiPolicy, or PhiException with `exception`.
+pub fn crd_yaml(exception: bool) -> Result<String, serde_saphyr::SerializeError> {
     use kube::CustomResourceExt;
-    let crd = crate::policy::PhiPolicy::crd();
+    let crd = if exception {
+        crate::policy::exception::PhiException::crd()
+    } else {
+        crate::policy::PhiPolicy::crd()
+    };
     // Multi-line descriptions as literal blocks, long lines never folded: what kubectl and a
     // diff read best (and what `crds/` has always held).
     let options = serde_saphyr::ser_options! { folded_wrap_chars: 100_000 };

@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::duration::parse_duration;
+use super::duration::HumanDuration;
 use super::tls::{SelfManagedTlsArgs, TlsArgs};
 use crate::certs;
 use crate::cluster::files::load_paths;
@@ -38,28 +37,28 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenArgs {
     /// Address of the HTTPS webhook listener (POST /validate).
-    #[arg(long, env = "PHI_GUARD_LISTEN", default_value = "0.0.0.0:8443")]
+    #[arg(long, env = "PHI_GUARD_LISTEN", default_value = webhook::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Address of the plain-HTTP admin listener (/healthz, /readyz, /metrics).
-    #[arg(long, env = "PHI_GUARD_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "PHI_GUARD_ADMIN_LISTEN", default_value = webhook::DEFAULT_ADMIN_LISTEN)]
     pub admin_listen: SocketAddr,
     /// Cap on handling one request, body read included (e.g. 10s, 500ms). Slow clients get 408.
-    #[arg(long, env = "PHI_GUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub request_timeout: Duration,
+    #[arg(long, env = "PHI_GUARD_REQUEST_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_REQUEST_TIMEOUT))]
+    pub request_timeout: HumanDuration,
     /// HTTP/1.1: cap on receiving request headers, which also bounds how long an idle
     /// keep-alive connection is kept. Keep it above the API server's idle timeout (90s), so the
     /// API server, not phi-guard, closes idle connections (a close racing a review fails it).
-    #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
-    pub header_read_timeout: Duration,
+    #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_HEADER_READ_TIMEOUT))]
+    pub header_read_timeout: HumanDuration,
     /// On SIGTERM/SIGINT, first keep serving (new connections too) this long with /readyz
     /// answering 503: the pod leaves the Service's endpoints and kube-proxy's rules while it
     /// still answers, so no review is sent to a closed port (with failurePolicy Fail a refused
     /// connection is a refused deploy). Longer than endpoint propagation; 0 stops at once.
-    #[arg(long, env = "PHI_GUARD_SHUTDOWN_DELAY", default_value = "10s", value_parser = parse_duration)]
-    pub shutdown_delay: Duration,
+    #[arg(long, env = "PHI_GUARD_SHUTDOWN_DELAY", default_value_t = HumanDuration(std::time::Duration::from_secs(10)))]
+    pub shutdown_delay: HumanDuration,
     /// How long shutdown (SIGTERM/SIGINT), after the delay, waits for in-flight requests.
-    #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
+    #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value_t = HumanDuration(webhook::DEFAULT_SHUTDOWN_GRACE))]
+    pub shutdown_grace: HumanDuration,
 }
 
 /// Where cluster state and policies come from.
@@ -71,6 +70,39 @@ pub struct ClusterArgs {
     /// the built-in hipaa-baseline applies.
     #[arg(long, env = "PHI_GUARD_CLUSTER_STATE", value_delimiter = ',')]
     pub cluster_state: Vec<PathBuf>,
+    /// Budget for the consistent API reads that confirm a decision the watch caches cannot
+    /// settle (a denial that rests on an object missing from the cache, or an object whose
+    /// namespace is not cached yet). Keep it below the webhook's timeoutSeconds.
+    #[arg(
+        long,
+        env = "PHI_GUARD_CONFIRM_TIMEOUT",
+        default_value_t = HumanDuration(crate::cluster::confirm::DEFAULT_CONFIRM_TIMEOUT)
+    )]
+    pub confirm_timeout: HumanDuration,
+    /// Keep the webhooks of this ValidatingWebhookConfiguration in step with the PhiPolicies'
+    /// scopes, so the API server sends phi-guard exactly the objects in PHI scope (the chart
+    /// sets it). Each policy's WebhookScope condition reports it. Unset: the configuration is
+    /// left as installed.
+    #[arg(long, env = "PHI_GUARD_WEBHOOK_SCOPE_CONFIG")]
+    pub webhook_scope_config: Option<String>,
+    /// Run the background audit: re-judge every object in PHI scope when what it depends on
+    /// changes and every --audit-sweep, and write PolicyReports and PhiPolicy status. With
+    /// several replicas one leads (Lease `phi-guard-audit` in --namespace).
+    #[arg(long, env = "PHI_GUARD_AUDIT")]
+    pub audit: bool,
+    /// Time between full audit sweeps (changes are judged within seconds regardless).
+    #[arg(
+        long,
+        env = "PHI_GUARD_AUDIT_SWEEP",
+        default_value_t = HumanDuration(std::time::Duration::from_secs(300))
+    )]
+    pub audit_sweep: HumanDuration,
+    /// Also write `pass` results (evidence that every check ran), not only fail and warn.
+    #[arg(long, env = "PHI_GUARD_AUDIT_PASS_RESULTS")]
+    pub audit_pass_results: bool,
+    /// This replica's name in the audit Lease (the chart sets the pod name).
+    #[arg(long, env = "PHI_GUARD_POD_NAME", default_value = "phi-guard")]
+    pub pod_name: String,
 }
 
 /// Logging.
@@ -186,6 +218,47 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
+    if let (Some(client), true, Some(name)) = (
+        &client,
+        args.cluster.cluster_state.is_empty(),
+        args.cluster.webhook_scope_config.clone(),
+    ) {
+        let (client, state, readiness) = (client.clone(), state.clone(), readiness.clone());
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            crate::cluster::webhook_scope::run(client, name, state, readiness, stop).await;
+        }));
+    }
+
+    if let (Some(client), true, true) = (
+        &client,
+        args.cluster.cluster_state.is_empty(),
+        args.cluster.audit,
+    ) {
+        let cfg = crate::audit::Config {
+            namespace: args.self_managed_tls.namespace.clone(),
+            identity: args.cluster.pod_name.clone(),
+            passes: args.cluster.audit_pass_results,
+            sweep: args.cluster.audit_sweep.into(),
+        };
+        let (client, state, metrics, readiness) = (
+            client.clone(),
+            state.clone(),
+            metrics.clone(),
+            readiness.clone(),
+        );
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            crate::audit::run(client, state, metrics, readiness, cfg, stop).await;
+        }));
+    }
+
     if let (Some(client), Some(cfg)) = (&client, self_managed.clone()) {
         let client = client.clone();
         let mut rx = stop_rx.clone();
@@ -206,16 +279,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen.admin_listen))?;
     let mut opts = webhook::Options::new(cert_file, key_file);
-    opts.request_timeout = args.listen.request_timeout;
-    opts.header_read_timeout = args.listen.header_read_timeout;
-    opts.cert_reload_interval = args.tls.tls_reload_interval;
-    opts.shutdown_grace = args.listen.shutdown_grace;
+    if let (Some(client), true) = (&client, args.cluster.cluster_state.is_empty()) {
+        opts.confirmer = Some(crate::cluster::confirm::Confirmer::new(
+            client.clone(),
+            args.cluster.confirm_timeout.into(),
+        ));
+    }
+    opts.request_timeout = args.listen.request_timeout.into();
+    opts.header_read_timeout = args.listen.header_read_timeout.into();
+    opts.cert_reload_interval = args.tls.tls_reload_interval.into();
+    opts.shutdown_grace = args.listen.shutdown_grace.into();
     // Self-managed TLS writes the files after start: wait for them instead of failing.
     opts.wait_for_certificate = self_managed.is_some();
     let handle = webhook::start(listener, admin, opts, state, metrics, readiness.clone()).await?;
 
     shutdown_signal().await;
-    let delay = args.listen.shutdown_delay;
+    let delay: std::time::Duration = args.listen.shutdown_delay.into();
     if !delay.is_zero() {
         readiness.drain();
         tracing::info!(

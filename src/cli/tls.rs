@@ -2,9 +2,8 @@
 //! TLS ([`SelfManagedTlsArgs`], which becomes a plain [`certs::Config`]).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use super::duration::{parse_duration, HumanDuration};
+use super::duration::HumanDuration;
 use crate::certs;
 
 /// Default of `--namespace`.
@@ -26,8 +25,8 @@ pub struct TlsArgs {
     #[arg(long, env = "PHI_GUARD_TLS_KEY_FILE")]
     pub tls_key_file: Option<PathBuf>,
     /// How often the certificate files are re-read for rotation.
-    #[arg(long, env = "PHI_GUARD_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
-    pub tls_reload_interval: Duration,
+    #[arg(long, env = "PHI_GUARD_TLS_RELOAD_INTERVAL", default_value_t = HumanDuration(crate::webhook::DEFAULT_CERT_RELOAD_INTERVAL))]
+    pub tls_reload_interval: HumanDuration,
 }
 
 /// Self-managed TLS: phi-guard creates, rotates and publishes its own CA and serving certificate
@@ -118,6 +117,7 @@ impl From<&SelfManagedTlsArgs> for certs::Config {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[derive(Debug, Parser)]
     struct Flags {

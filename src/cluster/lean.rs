@@ -20,7 +20,7 @@ use crate::view::objects::{is_kept_annotation, PodInfo};
 
 /// A Pod as phi-guard's watch reads it.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WatchedPod {
+pub(crate) struct WatchedPod {
     #[serde(default, deserialize_with = "lean_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -32,23 +32,31 @@ pub struct WatchedPod {
 /// The container names of a Pod's spec.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WatchedPodSpec {
+pub(crate) struct WatchedPodSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub containers: Vec<NameOnly>,
     #[serde(default, deserialize_with = "null_default")]
     pub init_containers: Vec<NameOnly>,
+    /// Volumes, for the TLS material they mount (names and sources only).
+    #[serde(default, deserialize_with = "null_default")]
+    pub volumes: Vec<crate::object::Volume>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub host_network: bool,
 }
 
-/// A container, by name.
+/// A container, by name, with the volumes it mounts.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct NameOnly {
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NameOnly {
     #[serde(default)]
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub volume_mounts: Vec<crate::object::pod::VolumeMount>,
 }
 
 /// A Pod's phase.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WatchedPodStatus {
+pub(crate) struct WatchedPodStatus {
     #[serde(default)]
     pub phase: Option<String>,
 }
@@ -80,12 +88,24 @@ impl kube::Resource for WatchedPod {
 impl WatchedPod {
     /// What the cache keeps; `None` for Pods that finished (Succeeded, Failed): they run
     /// nothing and need no isolation.
-    pub fn info(&self) -> Option<PodInfo> {
+    pub(crate) fn info(&self) -> Option<PodInfo> {
         let phase = self.status.as_ref().and_then(|s| s.phase.as_deref());
         if matches!(phase, Some("Succeeded" | "Failed")) {
             return None;
         }
         let m = &self.metadata;
+        let (mounted_secrets, cert_manager_csi) = self
+            .spec
+            .as_ref()
+            .map(|s| {
+                crate::object::pod::mounted_tls_material(&s.volumes, |name| {
+                    s.containers
+                        .iter()
+                        .chain(&s.init_containers)
+                        .any(|c| c.volume_mounts.iter().any(|v| v.name == name))
+                })
+            })
+            .unwrap_or_default();
         Some(PodInfo {
             namespace: m.namespace.clone().unwrap_or_default(),
             name: m.name.clone().unwrap_or_default(),
@@ -97,6 +117,9 @@ impl WatchedPod {
                 .flat_map(|s| s.containers.iter().chain(&s.init_containers))
                 .map(|c| c.name.clone())
                 .collect(),
+            host_network: self.spec.as_ref().is_some_and(|s| s.host_network),
+            mounted_secrets,
+            cert_manager_csi,
         })
     }
 }

@@ -2,9 +2,12 @@
 //! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
-pub mod files;
-pub mod lean;
-pub mod watch;
+pub(crate) mod confirm;
+pub(crate) mod files;
+pub(crate) mod lean;
+pub(crate) mod snapshot;
+pub(crate) mod watch;
+pub(crate) mod webhook_scope;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -16,6 +19,7 @@ use crate::view::{
     PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
+use crate::policy::exception::Exception;
 use crate::policy::PolicySet;
 
 /// A cluster-scoped kind indexed by name.
@@ -164,6 +168,17 @@ pub struct ClusterState {
     pub services: Namespaced<ServiceInfo>,
     pub pods: Namespaced<PodInfo>,
     policies: RwLock<Arc<PolicySet>>,
+    /// The valid PhiExceptions (expired ones included: each decision compares with its time).
+    exceptions: RwLock<Arc<[Arc<Exception>]>>,
+    /// What changed since the background audit last looked.
+    dirty: parking_lot::Mutex<Dirty>,
+}
+
+/// Which namespaces' cluster state changed (`all`: something cluster-wide did).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Dirty {
+    pub(crate) all: bool,
+    pub(crate) namespaces: std::collections::BTreeSet<String>,
 }
 
 impl ClusterState {
@@ -176,9 +191,40 @@ impl ClusterState {
         self.policies.read().clone()
     }
 
+    /// The PhiExceptions (a cheap snapshot).
+    pub(crate) fn exceptions(&self) -> Arc<[Arc<Exception>]> {
+        self.exceptions.read().clone()
+    }
+
+    /// Swap in new PhiExceptions.
+    pub(crate) fn set_exceptions(&self, list: Vec<Arc<Exception>>) {
+        *self.exceptions.write() = list.into();
+    }
+
     /// Swap in a new policy set.
     pub fn set_policies(&self, set: PolicySet) {
         *self.policies.write() = Arc::new(set);
+    }
+
+    /// Note a change of cluster state in `namespace` (`None`: cluster-wide).
+    pub(crate) fn mark_dirty(&self, namespace: Option<&str>) {
+        let mut d = self.dirty.lock();
+        match namespace {
+            Some(ns) if !ns.is_empty() => {
+                if !d.all {
+                    d.namespaces.insert(ns.to_string());
+                }
+            }
+            _ => {
+                d.all = true;
+                d.namespaces.clear();
+            }
+        }
+    }
+
+    /// What changed since the last call.
+    pub(crate) fn take_dirty(&self) -> Dirty {
+        std::mem::take(&mut *self.dirty.lock())
     }
 
     /// Object counts per kind, for metrics and logs.

@@ -30,27 +30,27 @@ use super::{ClusterScoped, ClusterState, Namespaced};
 use crate::policy::PhiPolicy;
 use crate::policy::{effective_policies, RejectedPolicy};
 use crate::telemetry::{redact, Metrics, Readiness};
-use crate::view::objects::{
+use crate::view::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PvInfo, PvcInfo, ServiceInfo,
     StorageClassInfo,
 };
 
 /// How often discovery is polled for CRDs that are not installed (yet).
-pub const CRD_POLL_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const CRD_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The readiness component of a watched kind.
-pub fn component(kind: &str) -> String {
+pub(crate) fn component(kind: &str) -> String {
     format!("watch/{kind}")
 }
 
 /// The running watchers; aborting stops them.
 #[derive(Debug, Default)]
-pub struct Watchers {
+pub(crate) struct Watchers {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Watchers {
-    pub fn abort(self) {
+    pub(crate) fn abort(self) {
         for t in self.tasks {
             t.abort();
         }
@@ -68,7 +68,7 @@ struct Ctx {
 
 /// Start every watcher. Each kind registers a readiness component (`watch/<Kind>`) that turns
 /// ready at its first complete list (or, for an optional CRD, when discovery finds it absent).
-pub fn spawn(
+pub(crate) fn spawn(
     client: Client,
     state: Arc<ClusterState>,
     metrics: Arc<Metrics>,
@@ -169,7 +169,81 @@ pub fn spawn(
             run(ctx, api, "PhiPolicy", sink)
         },
     ));
+    tasks.push(optional(
+        &ctx,
+        GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiException"),
+        |ctx, ar| {
+            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+            let sink = ExceptionSink {
+                ctx: ctx.clone(),
+                items: BTreeMap::new(),
+                buffer: BTreeMap::new(),
+            };
+            run(ctx, api, "PhiException", sink)
+        },
+    ));
     Watchers { tasks }
+}
+
+/// Keeps the valid PhiExceptions in the state. One that cannot be read is skipped and logged
+/// (the webhook refuses writing such an exception, so this is only for ones written before
+/// phi-guard was installed or while it was down).
+struct ExceptionSink {
+    ctx: Ctx,
+    items: BTreeMap<String, Arc<crate::policy::exception::Exception>>,
+    buffer: BTreeMap<String, Arc<crate::policy::exception::Exception>>,
+}
+
+impl ExceptionSink {
+    fn read(
+        &self,
+        obj: &DynamicObject,
+    ) -> Result<Arc<crate::policy::exception::Exception>, String> {
+        let v = to_value(obj)?;
+        let x: crate::policy::exception::PhiException =
+            serde_json::from_value(v).map_err(|e| format!("not a valid PhiException: {e}"))?;
+        crate::policy::exception::parse(&x).map(Arc::new)
+    }
+    fn publish(&self) {
+        self.ctx
+            .state
+            .set_exceptions(self.items.values().cloned().collect());
+        self.ctx.state.mark_dirty(None);
+    }
+}
+
+impl Sink<DynamicObject> for ExceptionSink {
+    fn init(&mut self) {
+        self.buffer.clear();
+    }
+    fn init_apply(&mut self, obj: DynamicObject) -> Result<(), String> {
+        let e = self.read(&obj)?;
+        self.buffer.insert(obj.name_any(), e);
+        Ok(())
+    }
+    fn init_done(&mut self) {
+        self.items = std::mem::take(&mut self.buffer);
+        self.publish();
+    }
+    fn apply(&mut self, obj: DynamicObject) -> Result<(), String> {
+        let r = self.read(&obj);
+        match r {
+            Ok(e) => {
+                self.items.insert(obj.name_any(), e);
+                self.publish();
+                Ok(())
+            }
+            Err(err) => {
+                self.items.remove(&obj.name_any());
+                self.publish();
+                Err(err)
+            }
+        }
+    }
+    fn delete(&mut self, obj: DynamicObject) {
+        self.items.remove(&obj.name_any());
+        self.publish();
+    }
 }
 
 fn to_value(o: &DynamicObject) -> Result<Value, String> {
@@ -179,7 +253,7 @@ fn to_value(o: &DynamicObject) -> Result<Value, String> {
 // ---- stores -------------------------------------------------------------------------------
 
 /// A store the watchers write: cluster-scoped (namespace ignored) or namespaced.
-pub trait Table<T>: Send + Sync {
+pub(crate) trait Table<T>: Send + Sync {
     fn put(&self, namespace: String, name: String, item: T);
     fn del(&self, namespace: &str, name: &str);
     fn reset(&self, items: Vec<(String, String, T)>);
@@ -227,6 +301,9 @@ type Select<T> = fn(&ClusterState) -> &dyn Table<T>;
 /// objects that are not kept (and removes a kept one that stopped qualifying).
 struct TableSink<K, T, F> {
     state: Arc<ClusterState>,
+    /// Tell the background audit what changed (not for Pods: their status churns, and only
+    /// Service judging reads them; the periodic sweep catches those).
+    marks: bool,
     select: Select<T>,
     convert: F,
     buffer: Vec<(String, String, T)>,
@@ -240,6 +317,7 @@ where
     fn new(state: Arc<ClusterState>, select: Select<T>, convert: F) -> Self {
         TableSink {
             state,
+            marks: true,
             select,
             convert,
             buffer: Vec::new(),
@@ -271,9 +349,16 @@ where
     fn init_done(&mut self) {
         let items = std::mem::take(&mut self.buffer);
         (self.select)(&self.state).reset(items);
+        if self.marks {
+            self.state.mark_dirty(None);
+        }
     }
     fn apply(&mut self, obj: K) -> Result<(), String> {
         let (ns, name) = key(&obj);
+        if self.marks {
+            // Cluster-scoped kinds (Namespaces, StorageClasses, PVs) touch every namespace.
+            self.state.mark_dirty(Some(&ns));
+        }
         let table = (self.select)(&self.state);
         match (self.convert)(&obj) {
             Ok(Some(t)) => {
@@ -293,6 +378,9 @@ where
     }
     fn delete(&mut self, obj: K) {
         let (ns, name) = key(&obj);
+        if self.marks {
+            self.state.mark_dirty(Some(&ns));
+        }
         (self.select)(&self.state).del(&ns, &name);
     }
 }
@@ -319,7 +407,8 @@ where
 {
     ctx.readiness.register(component(kind));
     let api = Api::<K>::all(ctx.client.clone());
-    let sink = TableSink::new(ctx.state.clone(), select, convert);
+    let mut sink = TableSink::new(ctx.state.clone(), select, convert);
+    sink.marks = kind != "Pod";
     tokio::spawn(run(ctx.clone(), api, kind, sink))
 }
 
@@ -525,8 +614,14 @@ impl PolicySink {
             let name = name.clone();
             // A write to the API server, off the request path and off the watch loop.
             tokio::spawn(async move {
+                // Server-side apply of the Ready condition only: the WebhookScope condition has
+                // its own field manager (cluster::webhook_scope), and conditions are a map by type.
                 if let Err(err) = api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .patch_status(
+                        &name,
+                        &PatchParams::apply("phi-guard").force(),
+                        &Patch::Apply(&patch),
+                    )
                     .await
                 {
                     tracing::warn!(policy = %name, error = %err, "could not update PhiPolicy status");
@@ -595,8 +690,8 @@ impl Condition {
             && observed == generation
     }
 
-    /// A merge patch setting the condition (the transition time moves only when the status
-    /// value changes).
+    /// A server-side apply patch setting the condition (the transition time moves only when
+    /// the status value changes).
     fn patch(&self, status: Option<&Value>, generation: Option<i64>) -> Value {
         let previous = Condition::current(status);
         let since = previous
@@ -617,7 +712,7 @@ impl Condition {
         if let Some(g) = generation {
             st["observedGeneration"] = json!(g);
         }
-        json!({ "status": st })
+        json!({ "apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy", "status": st })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Any admitted object as one normalized view: kind, name, namespace, labels and, for pod
 //! controllers, the pod template with the field path it lives at (messages cite exact fields).
 
-pub mod pod;
+pub(crate) mod pod;
 
 use std::fmt;
 
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::selector::Labels;
 use crate::view::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
 use pod::null_default;
-pub use pod::{
+pub(crate) use pod::{
     ClaimSpec, ClaimTemplate, Container, Meta, PodSpec, PodTemplate, Volume, VolumeSource,
 };
 

@@ -1,7 +1,6 @@
 //! The parts of a pod spec that rules read, decoded directly from the request body (no full
 //! k8s-openapi decode on the request path: fields rules never read are skipped).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -10,7 +9,7 @@ use serde::Deserialize;
 use crate::selector::Labels;
 
 /// Deserialize `null` as the default value (the API server omits or nulls empty lists).
-pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -59,6 +58,9 @@ pub struct PodSpec {
     pub init_containers: Vec<Container>,
     #[serde(default, deserialize_with = "null_default")]
     pub volumes: Vec<Volume>,
+    /// `hostNetwork: true`: the pod shares the node's network namespace.
+    #[serde(default, deserialize_with = "null_default")]
+    pub host_network: bool,
 }
 
 /// A container, reduced.
@@ -93,6 +95,9 @@ pub struct ContainerPort {
     pub name: Option<String>,
     #[serde(default)]
     pub container_port: i32,
+    /// Exposed on the node's address at this port.
+    #[serde(default)]
+    pub host_port: Option<i32>,
 }
 
 /// A volume mount.
@@ -316,18 +321,47 @@ impl<'de> Deserialize<'de> for Volume {
     }
 }
 
+/// TLS material a pod mounts: the Secrets of mounted `secret` and `projected` volumes (whether
+/// cert-manager issues them is decided later, against the cluster), and whether a mounted
+/// `csi.cert-manager.io` volume is present. Secret data is never read.
+pub(crate) fn mounted_tls_material(
+    volumes: &[Volume],
+    mounted: impl Fn(&str) -> bool,
+) -> (Vec<String>, bool) {
+    let mut secrets = Vec::new();
+    let mut cert_manager_csi = false;
+    for v in volumes.iter().filter(|v| mounted(&v.name)) {
+        match &v.source {
+            VolumeSource::Csi { driver } if driver == "csi.cert-manager.io" => {
+                cert_manager_csi = true
+            }
+            VolumeSource::Secret { secret_name } => secrets.push(secret_name.clone()),
+            VolumeSource::Projected { secret_names } => {
+                secrets.extend(secret_names.iter().cloned())
+            }
+            _ => {}
+        }
+    }
+    (secrets, cert_manager_csi)
+}
+
+impl PodSpec {
+    /// [`mounted_tls_material`] of this spec's containers and init containers.
+    pub fn tls_material(&self) -> (Vec<String>, bool) {
+        mounted_tls_material(&self.volumes, |name| {
+            self.containers
+                .iter()
+                .chain(self.init_containers.iter())
+                .any(|c| c.volume_mounts.iter().any(|m| m.name == name))
+        })
+    }
+}
+
 /// Pod template metadata and spec.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct PodTemplate {
+pub(crate) struct PodTemplate {
     #[serde(default)]
     pub metadata: Meta,
     #[serde(default)]
     pub spec: PodSpec,
-}
-
-/// Parameters of a map, keys lower-cased.
-pub fn lower_keys(m: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    m.iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect()
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::verdict::Mode;
 
+use super::images::default_sidecar_images;
+
 /// The label that marks PHI by default, on workloads, pod templates and Namespaces.
 pub const DEFAULT_PHI_LABEL_KEY: &str = "phiguard.io/data-classification";
 /// The value of [`DEFAULT_PHI_LABEL_KEY`] that marks PHI.
@@ -33,6 +35,9 @@ pub const DEFAULT_PHI_LABEL_VALUE: &str = "phi";
     status = "PhiPolicyStatus",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode","description":"Enforce, Warn or Audit"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether phi-guard accepted the policy"}"#,
+    printcolumn = r#"{"name":"Judged","type":"integer","jsonPath":".status.audit.judged","description":"Objects in the policy's scope the background audit judged"}"#,
+    printcolumn = r#"{"name":"Violating","type":"integer","jsonPath":".status.audit.violating","description":"Of those, objects with a fail or warn result"}"#,
+    printcolumn = r#"{"name":"Last Audit","type":"date","jsonPath":".status.audit.lastAuditTime","description":"When the audit last swept everything"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +59,11 @@ pub struct PhiPolicySpec {
     /// by Kubernetes' own controllers and updates of objects being deleted are never denied.
     #[serde(default)]
     pub updates: UpdateMode,
+    /// The longest a PhiException may run, in days, when it is written (1-365, default 90).
+    /// With several policies in force the shortest applies.
+    #[serde(default = "default_max_exception_days")]
+    #[schemars(range(min = 1, max = 365))]
+    pub max_exception_days: u32,
     /// Encryption at rest, 45 CFR 164.312(a)(2)(iv): PHI is stored only on volumes that are
     /// provably encrypted.
     #[serde(default)]
@@ -123,6 +133,10 @@ impl Default for ScopeSpec {
             excluded_namespaces: Vec::new(),
         }
     }
+}
+
+fn default_max_exception_days() -> u32 {
+    90
 }
 
 fn default_phi_selector() -> LabelSelector {
@@ -287,11 +301,20 @@ pub struct EncryptionInTransitSpec {
     /// all-unauthenticated.
     #[serde(default = "default_linkerd_cluster_policy")]
     pub linkerd_cluster_default_inbound_policy: String,
-    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName.
+    /// An Ingress routing to PHI pods must list every host under `spec.tls` with a secretName,
+    /// must not turn off ingress-nginx's HTTP-to-HTTPS redirect
+    /// (`nginx.ingress.kubernetes.io/ssl-redirect: "false"` without `force-ssl-redirect: "true"`),
+    /// and may have a `spec.defaultBackend` (it answers every host) only to a Service that
+    /// provably selects non-PHI pods.
     #[serde(default = "yes")]
     pub require_ingress_tls: bool,
     /// A Service selecting unmeshed PHI pods must not expose plaintext ports (appProtocol or port
-    /// name not https/tls).
+    /// name not https/tls). A protocol that negotiates TLS in-band (appProtocol postgresql,
+    /// mysql, smtp, submission, ldap, imap, pop3, xmpp-client, optionally `kubernetes.io/`-
+    /// prefixed) is accepted when every selected unmeshed PHI pod mounts cert-manager TLS
+    /// material and the Service is annotated `phiguard.io/tls-required: "<port name or
+    /// number>,..."`, attesting that the server refuses clients that do not negotiate TLS;
+    /// phi-guard cannot observe that and relies on the attestation.
     #[serde(default = "yes")]
     pub forbid_plaintext_service_ports: bool,
     /// Mesh bypass annotations (traffic.sidecar.istio.io/exclude*, config.linkerd.io/skip-*) are
@@ -385,11 +408,20 @@ pub struct AuditSidecarSpec {
     /// Overrides the policy mode for this rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
-    /// Approved sidecar images, as repository patterns matched against the image reference
-    /// without registry, tag or digest (`*` matches within a path segment, `**` across). A
-    /// pattern matches the repository path or any suffix of it after a `/`, so `fluent/fluent-bit`
-    /// matches `cr.fluentbit.io/fluent/fluent-bit:3.1`. Default: Fluent Bit, Vector and the
-    /// OpenTelemetry Collector images.
+    /// Approved sidecar images by registry and repository path. A container's image reference
+    /// and each pattern are normalized as container runtimes normalize references: a name without
+    /// a registry (no `.` or `:` in its first segment, not `localhost`) is on Docker Hub
+    /// (`fluent/fluent-bit` means `docker.io/fluent/fluent-bit`, `nginx` means
+    /// `docker.io/library/nginx`), `index.docker.io` is `docker.io`, tag and digest are ignored.
+    /// The pattern then matches the whole `registry/path` (`*` within a path segment, `**`
+    /// across), so `evil.example.com/fluent/fluent-bit` matches none of the defaults. Add your
+    /// mirrors with their registry, e.g. `registry.example.com/mirror/fluent/fluent-bit` or
+    /// `registry.example.com/mirror/**`; a pattern starting with a wildcard segment
+    /// (`**/fluent/fluent-bit`) accepts any registry and is rarely what you want. Default: the
+    /// upstream images of Fluent Bit (docker.io, cr.fluentbit.io, ghcr.io, AWS for Fluent Bit on
+    /// public.ecr.aws and docker.io, Bitnami), Fluentd, Vector, the OpenTelemetry Collector
+    /// (docker.io/otel and ghcr.io/open-telemetry releases: core, contrib, k8s; AWS ADOT),
+    /// Grafana Promtail and Alloy, and Elastic Filebeat.
     #[serde(default = "default_sidecar_images")]
     #[schemars(length(min = 1))]
     pub approved_images: Vec<String>,
@@ -418,28 +450,47 @@ impl Default for AuditSidecarSpec {
     }
 }
 
-/// The default approved audit sidecar image repositories.
-pub fn default_sidecar_images() -> Vec<String> {
-    [
-        "fluent/fluent-bit",
-        "timberio/vector",
-        "otel/opentelemetry-collector",
-        "otel/opentelemetry-collector-contrib",
-        "otel/opentelemetry-collector-k8s",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// What phi-guard observed of this policy.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhiPolicyStatus {
     /// `Ready` is True when phi-guard parsed and applies the policy, False with the reason when
-    /// it rejected it.
+    /// it rejected it. `WebhookScope` is True when the API server sends phi-guard every object
+    /// the policy's scope covers (phi-guard keeps its ValidatingWebhookConfiguration's selectors
+    /// in step with the policies' scopes), False with the reason while it does not (then objects
+    /// the chart's static selectors miss are not judged). One entry per type; phi-guard's
+    /// writers each own theirs (server-side apply).
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The generation phi-guard last evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What the background audit found for this policy (written by the replica holding the
+    /// audit Lease; absent until its first pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditStatus>,
+}
+
+/// The background audit's counts for one policy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditStatus {
+    /// Objects in the policy's scope that the audit judged (controller-owned ReplicaSets,
+    /// Jobs and Pods are counted through their controller).
+    #[serde(default)]
+    pub judged: i64,
+    /// Judged objects without a fail or warn result of this policy.
+    #[serde(default)]
+    pub compliant: i64,
+    /// Judged objects with at least one fail or warn result of this policy.
+    #[serde(default)]
+    pub violating: i64,
+    /// Violating objects per rule (`encryption-at-rest`, `encryption-in-transit`,
+    /// `network-segmentation`, `audit-sidecar`).
+    #[serde(default)]
+    pub violations_by_rule: std::collections::BTreeMap<String, i64>,
+    /// When the audit last re-judged everything (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_audit_time: Option<String>,
 }

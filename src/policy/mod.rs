@@ -3,8 +3,11 @@
 //! status alike).
 
 pub mod crd;
+pub mod exception;
+mod images;
 mod scope;
 mod set;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 
@@ -19,6 +22,9 @@ pub use crd::{
 
 use crate::selector::{Labels, Selector};
 
+pub use images::{
+    default_sidecar_images, image_has_digest, image_repository, normalize_image, normalize_pattern,
+};
 pub use scope::{in_scope, selects_phi_pods, service_routes_to_phi};
 pub use set::{effective_policies, PolicySet, RejectedPolicy};
 
@@ -62,6 +68,7 @@ impl Default for PhiPolicySpec {
             mode: Mode::Enforce,
             scope: ScopeSpec::default(),
             updates: UpdateMode::default(),
+            max_exception_days: 90,
             encryption_at_rest: EncryptionAtRestSpec::default(),
             encryption_in_transit: EncryptionInTransitSpec::default(),
             network_segmentation: NetworkSegmentationSpec::default(),
@@ -78,11 +85,27 @@ pub struct Policy {
     pub scope: Scope,
     /// How UPDATEs are judged.
     pub updates: UpdateMode,
+    /// The longest PhiException accepted while this policy is in force.
+    pub max_exception_days: u32,
     /// `None` when the rule is disabled.
     pub encryption_at_rest: Option<AtRestConfig>,
     pub encryption_in_transit: Option<InTransitConfig>,
     pub network_segmentation: Option<SegmentationConfig>,
     pub audit_sidecar: Option<AuditSidecarConfig>,
+}
+
+impl Policy {
+    /// Is this requirement checked by the policy?
+    pub fn rule_enabled(&self, rule: crate::verdict::RuleId) -> bool {
+        use crate::verdict::RuleId;
+        match rule {
+            RuleId::EncryptionAtRest => self.encryption_at_rest.is_some(),
+            RuleId::EncryptionInTransit => self.encryption_in_transit.is_some(),
+            RuleId::NetworkSegmentation => self.network_segmentation.is_some(),
+            RuleId::AuditSidecar => self.audit_sidecar.is_some(),
+            RuleId::PhiClassification => true,
+        }
+    }
 }
 
 /// Which objects a policy judges.
@@ -177,6 +200,8 @@ pub struct AuditSidecarConfig {
     pub approved_images: GlobSet,
     /// The patterns as written, for messages.
     pub approved_image_patterns: Vec<String>,
+    /// The registries the patterns name (to tell a look-alike on another registry apart).
+    pub approved_registries: BTreeSet<String>,
     /// `None`: any container name.
     pub container_names: Option<GlobSet>,
     pub require_digest: Option<Mode>,
@@ -184,20 +209,25 @@ pub struct AuditSidecarConfig {
 }
 
 impl AuditSidecarConfig {
-    /// Does an image reference's repository match an approved pattern? The registry, tag and
-    /// digest are ignored; the pattern may match the whole repository path or any suffix after a `/`.
+    /// Is the image approved? Its reference is normalized as a container runtime reads it
+    /// (registry and repository path, Docker Hub short names expanded, tag and digest dropped)
+    /// and matched against the normalized patterns as a whole: the registry counts.
     pub fn image_approved(&self, image: &str) -> bool {
-        let repo = image_repository(image);
-        let mut rest = repo;
-        loop {
-            if self.approved_images.is_match(rest) {
-                return true;
-            }
-            match rest.find('/') {
-                Some(i) => rest = &rest[i + 1..],
-                None => return false,
-            }
-        }
+        self.approved_images.is_match(normalize_image(image))
+    }
+
+    /// Is this unapproved image an approved repository path on a registry the policy does not
+    /// approve it from (a look-alike or an unlisted mirror)?
+    pub fn approved_path_elsewhere(&self, image: &str) -> bool {
+        let normalized = normalize_image(image);
+        let Some((_, path)) = normalized.split_once('/') else {
+            return false;
+        };
+        !self.approved_images.is_match(&normalized)
+            && self
+                .approved_registries
+                .iter()
+                .any(|r| self.approved_images.is_match(format!("{r}/{path}")))
     }
 
     /// Does the container name satisfy the optional name patterns?
@@ -206,23 +236,6 @@ impl AuditSidecarConfig {
             .as_ref()
             .is_none_or(|set| set.is_match(name))
     }
-}
-
-/// The repository part of an image reference: without `@digest` and `:tag`.
-pub fn image_repository(image: &str) -> &str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    // A ':' after the last '/' starts the tag; one before it belongs to a registry port.
-    match without_digest.rfind(':') {
-        Some(colon) if !without_digest[colon..].contains('/') => &without_digest[..colon],
-        _ => without_digest,
-    }
-}
-
-/// Is the image pinned by a sha256 digest?
-pub fn image_has_digest(image: &str) -> bool {
-    image
-        .split_once("@sha256:")
-        .is_some_and(|(_, d)| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Volume types a pod spec can carry, by field name.
@@ -489,9 +502,27 @@ impl Policy {
                 approved_images: globs(
                     &ctx,
                     "spec.auditSidecar.approvedImages",
-                    &au.approved_images,
+                    &au.approved_images
+                        .iter()
+                        .map(|p| {
+                            if p.trim().is_empty() {
+                                String::new()
+                            } else {
+                                normalize_pattern(p)
+                            }
+                        })
+                        .collect::<Vec<_>>(),
                 )?,
                 approved_image_patterns: au.approved_images.clone(),
+                approved_registries: au
+                    .approved_images
+                    .iter()
+                    .filter_map(|p| {
+                        let n = normalize_pattern(p);
+                        let (registry, _) = n.split_once('/')?;
+                        (!registry.contains(['*', '?', '[', '{'])).then(|| registry.to_string())
+                    })
+                    .collect(),
                 container_names: if au.container_names.is_empty() {
                     None
                 } else {
@@ -513,6 +544,7 @@ impl Policy {
             mode: spec.mode,
             scope,
             updates: spec.updates,
+            max_exception_days: spec.max_exception_days.clamp(1, 365),
             encryption_at_rest,
             encryption_in_transit,
             network_segmentation,
@@ -595,16 +627,22 @@ mod tests {
     }
 
     #[test]
-    fn image_patterns_ignore_registry_tag_and_digest() {
+    fn images_are_approved_by_registry_and_path() {
         let p = Policy::try_from(&hipaa_baseline()).expect("valid");
         let a = p.audit_sidecar.expect("enabled");
         for ok in [
             "fluent/fluent-bit:3.1",
+            "docker.io/fluent/fluent-bit",
+            "index.docker.io/fluent/fluent-bit:3",
             "cr.fluentbit.io/fluent/fluent-bit:3.1.4",
-            "registry.example.com:5000/mirror/fluent/fluent-bit@sha256:0000000000000000000000000000000000000000000000000000000000000000",
             "docker.io/timberio/vector:0.40.0-distroless-libc",
             "otel/opentelemetry-collector-contrib:0.110.0",
-            "ghcr.io/acme/otel/opentelemetry-collector-k8s",
+            "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib:0.110.0",
+            "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-k8s@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.0",
+            "bitnami/fluent-bit:3",
+            "docker.elastic.co/beats/filebeat:8.15.0",
+            "grafana/alloy:v1.4.0",
         ] {
             assert!(a.image_approved(ok), "{ok}");
         }
@@ -612,16 +650,31 @@ mod tests {
             "nginx:1.27",
             "fluent/fluent-bit-evil:1",
             "evil/fluent-bit",
+            "evil.example.com/fluent/fluent-bit:3",
+            "registry.example.com:5000/mirror/fluent/fluent-bit",
+            "ghcr.io/acme/otel/opentelemetry-collector-k8s",
             "otel/opentelemetry-collector-builder",
+            "localhost/fluent/fluent-bit",
         ] {
             assert!(!a.image_approved(bad), "{bad}");
         }
-        assert_eq!(
-            image_repository("localhost:5000/app:1"),
-            "localhost:5000/app"
-        );
-        assert_eq!(image_repository("localhost:5000/app"), "localhost:5000/app");
-        assert!(!image_has_digest("fluent/fluent-bit:3"));
+    }
+
+    #[test]
+    fn policies_add_their_mirrors_and_short_names_mean_docker_hub() {
+        let mut spec = PhiPolicySpec::default();
+        spec.audit_sidecar.approved_images = vec![
+            "fluent/fluent-bit".into(),
+            "registry.example.com:5000/mirror/**".into(),
+        ];
+        let p = Policy::from_spec("mirrors", &spec).expect("valid");
+        let a = p.audit_sidecar.expect("enabled");
+        assert!(a.image_approved("fluent/fluent-bit:3"));
+        assert!(a.image_approved("docker.io/fluent/fluent-bit:3"));
+        assert!(a.image_approved("registry.example.com:5000/mirror/fluent/fluent-bit:3"));
+        assert!(!a.image_approved("cr.fluentbit.io/fluent/fluent-bit:3"));
+        assert!(!a.image_approved("evil.example.com/fluent/fluent-bit:3"));
+        assert!(!a.image_approved("registry.example.com:5000/other/fluent-bit"));
     }
 
     #[test]

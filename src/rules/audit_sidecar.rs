@@ -45,7 +45,7 @@ impl Candidate<'_> {
 }
 
 /// Every audit-sidecar finding for the workload.
-pub fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
@@ -182,9 +182,28 @@ fn missing_finding(
     }
     let mut message = format!(
         "{}: no container or native sidecar runs an approved audit sidecar image (approved \
-         repositories: {patterns})",
+         images, matched by registry and repository path: {patterns})",
         w.display()
     );
+    let look_alikes: Vec<String> = pod
+        .spec
+        .containers
+        .iter()
+        .chain(pod.spec.init_containers.iter())
+        .filter_map(|c| {
+            let image = c.image.as_deref()?;
+            cfg.approved_path_elsewhere(image)
+                .then(|| format!("{} ({})", c.name, crate::policy::image_repository(image)))
+        })
+        .collect();
+    if !look_alikes.is_empty() {
+        message.push_str(&format!(
+            "; container(s) {} run an approved repository path from a registry the policy does \
+             not approve it from (a look-alike, or a mirror to add to \
+             spec.auditSidecar.approvedImages with its registry)",
+            look_alikes.join(", ")
+        ));
+    }
     if cfg.container_names.is_some() {
         let misnamed: Vec<&str> = pod
             .spec
@@ -223,9 +242,10 @@ fn missing_finding(
         format!("{sp}.containers"),
         message,
         format!(
-            "Add an audit sidecar that ships the application's logs {placement}, running an image \
-             from one of: {patterns}. If your platform injects it with a mutating webhook, enable \
-             the injection for this workload."
+            "Add an audit sidecar that ships the application's logs {placement}, running one of the \
+             approved images listed above from its registry (a mirror counts once the policy lists \
+             it in spec.auditSidecar.approvedImages). If your platform injects it with a mutating \
+             webhook, enable the injection for this workload."
         ),
     )
 }
@@ -404,7 +424,6 @@ mod tests {
             "otel/opentelemetry-collector",
         ] {
             assert!(f[0].message.contains(p), "{}", f[0].message);
-            assert!(f[0].remediation.contains(p));
         }
         assert!(!f[0].message.contains("hunter2"));
         assert!(!f[0].remediation.contains("hunter2"));
@@ -498,12 +517,16 @@ mod tests {
     }
 
     #[test]
-    fn registry_tag_and_digest_do_not_change_the_repository() {
+    fn images_are_approved_by_registry_and_path_tag_and_digest_ignored() {
         for image in [
             "cr.fluentbit.io/fluent/fluent-bit:3.1.4",
-            "registry.example.com:5000/mirror/fluent/fluent-bit:3@sha256:0",
+            "fluent/fluent-bit:3@sha256:0",
+            "index.docker.io/fluent/fluent-bit",
             "docker.io/otel/opentelemetry-collector-contrib:0.110.0",
             "otel/opentelemetry-collector-k8s",
+            "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib:0.110.0",
+            "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.0",
+            "bitnami/fluent-bit:3.1.9",
         ] {
             let w = pod_spec(Kind::Pod, json!({"containers": [app(), fluent(image)]}));
             let f = run_baseline(&w);
@@ -514,12 +537,30 @@ mod tests {
             "evil/fluent-bit:1",
             "nginx:1.27",
             "registry.example.com:5000/vector:1",
+            // The same path on another registry is a look-alike, not Fluent Bit.
+            "evil.example.com/fluent/fluent-bit:3.1",
+            "registry.example.com:5000/mirror/fluent/fluent-bit:3",
         ] {
             let w = pod_spec(Kind::Pod, json!({"containers": [app(), fluent(image)]}));
             let f = run_baseline(&w);
             assert_eq!(f.len(), 1, "{image}");
             assert_eq!(f[0].path, "spec.containers", "{image}");
+            assert_eq!(f[0].rule.citation(), "45 CFR 164.312(b)");
         }
+        let w = pod_spec(
+            Kind::Pod,
+            json!({"containers": [app(), fluent("evil.example.com/fluent/fluent-bit:3.1")]}),
+        );
+        let f = run_baseline(&w);
+        assert!(
+            f[0].message.contains(
+                "container(s) fluent-bit (evil.example.com/fluent/fluent-bit) run an approved \
+                 repository path from a registry the policy does not approve it from"
+            ),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].message.contains("cr.fluentbit.io/fluent/fluent-bit"));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The PHI requirements, one module each. Every rule returns all of its findings.
 
-pub mod audit_sidecar;
-pub mod encryption_at_rest;
-pub mod encryption_in_transit;
-pub mod network_segmentation;
+pub(crate) mod audit_sidecar;
+pub(crate) mod encryption_at_rest;
+pub(crate) mod encryption_in_transit;
+pub(crate) mod network_segmentation;
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::verdict::Finding;
 use crate::view::{ClusterView, NamespaceInfo};
 
 /// What a rule may read besides the object: cluster state, the policy, the object's namespace.
-pub struct RuleContext<'a> {
+pub(crate) struct RuleContext<'a> {
     pub cluster: &'a dyn ClusterView,
     pub policy: &'a Policy,
     pub namespace: Option<Arc<NamespaceInfo>>,
@@ -22,13 +22,13 @@ pub struct RuleContext<'a> {
 
 impl RuleContext<'_> {
     /// Labels of the object's namespace (empty when unknown).
-    pub fn namespace_labels(&self) -> Option<&Labels> {
+    pub(crate) fn namespace_labels(&self) -> Option<&Labels> {
         self.namespace.as_deref().map(|n| &n.labels)
     }
 }
 
 /// Run every enabled rule of the context's policy.
-pub fn run_all(w: &Object, ctx: &RuleContext, out: &mut Vec<Finding>) {
+pub(crate) fn run_all(w: &Object, ctx: &RuleContext, out: &mut Vec<Finding>) {
     if let Some(cfg) = &ctx.policy.encryption_at_rest {
         out.extend(encryption_at_rest::check(w, ctx, cfg));
     }

@@ -1,6 +1,21 @@
 //! The `network-segmentation` rule (45 CFR 164.312(a)(1), (e)(1)): PHI pods are isolated by a
 //! NetworkPolicy in their own namespace for ingress (and, configurably, egress), optionally
 //! behind a namespace-wide default deny.
+//!
+//! Isolation that allows everything is not segmentation. NetworkPolicies add up, so one
+//! selecting policy whose rule allows any source (no peers, `namespaceSelector: {}` without a
+//! pod restriction, an ipBlock of prefix length 0) opens the pods whatever the others deny; the
+//! finding names the policy and the rule (`NetworkPolicy db/allow-db ingress[0] allows any
+//! source (the rule names no peers) on port 5432/TCP`). A port restriction does not make such a
+//! rule segmentation: the database port of a bitnami-style policy is open to every caller, which
+//! is exactly what segmentation is meant to prevent. Egress rules open only to DNS (port 53) are
+//! the usual DNS allowance and are not counted.
+//!
+//! Host networking escapes segmentation: a `hostNetwork: true` pod shares the node's network
+//! namespace, and most CNIs do not apply NetworkPolicies to it (Kubernetes leaves their effect on
+//! host-network pods undefined); a `hostPort` exposes the container on every address of its
+//! node, where the source a policy sees may already be rewritten (also undefined by Kubernetes).
+//! Each is a finding on its field, DaemonSets included.
 
 use std::sync::Arc;
 
@@ -38,17 +53,31 @@ impl Direction {
             Direction::Egress => np.isolates_egress,
         }
     }
+
+    fn rules_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    fn peers_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        }
+    }
 }
 
 /// Every network-segmentation finding for the workload.
-pub fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
     // The cluster view lists policies by namespace, and a podSelector only ever selects pods in
     // the policy's own namespace, so policies elsewhere never count.
     let policies = ctx.cluster.network_policies(&w.namespace);
-    let mut out = Vec::new();
+    let mut out = host_network_findings(w, pod, cfg.mode);
     if let Some(f) = direction_finding(w, pod, &policies, Direction::Ingress, cfg.mode) {
         out.push(f);
     }
@@ -60,6 +89,63 @@ pub fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Fin
     if let Some(mode) = cfg.namespace_default_deny {
         if !policies.iter().any(|p| p.is_default_deny()) {
             out.push(default_deny_finding(w, &policies, mode));
+        }
+    }
+    out
+}
+
+/// `hostNetwork: true` and every `hostPort`: traffic NetworkPolicies do not reliably see.
+fn host_network_findings(w: &Object, pod: &PodView, mode: Mode) -> Vec<Finding> {
+    let sp = pod.spec_path;
+    let mut out = Vec::new();
+    if pod.spec.host_network {
+        out.push(Finding::new(
+            RuleId::NetworkSegmentation,
+            mode,
+            format!("{sp}.hostNetwork"),
+            format!(
+                "{}: the pods run with hostNetwork: true, in the node's network namespace: \
+                 NetworkPolicies do not isolate host-network pods on most CNIs (Kubernetes leaves \
+                 it undefined), so no policy can segment them, and service meshes do not inject \
+                 or capture them.",
+                w.display()
+            ),
+            format!(
+                "Remove `hostNetwork: true` from {sp} and reach the pods through a Service; a PHI \
+                 workload that truly needs the host network (a node agent) needs a policy exception \
+                 and host-level firewalling outside Kubernetes."
+            ),
+        ));
+    }
+    let groups = [
+        ("containers", &pod.spec.containers),
+        ("initContainers", &pod.spec.init_containers),
+    ];
+    for (field, containers) in groups {
+        for (i, c) in containers.iter().enumerate() {
+            for (j, p) in c.ports.iter().enumerate() {
+                if p.host_port.is_none_or(|h| h <= 0) {
+                    continue;
+                }
+                out.push(Finding::new(
+                    RuleId::NetworkSegmentation,
+                    mode,
+                    format!("{sp}.{field}[{i}].ports[{j}].hostPort"),
+                    format!(
+                        "{}: container {} exposes port {} on its node's addresses (hostPort): \
+                         whether NetworkPolicies apply to traffic arriving there depends on the CNI \
+                         (Kubernetes leaves it undefined), so the port is not proven segmented.",
+                        w.display(),
+                        c.name,
+                        p.container_port
+                    ),
+                    format!(
+                        "Remove `hostPort` from {sp}.{field}[{i}].ports[{j}] and expose the port \
+                         through a Service (ClusterIP, or a LoadBalancer with \
+                         loadBalancerSourceRanges) that NetworkPolicies govern."
+                    ),
+                ));
+            }
         }
     }
     out
@@ -79,7 +165,7 @@ fn direction_finding(
         .filter(|p| p.selects(&pod.labels))
         .collect();
     if selecting.iter().any(|p| dir.isolated_by(p)) {
-        return None;
+        return open_finding(w, pod, &selecting, dir, mode);
     }
     let ns = &w.namespace;
     let mut message = format!(
@@ -140,6 +226,61 @@ fn direction_finding(
         format!("{}.labels", pod.meta_path),
         message,
         remediation,
+    ))
+}
+
+/// Isolated for `dir`, but a selecting policy's rule allows everything: say which rules.
+fn open_finding(
+    w: &Object,
+    pod: &PodView,
+    selecting: &[&NetworkPolicyInfo],
+    dir: Direction,
+    mode: Mode,
+) -> Option<Finding> {
+    let ingress = dir == Direction::Ingress;
+    let opening: Vec<String> = selecting
+        .iter()
+        .flat_map(|p| {
+            p.open_rules(ingress).iter().map(move |r| {
+                let at = match r.peer {
+                    Some(j) => format!(
+                        "{}[{}].{}[{j}]",
+                        dir.rules_field(),
+                        r.index,
+                        dir.peers_field()
+                    ),
+                    None => format!("{}[{}]", dir.rules_field(), r.index),
+                };
+                format!(
+                    "NetworkPolicy {}/{} {at} allows {} on {}",
+                    p.namespace, p.name, r.allows, r.ports
+                )
+            })
+        })
+        .collect();
+    if opening.is_empty() {
+        return None;
+    }
+    let others = if ingress { "source" } else { "destination" };
+    Some(Finding::new(
+        RuleId::NetworkSegmentation,
+        mode,
+        format!("{}.labels", pod.meta_path),
+        format!(
+            "{}: the pods are selected for {} but not segmented: {}. NetworkPolicies add up, so \
+             a rule that allows any {others} opens the pods whatever other policies deny, even when \
+             it is restricted to some ports.",
+            w.display(),
+            dir.as_str(),
+            opening.join("; "),
+        ),
+        format!(
+            "Replace each rule named with an allow list of the callers that need access \
+             (`{}: [{{podSelector: {{matchLabels: ...}}}}]`, with a `namespaceSelector` naming \
+             their namespace when they live elsewhere, or an ipBlock of the specific CIDRs), and \
+             keep the `ports` restriction.",
+            dir.peers_field()
+        ),
     ))
 }
 
@@ -252,7 +393,8 @@ mod tests {
             &state,
             "phi",
             "api-ingress",
-            json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [{}]}),
+            json!({"podSelector": {"matchLabels": {"app": "api"}},
+                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]}),
         );
         assert!(run(&state, &pod("phi", json!({"app": "api"})), &ingress_only()).is_empty());
         let f = run(&state, &pod("phi", json!({"app": "web"})), &ingress_only());
@@ -312,7 +454,8 @@ mod tests {
             &state,
             "phi",
             "egress-lockdown",
-            json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}),
+            json!({"podSelector": {}, "policyTypes": ["Egress"],
+                   "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]}),
         );
         let f = run(
             &state,
@@ -409,7 +552,8 @@ mod tests {
             &state,
             "phi",
             "allow-some",
-            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}]}),
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+                   "ingress": [{"from": [{"podSelector": {}}]}]}),
         );
         let f = run(
             &state,
@@ -464,6 +608,206 @@ mod tests {
         let f = run(&state, &pod("phi", json!({"a": "b"})), &ingress_only());
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("broken has an invalid podSelector"));
+    }
+
+    // ---- issue 12 item 3: isolation that allows everything is not segmentation ----
+
+    #[test]
+    fn allow_all_ingress_is_not_segmentation_and_names_the_rule() {
+        for (spec, at, allows) in [
+            (
+                json!({"podSelector": {}, "ingress": [{}]}),
+                "ingress[0]",
+                "any source (the rule names no peers)",
+            ),
+            (
+                json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [
+                    {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]},
+                    {"from": [{"podSelector": {"matchLabels": {"app": "x"}}}, {"namespaceSelector": {}}]},
+                ]}),
+                "ingress[1].from[1]",
+                "every pod in every namespace",
+            ),
+            (
+                json!({"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {}}]}]}),
+                "ingress[0].from[0]",
+                "every pod in every namespace",
+            ),
+            (
+                json!({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]}),
+                "ingress[0].from[0]",
+                "any source address",
+            ),
+            (
+                json!({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "::/0"}}]}]}),
+                "ingress[0].from[0]",
+                "any source address",
+            ),
+        ] {
+            let state = ClusterState::new();
+            np(&state, "db", "allow-db", spec.clone());
+            let f = run(&state, &pod("db", json!({"app": "api"})), &ingress_only());
+            assert_eq!(f.len(), 1, "{spec}: {f:?}");
+            assert_eq!(f[0].rule, RuleId::NetworkSegmentation);
+            assert_eq!(f[0].rule.citation(), "45 CFR 164.312(a)(1), (e)(1)");
+            assert_eq!(f[0].mode, Mode::Enforce);
+            assert_eq!(f[0].path, "metadata.labels");
+            let want = format!("NetworkPolicy db/allow-db {at} allows {allows}");
+            assert!(f[0].message.contains(&want), "{want} in {}", f[0].message);
+            assert!(f[0].message.contains("on all ports"), "{}", f[0].message);
+        }
+    }
+
+    #[test]
+    fn a_port_restricted_allow_from_anywhere_still_opens_that_port() {
+        // The bitnami PostgreSQL chart's policy: the database port, from any source.
+        let state = ClusterState::new();
+        np(
+            &state,
+            "db",
+            "postgresql",
+            json!({"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                   "ingress": [{"ports": [{"port": 5432, "protocol": "TCP"}]}]}),
+        );
+        let f = run(&state, &pod("db", json!({"app": "api"})), &ingress_only());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].message.contains(
+                "NetworkPolicy db/postgresql ingress[0] allows any source (the rule names no peers) on port 5432/TCP"
+            ),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].remediation.contains("from: [{podSelector"));
+        // An allow-all policy next to a default deny still opens the pods: policies add up.
+        np(
+            &state,
+            "db",
+            "deny-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        );
+        assert_eq!(
+            run(&state, &pod("db", json!({"app": "api"})), &ingress_only()).len(),
+            1
+        );
+        // Narrow peers are segmentation.
+        let state = ClusterState::new();
+        np(
+            &state,
+            "db",
+            "postgresql",
+            json!({"podSelector": {}, "ingress": [{"ports": [{"port": 5432}], "from": [
+                {"podSelector": {"matchLabels": {"app": "api"}}},
+                {"namespaceSelector": {"matchLabels": {"team": "records"}}},
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": {"role": "backup"}}},
+                {"ipBlock": {"cidr": "10.20.0.0/16"}},
+            ]}]}),
+        );
+        assert!(run(&state, &pod("db", json!({"app": "api"})), &ingress_only()).is_empty());
+    }
+
+    #[test]
+    fn allow_all_egress_does_not_silence_the_egress_warning_but_dns_does_not_count() {
+        let state = ClusterState::new();
+        np(
+            &state,
+            "phi",
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+            "egress": [
+                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}]},
+            ]}),
+        );
+        let f = run(
+            &state,
+            &pod("phi", json!({})),
+            &config(Some(Mode::Warn), None),
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].mode, Mode::Warn);
+        assert!(
+            f[0].message.contains(
+                "NetworkPolicy phi/egress egress[1].to[0] allows any destination address (an ipBlock with prefix length 0) on port 443/TCP"
+            ),
+            "{}",
+            f[0].message
+        );
+        np(
+            &state,
+            "phi",
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}),
+        );
+        let f = run(
+            &state,
+            &pod("phi", json!({})),
+            &config(Some(Mode::Warn), None),
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("egress[0] allows any destination")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn host_network_and_host_ports_are_not_segmented() {
+        // Isolated by a default deny, yet on the host network: NetworkPolicies do not apply.
+        let state = ClusterState::new();
+        np(
+            &state,
+            "mon",
+            "deny-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        );
+        let ds = fixtures::object(
+            Kind::DaemonSet,
+            Some("mon"),
+            json!({"metadata": {"name": "node-exporter"}, "spec": {"template": {
+                "metadata": {"labels": {"app": "node-exporter"}},
+                "spec": {"hostNetwork": true, "containers": [{"name": "exporter", "image": "e:1",
+                    "ports": [{"name": "metrics", "containerPort": 9100, "hostPort": 9100}]}],
+                    "initContainers": [{"name": "init", "image": "i:1",
+                    "ports": [{"containerPort": 80}]}]}}}}),
+        );
+        let f = run(&state, &ds, &config(Some(Mode::Warn), None));
+        let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.template.spec.hostNetwork",
+                "spec.template.spec.containers[0].ports[0].hostPort"
+            ],
+            "{f:?}"
+        );
+        assert!(f
+            .iter()
+            .all(|f| f.mode == Mode::Enforce && f.rule == RuleId::NetworkSegmentation));
+        assert!(f[0]
+            .message
+            .starts_with("DaemonSet mon/node-exporter: the pods run with hostNetwork: true"));
+        assert!(
+            f[1].message
+                .contains("container exporter exposes port 9100"),
+            "{}",
+            f[1].message
+        );
+        assert!(f[1]
+            .remediation
+            .contains("spec.template.spec.containers[0].ports[0]"));
+
+        // A Pod with a hostPort only.
+        let p = fixtures::object(
+            Kind::Pod,
+            Some("mon"),
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a:1",
+                "ports": [{"containerPort": 8080}, {"containerPort": 8443, "hostPort": 443}]}]}}),
+        );
+        let f = run(&state, &p, &ingress_only());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].path, "spec.containers[0].ports[1].hostPort");
     }
 
     #[test]

@@ -3,13 +3,16 @@
 //! it; the engine and rules only read it. Depends on nothing but labels and selectors, so the
 //! admitted-object views (`object`) and the policy's scope matching can use it without cycles.
 
-pub mod objects;
+pub(crate) mod confirm;
+pub(crate) mod network_policy;
+pub(crate) mod objects;
 
 use std::sync::Arc;
 
-pub use objects::{
-    CertificateInfo, MtlsMode, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, ServicePortInfo, StorageClassInfo,
+pub(crate) use network_policy::NetworkPolicyInfo;
+pub(crate) use objects::{
+    CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    ServicePortInfo, StorageClassInfo,
 };
 
 /// Read access to cluster state for rules.

@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
 };
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Deserialize;
 
-use crate::selector::{Labels, Selector};
+use crate::selector::Labels;
 
 /// The annotation that marks the default StorageClass.
-pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+pub(crate) const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 
 /// Annotation keys (prefixes) whose values rules read; other annotations are not kept.
 const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
@@ -27,12 +26,14 @@ const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
 ];
 
 /// Is this an annotation rules read?
-pub fn is_kept_annotation(key: &str) -> bool {
+pub(crate) fn is_kept_annotation(key: &str) -> bool {
     KEPT_ANNOTATION_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 /// Keep only annotations rules read.
-pub fn kept_annotations<'a>(all: impl IntoIterator<Item = (&'a String, &'a String)>) -> Labels {
+pub(crate) fn kept_annotations<'a>(
+    all: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Labels {
     all.into_iter()
         .filter(|(k, _)| is_kept_annotation(k))
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -57,12 +58,14 @@ impl From<&Namespace> for NamespaceInfo {
     }
 }
 
-/// A StorageClass: provisioner, parameters (keys lower-cased) and whether it is the default.
+/// A StorageClass: provisioner, parameters (as written) and whether it is the default.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StorageClassInfo {
     pub name: String,
     pub provisioner: String,
-    /// Parameter keys lower-cased (they are case-insensitive for the drivers we know).
+    /// Parameters exactly as written: some drivers read keys case-insensitively (EBS, GCE PD,
+    /// Azure Disk, OpenEBS ZFS), others only in the exact spelling (Ceph CSI, Longhorn,
+    /// Portworx), so the rule, not the view, decides how to look a key up.
     pub parameters: BTreeMap<String, String>,
     pub is_default: bool,
     /// RFC 3339 creation time, to pick the newest default like the API server does.
@@ -70,10 +73,16 @@ pub struct StorageClassInfo {
 }
 
 impl StorageClassInfo {
-    /// A parameter by case-insensitive key.
+    /// A parameter by case-insensitive key (the exact spelling first).
     pub fn param(&self, key: &str) -> Option<&str> {
         self.parameters
-            .get(&key.to_ascii_lowercase())
+            .get(key)
+            .or_else(|| {
+                self.parameters
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v)
+            })
             .map(String::as_str)
     }
 }
@@ -83,12 +92,7 @@ impl From<&StorageClass> for StorageClassInfo {
         StorageClassInfo {
             name: sc.metadata.name.clone().unwrap_or_default(),
             provisioner: sc.provisioner.clone(),
-            parameters: sc
-                .parameters
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
+            parameters: sc.parameters.clone().unwrap_or_default(),
             is_default: sc
                 .metadata
                 .annotations
@@ -140,7 +144,7 @@ pub struct PvInfo {
     pub storage_class_name: Option<String>,
     /// The CSI driver, when CSI-backed.
     pub csi_driver: Option<String>,
-    /// CSI volume attributes, keys lower-cased.
+    /// CSI volume attributes, exactly as written (see [`StorageClassInfo::parameters`]).
     pub csi_attributes: BTreeMap<String, String>,
     /// The in-tree volume type field name when not CSI (e.g. `hostPath`, `nfs`, `local`).
     pub source_type: Option<String>,
@@ -175,73 +179,9 @@ impl From<&PersistentVolume> for PvInfo {
             csi_driver: csi.map(|c| c.driver.clone()),
             csi_attributes: csi
                 .and_then(|c| c.volume_attributes.as_ref())
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
+                .cloned()
+                .unwrap_or_default(),
             source_type,
-        }
-    }
-}
-
-/// A NetworkPolicy reduced to what isolation needs.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetworkPolicyInfo {
-    pub namespace: String,
-    pub name: String,
-    pub pod_selector: Selector,
-    /// Effective policyTypes contain Ingress (explicit, or the default: always).
-    pub isolates_ingress: bool,
-    /// Effective policyTypes contain Egress (explicit, or the default: when egress rules exist).
-    pub isolates_egress: bool,
-    pub ingress_rules: usize,
-    pub egress_rules: usize,
-    /// The podSelector could not be parsed; the policy selects nothing for phi-guard.
-    pub invalid_selector: bool,
-}
-
-impl NetworkPolicyInfo {
-    /// A namespace-wide default deny: selects all pods, isolates both directions, allows nothing.
-    pub fn is_default_deny(&self) -> bool {
-        self.pod_selector.is_empty()
-            && self.isolates_ingress
-            && self.isolates_egress
-            && self.ingress_rules == 0
-            && self.egress_rules == 0
-    }
-
-    /// Does it select a pod with these labels (same namespace assumed)?
-    pub fn selects(&self, pod_labels: &Labels) -> bool {
-        !self.invalid_selector && self.pod_selector.matches(pod_labels)
-    }
-}
-
-impl From<&NetworkPolicy> for NetworkPolicyInfo {
-    fn from(np: &NetworkPolicy) -> Self {
-        let spec = np.spec.as_ref();
-        let ingress_rules = spec.and_then(|s| s.ingress.as_ref()).map_or(0, Vec::len);
-        let egress_rules = spec.and_then(|s| s.egress.as_ref()).map_or(0, Vec::len);
-        let types = spec.and_then(|s| s.policy_types.as_ref());
-        let (isolates_ingress, isolates_egress) = match types {
-            Some(t) if !t.is_empty() => (
-                t.iter().any(|x| x == "Ingress"),
-                t.iter().any(|x| x == "Egress"),
-            ),
-            _ => (true, egress_rules > 0),
-        };
-        let selector = spec
-            .and_then(|s| s.pod_selector.as_ref())
-            .map(Selector::try_from)
-            .unwrap_or(Ok(Selector::default()));
-        NetworkPolicyInfo {
-            namespace: np.metadata.namespace.clone().unwrap_or_default(),
-            name: np.metadata.name.clone().unwrap_or_default(),
-            invalid_selector: selector.is_err(),
-            pod_selector: selector.unwrap_or_default(),
-            isolates_ingress,
-            isolates_egress,
-            ingress_rules,
-            egress_rules,
         }
     }
 }
@@ -408,11 +348,19 @@ pub struct PodInfo {
     pub annotations: Labels,
     /// Names of containers and init containers (mesh proxies show up here).
     pub container_names: Vec<String>,
+    /// `hostNetwork: true`: no mesh injects or captures it.
+    pub host_network: bool,
+    /// Secrets mounted from `secret` or `projected` volumes (TLS material when cert-manager
+    /// issues them); names only, never data.
+    pub mounted_secrets: Vec<String>,
+    /// A `csi.cert-manager.io` volume is mounted.
+    pub cert_manager_csi: bool,
 }
 
 impl From<&Pod> for PodInfo {
     fn from(p: &Pod) -> Self {
         let spec = p.spec.as_ref();
+        let tls = pod_tls_material(spec);
         PodInfo {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
@@ -427,8 +375,44 @@ impl From<&Pod> for PodInfo {
                 })
                 .map(|c| c.name.clone())
                 .collect(),
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+            mounted_secrets: tls.0,
+            cert_manager_csi: tls.1,
         }
     }
+}
+
+/// The Secrets of mounted secret/projected volumes and whether a cert-manager CSI volume is
+/// mounted (see `object::pod::mounted_tls_material`, the same for decoded pod specs).
+fn pod_tls_material(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> (Vec<String>, bool) {
+    let mut secrets = Vec::new();
+    let mut csi = false;
+    let Some(spec) = spec else {
+        return (secrets, csi);
+    };
+    let mounted = |name: &str| {
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .any(|c| c.volume_mounts.iter().flatten().any(|m| m.name == name))
+    };
+    for v in spec.volumes.iter().flatten().filter(|v| mounted(&v.name)) {
+        if v.csi
+            .as_ref()
+            .is_some_and(|c| c.driver == "csi.cert-manager.io")
+        {
+            csi = true;
+        }
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            secrets.push(name);
+        }
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(s) = &p.secret {
+                secrets.push(s.name.clone());
+            }
+        }
+    }
+    (secrets, csi)
 }
 
 /// A Service: selector and ports.

@@ -484,7 +484,12 @@ pub fn warning(f: &Finding) -> String {
 pub fn audit_annotations(d: &Decision) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for f in d.with_mode(Mode::Audit) {
+    for f in d
+        .findings
+        .iter()
+        .filter(|f| f.mode == Mode::Audit || f.excepted.is_some())
+    {
+        // Excepted findings are recorded too: an exception is never silent.
         let n = counts.entry(f.rule.as_str()).or_default();
         *n += 1;
         // Policy first so truncation never drops it; no fix (auditors need what, not how).

@@ -30,6 +30,21 @@ pub use tls::{CertStore, TlsError};
 /// The readiness component for the serving certificate.
 pub const TLS_COMPONENT: &str = "tls";
 
+/// Default cap on one request, body read included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on a TLS handshake.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default HTTP/1.1 header-read (and idle keep-alive) timeout: above the API server's 90 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default interval between re-reads of the certificate files.
+pub const DEFAULT_CERT_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Default wait for in-flight requests at shutdown (the chart's grace period is 30 s).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Default webhook listener.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+/// Default admin listener (/healthz, /readyz, /metrics).
+pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:8080";
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -53,6 +68,8 @@ pub struct Options {
     /// instead of failing, keep `tls` not ready and retry every reload interval; the TLS
     /// listener starts accepting once a pair loads.
     pub wait_for_certificate: bool,
+    /// Consistent reads for decisions the watch caches cannot settle (in a cluster).
+    pub(crate) confirmer: Option<crate::cluster::confirm::Confirmer>,
 }
 
 impl Options {
@@ -61,12 +78,13 @@ impl Options {
         Options {
             tls_cert_file: tls_cert_file.into(),
             tls_key_file: tls_key_file.into(),
-            request_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(120),
-            cert_reload_interval: Duration::from_secs(2),
-            shutdown_grace: Duration::from_secs(25),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            cert_reload_interval: DEFAULT_CERT_RELOAD_INTERVAL,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             wait_for_certificate: false,
+            confirmer: None,
         }
     }
 }
@@ -134,6 +152,7 @@ pub async fn start(
         state,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        confirmer: opts.confirmer.clone(),
     };
     let addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;

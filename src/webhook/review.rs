@@ -5,12 +5,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::cluster::ClusterState;
 use crate::engine;
 use crate::object::{Body, Kind, Object};
+use crate::policy::exception::{self, Exception, PhiException};
 use crate::policy::{Policy, SYSTEM_NAMESPACES};
 use crate::verdict::Decision;
-use crate::view::NetworkPolicyInfo;
+use crate::view::{ClusterView, NetworkPolicyInfo};
 
 use super::admission::{AdmissionRequest, AdmissionResponse, ObjectField, Operation, Status};
 
@@ -62,10 +62,21 @@ impl Outcome {
     }
 }
 
-/// Judge one request. `ready`: every cache has synced.
-pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> Outcome {
+/// Judge one request against `policies` and what `cluster` shows. `ready`: every cache has
+/// synced.
+pub fn judge(
+    req: &AdmissionRequest<'_>,
+    policies: &[Arc<Policy>],
+    exceptions: &[Arc<Exception>],
+    cluster: &dyn ClusterView,
+    ready: bool,
+) -> Outcome {
     let uid = req.uid.as_str();
     let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    if req.kind.group == "phiguard.io" && req.kind.kind == "PhiException" {
+        return judge_exception(req, policies, now);
+    }
 
     // Subresources (status, scale, binding, eviction, exec ...) carry other object types or
     // controller bookkeeping; judging them would block kubelets and controllers on objects that
@@ -108,15 +119,13 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
         );
     }
 
-    let policies = state.policies();
-    let policies: &[Arc<Policy>] = &policies.policies;
-
     let decode = |field: &str, obj| decode(req, kind, field, obj);
 
     match req.operation {
         Operation::Create => match decode("object", req.object.as_ref()) {
             Ok(w) => {
-                let d = engine::evaluate(&w, state, policies);
+                let d = engine::evaluate(&w, cluster, policies);
+                let d = exception::apply(d, &w, exceptions, now);
                 Outcome::decided(uid, kind, &w.display(), d)
             }
             Err(st) => Outcome::invalid(uid, Some(kind), st),
@@ -131,17 +140,18 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
                 Err(st) => return Outcome::invalid(uid, Some(kind), st),
             };
             let actor = engine::Actor::from_username(&req.user);
-            let mut d = engine::evaluate_update(&old, &new, state, policies, actor);
-            let changed = engine::classification_change(&old, &new, state, policies);
+            let mut d = engine::evaluate_update(&old, &new, cluster, policies, actor);
+            let changed = engine::classification_change(&old, &new, cluster, policies);
             if !changed.is_empty() {
                 d = Decision::merge(d, Decision::from_findings(true, Vec::new(), changed));
             }
             if let (Body::NetworkPolicy(o), Body::NetworkPolicy(n)) = (&old.body, &new.body) {
                 d = Decision::merge(
                     d,
-                    engine::network_policy_change(o, Some(n), state, policies),
+                    engine::network_policy_change(o, Some(n), cluster, policies),
                 );
             }
+            let d = exception::apply(d, &new, exceptions, now);
             Outcome::decided(uid, kind, &new.display(), d)
         }
         Operation::Delete => {
@@ -155,7 +165,11 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
                     },
                     Err(st) => return Outcome::invalid(uid, Some(kind), st),
                 },
-                None => state.network_policies.get(req.namespace(), req.name()),
+                None => cluster
+                    .network_policies(req.namespace())
+                    .iter()
+                    .find(|p| p.name == req.name())
+                    .cloned(),
             };
             let Some(old) = old else {
                 return Outcome::invalid(
@@ -172,12 +186,82 @@ pub fn judge(req: &AdmissionRequest<'_>, state: &ClusterState, ready: bool) -> O
                     ),
                 );
             };
-            let d = engine::network_policy_change(&old, None, state, policies);
+            let d = engine::network_policy_change(&old, None, cluster, policies);
             let object = format!("deletion of NetworkPolicy {}/{}", old.namespace, old.name);
             Outcome::decided(uid, kind, &object, d)
         }
         Operation::Connect => Outcome::skip(uid, Some(kind), None),
     }
+}
+
+/// A PhiException being written: well formed, expiring in the future, and no longer than the
+/// policies in force allow (the shortest `maxExceptionDays`). Refused naming the field.
+fn judge_exception(req: &AdmissionRequest<'_>, policies: &[Arc<Policy>], now: i64) -> Outcome {
+    let uid = req.uid.as_str();
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return Outcome::skip(uid, None, None);
+    }
+    let parsed: Result<PhiException, String> = match &req.object {
+        Some(ObjectField::Raw(raw)) => serde_json::from_str(raw.get()).map_err(|e| {
+            format!(
+                "not a PhiException: {}",
+                crate::telemetry::redact(&e.to_string())
+            )
+        }),
+        _ => Err("the request has no object".to_string()),
+    };
+    let max_days = policies
+        .iter()
+        .map(|p| p.max_exception_days)
+        .min()
+        .unwrap_or(90);
+    match parsed.and_then(|x| exception::validate_new(&x, now, max_days)) {
+        Ok(e) => {
+            let mut o = Outcome::skip(uid, None, None);
+            o.response.warnings.push(format!(
+                "phi-guard: PhiException {} waives its findings until {} (ticket {})",
+                e.name, e.expires_text, e.ticket
+            ));
+            o
+        }
+        Err(msg) => Outcome::invalid(
+            uid,
+            None,
+            Status::failure(
+                422,
+                "Invalid",
+                format!(
+                    "phi-guard rejected PhiException {}: {msg}",
+                    display_name(req)
+                ),
+            ),
+        ),
+    }
+}
+
+/// The object's namespace is not in the cache and could not be read: phi-guard cannot tell
+/// whether the object is PHI, and never takes an unknown namespace as "not PHI".
+pub(crate) fn unconfirmed_namespace(
+    req: &AdmissionRequest<'_>,
+    err: &crate::cluster::confirm::ConfirmError,
+) -> Outcome {
+    let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
+    Outcome::invalid(
+        &req.uid,
+        kind,
+        Status::failure(
+            503,
+            "ServiceUnavailable",
+            format!(
+                "phi-guard cannot judge {}: namespace {} is not in its cache yet and reading it \
+                 from the API server failed ({}), so whether it holds PHI is unknown; retry in a \
+                 few seconds",
+                display_name(req),
+                req.namespace(),
+                err.label()
+            ),
+        ),
+    )
 }
 
 /// The request's object (or oldObject) as a workload view: decoded with the envelope, or now.

@@ -18,8 +18,11 @@ use super::admission::{
     AdmissionResponse, AdmissionReview, LenientReview, ReviewResponse, Status, API_VERSION, KIND,
 };
 use super::review::{judge, Outcome};
+use crate::cluster::confirm::{ConfirmError, Confirmer};
 use crate::cluster::ClusterState;
 use crate::telemetry::{redact, Metrics, Readiness};
+use crate::view::confirm::{Fresh, Lookups, Overlay, Recorder};
+use crate::view::ClusterView;
 
 /// The API server's own request body limit; AdmissionReviews are never bigger.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -30,6 +33,9 @@ pub struct AppState {
     pub state: Arc<ClusterState>,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    /// Consistent reads for decisions the caches cannot settle (`None` on files: they are
+    /// complete by construction).
+    pub(crate) confirmer: Option<Confirmer>,
 }
 
 /// The webhook router (TLS port).
@@ -192,21 +198,136 @@ async fn validate_request(app: AppState, req: Request) -> Response {
         }
     };
     let started = Instant::now();
-    let response = review_bytes(&app, &bytes, started);
+    let response = review(&app, bytes, started).await;
     app.metrics
         .review_duration
         .observe(started.elapsed().as_secs_f64());
     response
 }
 
-fn review_bytes(app: &AppState, bytes: &[u8], started: Instant) -> Response {
+/// What the first, cache-only pass concluded.
+enum Pass {
+    /// The answer.
+    Done(Response),
+    /// The decision rests on objects the cache lacks: confirm them, then decide again.
+    Confirm {
+        lookups: Lookups,
+        /// The object's own namespace was not in the cache: without a read, phi-guard cannot
+        /// tell whether the object is PHI, so a failed read refuses the request.
+        namespace_unknown: bool,
+    },
+}
+
+/// Judge a request. Decoding and judging run on the blocking pool, so a large review never
+/// stalls the async workers that answer health checks and other reviews, and the request
+/// timeout (a layer around this handler) can fire: a review past it is answered 408, which the
+/// API server treats as a failed call (fail closed). A decision that would deny, or that
+/// rests on an unknown namespace, is confirmed with consistent reads and made again.
+async fn review(app: &AppState, bytes: axum::body::Bytes, started: Instant) -> Response {
+    let (a, b) = (app.clone(), bytes.clone());
+    let first = match tokio::task::spawn_blocking(move || first_pass(&a, &b, started)).await {
+        Ok(p) => p,
+        Err(e) => return crashed(app, &e),
+    };
+    let (lookups, namespace_unknown) = match first {
+        Pass::Done(r) => return r,
+        Pass::Confirm {
+            lookups,
+            namespace_unknown,
+        } => (lookups, namespace_unknown),
+    };
+    let Some(confirmer) = app.confirmer.clone() else {
+        // first_pass asks only when there is a confirmer.
+        return crashed_msg(app, "confirmation requested without an API client");
+    };
+    let read_started = Instant::now();
+    let fresh = confirmer.read(&lookups).await;
+    tracing::debug!(
+        reads = lookups.reads(),
+        namespace_unknown,
+        ok = fresh.is_ok(),
+        duration_us = u64::try_from(read_started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "confirmed a decision with consistent reads"
+    );
+    app.metrics.confirm(
+        match &fresh {
+            Ok(_) => "ok",
+            Err(e) => e.label(),
+        },
+        read_started.elapsed().as_secs_f64(),
+    );
+    let a = app.clone();
+    match tokio::task::spawn_blocking(move || {
+        second_pass(&a, &bytes, started, fresh, namespace_unknown)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => crashed(app, &e),
+    }
+}
+
+/// A judging task panicked: answer 500 (the API server fails the call: fail closed).
+fn crashed(app: &AppState, e: &tokio::task::JoinError) -> Response {
+    tracing::error!(error = %e, "judging a review failed");
+    crashed_msg(app, "phi-guard failed while judging this request")
+}
+
+fn crashed_msg(app: &AppState, msg: &str) -> Response {
+    bad(app, StatusCode::INTERNAL_SERVER_ERROR, "InternalError", msg)
+}
+
+fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
+    let review = match AdmissionReview::parse(bytes) {
+        Ok(r) => r,
+        Err(e) => return Pass::Done(undecodable(app, bytes, &e)),
+    };
+    if let Some(resp) = check_envelope(app, review.api_version.as_deref(), review.kind.as_deref()) {
+        return Pass::Done(resp);
+    }
+    let Some(req) = review.request else {
+        return Pass::Done(bad(
+            app,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the AdmissionReview has no request",
+        ));
+    };
+    let recorder = Recorder::new(&*app.state);
+    let exceptions = app.state.exceptions();
+    let outcome = judge(
+        &req,
+        &app.state.policies().policies,
+        &exceptions,
+        &recorder,
+        app.readiness.is_ready(),
+    );
+    if app.confirmer.is_some() && outcome.decision.is_some() {
+        let lookups = recorder.lookups();
+        let ns = req.namespace();
+        let namespace_unknown = !ns.is_empty() && lookups.namespaces.contains(ns);
+        if namespace_unknown || (!outcome.response.allowed && !lookups.is_empty()) {
+            return Pass::Confirm {
+                lookups,
+                namespace_unknown,
+            };
+        }
+    }
+    record(app, &req, &outcome, started);
+    Pass::Done(encode_review(outcome.response))
+}
+
+fn second_pass(
+    app: &AppState,
+    bytes: &[u8],
+    started: Instant,
+    fresh: Result<Fresh, ConfirmError>,
+    namespace_unknown: bool,
+) -> Response {
     let review = match AdmissionReview::parse(bytes) {
         Ok(r) => r,
         Err(e) => return undecodable(app, bytes, &e),
     };
-    if let Some(resp) = check_envelope(app, review.api_version.as_deref(), review.kind.as_deref()) {
-        return resp;
-    }
     let Some(req) = review.request else {
         return bad(
             app,
@@ -215,7 +336,40 @@ fn review_bytes(app: &AppState, bytes: &[u8], started: Instant) -> Response {
             "the AdmissionReview has no request",
         );
     };
-    let outcome = judge(&req, &app.state, app.readiness.is_ready());
+    let policies = app.state.policies();
+    let exceptions = app.state.exceptions();
+    let ready = app.readiness.is_ready();
+    let outcome = match &fresh {
+        Ok(fresh) => {
+            let view = Overlay {
+                base: &*app.state,
+                fresh,
+            };
+            judge(&req, &policies.policies, &exceptions, &view, ready)
+        }
+        Err(e) if namespace_unknown => {
+            tracing::warn!(error = %e, namespace = req.namespace(), "could not confirm an unknown namespace");
+            super::review::unconfirmed_namespace(&req, e)
+        }
+        Err(e) => {
+            // The denial stands (fail closed); the objects it missed may just be slow to reach
+            // the cache, so the message says so.
+            tracing::warn!(error = %e, "could not confirm a denial with the API server");
+            let mut o = judge(
+                &req,
+                &policies.policies,
+                &exceptions,
+                &*app.state as &dyn ClusterView,
+                ready,
+            );
+            o.response.warnings.push(format!(
+                "phi-guard could not confirm this denial with the API server ({}): objects \
+                 created a moment ago may not be seen yet; retry",
+                e.label()
+            ));
+            o
+        }
+    };
     record(app, &req, &outcome, started);
     encode_review(outcome.response)
 }

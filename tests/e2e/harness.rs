@@ -241,11 +241,16 @@ pub async fn eventually<T>(
 
 // ---- the phi-guard process ------------------------------------------------------------------
 
+/// The shared phi-guard's name in the audit Lease.
+pub const HOST_IDENTITY: &str = "e2e-host";
+
 /// The shared server: ports stay fixed across restarts (the webhook configuration names them).
 struct Server {
     listen_port: u16,
     admin_port: u16,
     child: Option<Child>,
+    /// A kubeconfig other than the environment's (e.g. through a delaying proxy).
+    kubeconfig: Option<PathBuf>,
 }
 
 static SERVER: OnceLock<Mutex<Server>> = OnceLock::new();
@@ -282,7 +287,16 @@ impl Server {
             .arg(&env.webhook_cert)
             .arg("--tls-key-file")
             .arg(&env.webhook_key)
-            .env("KUBECONFIG", &env.kubeconfig)
+            // The release hack/local-install.sh installs: its webhooks follow the policies.
+            .arg("--webhook-scope-config=phi-guard")
+            // The background audit, leading as HOST_IDENTITY in the release namespace.
+            .arg("--audit")
+            .arg(format!("--pod-name={HOST_IDENTITY}"))
+            .arg("--namespace=phi-guard")
+            .env(
+                "KUBECONFIG",
+                self.kubeconfig.as_ref().unwrap_or(&env.kubeconfig),
+            )
             .env(
                 "RUST_LOG",
                 std::env::var("PHI_GUARD_LOG").unwrap_or_else(|_| "info".into()),
@@ -405,6 +419,7 @@ fn setup() {
                     listen_port: free_port(),
                     admin_port: free_port(),
                     child: None,
+                    kubeconfig: None,
                 })
             });
             // CRD first: phi-guard's PhiPolicy cache needs it to become ready.
@@ -549,6 +564,40 @@ impl Ctx {
         }
     }
 
+    /// SIGKILL the shared phi-guard (no graceful shutdown, no Lease release) until the returned
+    /// [`Outage`] ends (only with [`Ctx::exclusive`]).
+    pub fn kill_phi_guard(&self) -> Outage<'_> {
+        assert!(self._write.is_some(), "kill_phi_guard needs Ctx::exclusive");
+        let mut server = SERVER.get().expect("server").lock().expect("lock");
+        if let Some(mut child) = server.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Outage {
+            _ctx: self,
+            ended: false,
+        }
+    }
+
+    /// Restart the shared phi-guard so that it reaches the API server through `kubeconfig`
+    /// (only with [`Ctx::exclusive`]) until the returned [`Outage`] ends; then it runs as before.
+    pub fn run_phi_guard_with(&self, kubeconfig: &Path) -> Outage<'_> {
+        assert!(
+            self._write.is_some(),
+            "run_phi_guard_with needs Ctx::exclusive"
+        );
+        let mut server = SERVER.get().expect("server").lock().expect("lock");
+        server.stop();
+        server.kubeconfig = Some(kubeconfig.to_path_buf());
+        server.start().unwrap_or_else(|e| panic!("{e}"));
+        drop(server);
+        wait_webhook_effective().unwrap_or_else(|e| panic!("{e}"));
+        Outage {
+            _ctx: self,
+            ended: false,
+        }
+    }
+
     /// Install phi-guard again (hack/local-install.sh) and wait until the webhook answers (only
     /// with [`Ctx::exclusive`]).
     pub fn reinstall(&self) {
@@ -607,12 +656,16 @@ impl Drop for Outage<'_> {
 }
 
 fn restart() -> Result<(), String> {
-    SERVER
-        .get()
-        .ok_or("no server")?
-        .lock()
-        .map_err(|_| "server lock poisoned".to_string())?
-        .start()?;
+    {
+        let mut server = SERVER
+            .get()
+            .ok_or("no server")?
+            .lock()
+            .map_err(|_| "server lock poisoned".to_string())?;
+        server.stop();
+        server.kubeconfig = None;
+        server.start()?;
+    }
     wait_webhook_effective()
 }
 
@@ -668,3 +721,71 @@ pub async fn rejects_eventually(extra: &[&str], yaml: &str, timeout: Duration) -
 
 /// Seconds to wait for watch caches to catch up with a change made through the API.
 pub const CACHE: Duration = Duration::from_secs(15);
+
+/// A second phi-guard process (no webhook traffic reaches it): a standby audit replica.
+pub struct SecondReplica {
+    child: Child,
+    admin_port: u16,
+}
+
+impl SecondReplica {
+    /// Start it as `identity` and wait until it is ready.
+    pub fn start(identity: &str) -> SecondReplica {
+        let env = Env::get();
+        let admin_port = free_port();
+        let log = std::fs::File::create(env.state_dir.join(format!("{identity}.log")))
+            .expect("second replica log");
+        let child = Command::new(&env.phi_guard_bin)
+            .arg("serve")
+            .arg(format!("--listen=127.0.0.1:{}", free_port()))
+            .arg(format!("--admin-listen=127.0.0.1:{admin_port}"))
+            .arg("--tls-cert-file")
+            .arg(&env.webhook_cert)
+            .arg("--tls-key-file")
+            .arg(&env.webhook_key)
+            .arg("--audit")
+            .arg(format!("--pod-name={identity}"))
+            .arg("--namespace=phi-guard")
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the second replica");
+        let r = SecondReplica { child, admin_port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http_get_status(admin_port, "/readyz") != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "second replica not ready after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        r
+    }
+
+    /// A metric's value (summed over its series), if exported.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin_port)).ok()?;
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let values: Vec<f64> = text
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+}
+
+impl Drop for SecondReplica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

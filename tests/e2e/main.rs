@@ -12,8 +12,11 @@ mod fixtures;
 mod harness;
 
 mod admission;
+mod audit;
 mod cluster_state;
+mod consistency;
 mod controllers;
+mod exceptions;
 mod fail_closed;
 mod helm;
 mod policy;

@@ -98,3 +98,27 @@ seccompProfile:
 {{- end -}}
 {{- toJson (uniq $ns) -}}
 {{- end -}}
+
+{{/*
+CEL for the phi-objects webhook: the object or old object carries the PHI label on itself, its pod
+template or a CronJob's pod template. The same expression src/policy/webhooks.rs generates for the
+baseline (tests/chart.rs compares them); phi-guard rewrites it when PhiPolicies scope otherwise.
+*/}}
+{{- define "phi-guard.celLabeled" -}}
+{{- $k := printf "'%s'" (.Values.policy.baseline.phiLabel.key | replace "\\" "\\\\" | replace "'" "\\'") -}}
+{{- $v := printf "'%s'" (.Values.policy.baseline.phiLabel.value | replace "\\" "\\\\" | replace "'" "\\'") -}}
+{{- $terms := list -}}
+{{- range $root := list "object" "oldObject" -}}
+{{- range $path := list (list "metadata") (list "spec" "template" "metadata") (list "spec" "jobTemplate" "spec" "template" "metadata") -}}
+{{- $at := $root -}}
+{{- $guards := list -}}
+{{- range $p := append $path "labels" -}}
+{{- $at = printf "%s.%s" $at $p -}}
+{{- $guards = append $guards (printf "has(%s)" $at) -}}
+{{- end -}}
+{{- $present := join " && " $guards -}}
+{{- $terms = append $terms (printf "(%s != null && (%s && %s in %s && %s[%s] == %s))" $root $present $k $at $at $k $v) -}}
+{{- end -}}
+{{- end -}}
+{{- join " || " $terms -}}
+{{- end -}}

@@ -72,14 +72,18 @@ pub(super) fn typed<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, F
 
 /// Decode a JSON tree as `T`. On failure: `field.path: what was expected`, naming the field
 /// but never the value found there (manifests carry PHI in annotations, env values, ...).
-pub fn decode<'a, T: Deserialize<'a>>(value: &'a Value) -> Result<T, String> {
+pub(crate) fn decode<'a, T: Deserialize<'a>>(value: &'a Value) -> Result<T, String> {
     serde_path_to_error::deserialize(value)
         .map_err(|e| with_path(e.path(), &without_values(&e.inner().to_string())))
 }
 
 /// Decode an object as the kind phi-guard judges it as, with the same error shape as
 /// [`decode`].
-pub fn decode_object(kind: Kind, value: &Value, namespace: Option<&str>) -> Result<Object, String> {
+pub(crate) fn decode_object(
+    kind: Kind,
+    value: &Value,
+    namespace: Option<&str>,
+) -> Result<Object, String> {
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
     Object::deserialize_as(kind, namespace, de)
@@ -97,7 +101,7 @@ pub(super) fn with_path(path: &serde_path_to_error::Path, message: &str) -> Stri
 
 /// A field path as Kubernetes writes it: `spec.containers[0].image`, and map keys that are
 /// data rather than field names in brackets: `metadata.annotations["example.com/x"]`.
-pub fn field_path(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn field_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     const DATA_MAPS: &[&str] = &[
         "labels",
@@ -154,7 +158,7 @@ pub fn field_path(path: &serde_path_to_error::Path) -> String {
 /// string` becomes `invalid type: integer, expected a string`; other quoted or numeric
 /// values become `…` (see [`crate::telemetry::redact`]). Field and variant names that the
 /// schema expects stay.
-pub fn without_values(message: &str) -> String {
+pub(crate) fn without_values(message: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let (found, expected) = match rest.find(", expected ") {

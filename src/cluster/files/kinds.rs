@@ -5,7 +5,7 @@ use super::*;
 
 /// The kind phi-guard judges an object as: its own, or for custom resources that run pods
 /// from a standard pod template (`spec.template`), the built-in kind they mirror.
-pub fn judged_kind(group: &str, kind: &str) -> Option<Kind> {
+pub(crate) fn judged_kind(group: &str, kind: &str) -> Option<Kind> {
     Kind::from_group_kind(group, kind).or(match (group, kind) {
         // Argo Rollouts: a Deployment with a rollout strategy.
         ("argoproj.io", "Rollout") => Some(Kind::Deployment),
@@ -18,7 +18,7 @@ pub fn judged_kind(group: &str, kind: &str) -> Option<Kind> {
 }
 
 /// Kinds [`load_state`] reads as cluster state and `check` does not judge itself.
-pub fn is_state_kind(group: &str, kind: &str) -> bool {
+pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
         ("", "Namespace" | "PersistentVolume")
@@ -26,12 +26,12 @@ pub fn is_state_kind(group: &str, kind: &str) -> bool {
             | ("networking.k8s.io", "NetworkPolicy")
             | ("security.istio.io", "PeerAuthentication")
             | ("cert-manager.io", "Certificate")
-            | ("phiguard.io", "PhiPolicy")
+            | ("phiguard.io", "PhiPolicy" | "PhiException")
     )
 }
 
 /// Kinds that are cluster-scoped: `--namespace` neither applies to them nor conflicts.
-pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
+pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
         (
@@ -53,7 +53,7 @@ pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("node.k8s.io", "RuntimeClass")
             | ("certificates.k8s.io", "CertificateSigningRequest")
             | ("flowcontrol.apiserver.k8s.io", _)
-            | ("phiguard.io", "PhiPolicy")
+            | ("phiguard.io", "PhiPolicy" | "PhiException")
             | ("cert-manager.io", "ClusterIssuer")
             | (
                 "snapshot.storage.k8s.io",
@@ -65,7 +65,7 @@ pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
 
 /// Where a custom resource carries containers (a `containers` list, or a `container`, with an
 /// `image`), as a field path, so an object that runs pods is never skipped silently.
-pub fn pod_spec_path(value: &Value) -> Option<String> {
+pub(crate) fn pod_spec_path(value: &Value) -> Option<String> {
     fn walk(v: &Value, path: &mut String, depth: usize) -> bool {
         if depth > 12 {
             return false;

@@ -7,9 +7,11 @@ mod kinds;
 mod tests;
 mod yaml;
 
-pub use decode::*;
-pub use kinds::*;
-pub use yaml::*;
+pub(crate) use decode::*;
+pub(crate) use kinds::*;
+#[cfg(test)]
+pub(crate) use yaml::parse_documents;
+use yaml::*;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use serde_json::Value;
 use super::ClusterState;
 use crate::object::{Kind, Object};
 use crate::policy::PhiPolicy;
-use crate::view::objects::{
+use crate::view::{
     CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
     ServiceInfo, StorageClassInfo,
 };
@@ -58,7 +60,7 @@ pub enum FileError {
 }
 
 /// `source: Kind "name"`, leaving out what is unknown (never `source:  "":`).
-pub fn object_ref(source: &str, kind: &str, name: &str) -> String {
+pub(crate) fn object_ref(source: &str, kind: &str, name: &str) -> String {
     match (kind.is_empty(), name.is_empty()) {
         (true, true) => source.to_string(),
         (false, true) => format!("{source}: {kind}"),
@@ -69,7 +71,7 @@ pub fn object_ref(source: &str, kind: &str, name: &str) -> String {
 
 /// One YAML document, as JSON, with where it came from.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     /// `path#index` (index of the document in its file, from 1; list items get `.item`).
     pub source: String,
     pub api_version: String,
@@ -78,14 +80,14 @@ pub struct Document {
 }
 
 impl Document {
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         meta(&self.value, "name")
     }
-    pub fn namespace(&self) -> String {
+    pub(crate) fn namespace(&self) -> String {
         meta(&self.value, "namespace")
     }
     /// The API group (`""` for the core group).
-    pub fn group(&self) -> &str {
+    pub(crate) fn group(&self) -> &str {
         self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
     }
 }
@@ -100,7 +102,7 @@ fn meta(v: &Value, key: &str) -> String {
 
 /// A file or document that was read but holds nothing to use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedInput {
+pub(crate) struct SkippedInput {
     /// `path` or `path#document`.
     pub source: String,
     pub reason: String,
@@ -111,7 +113,7 @@ pub struct SkippedInput {
 /// that are not manifests (`Chart.yaml`, `values.yaml`, CI workflows, unrendered templates)
 /// are skipped with a note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     Named,
     Walked,
 }
@@ -120,7 +122,7 @@ pub enum Origin {
 /// directory reached again (a link cycle, two links to one file, a path given twice) is
 /// skipped with a note, so a link loop can neither hang the walk nor double the objects.
 #[derive(Debug, Default)]
-pub struct Reader {
+pub(crate) struct Reader {
     seen: HashSet<PathBuf>,
     /// The documents read, in order.
     pub docs: Vec<Document>,
@@ -129,12 +131,12 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Read a file, or a directory recursively (`*.yaml`, `*.yml`, `*.json` in name order).
-    pub fn read_path(&mut self, path: &Path) -> Result<(), FileError> {
+    pub(crate) fn read_path(&mut self, path: &Path) -> Result<(), FileError> {
         let mut files = Vec::new();
         collect_files(
             path,
@@ -165,7 +167,12 @@ impl Reader {
     }
 
     /// Read documents from text (`name` names it in sources and errors; `<stdin>`).
-    pub fn read_text(&mut self, name: &str, text: &str, origin: Origin) -> Result<(), FileError> {
+    pub(crate) fn read_text(
+        &mut self,
+        name: &str,
+        text: &str,
+        origin: Origin,
+    ) -> Result<(), FileError> {
         let before = (self.docs.len(), self.skipped.len());
         let mut not_objects = 0usize;
         let docs = &mut self.docs;
@@ -224,7 +231,7 @@ fn plural_docs(n: usize) -> String {
 
 /// Read every document under these files and directories (directories recursively, files
 /// ending in .yaml, .yml or .json, in name order; each file once).
-pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, FileError> {
+pub(crate) fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, FileError> {
     let mut reader = Reader::new();
     for p in paths {
         reader.read_path(p)?;
@@ -288,20 +295,13 @@ fn collect_files(
     Ok(())
 }
 
-/// Parse one file's documents.
-pub fn read_file(path: &Path, out: &mut Vec<Document>) -> Result<(), FileError> {
-    let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| FileError::Io {
-        path: display.clone(),
-        source: e,
-    })?;
-    parse_documents(&display, &text, out)
-}
-
 /// Load the cluster objects in these files and directories into `state`, document by document
 /// (memory stays at one document's tree, not the whole set: `serve --cluster-state` with tens of
 /// thousands of objects). Returns the PhiPolicies found.
-pub fn load_paths(paths: &[PathBuf], state: &ClusterState) -> Result<Vec<PhiPolicy>, FileError> {
+pub(crate) fn load_paths(
+    paths: &[PathBuf],
+    state: &ClusterState,
+) -> Result<Vec<PhiPolicy>, FileError> {
     let mut files = Vec::new();
     let (mut seen, mut skipped) = (HashSet::new(), Vec::new());
     for p in paths {
@@ -349,19 +349,22 @@ pub fn load_paths(paths: &[PathBuf], state: &ClusterState) -> Result<Vec<PhiPoli
 }
 
 /// Is this document a PhiPolicy?
-pub fn is_phi_policy(d: &Document) -> bool {
+pub(crate) fn is_phi_policy(d: &Document) -> bool {
     d.kind == "PhiPolicy" && d.api_version.starts_with("phiguard.io/")
 }
 
 /// Read a PhiPolicy document (the spec is validated later, by `Policy::try_from`).
-pub fn phi_policy(d: &Document) -> Result<PhiPolicy, FileError> {
+pub(crate) fn phi_policy(d: &Document) -> Result<PhiPolicy, FileError> {
     typed(d)
 }
 
 /// Add the cluster objects among `docs` to `state` and return the PhiPolicies found. Objects
 /// phi-guard does not read are ignored. Pod controllers' templates are added as pods, so a
 /// Service or Ingress in the same files can be traced to PHI pods.
-pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPolicy>, FileError> {
+pub(crate) fn load_state(
+    docs: &[Document],
+    state: &ClusterState,
+) -> Result<Vec<PhiPolicy>, FileError> {
     let mut policies = Vec::new();
     for d in docs {
         let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
@@ -438,6 +441,7 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
                     let w = decode_object(kind, &d.value, Some("default"))
                         .map_err(|m| object_err(d, m))?;
                     if let Some(p) = w.pods() {
+                        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
                         let info = PodInfo {
                             namespace: w.namespace.clone(),
                             name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
@@ -450,6 +454,9 @@ pub fn load_state(docs: &[Document], state: &ClusterState) -> Result<Vec<PhiPoli
                                 .chain(p.spec.init_containers.iter())
                                 .map(|c| c.name.clone())
                                 .collect(),
+                            host_network: p.spec.host_network,
+                            mounted_secrets,
+                            cert_manager_csi,
                         };
                         state
                             .pods

@@ -4,7 +4,12 @@
 use super::*;
 
 /// Parse documents from text (`name` is used in errors and sources).
-pub fn parse_documents(name: &str, text: &str, out: &mut Vec<Document>) -> Result<(), FileError> {
+#[cfg(test)]
+pub(crate) fn parse_documents(
+    name: &str,
+    text: &str,
+    out: &mut Vec<Document>,
+) -> Result<(), FileError> {
     for_each_document(name, text, |d| {
         out.push(d);
         Ok(())
@@ -13,7 +18,8 @@ pub fn parse_documents(name: &str, text: &str, out: &mut Vec<Document>) -> Resul
 
 /// Parse documents from text one at a time, handing each to `f` (list items separately), so
 /// only one document's tree is in memory at once.
-pub fn for_each_document(
+#[cfg(test)]
+pub(crate) fn for_each_document(
     name: &str,
     text: &str,
     mut f: impl FnMut(Document) -> Result<(), FileError>,

@@ -22,7 +22,7 @@ use crate::verdict::{Finding, RuleId};
 use crate::view::StorageClassInfo;
 
 /// Every encryption-at-rest finding for the workload.
-pub fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Finding> {
     let judge = Judge {
         ctx,
         cfg,

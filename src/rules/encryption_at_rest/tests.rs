@@ -48,7 +48,7 @@ fn ebs_state() -> ClusterState {
         &s,
         "gp3-encrypted",
         "ebs.csi.aws.com",
-        json!({ "Encrypted": "TRUE", "type": "gp3" }),
+        json!({ "Encrypted": "true", "type": "gp3" }),
         false,
     );
     add_storage_class(
@@ -115,7 +115,7 @@ fn the_available_classes_hint_is_bounded_at_scale() {
 }
 
 #[test]
-fn encrypted_ebs_class_with_mixed_case_key_and_value_is_compliant() {
+fn encrypted_ebs_class_with_a_mixed_case_key_is_compliant() {
     let s = ebs_state();
     assert!(run(&pod(json!([pvc_volume("data", "good")])), &s).is_empty());
 }
@@ -510,13 +510,6 @@ fn provider_default_encryption_counts_only_with_attestation() {
         json!({ "DiskEncryptionSetID": "/subscriptions/x" }),
         false,
     );
-    add_storage_class(
-        &s,
-        "azd-type",
-        "disk.csi.azure.com",
-        json!({ "diskEncryptionType": "EncryptionAtRestWithCustomerKey" }),
-        false,
-    );
     add_storage_class(&s, "azf", "file.csi.azure.com", json!({}), false);
     add_storage_class(
         &s,
@@ -531,7 +524,6 @@ fn provider_default_encryption_counts_only_with_attestation() {
         "legacy-gce",
         "azd",
         "azd-des",
-        "azd-type",
         "azf",
         "efs",
     ];
@@ -549,8 +541,8 @@ fn provider_default_encryption_counts_only_with_attestation() {
             "spec.volumes[0]",
             "spec.volumes[2]",
             "spec.volumes[3]",
-            "spec.volumes[6]",
-            "spec.volumes[7]"
+            "spec.volumes[5]",
+            "spec.volumes[6]"
         ],
         "{f:#?}"
     );
@@ -561,8 +553,7 @@ fn provider_default_encryption_counts_only_with_attestation() {
         .remediation
         .contains("attestProviderDefaultEncryption: true"));
     assert!(
-        f[0].remediation
-            .contains("available: azd-des, azd-type, gke-cmek"),
+        f[0].remediation.contains("available: azd-des, gke-cmek"),
         "{}",
         f[0].remediation
     );
@@ -598,7 +589,7 @@ fn ceph_longhorn_zfs_and_portworx_parameters() {
         (
             "longhorn",
             "driver.longhorn.io",
-            json!({ "encrypted": "True" }),
+            json!({ "encrypted": "True" }), // strconv.ParseBool accepts True
             true,
         ),
         (
@@ -616,7 +607,7 @@ fn ceph_longhorn_zfs_and_portworx_parameters() {
         (
             "zfs-on",
             "zfs.csi.openebs.io",
-            json!({ "Encryption": "ON" }),
+            json!({ "Encryption": "on" }), // keys in any case, values exact
             true,
         ),
         (
@@ -817,4 +808,177 @@ fn other_kinds_produce_nothing_and_findings_never_echo_annotation_values() {
             assert!(!text.contains("/secret-path"));
         }
     }
+}
+
+/// Issue 12 item 5: parameters are read as each driver reads them: the EBS driver lower-cases
+/// keys but encrypts only for the exact value "true"; Ceph CSI, Longhorn and Portworx look the
+/// key up as written and parse the value with Go's strconv.ParseBool; OpenEBS ZFS takes keys in
+/// any case and hands the value to ZFS, which compares it case-sensitively; Azure Disk refuses a
+/// diskEncryptionType without a diskEncryptionSetID.
+#[test]
+fn parameters_are_read_exactly_as_each_driver_reads_them() {
+    let s = ClusterState::new();
+    let classes = [
+        (
+            "ebs-lower",
+            "ebs.csi.aws.com",
+            json!({ "encrypted": "true" }),
+            true,
+        ),
+        (
+            "ebs-key-case",
+            "ebs.csi.aws.com",
+            json!({ "ENCRYPTED": "true" }),
+            true,
+        ),
+        (
+            "ebs-title",
+            "ebs.csi.aws.com",
+            json!({ "encrypted": "True" }),
+            false,
+        ),
+        (
+            "ebs-upper",
+            "ebs.csi.aws.com",
+            json!({ "encrypted": "TRUE" }),
+            false,
+        ),
+        (
+            "ebs-space",
+            "ebs.csi.aws.com",
+            json!({ "encrypted": " true" }),
+            false,
+        ),
+        (
+            "ebs-one",
+            "ebs.csi.aws.com",
+            json!({ "encrypted": "1" }),
+            false,
+        ),
+        (
+            "intree-ebs",
+            "kubernetes.io/aws-ebs",
+            json!({ "encrypted": "True" }),
+            false,
+        ),
+        (
+            "rbd-T",
+            "rbd.csi.ceph.com",
+            json!({ "encrypted": "T" }),
+            true,
+        ),
+        (
+            "rbd-key-case",
+            "rbd.csi.ceph.com",
+            json!({ "Encrypted": "true" }),
+            false,
+        ),
+        (
+            "rbd-yes",
+            "rbd.csi.ceph.com",
+            json!({ "encrypted": "yes" }),
+            false,
+        ),
+        (
+            "rbd-luks-type",
+            "rbd.csi.ceph.com",
+            json!({ "encrypted": "true", "encryptionType": "luks" }),
+            false,
+        ),
+        (
+            "cephfs-block",
+            "cephfs.csi.ceph.com",
+            json!({ "encrypted": "true", "encryptionType": "block" }),
+            false,
+        ),
+        (
+            "cephfs-file",
+            "cephfs.csi.ceph.com",
+            json!({ "encrypted": "1", "encryptionType": "file" }),
+            true,
+        ),
+        (
+            "longhorn-key-case",
+            "driver.longhorn.io",
+            json!({ "Encrypted": "true" }),
+            false,
+        ),
+        (
+            "longhorn-TRUE",
+            "driver.longhorn.io",
+            json!({ "encrypted": "TRUE" }),
+            true,
+        ),
+        (
+            "zfs-ON",
+            "zfs.csi.openebs.io",
+            json!({ "encryption": "ON" }),
+            false,
+        ),
+        (
+            "zfs-AES",
+            "zfs.csi.openebs.io",
+            json!({ "encryption": "AES-256-GCM" }),
+            false,
+        ),
+        (
+            "px-key-case",
+            "pxd.portworx.com",
+            json!({ "Secure": "true" }),
+            false,
+        ),
+        ("px-t", "pxd.portworx.com", json!({ "secure": "t" }), true),
+        (
+            "azd-type-only",
+            "disk.csi.azure.com",
+            json!({ "diskEncryptionType": "EncryptionAtRestWithCustomerKey" }),
+            false,
+        ),
+        (
+            "azd-des-lower",
+            "disk.csi.azure.com",
+            json!({ "diskencryptionsetid": "/subscriptions/x" }),
+            true,
+        ),
+    ];
+    let mut vols = Vec::new();
+    for (name, prov, params, _) in &classes {
+        add_storage_class(&s, name, prov, params.clone(), false);
+        add_pvc(&s, name, json!({ "storageClassName": name }), json!({}));
+        vols.push(pvc_volume(name, name));
+    }
+    let f = run(&pod(Value::Array(vols)), &s);
+    let flagged: Vec<&str> = f
+        .iter()
+        .filter_map(|f| {
+            let i: usize = f
+                .path
+                .strip_prefix("spec.volumes[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            Some(classes[i].0)
+        })
+        .collect();
+    let expected: Vec<&str> = classes.iter().filter(|c| !c.3).map(|c| c.0).collect();
+    assert_eq!(flagged, expected, "{f:#?}");
+    let title = f
+        .iter()
+        .find(|f| f.message.contains("\"ebs-title\""))
+        .expect("ebs-title");
+    assert!(
+        title.message.contains("exact lower-case string \"true\""),
+        "{}",
+        title.message
+    );
+    assert!(f.iter().all(|f| f.rule == RuleId::EncryptionAtRest));
+    let azd = f
+        .iter()
+        .find(|f| f.message.contains("azd-type-only"))
+        .expect("azd");
+    assert!(
+        azd.message.contains("without diskEncryptionSetID"),
+        "{}",
+        azd.message
+    );
 }

@@ -4,11 +4,26 @@
 //! annotations are refused; Ingresses to PHI pods cover every host with TLS; Services in front
 //! of unmeshed PHI pods expose no plaintext ports.
 //!
+//! Mesh evidence never counts for `hostNetwork: true` pods: the Istio and Linkerd injectors skip
+//! them and ambient mode does not capture them, whatever labels say; only their own TLS can
+//! protect their traffic. (A `hostPort` alone does not defeat a mesh: the node DNATs the traffic
+//! into the pod's network namespace, where the proxy captures it.)
+//!
 //! What a Service port's `appProtocol` (else its name prefix, Istio's convention: `https-api`)
 //! proves: only what the port is declared to carry. It is required to be a TLS protocol on a
 //! Service in front of unmeshed PHI pods, and it never stands in for the pods' own evidence:
 //! those pods are judged on their mesh enrolment or mounted TLS material, whatever the Service
 //! in front of them says.
+//!
+//! Protocols that negotiate TLS inside the protocol (PostgreSQL, MySQL, SMTP, LDAP, IMAP, POP3:
+//! STARTTLS-style) cannot truthfully declare `appProtocol: tls`. Such a port is accepted only
+//! when three things hold: its `appProtocol` names the protocol (`postgresql`, `mysql`, `smtp`,
+//! `ldap`, ... or `kubernetes.io/`-prefixed), every unmeshed PHI pod it selects mounts
+//! cert-manager TLS material, and the Service carries the attestation
+//! `phiguard.io/tls-required: "<port name or number>[,...]"` that the server refuses clients
+//! that do not negotiate TLS (PostgreSQL `hostssl` only in pg_hba.conf, MySQL
+//! `require_secure_transport`, ...). phi-guard cannot observe the negotiation, so it relies on
+//! the attestation and says so; the port name alone still proves nothing.
 
 mod app_tls;
 mod facts;
@@ -34,7 +49,7 @@ use crate::verdict::{Finding, RuleId};
 use crate::view::{MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, ServiceInfo};
 
 /// Pod annotations that make traffic bypass the mesh proxy.
-pub const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
+pub(crate) const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
     "traffic.sidecar.istio.io/excludeInboundPorts",
     "traffic.sidecar.istio.io/excludeOutboundPorts",
     "traffic.sidecar.istio.io/excludeOutboundIPRanges",
@@ -45,6 +60,23 @@ pub const MESH_BYPASS_ANNOTATIONS: [&str; 5] = [
 /// Service port protocols (appProtocol, or the port name prefix) that carry TLS.
 const ENCRYPTED_PROTOCOLS: [&str; 5] = ["https", "tls", "grpcs", "wss", "kubernetes.io/wss"];
 
+/// `appProtocol` values (IANA service names, optionally `kubernetes.io/`-prefixed) of protocols
+/// that negotiate TLS in-band, accepted only with TLS material and the attestation below.
+const IN_BAND_TLS_PROTOCOLS: [&str; 9] = [
+    "postgresql",
+    "postgres",
+    "mysql",
+    "smtp",
+    "submission",
+    "ldap",
+    "imap",
+    "pop3",
+    "xmpp-client",
+];
+
+/// The Service annotation attesting that the server requires TLS on the listed ports.
+pub(crate) const TLS_REQUIRED_ANNOTATION: &str = "phiguard.io/tls-required";
+
 const CERT_MANAGER_CSI_DRIVER: &str = "csi.cert-manager.io";
 const ISTIO_PROXY: &str = "istio-proxy";
 const LINKERD_PROXY: &str = "linkerd-proxy";
@@ -52,7 +84,7 @@ const LINKERD_INJECT: &str = "linkerd.io/inject";
 const LINKERD_INBOUND_POLICY: &str = "config.linkerd.io/default-inbound-policy";
 
 /// Every encryption-in-transit finding for the workload.
-pub fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
+pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec<Finding> {
     let mut out = Vec::new();
     match &w.body {
         Body::Pods(p) => {
@@ -133,9 +165,20 @@ fn check_pod(
     out: &mut Vec<Finding>,
 ) {
     let facts = PodFacts::from_view(&w.namespace, p);
-    let mut missing = match mesh_evidence(&facts, ctx, cfg) {
-        Ok(()) => return,
-        Err(m) => m,
+    let mut missing = if p.spec.host_network {
+        vec![(
+            format!(
+                "{}.hostNetwork is true: service meshes (Istio sidecar and ambient, Linkerd) do \
+                 not inject or capture host-network pods, so mesh labels are not evidence",
+                p.spec_path
+            ),
+            format!("remove hostNetwork: true from {}", p.spec_path),
+        )]
+    } else {
+        match mesh_evidence(&facts, ctx, cfg) {
+            Ok(()) => return,
+            Err(m) => m,
+        }
     };
     if cfg.accepts(TransitEvidence::AppTls) {
         match app_tls_evidence(&w.namespace, p, ctx) {

@@ -679,6 +679,7 @@ fn add_pod(
             labels: labels(pod_labels),
             annotations: labels(annotations),
             container_names: containers.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
         },
     );
 }
@@ -794,4 +795,233 @@ fn a_tls_port_name_declares_the_port_but_never_proves_the_pods() {
     let f = run(&plain_pod(), &s);
     assert!(!f.is_empty(), "the unmeshed pod was accepted");
     assert!(f.iter().all(|f| f.rule == RuleId::EncryptionInTransit));
+}
+
+/// Issue 12 item 2: meshes do not inject or capture host-network pods, so mesh labels and a
+/// STRICT PeerAuthentication are not evidence for them; their own TLS still is.
+#[test]
+fn host_network_pods_get_no_mesh_credit() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    assert!(run(&plain_pod(), &s).is_empty());
+    let host = pod(json!({}), json!({}), json!({ "hostNetwork": true }));
+    let f = run(&host, &s);
+    let f = one(&f);
+    assert_eq!(f.rule, RuleId::EncryptionInTransit);
+    assert_eq!(f.path, "metadata");
+    assert!(
+        f.message
+            .contains("spec.hostNetwork is true: service meshes"),
+        "{}",
+        f.message
+    );
+    assert!(f.remediation.contains("remove hostNetwork: true from spec"));
+    assert!(f
+        .remediation
+        .contains("mount a certificate from cert-manager"));
+    // App TLS still counts.
+    let mounts =
+        json!([{ "name": "app", "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }] }]);
+    let tls = pod(
+        json!({}),
+        json!({}),
+        json!({ "hostNetwork": true, "containers": mounts,
+                "volumes": [{ "name": "tls", "csi": { "driver": "csi.cert-manager.io" } }] }),
+    );
+    assert!(run(&tls, &s).is_empty());
+    // A Service in front of running host-network PHI pods is judged as in front of unmeshed pods.
+    s.pods.insert(
+        NS.into(),
+        "agent-1".into(),
+        PodInfo {
+            namespace: NS.into(),
+            name: "agent-1".into(),
+            labels: labels(json!({ "app": "agent", PHI.0: PHI.1 })),
+            host_network: true,
+            ..Default::default()
+        },
+    );
+    let svc = fixtures::object(
+        Kind::Service,
+        Some(NS),
+        json!({ "metadata": { "name": "agent" },
+                "spec": { "selector": { "app": "agent" }, "ports": [{ "name": "http", "port": 80 }] } }),
+    );
+    let f = run(&svc, &s);
+    assert_eq!(one(&f).path, "spec.ports[0]");
+}
+
+fn annotated_ingress(annotations: Value, spec: Value) -> Object {
+    let v = json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": { "name": "web", "annotations": annotations }, "spec": spec });
+    Object::from_value(Kind::Ingress, &v, Some(NS)).expect("ingress")
+}
+
+/// Issue 12 item 4: TLS configured but ingress-nginx told not to redirect plain HTTP.
+#[test]
+fn ingress_nginx_ssl_redirect_off_serves_plain_http() {
+    let s = state_with_ns(json!({}), json!({}));
+    let spec = json!({ "rules": [rule(Some("a.example.com"))],
+                       "tls": [{ "hosts": ["a.example.com"], "secretName": "a" }] });
+    let key = "nginx.ingress.kubernetes.io/ssl-redirect";
+    let force = "nginx.ingress.kubernetes.io/force-ssl-redirect";
+    for off in ["false", "False", "0", "f"] {
+        let f = run(&annotated_ingress(json!({ key: off }), spec.clone()), &s);
+        let f = one(&f);
+        assert_eq!(f.rule, RuleId::EncryptionInTransit);
+        assert_eq!(
+            f.path,
+            "metadata.annotations[\"nginx.ingress.kubernetes.io/ssl-redirect\"]"
+        );
+        assert!(f.message.contains("plaintext HTTP"), "{}", f.message);
+        assert!(f.remediation.contains(force));
+    }
+    // Redirect on (explicitly, by default, or by an invalid value ingress-nginx ignores), or
+    // forced: nothing.
+    for annotations in [
+        json!({}),
+        json!({ key: "true" }),
+        json!({ key: "no" }),
+        json!({ key: "false", force: "true" }),
+    ] {
+        assert!(
+            run(&annotated_ingress(annotations.clone(), spec.clone()), &s).is_empty(),
+            "{annotations}"
+        );
+    }
+    // Without TLS the missing spec.tls is the one finding.
+    let f = run(
+        &annotated_ingress(
+            json!({ key: "false" }),
+            json!({ "rules": [rule(Some("a.example.com"))] }),
+        ),
+        &s,
+    );
+    assert_eq!(one(&f).path, "spec.tls");
+}
+
+/// Issue 12 item 4: a catch-all default backend behind an unknown Service fails closed, like a
+/// host-less rule.
+#[test]
+fn ingress_default_backend_to_an_unknown_service_is_a_catch_all() {
+    let s = state_with_ns(json!({}), json!({}));
+    let w = ingress(json!({
+        "defaultBackend": { "service": { "name": "records", "port": { "number": 80 } } },
+        "rules": [rule(Some("a.example.com"))],
+        "tls": [{ "hosts": ["a.example.com"], "secretName": "a" }],
+    }));
+    let f = run(&w, &s);
+    let f = one(&f);
+    assert_eq!(f.path, "spec.defaultBackend");
+    assert!(
+        f.message.contains("cannot show routes to no PHI pods"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.rule.citation(), "45 CFR 164.312(e)(1), (e)(2)(ii)");
+}
+
+fn annotated_service(annotations: Value, ports: Value) -> Object {
+    let v = json!({ "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "db", "annotations": annotations },
+        "spec": { "selector": { "app": "db" }, "ports": ports } });
+    Object::from_value(Kind::Service, &v, Some(NS)).expect("service")
+}
+
+/// Issue 12 item 13: PostgreSQL negotiates TLS in-band; its port is accepted only with
+/// `appProtocol: postgresql`, cert-manager TLS material in every pod, and the Service's
+/// `phiguard.io/tls-required` attestation, on which phi-guard says it relies.
+#[test]
+fn in_band_tls_protocols_need_tls_material_and_the_attestation() {
+    let s = state_with_ns(json!({}), json!({}));
+    s.certificates.insert(
+        NS.into(),
+        "db-cert".into(),
+        CertificateInfo {
+            namespace: NS.into(),
+            name: "db-cert".into(),
+            secret_name: "db-tls".into(),
+        },
+    );
+    let db_pod = |name: &str, secrets: &[&str]| {
+        s.pods.insert(
+            NS.into(),
+            name.into(),
+            PodInfo {
+                namespace: NS.into(),
+                name: name.into(),
+                labels: labels(json!({ "app": "db", PHI.0: PHI.1 })),
+                mounted_secrets: secrets.iter().map(|x| x.to_string()).collect(),
+                ..Default::default()
+            },
+        )
+    };
+    db_pod("db-0", &["db-tls"]);
+    let pg = json!([{ "name": "tcp-postgresql", "port": 5432, "appProtocol": "postgresql" }]);
+    let attest = json!({ "phiguard.io/tls-required": "tcp-postgresql" });
+
+    // All three: accepted.
+    assert!(run(&annotated_service(attest.clone(), pg.clone()), &s).is_empty());
+    // By port number, kubernetes.io/-prefixed protocol name, in a list.
+    let ok = annotated_service(
+        json!({ "phiguard.io/tls-required": "metrics, 3306" }),
+        json!([{ "name": "mysql", "port": 3306, "appProtocol": "kubernetes.io/mysql" }]),
+    );
+    assert!(run(&ok, &s).is_empty());
+
+    // No attestation.
+    let f = run(&annotated_service(json!({}), pg.clone()), &s);
+    let f = one(&f);
+    assert_eq!(f.path, "spec.ports[0]");
+    assert_eq!(f.rule.citation(), "45 CFR 164.312(e)(1), (e)(2)(ii)");
+    assert!(
+        f.message
+            .contains("negotiates TLS in-band, which phi-guard cannot observe"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("no phiguard.io/tls-required attestation naming this port"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.remediation.contains(
+            "phiguard.io/tls-required: \"tcp-postgresql\"; phi-guard relies on that attestation"
+        ),
+        "{}",
+        f.remediation
+    );
+
+    // Port name only (no appProtocol): the name proves nothing, attestation or not.
+    let f = run(
+        &annotated_service(
+            attest.clone(),
+            json!([{ "name": "tcp-postgresql", "port": 5432 }]),
+        ),
+        &s,
+    );
+    assert!(
+        one(&f).message.contains("port name prefix says \"tcp\""),
+        "{}",
+        f[0].message
+    );
+
+    // A pod without issued TLS material.
+    db_pod("db-1", &["db-password"]);
+    let f = run(&annotated_service(attest.clone(), pg.clone()), &s);
+    assert!(
+        one(&f)
+            .message
+            .contains("pod(s) \"db-1\" mount no cert-manager TLS material"),
+        "{}",
+        f[0].message
+    );
+    // Attestation values are never echoed beyond the port names of the spec.
+    let f = run(
+        &annotated_service(json!({ "phiguard.io/tls-required": "patient-4711" }), pg),
+        &s,
+    );
+    assert!(!one(&f).message.contains("4711"));
 }

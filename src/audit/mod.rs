@@ -1,0 +1,360 @@
+//! Compliance over time: the background audit inside `phi-guard serve` (HIPAA 164.308(a)(8)
+//! periodic evaluation, 164.308(a)(1)(ii)(D) activity review).
+//!
+//! One replica leads (a Lease, `lease.rs`). The leader watches every object of the judged kinds
+//! (`store.rs`) and re-judges, from the same caches and engine as the webhook, every object
+//! that changed and every object of a namespace whose cluster state changed (its labels,
+//! NetworkPolicies, PVCs, PeerAuthentications, Certificates, Services), everything when a
+//! PhiPolicy, StorageClass or PV changed, and everything on a slow sweep. Judging runs on the
+//! blocking pool in chunks, off the async workers that answer admission reviews. Results go to
+//! PolicyReports (`report`), written only when they change, and to each PhiPolicy's
+//! `status.audit` and Prometheus gauges.
+
+pub(crate) mod lease;
+pub(crate) mod store;
+mod writer;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+
+use crate::cluster::ClusterState;
+use crate::engine;
+use crate::policy::exception;
+use crate::report::{self, ObjectResults, RuleResult};
+use crate::telemetry::{Metrics, Readiness};
+use store::{Key, Store};
+
+/// How the audit runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Namespace of the Lease (phi-guard's own).
+    pub(crate) namespace: String,
+    /// This replica's identity in the Lease (the pod name).
+    pub(crate) identity: String,
+    /// Write pass results too (evidence that checks ran), not only fail and warn.
+    pub(crate) passes: bool,
+    /// Full re-judging of everything, whatever changed.
+    pub(crate) sweep: Duration,
+}
+
+/// Name of the Lease.
+pub(crate) const LEASE_NAME: &str = "phi-guard-audit";
+/// The audit looks for work this often.
+const TICK: Duration = Duration::from_secs(1);
+/// Objects judged per blocking task (bounded work per step).
+const CHUNK: usize = 500;
+
+/// Run until `stop` resolves.
+pub(crate) async fn run(
+    client: Client,
+    state: Arc<ClusterState>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    cfg: Config,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let elector = lease::Elector::new(client.clone(), &cfg.namespace, LEASE_NAME, &cfg.identity);
+    tokio::pin!(stop);
+    loop {
+        // Candidate: wait for the caches, then for the lease.
+        let held = if readiness.is_ready() {
+            match elector.try_hold().await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit lease: could not read or take it");
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        if held {
+            tracing::info!(identity = %cfg.identity, "audit: leading (lease {LEASE_NAME})");
+            metrics.audit_leader.set(1);
+            let stopped = lead(&client, &state, &metrics, &cfg, &elector, &mut stop).await;
+            metrics.audit_leader.set(0);
+            if stopped {
+                elector.release().await;
+                return;
+            }
+            tracing::warn!(identity = %cfg.identity, "audit: lost the lease; standing by");
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(lease::RETRY) => {}
+        }
+    }
+}
+
+/// The results of one object, and the times they took their values.
+type Results = Vec<(RuleResult, i64)>;
+
+struct Audit {
+    /// Results per namespace, per object.
+    results: BTreeMap<String, BTreeMap<Key, Results>>,
+    /// Which policies judged each object (for the per-policy counts).
+    judged_by: BTreeMap<Key, Vec<String>>,
+}
+
+/// Lead until the lease is lost (`false`) or `stop` resolves (`true`).
+async fn lead(
+    client: &Client,
+    state: &Arc<ClusterState>,
+    metrics: &Arc<Metrics>,
+    cfg: &Config,
+    elector: &lease::Elector,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    let store = Arc::new(Store::default());
+    let tasks = store::spawn(client.clone(), store.clone(), metrics.clone());
+    let mut w = writer::Writer::new(client.clone());
+    let mut audit = Audit {
+        results: BTreeMap::new(),
+        judged_by: BTreeMap::new(),
+    };
+    let mut renewed = Instant::now();
+    let mut swept: Option<Instant> = None;
+    let mut policies_seen = state.policies();
+    let mut next_expiry: Option<i64> = None;
+    let _ = state.take_dirty();
+    let stopped = loop {
+        tokio::select! {
+            () = &mut *stop => break true,
+            () = tokio::time::sleep(TICK) => {}
+        }
+        if renewed.elapsed() >= lease::RETRY {
+            match elector.try_hold().await {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => break false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit lease: renewal failed");
+                    if renewed.elapsed() >= lease::LEASE_DURATION {
+                        break false;
+                    }
+                }
+            }
+        }
+        if !store.synced() {
+            continue;
+        }
+        // What to judge again.
+        let policies = state.policies();
+        let exceptions = state.exceptions();
+        let dirty = state.take_dirty();
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        // An exception ran out: what it waived is judged again, now.
+        let expired = next_expiry.is_some_and(|t| now >= t);
+        let periodic = swept.is_none_or(|t| t.elapsed() >= cfg.sweep);
+        let full = periodic || expired || dirty.all || !Arc::ptr_eq(&policies, &policies_seen);
+        policies_seen = policies.clone();
+        let changed = store.take_changed();
+        let work: Vec<Key> = if full {
+            // Everything, plus what disappeared.
+            let mut keys: BTreeSet<Key> = store.objects(None).into_iter().map(|(k, _)| k).collect();
+            keys.extend(changed);
+            keys.extend(audit.judged_by.keys().cloned());
+            keys.into_iter().collect()
+        } else {
+            let mut keys: BTreeSet<Key> = changed;
+            if !dirty.namespaces.is_empty() {
+                keys.extend(
+                    store
+                        .objects(Some(&dirty.namespaces))
+                        .into_iter()
+                        .map(|(k, _)| k),
+                );
+                keys.extend(
+                    audit
+                        .judged_by
+                        .keys()
+                        .filter(|k| dirty.namespaces.contains(&k.0))
+                        .cloned(),
+                );
+            }
+            keys.into_iter().collect()
+        };
+        if work.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for chunk in work.chunks(CHUNK) {
+            let items: Vec<(Key, Option<Arc<crate::object::Object>>)> =
+                chunk.iter().map(|k| (k.clone(), store.get(k))).collect();
+            let (st, pol, passes) = (state.clone(), policies.clone(), cfg.passes);
+            let exc = exceptions.clone();
+            let judged = tokio::task::spawn_blocking(move || {
+                items
+                    .into_iter()
+                    .map(|(k, o)| {
+                        let r = o.map(|o| {
+                            let d = engine::evaluate(&o, &*st, &pol.policies);
+                            let d = exception::apply(d, &o, &exc, now);
+                            (
+                                report::results_of(&d, &pol.policies, passes),
+                                d.policies,
+                                d.phi,
+                            )
+                        });
+                        (k, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            let Ok(judged) = judged else {
+                tracing::error!("audit: a judging task failed");
+                continue;
+            };
+            let now = k8s_openapi::jiff::Timestamp::now().as_second();
+            for (key, r) in judged {
+                if apply(&mut audit, key.clone(), r, now) {
+                    touched.insert(key.0);
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        if periodic {
+            swept = Some(Instant::now());
+        }
+        next_expiry = exception::next_expiry(&exceptions, now);
+        metrics
+            .audit_duration
+            .observe(started.elapsed().as_secs_f64());
+        metrics
+            .audit_objects
+            .set(i64::try_from(store.len()).unwrap_or(i64::MAX));
+        for ns in &touched {
+            let objects = namespace_results(&audit, ns);
+            let reports = report::namespace_reports(ns, &objects);
+            w.write_namespace(ns, reports, metrics).await;
+        }
+        set_gauges(&audit, metrics);
+        w.write_policy_status(&summaries(&audit, &policies.policies), periodic)
+            .await;
+    };
+    for t in tasks {
+        t.abort();
+    }
+    stopped
+}
+
+/// Record an object's new results; `true` when its namespace's report changes.
+fn apply(
+    audit: &mut Audit,
+    key: Key,
+    judged: Option<(Vec<RuleResult>, Vec<String>, bool)>,
+    now: i64,
+) -> bool {
+    let ns_results = audit.results.entry(key.0.clone()).or_default();
+    let old = ns_results.remove(&key);
+    let new: Option<Results> = match judged {
+        Some((results, policies, true)) => {
+            audit.judged_by.insert(key.clone(), policies);
+            Some(
+                results
+                    .into_iter()
+                    .map(|r| {
+                        // A result keeps the time it took its value.
+                        let since = old
+                            .iter()
+                            .flatten()
+                            .find(|(o, _)| o == &r)
+                            .map_or(now, |(_, t)| *t);
+                        (r, since)
+                    })
+                    .collect(),
+            )
+        }
+        _ => {
+            audit.judged_by.remove(&key);
+            None
+        }
+    };
+    let changed = old.as_ref() != new.as_ref();
+    if let Some(n) = new {
+        if !n.is_empty() {
+            ns_results.insert(key.clone(), n);
+        }
+    }
+    if ns_results.is_empty() {
+        audit.results.remove(&key.0);
+    }
+    changed
+}
+
+fn namespace_results(audit: &Audit, ns: &str) -> Vec<ObjectResults> {
+    audit
+        .results
+        .get(ns)
+        .into_iter()
+        .flatten()
+        .map(|((_, kind, name), results)| ObjectResults {
+            kind: *kind,
+            api_version: report::api_version(*kind),
+            name: name.clone(),
+            results: results.clone(),
+        })
+        .collect()
+}
+
+/// Per policy: objects judged, violating, and violations per rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Summary {
+    pub(crate) judged: i64,
+    pub(crate) violating: i64,
+    pub(crate) by_rule: BTreeMap<String, i64>,
+}
+
+fn summaries(audit: &Audit, policies: &[Arc<crate::policy::Policy>]) -> BTreeMap<String, Summary> {
+    let mut out: BTreeMap<String, Summary> = policies
+        .iter()
+        .map(|p| (p.name.clone(), Summary::default()))
+        .collect();
+    for (key, names) in &audit.judged_by {
+        let results = audit.results.get(&key.0).and_then(|m| m.get(key));
+        for name in names {
+            let Some(s) = out.get_mut(name) else { continue };
+            s.judged += 1;
+            let mut violating = false;
+            for (r, _) in results.into_iter().flatten() {
+                if &r.policy == name && r.outcome != report::Outcome::Pass {
+                    violating = true;
+                    *s.by_rule.entry(r.rule.as_str().to_string()).or_default() += 1;
+                }
+            }
+            s.violating += i64::from(violating);
+        }
+    }
+    out
+}
+
+fn set_gauges(audit: &Audit, metrics: &Metrics) {
+    let mut counts: BTreeMap<(String, &'static str, &'static str), i64> = BTreeMap::new();
+    for (ns, objects) in &audit.results {
+        for results in objects.values() {
+            for (r, _) in results {
+                if r.outcome == report::Outcome::Pass {
+                    continue;
+                }
+                let mode = r.mode.map_or("none", |m| m.as_str());
+                *counts
+                    .entry((ns.clone(), r.rule.as_str(), mode))
+                    .or_default() += 1;
+            }
+        }
+    }
+    metrics.audit_violations.clear();
+    for ((ns, rule, mode), n) in counts {
+        metrics
+            .audit_violations
+            .get_or_create(&[
+                ("namespace", ns),
+                ("rule", rule.to_string()),
+                ("mode", mode.to_string()),
+            ])
+            .set(n);
+    }
+}

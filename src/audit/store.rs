@@ -1,0 +1,213 @@
+//! What the audit judges: every object of a judged kind, as the webhook would decode it, kept
+//! while this replica leads. Objects a controller owns (a Deployment's ReplicaSets, their Pods,
+//! a CronJob's Jobs) are left out: their controller's result speaks for them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Client, ResourceExt};
+use parking_lot::Mutex;
+
+use crate::object::{Kind, Object};
+use crate::telemetry::{redact, Metrics};
+
+/// The kinds the audit judges, with their API group, version and plural.
+pub(crate) const AUDITED: [(Kind, &str, &str, &str); 11] = [
+    (Kind::Deployment, "apps", "v1", "deployments"),
+    (Kind::StatefulSet, "apps", "v1", "statefulsets"),
+    (Kind::DaemonSet, "apps", "v1", "daemonsets"),
+    (Kind::ReplicaSet, "apps", "v1", "replicasets"),
+    (
+        Kind::ReplicationController,
+        "",
+        "v1",
+        "replicationcontrollers",
+    ),
+    (Kind::Job, "batch", "v1", "jobs"),
+    (Kind::CronJob, "batch", "v1", "cronjobs"),
+    (Kind::Pod, "", "v1", "pods"),
+    (
+        Kind::PersistentVolumeClaim,
+        "",
+        "v1",
+        "persistentvolumeclaims",
+    ),
+    (Kind::Service, "", "v1", "services"),
+    (Kind::Ingress, "networking.k8s.io", "v1", "ingresses"),
+];
+
+/// (namespace, kind, name)
+pub(crate) type Key = (String, Kind, String);
+
+/// The audited objects, and which changed since the audit last looked.
+#[derive(Default)]
+pub(crate) struct Store {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    objects: BTreeMap<Key, Arc<Object>>,
+    changed: BTreeSet<Key>,
+    synced: BTreeSet<Kind>,
+}
+
+impl Store {
+    fn put(&self, key: Key, o: Option<Object>) {
+        let mut s = self.inner.lock();
+        match o {
+            Some(o) => {
+                let o = Arc::new(o);
+                if s.objects.get(&key) != Some(&o) {
+                    s.objects.insert(key.clone(), o);
+                    s.changed.insert(key);
+                }
+            }
+            None => {
+                if s.objects.remove(&key).is_some() {
+                    s.changed.insert(key);
+                }
+            }
+        }
+    }
+
+    fn reset(&self, kind: Kind, items: Vec<(Key, Object)>) {
+        let mut s = self.inner.lock();
+        let old: Vec<Key> = s.objects.keys().filter(|k| k.1 == kind).cloned().collect();
+        for k in old {
+            s.objects.remove(&k);
+            s.changed.insert(k);
+        }
+        for (k, o) in items {
+            s.objects.insert(k.clone(), Arc::new(o));
+            s.changed.insert(k);
+        }
+        s.synced.insert(kind);
+    }
+
+    /// Every kind has listed once.
+    pub(crate) fn synced(&self) -> bool {
+        self.inner.lock().synced.len() == AUDITED.len()
+    }
+
+    /// The objects changed since the last call.
+    pub(crate) fn take_changed(&self) -> BTreeSet<Key> {
+        std::mem::take(&mut self.inner.lock().changed)
+    }
+
+    /// The objects of these namespaces (all with `None`).
+    pub(crate) fn objects(&self, namespaces: Option<&BTreeSet<String>>) -> Vec<(Key, Arc<Object>)> {
+        let s = self.inner.lock();
+        match namespaces {
+            None => s
+                .objects
+                .iter()
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect(),
+            Some(set) => s
+                .objects
+                .iter()
+                .filter(|(k, _)| set.contains(&k.0))
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<Object>> {
+        self.inner.lock().objects.get(key).cloned()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().objects.len()
+    }
+}
+
+/// Does a controller own this object (its results belong to the controller)?
+fn owned_by_controller(o: &DynamicObject) -> bool {
+    o.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true))
+}
+
+/// Decode as the webhook does; `None` for objects left out (owned ones).
+fn decode(kind: Kind, o: &DynamicObject) -> Result<Option<(Key, Object)>, String> {
+    if owned_by_controller(o) {
+        return Ok(None);
+    }
+    let ns = o.namespace().unwrap_or_default();
+    let name = o.name_any();
+    let v = serde_json::to_value(o).map_err(|e| e.to_string())?;
+    let obj = Object::from_value(kind, &v, Some(&ns)).map_err(|e| e.message)?;
+    Ok(Some(((ns, kind, name), obj)))
+}
+
+/// Watch every audited kind into `store` until the returned tasks are aborted.
+pub(crate) fn spawn(
+    client: Client,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    AUDITED
+        .iter()
+        .map(|&(kind, group, version, plural)| {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(group, version, kind.as_str()),
+                plural,
+            );
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            let store = store.clone();
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+                futures::pin_mut!(stream);
+                let mut buffer = Vec::new();
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(Event::Init) => buffer.clear(),
+                        Ok(Event::InitApply(o)) => match decode(kind, &o) {
+                            Ok(Some(item)) => buffer.push(item),
+                            Ok(None) => {}
+                            Err(e) => skipped(&metrics, kind, &o, &e),
+                        },
+                        Ok(Event::InitDone) => store.reset(kind, std::mem::take(&mut buffer)),
+                        Ok(Event::Apply(o)) => {
+                            let key = (o.namespace().unwrap_or_default(), kind, o.name_any());
+                            match decode(kind, &o) {
+                                Ok(Some((k, obj))) => store.put(k, Some(obj)),
+                                Ok(None) => store.put(key, None),
+                                Err(e) => {
+                                    store.put(key, None);
+                                    skipped(&metrics, kind, &o, &e);
+                                }
+                            }
+                        }
+                        Ok(Event::Delete(o)) => {
+                            store.put((o.namespace().unwrap_or_default(), kind, o.name_any()), None);
+                        }
+                        Err(e) => {
+                            metrics.watch_error(kind.as_str());
+                            tracing::warn!(kind = kind.as_str(), error = %e, "audit watch failed; retrying with backoff");
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+fn skipped(metrics: &Metrics, kind: Kind, o: &DynamicObject, error: &str) {
+    metrics.watch_skip(kind.as_str());
+    tracing::warn!(
+        kind = kind.as_str(),
+        namespace = o.namespace().unwrap_or_default(),
+        name = o.name_any(),
+        error = %redact(error),
+        "audit: object skipped, could not be read"
+    );
+}

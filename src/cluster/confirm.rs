@@ -1,0 +1,277 @@
+//! Consistent reads for decisions the watch caches cannot settle (see `view::confirm`): GET and
+//! LIST without a resourceVersion, which the API server answers from etcd (or from a watch
+//! cache it first brings up to date), never from a stale cache. Only on the deny path and for
+//! objects in unknown namespaces: the common path makes no API call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::Client;
+
+use crate::view::confirm::{Fresh, Lookups};
+use crate::view::{
+    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PvInfo, PvcInfo,
+    StorageClassInfo,
+};
+
+/// Default budget for one confirmation (all its reads run at once). Below the chart's webhook
+/// `timeoutSeconds` (10), so the answer still reaches the API server when a read times out.
+pub(crate) const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A confirmation could not be completed; the decision stays as the cache made it, unless it
+/// rested on an unknown namespace (then the request is refused: fail closed).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfirmError {
+    #[error("reading {what} from the API server timed out after {0:?}", what = .1)]
+    Timeout(Duration, String),
+    #[error("reading {what} from the API server failed: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ConfirmError {
+    /// The metric label.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            ConfirmError::Timeout(..) => "timeout",
+            ConfirmError::Api { .. } => "error",
+        }
+    }
+}
+
+/// Reads what a decision lacked, with a consistent read per object or list.
+#[derive(Clone)]
+pub(crate) struct Confirmer {
+    client: Client,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Confirmer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confirmer")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Read {
+    Namespace(String, Option<Arc<NamespaceInfo>>),
+    StorageClasses(Vec<Arc<StorageClassInfo>>),
+    Pvc(String, String, Option<Arc<PvcInfo>>),
+    Pv(String, Option<Arc<PvInfo>>),
+    NetworkPolicies(String, Arc<[Arc<NetworkPolicyInfo>]>),
+    PeerAuthentications(String, Arc<[Arc<PeerAuthInfo>]>),
+    Certificates(String, Vec<Arc<CertificateInfo>>),
+}
+
+type ReadFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Read, ConfirmError>> + Send>>;
+
+fn api_err(what: String) -> impl FnOnce(kube::Error) -> ConfirmError {
+    move |source| ConfirmError::Api { what, source }
+}
+
+/// A 404 on a custom resource's list: its CRD is not installed, so there are none.
+fn crd_absent(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl Confirmer {
+    pub(crate) fn new(client: Client, timeout: Duration) -> Self {
+        Confirmer { client, timeout }
+    }
+
+    /// Read everything `lookups` names, all at once, within the budget.
+    pub(crate) async fn read(&self, lookups: &Lookups) -> Result<Fresh, ConfirmError> {
+        let mut reads: Vec<ReadFuture> = Vec::new();
+        for ns in &lookups.namespaces {
+            let api: Api<Namespace> = Api::all(self.client.clone());
+            let ns = ns.clone();
+            reads.push(Box::pin(async move {
+                let got = api
+                    .get_opt(&ns)
+                    .await
+                    .map_err(api_err(format!("Namespace {ns}")))?;
+                let info = got.as_ref().map(|n| Arc::new(NamespaceInfo::from(n)));
+                Ok(Read::Namespace(ns, info))
+            }));
+        }
+        if lookups.storage_classes {
+            let api: Api<StorageClass> = Api::all(self.client.clone());
+            reads.push(Box::pin(async move {
+                let list = api
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(api_err("StorageClasses".into()))?;
+                Ok(Read::StorageClasses(
+                    list.items
+                        .iter()
+                        .map(|c| Arc::new(StorageClassInfo::from(c)))
+                        .collect(),
+                ))
+            }));
+        }
+        for (ns, name) in &lookups.pvcs {
+            let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+            let (ns, name) = (ns.clone(), name.clone());
+            reads.push(Box::pin(async move {
+                let got = api
+                    .get_opt(&name)
+                    .await
+                    .map_err(api_err(format!("PersistentVolumeClaim {ns}/{name}")))?;
+                let info = got.as_ref().map(|c| Arc::new(PvcInfo::from(c)));
+                Ok(Read::Pvc(ns, name, info))
+            }));
+        }
+        for name in &lookups.pvs {
+            let api: Api<PersistentVolume> = Api::all(self.client.clone());
+            let name = name.clone();
+            reads.push(Box::pin(async move {
+                let got = api
+                    .get_opt(&name)
+                    .await
+                    .map_err(api_err(format!("PersistentVolume {name}")))?;
+                let info = got.as_ref().map(|v| Arc::new(PvInfo::from(v)));
+                Ok(Read::Pv(name, info))
+            }));
+        }
+        for ns in &lookups.network_policies {
+            let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), ns);
+            let ns = ns.clone();
+            reads.push(Box::pin(async move {
+                let list = api
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(api_err(format!("NetworkPolicies in {ns}")))?;
+                let mut items: Vec<Arc<NetworkPolicyInfo>> = list
+                    .items
+                    .iter()
+                    .map(|p| Arc::new(NetworkPolicyInfo::from(p)))
+                    .collect();
+                items.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(Read::NetworkPolicies(ns, items.into()))
+            }));
+        }
+        for ns in &lookups.peer_authentications {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("security.istio.io", "v1", "PeerAuthentication"),
+                "peerauthentications",
+            );
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
+            let ns = ns.clone();
+            reads.push(Box::pin(async move {
+                let items = custom_list(&api, &format!("PeerAuthentications in {ns}"), |v| {
+                    PeerAuthInfo::from_value(v).ok()
+                })
+                .await?;
+                Ok(Read::PeerAuthentications(ns, items.into()))
+            }));
+        }
+        for ns in &lookups.certificates {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+                "certificates",
+            );
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
+            let ns = ns.clone();
+            reads.push(Box::pin(async move {
+                let items = custom_list(&api, &format!("Certificates in {ns}"), |v| {
+                    CertificateInfo::from_value(v).ok()
+                })
+                .await?;
+                Ok(Read::Certificates(ns, items))
+            }));
+        }
+
+        let what = describe(lookups);
+        let all = tokio::time::timeout(self.timeout, try_join_all(reads))
+            .await
+            .map_err(|_| ConfirmError::Timeout(self.timeout, what))??;
+        let mut fresh = Fresh::default();
+        for r in all {
+            match r {
+                Read::Namespace(n, i) => {
+                    fresh.namespaces.insert(n, i);
+                }
+                Read::StorageClasses(v) => fresh.storage_classes = Some(v),
+                Read::Pvc(ns, n, i) => {
+                    fresh.pvcs.insert((ns, n), i);
+                }
+                Read::Pv(n, i) => {
+                    fresh.pvs.insert(n, i);
+                }
+                Read::NetworkPolicies(ns, v) => {
+                    fresh.network_policies.insert(ns, v);
+                }
+                Read::PeerAuthentications(ns, v) => {
+                    fresh.peer_authentications.insert(ns, v);
+                }
+                Read::Certificates(ns, v) => {
+                    fresh.certificates.insert(ns, v);
+                }
+            }
+        }
+        Ok(fresh)
+    }
+}
+
+/// List a custom resource; an uninstalled CRD is an empty list. Objects that cannot be read are
+/// left out, as the watch cache leaves them out.
+async fn custom_list<T>(
+    api: &Api<DynamicObject>,
+    what: &str,
+    convert: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<Vec<Arc<T>>, ConfirmError> {
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Ok(list
+            .items
+            .iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .filter_map(|v| convert(&v))
+            .map(Arc::new)
+            .collect()),
+        Err(e) if crd_absent(&e) => Ok(Vec::new()),
+        Err(e) => Err(ConfirmError::Api {
+            what: what.to_string(),
+            source: e,
+        }),
+    }
+}
+
+/// What a confirmation reads, for messages (kinds and object names only).
+fn describe(l: &Lookups) -> String {
+    let mut parts = Vec::new();
+    if !l.namespaces.is_empty() {
+        parts.push(format!(
+            "Namespace {}",
+            l.namespaces.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if l.storage_classes {
+        parts.push("StorageClasses".to_string());
+    }
+    if !l.pvcs.is_empty() {
+        parts.push(format!("{} PersistentVolumeClaim(s)", l.pvcs.len()));
+    }
+    if !l.pvs.is_empty() {
+        parts.push(format!("{} PersistentVolume(s)", l.pvs.len()));
+    }
+    if !l.network_policies.is_empty() {
+        parts.push("NetworkPolicies".to_string());
+    }
+    if !l.peer_authentications.is_empty() {
+        parts.push("PeerAuthentications".to_string());
+    }
+    if !l.certificates.is_empty() {
+        parts.push("Certificates".to_string());
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,453 @@
+//! An auditor's evidence report: per HIPAA Security Rule citation, what phi-guard checks and
+//! the status of every PHI workload, the exceptions with their tickets and expiry, and the
+//! policies in force. One self-contained HTML page (inline CSS, printable, no scripts) and the
+//! same content as JSON. Pure: results in, text out. Names objects, rules and tickets; never
+//! object contents.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::policy::exception::Exception;
+use crate::policy::Policy;
+use crate::report::REPORTED_RULES;
+use crate::verdict::RuleId;
+
+/// What one rule says of one workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Status {
+    Pass,
+    Fail,
+    Excepted,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Excepted => "excepted",
+        }
+    }
+}
+
+/// A finding as the evidence lists it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Item {
+    pub(crate) path: String,
+    pub(crate) mode: String,
+    pub(crate) message: String,
+}
+
+/// A PHI workload and its status per rule.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Workload {
+    pub(crate) kind: String,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) rules: BTreeMap<&'static str, Status>,
+    pub(crate) findings: BTreeMap<&'static str, Vec<Item>>,
+}
+
+/// A finding of a judged object, as the judging step reports it.
+pub(crate) struct Found<'a> {
+    pub(crate) rule: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) mode: &'a str,
+    pub(crate) message: &'a str,
+}
+
+/// One judged object.
+pub(crate) struct Judged<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) phi: bool,
+    pub(crate) findings: Vec<Found<'a>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PolicyRow {
+    pub(crate) name: String,
+    pub(crate) generation: Option<i64>,
+    pub(crate) mode: String,
+    pub(crate) rules: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExceptionRow {
+    pub(crate) name: String,
+    pub(crate) namespaces: Vec<String>,
+    pub(crate) objects: String,
+    pub(crate) rules: Vec<String>,
+    pub(crate) ticket: String,
+    pub(crate) expires_at: String,
+    pub(crate) active: bool,
+    pub(crate) approved_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Section {
+    pub(crate) rule: &'static str,
+    pub(crate) citation: &'static str,
+    pub(crate) safeguard: &'static str,
+    pub(crate) checks: &'static str,
+    pub(crate) pass: usize,
+    pub(crate) fail: usize,
+    pub(crate) excepted: usize,
+}
+
+/// The evidence, as JSON serializes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Evidence {
+    pub(crate) generated_at: String,
+    pub(crate) phi_guard_version: &'static str,
+    pub(crate) source: String,
+    pub(crate) sections: Vec<Section>,
+    pub(crate) workloads: Vec<Workload>,
+    pub(crate) exceptions: Vec<ExceptionRow>,
+    pub(crate) policies: Vec<PolicyRow>,
+}
+
+fn describe(rule: RuleId) -> (&'static str, &'static str) {
+    match rule {
+        RuleId::EncryptionAtRest => (
+            "Encryption and decryption of ePHI (addressable)",
+            "Every volume a PHI workload mounts is provably encrypted: a PersistentVolumeClaim whose StorageClass or PersistentVolume encrypts (read as its CSI driver reads it), or attested provider or node-disk encryption; no hostPath, no disk-backed scratch without attestation.",
+        ),
+        RuleId::EncryptionInTransit => (
+            "Transmission security: integrity controls and encryption",
+            "Traffic to PHI pods is encrypted: a service mesh with strict mutual TLS (Istio, Linkerd), or application TLS with certificate material; Services and Ingresses in front of PHI pods serve TLS only.",
+        ),
+        RuleId::NetworkSegmentation => (
+            "Access control; transmission security",
+            "PHI pods are isolated by NetworkPolicies that select them for ingress (and egress), with no rule that allows any source; no host networking.",
+        ),
+        RuleId::AuditSidecar => (
+            "Audit controls",
+            "Every PHI pod runs an approved audit/log-shipping sidecar (by registry and image path) that reads the application's logs.",
+        ),
+        RuleId::PhiClassification => ("Classification", "PHI labels are not silently dropped."),
+    }
+}
+
+/// Build the evidence from judged objects (only PHI ones are listed).
+pub(crate) fn build(
+    judged: &[Judged<'_>],
+    policies: &[Arc<Policy>],
+    generations: &BTreeMap<String, i64>,
+    exceptions: &[Arc<Exception>],
+    now: i64,
+    generated_at: String,
+    source: String,
+) -> Evidence {
+    let mut workloads = Vec::new();
+    for j in judged.iter().filter(|j| j.phi) {
+        let mut rules = BTreeMap::new();
+        let mut findings: BTreeMap<&'static str, Vec<Item>> = BTreeMap::new();
+        for rule in REPORTED_RULES {
+            let found: Vec<&Found<'_>> = j
+                .findings
+                .iter()
+                .filter(|f| f.rule == rule.as_str())
+                .collect();
+            let status = if found.is_empty() {
+                Status::Pass
+            } else if found
+                .iter()
+                .all(|f| f.message.starts_with("excepted until"))
+            {
+                Status::Excepted
+            } else {
+                Status::Fail
+            };
+            rules.insert(rule.as_str(), status);
+            if !found.is_empty() {
+                findings.insert(
+                    rule.as_str(),
+                    found
+                        .iter()
+                        .map(|f| Item {
+                            path: f.path.to_string(),
+                            mode: f.mode.to_string(),
+                            message: f.message.to_string(),
+                        })
+                        .collect(),
+                );
+            }
+        }
+        workloads.push(Workload {
+            kind: j.kind.to_string(),
+            namespace: j.namespace.to_string(),
+            name: j.name.to_string(),
+            rules,
+            findings,
+        });
+    }
+    workloads
+        .sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
+    let sections = REPORTED_RULES
+        .iter()
+        .map(|r| {
+            let (safeguard, checks) = describe(*r);
+            let count = |s: Status| {
+                workloads
+                    .iter()
+                    .filter(|w| w.rules.get(r.as_str()) == Some(&s))
+                    .count()
+            };
+            Section {
+                rule: r.as_str(),
+                citation: r.citation(),
+                safeguard,
+                checks,
+                pass: count(Status::Pass),
+                fail: count(Status::Fail),
+                excepted: count(Status::Excepted),
+            }
+        })
+        .collect();
+    let exceptions = exceptions
+        .iter()
+        .map(|e| ExceptionRow {
+            name: e.name.clone(),
+            namespaces: e.namespaces.iter().cloned().collect(),
+            objects: {
+                let mut o = Vec::new();
+                if !e.kinds.is_empty() {
+                    o.push(e.kinds.iter().cloned().collect::<Vec<_>>().join(", "));
+                }
+                if !e.names.is_empty() {
+                    o.push(e.names.iter().cloned().collect::<Vec<_>>().join(", "));
+                }
+                if e.selector.is_some() {
+                    o.push("by label selector".into());
+                }
+                o.join(" / ")
+            },
+            rules: e
+                .rules
+                .iter()
+                .map(|(r, p)| match p {
+                    Some(p) => format!("{} at {p}", r.as_str()),
+                    None => r.as_str().to_string(),
+                })
+                .collect(),
+            ticket: e.ticket.clone(),
+            expires_at: e.expires_text.clone(),
+            active: now < e.expires_at,
+            approved_by: e.approved_by.clone(),
+        })
+        .collect();
+    let policies = policies
+        .iter()
+        .map(|p| PolicyRow {
+            name: p.name.clone(),
+            generation: generations.get(&p.name).copied(),
+            mode: p.mode.as_str().to_string(),
+            rules: REPORTED_RULES
+                .iter()
+                .filter(|r| p.rule_enabled(**r))
+                .map(|r| r.as_str())
+                .collect(),
+        })
+        .collect();
+    Evidence {
+        generated_at,
+        phi_guard_version: env!("CARGO_PKG_VERSION"),
+        source,
+        sections,
+        workloads,
+        exceptions,
+        policies,
+    }
+}
+
+/// HTML text, escaped.
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1b1f24;max-width:1100px}\
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}\
+table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}\
+th{background:#f6f8fa}.pass{background:#dafbe1}.fail{background:#ffebe9}.excepted{background:#fff8c5}\
+.meta{color:#57606a}.small{font-size:.8rem;color:#57606a}@media print{body{margin:0}h2{break-after:avoid}tr{break-inside:avoid}}";
+
+/// The evidence as one self-contained HTML page.
+pub(crate) fn to_html(e: &Evidence) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>phi-guard HIPAA evidence</title><style>{CSS}</style></head><body>"
+    );
+    let _ = write!(
+        h,
+        "<h1>HIPAA Security Rule: technical safeguards evidence</h1><p class=\"meta\">Generated {} by phi-guard {} from {}. {} PHI workloads, {} exceptions, {} policies in force.</p>",
+        esc(&e.generated_at),
+        esc(e.phi_guard_version),
+        esc(&e.source),
+        e.workloads.len(),
+        e.exceptions.len(),
+        e.policies.len()
+    );
+    h.push_str("<h2>Safeguards checked</h2><table><tr><th>Citation</th><th>Safeguard</th><th>What phi-guard checks</th><th>Pass</th><th>Fail</th><th>Excepted</th></tr>");
+    for s in &e.sections {
+        let _ = write!(
+            h,
+            "<tr><td>{}<br><span class=\"small\">{}</span></td><td>{}</td><td>{}</td><td class=\"pass\">{}</td><td class=\"fail\">{}</td><td class=\"excepted\">{}</td></tr>",
+            esc(s.citation),
+            esc(s.rule),
+            esc(s.safeguard),
+            esc(s.checks),
+            s.pass,
+            s.fail,
+            s.excepted
+        );
+    }
+    h.push_str("</table><h2>PHI workloads</h2><table><tr><th>Workload</th>");
+    for s in &e.sections {
+        let _ = write!(
+            h,
+            "<th>{}<br><span class=\"small\">{}</span></th>",
+            esc(s.rule),
+            esc(s.citation)
+        );
+    }
+    h.push_str("</tr>");
+    for w in &e.workloads {
+        let _ = write!(
+            h,
+            "<tr><td>{} <b>{}/{}</b></td>",
+            esc(&w.kind),
+            esc(&w.namespace),
+            esc(&w.name)
+        );
+        for s in &e.sections {
+            let st = w.rules.get(s.rule).copied().unwrap_or(Status::Pass);
+            let detail: String = w
+                .findings
+                .get(s.rule)
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    format!(
+                        "<div class=\"small\">{}: {}</div>",
+                        esc(&i.path),
+                        esc(&i.message)
+                    )
+                })
+                .collect();
+            let _ = write!(h, "<td class=\"{0}\">{0}{1}</td>", st.as_str(), detail);
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table><h2>Exceptions</h2>");
+    if e.exceptions.is_empty() {
+        h.push_str("<p>None.</p>");
+    } else {
+        h.push_str("<table><tr><th>Exception</th><th>Objects</th><th>Rules waived</th><th>Ticket</th><th>Expires</th><th>Approved by</th></tr>");
+        for x in &e.exceptions {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}: {}</td><td>{}</td><td><b>{}</b></td><td class=\"{}\">{}{}</td><td>{}</td></tr>",
+                esc(&x.name),
+                esc(&x.namespaces.join(", ")),
+                esc(&x.objects),
+                esc(&x.rules.join(", ")),
+                esc(&x.ticket),
+                if x.active { "excepted" } else { "fail" },
+                esc(&x.expires_at),
+                if x.active { "" } else { " (expired)" },
+                esc(x.approved_by.as_deref().unwrap_or("-"))
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("<h2>Policies in force</h2><table><tr><th>PhiPolicy</th><th>Generation</th><th>Mode</th><th>Rules</th></tr>");
+    for p in &e.policies {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.name),
+            p.generation
+                .map_or("built-in".to_string(), |g| g.to_string()),
+            esc(&p.mode),
+            esc(&p.rules.join(", "))
+        );
+    }
+    h.push_str("</table><p class=\"small\">Status per rule: pass (no finding), fail (a finding, at any mode), excepted (every finding waived by an unexpired PhiException). Findings name objects and fields, never their values.</p></body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::baseline;
+
+    #[test]
+    fn evidence_lists_phi_workloads_per_rule_and_escapes_text() {
+        let judged = vec![
+            Judged {
+                kind: "Deployment",
+                namespace: "clinic",
+                name: "records-<api>",
+                phi: true,
+                findings: vec![Found {
+                    rule: "audit-sidecar",
+                    path: "spec.template.spec.containers",
+                    mode: "Warn",
+                    message: "excepted until 2027-01-01T00:00:00Z (ticket SEC-1, PhiException x): no sidecar",
+                }],
+            },
+            Judged {
+                kind: "Deployment",
+                namespace: "web",
+                name: "shop",
+                phi: false,
+                findings: vec![],
+            },
+        ];
+        let e = build(
+            &judged,
+            &[Arc::new(baseline())],
+            &BTreeMap::new(),
+            &[],
+            0,
+            "2026-12-01T10:00:00Z".into(),
+            "files".into(),
+        );
+        assert_eq!(e.workloads.len(), 1, "only PHI workloads");
+        assert_eq!(e.workloads[0].rules["audit-sidecar"], Status::Excepted);
+        assert_eq!(e.workloads[0].rules["encryption-at-rest"], Status::Pass);
+        let sidecar = e
+            .sections
+            .iter()
+            .find(|s| s.rule == "audit-sidecar")
+            .expect("section");
+        assert_eq!((sidecar.pass, sidecar.fail, sidecar.excepted), (0, 0, 1));
+        let html = to_html(&e);
+        assert!(html.contains("records-&lt;api&gt;") && !html.contains("records-<api>"));
+        assert!(html.contains("45 CFR 164.312(b)"));
+        assert!(html.contains("hipaa-baseline"));
+        assert!(!html.contains("<script"), "no scripts in an evidence file");
+    }
+}
