@@ -34,7 +34,7 @@ if [ "$only" = all ] || [ "$only" = apiserver ]; then
   WITH_KCM=0 KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
   while IFS='=' read -r key value; do
     case "$key" in
-      KUBECONFIG|KUBECTL|HELM|WEBHOOK_CERT|WEBHOOK_KEY|WEBHOOK_CA_BUNDLE) export "$key=$value" ;;
+      KUBECONFIG|KUBECTL|HELM|WEBHOOK_CERT|WEBHOOK_KEY|WEBHOOK_CA|WEBHOOK_CA_BUNDLE) export "$key=$value" ;;
     esac
   done < "$DIR/env"
   export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"

@@ -100,6 +100,8 @@ pub struct Metrics {
     pub audit_violations: Family<[(&'static str, String); 3], Gauge>,
     /// PolicyReport writes by operation (apply, delete).
     pub report_writes: Family<[(&'static str, String); 1], Counter>,
+    /// PhiExceptions that stop applying within 7 days.
+    pub exceptions_expiring: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -236,7 +238,14 @@ impl Metrics {
             "PolicyReport writes by operation (apply, delete); zero in steady state",
             report_writes.clone(),
         );
+        let exceptions_expiring = Gauge::default();
+        registry.register(
+            "exceptions_expiring_7d",
+            "PhiExceptions in force that expire within 7 days (renew or fix before they do)",
+            exceptions_expiring.clone(),
+        );
         Metrics {
+            exceptions_expiring,
             audit_leader,
             audit_objects,
             audit_duration,

@@ -61,6 +61,15 @@ pub enum RuleId {
 }
 
 impl RuleId {
+    /// Every requirement, in the order reports list them.
+    pub const ALL: [RuleId; 5] = [
+        RuleId::EncryptionAtRest,
+        RuleId::EncryptionInTransit,
+        RuleId::NetworkSegmentation,
+        RuleId::AuditSidecar,
+        RuleId::PhiClassification,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RuleId::EncryptionAtRest => "encryption-at-rest",

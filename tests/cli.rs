@@ -1393,3 +1393,503 @@ spec:
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+// ---- Output for pipelines: SARIF and JUnit (tests/fixtures/check/sarif/) ----
+
+const SARIF_FIX: &str = "tests/fixtures/check/sarif/findings.yaml";
+
+/// The line (from 1) of the only line of `file` containing `needle`.
+fn line_of(file: &str, needle: &str) -> u64 {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "{needle:?} in {file}: lines {lines:?}");
+    lines[0] as u64
+}
+
+/// Check a SARIF log's structure; returns its results.
+fn sarif_results(v: &Value) -> Vec<Value> {
+    assert_eq!(v["version"], "2.1.0");
+    assert!(v["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let driver = &runs[0]["tool"]["driver"];
+    assert_eq!(driver["name"], "phi-guard");
+    assert!(!driver["version"].as_str().unwrap().is_empty());
+    let rules = driver["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "encryption-at-rest",
+            "encryption-in-transit",
+            "network-segmentation",
+            "audit-sidecar",
+            "phi-classification"
+        ]
+    );
+    for r in rules {
+        assert!(!r["shortDescription"]["text"].as_str().unwrap().is_empty());
+        assert!(r["helpUri"].as_str().unwrap().starts_with("https://"));
+        assert!(r["properties"]["hipaa-citation"]
+            .as_str()
+            .unwrap()
+            .starts_with("45 CFR 164.312"));
+        let sev: f64 = r["properties"]["security-severity"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0.0..=10.0).contains(&sev));
+        assert!(r["properties"]["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&"security".into()));
+    }
+    let results = runs[0]["results"].as_array().unwrap().clone();
+    for r in &results {
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(r["ruleId"], ids[i], "{r:#}");
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert!(!loc["artifactLocation"]["uri"].as_str().unwrap().is_empty());
+        assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
+        assert!(loc["region"]["startColumn"].as_u64().unwrap() >= 1);
+    }
+    results
+}
+
+/// The result for the finding at `path` of object `name`.
+fn sarif_result<'a>(results: &'a [Value], name: &str, path: &str) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["properties"]["name"] == name && r["properties"]["path"] == path)
+        .unwrap_or_else(|| panic!("no result for {name} {path}: {results:#?}"))
+}
+
+fn start_line(r: &Value) -> u64 {
+    r["locations"][0]["physicalLocation"]["region"]["startLine"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn sarif_locates_every_finding_at_its_field() {
+    let out = check(&[
+        "-f",
+        SARIF_FIX,
+        "--cluster-state",
+        "examples/cluster",
+        "-o",
+        "sarif",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let results = sarif_results(&json(&out));
+    assert_eq!(results.len(), 4, "{results:#?}");
+    let hostpath = sarif_result(&results, "intake", "spec.template.spec.volumes[1]");
+    assert_eq!(hostpath["ruleId"], "encryption-at-rest");
+    assert_eq!(hostpath["level"], "error");
+    assert_eq!(start_line(hostpath), line_of(SARIF_FIX, "- name: spool"));
+    assert_eq!(
+        hostpath["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        SARIF_FIX
+    );
+    let text = hostpath["message"]["text"].as_str().unwrap();
+    assert!(text.contains("Deployment payments/intake"), "{text}");
+    assert!(text.contains("Fix: Replace volume"), "{text}");
+    assert!(text.contains(AT_REST), "{text}");
+    let bypass = sarif_result(
+        &results,
+        "intake",
+        r#"spec.template.metadata.annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]"#,
+    );
+    assert_eq!(
+        start_line(bypass),
+        line_of(SARIF_FIX, "excludeOutboundPorts")
+    );
+    let unpinned = sarif_result(&results, "intake", "spec.template.spec.containers[1].image");
+    assert_eq!(unpinned["level"], "warning");
+    assert_eq!(unpinned["ruleId"], "audit-sidecar");
+    assert_eq!(start_line(unpinned), line_of(SARIF_FIX, "fluent-bit:3.2.1"));
+    // An item of a `kind: List` document, after an empty document.
+    let nfs = sarif_result(&results, "scratch", "spec.volumes[0]");
+    assert_eq!(start_line(nfs), line_of(SARIF_FIX, "nfs: {server") - 1);
+    // Values never leave: not the hostPath, not the NFS server.
+    let all = stdout(&out);
+    assert!(!all.contains("/var/spool/intake") && !all.contains("nfs.example-health.com"));
+
+    // Standard input is located too, under a name of its own.
+    let input = std::fs::read(root().join(SARIF_FIX)).unwrap();
+    let out = check_with_stdin(
+        &[
+            "-f",
+            "-",
+            "--cluster-state",
+            "examples/cluster",
+            "-o",
+            "sarif",
+        ],
+        &input,
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let results = sarif_results(&json(&out));
+    let hostpath = sarif_result(&results, "intake", "spec.template.spec.volumes[1]");
+    assert_eq!(start_line(hostpath), line_of(SARIF_FIX, "- name: spool"));
+    assert_eq!(
+        hostpath["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "stdin"
+    );
+}
+
+#[test]
+fn sarif_and_junit_keep_the_exit_codes() {
+    for format in ["sarif", "junit"] {
+        let out = check(&[
+            "-f",
+            "examples/cluster",
+            "-f",
+            "examples/compliant",
+            "-o",
+            format,
+        ]);
+        assert_eq!(code(&out), 0, "{format}: {}", stderr(&out));
+        let out = check(&["-f", "examples/does-not-exist.yaml", "-o", format]);
+        assert_eq!(code(&out), 2, "{format}");
+        assert!(out.stdout.is_empty(), "{format}");
+    }
+    let out = check(&[
+        "-f",
+        "examples/cluster",
+        "-f",
+        "examples/compliant",
+        "-o",
+        "sarif",
+    ]);
+    assert!(sarif_results(&json(&out)).is_empty());
+}
+
+/// An element of a parsed XML document: name, attributes (unescaped), text (unescaped).
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+}
+
+impl Element {
+    fn attr(&self, name: &str) -> &str {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{} has no {name}", self.name))
+    }
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find(';').expect("entity ends") + i;
+        let entity = &rest[i + 1..end];
+        match entity {
+            "amp" => out.push('&'),
+            "lt" => out.push('<'),
+            "gt" => out.push('>'),
+            "quot" => out.push('"'),
+            "apos" => out.push('\''),
+            e => {
+                let n: u32 = e.strip_prefix('#').expect("known entity").parse().unwrap();
+                out.push(char::from_u32(n).unwrap());
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A small well-formedness check: declaration, balanced tags, quoted attributes, no raw `<`
+/// or `"` inside attribute values, only known entities. Returns the elements in document order.
+fn parse_xml(xml: &str) -> Vec<Element> {
+    let mut rest = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .expect("XML declaration");
+    let (mut elements, mut open): (Vec<Element>, Vec<usize>) = (Vec::new(), Vec::new());
+    while !rest.is_empty() {
+        let lt = rest.find('<').unwrap_or(rest.len());
+        let text = &rest[..lt];
+        assert!(!text.contains('>') || !text.contains('<'));
+        match open.last() {
+            Some(&i) => elements[i].text.push_str(&unescape(text)),
+            None => assert!(text.trim().is_empty(), "text outside the root: {text:?}"),
+        }
+        rest = &rest[lt..];
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(r) = rest.strip_prefix("</") {
+            let end = r.find('>').unwrap();
+            let i = open.pop().expect("a closing tag closes an open element");
+            assert_eq!(elements[i].name, &r[..end], "balanced tags");
+            rest = &r[end + 1..];
+            continue;
+        }
+        let mut r = &rest[1..];
+        let end = r
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .unwrap();
+        let mut el = Element {
+            name: r[..end].to_string(),
+            attrs: Vec::new(),
+            text: String::new(),
+        };
+        assert!(!el.name.is_empty());
+        r = &r[end..];
+        loop {
+            r = r.trim_start();
+            if let Some(after) = r.strip_prefix("/>") {
+                elements.push(el);
+                r = after;
+                break;
+            }
+            if let Some(after) = r.strip_prefix('>') {
+                open.push(elements.len());
+                elements.push(el);
+                r = after;
+                break;
+            }
+            let eq = r.find("=\"").expect("attribute=\"value\"");
+            let name = r[..eq].to_string();
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{name}"
+            );
+            let v = &r[eq + 2..];
+            let close = v.find('"').unwrap();
+            assert!(!v[..close].contains('<'), "raw < in an attribute");
+            el.attrs.push((name, unescape(&v[..close])));
+            r = &v[close + 1..];
+        }
+        rest = r;
+    }
+    assert!(open.is_empty(), "unclosed elements");
+    elements
+}
+
+#[test]
+fn junit_has_a_test_case_per_object_and_a_failure_per_denial() {
+    let out = check(&[
+        "-f",
+        SARIF_FIX,
+        "-f",
+        "examples/compliant/records-api.yaml",
+        "--cluster-state",
+        "examples/cluster",
+        "-o",
+        "junit",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let xml = stdout(&out);
+    let elements = parse_xml(&xml);
+    let count = |name: &str| elements.iter().filter(|e| e.name == name).count();
+    assert_eq!(elements[0].name, "testsuites");
+    assert_eq!(count("testsuite"), 2, "one per file");
+    // findings.yaml: 2 denied, 2 ConfigMaps skipped; records-api.yaml: 3 admitted.
+    assert_eq!(count("testcase"), 7);
+    assert_eq!(count("failure"), 2);
+    assert_eq!(count("skipped"), 2);
+    assert_eq!(elements[0].attr("tests"), "7");
+    assert_eq!(elements[0].attr("failures"), "2");
+    assert_eq!(elements[0].attr("skipped"), "2");
+    let suites: Vec<&Element> = elements.iter().filter(|e| e.name == "testsuite").collect();
+    assert_eq!(suites[0].attr("name"), SARIF_FIX);
+    assert_eq!(suites[0].attr("tests"), "4");
+    assert_eq!(suites[1].attr("failures"), "0");
+    let case = elements
+        .iter()
+        .position(|e| e.name == "testcase" && e.attr("name") == "intake")
+        .unwrap();
+    assert_eq!(elements[case].attr("classname"), "Deployment/payments");
+    let failure = &elements[case + 1];
+    assert_eq!(failure.name, "failure");
+    assert_eq!(failure.attr("message"), "denied: 2 Enforce findings");
+    // Every finding, Warn included, with path, citation, message and fix; quotes and angle
+    // brackets survive the round trip.
+    assert!(failure
+        .text
+        .contains(r#"volume "spool" is an inline hostPath volume"#));
+    assert!(failure.text.contains(
+        r#"spec.template.metadata.annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]"#
+    ));
+    assert!(failure
+        .text
+        .contains(&format!("Warn audit-sidecar ({AUDIT})")));
+    assert!(failure
+        .text
+        .contains("fix: Pin the image by digest (`<repository>:<tag>@sha256:"));
+    assert!(!xml.contains("<repository>"), "escaped in the document");
+    let api = elements
+        .iter()
+        .find(|e| {
+            e.name == "testcase"
+                && e.attr("name") == "records-api"
+                && e.attr("classname") == "Deployment/payments"
+        })
+        .unwrap();
+    assert_eq!(api.attr("file"), "examples/compliant/records-api.yaml");
+}
+
+// ---- A third-party chart (tests/fixtures/third-party/hapi-fhir-jpaserver/, see its README) ----
+
+const FHIR: &str = "tests/fixtures/third-party/hapi-fhir-jpaserver";
+
+/// `(kind, name, allowed, [(mode, rule, path)])` of every result, in input order.
+type Verdict = (String, String, bool, Vec<(String, String, String)>);
+
+fn verdicts(v: &Value) -> Vec<Verdict> {
+    results(v)
+        .iter()
+        .map(|r| {
+            let f = findings(r)
+                .iter()
+                .map(|f| {
+                    let s = |k: &str| f[k].as_str().unwrap().to_string();
+                    (s("mode"), s("rule"), s("path"))
+                })
+                .collect();
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["name"].as_str().unwrap().to_string(),
+                r["allowed"].as_bool().unwrap(),
+                f,
+            )
+        })
+        .collect()
+}
+
+fn v(kind: &str, allowed: bool, findings: &[(&str, &str, &str)]) -> Verdict {
+    let name = if kind == "Pod" {
+        "fhir-hapi-fhir-jpaserver-test-endpoints"
+    } else {
+        "fhir-hapi-fhir-jpaserver"
+    };
+    (
+        kind.to_string(),
+        name.to_string(),
+        allowed,
+        findings
+            .iter()
+            .map(|(m, r, p)| (m.to_string(), r.to_string(), p.to_string()))
+            .collect(),
+    )
+}
+
+#[test]
+fn third_party_fhir_chart_gets_the_verdicts_a_platform_engineer_expects() {
+    let rendered = format!("{FHIR}/rendered.yaml");
+    let (e, w) = ("Enforce", "Warn");
+    let (rest, transit, seg, audit) = (
+        "encryption-at-rest",
+        "encryption-in-transit",
+        "network-segmentation",
+        "audit-sidecar",
+    );
+    let (tmp, lucene) = (
+        "spec.template.spec.volumes[0]",
+        "spec.template.spec.volumes[1]",
+    );
+
+    // Installed as is into a PHI namespace with nothing around it: the FHIR server keeps its
+    // Lucene index on node disk (a warning), has no mesh or TLS, no NetworkPolicy and ships no
+    // audit logs; its Service exposes plaintext HTTP and metrics in front of those pods; the
+    // `helm test` Pod (it reads /fhir/Patient) is PHI work too. The Ingress terminates TLS for
+    // its only host and is admitted.
+    let out = check(&[
+        "-f",
+        &rendered,
+        "-n",
+        "fhir",
+        "--cluster-state",
+        "tests/fixtures/check/namespace/fhir-namespace.yaml",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        verdicts(&json(&out)),
+        [
+            v(
+                "Service",
+                false,
+                &[(e, transit, "spec.ports[0]"), (e, transit, "spec.ports[1]")]
+            ),
+            v(
+                "Deployment",
+                false,
+                &[
+                    (w, rest, tmp),
+                    (w, rest, lucene),
+                    (e, transit, "spec.template.metadata"),
+                    (e, seg, "spec.template.metadata.labels"),
+                    (w, seg, "spec.template.metadata.labels"),
+                    (e, audit, "spec.template.spec.containers"),
+                ]
+            ),
+            v("Ingress", true, &[]),
+            v(
+                "Pod",
+                false,
+                &[
+                    (e, transit, "metadata"),
+                    (e, seg, "metadata.labels"),
+                    (w, seg, "metadata.labels"),
+                    (e, audit, "spec.containers"),
+                ]
+            ),
+        ]
+    );
+
+    // With the platform around it (mesh with STRICT mTLS, default deny and allow lists), what
+    // is left is what the chart cannot express: no audit sidecar for the server or the test
+    // Pod, and the on-disk emptyDirs stay warnings.
+    let out = check(&[
+        "-f",
+        &rendered,
+        "-n",
+        "fhir",
+        "--cluster-state",
+        &format!("{FHIR}/platform.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        verdicts(&json(&out)),
+        [
+            v("Service", true, &[]),
+            v(
+                "Deployment",
+                false,
+                &[
+                    (w, rest, tmp),
+                    (w, rest, lucene),
+                    (e, audit, "spec.template.spec.containers")
+                ]
+            ),
+            v("Ingress", true, &[]),
+            v("Pod", false, &[(e, audit, "spec.containers")]),
+        ]
+    );
+
+    // Without -n the chart lands in `default`, which is not PHI: nothing is judged PHI.
+    let out = check(&["-f", &rendered, "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(results(&json(&out)).iter().all(|r| r["phi"] == false));
+}

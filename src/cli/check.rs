@@ -15,17 +15,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::judging::Judging;
+pub(crate) use super::judging::{judge_documents, Judged};
 use crate::cluster::files::{self, Document, FileError};
-use crate::cluster::ClusterState;
-use crate::engine;
-use crate::object::{Kind, Object};
-use crate::policy::exception::{self, PhiException};
+use crate::object::Object;
 use crate::policy::PolicySet;
 use crate::policy::{hipaa_baseline, Mode, PhiPolicy, Policy};
 use crate::verdict::Decision;
 
 /// Namespace of manifests that do not set one (as `kubectl apply` without `-n`).
-const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -74,7 +73,8 @@ pub struct CheckArgs {
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespace: Option<String>,
 
-    /// Output format: `text` for people, `json` for pipelines.
+    /// Output format: `text` for people, `json` for pipelines, `sarif` for code scanning
+    /// (GitHub), `junit` for CI test reports (GitLab, Jenkins).
     #[arg(
         short = 'o',
         long = "output",
@@ -92,6 +92,10 @@ pub enum OutputFormat {
     Text,
     /// `{"results":[{"kind","namespace","name","phi","allowed","findings":[...]}]}`.
     Json,
+    /// SARIF 2.1.0 (GitHub code scanning): a result per finding at its file, line and column.
+    Sarif,
+    /// JUnit XML (GitLab, Jenkins): a test suite per file, a test case per object.
+    Junit,
 }
 
 /// Why `check` could not judge the inputs (exit code 2).
@@ -127,6 +131,9 @@ pub struct Report {
     pub results: Vec<ObjectResult>,
     /// Every input object without a verdict and every file skipped, with why.
     pub skipped: Vec<Skipped>,
+    /// Standard input as read, kept for `-o sarif` to locate findings in it.
+    #[serde(skip)]
+    pub stdin: Option<String>,
 }
 
 /// Why an input has no verdict.
@@ -201,13 +208,24 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     let text = match args.output {
         OutputFormat::Text => render_text(&report),
-        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot encode the report: {e}");
-                return ExitCode::from(2);
+        OutputFormat::Json | OutputFormat::Sarif => {
+            let encoded = if args.output == OutputFormat::Json {
+                serde_json::to_string_pretty(&report)
+            } else {
+                serde_json::to_string_pretty(&super::sarif::render(
+                    &report,
+                    report.stdin.as_deref(),
+                ))
+            };
+            match encoded {
+                Ok(s) => s + "\n",
+                Err(e) => {
+                    eprintln!("error: cannot encode the report: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
+        OutputFormat::Junit => super::junit::render(&report),
     };
     // A closed pipe (`phi-guard check ... | head`) is not an error worth a panic; the verdict
     // still decides the exit code.
@@ -226,12 +244,35 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.
+///
+/// The `-f` inputs are read one document at a time: each is loaded as cluster state, kept as
+/// a policy or exception, listed as skipped or decoded into the lean object that is judged,
+/// and its tree is dropped (memory stays near the cluster state, not the parsed repository).
+/// Judging waits until everything is read, so an object is judged against every policy and
+/// all the state.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
-    let (mut inputs, skipped_files) = read_inputs(&args.files)?;
-    apply_namespace(&mut inputs, args.namespace.as_deref())?;
     let state_docs = files::read_documents(&args.cluster_state)?;
     let policy_docs = files::read_documents(&args.policies)?;
-    let mut judged = judge_documents(&inputs, &state_docs, &policy_docs)?;
+    let mut judging = Judging::new(&state_docs, &policy_docs)?;
+    drop(state_docs);
+    let mut first_error: Option<CheckError> = None;
+    let read = read_inputs(&args.files, &mut |mut d| {
+        if first_error.is_some() {
+            return Ok(());
+        }
+        let outcome = apply_namespace(std::slice::from_mut(&mut d), args.namespace.as_deref())
+            .and_then(|()| judging.take(d));
+        if let Err(e) = outcome {
+            first_error = Some(e);
+        }
+        Ok(())
+    });
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let (skipped_files, stdin) = read?;
+    let stdin = stdin.filter(|_| args.output == OutputFormat::Sarif);
+    let mut judged = judging.finish()?;
     judged
         .report
         .skipped
@@ -244,163 +285,8 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
             reason: SkipReason::FileSkipped,
             message: s.reason,
         }));
+    judged.report.stdin = stdin;
     Ok(judged.report)
-}
-
-/// What judging a set of documents gives: the report, and the policies and exceptions applied.
-pub(crate) struct Judged {
-    pub(crate) report: Report,
-    pub(crate) policies: Vec<Arc<Policy>>,
-    pub(crate) exceptions: Vec<Arc<exception::Exception>>,
-}
-
-/// Judge `inputs` against the policies and cluster state among all the documents, as the
-/// webhook would (used by `check` on files and by `report` on files or a cluster's objects).
-pub(crate) fn judge_documents(
-    inputs: &[Document],
-    state_docs: &[Document],
-    policy_docs: &[Document],
-) -> Result<Judged, CheckError> {
-    // Policies: --policy files, plus PhiPolicies among the cluster state and the inputs.
-    let mut given: Vec<(String, PhiPolicy)> = Vec::new();
-    for d in policy_docs {
-        if !files::is_phi_policy(d) {
-            return Err(CheckError::Input {
-                source_ref: d.source.clone(),
-                message: format!(
-                    "--policy expects PhiPolicy objects (apiVersion phiguard.io/v1alpha1), found {} {:?}",
-                    d.kind,
-                    d.name()
-                ),
-            });
-        }
-        given.push((d.source.clone(), read_policy(d)?));
-    }
-    for d in state_docs.iter().chain(inputs) {
-        if files::is_phi_policy(d) {
-            given.push((d.source.clone(), read_policy(d)?));
-        }
-    }
-    let policies = policy_set(given)?;
-
-    // PhiExceptions among the cluster state and the inputs: applied as the webhook applies them,
-    // compared with the time of this run (an expired one waives nothing).
-    let mut exceptions = Vec::new();
-    for d in state_docs.iter().chain(inputs) {
-        if d.kind == "PhiException" && d.api_version.starts_with("phiguard.io/") {
-            let x: PhiException =
-                serde_json::from_value(d.value.clone()).map_err(|e| CheckError::Input {
-                    source_ref: d.source.clone(),
-                    message: format!(
-                        "not a valid PhiException: {}",
-                        crate::telemetry::redact(&e.to_string())
-                    ),
-                })?;
-            let e = exception::parse(&x).map_err(|m| CheckError::Input {
-                source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
-                message: m,
-            })?;
-            exceptions.push(Arc::new(e));
-        }
-    }
-    let now = k8s_openapi::jiff::Timestamp::now().as_second();
-
-    // Cluster state: --cluster-state first, then the inputs (which win on a name clash).
-    let state = ClusterState::new();
-    for d in state_docs.iter().chain(inputs) {
-        if !files::is_phi_policy(d) && d.kind != "PhiException" {
-            files::load_state(std::slice::from_ref(d), &state)?;
-        }
-    }
-
-    let mut results = Vec::new();
-    let mut skipped = Vec::new();
-    for d in inputs {
-        let group = d.group();
-        let skip = |reason, message: String| Skipped {
-            kind: d.kind.clone(),
-            api_version: d.api_version.clone(),
-            namespace: d.namespace(),
-            name: d.name(),
-            source: d.source.clone(),
-            reason,
-            message,
-        };
-        let kind = match files::judged_kind(group, &d.kind) {
-            Some(Kind::Namespace | Kind::NetworkPolicy) => None,
-            other => other,
-        };
-        let Some(kind) = kind else {
-            skipped.push(if files::is_phi_policy(d) || files::is_state_kind(group, &d.kind) {
-                skip(SkipReason::ClusterState, "read as cluster state".into())
-            } else if let Some(path) = files::pod_spec_path(&d.value) {
-                skip(
-                    SkipReason::KindNotJudged,
-                    format!(
-                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
-                    ),
-                )
-            } else {
-                skip(SkipReason::KindNotJudged, "kind not judged".into())
-            });
-            continue;
-        };
-        if let Some(message) = no_own_pods(d) {
-            skipped.push(skip(SkipReason::KindNotJudged, message));
-            continue;
-        }
-        let w = files::decode_object(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|m| {
-            CheckError::Input {
-                source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
-                message: m,
-            }
-        })?;
-        let decision = engine::evaluate(&w, &state, &policies);
-        let decision = exception::apply(decision, &w, &exceptions, now);
-        let mut r = object_result(&w, &decision, &d.source);
-        if d.kind != kind.as_str() {
-            // A custom resource judged as the built-in kind it mirrors: name it as written.
-            let (judged, own) = (
-                w.display(),
-                format!("{} {}/{}", d.kind, w.namespace, w.name),
-            );
-            r.kind = d.kind.clone();
-            for f in &mut r.findings {
-                f.message = f.message.replace(&judged, &own);
-                f.remediation = f.remediation.replace(&judged, &own);
-            }
-        }
-        results.push(r);
-    }
-    if inputs.is_empty() {
-        return Err(CheckError::NothingToCheck);
-    }
-    Ok(Judged {
-        report: Report { results, skipped },
-        policies,
-        exceptions,
-    })
-}
-
-/// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod
-/// template of its own: judging it would report an empty pod. Say where the pods are judged.
-fn no_own_pods(d: &files::Document) -> Option<String> {
-    if d.kind != "Rollout" {
-        return None;
-    }
-    let spec = d.value.get("spec")?;
-    if spec.get("template").is_some() {
-        return None;
-    }
-    let r = spec.get("workloadRef")?;
-    let kind = r
-        .get("kind")
-        .and_then(|k| k.as_str())
-        .unwrap_or("Deployment");
-    let name = r.get("name").and_then(|k| k.as_str()).unwrap_or_default();
-    Some(format!(
-        "takes its pods from spec.workloadRef ({kind} {name:?}): that {kind} is judged instead"
-    ))
 }
 
 /// Give objects that name no namespace the `-n` one (or `default`), as `kubectl apply` does;
@@ -434,9 +320,15 @@ fn apply_namespace(docs: &mut [Document], flag: Option<&str>) -> Result<(), Chec
     Ok(())
 }
 
-/// Read the `-f` inputs in order; `-` is standard input (e.g. `helm template ... | phi-guard check -f -`).
-fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<files::SkippedInput>), CheckError> {
+/// Read the `-f` inputs in order, handing each document to `f`; `-` is standard input (e.g.
+/// `helm template ... | phi-guard check -f -`). Returns what was skipped and the text of
+/// standard input.
+fn read_inputs(
+    paths: &[PathBuf],
+    f: &mut dyn FnMut(Document) -> Result<(), FileError>,
+) -> Result<(Vec<files::SkippedInput>, Option<String>), CheckError> {
     let mut reader = files::Reader::new();
+    let mut stdin = None;
     for p in paths {
         if p.as_os_str() == "-" {
             let mut bytes = Vec::new();
@@ -450,17 +342,18 @@ fn read_inputs(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<files::SkippedIn
                 path: "<stdin>".into(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
             })?;
-            reader.read_text("<stdin>", &text, files::Origin::Named)?;
+            reader.read_text_each("<stdin>", &text, files::Origin::Named, f)?;
+            stdin = Some(text);
         } else {
-            reader.read_path(p)?;
+            reader.read_path_each(p, f)?;
         }
     }
-    Ok((reader.docs, reader.skipped))
+    Ok((reader.skipped, stdin))
 }
 
 /// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a
 /// string where a list belongs), as the API server's schema validation would.
-fn read_policy(d: &Document) -> Result<PhiPolicy, CheckError> {
+pub(crate) fn read_policy(d: &Document) -> Result<PhiPolicy, CheckError> {
     files::decode::<PhiPolicy>(&d.value).map_err(|m| CheckError::InvalidPolicy {
         source_ref: d.source.clone(),
         message: format!("PhiPolicy {:?}: {m}", d.name()),
@@ -468,7 +361,7 @@ fn read_policy(d: &Document) -> Result<PhiPolicy, CheckError> {
 }
 
 /// Validate the given policies with the one parser; none given means the built-in baseline.
-fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, CheckError> {
+pub(crate) fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, CheckError> {
     if given.is_empty() {
         let set = PolicySet::build(&[hipaa_baseline()]);
         return Ok(set.policies);
@@ -495,7 +388,7 @@ fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, Check
     Ok(set.policies)
 }
 
-fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
+pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
     ObjectResult {
         kind: w.kind.as_str().to_string(),
         namespace: w.namespace.clone(),

@@ -2,7 +2,10 @@
 
 pub mod check;
 pub mod duration;
+mod judging;
+mod junit;
 pub mod report;
+mod sarif;
 pub mod serve;
 pub mod tls;
 

@@ -66,7 +66,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
                 .build()
                 .context("starting the async runtime")?;
             let (docs, generations, context) = rt.block_on(crate::cluster::snapshot::documents())?;
-            let judged = judge_documents(&docs, &[], &[])?;
+            let judged = judge_documents(docs, &[], &[])?;
             (judged, generations, format!("cluster ({context})"))
         }
         (false, false) => {
@@ -76,13 +76,10 @@ fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
             }
             let state = files::read_documents(&args.cluster_state)?;
             let policies = files::read_documents(&args.policies)?;
-            let judged = judge_documents(&reader.docs, &state, &policies)?;
+            let generations = generations_of(&reader.docs);
+            let judged = judge_documents(reader.docs, &state, &policies)?;
             let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
-            (
-                judged,
-                generations_of(&reader.docs),
-                format!("files {}", names.join(", ")),
-            )
+            (judged, generations, format!("files {}", names.join(", ")))
         }
         _ => anyhow::bail!("give either -f files or --from-cluster"),
     };

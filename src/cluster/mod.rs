@@ -3,6 +3,7 @@
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
 pub(crate) mod confirm;
+mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
 pub(crate) mod snapshot;

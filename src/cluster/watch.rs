@@ -59,9 +59,9 @@ impl Watchers {
 
 /// What every watcher task shares.
 #[derive(Clone)]
-struct Ctx {
+pub(super) struct Ctx {
     client: Client,
-    state: Arc<ClusterState>,
+    pub(super) state: Arc<ClusterState>,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
 }
@@ -174,79 +174,14 @@ pub(crate) fn spawn(
         GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiException"),
         |ctx, ar| {
             let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-            let sink = ExceptionSink {
-                ctx: ctx.clone(),
-                items: BTreeMap::new(),
-                buffer: BTreeMap::new(),
-            };
+            let sink = super::exception_sink::ExceptionSink::new(ctx.clone());
             run(ctx, api, "PhiException", sink)
         },
     ));
     Watchers { tasks }
 }
 
-/// Keeps the valid PhiExceptions in the state. One that cannot be read is skipped and logged
-/// (the webhook refuses writing such an exception, so this is only for ones written before
-/// phi-guard was installed or while it was down).
-struct ExceptionSink {
-    ctx: Ctx,
-    items: BTreeMap<String, Arc<crate::policy::exception::Exception>>,
-    buffer: BTreeMap<String, Arc<crate::policy::exception::Exception>>,
-}
-
-impl ExceptionSink {
-    fn read(
-        &self,
-        obj: &DynamicObject,
-    ) -> Result<Arc<crate::policy::exception::Exception>, String> {
-        let v = to_value(obj)?;
-        let x: crate::policy::exception::PhiException =
-            serde_json::from_value(v).map_err(|e| format!("not a valid PhiException: {e}"))?;
-        crate::policy::exception::parse(&x).map(Arc::new)
-    }
-    fn publish(&self) {
-        self.ctx
-            .state
-            .set_exceptions(self.items.values().cloned().collect());
-        self.ctx.state.mark_dirty(None);
-    }
-}
-
-impl Sink<DynamicObject> for ExceptionSink {
-    fn init(&mut self) {
-        self.buffer.clear();
-    }
-    fn init_apply(&mut self, obj: DynamicObject) -> Result<(), String> {
-        let e = self.read(&obj)?;
-        self.buffer.insert(obj.name_any(), e);
-        Ok(())
-    }
-    fn init_done(&mut self) {
-        self.items = std::mem::take(&mut self.buffer);
-        self.publish();
-    }
-    fn apply(&mut self, obj: DynamicObject) -> Result<(), String> {
-        let r = self.read(&obj);
-        match r {
-            Ok(e) => {
-                self.items.insert(obj.name_any(), e);
-                self.publish();
-                Ok(())
-            }
-            Err(err) => {
-                self.items.remove(&obj.name_any());
-                self.publish();
-                Err(err)
-            }
-        }
-    }
-    fn delete(&mut self, obj: DynamicObject) {
-        self.items.remove(&obj.name_any());
-        self.publish();
-    }
-}
-
-fn to_value(o: &DynamicObject) -> Result<Value, String> {
+pub(super) fn to_value(o: &DynamicObject) -> Result<Value, String> {
     serde_json::to_value(o).map_err(|e| e.to_string())
 }
 
@@ -284,7 +219,7 @@ impl<T: Send + Sync> Table<T> for Namespaced<T> {
 }
 
 /// Where watch events go.
-trait Sink<K>: Send + 'static {
+pub(super) trait Sink<K>: Send + 'static {
     /// A relist starts.
     fn init(&mut self);
     /// An object of the relist; `Err` when it could not be read (skipped).

@@ -288,9 +288,13 @@ fn esc(s: &str) -> String {
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1b1f24;max-width:1100px}\
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}\
-table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}\
+table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem;table-layout:fixed}td{overflow-wrap:anywhere}th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}\
 th{background:#f6f8fa}.pass{background:#dafbe1}.fail{background:#ffebe9}.excepted{background:#fff8c5}\
 .meta{color:#57606a}.small{font-size:.8rem;color:#57606a}@media print{body{margin:0}h2{break-after:avoid}tr{break-inside:avoid}}";
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// The evidence as one self-contained HTML page.
 pub(crate) fn to_html(e: &Evidence) -> String {
@@ -301,13 +305,13 @@ pub(crate) fn to_html(e: &Evidence) -> String {
     );
     let _ = write!(
         h,
-        "<h1>HIPAA Security Rule: technical safeguards evidence</h1><p class=\"meta\">Generated {} by phi-guard {} from {}. {} PHI workloads, {} exceptions, {} policies in force.</p>",
+        "<h1>HIPAA Security Rule: technical safeguards evidence</h1><p class=\"meta\">Generated {} by phi-guard {} from {}. {}, {}, {} in force.</p>",
         esc(&e.generated_at),
         esc(e.phi_guard_version),
         esc(&e.source),
-        e.workloads.len(),
-        e.exceptions.len(),
-        e.policies.len()
+        plural(e.workloads.len(), "PHI workload", "PHI workloads"),
+        plural(e.exceptions.len(), "exception", "exceptions"),
+        plural(e.policies.len(), "policy", "policies")
     );
     h.push_str("<h2>Safeguards checked</h2><table><tr><th>Citation</th><th>Safeguard</th><th>What phi-guard checks</th><th>Pass</th><th>Fail</th><th>Excepted</th></tr>");
     for s in &e.sections {

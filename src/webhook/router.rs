@@ -92,6 +92,16 @@ async fn metrics(State(app): State<AppState>) -> Response {
     app.metrics
         .observe_state(&app.state.sizes(), set.policies.len(), set.rejected.len());
     app.metrics.ready.set(i64::from(app.readiness.is_ready()));
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let soon = app
+        .state
+        .exceptions()
+        .iter()
+        .filter(|e| e.expires_at > now && e.expires_at <= now + 7 * 86_400)
+        .count();
+    app.metrics
+        .exceptions_expiring
+        .set(i64::try_from(soon).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

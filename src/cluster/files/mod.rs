@@ -3,12 +3,14 @@
 
 mod decode;
 mod kinds;
+mod locate;
 #[cfg(test)]
 mod tests;
 mod yaml;
 
 pub(crate) use decode::*;
 pub(crate) use kinds::*;
+pub(crate) use locate::{FileLocator, Position, SourceRef};
 #[cfg(test)]
 pub(crate) use yaml::parse_documents;
 use yaml::*;
@@ -137,6 +139,24 @@ impl Reader {
 
     /// Read a file, or a directory recursively (`*.yaml`, `*.yml`, `*.json` in name order).
     pub(crate) fn read_path(&mut self, path: &Path) -> Result<(), FileError> {
+        let mut docs = Vec::new();
+        self.read_path_each(path, &mut |d| {
+            docs.push(d);
+            Ok(())
+        })?;
+        self.docs.extend(docs);
+        Ok(())
+    }
+
+    /// As [`Self::read_path`], handing each document to `f` instead of keeping it, as soon as
+    /// it is read: only one document's tree is in memory at a time. (A file found walking a
+    /// directory is handed over once read whole: a template that fails to parse is skipped
+    /// entirely.)
+    pub(crate) fn read_path_each(
+        &mut self,
+        path: &Path,
+        f: &mut dyn FnMut(Document) -> Result<(), FileError>,
+    ) -> Result<(), FileError> {
         let mut files = Vec::new();
         collect_files(
             path,
@@ -161,34 +181,46 @@ impl Reader {
                     source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
                 });
             };
-            self.read_text(&name, &text, origin)?;
+            self.read_text_each(&name, &text, origin, f)?;
         }
         Ok(())
     }
 
-    /// Read documents from text (`name` names it in sources and errors; `<stdin>`).
-    pub(crate) fn read_text(
+    /// Read documents from text (`name` names it in sources and errors; `<stdin>`), handing
+    /// each to `f` as [`Self::read_path_each`] does.
+    pub(crate) fn read_text_each(
         &mut self,
         name: &str,
         text: &str,
         origin: Origin,
+        f: &mut dyn FnMut(Document) -> Result<(), FileError>,
     ) -> Result<(), FileError> {
-        let before = (self.docs.len(), self.skipped.len());
-        let mut not_objects = 0usize;
-        let docs = &mut self.docs;
+        let (mut not_objects, mut read) = (0usize, 0usize);
+        let (mut batch, mut held) = (Vec::new(), Vec::new());
         let result = for_each_value(name, text, |source, value| {
-            match push_value(source, value, docs) {
+            let r = match push_value(source, value, &mut batch) {
                 Err(FileError::Object { .. }) if origin == Origin::Walked => {
                     not_objects += 1;
                     Ok(())
                 }
                 r => r,
+            };
+            for d in batch.drain(..) {
+                read += 1;
+                match origin {
+                    Origin::Walked => held.push(d),
+                    Origin::Named => f(d)?,
+                }
             }
+            r
         });
         match result {
             Ok(()) => {
+                for d in held {
+                    f(d)?;
+                }
                 if not_objects > 0 {
-                    let what = if self.docs.len() == before.0 {
+                    let what = if read == 0 {
                         "not a Kubernetes manifest".to_string()
                     } else {
                         format!("{} not Kubernetes objects", plural_docs(not_objects))
@@ -201,8 +233,6 @@ impl Reader {
             Err(FileError::Yaml { .. } | FileError::Json { .. })
                 if origin == Origin::Walked && text.contains("{{") =>
             {
-                self.docs.truncate(before.0);
-                self.skipped.truncate(before.1);
                 self.skip(
                     name.to_string(),
                     "a template, not YAML (render it first, e.g. `helm template`)",

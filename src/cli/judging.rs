@@ -1,0 +1,245 @@
+//! Judging documents as the webhook would: state, policies and exceptions gathered from the
+//! documents, every checkable object decoded into its lean form and judged once everything is
+//! read. Shared by `check` (files, streamed) and `report` (files or a cluster's objects).
+
+use std::sync::Arc;
+
+use super::check::{
+    object_result, policy_set, read_policy, Report, SkipReason, Skipped, DEFAULT_NAMESPACE,
+};
+use crate::cluster::files::{self, Document};
+use crate::cluster::ClusterState;
+use crate::engine;
+use crate::object::{Kind, Object};
+use crate::policy::exception::{self, PhiException};
+use crate::policy::{PhiPolicy, Policy};
+
+pub(crate) use super::check::CheckError;
+
+/// What judging a set of documents gives: the report, and the policies and exceptions applied.
+pub(crate) struct Judged {
+    pub(crate) report: Report,
+    pub(crate) policies: Vec<Arc<Policy>>,
+    pub(crate) exceptions: Vec<Arc<exception::Exception>>,
+}
+
+/// Judge `inputs` against the policies and cluster state among all the documents, as the
+/// webhook would (`report` on files or a cluster's objects).
+pub(crate) fn judge_documents(
+    inputs: Vec<Document>,
+    state_docs: &[Document],
+    policy_docs: &[Document],
+) -> Result<Judged, CheckError> {
+    let mut judging = Judging::new(state_docs, policy_docs)?;
+    for d in inputs {
+        judging.take(d)?;
+    }
+    judging.finish()
+}
+
+/// Judging in progress: state, policies and exceptions gathered, objects decoded and waiting.
+pub(crate) struct Judging {
+    state: ClusterState,
+    given: Vec<(String, PhiPolicy)>,
+    exceptions: Vec<Arc<exception::Exception>>,
+    pending: Vec<Pending>,
+    skipped: Vec<Skipped>,
+    inputs: usize,
+}
+
+impl Judging {
+    /// Start from `--policy` documents (PhiPolicies only) and `--cluster-state` documents.
+    pub(crate) fn new(
+        state_docs: &[Document],
+        policy_docs: &[Document],
+    ) -> Result<Judging, CheckError> {
+        let mut j = Judging {
+            state: ClusterState::new(),
+            given: Vec::new(),
+            exceptions: Vec::new(),
+            pending: Vec::new(),
+            skipped: Vec::new(),
+            inputs: 0,
+        };
+        for d in policy_docs {
+            if !files::is_phi_policy(d) {
+                return Err(CheckError::Input {
+                    source_ref: d.source.clone(),
+                    message: format!(
+                        "--policy expects PhiPolicy objects (apiVersion phiguard.io/v1alpha1), found {} {:?}",
+                        d.kind,
+                        d.name()
+                    ),
+                });
+            }
+            j.given.push((d.source.clone(), read_policy(d)?));
+        }
+        // Cluster state: --cluster-state first, then the inputs (which win on a name clash).
+        for d in state_docs {
+            j.keep(d)?;
+        }
+        Ok(j)
+    }
+
+    /// Keep what a document says about the cluster: a policy, an exception, or state.
+    fn keep(&mut self, d: &Document) -> Result<(), CheckError> {
+        if files::is_phi_policy(d) {
+            self.given.push((d.source.clone(), read_policy(d)?));
+        } else if is_phi_exception(d) {
+            self.exceptions.push(Arc::new(read_exception(d)?));
+        } else {
+            files::load_state(std::slice::from_ref(d), &self.state)?;
+        }
+        Ok(())
+    }
+
+    /// Take one input document.
+    pub(crate) fn take(&mut self, d: Document) -> Result<(), CheckError> {
+        self.inputs += 1;
+        self.keep(&d)?;
+        match take_input(d)? {
+            Input::Judged(p) => self.pending.push(p),
+            Input::Skipped(s) => self.skipped.push(s),
+        }
+        Ok(())
+    }
+
+    /// Judge everything taken, with every policy and exception in force now.
+    pub(crate) fn finish(self) -> Result<Judged, CheckError> {
+        if self.inputs == 0 {
+            return Err(CheckError::NothingToCheck);
+        }
+        let policies = policy_set(self.given)?;
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let mut results = Vec::with_capacity(self.pending.len());
+        for p in self.pending {
+            let decision = engine::evaluate(&p.object, &self.state, &policies);
+            let decision = exception::apply(decision, &p.object, &self.exceptions, now);
+            let mut r = object_result(&p.object, &decision, &p.source);
+            if let Some(written) = p.written_kind {
+                // A custom resource judged as the built-in kind it mirrors: name it as written.
+                let w = &p.object;
+                let (judged, own) = (w.display(), format!("{written} {}/{}", w.namespace, w.name));
+                for f in &mut r.findings {
+                    f.message = f.message.replace(&judged, &own);
+                    f.remediation = f.remediation.replace(&judged, &own);
+                }
+                r.kind = written;
+            }
+            results.push(r);
+        }
+        Ok(Judged {
+            report: Report {
+                results,
+                skipped: self.skipped,
+                stdin: None,
+            },
+            policies,
+            exceptions: self.exceptions,
+        })
+    }
+}
+
+fn is_phi_exception(d: &Document) -> bool {
+    d.kind == "PhiException" && d.api_version.starts_with("phiguard.io/")
+}
+
+/// Read a PhiException document, naming the field that is wrong (exit 2).
+fn read_exception(d: &Document) -> Result<exception::Exception, CheckError> {
+    let x: PhiException =
+        serde_json::from_value(d.value.clone()).map_err(|e| CheckError::Input {
+            source_ref: d.source.clone(),
+            message: format!(
+                "not a valid PhiException: {}",
+                crate::telemetry::redact(&e.to_string())
+            ),
+        })?;
+    exception::parse(&x).map_err(|m| CheckError::Input {
+        source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
+        message: m,
+    })
+}
+
+/// An input object to judge once everything is read: its lean form, not its tree.
+struct Pending {
+    object: Object,
+    /// The kind as written, when it is a custom resource judged as a built-in kind.
+    written_kind: Option<String>,
+    source: String,
+}
+
+enum Input {
+    Judged(Pending),
+    Skipped(Skipped),
+}
+
+/// Decide what an input document is: decoded for judging, or listed as skipped with why.
+fn take_input(d: Document) -> Result<Input, CheckError> {
+    let group = d.group();
+    let skip = |reason, message: String| {
+        Input::Skipped(Skipped {
+            kind: d.kind.clone(),
+            api_version: d.api_version.clone(),
+            namespace: d.namespace(),
+            name: d.name(),
+            source: d.source.clone(),
+            reason,
+            message,
+        })
+    };
+    let kind = match files::judged_kind(group, &d.kind) {
+        Some(Kind::Namespace | Kind::NetworkPolicy) => None,
+        other => other,
+    };
+    let Some(kind) = kind else {
+        return Ok(
+            if files::is_phi_policy(&d) || files::is_state_kind(group, &d.kind) {
+                skip(SkipReason::ClusterState, "read as cluster state".into())
+            } else if let Some(path) = files::pod_spec_path(&d.value) {
+                skip(
+                    SkipReason::KindNotJudged,
+                    format!(
+                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
+                    ),
+                )
+            } else {
+                skip(SkipReason::KindNotJudged, "kind not judged".into())
+            },
+        );
+    };
+    if let Some(message) = no_own_pods(&d) {
+        return Ok(skip(SkipReason::KindNotJudged, message));
+    }
+    let object = files::decode_object(kind, &d.value, Some(DEFAULT_NAMESPACE)).map_err(|m| {
+        CheckError::Input {
+            source_ref: files::object_ref(&d.source, &d.kind, &d.name()),
+            message: m,
+        }
+    })?;
+    Ok(Input::Judged(Pending {
+        object,
+        written_kind: (d.kind != kind.as_str()).then(|| d.kind.clone()),
+        source: d.source,
+    }))
+}
+
+/// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod
+/// template of its own: judging it would report an empty pod. Say where the pods are judged.
+fn no_own_pods(d: &files::Document) -> Option<String> {
+    if d.kind != "Rollout" {
+        return None;
+    }
+    let spec = d.value.get("spec")?;
+    if spec.get("template").is_some() {
+        return None;
+    }
+    let r = spec.get("workloadRef")?;
+    let kind = r
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("Deployment");
+    let name = r.get("name").and_then(|k| k.as_str()).unwrap_or_default();
+    Some(format!(
+        "takes its pods from spec.workloadRef ({kind} {name:?}): that {kind} is judged instead"
+    ))
+}

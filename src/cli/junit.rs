@@ -1,0 +1,210 @@
+//! `check -o junit`: the report as JUnit XML, the format CI systems (GitLab merge request test
+//! reports, Jenkins, Azure Pipelines) render. One `<testsuite>` per input file (as Checkov
+//! groups by file), one `<testcase>` per object: `classname` is `Kind/namespace`, `name` the
+//! object's name. An object the webhook would deny has a `<failure>` whose message counts the
+//! Enforce findings and whose text lists every finding (path, citation, message, fix); Warn and
+//! Audit findings of an admitted object go to `<system-out>`. Objects without a verdict (read as
+//! cluster state, kinds not judged) and skipped files are `<skipped/>` test cases.
+
+use std::fmt::Write as _;
+
+use super::check::{FindingResult, ObjectResult, Report, SkipReason, Skipped};
+use super::sarif::file_of;
+
+/// One test case, before it is written.
+struct Case<'a> {
+    classname: String,
+    name: String,
+    file: &'a str,
+    outcome: Outcome<'a>,
+}
+
+enum Outcome<'a> {
+    Judged(&'a ObjectResult),
+    Skipped(&'a Skipped),
+}
+
+/// The whole JUnit XML document.
+pub(crate) fn render(report: &Report) -> String {
+    // Files in the order they were read; cases in input order within each.
+    let mut suites: Vec<(&str, Vec<Case<'_>>)> = Vec::new();
+    for r in &report.results {
+        push(
+            &mut suites,
+            Case {
+                classname: classname(&r.kind, &r.namespace),
+                name: r.name.clone(),
+                file: file_of(&r.source),
+                outcome: Outcome::Judged(r),
+            },
+        );
+    }
+    for s in &report.skipped {
+        let (classname, name) = match s.reason {
+            SkipReason::FileSkipped => ("file".to_string(), s.source.clone()),
+            _ => (classname(&s.kind, &s.namespace), s.name.clone()),
+        };
+        push(
+            &mut suites,
+            Case {
+                classname,
+                name,
+                file: file_of(&s.source),
+                outcome: Outcome::Skipped(s),
+            },
+        );
+    }
+
+    let count = |cases: &[Case<'_>]| {
+        let failures = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Judged(r) if !r.allowed))
+            .count();
+        let skipped = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
+            .count();
+        (cases.len(), failures, skipped)
+    };
+    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+    for (_, cases) in &suites {
+        let (t, f, s) = count(cases);
+        tests += t;
+        failures += f;
+        skipped += s;
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"phi-guard check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"0\">"
+    );
+    for (file, cases) in &suites {
+        let (t, f, s) = count(cases);
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{t}\" failures=\"{f}\" errors=\"0\" skipped=\"{s}\" time=\"0\" file=\"{}\">",
+            escape(file),
+            escape(file)
+        );
+        for c in cases {
+            write_case(&mut out, c);
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+fn push<'a>(suites: &mut Vec<(&'a str, Vec<Case<'a>>)>, case: Case<'a>) {
+    match suites.iter_mut().find(|(f, _)| *f == case.file) {
+        Some((_, cases)) => cases.push(case),
+        None => suites.push((case.file, vec![case])),
+    }
+}
+
+fn classname(kind: &str, namespace: &str) -> String {
+    if namespace.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}/{namespace}")
+    }
+}
+
+fn write_case(out: &mut String, c: &Case<'_>) {
+    let _ = write!(
+        out,
+        "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"0\"",
+        escape(&c.classname),
+        escape(&c.name),
+        escape(c.file)
+    );
+    match c.outcome {
+        Outcome::Skipped(s) => {
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>",
+                escape(&s.message)
+            );
+        }
+        Outcome::Judged(r) if !r.allowed => {
+            let enforce = r.findings.iter().filter(|f| f.mode == "Enforce").count();
+            let message = format!(
+                "denied: {enforce} Enforce finding{}",
+                if enforce == 1 { "" } else { "s" }
+            );
+            let body: String = r.findings.iter().map(finding_text).collect();
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"phi-guard\">{}</failure>",
+                escape(&message),
+                escape_text(&body)
+            );
+        }
+        Outcome::Judged(r) if !r.findings.is_empty() => {
+            let body: String = r.findings.iter().map(finding_text).collect();
+            let _ = writeln!(
+                out,
+                ">\n      <system-out>{}</system-out>",
+                escape_text(&body)
+            );
+        }
+        Outcome::Judged(_) => {
+            out.push_str("/>\n");
+            return;
+        }
+    }
+    out.push_str("    </testcase>\n");
+}
+
+fn finding_text(f: &FindingResult) -> String {
+    format!(
+        "{} {} ({}) at {}: {}\n  fix: {}\n",
+        f.mode, f.rule, f.citation, f.path, f.message, f.remediation
+    )
+}
+
+/// Text for XML content and attribute values: the five markup characters as entities, line
+/// breaks and tabs kept (as character references, so attribute values keep them too), and the
+/// characters XML 1.0 cannot carry at all replaced by U+FFFD.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for element content: as [`escape`], but line breaks kept as they are (readable in the
+/// file, and the same to an XML reader).
+fn escape_text(text: &str) -> String {
+    escape(text).replace("&#10;", "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_and_forbidden_characters_are_escaped() {
+        assert_eq!(
+            escape(r#"a & b <c> "d" 'e'"#),
+            "a &amp; b &lt;c&gt; &quot;d&quot; &apos;e&apos;"
+        );
+        assert_eq!(escape("x\ny\tz\r"), "x&#10;y&#9;z&#13;");
+        assert_eq!(escape("bell\u{7}nul\u{0}"), "bell\u{fffd}nul\u{fffd}");
+        assert_eq!(escape("ünïcødé ✓"), "ünïcødé ✓");
+        assert_eq!(escape("&amp;"), "&amp;amp;");
+        assert_eq!(escape_text("a\n<b>&#10;"), "a\n&lt;b&gt;&amp;#10;");
+    }
+}
