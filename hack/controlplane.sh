@@ -29,6 +29,11 @@
 #   SA_ADMISSION      0 (default): ServiceAccount admission plugin disabled, so Pods can be created
 #                     in a brand-new namespace at once; 1 = keep it (Pods get token volumes)
 #   READY_TIMEOUT     seconds to wait for /readyz (default 120)
+#   NODE_IP           set when hack/node.sh will add a node (it uses 10.88.0.1): the API server
+#                     binds 0.0.0.0 and advertises NODE_IP (the `kubernetes` Service's endpoint
+#                     that pods reach; also in its cert), authorizes kubelets (Node,RBAC +
+#                     NodeRestriction), keeps ServiceAccount admission (pods get tokens: SA_ADMISSION
+#                     is ignored) and calls kubelets (logs, exec) with the admin client cert
 #   APISERVER_EXTRA_ARGS, KCM_EXTRA_ARGS, ETCD_EXTRA_ARGS   extra flags (word-split)
 #
 # Files in DIR: ca.{crt,key} (one CA for everything: apiserver serving, client certs, webhook),
@@ -118,7 +123,7 @@ make_pki() {
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
   fi
   sign apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+    "IP:127.0.0.1,IP:10.0.0.1${NODE_IP:+,IP:$NODE_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
     serverAuth
   sign admin "/O=system:masters/CN=phi-guard-admin" "" clientAuth
   sign webhook "/CN=phi-guard-webhook" "IP:127.0.0.1,DNS:localhost" serverAuth
@@ -202,20 +207,28 @@ start() {
     --unsafe-no-fsync --quota-backend-bytes=$((2 * 1024 * 1024 * 1024)) ${ETCD_EXTRA_ARGS:-}
 
   # ---- kube-apiserver --------------------------------------------------------------------
-  local disable_adm=""
+  # shellcheck disable=SC2054 # the commas are part of flag values
+  local disable_adm="" node_args=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none
+    --authorization-mode=RBAC --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy)
   [ "${SA_ADMISSION:-0}" = 1 ] || disable_adm="--disable-admission-plugins=ServiceAccount"
+  if [ -n "${NODE_IP:-}" ]; then
+    disable_adm=""
+    # shellcheck disable=SC2054
+    node_args=(--bind-address=0.0.0.0 --advertise-address="$NODE_IP"
+      --authorization-mode=Node,RBAC
+      --enable-admission-plugins=NodeRestriction,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy
+      --kubelet-client-certificate="$DIR/admin.crt" --kubelet-client-key="$DIR/admin.key"
+      --kubelet-preferred-address-types=InternalIP)
+  fi
   # shellcheck disable=SC2086
   launch apiserver "$KUBE_BIN/kube-apiserver" \
     --etcd-servers="$etcd_url" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-    --endpoint-reconciler-type=none \
+    --secure-port="$api_port" "${node_args[@]}" \
     --tls-cert-file="$DIR/apiserver.crt" --tls-private-key-file="$DIR/apiserver.key" \
     --client-ca-file="$DIR/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \
-    --authorization-mode=RBAC \
-    --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy \
     $disable_adm \
     --allow-privileged=true \
     ${APISERVER_EXTRA_ARGS:-}
@@ -259,6 +272,7 @@ start() {
     echo "WEBHOOK_KEY=$DIR/webhook.key"
     echo "WEBHOOK_CA=$DIR/ca.crt"
     echo "WEBHOOK_CA_BUNDLE=$(base64 -w0 < "$DIR/ca.crt")"
+    [ -z "${NODE_IP:-}" ] || echo "NODE_IP=$NODE_IP"
   } > "$DIR/env"
   cat "$DIR/env"
 }

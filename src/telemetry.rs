@@ -374,6 +374,7 @@ impl Metrics {
 pub struct Readiness {
     components: Mutex<BTreeMap<String, bool>>,
     all: AtomicBool,
+    draining: AtomicBool,
 }
 
 impl Readiness {
@@ -399,6 +400,18 @@ impl Readiness {
     /// Is every registered component ready? (False while nothing is registered.)
     pub fn is_ready(&self) -> bool {
         self.all.load(Ordering::Acquire)
+    }
+
+    /// Shutting down: from now on `/readyz` answers 503, so the Service stops sending new
+    /// connections here, while reviews go on being judged ([`Readiness::is_ready`] is unchanged)
+    /// until the listener closes.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Has [`Readiness::drain`] been called?
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Components not ready yet, for `/readyz` and logs.
@@ -484,6 +497,10 @@ mod tests {
         assert_eq!(r.pending(), vec!["watch/Pod".to_string()]);
         r.set_ready("watch/Pod");
         assert!(r.is_ready());
+        assert!(!r.is_draining());
+        r.drain();
+        assert!(r.is_draining());
+        assert!(r.is_ready(), "draining must not stop reviews");
     }
 
     #[test]

@@ -986,6 +986,47 @@ async fn not_ready_fails_closed() {
 }
 
 #[tokio::test]
+async fn draining_fails_readiness_keeps_judging_and_closes_http1_connections() {
+    let s = Server::start(Setup::default()).await;
+    let c = s.client(false);
+    assert_clean_allow(&s.review(&c, "deployment-create-allowed").await);
+    s.readiness.drain();
+    let ready = reqwest::get(s.admin("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.text().await.unwrap().contains("shutting down"));
+    // Reviews are still judged, and each HTTP/1.1 answer tells the client not to reuse the
+    // connection, so none is idle when the listener closes.
+    let resp = c
+        .post(s.url("/validate"))
+        .header("content-type", "application/json")
+        .body(fixture("deployment-create-allowed"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert_clean_allow(&v["response"]);
+    // HTTP/2 answers carry no connection header (GOAWAY ends those connections).
+    let r = s
+        .client(true)
+        .post(s.url("/validate"))
+        .header("content-type", "application/json")
+        .body(fixture("deployment-create-allowed"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("connection").is_none());
+    s.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn shutdown_finishes_promptly_with_idle_keepalive_connections() {
     let s = Server::start(Setup::default()).await;
     let c = s.client(false);

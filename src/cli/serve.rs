@@ -50,7 +50,13 @@ pub struct ListenArgs {
     /// API server, not phi-guard, closes idle connections (a close racing a review fails it).
     #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_HEADER_READ_TIMEOUT))]
     pub header_read_timeout: HumanDuration,
-    /// How long shutdown (SIGTERM/SIGINT) waits for in-flight requests.
+    /// On SIGTERM/SIGINT, first keep serving (new connections too) this long with /readyz
+    /// answering 503: the pod leaves the Service's endpoints and kube-proxy's rules while it
+    /// still answers, so no review is sent to a closed port (with failurePolicy Fail a refused
+    /// connection is a refused deploy). Longer than endpoint propagation; 0 stops at once.
+    #[arg(long, env = "PHI_GUARD_SHUTDOWN_DELAY", default_value_t = HumanDuration(std::time::Duration::from_secs(10)))]
+    pub shutdown_delay: HumanDuration,
+    /// How long shutdown (SIGTERM/SIGINT), after the delay, waits for in-flight requests.
     #[arg(long, env = "PHI_GUARD_SHUTDOWN_GRACE", default_value_t = HumanDuration(webhook::DEFAULT_SHUTDOWN_GRACE))]
     pub shutdown_grace: HumanDuration,
 }
@@ -285,9 +291,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.shutdown_grace = args.listen.shutdown_grace.into();
     // Self-managed TLS writes the files after start: wait for them instead of failing.
     opts.wait_for_certificate = self_managed.is_some();
-    let handle = webhook::start(listener, admin, opts, state, metrics, readiness).await?;
+    let handle = webhook::start(listener, admin, opts, state, metrics, readiness.clone()).await?;
 
     shutdown_signal().await;
+    let delay: std::time::Duration = args.listen.shutdown_delay.into();
+    if !delay.is_zero() {
+        readiness.drain();
+        tracing::info!(
+            delay = ?delay,
+            "shutting down: /readyz now 503 so endpoints drop this pod; still serving until the delay ends"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown_signal() => tracing::info!("second signal: skipping the rest of the delay"),
+        }
+    }
     tracing::info!("shutting down: no new connections, finishing in-flight reviews");
     let _ = stop_tx.send(true);
     if let Some(w) = watchers {

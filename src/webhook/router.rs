@@ -69,7 +69,13 @@ async fn not_found() -> Response {
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
-    if app.readiness.is_ready() {
+    if app.readiness.is_draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; still answering reviews until the listener closes\n",
+        )
+            .into_response()
+    } else if app.readiness.is_ready() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         let pending = app.readiness.pending().join(", ");
@@ -146,7 +152,24 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// While draining (shutdown delay), HTTP/1.1 answers carry `Connection: close`: the API server
+/// stops reusing its keep-alive connections to this pod one answer at a time, so none is left
+/// idle when the listener closes (closing an idle connection races a review sent on it, which
+/// the API server does not retry). HTTP/2 ends with GOAWAY, which clients retry safely.
 async fn validate(State(app): State<AppState>, req: Request) -> Response {
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    let draining = app.readiness.clone();
+    let mut resp = validate_request(app, req).await;
+    if http1 && draining.is_draining() {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
+async fn validate_request(app: AppState, req: Request) -> Response {
     if !is_json(req.headers()) {
         return bad(
             &app,
