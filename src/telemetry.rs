@@ -102,6 +102,8 @@ pub struct Metrics {
     pub report_writes: Family<[(&'static str, String); 1], Counter>,
     /// PhiExceptions that stop applying within 7 days.
     pub exceptions_expiring: Gauge,
+    /// Requests answered 408 because they exceeded `--request-timeout`.
+    pub request_timeouts: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -244,7 +246,14 @@ impl Metrics {
             "PhiExceptions in force that expire within 7 days (renew or fix before they do)",
             exceptions_expiring.clone(),
         );
+        let request_timeouts = Counter::default();
+        registry.register(
+            "request_timeouts",
+            "Requests to /validate answered 408 after --request-timeout (the API server fails them closed)",
+            request_timeouts.clone(),
+        );
         Metrics {
+            request_timeouts,
             exceptions_expiring,
             audit_leader,
             audit_objects,

@@ -764,6 +764,13 @@ async fn slow_clients_time_out() {
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"));
     assert!(started.elapsed() < Duration::from_secs(3));
+    // Counted, never invisible.
+    assert!(
+        s.metrics()
+            .await
+            .contains("phi_guard_request_timeouts_total 1"),
+        "the 408 is counted"
+    );
 
     // A client that never finishes its headers is disconnected (header read timeout 2 s).
     let tcp = TcpStream::connect(s.handle.addr).await.unwrap();

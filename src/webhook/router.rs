@@ -43,11 +43,29 @@ pub fn webhook_router(app: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .fallback(not_found)
-        .with_state(app)
+        .with_state(app.clone())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .layer(axum::middleware::map_response_with_state(
+            app,
+            count_timeouts,
+        ))
+}
+
+/// A request past `--request-timeout` (a slow body, or a review that took too long) is answered
+/// 408 by the timeout layer, before any handler can say so: count and log it here, so fail-closed
+/// answers are never invisible.
+async fn count_timeouts(State(app): State<AppState>, response: Response) -> Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        app.metrics.request_timeouts.inc();
+        tracing::warn!(
+            code = 408,
+            "request timed out (answered 408; the API server fails the call closed)"
+        );
+    }
+    response
 }
 
 /// The admin router (plain HTTP port).
