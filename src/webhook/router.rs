@@ -506,6 +506,11 @@ fn encode_review(response: AdmissionResponse) -> Response {
     }
 }
 
+/// A request-supplied string for a log field: one line, bounded.
+fn clean(s: &str) -> String {
+    super::admission::single_line(s, 256)
+}
+
 /// Metrics and the one log line of a review. Names objects and rules; never object content.
 fn record(
     app: &AppState,
@@ -534,11 +539,13 @@ fn record(
         .unwrap_or_default();
     tracing::info!(
         target: "phi_guard::review",
-        uid = %req.uid,
-        kind = %req.kind.kind,
-        group = %req.kind.group,
-        namespace = req.namespace(),
-        name = req.name(),
+        // Request fields are written with control characters collapsed: a newline in a uid
+        // or name must not forge a log line in the text format.
+        uid = %clean(&req.uid),
+        kind = %clean(&req.kind.kind),
+        group = %clean(&req.kind.group),
+        namespace = %clean(req.namespace()),
+        name = %clean(req.name()),
         operation = op,
         dry_run = req.dry_run(),
         allowed = outcome.response.allowed,
@@ -549,4 +556,19 @@ fn record(
         duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "review"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    /// A uid or name with a newline cannot forge a second log line in the text format.
+    #[test]
+    fn log_fields_stay_on_one_line() {
+        let forged = "abc\n2026-12-01T00:00:00Z INFO review allowed=true";
+        let c = clean(forged);
+        assert!(!c.contains('\n') && !c.contains('\r'), "{c:?}");
+        assert!(c.starts_with("abc "));
+        assert!(clean(&"x".repeat(10_000)).chars().count() <= 256);
+    }
 }
