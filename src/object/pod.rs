@@ -348,12 +348,13 @@ pub(crate) fn mounted_tls_material(
 impl PodSpec {
     /// [`mounted_tls_material`] of this spec's containers and init containers.
     pub fn tls_material(&self) -> (Vec<String>, bool) {
-        mounted_tls_material(&self.volumes, |name| {
-            self.containers
-                .iter()
-                .chain(self.init_containers.iter())
-                .any(|c| c.volume_mounts.iter().any(|m| m.name == name))
-        })
+        let mounted: std::collections::HashSet<&str> = self
+            .containers
+            .iter()
+            .chain(self.init_containers.iter())
+            .flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str()))
+            .collect();
+        mounted_tls_material(&self.volumes, |name| mounted.contains(name))
     }
 }
 

@@ -286,15 +286,24 @@ fn shared_volume_finding(
         .map(|(_, c)| c)
         .collect();
     let mut host_path_shared: Vec<&str> = Vec::new();
+    // Indexes, not nested scans: a pod with tens of thousands of volumes stays linear.
+    let app_mounts: std::collections::HashSet<&str> = apps
+        .iter()
+        .flat_map(|a| a.volume_mounts.iter().map(|m| m.name.as_str()))
+        .collect();
+    let volumes: std::collections::HashMap<&str, &crate::object::Volume> = pod
+        .spec
+        .volumes
+        .iter()
+        .rev()
+        .map(|v| (v.name.as_str(), v))
+        .collect();
     for t in targets {
         for m in &t.container.volume_mounts {
-            let shared = apps
-                .iter()
-                .any(|a| a.volume_mounts.iter().any(|am| am.name == m.name));
-            if !shared {
+            if !app_mounts.contains(m.name.as_str()) {
                 continue;
             }
-            match pod.spec.volumes.iter().find(|v| v.name == m.name) {
+            match volumes.get(m.name.as_str()).copied() {
                 Some(v) if matches!(&v.source, VolumeSource::Other(t) if t == "hostPath") => {
                     host_path_shared.push(m.name.as_str());
                 }

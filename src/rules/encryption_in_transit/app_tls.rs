@@ -5,13 +5,15 @@ use super::*;
 /// App-level TLS: a mounted csi.cert-manager.io volume, or a mounted Secret (plain or projected)
 /// that a cert-manager Certificate issues. Secret data is never read.
 pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) -> Evidence {
-    let mounted = |vol: &str| {
-        p.spec
-            .containers
-            .iter()
-            .chain(p.spec.init_containers.iter())
-            .any(|c| c.volume_mounts.iter().any(|m| m.name == vol))
-    };
+    // One pass over the mounts (not one per volume): review cost stays linear in pod size.
+    let mounted_names: std::collections::HashSet<&str> = p
+        .spec
+        .containers
+        .iter()
+        .chain(p.spec.init_containers.iter())
+        .flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str()))
+        .collect();
+    let mounted = |vol: &str| mounted_names.contains(vol);
     let mut unissued: Vec<&str> = Vec::new();
     for v in p.spec.volumes.iter().filter(|v| mounted(&v.name)) {
         let secrets: Vec<&str> = match &v.source {
