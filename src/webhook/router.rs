@@ -233,6 +233,10 @@ async fn validate_request(app: AppState, req: Request) -> Response {
     response
 }
 
+/// Reviews up to this size are judged on the async worker that received them (a Deployment
+/// with its managedFields is 5-40 KiB); larger ones on the blocking pool.
+const INLINE_MAX_BYTES: usize = 64 * 1024;
+
 /// What the first, cache-only pass concluded.
 enum Pass {
     /// The answer.
@@ -246,16 +250,24 @@ enum Pass {
     },
 }
 
-/// Judge a request. Decoding and judging run on the blocking pool, so a large review never
+/// Judge a request. A large review is decoded and judged on the blocking pool, so it never
 /// stalls the async workers that answer health checks and other reviews, and the request
 /// timeout (a layer around this handler) can fire: a review past it is answered 408, which the
 /// API server treats as a failed call (fail closed). A decision that would deny, or that
 /// rests on an unknown namespace, is confirmed with consistent reads and made again.
 async fn review(app: &AppState, bytes: axum::body::Bytes, started: Instant) -> Response {
-    let (a, b) = (app.clone(), bytes.clone());
-    let first = match tokio::task::spawn_blocking(move || first_pass(&a, &b, started)).await {
-        Ok(p) => p,
-        Err(e) => return crashed(app, &e),
+    // Small reviews (nearly all) are judged inline: their cost is linear and measured in tens
+    // of microseconds, less than a hop to the blocking pool. Large ones go to the blocking pool,
+    // where a slow judgment cannot stall health checks or other reviews and the request
+    // timeout can fire.
+    let first = if bytes.len() <= INLINE_MAX_BYTES {
+        first_pass(app, &bytes, started)
+    } else {
+        let (a, b) = (app.clone(), bytes.clone());
+        match tokio::task::spawn_blocking(move || first_pass(&a, &b, started)).await {
+            Ok(p) => p,
+            Err(e) => return crashed(app, &e),
+        }
     };
     let (lookups, namespace_unknown) = match first {
         Pass::Done(r) => return r,
