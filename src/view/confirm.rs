@@ -120,23 +120,31 @@ impl ClusterView for Recorder<'_> {
         r
     }
     fn network_policies(&self, namespace: &str) -> Arc<[Arc<NetworkPolicyInfo>]> {
-        self.seen
-            .lock()
-            .network_policies
-            .insert(namespace.to_string());
+        {
+            // Rules ask for a namespace's list many times: allocate its name once.
+            let mut seen = self.seen.lock();
+            if !seen.network_policies.contains(namespace) {
+                seen.network_policies.insert(namespace.to_string());
+            }
+        }
         self.inner.network_policies(namespace)
     }
     fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]> {
-        self.seen
-            .lock()
-            .peer_authentications
-            .insert(namespace.to_string());
+        {
+            let mut seen = self.seen.lock();
+            if !seen.peer_authentications.contains(namespace) {
+                seen.peer_authentications.insert(namespace.to_string());
+            }
+        }
         self.inner.peer_authentications(namespace)
     }
     fn secret_issued_by_certificate(&self, namespace: &str, secret: &str) -> bool {
         let r = self.inner.secret_issued_by_certificate(namespace, secret);
         if !r {
-            self.seen.lock().certificates.insert(namespace.to_string());
+            let mut seen = self.seen.lock();
+            if !seen.certificates.contains(namespace) {
+                seen.certificates.insert(namespace.to_string());
+            }
         }
         r
     }

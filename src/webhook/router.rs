@@ -333,16 +333,25 @@ fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
             "the AdmissionReview has no request",
         ));
     };
-    let recorder = Recorder::new(&*app.state);
     let exceptions = app.state.exceptions();
-    let outcome = judge(
-        &req,
-        &app.state.policies().policies,
-        &exceptions,
-        &recorder,
-        app.readiness.is_ready(),
-    );
-    if app.confirmer.is_some() && outcome.decision.is_some() {
+    let policies = app.state.policies();
+    let ready = app.readiness.is_ready();
+    // Recording what the cache lacked only matters when it can be confirmed (in a cluster).
+    let (outcome, recorder) = if app.confirmer.is_some() {
+        let recorder = Recorder::new(&*app.state);
+        let outcome = judge(&req, &policies.policies, &exceptions, &recorder, ready);
+        (outcome, Some(recorder))
+    } else {
+        let outcome = judge(
+            &req,
+            &policies.policies,
+            &exceptions,
+            &*app.state as &dyn ClusterView,
+            ready,
+        );
+        (outcome, None)
+    };
+    if let (Some(recorder), true) = (&recorder, outcome.decision.is_some()) {
         let lookups = recorder.lookups();
         let ns = req.namespace();
         let namespace_unknown = !ns.is_empty() && lookups.namespaces.contains(ns);
