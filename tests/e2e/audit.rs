@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::fixtures::{self, App};
 use crate::harness::*;
-use crate::policy::{scoped_policy, SCOPE_LABEL};
+use crate::policy::{apply_scoped_policy, scoped_policy, SCOPE_LABEL};
 
 /// How fast the audit must follow a change.
 const FOLLOW: Duration = Duration::from_secs(10);
@@ -59,18 +59,7 @@ async fn audit_follows_admitted_objects_as_the_cluster_changes() {
     let key = unique("audit");
     let ctx = Ctx::new("audit", &[(SCOPE_LABEL, &key)]).await;
     let policy = unique("e2e-audit");
-    kubectl_ok(&["apply"], &scoped_policy(&policy, &key, "Warn"));
-    ctx.cleanup("phipolicy", &policy);
-    let wait = kubectl(
-        &[
-            "wait",
-            "--for=condition=WebhookScope",
-            &format!("phipolicy/{policy}"),
-            "--timeout=30s",
-        ],
-        None,
-    );
-    assert!(wait.ok, "policy not in the webhook scope: {}", wait.stderr);
+    apply_scoped_policy(&ctx, &policy, &key, "Warn");
 
     // Isolated, but no audit sidecar: admitted under Warn, reported as failing.
     kubectl_ok(&["apply"], &fixtures::default_deny(&ctx.ns, "default-deny"));

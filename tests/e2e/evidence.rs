@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::fixtures::App;
 use crate::harness::*;
-use crate::policy::{scoped_policy, SCOPE_LABEL};
+use crate::policy::{apply_scoped_policy, SCOPE_LABEL};
 
 fn chromium() -> String {
     std::env::var("PHI_GUARD_CHROMIUM").unwrap_or_else(|_| "chromium".into())
@@ -20,18 +20,7 @@ async fn report_lists_phi_workloads_and_exceptions_and_renders() {
     let key = unique("evidence");
     let ctx = Ctx::new("evidence", &[(SCOPE_LABEL, &key)]).await;
     let policy = unique("e2e-evidence");
-    kubectl_ok(&["apply"], &scoped_policy(&policy, &key, "Warn"));
-    ctx.cleanup("phipolicy", &policy);
-    let wait = kubectl(
-        &[
-            "wait",
-            "--for=condition=WebhookScope",
-            &format!("phipolicy/{policy}"),
-            "--timeout=30s",
-        ],
-        None,
-    );
-    assert!(wait.ok, "{}", wait.stderr);
+    apply_scoped_policy(&ctx, &policy, &key, "Warn");
     let app = App::bare(&ctx.ns, "intake-api").without_phi_label();
     let _ = accepts_eventually(&app.deployment(), CACHE).await;
     let exception = unique("e2e-evidence-x");

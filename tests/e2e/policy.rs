@@ -32,6 +32,27 @@ spec:
     )
 }
 
+/// Apply a policy scoped to `key` at `mode`, delete it with `ctx`, and wait until the webhook
+/// configuration covers its scope (its WebhookScope condition), as a user would.
+pub(crate) fn apply_scoped_policy(ctx: &Ctx, name: &str, key: &str, mode: &str) {
+    kubectl_ok(&["apply"], &scoped_policy(name, key, mode));
+    ctx.cleanup("phipolicy", name);
+    let wait = kubectl(
+        &[
+            "wait",
+            "--for=condition=WebhookScope",
+            &format!("phipolicy/{name}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(
+        wait.ok,
+        "policy {name} never covered by the webhook: {}",
+        wait.stderr
+    );
+}
+
 #[tokio::test]
 async fn switching_policy_to_warn_applies_without_restart_and_kubectl_prints_warnings() {
     let key = unique("warn");
