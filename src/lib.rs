@@ -9,6 +9,9 @@ pub(crate) mod cluster;
 pub(crate) mod engine;
 #[cfg(test)]
 pub(crate) mod fixtures;
+/// For the fuzz targets in `fuzz/` only; not a stable API.
+#[doc(hidden)]
+pub mod fuzz_api;
 pub(crate) mod labels;
 pub(crate) mod object;
 pub mod policy;

@@ -2,7 +2,7 @@
 
 pub mod check;
 pub mod duration;
-mod judging;
+pub(crate) mod judging;
 mod junit;
 pub mod report;
 mod sarif;
