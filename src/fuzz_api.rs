@@ -93,8 +93,10 @@ pub fn review_facts(bytes: &[u8]) -> Result<ReviewFacts, String> {
     for (i, (field, one_pass, raw)) in fields.into_iter().enumerate() {
         // JSON null is no object, for both reads.
         let raw = raw.filter(|r| r.get() != "null");
+        // (A subresource's object may be decoded too, when `subResource` comes after it;
+        // `judge` skips it either way.)
         let two_pass = match (kind, raw) {
-            (Some(k), Some(r)) if !subresource => Some(Object::from_json(k, r.get(), ns)),
+            (Some(k), Some(r)) => Some(Object::from_json(k, r.get(), ns)),
             _ => None,
         };
         match (one_pass, &two_pass) {
@@ -113,7 +115,7 @@ pub fn review_facts(bytes: &[u8]) -> Result<ReviewFacts, String> {
             }
             (Some(ObjectField::Decoded(_)), None) => {
                 return Err(format!(
-                    "{field}: decoded although the kind is not judged, a subresource or absent"
+                    "{field}: decoded although the kind is not judged or the field absent"
                 ));
             }
             (Some(ObjectField::Raw(r)), _) if raw.map(RawValue::get) != Some(r.get()) => {

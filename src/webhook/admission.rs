@@ -45,8 +45,17 @@ impl<'a> AdmissionReview<'a> {
     /// kind; the review is then read again with the objects kept as raw JSON, so that `judge`
     /// can name what was wrong with them (a slow path only malformed objects take).
     pub fn parse(bytes: &'a [u8]) -> Result<AdmissionReview<'a>, serde_json::Error> {
-        serde_json::from_slice::<AdmissionReview<'a>>(bytes).or_else(|_| {
-            let raw: RawReview<'a> = serde_json::from_slice(bytes)?;
+        // JSON is UTF-8 (RFC 8259), and serde_json checks it only in the strings it keeps: a
+        // skipped field could carry invalid bytes past the one-pass read that the raw read then
+        // refuses (found by fuzzing). Checked once, up front, for both.
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            <serde_json::Error as de::Error>::custom(format_args!(
+                "the body is not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ))
+        })?;
+        serde_json::from_str::<AdmissionReview<'a>>(text).or_else(|_| {
+            let raw: RawReview<'a> = serde_json::from_str(text)?;
             Ok(AdmissionReview {
                 api_version: raw.api_version,
                 kind: raw.kind,
@@ -753,6 +762,25 @@ mod tests {
             "only {decoded} objects decoded from {}",
             dir.display()
         );
+    }
+
+    /// Found by fuzzing (fuzz/regressions/admission_bytes): invalid UTF-8 inside a field the
+    /// one-pass read skips passed it, while the raw read refused the same body.
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_by_both_reads() {
+        let body = deployment_review(
+            r#"{"metadata":{"name":"web","labels":{"phiguard.io/data-classification":"phi"}},
+                "note":"n@te"}"#,
+            "null",
+        );
+        let valid = AdmissionReview::parse(body.as_bytes()).unwrap();
+        assert!(matches!(
+            valid.request.unwrap().object,
+            Some(ObjectField::Decoded(_))
+        ));
+        let bytes: Vec<u8> = body.bytes().map(|b| if b == b'@' { 0xff } else { b }).collect();
+        let e = AdmissionReview::parse(&bytes).unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 
     #[test]
