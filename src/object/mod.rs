@@ -325,10 +325,13 @@ impl Object {
                 let o: Obj<ServiceSpecWire> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
                 let info = ServiceInfo {
+                    // An empty `metadata.namespace` is no namespace, as for the object itself
+                    // (found by fuzzing: the Service kept "" and was traced to no pods).
                     namespace: o
                         .metadata
                         .namespace
                         .clone()
+                        .filter(|n| !n.is_empty())
                         .or(namespace.map(String::from))
                         .unwrap_or_default(),
                     name: o.metadata.display_name(),

@@ -764,6 +764,30 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (fuzz/regressions/admission_structured): a Service whose
+    /// `metadata.namespace` is "" took the request's namespace in the one-pass read, but kept ""
+    /// in its ServiceInfo in the two-pass read (and so was traced to no pods).
+    #[test]
+    fn an_empty_object_namespace_is_the_requests_in_both_reads() {
+        let obj = r#"{"metadata":{"name":"api","namespace":""},"spec":{"selector":{"app":"api"}}}"#;
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+              "request":{{"uid":"u1","kind":{{"group":"","version":"v1","kind":"Service"}},
+              "namespace":"clinic","operation":"CREATE","object":{obj}}}}}"#
+        );
+        let req = AdmissionReview::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .unwrap();
+        let one = decoded(req.object);
+        let two = Object::from_json(Kind::Service, obj, Some("clinic")).unwrap();
+        assert_eq!(one, two);
+        match &two.body {
+            crate::object::Body::Service(s) => assert_eq!(s.namespace, "clinic"),
+            other => panic!("expected a Service, got {other:?}"),
+        }
+    }
+
     /// Found by fuzzing (fuzz/regressions/admission_bytes): invalid UTF-8 inside a field the
     /// one-pass read skips passed it, while the raw read refused the same body.
     #[test]
