@@ -126,7 +126,7 @@ fuzz-regress: fuzz-tools
 	    echo "fuzz-regress: $$t FAILED"; exit 1; \
 	  fi; \
 	  echo "fuzz-regress: $$t ok in $$(( $$(date +%s) - start )) s:" \
-	    "$$(grep -E '^#[0-9]+ +(INITED|DONE)' "$$scratch.log" | tr -s ' ' | tr '\n' ';')"; \
+	    "$$(grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$$scratch.log" | tr -s '\t ' ' ' | tr '\n' ';')"; \
 	  rm -rf "$$scratch" "$$scratch.log"; \
 	done
 
