@@ -100,12 +100,10 @@ pub fn review_facts(bytes: &[u8]) -> Result<ReviewFacts, String> {
             _ => None,
         };
         match (one_pass, &two_pass) {
-            (Some(ObjectField::Decoded(w)), Some(Ok(two))) => {
-                if **w != *two {
-                    return Err(format!(
-                        "{field}: one-pass and two-pass reads differ:\n{w:#?}\n{two:#?}"
-                    ));
-                }
+            (Some(ObjectField::Decoded(w)), Some(Ok(two))) if **w != *two => {
+                return Err(format!(
+                    "{field}: one-pass and two-pass reads differ:\n{w:#?}\n{two:#?}"
+                ));
             }
             (Some(ObjectField::Decoded(_)), Some(Err(e))) => {
                 return Err(format!(

@@ -802,7 +802,10 @@ mod tests {
             valid.request.unwrap().object,
             Some(ObjectField::Decoded(_))
         ));
-        let bytes: Vec<u8> = body.bytes().map(|b| if b == b'@' { 0xff } else { b }).collect();
+        let bytes: Vec<u8> = body
+            .bytes()
+            .map(|b| if b == b'@' { 0xff } else { b })
+            .collect();
         let e = AdmissionReview::parse(&bytes).unwrap_err();
         assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
