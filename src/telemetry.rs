@@ -104,6 +104,10 @@ pub struct Metrics {
     pub exceptions_expiring: Gauge,
     /// Requests answered 408 because they exceeded `--request-timeout`.
     pub request_timeouts: Counter,
+    /// Open connections by listener (webhook, admin).
+    pub open_connections: Family<[(&'static str, String); 1], Gauge>,
+    /// Requests that waited for room in the request body budget.
+    pub body_budget_waits: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -252,7 +256,21 @@ impl Metrics {
             "Requests to /validate answered 408 after --request-timeout (the API server fails them closed)",
             request_timeouts.clone(),
         );
+        let open_connections = Family::<[(&'static str, String); 1], Gauge>::default();
+        registry.register(
+            "open_connections",
+            "Open connections by listener (webhook: at most --max-connections)",
+            open_connections.clone(),
+        );
+        let body_budget_waits = Counter::default();
+        registry.register(
+            "body_budget_waits",
+            "Requests that waited for room in the request body budget (--body-buffer-mib)",
+            body_budget_waits.clone(),
+        );
         Metrics {
+            open_connections,
+            body_budget_waits,
             request_timeouts,
             exceptions_expiring,
             audit_leader,

@@ -36,6 +36,68 @@ pub struct AppState {
     /// Consistent reads for decisions the caches cannot settle (`None` on files: they are
     /// complete by construction).
     pub(crate) confirmer: Option<Confirmer>,
+    /// Room for request bodies being read.
+    pub(crate) budget: Arc<BodyBudget>,
+}
+
+/// Memory for request bodies, reserved before a body is read and released when its review is
+/// answered, so what phi-guard buffers is bounded by configuration, not by traffic: a flood of
+/// large or stalled bodies waits (and times out, 408) instead of growing the heap. Bodies up to
+/// [`INLINE_MAX_BYTES`] (every ordinary review) draw on a quarter of the budget of their own, so
+/// large bodies never starve them. Large bodies are also judged at most
+/// `available_parallelism` at a time: their decoded form, not only their bytes, is what costs.
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    /// KiB permits for bodies up to INLINE_MAX_BYTES.
+    small: Arc<tokio::sync::Semaphore>,
+    /// KiB permits for larger bodies, and bodies of undeclared length.
+    large: Arc<tokio::sync::Semaphore>,
+    /// Large reviews being decoded and judged.
+    judging: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+/// What a request holds while its body is in memory.
+pub(crate) struct Reserved {
+    _bytes: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl BodyBudget {
+    /// A budget of `bytes` in all (at least one full-size body of each class).
+    pub(crate) fn new(bytes: usize, metrics: Arc<Metrics>) -> BodyBudget {
+        let kib = bytes / 1024;
+        let small = (kib / 4).max(INLINE_MAX_BYTES / 1024);
+        let large = (kib - kib / 4).max(MAX_BODY_BYTES / 1024);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        BodyBudget {
+            small: Arc::new(tokio::sync::Semaphore::new(small)),
+            large: Arc::new(tokio::sync::Semaphore::new(large)),
+            judging: Arc::new(tokio::sync::Semaphore::new(cores)),
+            metrics,
+        }
+    }
+
+    /// Reserve room for a body of `declared` bytes (`None`: undeclared, reserve the maximum).
+    /// Waits while the budget is spent; the request timeout bounds the wait.
+    async fn reserve(&self, declared: Option<u64>) -> Option<Reserved> {
+        let len = declared.map_or(MAX_BODY_BYTES, |n| {
+            usize::try_from(n).unwrap_or(MAX_BODY_BYTES)
+        });
+        let pool = if declared.is_some() && len <= INLINE_MAX_BYTES {
+            &self.small
+        } else {
+            &self.large
+        };
+        let kib = u32::try_from(len.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let permit = match pool.clone().try_acquire_many_owned(kib) {
+            Ok(p) => p,
+            Err(_) => {
+                self.metrics.body_budget_waits.inc();
+                pool.clone().acquire_many_owned(kib).await.ok()?
+            }
+        };
+        Some(Reserved { _bytes: permit })
+    }
 }
 
 /// The webhook router (TLS port).
@@ -69,13 +131,17 @@ async fn count_timeouts(State(app): State<AppState>, response: Response) -> Resp
 }
 
 /// The admin router (plain HTTP port).
-pub fn admin_router(app: AppState) -> Router {
+pub fn admin_router(app: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(app)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
 }
 
 async fn not_found() -> Response {
@@ -212,6 +278,10 @@ async fn validate_request(app: AppState, req: Request) -> Response {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return too_large();
     }
+    // Held until the review is answered: the bytes and what is decoded from them.
+    let Some(_reserved) = app.budget.reserve(declared).await else {
+        return crashed_msg(&app, "request body budget closed");
+    };
     let body: Body = req.into_body();
     let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => c.to_bytes(),
@@ -235,7 +305,7 @@ async fn validate_request(app: AppState, req: Request) -> Response {
 
 /// Reviews up to this size are judged on the async worker that received them (a Deployment
 /// with its managedFields is 5-40 KiB); larger ones on the blocking pool.
-const INLINE_MAX_BYTES: usize = 64 * 1024;
+pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// What the first, cache-only pass concluded.
 enum Pass {
@@ -263,6 +333,9 @@ async fn review(app: &AppState, bytes: axum::body::Bytes, started: Instant) -> R
     let first = if bytes.len() <= INLINE_MAX_BYTES {
         first_pass(app, &bytes, started)
     } else {
+        let Ok(_judging) = app.budget.judging.clone().acquire_owned().await else {
+            return crashed_msg(app, "judging slots closed");
+        };
         let (a, b) = (app.clone(), bytes.clone());
         match tokio::task::spawn_blocking(move || first_pass(&a, &b, started)).await {
             Ok(p) => p,
