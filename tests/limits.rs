@@ -1,9 +1,11 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
-//! Limits under abuse (issue 16, item 3), against the real `phi-guard serve` binary: each test
+//! The real `phi-guard serve` binary under abuse (issue 16, items 3 and 5). Limits: each test
 //! sends the abuse while real reviews and `/readyz` are sent beside it, and checks they are still
 //! answered promptly and that the server's memory (VmRSS of its process) stays within what its
-//! configuration allows, not what the traffic asks for.
+//! configuration allows, not what the traffic asks for. No PHI in output: canary values in every
+//! place an object can carry them, at `RUST_LOG=trace`, never appear in responses, logs or
+//! metrics.
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -51,6 +53,10 @@ impl Drop for Server {
 impl Server {
     /// `phi-guard serve` on the fixture cluster state, with a fresh CA and serving certificate.
     async fn start(extra: &[&str]) -> Server {
+        Server::launch(extra, "info").await
+    }
+
+    async fn launch(extra: &[&str], rust_log: &str) -> Server {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -83,7 +89,7 @@ impl Server {
             .args(["--admin-listen", &admin.to_string()])
             .args(["--log-format", "text", "--shutdown-delay", "0s"])
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -190,13 +196,17 @@ impl Server {
         started.elapsed()
     }
 
-    async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.admin))
+    async fn metric_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin))
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self.metric_text().await;
         text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.rsplit(' ').next())
@@ -408,4 +418,114 @@ async fn an_unfinished_admin_request_does_not_delay_shutdown() {
         .unwrap()
         .read_to_string(&mut rest);
     assert!(rest.contains("stopped"), "{rest}");
+}
+
+// ---- no PHI in any output ---------------------------------------------------------------------
+
+/// Canary values: none may appear in any response, log line or metric.
+const CANARIES: [&str; 9] = [
+    "canary-env-5d1e",
+    "canary-arg-77b2",
+    "canary-cmd-19c4",
+    "canary-annotation-a0f3",
+    "canary-label-6e21",
+    "canary-configmap-c3d9",
+    "canary-field-string-8b0e",
+    "424242424242",
+    "canary-img-4c7a",
+];
+
+/// The denied Deployment fixture with canaries in env values, args, command, annotations, a
+/// label value and the image names (app and a would-be sidecar).
+fn canary_deployment() -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("deployment-create-denied")).unwrap())
+            .unwrap();
+    let obj = &mut v["request"]["object"];
+    obj["metadata"]["annotations"]["note"] = "canary-annotation-a0f3".into();
+    obj["metadata"]["labels"]["team"] = "canary-label-6e21".into();
+    let spec = &mut obj["spec"]["template"]["spec"];
+    spec["containers"][0]["env"][0]["value"] = "canary-env-5d1e".into();
+    spec["containers"][0]["args"] = serde_json::json!(["--token=canary-arg-77b2"]);
+    spec["containers"][0]["command"] = serde_json::json!(["/bin/canary-cmd-19c4"]);
+    spec["containers"][0]["image"] = "registry.example.com/canary-img-4c7a:latest".into();
+    spec["containers"].as_array_mut().unwrap().push(serde_json::json!({
+        "name": "log-shipper",
+        "image": "evil.example.com/canary-img-4c7a/fluent-bit:1",
+        "env": [{"name": "K", "value": "canary-env-5d1e"}],
+    }));
+    v
+}
+
+#[tokio::test]
+async fn canaries_never_leave_the_pod_even_at_trace() {
+    let mut s = Server::launch(&[], "trace").await;
+    let mut bodies: Vec<serde_json::Value> = vec![canary_deployment()];
+    // The same as UPDATE (old and new objects judged).
+    let mut update = canary_deployment();
+    update["request"]["operation"] = "UPDATE".into();
+    update["request"]["oldObject"] = update["request"]["object"].clone();
+    update["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["args"] =
+        serde_json::json!(["--token=canary-arg-77b2", "--more"]);
+    bodies.push(update);
+    // A ConfigMap's data.
+    let mut cm: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("configmap-create")).unwrap()).unwrap();
+    cm["request"]["object"]["data"]["k"] = "canary-configmap-c3d9".into();
+    bodies.push(cm);
+    // Values in the wrong type: decode errors must name the field, not echo the value.
+    let mut bad = canary_deployment();
+    bad["request"]["object"]["spec"]["replicas"] = "canary-field-string-8b0e".into();
+    bodies.push(bad);
+    let mut bad = canary_deployment();
+    bad["request"]["object"]["metadata"]["annotations"]["n"] = serde_json::json!(424242424242u64);
+    bodies.push(bad);
+    let mut bad = canary_deployment();
+    bad["request"]["object"]["metadata"]["labels"]["phiguard.io/data-classification"] =
+        serde_json::json!(424242424242u64);
+    bodies.push(bad);
+
+    let client = s.client();
+    let mut seen = String::new();
+    for body in &bodies {
+        let resp = client
+            .post(format!("https://{HOST}:{}/validate", s.addr.port()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("answered");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status == 200 || status == 400, "{status}: {text}");
+        seen.push_str(&text);
+    }
+    // Something was judged (the canary Deployment is denied): the test can see findings.
+    assert!(seen.contains("\"allowed\":false"), "{seen}");
+    seen.push_str(&s.metric_text().await);
+    // Stop the server so every log line is written.
+    let _ = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status();
+    let _ = s.child.wait();
+    let log = s.log();
+    assert!(
+        log.contains(" DEBUG ") || log.contains(" TRACE "),
+        "debug and trace logging are on: {log}"
+    );
+    seen.push_str(&log);
+    let leaked: Vec<&str> = CANARIES
+        .iter()
+        .copied()
+        .filter(|c| seen.contains(c))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "canaries in responses, metrics or the trace log: {leaked:?}\n{}",
+        leaked
+            .iter()
+            .filter_map(|c| seen.lines().find(|l| l.contains(c)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
