@@ -449,11 +449,14 @@ fn canary_deployment() -> serde_json::Value {
     spec["containers"][0]["args"] = serde_json::json!(["--token=canary-arg-77b2"]);
     spec["containers"][0]["command"] = serde_json::json!(["/bin/canary-cmd-19c4"]);
     spec["containers"][0]["image"] = "registry.example.com/canary-img-4c7a:latest".into();
-    spec["containers"].as_array_mut().unwrap().push(serde_json::json!({
-        "name": "log-shipper",
-        "image": "evil.example.com/canary-img-4c7a/fluent-bit:1",
-        "env": [{"name": "K", "value": "canary-env-5d1e"}],
-    }));
+    spec["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "log-shipper",
+            "image": "evil.example.com/canary-img-4c7a/fluent-bit:1",
+            "env": [{"name": "K", "value": "canary-env-5d1e"}],
+        }));
     v
 }
 
