@@ -45,6 +45,20 @@ impl kube::runtime::utils::Backoff for WatchBackoff {
     }
 }
 
+/// The API server says the watched resource is not served (404: a CRD uninstalled after its
+/// watch started). Not a failure of phi-guard's view: there is nothing to watch, and marking
+/// it failing would refuse every PHI creation (the stale-cache guard) until the CRD returns.
+pub(crate) fn is_not_served(e: &watcher::Error) -> bool {
+    let api = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
+        watcher::Error::WatchError(s) => Some(s.code),
+        _ => None,
+    };
+    api == Some(404)
+}
+
 /// Why a watch failed, for `/readyz`: the error's kind and HTTP status, never an object value.
 pub(crate) fn watch_error_reason(e: &watcher::Error) -> String {
     let text = e.to_string();
@@ -75,5 +89,21 @@ mod tests {
         }
         b.reset();
         assert!(b.next().is_some_and(|d| d < Duration::from_millis(250)));
+    }
+
+    /// A CRD uninstalled under its watch (404) is not a failing watch; a lost connection or a
+    /// 410 is.
+    #[test]
+    fn a_resource_no_longer_served_is_not_a_failure() {
+        use kube::core::Status;
+        let status = |code| Status::failure("x", "y").with_code(code).boxed();
+        assert!(is_not_served(&watcher::Error::WatchError(status(404))));
+        assert!(is_not_served(&watcher::Error::InitialListFailed(
+            kube::Error::Api(status(404))
+        )));
+        assert!(!is_not_served(&watcher::Error::WatchError(status(410))));
+        assert!(!is_not_served(&watcher::Error::WatchStartFailed(
+            kube::Error::Api(status(503))
+        )));
     }
 }

@@ -25,7 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::backoff::{watch_error_reason, WatchBackoff};
+use super::backoff::{is_not_served, watch_error_reason, WatchBackoff};
 use super::lean::WatchedPod;
 use super::{ClusterScoped, ClusterState, Namespaced};
 use crate::policy::PhiPolicy;
@@ -396,7 +396,11 @@ where
             }
             Err(e) => {
                 ctx.metrics.watch_error(kind);
-                ctx.readiness.set_failing(&name, &watch_error_reason(&e));
+                if is_not_served(&e) {
+                    ctx.readiness.clear_failing(&name);
+                } else {
+                    ctx.readiness.set_failing(&name, &watch_error_reason(&e));
+                }
                 tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
                 None
             }

@@ -5,6 +5,7 @@
 //! [`start`] takes already-bound listeners so tests and benchmarks can bind `127.0.0.1:0`.
 
 pub mod admission;
+mod budget;
 pub mod review;
 pub mod router;
 mod server;
@@ -42,7 +43,7 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 /// connection costs ~50 KiB).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Default memory for request bodies being read, across all requests (see
-/// [`router::BodyBudget`]).
+/// `budget::BodyBudget`).
 pub const DEFAULT_BODY_BUFFER_MIB: usize = 32;
 /// HTTP/2 streams per webhook connection.
 const MAX_STREAMS: u32 = 128;
@@ -178,7 +179,7 @@ pub async fn start(
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         confirmer: opts.confirmer.clone(),
-        budget: Arc::new(router::BodyBudget::new(
+        budget: Arc::new(budget::BodyBudget::new(
             opts.body_buffer_mib.saturating_mul(1024 * 1024),
             metrics.clone(),
         )),
