@@ -1188,3 +1188,65 @@ fn grafana_dashboard_queries_only_exported_metrics() {
     }
     assert!(queries >= 8, "{queries} queries");
 }
+
+/// Platform (CNI) evidence reads exactly the named objects: ConfigMaps only by resourceNames
+/// (never all ConfigMaps, never Secrets), FelixConfiguration `default` only; Flannel's
+/// namespace is used only on request.
+#[test]
+fn platform_evidence_rbac_names_each_object() {
+    let docs = template(&[]);
+    let roles: Vec<_> = all_of(&docs, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .collect();
+    assert_eq!(roles.len(), 1, "only kube-system by default: {roles:?}");
+    assert_eq!(roles[0]["metadata"]["namespace"], "kube-system");
+    let rules = roles[0]["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(strings(&rules[0]["resources"]), ["configmaps"]);
+    assert_eq!(
+        strings(&rules[0]["resourceNames"]),
+        ["cilium-config", "antrea-config"]
+    );
+    assert_eq!(strings(&rules[0]["verbs"]), ["get", "list", "watch"]);
+    let calico = all_of(&docs, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .expect("calico ClusterRole");
+    let rules = calico["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 2);
+    assert_eq!(strings(&rules[0]["resources"]), ["felixconfigurations"]);
+    assert_eq!(strings(&rules[0]["resourceNames"]), ["default"]);
+    assert_eq!(strings(&rules[1]["resources"]), ["meshes"]);
+    assert_eq!(strings(&rules[1]["apiGroups"]), ["kuma.io"]);
+    let bindings = all_of(&docs, "RoleBinding")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .count();
+    assert_eq!(bindings, 1);
+
+    let with_flannel = template(&[
+        "platformEvidence.flannel=true",
+        "platformEvidence.calico=false",
+        "platformEvidence.kuma=false",
+    ]);
+    let namespaces: Vec<&str> = all_of(&with_flannel, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .filter_map(|r| r["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(namespaces, ["kube-system", "kube-flannel"]);
+    assert!(!all_of(&with_flannel, "ClusterRole")
+        .iter()
+        .any(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform")));
+
+    let none = template(&[
+        "platformEvidence.cilium=false",
+        "platformEvidence.antrea=false",
+        "platformEvidence.calico=false",
+        "platformEvidence.kuma=false",
+    ]);
+    assert!(!none
+        .iter()
+        .any(|d| d["metadata"]["name"].as_str() == Some("pg-phi-guard-platform")));
+}

@@ -6,6 +6,7 @@ pub(crate) mod confirm;
 mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
+mod platform_watch;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
 pub(crate) mod webhook_scope;
@@ -16,8 +17,8 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use crate::view::{
-    CertificateInfo, ClusterView, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, StorageClassInfo,
+    CertificateInfo, ClusterView, KumaMeshInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
+    PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
 use crate::policy::exception::Exception;
@@ -168,6 +169,10 @@ pub struct ClusterState {
     pub certificates: Namespaced<CertificateInfo>,
     pub services: Namespaced<ServiceInfo>,
     pub pods: Namespaced<PodInfo>,
+    /// Platform (CNI) encryption settings, by [`PlatformSource::key`].
+    pub platform: ClusterScoped<PlatformEncryption>,
+    /// Kuma Meshes, by name.
+    pub kuma_meshes: ClusterScoped<KumaMeshInfo>,
     policies: RwLock<Arc<PolicySet>>,
     /// The valid PhiExceptions (expired ones included: each decision compares with its time).
     exceptions: RwLock<Arc<[Arc<Exception>]>>,
@@ -240,6 +245,8 @@ impl ClusterState {
             ("Certificate", self.certificates.len()),
             ("Service", self.services.len()),
             ("Pod", self.pods.len()),
+            ("PlatformEncryption", self.platform.len()),
+            ("KumaMesh", self.kuma_meshes.len()),
             ("PhiPolicy", self.policies.read().policies.len()),
         ]
     }
@@ -290,6 +297,12 @@ impl ClusterView for ClusterState {
     }
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]> {
         self.pods.list(namespace)
+    }
+    fn platform_encryption(&self, source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        self.platform.get(source.key())
+    }
+    fn kuma_mesh(&self, name: &str) -> Option<Arc<KumaMeshInfo>> {
+        self.kuma_meshes.get(name)
     }
 }
 

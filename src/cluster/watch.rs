@@ -60,10 +60,10 @@ impl Watchers {
 /// What every watcher task shares.
 #[derive(Clone)]
 pub(super) struct Ctx {
-    client: Client,
+    pub(super) client: Client,
     pub(super) state: Arc<ClusterState>,
-    metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) readiness: Arc<Readiness>,
 }
 
 /// Start every watcher. Each kind registers a readiness component (`watch/<Kind>`) that turns
@@ -178,6 +178,7 @@ pub(crate) fn spawn(
             run(ctx, api, "PhiException", sink)
         },
     ));
+    super::platform_watch::spawn(&ctx, &mut tasks);
     Watchers { tasks }
 }
 
@@ -349,13 +350,27 @@ where
 
 /// Drive one watcher forever: events into the sink, errors logged, counted and retried with
 /// backoff; the kind's readiness component turns ready at its first complete list.
-async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
+async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, sink: S)
 where
     K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
     S: Sink<K>,
 {
+    run_with(ctx, api, kind, sink, watcher::Config::default()).await
+}
+
+/// [`run`] with a watcher configuration (a field selector for one named object).
+pub(super) async fn run_with<K, S>(
+    ctx: Ctx,
+    api: Api<K>,
+    kind: &'static str,
+    mut sink: S,
+    config: watcher::Config,
+) where
+    K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
+    S: Sink<K>,
+{
     let name = component(kind);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
     let mut synced = false;
     while let Some(event) = stream.next().await {
@@ -401,7 +416,11 @@ where
 /// Watch a custom resource whose CRD may be absent: poll discovery until it is served, then
 /// run the watcher. Readiness waits for the first discovery answer, and for the first list
 /// only if the CRD exists.
-fn optional<F, Fut>(ctx: &Ctx, gvk: GroupVersionKind, start: F) -> tokio::task::JoinHandle<()>
+pub(super) fn optional<F, Fut>(
+    ctx: &Ctx,
+    gvk: GroupVersionKind,
+    start: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,

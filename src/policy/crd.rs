@@ -265,9 +265,38 @@ pub enum TransitEvidence {
     IstioAmbient,
     /// Linkerd proxy injection with an authenticated default inbound policy.
     Linkerd,
-    /// Application TLS: a csi.cert-manager.io volume or a Secret issued by a cert-manager
-    /// Certificate, mounted by the pod.
+    /// Application TLS: a csi.cert-manager.io volume, a Kubernetes Pod Certificate (a projected
+    /// `podCertificate` source, beta in 1.35) or a Secret issued by a cert-manager Certificate,
+    /// mounted by the pod.
     AppTls,
+    /// Cilium transparent encryption: ConfigMap kube-system/cilium-config sets
+    /// `enable-wireguard` or `enable-ipsec` to "true". Node-to-node only: traffic between pods
+    /// on the same node is not encrypted. Not in the default list.
+    CiliumEncryption,
+    /// Calico WireGuard: FelixConfiguration `default` sets `spec.wireguardEnabled` (or
+    /// `wireguardEnabledV6`) to true. Node-to-node only: traffic between pods on the same node
+    /// is not encrypted. Not in the default list.
+    CalicoWireGuard,
+    /// Antrea traffic encryption: ConfigMap kube-system/antrea-config's `antrea-agent.conf` sets
+    /// `trafficEncryptionMode` to wireGuard or ipsec. Node-to-node only: traffic between pods
+    /// on the same node is not encrypted. Not in the default list.
+    AntreaEncryption,
+    /// Flannel's encrypting backends: ConfigMap kube-flannel/kube-flannel-cfg's `net-conf.json`
+    /// sets `Backend.Type` to wireguard (or ipsec). Node-to-node only: traffic between pods on
+    /// the same node is not encrypted. Not in the default list.
+    FlannelEncryption,
+    /// Consul service mesh: pod annotation `consul.hashicorp.com/connect-inject-status:
+    /// injected` (or `consul.hashicorp.com/connect-inject: "true"` on the template). phi-guard
+    /// does not read Consul's Mesh, ServiceDefaults or ProxyDefaults, so it cannot see
+    /// `mutualTLSMode: permissive`: listing this attests that permissive mTLS is not allowed.
+    /// Not in the default list.
+    Consul,
+    /// Kuma / Kong Mesh: sidecar injection (`kuma.io/sidecar-injection: enabled` on the pod or
+    /// namespace, or a `kuma-sidecar` container) in a Mesh (`kuma.io/mesh`, default `default`)
+    /// whose `spec.mtls.enabledBackend` is set and not PERMISSIVE. MeshTLS policies are not
+    /// read: listing this attests none sets `mode: Permissive` for PHI workloads. Not in the
+    /// default list.
+    Kuma,
 }
 
 /// Encryption in transit settings.
@@ -280,7 +309,10 @@ pub struct EncryptionInTransitSpec {
     /// Overrides the policy mode for this rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
-    /// Which evidence counts. Default: all of IstioSidecar, IstioAmbient, Linkerd, AppTls.
+    /// Which evidence counts. Default: all of IstioSidecar, IstioAmbient, Linkerd, AppTls
+    /// (pod-to-pod mTLS or the application's own TLS). CiliumEncryption, CalicoWireGuard,
+    /// AntreaEncryption and FlannelEncryption (node-to-node only), Consul and Kuma (permissive
+    /// mTLS policies not read) count only when listed.
     #[serde(default = "default_evidence")]
     #[schemars(length(min = 1))]
     pub accepted_evidence: Vec<TransitEvidence>,

@@ -6,6 +6,7 @@
 pub(crate) mod confirm;
 pub(crate) mod network_policy;
 pub(crate) mod objects;
+pub(crate) mod platform;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ pub(crate) use objects::{
     CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
     ServicePortInfo, StorageClassInfo,
 };
+pub(crate) use platform::{KumaMeshInfo, PlatformEncryption, PlatformSource};
 
 /// Read access to cluster state for rules.
 pub trait ClusterView: Send + Sync {
@@ -38,4 +40,13 @@ pub trait ClusterView: Send + Sync {
     fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]>;
     /// Pods (and, offline, pod templates of known workloads) in a namespace.
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]>;
+    /// The platform (CNI) encryption settings read from `source`'s object; `None` when that
+    /// object is not known (not installed, not readable, or not yet seen).
+    fn platform_encryption(&self, _source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        None
+    }
+    /// A Kuma `Mesh` by name; `None` when not known.
+    fn kuma_mesh(&self, _name: &str) -> Option<Arc<KumaMeshInfo>> {
+        None
+    }
 }

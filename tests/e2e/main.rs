@@ -20,6 +20,7 @@ mod evidence;
 mod exceptions;
 mod fail_closed;
 mod helm;
+mod platform_evidence;
 mod policy;
 mod updates;
 

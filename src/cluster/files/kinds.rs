@@ -26,6 +26,11 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
             | ("networking.k8s.io", "NetworkPolicy")
             | ("security.istio.io", "PeerAuthentication")
             | ("cert-manager.io", "Certificate")
+            | (
+                "crd.projectcalico.org" | "projectcalico.org",
+                "FelixConfiguration"
+            )
+            | ("kuma.io", "Mesh")
             | ("phiguard.io", "PhiPolicy" | "PhiException")
     )
 }
@@ -55,6 +60,11 @@ pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("flowcontrol.apiserver.k8s.io", _)
             | ("phiguard.io", "PhiPolicy" | "PhiException")
             | ("cert-manager.io", "ClusterIssuer")
+            | (
+                "crd.projectcalico.org" | "projectcalico.org",
+                "FelixConfiguration"
+            )
+            | ("kuma.io", "Mesh")
             | (
                 "snapshot.storage.k8s.io",
                 "VolumeSnapshotClass" | "VolumeSnapshotContent"
