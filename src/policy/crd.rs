@@ -168,8 +168,10 @@ pub struct EncryptionAtRestSpec {
     #[serde(default)]
     pub encrypted_storage_classes: Vec<String>,
     /// Extra provisioners recognized as encrypting when all the given parameters match. Built-in
-    /// knowledge covers AWS EBS, GCE PD, Azure Disk/File, Ceph RBD/CephFS, Longhorn, OpenEBS ZFS
-    /// and Portworx.
+    /// knowledge covers AWS EBS, GCE PD, Azure Disk/File, Ceph RBD/CephFS (Rook, ODF), Longhorn,
+    /// OpenEBS ZFS, Portworx, NetApp Trident, vSphere (EncryptionClass claim annotation),
+    /// Hetzner, DigitalOcean, cloudscale, Linode, Oracle and IBM VPC block volumes, LINSTOR and
+    /// TopoLVM (never encrypts).
     #[serde(default)]
     pub provisioners: Vec<ProvisionerMatcher>,
     /// Attest that provider-default encryption (e.g. GCE PD and Azure Disk with provider-managed
@@ -177,7 +179,10 @@ pub struct EncryptionAtRestSpec {
     /// explicitly configured encryption counts.
     #[serde(default)]
     pub attest_provider_default_encryption: bool,
-    /// Attest that node disks are encrypted, so on-disk emptyDir volumes are acceptable.
+    /// Attest that node disks are encrypted, so on-disk emptyDir volumes are acceptable, and so
+    /// are volumes whose driver cannot encrypt but which live on those disks: TopoLVM, and Ceph
+    /// RBD/CephFS without `encrypted: "true"` on OSDs encrypted by Rook (CephCluster
+    /// `encryptedDevice`).
     #[serde(default)]
     pub attest_node_disk_encryption: bool,
     /// Inline volume types allowed in PHI pods, by their pod spec field name. Default: the
@@ -309,10 +314,20 @@ pub struct EncryptionInTransitSpec {
     /// Overrides the policy mode for this rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
-    /// Which evidence counts. Default: all of IstioSidecar, IstioAmbient, Linkerd, AppTls
-    /// (pod-to-pod mTLS or the application's own TLS). CiliumEncryption, CalicoWireGuard,
-    /// AntreaEncryption and FlannelEncryption (node-to-node only), Consul and Kuma (permissive
-    /// mTLS policies not read) count only when listed.
+    /// Which evidence counts. Default: IstioSidecar, IstioAmbient (label, or the
+    /// `ambient.istio.io/redirection: enabled` annotation the Istio CNI writes), Linkerd and
+    /// AppTls (csi.cert-manager.io, a Secret a cert-manager Certificate issues, or a projected
+    /// `podCertificate`): pod-to-pod mTLS or the application's own TLS. Counted only when
+    /// listed: CiliumEncryption (ConfigMap kube-system/cilium-config `enable-wireguard` or
+    /// `enable-ipsec` "true"), CalicoWireGuard (FelixConfiguration default
+    /// `spec.wireguardEnabled`/`wireguardEnabledV6`), AntreaEncryption (ConfigMap
+    /// kube-system/antrea-config `trafficEncryptionMode` wireGuard or ipsec), FlannelEncryption
+    /// (ConfigMap kube-flannel/kube-flannel-cfg `Backend.Type` wireguard or ipsec): CNI
+    /// encryption is node-to-node only, traffic between pods on the same node is not
+    /// encrypted; Consul (`consul.hashicorp.com/connect-inject-status: injected`; Consul's
+    /// Mesh/ServiceDefaults/ProxyDefaults are not read, so listing it attests mTLS is not
+    /// permissive); Kuma (`kuma.io/sidecar-injection` and a Mesh whose
+    /// `spec.mtls.enabledBackend` is set and not PERMISSIVE; MeshTLS policies are not read).
     #[serde(default = "default_evidence")]
     #[schemars(length(min = 1))]
     pub accepted_evidence: Vec<TransitEvidence>,

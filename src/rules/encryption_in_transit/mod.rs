@@ -33,8 +33,6 @@ mod ingress;
 mod istio;
 mod linkerd;
 mod platform;
-#[cfg(test)]
-mod platform_tests;
 mod service;
 #[cfg(test)]
 mod tests;

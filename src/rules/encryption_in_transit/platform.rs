@@ -9,6 +9,9 @@
 use super::*;
 use crate::view::PlatformSource;
 
+#[cfg(test)]
+mod tests;
+
 /// Said of every CNI evidence, held or missing.
 const NODE_TO_NODE_ONLY: &str =
     "node-to-node only: traffic between pods on the same node is not encrypted";
