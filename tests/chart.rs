@@ -7,7 +7,7 @@
 //! Needs helm: `PHI_GUARD_TOOLS_BIN` names the directory holding `helm` (and `kubectl`). Without
 //! it these tests fail; they never skip.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -442,7 +442,13 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
             _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-audit"]),
         }
     }
-    assert_eq!(roles.len(), 2);
+    // In its own namespace: the TLS and audit Roles only (the platform Role, which names CNI
+    // ConfigMaps in kube-system, is checked in platform_evidence_rbac_names_each_object).
+    let own: Vec<_> = roles
+        .iter()
+        .filter(|r| r["metadata"]["name"].as_str() != Some("pg-phi-guard-platform"))
+        .collect();
+    assert_eq!(own.len(), 2);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
@@ -985,19 +991,28 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
             .into_iter()
             .filter(|d| !optional.contains(&kind_of(d)))
             .collect();
-        let mut yaml = String::new();
+        // Objects the chart places in other namespaces (the platform Role and RoleBinding in
+        // kube-system) are applied in theirs.
+        let mut by_ns: BTreeMap<String, String> = BTreeMap::new();
         for d in &docs {
+            let ns = d["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(RELEASE_NS)
+                .to_string();
+            let yaml = by_ns.entry(ns).or_default();
             yaml.push_str("---\n");
             yaml.push_str(&serde_saphyr::to_string(d).expect("yaml"));
         }
-        let (ok, out) = cp.kubectl(
-            &["apply", "--dry-run=server", "-n", RELEASE_NS, "-f", "-"],
-            Some(&yaml),
-        );
-        assert!(
-            ok,
-            "kubectl apply --dry-run=server rejected {sets:?}:\n{out}"
-        );
+        for (ns, yaml) in &by_ns {
+            let (ok, out) = cp.kubectl(
+                &["apply", "--dry-run=server", "-n", ns, "-f", "-"],
+                Some(yaml),
+            );
+            assert!(
+                ok,
+                "kubectl apply --dry-run=server rejected {sets:?}:\n{out}"
+            );
+        }
     }
 
     let chart = chart_dir().display().to_string();
