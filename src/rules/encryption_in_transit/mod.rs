@@ -182,10 +182,16 @@ fn check_pod(
 ) {
     let facts = PodFacts::from_view(&w.namespace, p);
     let mut missing = if p.spec.host_network {
+        let cni = if PLATFORM_EVIDENCE.iter().any(|e| cfg.accepts(*e)) {
+            " (nor is CNI encryption: a host-network pod's traffic is the node's own, which \
+             pod-traffic encryption does not cover)"
+        } else {
+            ""
+        };
         vec![(
             format!(
                 "{}.hostNetwork is true: service meshes (Istio sidecar and ambient, Linkerd) do \
-                 not inject or capture host-network pods, so mesh labels are not evidence",
+                 not inject or capture host-network pods, so mesh labels are not evidence{cni}",
                 p.spec_path
             ),
             format!("remove hostNetwork: true from {}", p.spec_path),

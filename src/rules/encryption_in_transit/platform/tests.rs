@@ -166,6 +166,12 @@ fn cni_evidence_does_not_cover_host_network_pods() {
     );
     assert_eq!(f.len(), 1, "{f:#?}");
     assert!(f[0].message.contains("hostNetwork is true"));
+    assert!(f[0].message.contains("nor is CNI encryption"), "{f:#?}");
+    let f = run(&w, &s, &fixtures::baseline());
+    assert!(
+        !f[0].message.contains("CNI"),
+        "only where the policy accepts it"
+    );
 }
 
 #[test]
