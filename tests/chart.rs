@@ -1232,7 +1232,7 @@ fn platform_evidence_rbac_names_each_object() {
     assert_eq!(rules.len(), 2);
     assert_eq!(strings(&rules[0]["resources"]), ["felixconfigurations"]);
     assert_eq!(strings(&rules[0]["resourceNames"]), ["default"]);
-    assert_eq!(strings(&rules[1]["resources"]), ["meshes"]);
+    assert_eq!(strings(&rules[1]["resources"]), ["meshes", "meshtlses"]);
     assert_eq!(strings(&rules[1]["apiGroups"]), ["kuma.io"]);
     let bindings = all_of(&docs, "RoleBinding")
         .into_iter()

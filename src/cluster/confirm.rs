@@ -15,7 +15,7 @@ use kube::Client;
 
 use crate::view::confirm::{Fresh, Lookups};
 use crate::view::{
-    CertificateInfo, KumaMeshInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
+    CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
     PlatformEncryption, PlatformSource, PvInfo, PvcInfo, StorageClassInfo,
 };
 
@@ -72,6 +72,7 @@ enum Read {
     Certificates(String, Vec<Arc<CertificateInfo>>),
     Platform(PlatformSource, Option<Arc<PlatformEncryption>>),
     KumaMesh(String, Option<Arc<KumaMeshInfo>>),
+    KumaMeshTls(Vec<Arc<KumaMeshTlsInfo>>),
 }
 
 type ReadFuture =
@@ -255,6 +256,20 @@ impl Confirmer {
         for name in &lookups.kuma_meshes {
             reads.push(Box::pin(read_kuma_mesh(self.client.clone(), name.clone())));
         }
+        if lookups.kuma_mesh_tls {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("kuma.io", "v1alpha1", "MeshTLS"),
+                "meshtlses",
+            );
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            reads.push(Box::pin(async move {
+                let items = custom_list(&api, "Kuma MeshTLS policies", |v| {
+                    KumaMeshTlsInfo::from_value(v).ok()
+                })
+                .await?;
+                Ok(Read::KumaMeshTls(items))
+            }));
+        }
 
         let what = describe(lookups);
         let all = tokio::time::timeout(self.timeout, try_join_all(reads))
@@ -288,6 +303,7 @@ impl Confirmer {
                 Read::KumaMesh(name, v) => {
                     fresh.kuma_meshes.insert(name, v);
                 }
+                Read::KumaMeshTls(v) => fresh.kuma_mesh_tls = Some(v),
             }
         }
         Ok(fresh)
@@ -349,6 +365,9 @@ fn describe(l: &Lookups) -> String {
     }
     if !l.kuma_meshes.is_empty() {
         parts.push("Kuma Meshes".to_string());
+    }
+    if l.kuma_mesh_tls {
+        parts.push("Kuma MeshTLS policies".to_string());
     }
     parts.join(", ")
 }

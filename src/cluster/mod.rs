@@ -17,8 +17,9 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use crate::view::{
-    CertificateInfo, ClusterView, KumaMeshInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
-    PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
+    CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
+    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    StorageClassInfo,
 };
 
 use crate::policy::exception::Exception;
@@ -173,6 +174,8 @@ pub struct ClusterState {
     pub platform: ClusterScoped<PlatformEncryption>,
     /// Kuma Meshes, by name.
     pub kuma_meshes: ClusterScoped<KumaMeshInfo>,
+    /// Kuma MeshTLS policies, by `namespace/name`.
+    pub kuma_mesh_tls: ClusterScoped<KumaMeshTlsInfo>,
     policies: RwLock<Arc<PolicySet>>,
     /// The valid PhiExceptions (expired ones included: each decision compares with its time).
     exceptions: RwLock<Arc<[Arc<Exception>]>>,
@@ -247,6 +250,7 @@ impl ClusterState {
             ("Pod", self.pods.len()),
             ("PlatformEncryption", self.platform.len()),
             ("KumaMesh", self.kuma_meshes.len()),
+            ("KumaMeshTLS", self.kuma_mesh_tls.len()),
             ("PhiPolicy", self.policies.read().policies.len()),
         ]
     }
@@ -303,6 +307,16 @@ impl ClusterView for ClusterState {
     }
     fn kuma_mesh(&self, name: &str) -> Option<Arc<KumaMeshInfo>> {
         self.kuma_meshes.get(name)
+    }
+    fn kuma_mesh_tls(&self, mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        let mut v: Vec<_> = self
+            .kuma_mesh_tls
+            .values()
+            .into_iter()
+            .filter(|t| t.mesh == mesh)
+            .collect();
+        v.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        v
     }
 }
 

@@ -17,7 +17,7 @@ use kube::runtime::watcher;
 use super::watch::{component, optional, run_with, to_value, Ctx, Sink, CRD_POLL_INTERVAL};
 use super::ClusterState;
 use crate::view::platform::{from_config_map, from_felix_configuration};
-use crate::view::{KumaMeshInfo, PlatformEncryption, PlatformSource};
+use crate::view::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 
 /// Start the platform watches.
 pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
@@ -50,6 +50,67 @@ pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
             run_with(ctx, api, "Mesh", sink, watcher::Config::default())
         },
     ));
+    tasks.push(optional(
+        ctx,
+        GroupVersionKind::gvk("kuma.io", "v1alpha1", "MeshTLS"),
+        |ctx, ar| {
+            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+            let sink = MeshTlsSink {
+                state: ctx.state.clone(),
+                buffer: Vec::new(),
+            };
+            run_with(ctx, api, "MeshTLS", sink, watcher::Config::default())
+        },
+    ));
+}
+
+/// Keeps Kuma MeshTLS policies by `namespace/name`.
+struct MeshTlsSink {
+    state: Arc<ClusterState>,
+    buffer: Vec<(String, KumaMeshTlsInfo)>,
+}
+
+fn mesh_tls_key(o: &DynamicObject) -> String {
+    format!(
+        "{}/{}",
+        o.metadata.namespace.as_deref().unwrap_or_default(),
+        o.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl Sink<DynamicObject> for MeshTlsSink {
+    fn init(&mut self) {
+        self.buffer.clear();
+    }
+    fn init_apply(&mut self, obj: DynamicObject) -> Result<(), String> {
+        let t = to_value(&obj).and_then(|v| KumaMeshTlsInfo::from_value(&v))?;
+        self.buffer.push((mesh_tls_key(&obj), t));
+        Ok(())
+    }
+    fn init_done(&mut self) {
+        self.state
+            .kuma_mesh_tls
+            .replace(std::mem::take(&mut self.buffer));
+        self.state.mark_dirty(None);
+    }
+    fn apply(&mut self, obj: DynamicObject) -> Result<(), String> {
+        self.state.mark_dirty(None);
+        let key = mesh_tls_key(&obj);
+        match to_value(&obj).and_then(|v| KumaMeshTlsInfo::from_value(&v)) {
+            Ok(t) => {
+                self.state.kuma_mesh_tls.insert(key, t);
+                Ok(())
+            }
+            Err(e) => {
+                self.state.kuma_mesh_tls.remove(&key);
+                Err(e)
+            }
+        }
+    }
+    fn delete(&mut self, obj: DynamicObject) {
+        self.state.mark_dirty(None);
+        self.state.kuma_mesh_tls.remove(&mesh_tls_key(&obj));
+    }
 }
 
 /// Keeps Kuma Meshes (cluster-scoped, few).

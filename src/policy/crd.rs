@@ -298,9 +298,9 @@ pub enum TransitEvidence {
     Consul,
     /// Kuma / Kong Mesh: sidecar injection (`kuma.io/sidecar-injection: enabled` on the pod or
     /// namespace, or a `kuma-sidecar` container) in a Mesh (`kuma.io/mesh`, default `default`)
-    /// whose `spec.mtls.enabledBackend` is set and not PERMISSIVE. MeshTLS policies are not
-    /// read: listing this attests none sets `mode: Permissive` for PHI workloads. Not in the
-    /// default list.
+    /// whose `spec.mtls.enabledBackend` is set and not PERMISSIVE, and no MeshTLS of that Mesh
+    /// sets `mode: Permissive` (targetRefs are not resolved: any permissive one fails). Not in
+    /// the default list.
     Kuma,
 }
 
@@ -327,7 +327,7 @@ pub struct EncryptionInTransitSpec {
     /// encrypted; Consul (`consul.hashicorp.com/connect-inject-status: injected`; Consul's
     /// Mesh/ServiceDefaults/ProxyDefaults are not read, so listing it attests mTLS is not
     /// permissive); Kuma (`kuma.io/sidecar-injection` and a Mesh whose
-    /// `spec.mtls.enabledBackend` is set and not PERMISSIVE; MeshTLS policies are not read).
+    /// `spec.mtls.enabledBackend` is set and not PERMISSIVE, with no permissive MeshTLS).
     #[serde(default = "default_evidence")]
     #[schemars(length(min = 1))]
     pub accepted_evidence: Vec<TransitEvidence>,

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{
-    CertificateInfo, ClusterView, KumaMeshInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
-    PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
+    CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
+    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    StorageClassInfo,
 };
 
 /// What a decision read that the cache could not answer for certain.
@@ -39,6 +40,8 @@ pub(crate) struct Lookups {
     pub(crate) platform: BTreeSet<PlatformSource>,
     /// Kuma Meshes read (by name).
     pub(crate) kuma_meshes: BTreeSet<String>,
+    /// Kuma MeshTLS policies were read.
+    pub(crate) kuma_mesh_tls: bool,
 }
 
 impl Lookups {
@@ -58,6 +61,7 @@ impl Lookups {
             + self.certificates.len()
             + self.platform.len()
             + self.kuma_meshes.len()
+            + usize::from(self.kuma_mesh_tls)
     }
 }
 
@@ -174,6 +178,10 @@ impl ClusterView for Recorder<'_> {
         }
         self.inner.kuma_mesh(name)
     }
+    fn kuma_mesh_tls(&self, mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        self.seen.lock().kuma_mesh_tls = true;
+        self.inner.kuma_mesh_tls(mesh)
+    }
 }
 
 /// Objects read from the API server with a consistent read, for the [`Lookups`] of one
@@ -190,6 +198,8 @@ pub(crate) struct Fresh {
     pub(crate) certificates: HashMap<String, Vec<Arc<CertificateInfo>>>,
     pub(crate) platform: HashMap<PlatformSource, Option<Arc<PlatformEncryption>>>,
     pub(crate) kuma_meshes: HashMap<String, Option<Arc<KumaMeshInfo>>>,
+    /// Every MeshTLS, when they were read.
+    pub(crate) kuma_mesh_tls: Option<Vec<Arc<KumaMeshTlsInfo>>>,
 }
 
 /// Fresh reads over the cache: what was read answers, the cache answers the rest.
@@ -288,6 +298,12 @@ impl ClusterView for Overlay<'_> {
         match self.fresh.kuma_meshes.get(name) {
             Some(read) => read.clone(),
             None => self.base.kuma_mesh(name),
+        }
+    }
+    fn kuma_mesh_tls(&self, mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        match &self.fresh.kuma_mesh_tls {
+            Some(all) => all.iter().filter(|t| t.mesh == mesh).cloned().collect(),
+            None => self.base.kuma_mesh_tls(mesh),
         }
     }
 }

@@ -15,7 +15,7 @@ pub(crate) use objects::{
     CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
     ServicePortInfo, StorageClassInfo,
 };
-pub(crate) use platform::{KumaMeshInfo, PlatformEncryption, PlatformSource};
+pub(crate) use platform::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 
 /// Read access to cluster state for rules.
 pub trait ClusterView: Send + Sync {
@@ -48,5 +48,9 @@ pub trait ClusterView: Send + Sync {
     /// A Kuma `Mesh` by name; `None` when not known.
     fn kuma_mesh(&self, _name: &str) -> Option<Arc<KumaMeshInfo>> {
         None
+    }
+    /// Kuma MeshTLS policies of a Mesh (in any namespace).
+    fn kuma_mesh_tls(&self, _mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        Vec::new()
     }
 }

@@ -257,6 +257,59 @@ impl KumaMeshInfo {
     }
 }
 
+/// A Kuma `MeshTLS` policy (kuma.io/v1alpha1): its Mesh (label `kuma.io/mesh`, default
+/// `default`) and whether it sets `mode: Permissive` anywhere (`spec.rules[].default.mode`, or
+/// the older `spec.from[].default.mode`). Its `targetRef` is not resolved: a permissive MeshTLS
+/// counts against every workload of its Mesh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KumaMeshTlsInfo {
+    pub namespace: String,
+    pub name: String,
+    pub mesh: String,
+    pub permissive: bool,
+}
+
+impl KumaMeshTlsInfo {
+    pub fn from_value(v: &Value) -> Result<Self, String> {
+        let meta = v.get("metadata");
+        let text = |key: &str| {
+            meta.and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mesh = meta
+            .and_then(|m| m.get("labels"))
+            .and_then(|l| l.get("kuma.io/mesh"))
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let spec = v.get("spec");
+        let mut permissive = false;
+        for list in ["rules", "from"] {
+            match spec.and_then(|s| s.get(list)) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    permissive |= items.iter().any(|i| {
+                        i.get("default")
+                            .and_then(|d| d.get("mode"))
+                            .and_then(Value::as_str)
+                            .is_some_and(|m| m.eq_ignore_ascii_case("permissive"))
+                    })
+                }
+                Some(_) => return Err(format!("spec.{list} is not a list")),
+            }
+        }
+        Ok(KumaMeshTlsInfo {
+            namespace: text("namespace"),
+            name: text("name"),
+            mesh,
+            permissive,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +439,34 @@ mod tests {
                 .mtls_enabled
         );
         assert!(mesh(json!({ "mtls": "on" })).is_err());
+    }
+
+    #[test]
+    fn kuma_mesh_tls_modes() {
+        let tls = |labels: Value, spec: Value| {
+            KumaMeshTlsInfo::from_value(&json!({
+                "apiVersion": "kuma.io/v1alpha1", "kind": "MeshTLS",
+                "metadata": { "name": "mtls", "namespace": "kuma-system", "labels": labels },
+                "spec": spec
+            }))
+        };
+        let strict = tls(
+            json!({ "kuma.io/mesh": "payments" }),
+            json!({ "targetRef": { "kind": "Dataplane", "labels": { "app": "redis" } },
+                    "rules": [{ "default": { "mode": "Strict" } }] }),
+        )
+        .unwrap();
+        assert_eq!(strict.mesh, "payments");
+        assert!(!strict.permissive);
+        let old = tls(
+            json!({}),
+            json!({ "targetRef": { "kind": "Mesh" },
+                    "from": [{ "targetRef": { "kind": "Mesh" }, "default": { "mode": "Permissive" } }] }),
+        )
+        .unwrap();
+        assert_eq!(old.mesh, "default");
+        assert!(old.permissive);
+        assert!(tls(json!({}), json!({ "rules": "Permissive" })).is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
                 "crd.projectcalico.org" | "projectcalico.org",
                 "FelixConfiguration"
             )
-            | ("kuma.io", "Mesh")
+            | ("kuma.io", "Mesh" | "MeshTLS")
             | ("phiguard.io", "PhiPolicy" | "PhiException")
     )
 }

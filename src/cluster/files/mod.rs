@@ -26,8 +26,8 @@ use crate::object::{Kind, Object};
 use crate::policy::PhiPolicy;
 use crate::view::platform::{from_config_map, from_felix_configuration};
 use crate::view::{
-    CertificateInfo, KumaMeshInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PlatformSource,
-    PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
+    CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
+    PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
 /// A file could not be used.
@@ -472,6 +472,15 @@ pub(crate) fn load_state(
                         .platform
                         .insert(PlatformSource::Calico.key().to_string(), info);
                 }
+            }
+            ("kuma.io", "MeshTLS") => {
+                let mut info =
+                    KumaMeshTlsInfo::from_value(&d.value).map_err(|m| object_err(d, m))?;
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                let key = format!("{}/{}", info.namespace, info.name);
+                state.kuma_mesh_tls.insert(key, info);
             }
             ("kuma.io", "Mesh") => {
                 let info = KumaMeshInfo::from_value(&d.value).map_err(|m| object_err(d, m))?;

@@ -193,6 +193,11 @@ apiVersion: kuma.io/v1alpha1
 kind: Mesh
 metadata: {name: default}
 spec: {mtls: {enabledBackend: ca-1, backends: [{name: ca-1, type: builtin}]}}
+---
+apiVersion: kuma.io/v1alpha1
+kind: MeshTLS
+metadata: {name: permissive, namespace: kuma-system, labels: {kuma.io/mesh: default}}
+spec: {targetRef: {kind: Mesh}, rules: [{default: {mode: Permissive}}]}
 "#;
         std::fs::write(dir.path().join("platform.yaml"), text).expect("write");
         let state = ClusterState::new();
@@ -210,5 +215,9 @@ spec: {mtls: {enabledBackend: ca-1, backends: [{name: ca-1, type: builtin}]}}
             .expect("calico");
         assert!(!calico.encrypts(), "the per-node override is not read");
         assert!(state.kuma_mesh("default").is_some_and(|m| m.mtls_enabled));
+        let tls = state.kuma_mesh_tls("default");
+        assert_eq!(tls.len(), 1);
+        assert!(tls[0].permissive && tls[0].namespace == "kuma-system");
+        assert!(state.kuma_mesh_tls("payments").is_empty());
     }
 }

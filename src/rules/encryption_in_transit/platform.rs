@@ -140,8 +140,9 @@ fn kuma_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
 }
 
 /// Kuma / Kong Mesh: injected, in a Mesh (`kuma.io/mesh` on the pod or namespace, else
-/// `default`) whose `spec.mtls.enabledBackend` is set and not PERMISSIVE. MeshTLS policies are
-/// not read: listing Kuma attests that none sets `mode: Permissive` for PHI workloads.
+/// `default`) whose `spec.mtls.enabledBackend` is set and not PERMISSIVE, with no MeshTLS policy
+/// of that Mesh setting `mode: Permissive` (their `targetRef`s are not resolved: a permissive
+/// one counts against every workload of the Mesh, which errs on the safe side).
 pub(super) fn kuma_evidence(
     f: &PodFacts,
     ns: Option<&NamespaceInfo>,
@@ -176,7 +177,25 @@ pub(super) fn kuma_evidence(
         "set spec.mtls.enabledBackend on Mesh {mesh:?} to a backend in STRICT mode (Kuma's default)"
     );
     match ctx.cluster.kuma_mesh(mesh) {
-        Some(m) if m.mtls_enabled && !m.permissive => Evidence::Holds,
+        Some(m) if m.mtls_enabled && !m.permissive => {
+            let permissive: Vec<String> = ctx
+                .cluster
+                .kuma_mesh_tls(mesh)
+                .iter()
+                .filter(|t| t.permissive)
+                .map(|t| format!("{}/{}", t.namespace, t.name))
+                .collect();
+            if permissive.is_empty() {
+                return Evidence::Holds;
+            }
+            Evidence::Missing {
+                observed: format!(
+                    "Kuma sidecar injection is enabled ({why}) and Mesh {mesh:?} has mTLS, but MeshTLS {} sets mode: Permissive (plaintext accepted; phi-guard does not resolve its targetRef)",
+                    permissive.join(", ")
+                ),
+                fix: "set mode: Strict in those MeshTLS policies (or delete them)".into(),
+            }
+        }
         Some(m) if m.mtls_enabled => Evidence::Missing {
             observed: format!("Kuma sidecar injection is enabled ({why}) but Mesh {mesh:?} runs its mTLS backend in PERMISSIVE mode (plaintext accepted)"),
             fix,

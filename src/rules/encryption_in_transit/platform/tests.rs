@@ -302,3 +302,53 @@ fn kuma_needs_injection_and_a_strict_mtls_mesh() {
         .message
         .contains("Kuma sidecar injection is switched off"));
 }
+
+/// A MeshTLS policy of the pod's Mesh with `mode: Permissive` breaks Kuma evidence; one of
+/// another Mesh, or a Strict one, does not.
+#[test]
+fn kuma_permissive_mesh_tls_fails() {
+    use crate::view::{KumaMeshInfo, KumaMeshTlsInfo};
+    let s = ClusterState::new();
+    fixtures::add_namespace(
+        &s,
+        NS,
+        json!({ "kuma.io/sidecar-injection": "enabled" }),
+        json!({}),
+    );
+    s.kuma_meshes.insert(
+        "default".into(),
+        KumaMeshInfo::from_value(&json!({ "metadata": { "name": "default" },
+            "spec": { "mtls": { "enabledBackend": "ca-1", "backends": [{ "name": "ca-1", "type": "builtin" }] } } }))
+        .expect("mesh"),
+    );
+    let tls = |name: &str, mesh: &str, mode: &str| {
+        KumaMeshTlsInfo::from_value(&json!({
+            "metadata": { "name": name, "namespace": "kuma-system", "labels": { "kuma.io/mesh": mesh } },
+            "spec": { "targetRef": { "kind": "Mesh" }, "rules": [{ "default": { "mode": mode } }] }
+        }))
+        .expect("meshtls")
+    };
+    s.kuma_mesh_tls.insert(
+        "kuma-system/strict".into(),
+        tls("strict", "default", "Strict"),
+    );
+    s.kuma_mesh_tls.insert(
+        "kuma-system/other".into(),
+        tls("other", "payments", "Permissive"),
+    );
+    let listed = policy_accepting(&[TransitEvidence::Kuma]);
+    let w = pod(json!({}), json!({}));
+    assert!(run(&w, &s, &listed).is_empty());
+    s.kuma_mesh_tls.insert(
+        "kuma-system/migration".into(),
+        tls("migration", "default", "Permissive"),
+    );
+    let f = run(&w, &s, &listed);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(
+        f[0].message
+            .contains("MeshTLS kuma-system/migration sets mode: Permissive"),
+        "{}",
+        f[0].message
+    );
+}
