@@ -1906,6 +1906,11 @@ fn platform_example_is_admitted_only_while_cilium_encrypts() {
         "{}",
         stdout(&out)
     );
+    assert!(
+        stdout(&out).contains("Read as cluster state: 1 ConfigMap,"),
+        "the Cilium ConfigMap is read, not skipped: {}",
+        stdout(&out)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let cluster = std::fs::read_to_string(root().join("examples/platform/00-cluster.yaml"))

@@ -35,6 +35,14 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
     )
 }
 
+/// A ConfigMap whose encryption settings are read as cluster state (`kube-system/cilium-config`
+/// and the other [`PlatformSource`] ConfigMaps); other ConfigMaps are not read.
+pub(crate) fn is_platform_config_map(d: &Document) -> bool {
+    d.group().is_empty()
+        && d.kind == "ConfigMap"
+        && PlatformSource::of_config_map(&d.namespace(), &d.name()).is_some()
+}
+
 /// Kinds that are cluster-scoped: `--namespace` neither applies to them nor conflicts.
 pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
     matches!(
