@@ -2,6 +2,7 @@
 //! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
+mod backoff;
 pub(crate) mod confirm;
 mod exception_sink;
 pub(crate) mod files;

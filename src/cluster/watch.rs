@@ -25,6 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use super::backoff::{watch_error_reason, WatchBackoff};
 use super::lean::WatchedPod;
 use super::{ClusterScoped, ClusterState, Namespaced};
 use crate::policy::PhiPolicy;
@@ -370,10 +371,18 @@ pub(super) async fn run_with<K, S>(
     S: Sink<K>,
 {
     let name = component(kind);
-    let stream = watcher::watcher(api, config).default_backoff();
+    let stream = watcher::watcher(api, config).backoff(WatchBackoff::new());
     futures::pin_mut!(stream);
     let mut synced = false;
     while let Some(event) = stream.next().await {
+        // Working again once the stream delivers current state: a change, or the end of a
+        // relist (not its start: until InitDone the cache still holds the old list).
+        if matches!(
+            event,
+            Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_))
+        ) {
+            ctx.readiness.clear_failing(&name);
+        }
         let skipped = match event {
             Ok(Event::Init) => {
                 sink.init();
@@ -402,6 +411,7 @@ pub(super) async fn run_with<K, S>(
             }
             Err(e) => {
                 ctx.metrics.watch_error(kind);
+                ctx.readiness.set_failing(&name, &watch_error_reason(&e));
                 tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
                 None
             }
