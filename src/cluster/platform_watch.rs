@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::watcher;
 
-use super::watch::{component, optional, run_with, to_value, Ctx, Sink, CRD_POLL_INTERVAL};
+use super::watch::{component, optional, run, to_value, Ctx, Sink, CRD_POLL_INTERVAL};
 use super::ClusterState;
 use crate::view::platform::{from_config_map, from_felix_configuration};
 use crate::view::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
@@ -34,8 +34,7 @@ pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
             let sink = PlatformSink::new(ctx.state.clone(), PlatformSource::Calico, |o| {
                 to_value(o).and_then(|v| from_felix_configuration(&v))
             });
-            let config = watcher::Config::default().fields("metadata.name=default");
-            run_with(ctx, api, "FelixConfiguration", sink, config)
+            run(ctx, api, "FelixConfiguration", sink)
         },
     ));
     tasks.push(optional(
@@ -47,7 +46,7 @@ pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
                 state: ctx.state.clone(),
                 buffer: Vec::new(),
             };
-            run_with(ctx, api, "Mesh", sink, watcher::Config::default())
+            run(ctx, api, "Mesh", sink)
         },
     ));
     tasks.push(optional(
@@ -59,7 +58,7 @@ pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
                 state: ctx.state.clone(),
                 buffer: Vec::new(),
             };
-            run_with(ctx, api, "MeshTLS", sink, watcher::Config::default())
+            run(ctx, api, "MeshTLS", sink)
         },
     ));
 }
@@ -191,8 +190,7 @@ fn config_map(
                         PlatformSink::new(ctx.state.clone(), source, move |cm: &ConfigMap| {
                             from_config_map(source, cm.data.as_ref().unwrap_or(&Default::default()))
                         });
-                    let config = watcher::Config::default().fields(&selector);
-                    run_with(ctx.clone(), api, kind, sink, config).await;
+                    run(ctx.clone(), api, kind, sink).await;
                     return;
                 }
                 Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => {
@@ -284,6 +282,12 @@ where
     fn delete(&mut self, _obj: K) {
         self.set(None);
     }
+    /// Only the one named object (RBAC `resourceNames` allows list and watch with this field
+    /// selector): the ConfigMap's name, or Calico's cluster-wide FelixConfiguration `default`.
+    fn config(&self) -> watcher::Config {
+        let name = self.source.config_map().map_or("default", |(_, name)| name);
+        watcher::Config::default().fields(&format!("metadata.name={name}"))
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +315,11 @@ mod tests {
                 c.data.as_ref().unwrap_or(&Default::default()),
             )
         });
+        assert_eq!(
+            sink.config().field_selector.as_deref(),
+            Some("metadata.name=cilium-config"),
+            "one named ConfigMap, as RBAC resourceNames allows"
+        );
         sink.init();
         sink.init_apply(cm("true")).unwrap();
         assert!(state.platform_encryption(PlatformSource::Cilium).is_none());

@@ -230,6 +230,10 @@ pub(super) trait Sink<K>: Send + 'static {
     fn init_done(&mut self);
     fn apply(&mut self, obj: K) -> Result<(), String>;
     fn delete(&mut self, obj: K);
+    /// The watcher's configuration (e.g. a field selector for one named object).
+    fn config(&self) -> watcher::Config {
+        watcher::Config::default()
+    }
 }
 
 type Select<T> = fn(&ClusterState) -> &dyn Table<T>;
@@ -351,27 +355,13 @@ where
 
 /// Drive one watcher forever: events into the sink, errors logged, counted and retried with
 /// backoff; the kind's readiness component turns ready at its first complete list.
-async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, sink: S)
+pub(super) async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
 where
     K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
     S: Sink<K>,
 {
-    run_with(ctx, api, kind, sink, watcher::Config::default()).await
-}
-
-/// [`run`] with a watcher configuration (a field selector for one named object).
-pub(super) async fn run_with<K, S>(
-    ctx: Ctx,
-    api: Api<K>,
-    kind: &'static str,
-    mut sink: S,
-    config: watcher::Config,
-) where
-    K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
-    S: Sink<K>,
-{
     let name = component(kind);
-    let stream = watcher::watcher(api, config).backoff(WatchBackoff::new());
+    let stream = watcher::watcher(api, sink.config()).backoff(WatchBackoff::new());
     futures::pin_mut!(stream);
     let mut synced = false;
     while let Some(event) = stream.next().await {
