@@ -564,42 +564,7 @@ fn pct(v: &mut [Duration], q: f64) -> f64 {
 }
 
 fn compliant_pod() -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": "records-api-",
-            "namespace": NS,
-            "labels": { "app": "records-api" }
-        },
-        "spec": {
-            "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
-            "containers": [
-                {
-                    "name": "api",
-                    "image": "registry.example-health.com/clinic/records-api@sha256:99a6d3ef64658dbfe9d50401cbb711450ebffcecac9c3fd780720e7db645e30f",
-                    "ports": [{ "name": "https", "containerPort": 8443 }],
-                    "volumeMounts": [
-                        { "name": "records", "mountPath": "/var/lib/records" },
-                        { "name": "tls", "mountPath": "/etc/tls", "readOnly": true },
-                        { "name": "app-logs", "mountPath": "/var/log/app" }
-                    ]
-                },
-                {
-                    "name": "fluent-bit",
-                    "image": "cr.fluentbit.io/fluent/fluent-bit:3.2.2@sha256:6b50cf23cac8bc5104461a26c745bdd732e1c2a16caba311051d0b56b1971a25",
-                    "volumeMounts": [{ "name": "app-logs", "mountPath": "/var/log/app", "readOnly": true }]
-                }
-            ],
-            "volumes": [
-                { "name": "records", "persistentVolumeClaim": { "claimName": "records-data" } },
-                { "name": "tls", "csi": { "driver": "csi.cert-manager.io", "readOnly": true,
-                  "volumeAttributes": { "csi.cert-manager.io/issuer-name": "clinic-ca" } } },
-                { "name": "app-logs", "emptyDir": { "medium": "Memory", "sizeLimit": "64Mi" } }
-            ]
-        }
-    }))
-    .expect("pod")
+    support::compliant_pod(NS)
 }
 
 /// A PHI Pod that both checks refuse: no audit sidecar, a hostPath volume, no digest.

@@ -10,8 +10,9 @@
 //! hack/soak.sh starts the control plane (hack/controlplane.sh, no nodes: Pods stay Pending)
 //! and passes its env (KUBECONFIG, KUBECTL, WEBHOOK_CERT, WEBHOOK_KEY, PHI_GUARD_BIN).
 //!
-//! Each second (SOAK_RATE rounds, default 4): a compliant PHI Pod created (admitted) and a
-//! non-compliant one (denied), a label UPDATE of a compliant Pod (admitted), and churn in a
+//! Each second (SOAK_RATE rounds, default 4): a compliant PHI Pod created (admitted; the
+//! benches' Pod: encrypted claim, cert-manager TLS, audit sidecar) and a non-compliant one
+//! (denied), a label UPDATE of a compliant Pod (admitted), and churn in a
 //! second PHI namespace: a NetworkPolicy, a PVC and a Pod created and deleted. Every 30 s a PHI
 //! namespace is created and deleted.
 
@@ -86,35 +87,30 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// A compliant PHI Pod (the benches' one; in the churn namespace without its claim), or a
+/// non-compliant one (a hostPath volume, no audit sidecar, no TLS).
 fn pod(name: &str, ns: &str, compliant: bool) -> Pod {
-    let mut containers = vec![json!({
-        "name": "app",
-        "image": "registry.example-health.com/records/api@sha256:99a6d3ef64658dbfe9d50401cbb711450ebffcecac9c3fd780720e7db645e30f",
-        "volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],
-    })];
-    if compliant {
-        containers.push(json!({
-            "name": "audit-log-shipper",
-            "image": "cr.fluentbit.io/fluent/fluent-bit:3.2.2@sha256:6b50cf23cac8bc5104461a26c745bdd732e1c2a16caba311051d0b56b1971a25",
-            "volumeMounts": [{"name": "logs", "mountPath": "/var/log/app", "readOnly": true}],
-        }));
+    let mut v = serde_json::to_value(support::compliant_pod(ns)).unwrap();
+    v["metadata"]["name"] = name.into();
+    v["metadata"]["generateName"] = serde_json::Value::Null;
+    if ns == CHURN_NS {
+        v["spec"]["volumes"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|vol| vol["name"] != "records");
+        v["spec"]["containers"][0]["volumeMounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["name"] != "records");
     }
-    let mut volumes = vec![json!({"name": "logs", "emptyDir": {"medium": "Memory"}})];
     if !compliant {
-        volumes.push(json!({"name": "data", "hostPath": {"path": "/mnt/phi"}}));
+        v["spec"]["containers"].as_array_mut().unwrap().truncate(1);
+        v["spec"]["volumes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "host", "hostPath": {"path": "/var/data"}}));
     }
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "labels": {"app": "records-api", "phiguard.io/data-classification": "phi"},
-            "annotations": {"sidecar.istio.io/status": "{}"},
-        },
-        "spec": {"containers": containers, "volumes": volumes},
-    }))
-    .expect("pod")
+    serde_json::from_value(v).unwrap()
 }
 
 async fn run() -> bool {

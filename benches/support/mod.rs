@@ -162,3 +162,44 @@ impl PhiGuard {
         self.child.cpu_secs()
     }
 }
+
+/// A compliant PHI Pod for the demo's `clinic` namespace (PHI by its namespace label): its
+/// encrypted claim `records-data`, a cert-manager CSI certificate, a Fluent Bit sidecar.
+pub fn compliant_pod(ns: &str) -> k8s_openapi::api::core::v1::Pod {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "records-api-",
+            "namespace": ns,
+            "labels": { "app": "records-api" }
+        },
+        "spec": {
+            "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [
+                {
+                    "name": "api",
+                    "image": "registry.example-health.com/clinic/records-api@sha256:99a6d3ef64658dbfe9d50401cbb711450ebffcecac9c3fd780720e7db645e30f",
+                    "ports": [{ "name": "https", "containerPort": 8443 }],
+                    "volumeMounts": [
+                        { "name": "records", "mountPath": "/var/lib/records" },
+                        { "name": "tls", "mountPath": "/etc/tls", "readOnly": true },
+                        { "name": "app-logs", "mountPath": "/var/log/app" }
+                    ]
+                },
+                {
+                    "name": "fluent-bit",
+                    "image": "cr.fluentbit.io/fluent/fluent-bit:3.2.2@sha256:6b50cf23cac8bc5104461a26c745bdd732e1c2a16caba311051d0b56b1971a25",
+                    "volumeMounts": [{ "name": "app-logs", "mountPath": "/var/log/app", "readOnly": true }]
+                }
+            ],
+            "volumes": [
+                { "name": "records", "persistentVolumeClaim": { "claimName": "records-data" } },
+                { "name": "tls", "csi": { "driver": "csi.cert-manager.io", "readOnly": true,
+                  "volumeAttributes": { "csi.cert-manager.io/issuer-name": "clinic-ca" } } },
+                { "name": "app-logs", "emptyDir": { "medium": "Memory", "sizeLimit": "64Mi" } }
+            ]
+        }
+    }))
+    .expect("pod")
+}

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::selector::Labels;
 use parking_lot::Mutex;
 
 use super::{
@@ -140,6 +141,18 @@ impl ClusterView for Recorder<'_> {
         }
         self.inner.network_policies(namespace)
     }
+    fn network_policies_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &Labels,
+    ) -> Vec<Arc<NetworkPolicyInfo>> {
+        // Recorded as a read of the namespace's list, as `network_policies` is.
+        let _ = self.network_policies(namespace);
+        self.inner.network_policies_selecting(namespace, pod_labels)
+    }
+    fn pods_with_labels(&self, namespace: &str, selector: &Labels) -> Vec<Arc<PodInfo>> {
+        self.inner.pods_with_labels(namespace, selector)
+    }
     fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]> {
         {
             let mut seen = self.seen.lock();
@@ -269,6 +282,23 @@ impl ClusterView for Overlay<'_> {
             Some(read) => read.clone(),
             None => self.base.network_policies(namespace),
         }
+    }
+    fn network_policies_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &Labels,
+    ) -> Vec<Arc<NetworkPolicyInfo>> {
+        match self.fresh.network_policies.get(namespace) {
+            Some(read) => read
+                .iter()
+                .filter(|p| p.selects(pod_labels))
+                .cloned()
+                .collect(),
+            None => self.base.network_policies_selecting(namespace, pod_labels),
+        }
+    }
+    fn pods_with_labels(&self, namespace: &str, selector: &Labels) -> Vec<Arc<PodInfo>> {
+        self.base.pods_with_labels(namespace, selector)
     }
     fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]> {
         match self.fresh.peer_authentications.get(namespace) {
