@@ -7,6 +7,7 @@ pub(crate) mod confirm;
 mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
+mod platform_watch;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
 pub(crate) mod webhook_scope;
@@ -18,8 +19,9 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use crate::view::{
-    CertificateInfo, ClusterView, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, StorageClassInfo,
+    CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
+    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    StorageClassInfo,
 };
 
 use crate::policy::exception::Exception;
@@ -279,6 +281,12 @@ pub struct ClusterState {
     pub certificates: Namespaced<CertificateInfo>,
     pub services: Namespaced<ServiceInfo>,
     pub pods: Namespaced<PodInfo>,
+    /// Platform (CNI) encryption settings, by [`PlatformSource::key`].
+    pub platform: ClusterScoped<PlatformEncryption>,
+    /// Kuma Meshes, by name.
+    pub kuma_meshes: ClusterScoped<KumaMeshInfo>,
+    /// Kuma MeshTLS policies, by `namespace/name`.
+    pub kuma_mesh_tls: ClusterScoped<KumaMeshTlsInfo>,
     policies: RwLock<Arc<PolicySet>>,
     /// The valid PhiExceptions (expired ones included: each decision compares with its time).
     exceptions: RwLock<Arc<[Arc<Exception>]>>,
@@ -351,6 +359,9 @@ impl ClusterState {
             ("Certificate", self.certificates.len()),
             ("Service", self.services.len()),
             ("Pod", self.pods.len()),
+            ("PlatformEncryption", self.platform.len()),
+            ("KumaMesh", self.kuma_meshes.len()),
+            ("KumaMeshTLS", self.kuma_mesh_tls.len()),
             ("PhiPolicy", self.policies.read().policies.len()),
         ]
     }
@@ -423,6 +434,22 @@ impl ClusterView for ClusterState {
     }
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]> {
         self.pods.list(namespace)
+    }
+    fn platform_encryption(&self, source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        self.platform.get(source.key())
+    }
+    fn kuma_mesh(&self, name: &str) -> Option<Arc<KumaMeshInfo>> {
+        self.kuma_meshes.get(name)
+    }
+    fn kuma_mesh_tls(&self, mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        let mut v: Vec<_> = self
+            .kuma_mesh_tls
+            .values()
+            .into_iter()
+            .filter(|t| t.mesh == mesh)
+            .collect();
+        v.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        v
     }
 }
 

@@ -61,10 +61,10 @@ impl Watchers {
 /// What every watcher task shares.
 #[derive(Clone)]
 pub(super) struct Ctx {
-    client: Client,
+    pub(super) client: Client,
     pub(super) state: Arc<ClusterState>,
-    metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) readiness: Arc<Readiness>,
 }
 
 /// Start every watcher. Each kind registers a readiness component (`watch/<Kind>`) that turns
@@ -179,6 +179,7 @@ pub(crate) fn spawn(
             run(ctx, api, "PhiException", sink)
         },
     ));
+    super::platform_watch::spawn(&ctx, &mut tasks);
     Watchers { tasks }
 }
 
@@ -229,6 +230,10 @@ pub(super) trait Sink<K>: Send + 'static {
     fn init_done(&mut self);
     fn apply(&mut self, obj: K) -> Result<(), String>;
     fn delete(&mut self, obj: K);
+    /// The watcher's configuration (e.g. a field selector for one named object).
+    fn config(&self) -> watcher::Config {
+        watcher::Config::default()
+    }
 }
 
 type Select<T> = fn(&ClusterState) -> &dyn Table<T>;
@@ -350,13 +355,13 @@ where
 
 /// Drive one watcher forever: events into the sink, errors logged, counted and retried with
 /// backoff; the kind's readiness component turns ready at its first complete list.
-async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
+pub(super) async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
 where
     K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
     S: Sink<K>,
 {
     let name = component(kind);
-    let stream = watcher::watcher(api, watcher::Config::default()).backoff(WatchBackoff::new());
+    let stream = watcher::watcher(api, sink.config()).backoff(WatchBackoff::new());
     futures::pin_mut!(stream);
     let mut synced = false;
     while let Some(event) = stream.next().await {
@@ -415,7 +420,11 @@ where
 /// Watch a custom resource whose CRD may be absent: poll discovery until it is served, then
 /// run the watcher. Readiness waits for the first discovery answer, and for the first list
 /// only if the CRD exists.
-fn optional<F, Fut>(ctx: &Ctx, gvk: GroupVersionKind, start: F) -> tokio::task::JoinHandle<()>
+pub(super) fn optional<F, Fut>(
+    ctx: &Ctx,
+    gvk: GroupVersionKind,
+    start: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,

@@ -6,6 +6,7 @@
 pub(crate) mod confirm;
 pub(crate) mod network_policy;
 pub(crate) mod objects;
+pub(crate) mod platform;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub(crate) use objects::{
     CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
     ServicePortInfo, StorageClassInfo,
 };
+pub(crate) use platform::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 
 /// Read access to cluster state for rules.
 pub trait ClusterView: Send + Sync {
@@ -61,6 +63,19 @@ pub trait ClusterView: Send + Sync {
             .filter(|p| selector_matches(selector, &p.labels))
             .cloned()
             .collect()
+    }
+    /// The platform (CNI) encryption settings read from `source`'s object; `None` when that
+    /// object is not known (not installed, not readable, or not yet seen).
+    fn platform_encryption(&self, _source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        None
+    }
+    /// A Kuma `Mesh` by name; `None` when not known.
+    fn kuma_mesh(&self, _name: &str) -> Option<Arc<KumaMeshInfo>> {
+        None
+    }
+    /// Kuma MeshTLS policies of a Mesh (in any namespace).
+    fn kuma_mesh_tls(&self, _mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        Vec::new()
     }
 }
 
