@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test demo lint lint-tools unit e2e e2e-node tools node-tools images bench crd help \
+.PHONY: test demo lint lint-tools unit e2e e2e-node tools node-tools images bench soak crd help \
 	fuzz fuzz-tools fuzz-regress
 
 help:
 	@echo "make demo   local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
 	@echo "make test   fmt, clippy, unit, integration, chart and e2e tests (what CI runs)"
 	@echo "make bench  latency/throughput/memory benchmark (see BENCHMARKS.md)"
+	@echo "make soak   SOAK_MINUTES (default 30) against a real control plane (see RELIABILITY.md)"
 	@echo "make fuzz   every fuzz target for FUZZ_SECONDS each (default 600; see RELIABILITY.md)"
 
 ## Control-plane tools (kube-apiserver, etcd, kubectl, helm), built once per version and cached.
@@ -161,6 +162,12 @@ demo: tools
 
 bench: tools
 	hack/bench.sh
+
+## phi-guard against the real control plane for SOAK_MINUTES (default 30) with steady reviews and
+## churn; a table of RSS, fds, threads, connections, p50/p99 and errors per minute (RELIABILITY.md).
+## Not part of `make test`.
+soak: tools
+	BENCH_ONLY=soak hack/bench.sh
 
 crd:
 	$(CARGO) run --quiet -- crd > crds/phipolicies.phiguard.io.yaml

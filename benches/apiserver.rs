@@ -22,7 +22,7 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::json;
 
 mod support;
-use support::{free_port, Proc};
+use support::{env, kubectl_ok, kubectl_out, PhiGuard};
 
 const NS: &str = "clinic";
 
@@ -34,10 +34,6 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(run());
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run via hack/bench.sh)"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -568,42 +564,7 @@ fn pct(v: &mut [Duration], q: f64) -> f64 {
 }
 
 fn compliant_pod() -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": "records-api-",
-            "namespace": NS,
-            "labels": { "app": "records-api" }
-        },
-        "spec": {
-            "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
-            "containers": [
-                {
-                    "name": "api",
-                    "image": "registry.example-health.com/clinic/records-api@sha256:99a6d3ef64658dbfe9d50401cbb711450ebffcecac9c3fd780720e7db645e30f",
-                    "ports": [{ "name": "https", "containerPort": 8443 }],
-                    "volumeMounts": [
-                        { "name": "records", "mountPath": "/var/lib/records" },
-                        { "name": "tls", "mountPath": "/etc/tls", "readOnly": true },
-                        { "name": "app-logs", "mountPath": "/var/log/app" }
-                    ]
-                },
-                {
-                    "name": "fluent-bit",
-                    "image": "cr.fluentbit.io/fluent/fluent-bit:3.2.2@sha256:6b50cf23cac8bc5104461a26c745bdd732e1c2a16caba311051d0b56b1971a25",
-                    "volumeMounts": [{ "name": "app-logs", "mountPath": "/var/log/app", "readOnly": true }]
-                }
-            ],
-            "volumes": [
-                { "name": "records", "persistentVolumeClaim": { "claimName": "records-data" } },
-                { "name": "tls", "csi": { "driver": "csi.cert-manager.io", "readOnly": true,
-                  "volumeAttributes": { "csi.cert-manager.io/issuer-name": "clinic-ca" } } },
-                { "name": "app-logs", "emptyDir": { "medium": "Memory", "sizeLimit": "64Mi" } }
-            ]
-        }
-    }))
-    .expect("pod")
+    support::compliant_pod(NS)
 }
 
 /// A PHI Pod that both checks refuse: no audit sidecar, a hostPath volume, no digest.
@@ -693,40 +654,6 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
     }
 }
 
-fn kubectl_ok(kubectl: &Path, args: &[&str], stdin: Option<&str>) {
-    kubectl_out(kubectl, args, stdin);
-}
-
-fn kubectl_out(kubectl: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let mut cmd = Command::new(kubectl);
-    cmd.arg("--request-timeout=30s")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn kubectl");
-    if let Some(input) = stdin {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write kubectl stdin");
-    }
-    let out = child.wait_with_output().expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Sum and count of a Prometheus histogram over the series whose labels contain `filter`.
 fn histogram(text: &str, name: &str, filter: &str) -> (f64, f64) {
     let value = |suffix: &str| -> f64 {
@@ -775,73 +702,6 @@ fn waits(kubectl: &Path, pg: &PhiGuard) -> Waits {
 fn mean_delta(a: (f64, f64), b: (f64, f64)) -> Option<f64> {
     let n = b.1 - a.1;
     (n > 0.0).then(|| (b.0 - a.0) / n)
-}
-
-/// phi-guard serving the webhook from the host, watching the control plane.
-struct PhiGuard {
-    child: Proc,
-    port: u16,
-    admin: u16,
-}
-
-impl PhiGuard {
-    fn start() -> PhiGuard {
-        PhiGuard::start_with(&[])
-    }
-
-    fn start_with(extra: &[&str]) -> PhiGuard {
-        let port = free_port();
-        let admin = free_port();
-        let child = Command::new(env("PHI_GUARD_BIN"))
-            .arg("serve")
-            .args(extra)
-            .arg(format!("--listen=127.0.0.1:{port}"))
-            .arg(format!("--admin-listen=127.0.0.1:{admin}"))
-            .arg("--tls-cert-file")
-            .arg(env("WEBHOOK_CERT"))
-            .arg("--tls-key-file")
-            .arg(env("WEBHOOK_KEY"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Proc)
-            .expect("spawn phi-guard");
-        let pg = PhiGuard { child, port, admin };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !pg
-            .get("/readyz")
-            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
-        {
-            assert!(Instant::now() < deadline, "phi-guard not ready after 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        pg
-    }
-
-    /// GET from the admin port: the raw HTTP response.
-    fn get(&self, path: &str) -> Option<String> {
-        use std::io::{Read as _, Write as _};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    }
-
-    fn metrics(&self) -> String {
-        self.get("/metrics").unwrap_or_default()
-    }
-
-    fn url(&self) -> String {
-        format!("https://127.0.0.1:{}/validate", self.port)
-    }
-
-    fn cpu_secs(&self) -> f64 {
-        self.child.cpu_secs()
-    }
 }
 
 /// What a platform team would write in CEL for the same PHI pods: the checks CEL can make on

@@ -6,7 +6,9 @@
 #   2. benches/apiserver.rs  Pod creates through a real kube-apiserver (hack/controlplane.sh):
 #                            no admission vs a ValidatingAdmissionPolicy vs phi-guard
 #                            (BENCH_E2E_PODS creates per phase and round, default 150)
-# BENCH_ONLY=admission|apiserver runs one of them.
+#   3. benches/soak.rs       `make soak` (BENCH_ONLY=soak; never part of `all`): SOAK_MINUTES
+#                            (default 30) of steady reviews and churn through a real control plane
+# BENCH_ONLY=admission|apiserver|soak runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${BENCH_ONLY:-all}
@@ -26,12 +28,15 @@ if [ "$only" = all ] || [ "$only" = admission ]; then
   echo
 fi
 
-if [ "$only" = all ] || [ "$only" = apiserver ]; then
-  exe=$(bench_exe apiserver)
+if [ "$only" = all ] || [ "$only" = apiserver ] || [ "$only" = soak ]; then
+  # The soak deletes namespaces: it needs kube-controller-manager's namespace controller.
+  name=apiserver kcm=0
+  [ "$only" != soak ] || { name=soak; kcm=1; }
+  exe=$(bench_exe "$name")
   TOOLS_BIN=${PHI_GUARD_TOOLS_BIN:-$(hack/build-tools.sh | tail -n 1)}
   DIR=$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-bench.XXXXXX")
   trap 'hack/controlplane.sh stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
-  WITH_KCM=0 KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
+  WITH_KCM=$kcm KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
   while IFS='=' read -r key value; do
     case "$key" in
       KUBECONFIG|KUBECTL|HELM|WEBHOOK_CERT|WEBHOOK_KEY|WEBHOOK_CA|WEBHOOK_CA_BUNDLE) export "$key=$value" ;;

@@ -19,11 +19,17 @@ use crate::webhook::AppState;
 /// builds it, ready (every cache synced), without an API client (no confirming reads).
 pub fn app_state(paths: &[PathBuf]) -> anyhow::Result<AppState> {
     let state = crate::cli::serve::state_from_files(paths)?;
+    let metrics = Arc::new(Metrics::new());
+    let defaults = crate::webhook::Options::new("", "");
     Ok(AppState {
         state: Arc::new(state),
-        metrics: Arc::new(Metrics::new()),
+        metrics: metrics.clone(),
         readiness: Readiness::new(),
         confirmer: None,
+        budget: Arc::new(crate::webhook::budget::BodyBudget::new(
+            defaults.body_buffer_mib.saturating_mul(1024 * 1024),
+            metrics,
+        )),
     })
 }
 

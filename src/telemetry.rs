@@ -104,6 +104,12 @@ pub struct Metrics {
     pub exceptions_expiring: Gauge,
     /// Requests answered 408 because they exceeded `--request-timeout`.
     pub request_timeouts: Counter,
+    /// Components failing now (watches reconnecting to the API server).
+    pub failing_components: Gauge,
+    /// Open connections by listener (webhook, admin).
+    pub open_connections: Family<[(&'static str, String); 1], Gauge>,
+    /// Requests that waited for room in the request body budget.
+    pub body_budget_waits: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -252,7 +258,28 @@ impl Metrics {
             "Requests to /validate answered 408 after --request-timeout (the API server fails them closed)",
             request_timeouts.clone(),
         );
+        let failing_components = Gauge::default();
+        registry.register(
+            "failing_components",
+            "Components failing now, e.g. watches reconnecting to the API server (/readyz names them)",
+            failing_components.clone(),
+        );
+        let open_connections = Family::<[(&'static str, String); 1], Gauge>::default();
+        registry.register(
+            "open_connections",
+            "Open connections by listener (webhook: at most --max-connections)",
+            open_connections.clone(),
+        );
+        let body_budget_waits = Counter::default();
+        registry.register(
+            "body_budget_waits",
+            "Requests that waited for room in the request body budget (--body-buffer-mib)",
+            body_budget_waits.clone(),
+        );
         Metrics {
+            failing_components,
+            open_connections,
+            body_budget_waits,
             request_timeouts,
             exceptions_expiring,
             audit_leader,
@@ -384,6 +411,8 @@ pub struct Readiness {
     components: Mutex<BTreeMap<String, bool>>,
     all: AtomicBool,
     draining: AtomicBool,
+    /// Components failing now (a watch reconnecting): since when, and why.
+    failing: Mutex<BTreeMap<String, (std::time::Instant, String)>>,
 }
 
 impl Readiness {
@@ -421,6 +450,34 @@ impl Readiness {
     /// Has [`Readiness::drain`] been called?
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// A component is failing now (a watch that lost its API server and is reconnecting). It
+    /// stays ready if it was: it serves its last complete state, and `/readyz` says so.
+    /// `reason` must name no object values (connection errors, HTTP statuses).
+    pub fn set_failing(&self, name: &str, reason: &str) {
+        let mut f = self.failing.lock();
+        let since = f
+            .get(name)
+            .map_or_else(std::time::Instant::now, |(t, _)| *t);
+        f.insert(name.to_string(), (since, reason.to_string()));
+    }
+
+    /// The component works again.
+    pub fn clear_failing(&self, name: &str) {
+        let mut f = self.failing.lock();
+        if !f.is_empty() {
+            f.remove(name);
+        }
+    }
+
+    /// Components failing now: (name, for how long, why).
+    pub fn failing(&self) -> Vec<(String, std::time::Duration, String)> {
+        self.failing
+            .lock()
+            .iter()
+            .map(|(n, (t, r))| (n.clone(), t.elapsed(), r.clone()))
+            .collect()
     }
 
     /// Components not ready yet, for `/readyz` and logs.

@@ -7,7 +7,7 @@
 //! Needs helm: `PHI_GUARD_TOOLS_BIN` names the directory holding `helm` (and `kubectl`). Without
 //! it these tests fail; they never skip.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -442,7 +442,13 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
             _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-audit"]),
         }
     }
-    assert_eq!(roles.len(), 2);
+    // In its own namespace: the TLS and audit Roles only (the platform Role, which names CNI
+    // ConfigMaps in kube-system, is checked in platform_evidence_rbac_names_each_object).
+    let own: Vec<_> = roles
+        .iter()
+        .filter(|r| r["metadata"]["name"].as_str() != Some("pg-phi-guard-platform"))
+        .collect();
+    assert_eq!(own.len(), 2);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
@@ -985,19 +991,28 @@ async fn installs_on_a_real_api_server_with_self_managed_tls() {
             .into_iter()
             .filter(|d| !optional.contains(&kind_of(d)))
             .collect();
-        let mut yaml = String::new();
+        // Objects the chart places in other namespaces (the platform Role and RoleBinding in
+        // kube-system) are applied in theirs.
+        let mut by_ns: BTreeMap<String, String> = BTreeMap::new();
         for d in &docs {
+            let ns = d["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(RELEASE_NS)
+                .to_string();
+            let yaml = by_ns.entry(ns).or_default();
             yaml.push_str("---\n");
             yaml.push_str(&serde_saphyr::to_string(d).expect("yaml"));
         }
-        let (ok, out) = cp.kubectl(
-            &["apply", "--dry-run=server", "-n", RELEASE_NS, "-f", "-"],
-            Some(&yaml),
-        );
-        assert!(
-            ok,
-            "kubectl apply --dry-run=server rejected {sets:?}:\n{out}"
-        );
+        for (ns, yaml) in &by_ns {
+            let (ok, out) = cp.kubectl(
+                &["apply", "--dry-run=server", "-n", ns, "-f", "-"],
+                Some(yaml),
+            );
+            assert!(
+                ok,
+                "kubectl apply --dry-run=server rejected {sets:?}:\n{out}"
+            );
+        }
     }
 
     let chart = chart_dir().display().to_string();
@@ -1187,4 +1202,66 @@ fn grafana_dashboard_queries_only_exported_metrics() {
         }
     }
     assert!(queries >= 8, "{queries} queries");
+}
+
+/// Platform (CNI) evidence reads exactly the named objects: ConfigMaps only by resourceNames
+/// (never all ConfigMaps, never Secrets), FelixConfiguration `default` only; Flannel's
+/// namespace is used only on request.
+#[test]
+fn platform_evidence_rbac_names_each_object() {
+    let docs = template(&[]);
+    let roles: Vec<_> = all_of(&docs, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .collect();
+    assert_eq!(roles.len(), 1, "only kube-system by default: {roles:?}");
+    assert_eq!(roles[0]["metadata"]["namespace"], "kube-system");
+    let rules = roles[0]["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(strings(&rules[0]["resources"]), ["configmaps"]);
+    assert_eq!(
+        strings(&rules[0]["resourceNames"]),
+        ["cilium-config", "antrea-config"]
+    );
+    assert_eq!(strings(&rules[0]["verbs"]), ["get", "list", "watch"]);
+    let calico = all_of(&docs, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .expect("calico ClusterRole");
+    let rules = calico["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 2);
+    assert_eq!(strings(&rules[0]["resources"]), ["felixconfigurations"]);
+    assert_eq!(strings(&rules[0]["resourceNames"]), ["default"]);
+    assert_eq!(strings(&rules[1]["resources"]), ["meshes", "meshtlses"]);
+    assert_eq!(strings(&rules[1]["apiGroups"]), ["kuma.io"]);
+    let bindings = all_of(&docs, "RoleBinding")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .count();
+    assert_eq!(bindings, 1);
+
+    let with_flannel = template(&[
+        "platformEvidence.flannel=true",
+        "platformEvidence.calico=false",
+        "platformEvidence.kuma=false",
+    ]);
+    let namespaces: Vec<&str> = all_of(&with_flannel, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
+        .filter_map(|r| r["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(namespaces, ["kube-system", "kube-flannel"]);
+    assert!(!all_of(&with_flannel, "ClusterRole")
+        .iter()
+        .any(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform")));
+
+    let none = template(&[
+        "platformEvidence.cilium=false",
+        "platformEvidence.antrea=false",
+        "platformEvidence.calico=false",
+        "platformEvidence.kuma=false",
+    ]);
+    assert!(!none
+        .iter()
+        .any(|d| d["metadata"]["name"].as_str() == Some("pg-phi-guard-platform")));
 }

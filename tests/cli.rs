@@ -1893,3 +1893,49 @@ fn third_party_fhir_chart_gets_the_verdicts_a_platform_engineer_expects() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(results(&json(&out)).iter().all(|r| r["phi"] == false));
 }
+
+/// Issue 17: `examples/platform` relies on Cilium's WireGuard (read from its ConfigMap in the
+/// cluster-state files) under a policy that lists CiliumEncryption; with WireGuard off the same
+/// Deployment is denied and told that CNI encryption is node-to-node only.
+#[test]
+fn platform_example_is_admitted_only_while_cilium_encrypts() {
+    let out = check(&["-f", "examples/platform"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("ADMITTED Deployment lab/lab-results"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("Read as cluster state: 1 ConfigMap,"),
+        "the Cilium ConfigMap is read, not skipped: {}",
+        stdout(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = std::fs::read_to_string(root().join("examples/platform/00-cluster.yaml"))
+        .unwrap()
+        .replace("enable-wireguard: \"true\"", "enable-wireguard: \"false\"");
+    let off = dir.path().join("cilium-off.yaml");
+    std::fs::write(&off, cluster).unwrap();
+    let off = off.display().to_string();
+    let out = check(&[
+        "-f",
+        "examples/platform/20-lab-results.yaml",
+        "--cluster-state",
+        &off,
+        "--cluster-state",
+        "examples/platform/10-policy.yaml",
+    ]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("DENIED   Deployment lab/lab-results"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Cilium transparent encryption is off: ConfigMap kube-system/cilium-config"),
+        "{text}"
+    );
+    assert!(text.contains("same node is not encrypted"), "{text}");
+}

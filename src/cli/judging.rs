@@ -193,7 +193,10 @@ fn take_input(d: Document) -> Result<Input, CheckError> {
     };
     let Some(kind) = kind else {
         return Ok(
-            if files::is_phi_policy(&d) || files::is_state_kind(group, &d.kind) {
+            if files::is_phi_policy(&d)
+                || files::is_state_kind(group, &d.kind)
+                || files::is_platform_config_map(&d)
+            {
                 skip(SkipReason::ClusterState, "read as cluster state".into())
             } else if let Some(path) = files::pod_spec_path(&d.value) {
                 skip(

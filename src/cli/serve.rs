@@ -50,6 +50,20 @@ pub struct ListenArgs {
     /// API server, not phi-guard, closes idle connections (a close racing a review fails it).
     #[arg(long, env = "PHI_GUARD_HEADER_READ_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_HEADER_READ_TIMEOUT))]
     pub header_read_timeout: HumanDuration,
+    /// Cap on a TLS handshake; a connection that then sends no request within the same time is
+    /// closed (the API server sends its review as soon as it connects).
+    #[arg(long, env = "PHI_GUARD_HANDSHAKE_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_HANDSHAKE_TIMEOUT))]
+    pub handshake_timeout: HumanDuration,
+    /// Open webhook connections at most; more wait in the listen backlog until one closes.
+    /// Connections that send no request within the handshake timeout, or stay idle past
+    /// --header-read-timeout, are closed.
+    #[arg(long, env = "PHI_GUARD_MAX_CONNECTIONS", default_value_t = webhook::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Memory for request bodies being read, across all requests, in MiB. A quarter is kept
+    /// for ordinary reviews (bodies up to 64 KiB), so floods of large bodies never starve them;
+    /// requests wait for room (up to --request-timeout). At least one 3 MiB body fits.
+    #[arg(long, env = "PHI_GUARD_BODY_BUFFER_MIB", default_value_t = webhook::DEFAULT_BODY_BUFFER_MIB)]
+    pub body_buffer_mib: usize,
     /// On SIGTERM/SIGINT, first keep serving (new connections too) this long with /readyz
     /// answering 503: the pod leaves the Service's endpoints and kube-proxy's rules while it
     /// still answers, so no review is sent to a closed port (with failurePolicy Fail a refused
@@ -289,6 +303,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.header_read_timeout = args.listen.header_read_timeout.into();
     opts.cert_reload_interval = args.tls.tls_reload_interval.into();
     opts.shutdown_grace = args.listen.shutdown_grace.into();
+    opts.max_connections = args.listen.max_connections;
+    opts.handshake_timeout = args.listen.handshake_timeout.into();
+    opts.body_buffer_mib = args.listen.body_buffer_mib;
     // Self-managed TLS writes the files after start: wait for them instead of failing.
     opts.wait_for_certificate = self_managed.is_some();
     let handle = webhook::start(listener, admin, opts, state, metrics, readiness.clone()).await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
@@ -15,8 +15,8 @@ use kube::Client;
 
 use crate::view::confirm::{Fresh, Lookups};
 use crate::view::{
-    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PvInfo, PvcInfo,
-    StorageClassInfo,
+    CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
+    PlatformEncryption, PlatformSource, PvInfo, PvcInfo, StorageClassInfo,
 };
 
 /// Default budget for one confirmation (all its reads run at once). Below the chart's webhook
@@ -70,6 +70,9 @@ enum Read {
     NetworkPolicies(String, Arc<[Arc<NetworkPolicyInfo>]>),
     PeerAuthentications(String, Arc<[Arc<PeerAuthInfo>]>),
     Certificates(String, Vec<Arc<CertificateInfo>>),
+    Platform(PlatformSource, Option<Arc<PlatformEncryption>>),
+    KumaMesh(String, Option<Arc<KumaMeshInfo>>),
+    KumaMeshTls(Vec<Arc<KumaMeshTlsInfo>>),
 }
 
 type ReadFuture =
@@ -82,6 +85,63 @@ fn api_err(what: String) -> impl FnOnce(kube::Error) -> ConfirmError {
 /// A 404 on a custom resource's list: its CRD is not installed, so there are none.
 fn crd_absent(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// A platform object that does not exist, or that phi-guard is not granted (the chart grants
+/// each by name, and some only on request): unknown, as the watch cache would have it.
+fn unreadable(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 403)
+}
+
+/// A consistent read of one platform encryption object.
+async fn read_platform(client: Client, source: PlatformSource) -> Result<Read, ConfirmError> {
+    let what = source.object().to_string();
+    let info = if let Some((ns, name)) = source.config_map() {
+        let api: Api<ConfigMap> = Api::namespaced(client, ns);
+        match api.get_opt(name).await {
+            Ok(got) => got.and_then(|cm| {
+                crate::view::platform::from_config_map(source, &cm.data.unwrap_or_default()).ok()
+            }),
+            Err(e) if unreadable(&e) => None,
+            Err(source) => return Err(ConfirmError::Api { what, source }),
+        }
+    } else {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("crd.projectcalico.org", "v1", "FelixConfiguration"),
+            "felixconfigurations",
+        );
+        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        match api.get_opt("default").await {
+            Ok(got) => got
+                .and_then(|o| serde_json::to_value(o).ok())
+                .and_then(|v| crate::view::platform::from_felix_configuration(&v).ok()),
+            Err(e) if unreadable(&e) => None,
+            Err(source) => return Err(ConfirmError::Api { what, source }),
+        }
+    };
+    Ok(Read::Platform(source, info.map(Arc::new)))
+}
+
+/// A consistent read of one Kuma Mesh (an absent CRD or Mesh: unknown).
+async fn read_kuma_mesh(client: Client, name: String) -> Result<Read, ConfirmError> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kuma.io", "v1alpha1", "Mesh"),
+        "meshes",
+    );
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let info = match api.get_opt(&name).await {
+        Ok(got) => got
+            .and_then(|o| serde_json::to_value(o).ok())
+            .and_then(|v| KumaMeshInfo::from_value(&v).ok()),
+        Err(e) if unreadable(&e) => None,
+        Err(source) => {
+            return Err(ConfirmError::Api {
+                what: format!("Kuma Mesh {name}"),
+                source,
+            })
+        }
+    };
+    Ok(Read::KumaMesh(name, info.map(Arc::new)))
 }
 
 impl Confirmer {
@@ -190,6 +250,26 @@ impl Confirmer {
                 Ok(Read::Certificates(ns, items))
             }));
         }
+        for source in &lookups.platform {
+            reads.push(Box::pin(read_platform(self.client.clone(), *source)));
+        }
+        for name in &lookups.kuma_meshes {
+            reads.push(Box::pin(read_kuma_mesh(self.client.clone(), name.clone())));
+        }
+        if lookups.kuma_mesh_tls {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("kuma.io", "v1alpha1", "MeshTLS"),
+                "meshtlses",
+            );
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            reads.push(Box::pin(async move {
+                let items = custom_list(&api, "Kuma MeshTLS policies", |v| {
+                    KumaMeshTlsInfo::from_value(v).ok()
+                })
+                .await?;
+                Ok(Read::KumaMeshTls(items))
+            }));
+        }
 
         let what = describe(lookups);
         let all = tokio::time::timeout(self.timeout, try_join_all(reads))
@@ -217,6 +297,13 @@ impl Confirmer {
                 Read::Certificates(ns, v) => {
                     fresh.certificates.insert(ns, v);
                 }
+                Read::Platform(source, v) => {
+                    fresh.platform.insert(source, v);
+                }
+                Read::KumaMesh(name, v) => {
+                    fresh.kuma_meshes.insert(name, v);
+                }
+                Read::KumaMeshTls(v) => fresh.kuma_mesh_tls = Some(v),
             }
         }
         Ok(fresh)
@@ -272,6 +359,15 @@ fn describe(l: &Lookups) -> String {
     }
     if !l.certificates.is_empty() {
         parts.push("Certificates".to_string());
+    }
+    for source in &l.platform {
+        parts.push(source.object().to_string());
+    }
+    if !l.kuma_meshes.is_empty() {
+        parts.push("Kuma Meshes".to_string());
+    }
+    if l.kuma_mesh_tls {
+        parts.push("Kuma MeshTLS policies".to_string());
     }
     parts.join(", ")
 }

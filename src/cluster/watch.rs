@@ -25,6 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use super::backoff::{is_not_served, watch_error_reason, WatchBackoff};
 use super::lean::WatchedPod;
 use super::{ClusterScoped, ClusterState, Namespaced};
 use crate::policy::PhiPolicy;
@@ -60,10 +61,10 @@ impl Watchers {
 /// What every watcher task shares.
 #[derive(Clone)]
 pub(super) struct Ctx {
-    client: Client,
+    pub(super) client: Client,
     pub(super) state: Arc<ClusterState>,
-    metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) readiness: Arc<Readiness>,
 }
 
 /// Start every watcher. Each kind registers a readiness component (`watch/<Kind>`) that turns
@@ -178,6 +179,7 @@ pub(crate) fn spawn(
             run(ctx, api, "PhiException", sink)
         },
     ));
+    super::platform_watch::spawn(&ctx, &mut tasks);
     Watchers { tasks }
 }
 
@@ -228,6 +230,10 @@ pub(super) trait Sink<K>: Send + 'static {
     fn init_done(&mut self);
     fn apply(&mut self, obj: K) -> Result<(), String>;
     fn delete(&mut self, obj: K);
+    /// The watcher's configuration (e.g. a field selector for one named object).
+    fn config(&self) -> watcher::Config {
+        watcher::Config::default()
+    }
 }
 
 type Select<T> = fn(&ClusterState) -> &dyn Table<T>;
@@ -349,16 +355,24 @@ where
 
 /// Drive one watcher forever: events into the sink, errors logged, counted and retried with
 /// backoff; the kind's readiness component turns ready at its first complete list.
-async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
+pub(super) async fn run<K, S>(ctx: Ctx, api: Api<K>, kind: &'static str, mut sink: S)
 where
     K: Resource + ResourceExt + Clone + DeserializeOwned + Debug + Send + 'static,
     S: Sink<K>,
 {
     let name = component(kind);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream = watcher::watcher(api, sink.config()).backoff(WatchBackoff::new());
     futures::pin_mut!(stream);
     let mut synced = false;
     while let Some(event) = stream.next().await {
+        // Working again once the stream delivers current state: a change, or the end of a
+        // relist (not its start: until InitDone the cache still holds the old list).
+        if matches!(
+            event,
+            Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_))
+        ) {
+            ctx.readiness.clear_failing(&name);
+        }
         let skipped = match event {
             Ok(Event::Init) => {
                 sink.init();
@@ -387,6 +401,11 @@ where
             }
             Err(e) => {
                 ctx.metrics.watch_error(kind);
+                if is_not_served(&e) {
+                    ctx.readiness.clear_failing(&name);
+                } else {
+                    ctx.readiness.set_failing(&name, &watch_error_reason(&e));
+                }
                 tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
                 None
             }
@@ -401,7 +420,11 @@ where
 /// Watch a custom resource whose CRD may be absent: poll discovery until it is served, then
 /// run the watcher. Readiness waits for the first discovery answer, and for the first list
 /// only if the CRD exists.
-fn optional<F, Fut>(ctx: &Ctx, gvk: GroupVersionKind, start: F) -> tokio::task::JoinHandle<()>
+pub(super) fn optional<F, Fut>(
+    ctx: &Ctx,
+    gvk: GroupVersionKind,
+    start: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,

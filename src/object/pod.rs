@@ -156,9 +156,11 @@ pub enum VolumeSource {
     Secret {
         secret_name: String,
     },
-    /// Projected volume; the Secrets it projects.
+    /// Projected volume; the Secrets it projects, and whether it projects a Kubernetes Pod
+    /// Certificate (`podCertificate`, beta in 1.35: a kubelet-issued key and certificate chain).
     Projected {
         secret_names: Vec<String>,
+        pod_certificate: bool,
     },
     ConfigMap,
     DownwardApi,
@@ -225,9 +227,12 @@ struct ProjectedWire {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ProjectionWire {
     #[serde(default)]
     secret: Option<NamedWire>,
+    #[serde(default)]
+    pod_certificate: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -283,12 +288,15 @@ impl<'de> Deserialize<'de> for Volume {
                         }
                         "projected" => {
                             let w: ProjectedWire = map.next_value()?;
+                            let pod_certificate =
+                                w.sources.iter().any(|s| s.pod_certificate.is_some());
                             VolumeSource::Projected {
                                 secret_names: w
                                     .sources
                                     .into_iter()
                                     .filter_map(|s| s.secret.map(|s| s.name))
                                     .collect(),
+                                pod_certificate,
                             }
                         }
                         "configMap" => {
@@ -323,7 +331,8 @@ impl<'de> Deserialize<'de> for Volume {
 
 /// TLS material a pod mounts: the Secrets of mounted `secret` and `projected` volumes (whether
 /// cert-manager issues them is decided later, against the cluster), and whether a mounted
-/// `csi.cert-manager.io` volume is present. Secret data is never read.
+/// `csi.cert-manager.io` volume or a projected `podCertificate` (key and certificate issued
+/// to the pod without a Secret) is present. Secret data is never read.
 pub(crate) fn mounted_tls_material(
     volumes: &[Volume],
     mounted: impl Fn(&str) -> bool,
@@ -336,7 +345,11 @@ pub(crate) fn mounted_tls_material(
                 cert_manager_csi = true
             }
             VolumeSource::Secret { secret_name } => secrets.push(secret_name.clone()),
-            VolumeSource::Projected { secret_names } => {
+            VolumeSource::Projected {
+                secret_names,
+                pod_certificate,
+            } => {
+                cert_manager_csi |= *pod_certificate;
                 secrets.extend(secret_names.iter().cloned())
             }
             _ => {}

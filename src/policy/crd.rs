@@ -168,8 +168,10 @@ pub struct EncryptionAtRestSpec {
     #[serde(default)]
     pub encrypted_storage_classes: Vec<String>,
     /// Extra provisioners recognized as encrypting when all the given parameters match. Built-in
-    /// knowledge covers AWS EBS, GCE PD, Azure Disk/File, Ceph RBD/CephFS, Longhorn, OpenEBS ZFS
-    /// and Portworx.
+    /// knowledge covers AWS EBS, GCE PD, Azure Disk/File, Ceph RBD/CephFS (Rook, ODF), Longhorn,
+    /// OpenEBS ZFS, Portworx, NetApp Trident, vSphere (EncryptionClass claim annotation),
+    /// Hetzner, DigitalOcean, cloudscale, Linode, Oracle and IBM VPC block volumes, LINSTOR and
+    /// TopoLVM (never encrypts).
     #[serde(default)]
     pub provisioners: Vec<ProvisionerMatcher>,
     /// Attest that provider-default encryption (e.g. GCE PD and Azure Disk with provider-managed
@@ -177,7 +179,10 @@ pub struct EncryptionAtRestSpec {
     /// explicitly configured encryption counts.
     #[serde(default)]
     pub attest_provider_default_encryption: bool,
-    /// Attest that node disks are encrypted, so on-disk emptyDir volumes are acceptable.
+    /// Attest that node disks are encrypted, so on-disk emptyDir volumes are acceptable, and so
+    /// are volumes whose driver cannot encrypt but which live on those disks: TopoLVM, and Ceph
+    /// RBD/CephFS without `encrypted: "true"` on OSDs encrypted by Rook (CephCluster
+    /// `encryptedDevice`).
     #[serde(default)]
     pub attest_node_disk_encryption: bool,
     /// Inline volume types allowed in PHI pods, by their pod spec field name. Default: the
@@ -265,9 +270,38 @@ pub enum TransitEvidence {
     IstioAmbient,
     /// Linkerd proxy injection with an authenticated default inbound policy.
     Linkerd,
-    /// Application TLS: a csi.cert-manager.io volume or a Secret issued by a cert-manager
-    /// Certificate, mounted by the pod.
+    /// Application TLS: a csi.cert-manager.io volume, a Kubernetes Pod Certificate (a projected
+    /// `podCertificate` source, beta in 1.35) or a Secret issued by a cert-manager Certificate,
+    /// mounted by the pod.
     AppTls,
+    /// Cilium transparent encryption: ConfigMap kube-system/cilium-config sets
+    /// `enable-wireguard` or `enable-ipsec` to "true". Node-to-node only: traffic between pods
+    /// on the same node is not encrypted. Not in the default list.
+    CiliumEncryption,
+    /// Calico WireGuard: FelixConfiguration `default` sets `spec.wireguardEnabled` (or
+    /// `wireguardEnabledV6`) to true. Node-to-node only: traffic between pods on the same node
+    /// is not encrypted. Not in the default list.
+    CalicoWireGuard,
+    /// Antrea traffic encryption: ConfigMap kube-system/antrea-config's `antrea-agent.conf` sets
+    /// `trafficEncryptionMode` to wireGuard or ipsec. Node-to-node only: traffic between pods
+    /// on the same node is not encrypted. Not in the default list.
+    AntreaEncryption,
+    /// Flannel's encrypting backends: ConfigMap kube-flannel/kube-flannel-cfg's `net-conf.json`
+    /// sets `Backend.Type` to wireguard (or ipsec). Node-to-node only: traffic between pods on
+    /// the same node is not encrypted. Not in the default list.
+    FlannelEncryption,
+    /// Consul service mesh: pod annotation `consul.hashicorp.com/connect-inject-status:
+    /// injected` (or `consul.hashicorp.com/connect-inject: "true"` on the template). phi-guard
+    /// does not read Consul's Mesh, ServiceDefaults or ProxyDefaults, so it cannot see
+    /// `mutualTLSMode: permissive`: listing this attests that permissive mTLS is not allowed.
+    /// Not in the default list.
+    Consul,
+    /// Kuma / Kong Mesh: sidecar injection (`kuma.io/sidecar-injection: enabled` on the pod or
+    /// namespace, or a `kuma-sidecar` container) in a Mesh (`kuma.io/mesh`, default `default`)
+    /// whose `spec.mtls.enabledBackend` is set and not PERMISSIVE, and no MeshTLS of that Mesh
+    /// sets `mode: Permissive` (targetRefs are not resolved: any permissive one fails). Not in
+    /// the default list.
+    Kuma,
 }
 
 /// Encryption in transit settings.
@@ -280,7 +314,20 @@ pub struct EncryptionInTransitSpec {
     /// Overrides the policy mode for this rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
-    /// Which evidence counts. Default: all of IstioSidecar, IstioAmbient, Linkerd, AppTls.
+    /// Which evidence counts. Default: IstioSidecar, IstioAmbient (label, or the
+    /// `ambient.istio.io/redirection: enabled` annotation the Istio CNI writes), Linkerd and
+    /// AppTls (csi.cert-manager.io, a Secret a cert-manager Certificate issues, or a projected
+    /// `podCertificate`): pod-to-pod mTLS or the application's own TLS. Counted only when
+    /// listed: CiliumEncryption (ConfigMap kube-system/cilium-config `enable-wireguard` or
+    /// `enable-ipsec` "true"), CalicoWireGuard (FelixConfiguration default
+    /// `spec.wireguardEnabled`/`wireguardEnabledV6`), AntreaEncryption (ConfigMap
+    /// kube-system/antrea-config `trafficEncryptionMode` wireGuard or ipsec), FlannelEncryption
+    /// (ConfigMap kube-flannel/kube-flannel-cfg `Backend.Type` wireguard or ipsec): CNI
+    /// encryption is node-to-node only, traffic between pods on the same node is not
+    /// encrypted; Consul (`consul.hashicorp.com/connect-inject-status: injected`; Consul's
+    /// Mesh/ServiceDefaults/ProxyDefaults are not read, so listing it attests mTLS is not
+    /// permissive); Kuma (`kuma.io/sidecar-injection` and a Mesh whose
+    /// `spec.mtls.enabledBackend` is set and not PERMISSIVE, with no permissive MeshTLS).
     #[serde(default = "default_evidence")]
     #[schemars(length(min = 1))]
     pub accepted_evidence: Vec<TransitEvidence>,

@@ -48,10 +48,10 @@ pub fn selects_phi_pods(
 ) -> bool {
     let ns = cluster.namespace(namespace);
     let ns_labels = ns.as_deref().map(|n| &n.labels);
-    cluster.pods(namespace).iter().any(|p| {
-        selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-            && policy.scope.covers(namespace, ns_labels, &[&p.labels])
-    })
+    cluster
+        .pods_with_labels(namespace, selector)
+        .iter()
+        .any(|p| policy.scope.covers(namespace, ns_labels, &[&p.labels]))
 }
 
 /// Does the named Service in `namespace` route to PHI pods?

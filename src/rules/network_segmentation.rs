@@ -77,12 +77,19 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> 
     // The cluster view lists policies by namespace, and a podSelector only ever selects pods in
     // the policy's own namespace, so policies elsewhere never count.
     let policies = ctx.cluster.network_policies(&w.namespace);
+    let selecting = ctx
+        .cluster
+        .network_policies_selecting(&w.namespace, &pod.labels);
+    let sets = Policies {
+        all: &policies,
+        selecting: selecting.iter().map(Arc::as_ref).collect(),
+    };
     let mut out = host_network_findings(w, pod, cfg.mode);
-    if let Some(f) = direction_finding(w, pod, &policies, Direction::Ingress, cfg.mode) {
+    if let Some(f) = direction_finding(w, pod, &sets, Direction::Ingress, cfg.mode) {
         out.push(f);
     }
     if let Some(mode) = cfg.egress_isolation {
-        if let Some(f) = direction_finding(w, pod, &policies, Direction::Egress, mode) {
+        if let Some(f) = direction_finding(w, pod, &sets, Direction::Egress, mode) {
             out.push(f);
         }
     }
@@ -151,21 +158,24 @@ fn host_network_findings(w: &Object, pod: &PodView, mode: Mode) -> Vec<Finding> 
     out
 }
 
+/// The namespace's NetworkPolicies, and those selecting the pods (name order).
+struct Policies<'a> {
+    all: &'a [Arc<NetworkPolicyInfo>],
+    selecting: Vec<&'a NetworkPolicyInfo>,
+}
+
 /// A finding when no policy in the namespace selects the pods and isolates `dir`.
 fn direction_finding(
     w: &Object,
     pod: &PodView,
-    policies: &[Arc<NetworkPolicyInfo>],
+    sets: &Policies<'_>,
     dir: Direction,
     mode: Mode,
 ) -> Option<Finding> {
-    let selecting: Vec<&NetworkPolicyInfo> = policies
-        .iter()
-        .map(Arc::as_ref)
-        .filter(|p| p.selects(&pod.labels))
-        .collect();
+    let policies = sets.all;
+    let selecting = &sets.selecting;
     if selecting.iter().any(|p| dir.isolated_by(p)) {
-        return open_finding(w, pod, &selecting, dir, mode);
+        return open_finding(w, pod, selecting, dir, mode);
     }
     let ns = &w.namespace;
     let mut message = format!(

@@ -9,11 +9,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::selector::Labels;
 use parking_lot::Mutex;
 
 use super::{
-    CertificateInfo, ClusterView, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo,
-    PvcInfo, ServiceInfo, StorageClassInfo,
+    CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
+    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo,
+    StorageClassInfo,
 };
 
 /// What a decision read that the cache could not answer for certain.
@@ -34,6 +36,13 @@ pub(crate) struct Lookups {
     pub(crate) peer_authentications: BTreeSet<String>,
     /// Namespaces where a Secret was found not to be issued by a cert-manager Certificate.
     pub(crate) certificates: BTreeSet<String>,
+    /// Platform encryption objects read (a setting switched on a moment ago may not be cached
+    /// yet, so a denial re-reads them).
+    pub(crate) platform: BTreeSet<PlatformSource>,
+    /// Kuma Meshes read (by name).
+    pub(crate) kuma_meshes: BTreeSet<String>,
+    /// Kuma MeshTLS policies were read.
+    pub(crate) kuma_mesh_tls: bool,
 }
 
 impl Lookups {
@@ -51,6 +60,9 @@ impl Lookups {
             + self.network_policies.len()
             + self.peer_authentications.len()
             + self.certificates.len()
+            + self.platform.len()
+            + self.kuma_meshes.len()
+            + usize::from(self.kuma_mesh_tls)
     }
 }
 
@@ -129,6 +141,18 @@ impl ClusterView for Recorder<'_> {
         }
         self.inner.network_policies(namespace)
     }
+    fn network_policies_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &Labels,
+    ) -> Vec<Arc<NetworkPolicyInfo>> {
+        // Recorded as a read of the namespace's list, as `network_policies` is.
+        let _ = self.network_policies(namespace);
+        self.inner.network_policies_selecting(namespace, pod_labels)
+    }
+    fn pods_with_labels(&self, namespace: &str, selector: &Labels) -> Vec<Arc<PodInfo>> {
+        self.inner.pods_with_labels(namespace, selector)
+    }
     fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]> {
         {
             let mut seen = self.seen.lock();
@@ -154,6 +178,23 @@ impl ClusterView for Recorder<'_> {
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]> {
         self.inner.pods(namespace)
     }
+    fn platform_encryption(&self, source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        self.seen.lock().platform.insert(source);
+        self.inner.platform_encryption(source)
+    }
+    fn kuma_mesh(&self, name: &str) -> Option<Arc<KumaMeshInfo>> {
+        {
+            let mut seen = self.seen.lock();
+            if !seen.kuma_meshes.contains(name) {
+                seen.kuma_meshes.insert(name.to_string());
+            }
+        }
+        self.inner.kuma_mesh(name)
+    }
+    fn kuma_mesh_tls(&self, mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        self.seen.lock().kuma_mesh_tls = true;
+        self.inner.kuma_mesh_tls(mesh)
+    }
 }
 
 /// Objects read from the API server with a consistent read, for the [`Lookups`] of one
@@ -168,6 +209,10 @@ pub(crate) struct Fresh {
     pub(crate) network_policies: HashMap<String, Arc<[Arc<NetworkPolicyInfo>]>>,
     pub(crate) peer_authentications: HashMap<String, Arc<[Arc<PeerAuthInfo>]>>,
     pub(crate) certificates: HashMap<String, Vec<Arc<CertificateInfo>>>,
+    pub(crate) platform: HashMap<PlatformSource, Option<Arc<PlatformEncryption>>>,
+    pub(crate) kuma_meshes: HashMap<String, Option<Arc<KumaMeshInfo>>>,
+    /// Every MeshTLS, when they were read.
+    pub(crate) kuma_mesh_tls: Option<Vec<Arc<KumaMeshTlsInfo>>>,
 }
 
 /// Fresh reads over the cache: what was read answers, the cache answers the rest.
@@ -238,6 +283,23 @@ impl ClusterView for Overlay<'_> {
             None => self.base.network_policies(namespace),
         }
     }
+    fn network_policies_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &Labels,
+    ) -> Vec<Arc<NetworkPolicyInfo>> {
+        match self.fresh.network_policies.get(namespace) {
+            Some(read) => read
+                .iter()
+                .filter(|p| p.selects(pod_labels))
+                .cloned()
+                .collect(),
+            None => self.base.network_policies_selecting(namespace, pod_labels),
+        }
+    }
+    fn pods_with_labels(&self, namespace: &str, selector: &Labels) -> Vec<Arc<PodInfo>> {
+        self.base.pods_with_labels(namespace, selector)
+    }
     fn peer_authentications(&self, namespace: &str) -> Arc<[Arc<PeerAuthInfo>]> {
         match self.fresh.peer_authentications.get(namespace) {
             Some(read) => read.clone(),
@@ -255,6 +317,24 @@ impl ClusterView for Overlay<'_> {
     }
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]> {
         self.base.pods(namespace)
+    }
+    fn platform_encryption(&self, source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        match self.fresh.platform.get(&source) {
+            Some(read) => read.clone(),
+            None => self.base.platform_encryption(source),
+        }
+    }
+    fn kuma_mesh(&self, name: &str) -> Option<Arc<KumaMeshInfo>> {
+        match self.fresh.kuma_meshes.get(name) {
+            Some(read) => read.clone(),
+            None => self.base.kuma_mesh(name),
+        }
+    }
+    fn kuma_mesh_tls(&self, mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        match &self.fresh.kuma_mesh_tls {
+            Some(all) => all.iter().filter(|t| t.mesh == mesh).cloned().collect(),
+            None => self.base.kuma_mesh_tls(mesh),
+        }
     }
 }
 
@@ -354,5 +434,50 @@ mod tests {
             o.namespace("db").is_some(),
             "unread objects come from the cache"
         );
+    }
+
+    /// Platform settings are always recorded when read (one switched on a moment ago may not be
+    /// cached yet), and the fresh read answers, including "does not exist".
+    #[test]
+    fn platform_lookups_are_recorded_and_overlaid() {
+        let state = ClusterState::new();
+        state.platform.insert(
+            "cilium".into(),
+            PlatformEncryption {
+                source: PlatformSource::Cilium,
+                enabled: Vec::new(),
+            },
+        );
+        let rec = Recorder::new(&state);
+        assert!(rec
+            .platform_encryption(PlatformSource::Cilium)
+            .is_some_and(|p| !p.encrypts()));
+        assert!(rec.platform_encryption(PlatformSource::Calico).is_none());
+        assert!(rec.kuma_mesh("default").is_none());
+        let seen = rec.lookups();
+        assert_eq!(
+            seen.platform,
+            BTreeSet::from([PlatformSource::Cilium, PlatformSource::Calico])
+        );
+        assert_eq!(seen.kuma_meshes, BTreeSet::from(["default".to_string()]));
+        assert_eq!(seen.reads(), 3);
+
+        let mut fresh = Fresh::default();
+        fresh.platform.insert(
+            PlatformSource::Cilium,
+            Some(Arc::new(PlatformEncryption {
+                source: PlatformSource::Cilium,
+                enabled: vec!["enable-wireguard: \"true\""],
+            })),
+        );
+        fresh.platform.insert(PlatformSource::Calico, None);
+        let o = Overlay {
+            base: &state,
+            fresh: &fresh,
+        };
+        assert!(o
+            .platform_encryption(PlatformSource::Cilium)
+            .is_some_and(|p| p.encrypts()));
+        assert!(o.platform_encryption(PlatformSource::Calico).is_none());
     }
 }

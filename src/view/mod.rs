@@ -6,14 +6,18 @@
 pub(crate) mod confirm;
 pub(crate) mod network_policy;
 pub(crate) mod objects;
+pub(crate) mod platform;
 
 use std::sync::Arc;
+
+use crate::selector::Labels;
 
 pub(crate) use network_policy::NetworkPolicyInfo;
 pub(crate) use objects::{
     CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
     ServicePortInfo, StorageClassInfo,
 };
+pub(crate) use platform::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 
 /// Read access to cluster state for rules.
 pub trait ClusterView: Send + Sync {
@@ -38,4 +42,44 @@ pub trait ClusterView: Send + Sync {
     fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]>;
     /// Pods (and, offline, pod templates of known workloads) in a namespace.
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]>;
+    /// The namespace's NetworkPolicies whose podSelector selects these pod labels, in name
+    /// order. [`crate::cluster::ClusterState`] answers from an index instead of a scan.
+    fn network_policies_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &Labels,
+    ) -> Vec<Arc<NetworkPolicyInfo>> {
+        self.network_policies(namespace)
+            .iter()
+            .filter(|p| p.selects(pod_labels))
+            .cloned()
+            .collect()
+    }
+    /// The namespace's pods carrying every label of a Service-style `selector` (all pods for an
+    /// empty one), in name order. [`crate::cluster::ClusterState`] answers from an index.
+    fn pods_with_labels(&self, namespace: &str, selector: &Labels) -> Vec<Arc<PodInfo>> {
+        self.pods(namespace)
+            .iter()
+            .filter(|p| selector_matches(selector, &p.labels))
+            .cloned()
+            .collect()
+    }
+    /// The platform (CNI) encryption settings read from `source`'s object; `None` when that
+    /// object is not known (not installed, not readable, or not yet seen).
+    fn platform_encryption(&self, _source: PlatformSource) -> Option<Arc<PlatformEncryption>> {
+        None
+    }
+    /// A Kuma `Mesh` by name; `None` when not known.
+    fn kuma_mesh(&self, _name: &str) -> Option<Arc<KumaMeshInfo>> {
+        None
+    }
+    /// Kuma MeshTLS policies of a Mesh (in any namespace).
+    fn kuma_mesh_tls(&self, _mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
+        Vec::new()
+    }
+}
+
+/// Does a Service-style selector (every pair must be present) match these labels?
+pub(crate) fn selector_matches(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }

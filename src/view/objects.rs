@@ -16,13 +16,17 @@ use crate::selector::Labels;
 pub(crate) const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 
 /// Annotation keys (prefixes) whose values rules read; other annotations are not kept.
-const KEPT_ANNOTATION_PREFIXES: [&str; 6] = [
+const KEPT_ANNOTATION_PREFIXES: [&str; 10] = [
     "linkerd.io/",
     "config.linkerd.io/",
     "sidecar.istio.io/",
     "traffic.sidecar.istio.io/",
     "px/",
     "istio.io/",
+    "ambient.istio.io/",
+    "consul.hashicorp.com/",
+    "kuma.io/",
+    "csi.vsphere.",
 ];
 
 /// Is this an annotation rules read?
@@ -353,7 +357,8 @@ pub struct PodInfo {
     /// Secrets mounted from `secret` or `projected` volumes (TLS material when cert-manager
     /// issues them); names only, never data.
     pub mounted_secrets: Vec<String>,
-    /// A `csi.cert-manager.io` volume is mounted.
+    /// A `csi.cert-manager.io` volume, or a projected `podCertificate`, is mounted (TLS
+    /// material without a Secret).
     pub cert_manager_csi: bool,
 }
 
@@ -400,6 +405,14 @@ fn pod_tls_material(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> (Vec<
         if v.csi
             .as_ref()
             .is_some_and(|c| c.driver == "csi.cert-manager.io")
+        {
+            csi = true;
+        }
+        // A Kubernetes Pod Certificate counts as cert-manager's csi volume does.
+        if v.projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten())
+            .any(|s| s.pod_certificate.is_some())
         {
             csi = true;
         }

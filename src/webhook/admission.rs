@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::object::{Kind, Object};
 use crate::policy::Mode;
-use crate::verdict::{Decision, Finding};
+use crate::verdict::{Decision, Finding, RuleId};
 
 /// The only AdmissionReview version served (the API server sends the first version a webhook
 /// configuration lists; the chart lists v1 only).
@@ -434,10 +434,58 @@ impl AdmissionResponse {
         if !d.allowed {
             r.status = Some(Status::failure(403, "Forbidden", deny_message(object, d)));
         }
-        r.warnings = d.with_mode(Mode::Warn).map(warning).collect();
+        r.warnings = capped_warnings(d);
         r.audit_annotations = audit_annotations(d);
         r
     }
+}
+
+/// Findings of one rule shown in a response, per kind (denial lines, warnings, audit
+/// annotations); the rest are counted in one "and N more" line. An object with thousands of
+/// volumes yields thousands of findings: the response stays small (the API server stores
+/// warnings and audit annotations with the request) and `phi-guard check` lists them all.
+pub const MAX_FINDINGS_PER_RULE: usize = 10;
+
+/// Keep at most [`MAX_FINDINGS_PER_RULE`] findings of each rule; call `more(rule, n)` once per
+/// rule with the number left out.
+fn capped<'a>(
+    findings: impl Iterator<Item = &'a Finding>,
+    mut keep: impl FnMut(&'a Finding),
+    mut more: impl FnMut(RuleId, usize),
+) {
+    let mut counts: BTreeMap<RuleId, usize> = BTreeMap::new();
+    for f in findings {
+        let n = counts.entry(f.rule).or_default();
+        *n += 1;
+        if *n <= MAX_FINDINGS_PER_RULE {
+            keep(f);
+        }
+    }
+    for (rule, n) in counts {
+        if n > MAX_FINDINGS_PER_RULE {
+            more(rule, n - MAX_FINDINGS_PER_RULE);
+        }
+    }
+}
+
+fn and_more(rule: RuleId, n: usize) -> String {
+    format!(
+        "[{}] and {n} more finding{} of this rule (`phi-guard check` lists them all)",
+        rule.as_str(),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+fn capped_warnings(d: &Decision) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut more = Vec::new();
+    capped(
+        d.with_mode(Mode::Warn),
+        |f| out.push(warning(f)),
+        |rule, n| more.push(format!("phi-guard {}", and_more(rule, n))),
+    );
+    out.extend(more);
+    out
 }
 
 /// The denial message: a header naming the object, then one line per Enforce finding.
@@ -452,9 +500,18 @@ pub fn deny_message(object: &str, d: &Decision) -> String {
         if n == 1 { "" } else { "s" },
         policies.join(", ")
     );
-    for f in enforce {
+    let mut more = Vec::new();
+    capped(
+        enforce.into_iter(),
+        |f| {
+            m.push('\n');
+            write_finding(&mut m, f);
+        },
+        |rule, n| more.push(and_more(rule, n)),
+    );
+    for line in more {
         m.push('\n');
-        write_finding(&mut m, f);
+        m.push_str(&line);
     }
     let warn = d.with_mode(Mode::Warn).count();
     if warn > 0 {
@@ -493,12 +550,23 @@ pub fn warning(f: &Finding) -> String {
 pub fn audit_annotations(d: &Decision) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for f in d
-        .findings
-        .iter()
-        .filter(|f| f.mode == Mode::Audit || f.excepted.is_some())
-    {
-        // Excepted findings are recorded too: an exception is never silent.
+    let mut kept = Vec::new();
+    let mut more = Vec::new();
+    // Excepted findings are recorded too: an exception is never silent.
+    capped(
+        d.findings
+            .iter()
+            .filter(|f| f.mode == Mode::Audit || f.excepted.is_some()),
+        |f| kept.push(f),
+        |rule, n| more.push((rule, n)),
+    );
+    for (rule, n) in more {
+        out.insert(
+            format!("{}-more", rule.as_str()),
+            single_line(&and_more(rule, n), MAX_AUDIT_VALUE_CHARS),
+        );
+    }
+    for f in kept {
         let n = counts.entry(f.rule.as_str()).or_default();
         *n += 1;
         // Policy first so truncation never drops it; no fix (auditors need what, not how).
@@ -599,6 +667,41 @@ mod tests {
             r.audit_annotations.keys().collect::<Vec<_>>(),
             vec!["encryption-in-transit-1"]
         );
+    }
+
+    /// Thousands of findings (one per volume) make a small response: ten per rule and kind,
+    /// then one "and N more" line that says where the rest are.
+    #[test]
+    fn findings_per_rule_are_capped_in_responses() {
+        let mut findings = Vec::new();
+        for i in 0..2_000 {
+            let path = format!("spec.template.spec.volumes[{i}]");
+            findings.push(finding(RuleId::EncryptionAtRest, Mode::Enforce, &path));
+            findings.push(finding(RuleId::NetworkSegmentation, Mode::Warn, &path));
+            findings.push(finding(RuleId::EncryptionInTransit, Mode::Audit, &path));
+        }
+        findings.push(finding(RuleId::AuditSidecar, Mode::Enforce, "spec"));
+        let d = Decision::from_findings(true, vec!["hipaa-baseline".into()], findings);
+        let r = AdmissionResponse::from_decision("u1", "Deployment payments/api", &d);
+        let msg = r.status.unwrap().message;
+        assert!(msg.starts_with("phi-guard denied Deployment payments/api: 2001 HIPAA findings"));
+        assert_eq!(
+            msg.matches("\n[encryption-at-rest] spec.template").count(),
+            10
+        );
+        assert!(msg.contains("\n[encryption-at-rest] and 1990 more findings of this rule (`phi-guard check` lists them all)"), "{msg}");
+        assert!(msg.contains("\n[audit-sidecar] spec"));
+        assert!(msg.ends_with("(and 2000 warnings)"));
+        assert!(msg.len() < 4_000, "{} bytes", msg.len());
+        assert_eq!(r.warnings.len(), 11);
+        assert_eq!(
+            r.warnings[10],
+            "phi-guard [network-segmentation] and 1990 more findings of this rule (`phi-guard check` lists them all)"
+        );
+        assert_eq!(r.audit_annotations.len(), 11);
+        assert!(r.audit_annotations["encryption-in-transit-more"].contains("1990 more"));
+        assert!(r.audit_annotations.contains_key("encryption-in-transit-10"));
+        assert!(!r.audit_annotations.contains_key("encryption-in-transit-11"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! [`start`] takes already-bound listeners so tests and benchmarks can bind `127.0.0.1:0`.
 
 pub mod admission;
+pub(crate) mod budget;
 pub mod review;
 pub mod router;
+mod server;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -14,9 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,6 +39,27 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_CERT_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Default wait for in-flight requests at shutdown (the chart's grace period is 30 s).
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Default cap on open webhook connections (the API servers keep a few each; an idle TLS
+/// connection costs ~50 KiB).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default memory for request bodies being read, across all requests (see
+/// `budget::BodyBudget`).
+pub const DEFAULT_BODY_BUFFER_MIB: usize = 32;
+/// HTTP/2 streams per webhook connection.
+const MAX_STREAMS: u32 = 128;
+/// The admin port serves probes and scrapes: few connections, short timeouts, and it never
+/// holds shutdown up.
+const ADMIN_LIMITS: server::Limits = server::Limits {
+    max_connections: 64,
+    handshake_timeout: Duration::ZERO,
+    first_request_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(60),
+    header_read_timeout: Duration::from_secs(10),
+    max_streams: 8,
+    shutdown_grace: Duration::from_secs(1),
+};
+/// Cap on one admin request.
+const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default webhook listener.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 /// Default admin listener (/healthz, /readyz, /metrics).
@@ -64,6 +84,10 @@ pub struct Options {
     pub cert_reload_interval: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Open webhook connections at most (more wait in the listen backlog).
+    pub max_connections: usize,
+    /// Memory for request bodies being read, across all requests, in MiB.
+    pub body_buffer_mib: usize,
     /// The certificate files may not exist yet (self-managed TLS writes them after start):
     /// instead of failing, keep `tls` not ready and retry every reload interval; the TLS
     /// listener starts accepting once a pair loads.
@@ -83,6 +107,8 @@ impl Options {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             cert_reload_interval: DEFAULT_CERT_RELOAD_INTERVAL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_buffer_mib: DEFAULT_BODY_BUFFER_MIB,
             wait_for_certificate: false,
             confirmer: None,
         }
@@ -153,6 +179,10 @@ pub async fn start(
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         confirmer: opts.confirmer.clone(),
+        budget: Arc::new(budget::BodyBudget::new(
+            opts.body_buffer_mib.saturating_mul(1024 * 1024),
+            metrics.clone(),
+        )),
     };
     let addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
@@ -180,26 +210,47 @@ pub async fn start(
         readiness.set_ready(TLS_COMPONENT);
         let poller =
             tokio::spawn(store.poll(tls_opts.cert_reload_interval, wait(tls_stopped.clone())));
-        serve_tls(
+        let limits = server::Limits {
+            max_connections: tls_opts.max_connections,
+            handshake_timeout: tls_opts.handshake_timeout,
+            // The API server sends its review right after connecting.
+            first_request_timeout: tls_opts.handshake_timeout,
+            idle_timeout: tls_opts.header_read_timeout,
+            header_read_timeout: tls_opts.header_read_timeout,
+            max_streams: MAX_STREAMS,
+            shutdown_grace: tls_opts.shutdown_grace,
+        };
+        let open = metrics
+            .open_connections
+            .get_or_create(&[("listener", "webhook".to_string())])
+            .clone();
+        server::serve(
+            "webhook",
             listener,
-            TlsAcceptor::from(config),
+            Some(TlsAcceptor::from(config)),
             webhook,
-            tls_opts,
+            limits,
             tls_stopped,
+            open,
         )
         .await;
         let _ = poller.await;
     }));
-    let admin_router = router::admin_router(app.clone());
-    let admin_stop = wait(stopped.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(admin, admin_router)
-            .with_graceful_shutdown(admin_stop)
-            .await
-        {
-            tracing::error!(error = %e, "admin listener failed");
-        }
-    }));
+    let admin_router = router::admin_router(app.clone(), ADMIN_REQUEST_TIMEOUT);
+    let admin_open = app
+        .metrics
+        .open_connections
+        .get_or_create(&[("listener", "admin".to_string())])
+        .clone();
+    tasks.push(tokio::spawn(server::serve(
+        "admin",
+        admin,
+        None,
+        admin_router,
+        ADMIN_LIMITS,
+        stopped.clone(),
+        admin_open,
+    )));
     tracing::info!(%addr, %admin_addr, "phi-guard webhook listening");
     Ok(Handle {
         addr,
@@ -249,72 +300,4 @@ async fn wait_for_certificate(
 /// Resolves once shutdown is requested (or the handle is dropped).
 async fn wait(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
-}
-
-async fn serve_tls(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    router: axum::Router,
-    opts: Options,
-    stopped: watch::Receiver<bool>,
-) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(opts.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .max_concurrent_streams(256);
-    let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let stop = wait(stopped);
-    tokio::pin!(stop);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let builder = builder.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
-        let handshake_timeout = opts.handshake_timeout;
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(opts.shutdown_grace) => {
-            tracing::warn!("shutdown grace period over; closing remaining connections");
-        }
-    }
 }

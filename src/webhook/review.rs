@@ -264,6 +264,26 @@ pub(crate) fn unconfirmed_namespace(
     )
 }
 
+/// Refuse a PHI object's creation that would be admitted while phi-guard's watches have been
+/// failing (its view of the cluster may be stale): whatever the cache shows, e.g. a
+/// NetworkPolicy deleted since, cannot be trusted to admit. `failing` names the components and
+/// says for how long; fail closed, retryable.
+pub(crate) fn stale_view(req: &AdmissionRequest<'_>, failing: &str) -> Outcome {
+    let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
+    Outcome::invalid(
+        &req.uid,
+        kind,
+        Status::failure(
+            503,
+            "ServiceUnavailable",
+            format!(
+                "phi-guard cannot admit {} (PHI) now: its view of the cluster may be stale                  ({failing} reconnecting to the API server), so the safeguards it would rely on                  cannot be confirmed; retry in a few seconds",
+                display_name(req)
+            ),
+        ),
+    )
+}
+
 /// The request's object (or oldObject) as a workload view: decoded with the envelope, or now.
 fn decode<'r>(
     req: &'r AdmissionRequest<'_>,

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Consistent reads for decisions the caches cannot settle (`None` on files: they are
     /// complete by construction).
     pub(crate) confirmer: Option<Confirmer>,
+    /// Room for request bodies being read.
+    pub(crate) budget: Arc<super::budget::BodyBudget>,
 }
 
 /// The webhook router (TLS port).
@@ -69,13 +71,17 @@ async fn count_timeouts(State(app): State<AppState>, response: Response) -> Resp
 }
 
 /// The admin router (plain HTTP port).
-pub fn admin_router(app: AppState) -> Router {
+pub fn admin_router(app: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(app)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
 }
 
 async fn not_found() -> Response {
@@ -87,6 +93,14 @@ async fn not_found() -> Response {
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
+    let failing = app.readiness.failing();
+    let why = |name: &str| {
+        failing
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, for_, reason)| format!(" (failing for {}s: {reason})", for_.as_secs()))
+            .unwrap_or_default()
+    };
     if app.readiness.is_draining() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -94,12 +108,34 @@ async fn readyz(State(app): State<AppState>) -> Response {
         )
             .into_response()
     } else if app.readiness.is_ready() {
-        (StatusCode::OK, "ok\n").into_response()
+        if failing.is_empty() {
+            return (StatusCode::OK, "ok\n").into_response();
+        }
+        // Still ready: the caches hold their last complete state, denials are confirmed with
+        // the API server, and while the API server itself is down it calls no webhook. Going
+        // unready would make every PHI request fail once it is back. Say what is stale.
+        let names: Vec<String> = failing
+            .iter()
+            .map(|(n, _, _)| format!("{n}{}", why(n)))
+            .collect();
+        (
+            StatusCode::OK,
+            format!(
+                "ok, degraded: serving the last synced state while these reconnect: {}\n",
+                names.join(", ")
+            ),
+        )
+            .into_response()
     } else {
-        let pending = app.readiness.pending().join(", ");
+        let pending: Vec<String> = app
+            .readiness
+            .pending()
+            .iter()
+            .map(|n| format!("{n}{}", why(n)))
+            .collect();
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready; waiting for: {pending}\n"),
+            format!("not ready; waiting for: {}\n", pending.join(", ")),
         )
             .into_response()
     }
@@ -110,6 +146,9 @@ async fn metrics(State(app): State<AppState>) -> Response {
     app.metrics
         .observe_state(&app.state.sizes(), set.policies.len(), set.rejected.len());
     app.metrics.ready.set(i64::from(app.readiness.is_ready()));
+    app.metrics
+        .failing_components
+        .set(i64::try_from(app.readiness.failing().len()).unwrap_or(i64::MAX));
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
     let soon = app
         .state
@@ -212,6 +251,10 @@ async fn validate_request(app: AppState, req: Request) -> Response {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return too_large();
     }
+    // Held until the review is answered: the bytes and what is decoded from them.
+    let Some(_reserved) = app.budget.reserve(declared).await else {
+        return crashed_msg(&app, "request body budget closed");
+    };
     let body: Body = req.into_body();
     let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => c.to_bytes(),
@@ -235,7 +278,7 @@ async fn validate_request(app: AppState, req: Request) -> Response {
 
 /// Reviews up to this size are judged on the async worker that received them (a Deployment
 /// with its managedFields is 5-40 KiB); larger ones on the blocking pool.
-const INLINE_MAX_BYTES: usize = 64 * 1024;
+pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// What the first, cache-only pass concluded.
 enum Pass {
@@ -263,6 +306,9 @@ async fn review(app: &AppState, bytes: axum::body::Bytes, started: Instant) -> R
     let first = if bytes.len() <= INLINE_MAX_BYTES {
         first_pass(app, &bytes, started)
     } else {
+        let Ok(_judging) = app.budget.judging.clone().acquire_owned().await else {
+            return crashed_msg(app, "judging slots closed");
+        };
         let (a, b) = (app.clone(), bytes.clone());
         match tokio::task::spawn_blocking(move || first_pass(&a, &b, started)).await {
             Ok(p) => p,
@@ -362,8 +408,45 @@ fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
             };
         }
     }
+    let outcome = guard_stale(app, &req, outcome);
     record(app, &req, &outcome, started);
     Pass::Done(encode_review(outcome.response))
+}
+
+/// How long a watch may fail before the cache is not trusted to admit PHI creations: a watch
+/// that reconnects at once (a normal API server restart) costs nothing; one failing longer may
+/// have missed a deletion.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(5);
+
+/// A PHI object's CREATE that would be admitted while a watch has failed for longer than
+/// [`STALE_AFTER`] is refused instead (503, fail closed). Updates and deletes go on: Kubernetes'
+/// controllers must finish what was already admitted, and nothing outside PHI scope waits.
+fn guard_stale(
+    app: &AppState,
+    req: &super::admission::AdmissionRequest<'_>,
+    outcome: Outcome,
+) -> Outcome {
+    if !outcome.response.allowed
+        || req.operation != super::admission::Operation::Create
+        || !outcome.decision.as_ref().is_some_and(|d| d.phi)
+    {
+        return outcome;
+    }
+    let stale: Vec<String> = app
+        .readiness
+        .failing()
+        .into_iter()
+        .filter(|(_, for_, _)| *for_ >= STALE_AFTER)
+        .map(|(name, for_, _)| format!("{name} for {}s", for_.as_secs()))
+        .collect();
+    if stale.is_empty() {
+        return outcome;
+    }
+    tracing::warn!(
+        failing = %stale.join(", "),
+        "refused a PHI creation: watches failing, the cache may be stale"
+    );
+    super::review::stale_view(req, &stale.join(", "))
 }
 
 fn second_pass(
@@ -419,6 +502,7 @@ fn second_pass(
             o
         }
     };
+    let outcome = guard_stale(app, &req, outcome);
     record(app, &req, &outcome, started);
     encode_review(outcome.response)
 }

@@ -71,22 +71,38 @@ fn start_delay_proxy(upstream: SocketAddr, delay: Duration) -> u16 {
     port
 }
 
-/// A copy of the test kubeconfig whose server is the delaying proxy.
-fn lagged_kubeconfig() -> PathBuf {
-    let env = Env::get();
-    let text = std::fs::read_to_string(&env.kubeconfig).expect("read kubeconfig");
+/// The API server's address, from the test kubeconfig.
+pub(crate) fn apiserver_addr() -> SocketAddr {
+    let text = std::fs::read_to_string(&Env::get().kubeconfig).expect("read kubeconfig");
     let line = text
         .lines()
         .find(|l| l.trim_start().starts_with("server: https://"))
         .expect("kubeconfig has a server");
     let url = line.trim().trim_start_matches("server: ");
     let hostport = url.trim_start_matches("https://").trim_end_matches('/');
-    let upstream: SocketAddr = hostport.parse().expect("server is https://IP:PORT");
-    let port = start_delay_proxy(upstream, LAG);
-    let lagged = text.replace(url, &format!("https://127.0.0.1:{port}"));
-    let path = env.state_dir.join("lagged.kubeconfig");
-    std::fs::write(&path, lagged).expect("write lagged kubeconfig");
+    hostport.parse().expect("server is https://IP:PORT")
+}
+
+/// A copy of the test kubeconfig (as `file` in the state dir) whose server is 127.0.0.1:`port`.
+pub(crate) fn kubeconfig_via(port: u16, file: &str) -> PathBuf {
+    let env = Env::get();
+    let text = std::fs::read_to_string(&env.kubeconfig).expect("read kubeconfig");
+    let via = text.replace(
+        &format!("https://{}", apiserver_addr()),
+        &format!("https://127.0.0.1:{port}"),
+    );
+    assert_ne!(via, text, "kubeconfig server not replaced");
+    let path = env.state_dir.join(file);
+    std::fs::write(&path, via).expect("write kubeconfig");
     path
+}
+
+/// A copy of the test kubeconfig whose server is the delaying proxy.
+pub(crate) fn lagged_kubeconfig() -> PathBuf {
+    kubeconfig_via(
+        start_delay_proxy(apiserver_addr(), LAG),
+        "lagged.kubeconfig",
+    )
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -369,6 +369,11 @@ impl Server {
 
 /// Minimal HTTP/1.0 GET on the admin port; the status code if any answer came.
 pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(code, _)| code)
+}
+
+/// GET `path` on 127.0.0.1:`port` (plain HTTP): status and body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         Duration::from_secs(2),
@@ -378,7 +383,12 @@ pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Some((code, body))
 }
 
 /// The last `n` lines of a file.
@@ -621,6 +631,16 @@ impl Ctx {
             .expect("lock")
             .admin_port;
         http_get_status(port, "/healthz") == Some(200)
+    }
+
+    /// The shared phi-guard's admin port (/readyz, /metrics).
+    pub fn phi_guard_admin_port(&self) -> u16 {
+        SERVER
+            .get()
+            .expect("server")
+            .lock()
+            .expect("lock")
+            .admin_port
     }
 
     /// phi-guard's log so far (last lines), for assertion messages.

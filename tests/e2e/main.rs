@@ -19,7 +19,9 @@ mod controllers;
 mod evidence;
 mod exceptions;
 mod fail_closed;
+mod faults;
 mod helm;
+mod platform_evidence;
 mod policy;
 mod updates;
 

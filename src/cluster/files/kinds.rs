@@ -26,8 +26,21 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
             | ("networking.k8s.io", "NetworkPolicy")
             | ("security.istio.io", "PeerAuthentication")
             | ("cert-manager.io", "Certificate")
+            | (
+                "crd.projectcalico.org" | "projectcalico.org",
+                "FelixConfiguration"
+            )
+            | ("kuma.io", "Mesh" | "MeshTLS")
             | ("phiguard.io", "PhiPolicy" | "PhiException")
     )
+}
+
+/// A ConfigMap whose encryption settings are read as cluster state (`kube-system/cilium-config`
+/// and the other [`PlatformSource`] ConfigMaps); other ConfigMaps are not read.
+pub(crate) fn is_platform_config_map(d: &Document) -> bool {
+    d.group().is_empty()
+        && d.kind == "ConfigMap"
+        && PlatformSource::of_config_map(&d.namespace(), &d.name()).is_some()
 }
 
 /// Kinds that are cluster-scoped: `--namespace` neither applies to them nor conflicts.
@@ -55,6 +68,11 @@ pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("flowcontrol.apiserver.k8s.io", _)
             | ("phiguard.io", "PhiPolicy" | "PhiException")
             | ("cert-manager.io", "ClusterIssuer")
+            | (
+                "crd.projectcalico.org" | "projectcalico.org",
+                "FelixConfiguration"
+            )
+            | ("kuma.io", "Mesh")
             | (
                 "snapshot.storage.k8s.io",
                 "VolumeSnapshotClass" | "VolumeSnapshotContent"

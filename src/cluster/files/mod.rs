@@ -24,9 +24,10 @@ use serde_json::Value;
 use super::ClusterState;
 use crate::object::{Kind, Object};
 use crate::policy::PhiPolicy;
+use crate::view::platform::{from_config_map, from_felix_configuration};
 use crate::view::{
-    CertificateInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo,
-    ServiceInfo, StorageClassInfo,
+    CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
+    PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
 /// A file could not be used.
@@ -454,6 +455,36 @@ pub(crate) fn load_state(
                 state
                     .certificates
                     .insert(info.namespace.clone(), info.name.clone(), info);
+            }
+            ("", "ConfigMap") => {
+                // Only the platform ConfigMaps, and of those only their encryption settings.
+                if let Some(source) = PlatformSource::of_config_map(&d.namespace(), &d.name()) {
+                    let cm: k8s_openapi::api::core::v1::ConfigMap = typed(d)?;
+                    let info = from_config_map(source, &cm.data.unwrap_or_default())
+                        .map_err(|m| object_err(d, m))?;
+                    state.platform.insert(source.key().to_string(), info);
+                }
+            }
+            ("crd.projectcalico.org" | "projectcalico.org", "FelixConfiguration") => {
+                if d.name() == "default" {
+                    let info = from_felix_configuration(&d.value).map_err(|m| object_err(d, m))?;
+                    state
+                        .platform
+                        .insert(PlatformSource::Calico.key().to_string(), info);
+                }
+            }
+            ("kuma.io", "MeshTLS") => {
+                let mut info =
+                    KumaMeshTlsInfo::from_value(&d.value).map_err(|m| object_err(d, m))?;
+                if info.namespace.is_empty() {
+                    info.namespace = "default".into();
+                }
+                let key = format!("{}/{}", info.namespace, info.name);
+                state.kuma_mesh_tls.insert(key, info);
+            }
+            ("kuma.io", "Mesh") => {
+                let info = KumaMeshInfo::from_value(&d.value).map_err(|m| object_err(d, m))?;
+                state.kuma_meshes.insert(info.name.clone(), info);
             }
             ("", "Service") => {
                 let svc: k8s_openapi::api::core::v1::Service = typed(d)?;

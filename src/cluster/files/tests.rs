@@ -157,3 +157,67 @@ mod yaml_tests {
         assert_eq!(object_ref("f#1", "Pod", "a"), "f#1: Pod \"a\"");
     }
 }
+
+mod platform_tests {
+    use super::super::*;
+    use crate::view::ClusterView;
+
+    /// `check --cluster-state` reads the same platform objects the watches do: only the named
+    /// ConfigMaps (a cilium-config elsewhere is not Cilium's), FelixConfiguration `default`
+    /// (not per-node ones) and Kuma Meshes; only their encryption settings are kept.
+    #[test]
+    fn platform_objects_are_read_from_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cilium-config, namespace: kube-system}
+data: {enable-wireguard: "true", cluster-name: default}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: antrea-config, namespace: default}
+data: {antrea-agent.conf: "trafficEncryptionMode: wireGuard"}
+---
+apiVersion: crd.projectcalico.org/v1
+kind: FelixConfiguration
+metadata: {name: node.worker-1}
+spec: {wireguardEnabled: true}
+---
+apiVersion: crd.projectcalico.org/v1
+kind: FelixConfiguration
+metadata: {name: default}
+spec: {wireguardEnabled: false}
+---
+apiVersion: kuma.io/v1alpha1
+kind: Mesh
+metadata: {name: default}
+spec: {mtls: {enabledBackend: ca-1, backends: [{name: ca-1, type: builtin}]}}
+---
+apiVersion: kuma.io/v1alpha1
+kind: MeshTLS
+metadata: {name: permissive, namespace: kuma-system, labels: {kuma.io/mesh: default}}
+spec: {targetRef: {kind: Mesh}, rules: [{default: {mode: Permissive}}]}
+"#;
+        std::fs::write(dir.path().join("platform.yaml"), text).expect("write");
+        let state = ClusterState::new();
+        load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        let cilium = state
+            .platform_encryption(PlatformSource::Cilium)
+            .expect("cilium");
+        assert_eq!(cilium.enabled, ["enable-wireguard: \"true\""]);
+        assert!(
+            state.platform_encryption(PlatformSource::Antrea).is_none(),
+            "antrea-config outside kube-system is not Antrea's"
+        );
+        let calico = state
+            .platform_encryption(PlatformSource::Calico)
+            .expect("calico");
+        assert!(!calico.encrypts(), "the per-node override is not read");
+        assert!(state.kuma_mesh("default").is_some_and(|m| m.mtls_enabled));
+        let tls = state.kuma_mesh_tls("default");
+        assert_eq!(tls.len(), 1);
+        assert!(tls[0].permissive && tls[0].namespace == "kuma-system");
+        assert!(state.kuma_mesh_tls("payments").is_empty());
+    }
+}

@@ -296,6 +296,14 @@ impl Judge<'_> {
                     self.available_suffix()
                 ),
             }),
+            Verdict::NodeDisk(_) if self.cfg.attest_node_disk_encryption => None,
+            Verdict::NodeDisk(what) => Some(Problem {
+                message: format!("{lead} is not encrypted by its driver: {what}"),
+                remediation: format!(
+                    "Use an encrypting StorageClass{}, or, if the disks underneath {object} are encrypted (LUKS on the nodes, Rook CephCluster encryptedDevice), set encryptionAtRest.attestNodeDiskEncryption: true in the PhiPolicy.",
+                    self.available_suffix()
+                ),
+            }),
             Verdict::Not { reason, fix } => Some(Problem {
                 message: format!("{lead} {reason}"),
                 remediation: format!(

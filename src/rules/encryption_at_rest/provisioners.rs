@@ -10,6 +10,10 @@ pub(super) enum Verdict {
     /// Encrypted by the provider with its own keys, or outside Kubernetes' view; counts only
     /// with the policy's attestation. The text says what the provider does.
     ProviderDefault(&'static str),
+    /// Not encrypted by the driver; only a node-level fact (node or OSD disks encrypted
+    /// underneath) can make it so, which counts with `attestNodeDiskEncryption`. The text says
+    /// what the driver does.
+    NodeDisk(String),
     /// Not encrypted: why, and the fix for this provisioner.
     Not {
         reason: String,
@@ -172,10 +176,20 @@ pub(super) fn builtin_verdict(
                 }
             }
         }
-        "csi.vsphere.vmware.com" | "kubernetes.io/vsphere-volume" => Verdict::Not {
-            reason: "uses a vSphere storage policy whose encryption Kubernetes cannot see".into(),
-            fix: "If the class's storagepolicyname is a vSphere VM Encryption policy, list the StorageClass in encryptionAtRest.encryptedStorageClasses; otherwise use an encrypting StorageClass".into(),
-        },
+        // kubernetes-sigs/vsphere-csi-driver pkg/syncer/.../crypto (2025): the claim
+        // annotation `csi.vsphere.encryption-class` (PVCEncryptionClassAnnotationName) names
+        // the EncryptionClass (encryption.vmware.com) whose key encrypts the volume. A default
+        // EncryptionClass (namespace label encryption.vmware.com/default) is not visible to
+        // phi-guard, so only the explicit annotation counts.
+        "csi.vsphere.vmware.com" | "kubernetes.io/vsphere-volume" => {
+            if non_empty(annotations.get(VSPHERE_ENCRYPTION_CLASS).map(String::as_str)) {
+                return Verdict::Encrypted;
+            }
+            Verdict::Not {
+                reason: format!("uses a vSphere storage policy whose encryption Kubernetes cannot see, and the claim has no {VSPHERE_ENCRYPTION_CLASS} annotation naming an EncryptionClass"),
+                fix: format!("Annotate the claim {VSPHERE_ENCRYPTION_CLASS}: <EncryptionClass name>; or, if the class's storagepolicyname is a vSphere VM Encryption policy, list the StorageClass in encryptionAtRest.encryptedStorageClasses"),
+            }
+        }
         // ceph/ceph-csi internal/rbd/encryption.go ParseEncryptionOpts and
         // internal/cephfs/store/volumeoptions.go parseEncryptionOpts (52fcb7b0, 2024-10):
         // `volOptions["encrypted"]` (exact key), `strconv.ParseBool`; `encryptionType` must be
@@ -195,9 +209,147 @@ pub(super) fn builtin_verdict(
                     reason: format!("sets {field}.encryptionType to a type the driver does not encrypt with"),
                     fix: "Remove parameters.encryptionType or set it to a type the Ceph CSI driver supports (block or file for RBD, file for CephFS)".into(),
                 },
-                v => v,
+                Verdict::Encrypted => Verdict::Encrypted,
+                // Rook's CephCluster `spec.storage.config.encryptedDevice: "true"` (or
+                // per-device `encryptedDevice`) encrypts the OSD disks with dm-crypt: a fact
+                // about the storage nodes that phi-guard does not read, attestable as node disk
+                // encryption.
+                _ => Verdict::NodeDisk(format!(
+                    "it does not set {field}.encrypted: \"true\" (key spelled exactly so), so only OSD disk encryption (Rook CephCluster encryptedDevice) would protect it"
+                )),
             }
         }
+        _ => more_verdict(&prov, provisioner, params, field),
+    }
+}
+
+/// The claim annotation naming a vSphere EncryptionClass.
+pub(super) const VSPHERE_ENCRYPTION_CLASS: &str = "csi.vsphere.encryption-class";
+
+/// Provisioners added with issue #17 (NetApp Trident, Hetzner, DigitalOcean, cloudscale,
+/// Linode, Oracle, IBM VPC, LINSTOR, TopoLVM), each read as its driver reads it.
+fn more_verdict(
+    prov: &str,
+    provisioner: &str,
+    params: &BTreeMap<String, String>,
+    field: &str,
+) -> Verdict {
+    let exact = |k: &str| param_exact(params, k);
+    // The exact-string "true" check the cloudscale-derived LUKS drivers make:
+    // `if context[LuksEncryptedAttribute] != "true"` (cloudscale-ch/csi-cloudscale
+    // driver/luks_util.go, copied by digitalocean/csi-digitalocean driver/luks_util.go and
+    // linode/linode-blockstorage-csi-driver internal/driver/luks.go getLuksContext).
+    let luks = |key: &str, fix: &str| {
+        if exact(key) == Some("true") {
+            Verdict::Encrypted
+        } else {
+            Verdict::Not {
+                reason: format!(
+                    "does not set {field}.{key}: \"true\" (the driver compares the exact string)"
+                ),
+                fix: fix.to_string(),
+            }
+        }
+    };
+    match prov {
+        // NetApp/trident storage_attribute/request.go (2025): StorageClass parameters are
+        // storage attribute requests (an optional `trident.netapp.io/` prefix is trimmed);
+        // `encryption` is a bool attribute parsed with `strconv.ParseBool`, matching only pools
+        // that offer encryption (ONTAP NVE/NAE) for ontap-nas, -economy, -flexgroup and -san.
+        "csi.trident.netapp.io" | "netapp.io/trident" => {
+            let v = exact("encryption").or_else(|| exact("trident.netapp.io/encryption"));
+            if go_parse_bool_true(v) {
+                Verdict::Encrypted
+            } else {
+                Verdict::Not {
+                    reason: format!("does not set {field}.encryption: \"true\", so Trident may place the volume on a pool without ONTAP volume encryption"),
+                    fix: "Use a Trident StorageClass with parameters.encryption: \"true\" (backed by ONTAP NVE/NAE pools)".into(),
+                }
+            }
+        }
+        // hetznercloud/csi-driver docs/kubernetes/README.md (2025): LUKS encryption is enabled
+        // by a StorageClass naming a node-publish Secret
+        // (`csi.storage.k8s.io/node-publish-secret-name` and `-namespace`, read by the CSI
+        // external-provisioner as exact keys) that holds `encryption-passphrase`. phi-guard
+        // never reads Secrets, so the reference is the evidence.
+        "csi.hetzner.cloud" => {
+            if non_empty(exact("csi.storage.k8s.io/node-publish-secret-name")) {
+                Verdict::Encrypted
+            } else {
+                Verdict::Not {
+                    reason: format!("does not set {field}.csi.storage.k8s.io/node-publish-secret-name, which names the Secret with the LUKS encryption-passphrase the Hetzner driver encrypts with"),
+                    fix: "Use a Hetzner StorageClass with csi.storage.k8s.io/node-publish-secret-name and -namespace naming a Secret with an encryption-passphrase key".into(),
+                }
+            }
+        }
+        "dobs.csi.digitalocean.com" => luks(
+            "dobs.csi.digitalocean.com/luks-encrypted",
+            "Use a DigitalOcean StorageClass with dobs.csi.digitalocean.com/luks-encrypted: \"true\", luks-cipher, luks-key-size and the csi.storage.k8s.io/node-stage-secret-* parameters naming the LUKS key Secret",
+        ),
+        "csi.cloudscale.ch" => luks(
+            "csi.cloudscale.ch/luks-encrypted",
+            "Use a cloudscale StorageClass with csi.cloudscale.ch/luks-encrypted: \"true\", luks-cipher, luks-key-size and the csi.storage.k8s.io/node-stage-secret-* parameters (e.g. the shipped cloudscale-volume-ssd-luks class)",
+        ),
+        // Linode has two: LUKS on the node (`linodebs.csi.linode.com/luks-encrypted`, above)
+        // and Linode-side Block Storage encryption (`linodebs.csi.linode.com/encrypted:
+        // "true"`, docs/encrypted-drives.md), explicit at-rest encryption like EBS's
+        // `encrypted`.
+        "linodebs.csi.linode.com" => {
+            if exact("linodebs.csi.linode.com/encrypted") == Some("true") {
+                return Verdict::Encrypted;
+            }
+            luks(
+                "linodebs.csi.linode.com/luks-encrypted",
+                "Use a Linode StorageClass with linodebs.csi.linode.com/encrypted: \"true\" (Block Storage encryption) or linodebs.csi.linode.com/luks-encrypted: \"true\" with the LUKS cipher, key size and node-stage Secret",
+            )
+        }
+        // oracle/oci-cloud-controller-manager pkg/csi/driver (2025): OCI block volumes are
+        // always encrypted at rest with Oracle-managed keys; `kms-key-id` (exact key) selects a
+        // customer-managed Vault key.
+        "blockvolume.csi.oraclecloud.com" | "oracle.com/oci" => {
+            if non_empty(exact("kms-key-id")) {
+                Verdict::Encrypted
+            } else {
+                Verdict::ProviderDefault(
+                    "OCI block volumes are always encrypted with Oracle-managed keys; no kms-key-id customer key is set",
+                )
+            }
+        }
+        // IBM/ibm-vpc-block-csi-driver (docs, 2025): `encrypted: "true"` with `encryptionKey`
+        // (a Key Protect / HPCS root key CRN) selects customer-managed keys; volumes are
+        // otherwise encrypted with IBM-managed keys.
+        "vpc.block.csi.ibm.io" => {
+            if exact("encrypted") == Some("true") && non_empty(exact("encryptionKey")) {
+                Verdict::Encrypted
+            } else {
+                Verdict::ProviderDefault(
+                    "IBM Cloud VPC block volumes are encrypted with IBM-managed keys; no encrypted: \"true\" with an encryptionKey customer key is set",
+                )
+            }
+        }
+        // piraeusdatastore/linstor-csi pkg/volume/parameter.go NewParameters (2025): keys in the
+        // `linstor.csi.linbit.com/` namespace (or none) are lower-cased (`layerlist`), the value
+        // split on spaces, each layer matched case-insensitively; the default stack is
+        // `drbd storage` (unencrypted). A `luks` layer encrypts.
+        "linstor.csi.linbit.com" => {
+            let layers = params.iter().find_map(|(k, v)| {
+                let raw = k.strip_prefix("linstor.csi.linbit.com/").unwrap_or(k);
+                (!raw.contains('/') && raw.eq_ignore_ascii_case("layerlist")).then_some(v)
+            });
+            if layers.is_some_and(|v| v.split(' ').any(|l| l.eq_ignore_ascii_case("luks"))) {
+                Verdict::Encrypted
+            } else {
+                Verdict::Not {
+                    reason: format!("does not set {field}.linstor.csi.linbit.com/layerList with a luks layer (the default stack drbd storage is unencrypted)"),
+                    fix: "Use a LINSTOR StorageClass with linstor.csi.linbit.com/layerList: \"drbd luks storage\" (LINSTOR's encryption passphrase set)".into(),
+                }
+            }
+        }
+        // topolvm/topolvm docs (2025): LVM logical volumes on the node's own disks; the driver
+        // has no encryption parameter.
+        "topolvm.io" | "topolvm.cybozu.com" => Verdict::NodeDisk(
+            "TopoLVM creates LVM volumes on the node's local disks and has no encryption option; the volume is encrypted only if the node's disks are".into(),
+        ),
         _ => Verdict::Not {
             reason: "is of a provisioner phi-guard does not know to encrypt".into(),
             fix: format!(

@@ -982,3 +982,333 @@ fn parameters_are_read_exactly_as_each_driver_reads_them() {
         azd.message
     );
 }
+
+/// Issue 17 section 2: the provisioners added with it, from StorageClass manifests as their
+/// drivers' docs ship them, each read as the driver reads it.
+#[test]
+fn more_provisioners_from_realistic_manifests() {
+    let s = ClusterState::new();
+    let classes = [
+        // NetApp Trident (docs: ontap-nas with NVE pools).
+        (
+            "trident-enc",
+            "csi.trident.netapp.io",
+            json!({ "backendType": "ontap-nas", "encryption": "true", "fsType": "ext4" }),
+            true,
+        ),
+        (
+            "trident-prefixed",
+            "csi.trident.netapp.io",
+            json!({ "trident.netapp.io/encryption": "True" }),
+            true,
+        ),
+        (
+            "trident-plain",
+            "csi.trident.netapp.io",
+            json!({ "backendType": "ontap-san", "media": "ssd" }),
+            false,
+        ),
+        // Hetzner: LUKS through the node-publish Secret.
+        (
+            "hcloud-luks",
+            "csi.hetzner.cloud",
+            json!({
+                "csi.storage.k8s.io/node-publish-secret-name": "encryption-secret",
+                "csi.storage.k8s.io/node-publish-secret-namespace": "kube-system",
+            }),
+            true,
+        ),
+        ("hcloud", "csi.hetzner.cloud", json!({}), false),
+        // DigitalOcean LUKS.
+        (
+            "do-luks",
+            "dobs.csi.digitalocean.com",
+            json!({
+                "dobs.csi.digitalocean.com/luks-encrypted": "true",
+                "dobs.csi.digitalocean.com/luks-cipher": "aes-xts-plain64",
+                "dobs.csi.digitalocean.com/luks-key-size": "512",
+                "csi.storage.k8s.io/node-stage-secret-namespace": "default",
+                "csi.storage.k8s.io/node-stage-secret-name": "luks-key",
+            }),
+            true,
+        ),
+        (
+            "do-luks-True",
+            "dobs.csi.digitalocean.com",
+            json!({ "dobs.csi.digitalocean.com/luks-encrypted": "True" }),
+            false,
+        ),
+        // cloudscale's shipped LUKS class.
+        (
+            "cloudscale-volume-ssd-luks",
+            "csi.cloudscale.ch",
+            json!({
+                "csi.cloudscale.ch/volume-type": "ssd",
+                "csi.cloudscale.ch/luks-encrypted": "true",
+                "csi.cloudscale.ch/luks-cipher": "aes-xts-plain64",
+                "csi.cloudscale.ch/luks-key-size": "512",
+                "csi.storage.k8s.io/node-stage-secret-namespace": "${pvc.namespace}",
+                "csi.storage.k8s.io/node-stage-secret-name": "${pvc.name}-luks-key",
+            }),
+            true,
+        ),
+        (
+            "cloudscale-volume-ssd",
+            "csi.cloudscale.ch",
+            json!({ "csi.cloudscale.ch/volume-type": "ssd" }),
+            false,
+        ),
+        // Linode: Block Storage encryption, LUKS, and neither.
+        (
+            "linode-block-storage-encrypted",
+            "linodebs.csi.linode.com",
+            json!({ "linodebs.csi.linode.com/encrypted": "true" }),
+            true,
+        ),
+        (
+            "linode-block-storage-retain-luks",
+            "linodebs.csi.linode.com",
+            json!({
+                "linodebs.csi.linode.com/luks-encrypted": "true",
+                "linodebs.csi.linode.com/luks-cipher": "aes-xts-plain64",
+                "linodebs.csi.linode.com/luks-key-size": "512",
+                "csi.storage.k8s.io/node-stage-secret-namespace": "csi-encrypt-example",
+                "csi.storage.k8s.io/node-stage-secret-name": "csi-encrypt-example-luks-key",
+            }),
+            true,
+        ),
+        (
+            "linode-block-storage",
+            "linodebs.csi.linode.com",
+            json!({}),
+            false,
+        ),
+        // Oracle with a customer key (without one: provider default, below).
+        (
+            "oci-bv-cmk",
+            "blockvolume.csi.oraclecloud.com",
+            json!({ "kms-key-id": "ocid1.key.oc1.iad.example", "attachment-type": "paravirtualized" }),
+            true,
+        ),
+        // IBM VPC with a customer key.
+        (
+            "ibmc-vpc-block-10iops-tier-cmk",
+            "vpc.block.csi.ibm.io",
+            json!({
+                "profile": "10iops-tier",
+                "encrypted": "true",
+                "encryptionKey": "crn:v1:bluemix:public:kms:us-south:a/x:y:key:z",
+                "csi.storage.k8s.io/fstype": "ext4",
+            }),
+            true,
+        ),
+        // LINSTOR: luks in the layer list, in either key spelling the driver accepts.
+        (
+            "linstor-luks",
+            "linstor.csi.linbit.com",
+            json!({
+                "linstor.csi.linbit.com/storagePool": "lvm-thin",
+                "linstor.csi.linbit.com/layerList": "drbd luks storage",
+                "linstor.csi.linbit.com/placementCount": "2",
+            }),
+            true,
+        ),
+        (
+            "linstor-bare-key",
+            "linstor.csi.linbit.com",
+            json!({ "layerlist": "LUKS storage" }),
+            true,
+        ),
+        (
+            "linstor-drbd",
+            "linstor.csi.linbit.com",
+            json!({ "linstor.csi.linbit.com/layerList": "drbd storage" }),
+            false,
+        ),
+        (
+            "linstor-other-namespace",
+            "linstor.csi.linbit.com",
+            json!({ "example.com/layerList": "luks storage" }),
+            false,
+        ),
+        // Rook/ODF RBD with a KMS.
+        (
+            "ocs-storagecluster-ceph-rbd-encrypted",
+            "openshift-storage.rbd.csi.ceph.com",
+            json!({
+                "clusterID": "openshift-storage",
+                "pool": "ocs-storagecluster-cephblockpool",
+                "encrypted": "true",
+                "encryptionKMSID": "vault-kms",
+            }),
+            true,
+        ),
+        // TopoLVM: never encrypted by the driver.
+        (
+            "topolvm-provisioner",
+            "topolvm.io",
+            json!({ "csi.storage.k8s.io/fstype": "xfs", "topolvm.io/device-class": "ssd" }),
+            false,
+        ),
+    ];
+    let mut vols = Vec::new();
+    for (name, prov, params, _) in &classes {
+        add_storage_class(&s, name, prov, params.clone(), false);
+        add_pvc(&s, name, json!({ "storageClassName": name }), json!({}));
+        vols.push(pvc_volume(name, name));
+    }
+    let w = pod(Value::Array(vols));
+    let f = run(&w, &s);
+    let flagged: Vec<&str> = f
+        .iter()
+        .filter_map(|f| {
+            let i: usize = f
+                .path
+                .strip_prefix("spec.volumes[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            Some(classes[i].0)
+        })
+        .collect();
+    let expected: Vec<&str> = classes.iter().filter(|c| !c.3).map(|c| c.0).collect();
+    assert_eq!(flagged, expected, "{f:#?}");
+    let msg = |class: &str| {
+        f.iter()
+            .find(|f| f.message.contains(&format!("{class:?}")))
+            .map(|f| (f.message.clone(), f.remediation.clone()))
+            .unwrap_or_else(|| panic!("no finding for {class}"))
+    };
+    assert!(msg("trident-plain")
+        .0
+        .contains("parameters.encryption: \"true\""));
+    assert!(msg("hcloud").0.contains("node-publish-secret-name"));
+    assert!(msg("do-luks-True").0.contains("exact string"));
+    assert!(msg("linstor-drbd").0.contains("luks layer"));
+    let (topo, topo_fix) = msg("topolvm-provisioner");
+    assert!(
+        topo.contains("TopoLVM") && topo.contains("no encryption option"),
+        "{topo}"
+    );
+    assert!(topo_fix.contains("attestNodeDiskEncryption"), "{topo_fix}");
+    for x in &f {
+        // Parameter values (key IDs, CRNs, Secret names) are never echoed.
+        for text in [&x.message, &x.remediation] {
+            assert!(
+                !text.contains("ocid1.key") && !text.contains("crn:v1"),
+                "{text}"
+            );
+            assert!(!text.contains("csi-encrypt-example-luks-key"), "{text}");
+        }
+    }
+
+    // TopoLVM counts once node disks are attested encrypted; nothing else changes.
+    let attested = policy_with(|a| a.attest_node_disk_encryption = true);
+    let f2 = run_with(&w, &s, &attested);
+    assert_eq!(f2.len(), expected.len() - 1, "{f2:#?}");
+    assert!(f2
+        .iter()
+        .all(|f| !f.message.contains("topolvm-provisioner")));
+}
+
+/// Oracle and IBM VPC volumes are always encrypted by the provider: without a customer key they
+/// count only with the provider-default attestation.
+#[test]
+fn oracle_and_ibm_provider_default_needs_attestation() {
+    let s = ClusterState::new();
+    add_storage_class(
+        &s,
+        "oci-bv",
+        "blockvolume.csi.oraclecloud.com",
+        json!({ "attachment-type": "paravirtualized" }),
+        false,
+    );
+    add_storage_class(
+        &s,
+        "ibmc-vpc-block-5iops-tier",
+        "vpc.block.csi.ibm.io",
+        json!({ "profile": "5iops-tier", "encrypted": "false" }),
+        false,
+    );
+    add_pvc(&s, "a", json!({ "storageClassName": "oci-bv" }), json!({}));
+    add_pvc(
+        &s,
+        "b",
+        json!({ "storageClassName": "ibmc-vpc-block-5iops-tier" }),
+        json!({}),
+    );
+    let w = pod(json!([pvc_volume("a", "a"), pvc_volume("b", "b")]));
+    let f = run(&w, &s);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert!(
+        f[0].message.contains("Oracle-managed keys"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        f[1].message.contains("IBM-managed keys"),
+        "{}",
+        f[1].message
+    );
+    assert!(f
+        .iter()
+        .all(|x| x.remediation.contains("attestProviderDefaultEncryption")));
+    let attested = policy_with(|a| a.attest_provider_default_encryption = true);
+    assert!(run_with(&w, &s, &attested).is_empty());
+}
+
+/// Ceph RBD without `encrypted: "true"` can only be protected by OSD disk encryption (Rook
+/// CephCluster encryptedDevice), attested as node disk encryption; vSphere counts with the
+/// claim's EncryptionClass annotation.
+#[test]
+fn ceph_osd_encryption_is_attested_and_vsphere_encryption_class_counts() {
+    let s = ClusterState::new();
+    add_storage_class(
+        &s,
+        "rook-ceph-block",
+        "rook-ceph.rbd.csi.ceph.com",
+        json!({ "clusterID": "rook-ceph", "pool": "replicapool", "imageFeatures": "layering" }),
+        false,
+    );
+    add_storage_class(
+        &s,
+        "wcp-policy",
+        "csi.vsphere.vmware.com",
+        json!({ "storagePolicyID": "aa6d5a82-1c88-45da-85d3-3d74b91a5bad" }),
+        false,
+    );
+    add_pvc(
+        &s,
+        "ceph",
+        json!({ "storageClassName": "rook-ceph-block" }),
+        json!({}),
+    );
+    add_pvc(
+        &s,
+        "vs-plain",
+        json!({ "storageClassName": "wcp-policy" }),
+        json!({}),
+    );
+    add_pvc(
+        &s,
+        "vs-enc",
+        json!({ "storageClassName": "wcp-policy" }),
+        json!({ "csi.vsphere.encryption-class": "my-encryption-class" }),
+    );
+    let w = pod(json!([
+        pvc_volume("ceph", "ceph"),
+        pvc_volume("vs-plain", "vs-plain"),
+        pvc_volume("vs-enc", "vs-enc")
+    ]));
+    let f = run(&w, &s);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["spec.volumes[0]", "spec.volumes[1]"], "{f:#?}");
+    assert!(f[0].message.contains("encryptedDevice"), "{}", f[0].message);
+    assert!(f[0].remediation.contains("attestNodeDiskEncryption"));
+    assert!(f[1].message.contains("csi.vsphere.encryption-class"));
+    assert!(!f[1].message.contains("my-encryption-class"));
+    let attested = policy_with(|a| a.attest_node_disk_encryption = true);
+    let f2 = run_with(&w, &s, &attested);
+    let paths: Vec<&str> = f2.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["spec.volumes[1]"], "{f2:#?}");
+}

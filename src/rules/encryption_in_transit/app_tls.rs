@@ -1,9 +1,13 @@
-//! App-level TLS: cert-manager material mounted by the pod (csi driver or an issued Secret).
+//! App-level TLS: cert-manager material mounted by the pod (csi driver or an issued Secret), or
+//! a Kubernetes Pod Certificate (projected `podCertificate`, beta in 1.35).
 
 use super::*;
 
-/// App-level TLS: a mounted csi.cert-manager.io volume, or a mounted Secret (plain or projected)
-/// that a cert-manager Certificate issues. Secret data is never read.
+/// App-level TLS: a mounted csi.cert-manager.io volume, a mounted projected volume with a
+/// `podCertificate` source (the kubelet writes a key and a certificate chain issued by a
+/// PodCertificateRequest signer, the same role as cert-manager's csi driver), or a mounted
+/// Secret (plain or projected) that a cert-manager Certificate issues. Secret data is never
+/// read.
 pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) -> Evidence {
     // One pass over the mounts (not one per volume): review cost stays linear in pod size.
     let mounted_names: std::collections::HashSet<&str> = p
@@ -21,7 +25,11 @@ pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) 
                 return Evidence::Holds
             }
             VolumeSource::Secret { secret_name } => vec![secret_name.as_str()],
-            VolumeSource::Projected { secret_names } => {
+            VolumeSource::Projected {
+                pod_certificate: true,
+                ..
+            } => return Evidence::Holds,
+            VolumeSource::Projected { secret_names, .. } => {
                 secret_names.iter().map(String::as_str).collect()
             }
             _ => Vec::new(),
@@ -33,7 +41,7 @@ pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) 
             unissued.push(s);
         }
     }
-    let mut observed = "no app-level TLS material mounted (a csi.cert-manager.io volume or a Secret issued by a cert-manager Certificate)".to_string();
+    let mut observed = "no app-level TLS material mounted (a csi.cert-manager.io volume, a projected podCertificate, or a Secret issued by a cert-manager Certificate)".to_string();
     if !unissued.is_empty() {
         let names: Vec<String> = unissued.iter().map(|s| format!("{s:?}")).collect();
         observed.push_str(&format!(
@@ -43,6 +51,6 @@ pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) 
     }
     Evidence::Missing {
         observed,
-        fix: "mount a certificate from cert-manager (a csi.cert-manager.io volume, or the Secret of a Certificate) and serve TLS with it".into(),
+        fix: "mount a certificate from cert-manager (a csi.cert-manager.io volume, or the Secret of a Certificate) or a Kubernetes Pod Certificate (a projected volume with a podCertificate source) and serve TLS with it".into(),
     }
 }

@@ -108,13 +108,11 @@ fn default_backend(
     let ns = &w.namespace;
     let phi = crate::policy::service_routes_to_phi(svc, ns, ctx.policy, ctx.cluster);
     // Provably not PHI: a known Service selecting known pods, none of them PHI.
-    let pods = ctx.cluster.pods(ns);
     let selects_known_pods = ctx.cluster.services(ns).iter().any(|s| {
         s.name == svc
-            && s.selector.as_ref().is_some_and(|sel| {
-                pods.iter()
-                    .any(|p| sel.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
-            })
+            && s.selector
+                .as_ref()
+                .is_some_and(|sel| !ctx.cluster.pods_with_labels(ns, sel).is_empty())
     });
     if selects_known_pods && !phi {
         return;

@@ -30,12 +30,16 @@ pub(super) fn istio_sidecar_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> 
     Signal::Absent
 }
 
-/// Istio ambient mode: `istio.io/dataplane-mode=ambient` on the pod or namespace; `none` on the
-/// pod opts out.
+/// Istio ambient mode: `istio.io/dataplane-mode=ambient` on the pod or namespace, or the pod
+/// annotation `ambient.istio.io/redirection: enabled` that the Istio CNI writes when it has
+/// enrolled the pod (its traffic redirected to ztunnel); `none` on the pod opts out.
 pub(super) fn istio_ambient_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
     match f.label("istio.io/dataplane-mode") {
         Some("none") => Signal::OptedOut("pod label istio.io/dataplane-mode=none".into()),
         Some("ambient") => Signal::Present("pod label istio.io/dataplane-mode=ambient".into()),
+        _ if f.annotation(AMBIENT_REDIRECTION) == Some("enabled") => Signal::Present(format!(
+            "pod annotation {AMBIENT_REDIRECTION}: enabled (the Istio CNI enrolled the pod)"
+        )),
         _ if ns_label(ns, "istio.io/dataplane-mode") == Some("ambient") => {
             Signal::Present("namespace label istio.io/dataplane-mode=ambient".into())
         }

@@ -1,6 +1,8 @@
 //! The `encryption-in-transit` rule (45 CFR 164.312(e)(1), (e)(2)(ii)): PHI pods are meshed with
 //! enforced mTLS (Istio sidecar or ambient with an effective STRICT PeerAuthentication, Linkerd
-//! with an authenticated default inbound policy) or mount cert-manager TLS material; mesh bypass
+//! with an authenticated default inbound policy, and where the policy lists them Consul, Kuma or the
+//! CNI's node-to-node encryption: `platform.rs`) or mount cert-manager or Pod Certificate TLS
+//! material; mesh bypass
 //! annotations are refused; Ingresses to PHI pods cover every host with TLS; Services in front
 //! of unmeshed PHI pods expose no plaintext ports.
 //!
@@ -30,6 +32,7 @@ mod facts;
 mod ingress;
 mod istio;
 mod linkerd;
+mod platform;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -39,6 +42,7 @@ use facts::*;
 use ingress::*;
 use istio::*;
 use linkerd::*;
+use platform::*;
 use service::*;
 
 use crate::object::{Body, IngressTlsView, IngressView, Object, PodView, VolumeSource};
@@ -79,6 +83,7 @@ pub(crate) const TLS_REQUIRED_ANNOTATION: &str = "phiguard.io/tls-required";
 
 const CERT_MANAGER_CSI_DRIVER: &str = "csi.cert-manager.io";
 const ISTIO_PROXY: &str = "istio-proxy";
+const AMBIENT_REDIRECTION: &str = "ambient.istio.io/redirection";
 const LINKERD_PROXY: &str = "linkerd-proxy";
 const LINKERD_INJECT: &str = "linkerd.io/inject";
 const LINKERD_INBOUND_POLICY: &str = "config.linkerd.io/default-inbound-policy";
@@ -154,6 +159,17 @@ fn mesh_evidence(
     if cfg.accepts(TransitEvidence::Linkerd) && judge(linkerd_evidence(f, ns, cfg)) {
         return Ok(());
     }
+    if cfg.accepts(TransitEvidence::Consul) && judge(consul_evidence(f)) {
+        return Ok(());
+    }
+    if cfg.accepts(TransitEvidence::Kuma) && judge(kuma_evidence(f, ns, ctx)) {
+        return Ok(());
+    }
+    for e in PLATFORM_EVIDENCE {
+        if cfg.accepts(e) && judge(platform_evidence(e, ctx)) {
+            return Ok(());
+        }
+    }
     Err(missing)
 }
 
@@ -166,10 +182,16 @@ fn check_pod(
 ) {
     let facts = PodFacts::from_view(&w.namespace, p);
     let mut missing = if p.spec.host_network {
+        let cni = if PLATFORM_EVIDENCE.iter().any(|e| cfg.accepts(*e)) {
+            " (nor is CNI encryption: a host-network pod's traffic is the node's own, which \
+             pod-traffic encryption does not cover)"
+        } else {
+            ""
+        };
         vec![(
             format!(
                 "{}.hostNetwork is true: service meshes (Istio sidecar and ambient, Linkerd) do \
-                 not inject or capture host-network pods, so mesh labels are not evidence",
+                 not inject or capture host-network pods, so mesh labels are not evidence{cni}",
                 p.spec_path
             ),
             format!("remove hostNetwork: true from {}", p.spec_path),

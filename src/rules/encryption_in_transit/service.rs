@@ -30,11 +30,10 @@ pub(super) fn check_service(
     let scope = &ctx.policy.scope;
     // A Service labeled PHI makes every pod it selects PHI traffic.
     let service_phi = scope.covers(ns, ns_labels, &[&w.labels]);
-    let pods = ctx.cluster.pods(ns);
+    let pods = ctx.cluster.pods_with_labels(ns, selector);
     let unmeshed_pods: Vec<&PodInfo> = pods
         .iter()
         .map(|p| p.as_ref())
-        .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
         .filter(|p| service_phi || scope.covers(ns, ns_labels, &[&p.labels]))
         .filter(|p| p.host_network || mesh_evidence(&PodFacts::from_info(p), ctx, cfg).is_err())
         .collect();

@@ -1,0 +1,260 @@
+//! Accepting and serving connections on both listeners, within bounds set by configuration, not
+//! by traffic:
+//!
+//! - at most `max_connections` open at once (the next one waits in the kernel's backlog);
+//! - a TLS handshake must finish within `handshake_timeout`;
+//! - a connection that has not sent its first request within `first_request_timeout`, or has
+//!   been idle (no request in flight) for `idle_timeout`, is closed gracefully: HTTP/1.1 and
+//!   HTTP/2 alike (hyper's own header-read timeout covers only HTTP/1.1);
+//! - HTTP/2 flow-control windows are small, so a connection's unread bodies hold at most
+//!   `H2_CONNECTION_WINDOW` bytes while they wait for buffer room (router.rs);
+//! - at shutdown every connection is asked to close after its in-flight requests, and whatever
+//!   is still open after `shutdown_grace` is dropped: neither port can hold the process up.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+/// HTTP/2 connection-level flow-control window: how much request body one connection may have
+/// sent that phi-guard has not read yet. 256 KiB keeps a 3 MiB review flowing (the window is
+/// refilled as the body is read) while bounding what stalled streams can make phi-guard hold.
+pub(crate) const H2_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 per-stream window (hyper's default is 1 MiB per stream).
+const H2_STREAM_WINDOW: u32 = 128 * 1024;
+
+/// How long a connection being closed with nothing in flight may take to close by itself.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// The bounds of one listener.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Open connections at most; more wait to be accepted.
+    pub max_connections: usize,
+    /// Cap on a TLS handshake (TLS listener only).
+    pub handshake_timeout: Duration,
+    /// A connection that sends no request this long after it is accepted is closed.
+    pub first_request_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP/1.1: cap on receiving one request's headers.
+    pub header_read_timeout: Duration,
+    /// HTTP/2 streams per connection.
+    pub max_streams: u32,
+    /// How long shutdown waits for in-flight requests before dropping connections.
+    pub shutdown_grace: Duration,
+}
+
+/// What one connection is doing, as its service sees it.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    /// Milliseconds after `opened` when the last request finished (or the connection opened).
+    last_ms: AtomicU64,
+    inflight: AtomicUsize,
+    requests: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            opened: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            inflight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// When the connection should be closed if nothing happens before: `None` while a request
+    /// is in flight.
+    fn idle_deadline(&self, limits: &Limits) -> Option<Instant> {
+        if self.inflight.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let limit = if self.requests.load(Ordering::SeqCst) == 0 {
+            limits.first_request_timeout
+        } else {
+            limits.idle_timeout
+        };
+        let last = Duration::from_millis(self.last_ms.load(Ordering::SeqCst));
+        Some(self.opened + last + limit)
+    }
+}
+
+/// Marks a request in flight until dropped (also when the connection drops it unfinished).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.last_ms.store(self.0.now_ms(), Ordering::SeqCst);
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Accept and serve connections on `listener` until `stopped` turns true, then close them
+/// gracefully within the grace period. `tls`: the handshake to run first (none on the admin
+/// port). `open` counts the open connections.
+pub(crate) async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: axum::Router,
+    limits: Limits,
+    stopped: watch::Receiver<bool>,
+    open: Gauge,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .max_concurrent_streams(limits.max_streams)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .initial_stream_window_size(H2_STREAM_WINDOW);
+    let builder = Arc::new(builder);
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut conns = JoinSet::new();
+    let stop = super::wait(stopped.clone());
+    tokio::pin!(stop);
+    loop {
+        while conns.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (builder, router, limits, tls) =
+            (builder.clone(), router.clone(), limits.clone(), tls.clone());
+        let stopped = stopped.clone();
+        let open = open.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            open.inc();
+            let activity = Activity::new();
+            match tls {
+                None => drive(&builder, tcp, router, &activity, &limits, stopped).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(s)) => drive(&builder, s, router, &activity, &limits, stopped).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+            open.dec();
+        });
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            listener = name,
+            open = conns.len(),
+            "shutdown grace period over; closing remaining connections"
+        );
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+/// Serve one connection until it ends, closing it gracefully when idle or at shutdown.
+async fn drive<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    router: axum::Router,
+    activity: &Arc<Activity>,
+    limits: &Limits,
+    mut stopped: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let inner = TowerToHyperService::new(router);
+    let act = activity.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let guard = act.begin();
+        let fut = hyper::service::Service::call(&inner, req);
+        async move {
+            let r = fut.await;
+            drop(guard);
+            r
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let deadline = activity.idle_deadline(limits);
+        // With a request in flight, look again after a while (it ends or the request timeout
+        // ends it); the connection's own future wakes this loop when it finishes.
+        let wake = deadline.unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(wake.into()), if !closing => {
+                if activity.idle_deadline(limits).is_some_and(|d| d <= Instant::now()) {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+            _ = stopped.wait_for(|s| *s), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            // A graceful close waits for the peer (an HTTP/2 handshake it never finishes, a
+            // GOAWAY it never acts on): with nothing in flight, stop waiting after a moment.
+            _ = tokio::time::sleep(CLOSE_WAIT), if closing => {
+                if activity.inflight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! In-transit evidence from the platform through the real API server (issue 17): Cilium
+//! transparent encryption read from ConfigMap kube-system/cilium-config, and Calico WireGuard
+//! read from FelixConfiguration `default` once its CRD is installed. A PHI Deployment with no
+//! mesh and no TLS is denied, admitted once the platform encrypts and the policy accepts it, and
+//! denied again when encryption is switched off.
+//!
+//! Both objects are cluster-wide, so each test holds the exclusive lock while it changes one.
+
+use crate::fixtures::App;
+use crate::harness::*;
+use crate::policy::SCOPE_LABEL;
+
+/// A policy scoped to `key` that judges only encryption in transit, accepting `evidence`.
+fn transit_policy(name: &str, key: &str, evidence: &str) -> String {
+    format!(
+        r#"apiVersion: phiguard.io/v1alpha1
+kind: PhiPolicy
+metadata:
+  name: {name}
+spec:
+  mode: Enforce
+  scope:
+    namespaceSelector:
+      matchLabels:
+        {SCOPE_LABEL}: {key}
+    workloadSelector:
+      matchLabels:
+        {SCOPE_LABEL}: {key}
+  encryptionAtRest: {{enabled: false}}
+  networkSegmentation: {{enabled: false}}
+  auditSidecar: {{enabled: false}}
+  encryptionInTransit:
+    acceptedEvidence: [IstioSidecar, Linkerd, AppTls, {evidence}]
+"#
+    )
+}
+
+fn apply_policy(ctx: &Ctx, name: &str, key: &str, evidence: &str) {
+    kubectl_ok(&["apply"], &transit_policy(name, key, evidence));
+    ctx.cleanup("phipolicy", name);
+    let wait = kubectl(
+        &[
+            "wait",
+            "--for=condition=WebhookScope",
+            &format!("phipolicy/{name}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(wait.ok, "policy {name} never covered: {}", wait.stderr);
+}
+
+/// Deletes a namespaced object when the test ends (pass or fail).
+struct Remove(&'static str, &'static str, &'static str);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = kubectl(
+            &["delete", self.0, self.2, "-n", self.1, "--ignore-not-found"],
+            None,
+        );
+    }
+}
+
+fn cilium_config(wireguard: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cilium-config
+  namespace: kube-system
+data:
+  cluster-name: default
+  enable-ipv4: "true"
+  enable-wireguard: "{wireguard}"
+"#
+    )
+}
+
+#[tokio::test]
+async fn cilium_wireguard_admits_unmeshed_phi_pods_only_while_on() {
+    let key = unique("cilium");
+    let ctx = Ctx::exclusive("cilium", &[(SCOPE_LABEL, &key)]).await;
+    let _cm = Remove("configmap", "kube-system", "cilium-config");
+    let _ = kubectl(
+        &[
+            "delete",
+            "configmap",
+            "cilium-config",
+            "-n",
+            "kube-system",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    let policy = unique("e2e-cilium");
+    apply_policy(&ctx, &policy, &key, "CiliumEncryption");
+
+    // No mesh, no TLS, no Cilium: denied, and the denial says what was looked for.
+    let app = App::bare(&ctx.ns, "intake-api").without_phi_label();
+    let err = rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
+    assert!(
+        err.contains("phi-guard has not seen ConfigMap kube-system/cilium-config"),
+        "{err}"
+    );
+    assert!(err.contains("same node is not encrypted"), "{err}");
+
+    // Cilium encrypts with WireGuard: admitted.
+    kubectl_ok(&["apply"], &cilium_config("true"));
+    accepts_eventually(&app.deployment(), CACHE).await;
+
+    // Switched off: a new Deployment is denied again, naming the setting.
+    kubectl_ok(&["apply"], &cilium_config("false"));
+    let second = App::bare(&ctx.ns, "intake-api-2").without_phi_label();
+    let err = rejects_eventually(&["--dry-run=server"], &second.deployment(), CACHE).await;
+    assert!(
+        err.contains("Cilium transparent encryption is off: ConfigMap kube-system/cilium-config"),
+        "{err}"
+    );
+}
+
+const FELIX_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: felixconfigurations.crd.projectcalico.org
+spec:
+  group: crd.projectcalico.org
+  names:
+    kind: FelixConfiguration
+    listKind: FelixConfigurationList
+    plural: felixconfigurations
+    singular: felixconfiguration
+  scope: Cluster
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              x-kubernetes-preserve-unknown-fields: true
+"#;
+
+fn felix(wireguard: bool) -> String {
+    format!(
+        r#"apiVersion: crd.projectcalico.org/v1
+kind: FelixConfiguration
+metadata:
+  name: default
+spec:
+  bpfEnabled: false
+  logSeverityScreen: Info
+  wireguardEnabled: {wireguard}
+"#
+    )
+}
+
+#[tokio::test]
+async fn calico_wireguard_is_read_from_felix_configuration_once_its_crd_exists() {
+    let key = unique("calico");
+    let ctx = Ctx::exclusive("calico", &[(SCOPE_LABEL, &key)]).await;
+    ctx.cleanup("crd", "felixconfigurations.crd.projectcalico.org");
+    let policy = unique("e2e-calico");
+    apply_policy(&ctx, &policy, &key, "CalicoWireGuard");
+
+    // Without Calico's CRD: denied (phi-guard stays ready: the CRD is optional).
+    let app = App::bare(&ctx.ns, "claims-api").without_phi_label();
+    let err = rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
+    assert!(
+        err.contains("phi-guard has not seen FelixConfiguration default"),
+        "{err}"
+    );
+
+    kubectl_ok(&["apply"], FELIX_CRD);
+    let established = kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/felixconfigurations.crd.projectcalico.org",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(established.ok, "{}", established.stderr);
+    kubectl_ok(&["apply"], &felix(true));
+    accepts_eventually(&app.deployment(), CACHE).await;
+
+    kubectl_ok(&["apply"], &felix(false));
+    let second = App::bare(&ctx.ns, "claims-api-2").without_phi_label();
+    let err = rejects_eventually(&["--dry-run=server"], &second.deployment(), CACHE).await;
+    assert!(
+        err.contains("Calico WireGuard encryption is off: FelixConfiguration default"),
+        "{err}"
+    );
+}

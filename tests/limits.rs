@@ -1,0 +1,534 @@
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+//! The real `phi-guard serve` binary under abuse (issue 16, items 3 and 5). Limits: each test
+//! sends the abuse while real reviews and `/readyz` are sent beside it, and checks they are still
+//! answered promptly and that the server's memory (VmRSS of its process) stays within what its
+//! configuration allows, not what the traffic asks for. No PHI in output: canary values in every
+//! place an object can carry them, at `RUST_LOG=trace`, never appear in responses, logs or
+//! metrics.
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const HOST: &str = "phi-guard.test";
+/// A stalled body: declared 3,000,000 bytes (under the 3 MiB limit), 2.9 MB sent.
+const DECLARED: usize = 3_000_000;
+const SENT: usize = 2_900_000;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    roots: rustls::RootCertStore,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// `phi-guard serve` on the fixture cluster state, with a fresh CA and serving certificate.
+    async fn start(extra: &[&str]) -> Server {
+        Server::launch(extra, "info").await
+    }
+
+    async fn launch(extra: &[&str], rust_log: &str) -> Server {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = rcgen::CertificateParams::new(vec![HOST.to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.path().join("tls.crt"), leaf.pem()).unwrap();
+        std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca.der().to_vec())).unwrap();
+
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
+            .arg("serve")
+            .arg("--cluster-state")
+            .arg(repo().join("tests/fixtures/cluster"))
+            .arg("--tls-cert-file")
+            .arg(dir.path().join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.path().join("tls.key"))
+            .args(["--listen", &addr.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
+            .args(["--log-format", "text", "--shutdown-delay", "0s"])
+            .args(extra)
+            .env("RUST_LOG", rust_log)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("phi-guard serve starts");
+        let s = Server {
+            child,
+            addr,
+            admin,
+            roots,
+            dir,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("http://{admin}/readyz")).await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "phi-guard not ready in 30 s: {}",
+                s.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        s
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Resident memory of the server process, bytes.
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        kib * 1024
+    }
+
+    fn tls(&self, alpn: &[u8]) -> tokio_rustls::TlsConnector {
+        let mut cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![alpn.to_vec()];
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    }
+
+    async fn connect(
+        &self,
+        alpn: &[u8],
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        self.tls(alpn)
+            .connect(ServerName::try_from(HOST).unwrap(), tcp)
+            .await
+    }
+
+    fn client(&self) -> reqwest::Client {
+        let mut cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(cfg)
+            .resolve(HOST, self.addr)
+            .http1_only()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    /// One real review (a compliant PHI Deployment) on a fresh connection: its latency.
+    async fn review(&self) -> Duration {
+        let body = std::fs::read(fixture("deployment-create-allowed")).unwrap();
+        let started = Instant::now();
+        let resp = self
+            .client()
+            .post(format!("https://{HOST}:{}/validate", self.addr.port()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("review answered");
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["response"]["allowed"], true, "{v}");
+        started.elapsed()
+    }
+
+    async fn readyz(&self) -> Duration {
+        let started = Instant::now();
+        let r = reqwest::Client::new()
+            .get(format!("http://{}/readyz", self.admin))
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .expect("readyz answered");
+        assert_eq!(r.status(), 200);
+        started.elapsed()
+    }
+
+    async fn metric_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self.metric_text().await;
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
+    }
+
+    /// While the abuse runs: real reviews and /readyz every 200 ms for `window`, each answered
+    /// within `max_latency`; the server's peak RSS above `before` (its RSS before the abuse).
+    async fn under_abuse(
+        &self,
+        before: u64,
+        window: Duration,
+        max_latency: Duration,
+    ) -> (u64, usize) {
+        let mut peak = before;
+        let started = Instant::now();
+        let mut answered = 0;
+        while started.elapsed() < window {
+            let (review, ready) = tokio::join!(self.review(), self.readyz());
+            assert!(
+                review < max_latency && ready < max_latency,
+                "under abuse, a review took {review:?} and /readyz {ready:?} (limit {max_latency:?})"
+            );
+            answered += 1;
+            peak = peak.max(self.rss());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (peak.saturating_sub(before), answered)
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join(format!("tests/fixtures/admission/{name}.json"))
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// 90 HTTP/1.1 connections each declare a 3 MB body and stall at 2.9 MB (measured before the
+/// body budget: RSS 23 -> 284 MB). Now the server reads at most its budget (32 MiB by default)
+/// and real reviews keep flowing beside them.
+#[tokio::test]
+async fn stalled_large_bodies_over_http1_stay_within_the_body_budget() {
+    let s = Server::start(&["--request-timeout", "30s"]).await;
+    let before = s.rss();
+    let mut stallers = Vec::new();
+    for _ in 0..90 {
+        let mut conn = s.connect(b"http/1.1").await.unwrap();
+        stallers.push(tokio::spawn(async move {
+            let head = format!(
+                "POST /validate HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {DECLARED}\r\n\r\n"
+            );
+            conn.write_all(head.as_bytes()).await?;
+            let chunk = vec![b' '; 64 * 1024];
+            let mut sent = 0;
+            while sent < SENT {
+                let n = chunk.len().min(SENT - sent);
+                conn.write_all(&chunk[..n]).await?;
+                sent += n;
+            }
+            // Stall: hold the connection open without finishing the body.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, std::io::Error>(conn)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (growth, answered) = s
+        .under_abuse(before, Duration::from_secs(6), Duration::from_secs(2))
+        .await;
+    eprintln!(
+        "http1: RSS +{} MiB, {answered} reviews answered beside",
+        growth / MIB
+    );
+    assert!(answered >= 5, "{answered} reviews answered");
+    assert!(
+        growth < 80 * MIB,
+        "RSS grew by {} MiB under 90 stalled 3 MB bodies (budget 32 MiB)",
+        growth / MIB
+    );
+    assert!(
+        s.metric("phi_guard_body_budget_waits_total").await >= 1.0,
+        "the stalled bodies beyond the budget waited"
+    );
+    for t in stallers {
+        t.abort();
+    }
+}
+
+/// One HTTP/2 connection opens 128 streams, each declaring a 3 MB body (measured before: one
+/// connection with 256 such streams took RSS 23 -> 984 MB). The connection's flow-control
+/// window bounds what it can make phi-guard hold.
+#[tokio::test]
+async fn stalled_streams_over_http2_stay_within_the_body_budget() {
+    let s = Server::start(&["--request-timeout", "30s"]).await;
+    let before = s.rss();
+    let conn = s.connect(b"h2").await.unwrap();
+    let (client, connection) = h2::client::handshake(conn).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let mut streams = Vec::new();
+    let mut client = client.ready().await.unwrap();
+    for _ in 0..128 {
+        let req = stalled_request();
+        let (resp, mut body) = match client.send_request(req, false) {
+            Ok(r) => r,
+            Err(_) => break, // the server's stream limit
+        };
+        body.reserve_capacity(SENT);
+        // Queued on the client; the server takes only what its windows allow.
+        let _ = body.send_data(axum::body::Bytes::from(vec![b' '; SENT]), false);
+        streams.push((resp, body));
+        client = client.ready().await.unwrap();
+    }
+    assert!(streams.len() >= 100, "{} streams opened", streams.len());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (growth, answered) = s
+        .under_abuse(before, Duration::from_secs(6), Duration::from_secs(2))
+        .await;
+    eprintln!(
+        "http2: RSS +{} MiB, {answered} reviews answered beside",
+        growth / MIB
+    );
+    assert!(answered >= 5, "{answered} reviews answered");
+    assert!(
+        growth < 48 * MIB,
+        "RSS grew by {} MiB under 128 stalled HTTP/2 streams",
+        growth / MIB
+    );
+    driver.abort();
+}
+
+fn stalled_request() -> axum::http::Request<()> {
+    axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("https://{HOST}/validate"))
+        .header("content-type", "application/json")
+        .header("content-length", DECLARED.to_string())
+        .body(())
+        .unwrap()
+}
+
+/// TLS connections that never send a request are closed after the handshake timeout; at
+/// `--max-connections` new ones wait, and are served once the idle ones are gone.
+#[tokio::test]
+async fn idle_connections_are_closed_and_the_connection_cap_holds() {
+    let s = Server::start(&["--handshake-timeout", "1s", "--max-connections", "4"]).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(s.connect(b"http/1.1").await.unwrap());
+    }
+    assert_eq!(
+        s.metric("phi_guard_open_connections{listener=\"webhook\"}")
+            .await,
+        4.0
+    );
+    // A fifth waits in the backlog: its handshake cannot complete while four are open.
+    let fifth = tokio::time::timeout(Duration::from_millis(500), s.connect(b"http/1.1")).await;
+    assert!(
+        fifth.is_err(),
+        "a fifth connection was served beyond the cap"
+    );
+    // The idle four are closed by the server (EOF) within the first-request timeout.
+    let started = Instant::now();
+    for mut c in idle {
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("idle connection closed within 5 s");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Then real reviews go through.
+    assert!(s.review().await < Duration::from_secs(2));
+}
+
+/// An unfinished request on the admin port (headers never completed) does not keep the process
+/// alive after SIGTERM (measured before: still alive after 60 s).
+#[tokio::test]
+async fn an_unfinished_admin_request_does_not_delay_shutdown() {
+    let mut s = Server::start(&[]).await;
+    let mut slow = TcpStream::connect(s.admin).await.unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut idle_h2 = s.connect(b"h2").await.unwrap();
+    idle_h2
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(code) = s.child.try_wait().unwrap() {
+            assert!(code.success(), "exit {code:?}: {}", s.log());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM: {}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut rest = String::new();
+    let _ = std::fs::File::open(s.dir.path().join("serve.log"))
+        .unwrap()
+        .read_to_string(&mut rest);
+    assert!(rest.contains("stopped"), "{rest}");
+}
+
+// ---- no PHI in any output ---------------------------------------------------------------------
+
+/// Canary values: none may appear in any response, log line or metric.
+const CANARIES: [&str; 9] = [
+    "canary-env-5d1e",
+    "canary-arg-77b2",
+    "canary-cmd-19c4",
+    "canary-annotation-a0f3",
+    "canary-label-6e21",
+    "canary-configmap-c3d9",
+    "canary-field-string-8b0e",
+    "424242424242",
+    "canary-img-4c7a",
+];
+
+/// The denied Deployment fixture with canaries in env values, args, command, annotations, a
+/// label value and the image names (app and a would-be sidecar).
+fn canary_deployment() -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("deployment-create-denied")).unwrap())
+            .unwrap();
+    let obj = &mut v["request"]["object"];
+    obj["metadata"]["annotations"]["note"] = "canary-annotation-a0f3".into();
+    obj["metadata"]["labels"]["team"] = "canary-label-6e21".into();
+    let spec = &mut obj["spec"]["template"]["spec"];
+    spec["containers"][0]["env"][0]["value"] = "canary-env-5d1e".into();
+    spec["containers"][0]["args"] = serde_json::json!(["--token=canary-arg-77b2"]);
+    spec["containers"][0]["command"] = serde_json::json!(["/bin/canary-cmd-19c4"]);
+    spec["containers"][0]["image"] = "registry.example.com/canary-img-4c7a:latest".into();
+    spec["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "log-shipper",
+            "image": "evil.example.com/canary-img-4c7a/fluent-bit:1",
+            "env": [{"name": "K", "value": "canary-env-5d1e"}],
+        }));
+    v
+}
+
+#[tokio::test]
+async fn canaries_never_leave_the_pod_even_at_trace() {
+    let mut s = Server::launch(&[], "trace").await;
+    let mut bodies: Vec<serde_json::Value> = vec![canary_deployment()];
+    // The same as UPDATE (old and new objects judged).
+    let mut update = canary_deployment();
+    update["request"]["operation"] = "UPDATE".into();
+    update["request"]["oldObject"] = update["request"]["object"].clone();
+    update["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["args"] =
+        serde_json::json!(["--token=canary-arg-77b2", "--more"]);
+    bodies.push(update);
+    // A ConfigMap's data.
+    let mut cm: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("configmap-create")).unwrap()).unwrap();
+    cm["request"]["object"]["data"]["k"] = "canary-configmap-c3d9".into();
+    bodies.push(cm);
+    // Values in the wrong type: decode errors must name the field, not echo the value.
+    let mut bad = canary_deployment();
+    bad["request"]["object"]["spec"]["replicas"] = "canary-field-string-8b0e".into();
+    bodies.push(bad);
+    let mut bad = canary_deployment();
+    bad["request"]["object"]["metadata"]["annotations"]["n"] = serde_json::json!(424242424242u64);
+    bodies.push(bad);
+    let mut bad = canary_deployment();
+    bad["request"]["object"]["metadata"]["labels"]["phiguard.io/data-classification"] =
+        serde_json::json!(424242424242u64);
+    bodies.push(bad);
+
+    let client = s.client();
+    let mut seen = String::new();
+    for body in &bodies {
+        let resp = client
+            .post(format!("https://{HOST}:{}/validate", s.addr.port()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("answered");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status == 200 || status == 400, "{status}: {text}");
+        seen.push_str(&text);
+    }
+    // Something was judged (the canary Deployment is denied): the test can see findings.
+    assert!(seen.contains("\"allowed\":false"), "{seen}");
+    seen.push_str(&s.metric_text().await);
+    // Stop the server so every log line is written.
+    let _ = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status();
+    let _ = s.child.wait();
+    let log = s.log();
+    assert!(
+        log.contains(" DEBUG ") || log.contains(" TRACE "),
+        "debug and trace logging are on: {log}"
+    );
+    seen.push_str(&log);
+    let leaked: Vec<&str> = CANARIES
+        .iter()
+        .copied()
+        .filter(|c| seen.contains(c))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "canaries in responses, metrics or the trace log: {leaked:?}\n{}",
+        leaked
+            .iter()
+            .filter_map(|c| seen.lines().find(|l| l.contains(c)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
