@@ -6,6 +6,7 @@ pub(crate) mod confirm;
 mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
+pub(crate) mod safeguards;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
 pub(crate) mod webhook_scope;
@@ -168,6 +169,8 @@ pub struct ClusterState {
     pub certificates: Namespaced<CertificateInfo>,
     pub services: Namespaced<ServiceInfo>,
     pub pods: Namespaced<PodInfo>,
+    /// PodDisruptionBudgets, authorization objects, Velero Schedules (the optional safeguards).
+    pub safeguards: safeguards::SafeguardStores,
     policies: RwLock<Arc<PolicySet>>,
     /// The valid PhiExceptions (expired ones included: each decision compares with its time).
     exceptions: RwLock<Arc<[Arc<Exception>]>>,
@@ -230,7 +233,7 @@ impl ClusterState {
 
     /// Object counts per kind, for metrics and logs.
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
-        vec![
+        let mut v = vec![
             ("Namespace", self.namespaces.len()),
             ("StorageClass", self.storage_classes.len()),
             ("PersistentVolume", self.pvs.len()),
@@ -241,11 +244,14 @@ impl ClusterState {
             ("Service", self.services.len()),
             ("Pod", self.pods.len()),
             ("PhiPolicy", self.policies.read().policies.len()),
-        ]
+        ];
+        v.extend(self.safeguards.sizes());
+        v
     }
 }
 
 impl ClusterView for ClusterState {
+    crate::view::safeguards::forward_safeguard_lookups!(safeguards);
     fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>> {
         self.namespaces.get(name)
     }

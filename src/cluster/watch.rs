@@ -9,6 +9,8 @@
 //! one is skipped, logged, counted and marked `Ready=False` in its status; the rest apply. With
 //! no valid PhiPolicy the built-in hipaa-baseline applies, so the cluster is never unprotected.
 
+mod safeguards;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -178,6 +180,7 @@ pub(crate) fn spawn(
             run(ctx, api, "PhiException", sink)
         },
     ));
+    safeguards::spawn(&ctx, &mut tasks);
     Watchers { tasks }
 }
 
@@ -406,7 +409,23 @@ where
     F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let name = component(&gvk.kind);
+    let kind = gvk.kind.clone();
+    optional_as(ctx, &kind, gvk, start)
+}
+
+/// [`optional`] with the readiness component named `watch/<label>` (for kinds whose name two
+/// API groups share, e.g. Istio's and Linkerd's AuthorizationPolicy).
+fn optional_as<F, Fut>(
+    ctx: &Ctx,
+    label: &str,
+    gvk: GroupVersionKind,
+    start: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let name = component(label);
     ctx.readiness.register(name.clone());
     let ctx = ctx.clone();
     tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! controllers, the pod template with the field path it lives at (messages cite exact fields).
 
 pub(crate) mod pod;
+pub(crate) mod security;
 
 use std::fmt;
 
@@ -150,6 +151,9 @@ pub struct PodView {
     pub claim_templates: Vec<ClaimTemplate>,
     /// Job or CronJob: pods run to completion, so sidecars must be native.
     pub run_to_completion: bool,
+    /// `spec.replicas` of a Deployment, StatefulSet, ReplicaSet or ReplicationController
+    /// (`None`: unset, which the API server defaults to 1); `None` for other kinds.
+    pub replicas: Option<i32>,
 }
 
 /// An Ingress, reduced.
@@ -267,6 +271,7 @@ impl Object {
                     spec,
                     claim_templates: Vec::new(),
                     run_to_completion: false,
+                    replicas: None,
                 };
                 (o.metadata, Body::Pods(view))
             }
@@ -291,6 +296,7 @@ impl Object {
                         Vec::new()
                     },
                     run_to_completion: kind == Kind::Job,
+                    replicas: spec.replicas,
                 };
                 (o.metadata, Body::Pods(view))
             }
@@ -313,6 +319,7 @@ impl Object {
                     spec: t.spec,
                     claim_templates: Vec::new(),
                     run_to_completion: true,
+                    replicas: None,
                 };
                 (o.metadata, Body::Pods(view))
             }
@@ -438,6 +445,8 @@ struct Obj<S> {
 struct ControllerSpec {
     #[serde(default)]
     template: Option<PodTemplate>,
+    #[serde(default)]
+    replicas: Option<i32>,
     #[serde(default, deserialize_with = "null_default")]
     volume_claim_templates: Vec<ClaimTemplate>,
 }

@@ -27,7 +27,7 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
             | ("security.istio.io", "PeerAuthentication")
             | ("cert-manager.io", "Certificate")
             | ("phiguard.io", "PhiPolicy" | "PhiException")
-    )
+    ) || super::safeguards::is_state_kind(group, kind)
 }
 
 /// Kinds that are cluster-scoped: `--namespace` neither applies to them nor conflicts.

@@ -30,6 +30,7 @@ mod facts;
 mod ingress;
 mod istio;
 mod linkerd;
+mod membership;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ use facts::*;
 use ingress::*;
 use istio::*;
 use linkerd::*;
+pub(crate) use membership::{meshes, Mesh};
 use service::*;
 
 use crate::object::{Body, IngressTlsView, IngressView, Object, PodView, VolumeSource};

@@ -1,0 +1,91 @@
+//! The safeguards' cluster state from files (`check --cluster-state`, `serve --cluster-state`):
+//! PodDisruptionBudgets, Istio and Linkerd authorization objects, Velero Schedules. Velero
+//! counts as installed when the files hold a Schedule or the `schedules.velero.io` CRD.
+
+use super::*;
+use crate::cluster::Namespaced;
+use crate::view::objects::ObjectError;
+use crate::view::{
+    IstioAuthzInfo, LinkerdAuthzInfo, LinkerdServerInfo, PdbInfo, VeleroScheduleInfo,
+};
+
+/// Kinds read here (as cluster state, not judged).
+pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("policy", "PodDisruptionBudget")
+            | ("security.istio.io", "AuthorizationPolicy")
+            | ("policy.linkerd.io", "AuthorizationPolicy" | "Server")
+            | ("velero.io", "Schedule")
+    )
+}
+
+fn put<T>(
+    d: &Document,
+    table: &Namespaced<T>,
+    info: Result<T, ObjectError>,
+    key: impl Fn(&T) -> (String, String),
+) -> Result<(), FileError> {
+    let info = info.map_err(|e| object_err(d, without_values(&e.message)))?;
+    let (ns, name) = key(&info);
+    let ns = if ns.is_empty() { "default".into() } else { ns };
+    table.insert(ns, name, info);
+    Ok(())
+}
+
+/// Add the document to the state if it is one of the safeguards' kinds; `Ok(false)` otherwise.
+pub(crate) fn load(
+    group: &str,
+    d: &Document,
+    state: &ClusterState,
+) -> Result<bool, FileError> {
+    let s = &state.safeguards;
+    match (group, d.kind.as_str()) {
+        ("policy", "PodDisruptionBudget") => {
+            let pdb: k8s_openapi::api::policy::v1::PodDisruptionBudget = typed(d)?;
+            put(d, &s.pdbs, Ok(PdbInfo::from(&pdb)), |i| {
+                (i.namespace.clone(), i.name.clone())
+            })?;
+        }
+        ("security.istio.io", "AuthorizationPolicy") => {
+            put(
+                d,
+                &s.istio_authorization_policies,
+                IstioAuthzInfo::from_value(&d.value),
+                |i| (i.namespace.clone(), i.name.clone()),
+            )?;
+        }
+        ("policy.linkerd.io", "AuthorizationPolicy") => {
+            put(
+                d,
+                &s.linkerd_authorization_policies,
+                LinkerdAuthzInfo::from_value(&d.value),
+                |i| (i.namespace.clone(), i.name.clone()),
+            )?;
+        }
+        ("policy.linkerd.io", "Server") => {
+            put(
+                d,
+                &s.linkerd_servers,
+                LinkerdServerInfo::from_value(&d.value),
+                |i| (i.namespace.clone(), i.name.clone()),
+            )?;
+        }
+        ("velero.io", "Schedule") => {
+            s.set_velero_installed(true);
+            put(
+                d,
+                &s.velero_schedules,
+                VeleroScheduleInfo::from_value(&d.value),
+                |i| (i.namespace.clone(), i.name.clone()),
+            )?;
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition")
+            if d.name() == "schedules.velero.io" =>
+        {
+            s.set_velero_installed(true);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}

@@ -1,0 +1,182 @@
+//! The `contingency` rule (45 CFR 164.308(a)(7)): PHI workloads survive the loss of a node and
+//! can be restored.
+//!
+//! - Replicas and disruption budgets are judged on Deployments and StatefulSets (and what
+//!   `check` reads as them: Argo Rollouts, OpenKruise CloneSets): `spec.replicas` at least the
+//!   policy's `minReplicas` (unset counts as 1, the API server's default), and a
+//!   PodDisruptionBudget in the namespace selecting the template's pods that does not allow
+//!   evicting all of them. Bare Pods, Jobs, CronJobs and DaemonSets are not judged for these: a
+//!   bare Pod has no replicas to count (its controller, when it has one, is judged instead), a
+//!   Job runs to completion, a DaemonSet runs one pod per node. ReplicaSets are left to the
+//!   Deployment that owns them.
+//! - Backups, when Velero is installed (its Schedule CRD is served): every PHI workload kind
+//!   (Pods included) is judged: a Velero Schedule covers the namespace and the pods' labels,
+//!   and no claim-backed volume is excluded (`backup.velero.io/backup-volumes-excludes` naming
+//!   it, `velero.io/exclude-from-backup: "true"` on the workload, its pods, the claim or the
+//!   Namespace). Without Velero nothing is said about backups: other backup tools are
+//!   invisible to phi-guard.
+
+use crate::object::{Kind, Object, PodView, VolumeSource};
+use crate::policy::ContingencyConfig;
+use crate::rules::RuleContext;
+use crate::verdict::{Finding, Mode, RuleId};
+
+/// Velero's pod annotation listing volumes its file-system backup skips.
+pub(crate) const VELERO_VOLUME_EXCLUDES: &str = "backup.velero.io/backup-volumes-excludes";
+/// Velero's label that keeps an object out of every backup.
+pub(crate) const VELERO_EXCLUDE_LABEL: &str = "velero.io/exclude-from-backup";
+
+/// Every contingency finding for the workload.
+pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &ContingencyConfig) -> Vec<Finding> {
+    let Some(pod) = w.pods() else {
+        return Vec::new();
+    };
+    let what = w.display();
+    let mut out = Vec::new();
+    let finding = |mode: Mode, path: String, message: String, fix: &str| {
+        Finding::new(
+            RuleId::Contingency,
+            mode,
+            path,
+            format!("{what}: {message}"),
+            fix,
+        )
+    };
+    if matches!(w.kind, Kind::Deployment | Kind::StatefulSet) {
+        let replicas = pod.replicas.unwrap_or(1);
+        if replicas < cfg.min_replicas {
+            out.push(finding(
+                cfg.mode,
+                "spec.replicas".into(),
+                format!(
+                    "runs {replicas} replica(s); the policy requires at least {} so the loss of one pod or node does not stop access to ePHI",
+                    cfg.min_replicas
+                ),
+                "raise spec.replicas (with an autoscaler, set its minReplicas as well) and spread the pods across nodes (topologySpreadConstraints or pod anti-affinity)",
+            ));
+        }
+        if let Some(mode) = cfg.pod_disruption_budget {
+            let pdbs = ctx.cluster.pod_disruption_budgets(&w.namespace);
+            let selecting: Vec<_> = pdbs
+                .iter()
+                .filter(|p| p.selector.as_ref().is_some_and(|s| s.matches(&pod.labels)))
+                .collect();
+            if !selecting.iter().any(|p| !p.protects_nothing) {
+                let message = if selecting.is_empty() {
+                    "no PodDisruptionBudget in the namespace selects its pods, so a node drain may evict all of them at once".to_string()
+                } else {
+                    let names: Vec<&str> = selecting.iter().map(|p| p.name.as_str()).collect();
+                    format!(
+                        "the PodDisruptionBudget(s) selecting its pods ({}) allow evicting every pod (minAvailable 0 or maxUnavailable 100%)",
+                        names.join(", ")
+                    )
+                };
+                out.push(finding(
+                    mode,
+                    pod.meta_path.to_string() + ".labels",
+                    message,
+                    "create a policy/v1 PodDisruptionBudget whose selector matches the pod template's labels, with minAvailable: 1 or maxUnavailable: 1",
+                ));
+            }
+        }
+    }
+    if let Some(mode) = cfg.backup {
+        backup(w, pod, ctx, &mut |path, message, fix| {
+            out.push(finding(mode, path, message, fix))
+        });
+    }
+    out
+}
+
+/// The Velero checks (only when Velero is installed).
+fn backup(
+    w: &Object,
+    pod: &PodView,
+    ctx: &RuleContext,
+    push: &mut dyn FnMut(String, String, &str),
+) {
+    let Some(schedules) = ctx.cluster.velero_schedules() else {
+        return;
+    };
+    if !schedules.iter().any(|s| s.covers(&w.namespace, &pod.labels)) {
+        push(
+            format!("{}.labels", pod.meta_path),
+            format!("Velero is installed but no active Schedule backs up namespace {} with these pods (includedNamespaces, excludedNamespaces, labelSelector, paused)", w.namespace),
+            "create a velero.io/v1 Schedule whose spec.template.includedNamespaces lists the namespace (or *) and whose labelSelector, if any, matches the pods",
+        );
+    }
+    let excluded = |l: &crate::selector::Labels| {
+        l.get(VELERO_EXCLUDE_LABEL)
+            .is_some_and(|v| v.trim() == "true")
+    };
+    if excluded(&w.labels) {
+        push(
+            format!("metadata.labels[{VELERO_EXCLUDE_LABEL}]"),
+            "the workload is labeled velero.io/exclude-from-backup".into(),
+            "remove the velero.io/exclude-from-backup label",
+        );
+    }
+    if w.kind != Kind::Pod && excluded(&pod.labels) {
+        push(
+            format!("{}.labels[{VELERO_EXCLUDE_LABEL}]", pod.meta_path),
+            "its pods are labeled velero.io/exclude-from-backup".into(),
+            "remove the velero.io/exclude-from-backup label from the pod template",
+        );
+    }
+    if ctx.namespace_labels().is_some_and(excluded) {
+        push(
+            format!("{}.labels", pod.meta_path),
+            format!("namespace {} is labeled velero.io/exclude-from-backup", w.namespace),
+            "remove the velero.io/exclude-from-backup label from the Namespace",
+        );
+    }
+    let skipped: Vec<&str> = pod
+        .annotations
+        .get(VELERO_VOLUME_EXCLUDES)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    for (i, v) in pod.spec.volumes.iter().enumerate() {
+        let claim = match &v.source {
+            VolumeSource::PersistentVolumeClaim { claim_name } => Some(claim_name.as_str()),
+            VolumeSource::Ephemeral { .. } => None,
+            _ => continue,
+        };
+        if skipped.contains(&v.name.as_str()) {
+            push(
+                format!("{}.annotations[{VELERO_VOLUME_EXCLUDES}]", pod.meta_path),
+                format!("volume {} (claim-backed) is excluded from Velero backups", v.name),
+                "remove the volume from backup.velero.io/backup-volumes-excludes",
+            );
+        }
+        if let Some(c) = claim.and_then(|c| ctx.cluster.pvc(&w.namespace, c)) {
+            if excluded(&c.labels) {
+                push(
+                    format!("{}.volumes[{i}]", pod.spec_path),
+                    format!("PersistentVolumeClaim {} of volume {} is labeled velero.io/exclude-from-backup", c.name, v.name),
+                    "remove the velero.io/exclude-from-backup label from the claim",
+                );
+            }
+        }
+    }
+    for (i, t) in pod.claim_templates.iter().enumerate() {
+        let name = t.metadata.name.as_deref().unwrap_or_default();
+        if skipped.contains(&name) {
+            push(
+                format!("{}.annotations[{VELERO_VOLUME_EXCLUDES}]", pod.meta_path),
+                format!("volume {name} (spec.volumeClaimTemplates[{i}]) is excluded from Velero backups"),
+                "remove the volume from backup.velero.io/backup-volumes-excludes",
+            );
+        }
+        if excluded(&t.metadata.labels) {
+            push(
+                format!("spec.volumeClaimTemplates[{i}].metadata.labels"),
+                format!("claim template {name} is labeled velero.io/exclude-from-backup"),
+                "remove the velero.io/exclude-from-backup label from the claim template",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "contingency_tests.rs"]
+mod tests;
