@@ -64,9 +64,9 @@ pub struct PodSpec {
     /// Debug containers added through the `ephemeralcontainers` subresource.
     #[serde(default, deserialize_with = "null_default")]
     pub ephemeral_containers: Vec<Container>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, rename = "hostPID", deserialize_with = "null_default")]
     pub host_pid: bool,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, rename = "hostIPC", deserialize_with = "null_default")]
     pub host_ipc: bool,
     /// Pod-level security settings (inherited by containers where Pod Security says so).
     #[serde(default)]

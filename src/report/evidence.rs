@@ -181,7 +181,10 @@ pub(crate) fn build(
     for j in judged.iter().filter(|j| j.phi) {
         let mut rules = BTreeMap::new();
         let mut findings: BTreeMap<&'static str, Vec<Item>> = BTreeMap::new();
-        for rule in REPORTED_RULES.into_iter().filter(|r| in_evidence(*r, policies)) {
+        for rule in REPORTED_RULES
+            .into_iter()
+            .filter(|r| in_evidence(*r, policies))
+        {
             let found: Vec<&Found<'_>> = j
                 .findings
                 .iter()

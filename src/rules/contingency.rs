@@ -98,7 +98,10 @@ fn backup(
     let Some(schedules) = ctx.cluster.velero_schedules() else {
         return;
     };
-    if !schedules.iter().any(|s| s.covers(&w.namespace, &pod.labels)) {
+    if !schedules
+        .iter()
+        .any(|s| s.covers(&w.namespace, &pod.labels))
+    {
         push(
             format!("{}.labels", pod.meta_path),
             format!("Velero is installed but no active Schedule backs up namespace {} with these pods (includedNamespaces, excludedNamespaces, labelSelector, paused)", w.namespace),
@@ -126,14 +129,22 @@ fn backup(
     if ctx.namespace_labels().is_some_and(excluded) {
         push(
             format!("{}.labels", pod.meta_path),
-            format!("namespace {} is labeled velero.io/exclude-from-backup", w.namespace),
+            format!(
+                "namespace {} is labeled velero.io/exclude-from-backup",
+                w.namespace
+            ),
             "remove the velero.io/exclude-from-backup label from the Namespace",
         );
     }
     let skipped: Vec<&str> = pod
         .annotations
         .get(VELERO_VOLUME_EXCLUDES)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     for (i, v) in pod.spec.volumes.iter().enumerate() {
         let claim = match &v.source {
@@ -144,7 +155,10 @@ fn backup(
         if skipped.contains(&v.name.as_str()) {
             push(
                 format!("{}.annotations[{VELERO_VOLUME_EXCLUDES}]", pod.meta_path),
-                format!("volume {} (claim-backed) is excluded from Velero backups", v.name),
+                format!(
+                    "volume {} (claim-backed) is excluded from Velero backups",
+                    v.name
+                ),
                 "remove the volume from backup.velero.io/backup-volumes-excludes",
             );
         }

@@ -92,7 +92,9 @@ fn linkerd_authorized(ctx: &RuleContext, namespace: &str, labels: &Labels) -> bo
             "Namespace" => p.target_name.is_empty() || p.target_name == namespace,
             "Server" => servers.iter().any(|s| {
                 s.name == p.target_name
-                    && s.pod_selector.as_ref().is_some_and(|sel| sel.matches(labels))
+                    && s.pod_selector
+                        .as_ref()
+                        .is_some_and(|sel| sel.matches(labels))
             }),
             _ => false,
         })

@@ -113,7 +113,9 @@ mod tests {
             && f.citation == "45 CFR 164.312(c)(1)"
             && f.mode == Mode::Enforce));
         // Messages name containers, never image references.
-        assert!(f.iter().all(|f| !f.message.contains("latest") && !f.message.contains("busybox")));
+        assert!(f
+            .iter()
+            .all(|f| !f.message.contains("latest") && !f.message.contains("busybox")));
 
         let digest_only = run(&loose, |s| {
             s.integrity.read_only_root_filesystem = crate::policy::CheckLevel::Ignore;

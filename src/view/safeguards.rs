@@ -291,7 +291,10 @@ impl VeleroScheduleInfo {
         !self.paused
             && (self.included_namespaces.is_empty() || listed(&self.included_namespaces))
             && !listed(&self.excluded_namespaces)
-            && self.label_selector.as_ref().is_none_or(|s| s.matches(labels))
+            && self
+                .label_selector
+                .as_ref()
+                .is_none_or(|s| s.matches(labels))
     }
 }
 
@@ -300,10 +303,7 @@ impl VeleroScheduleInfo {
 /// resting on a PodDisruptionBudget or AuthorizationPolicy created a moment ago is not re-read).
 macro_rules! forward_safeguard_lookups {
     ($inner:ident) => {
-        fn pod_disruption_budgets(
-            &self,
-            namespace: &str,
-        ) -> Arc<[Arc<crate::view::PdbInfo>]> {
+        fn pod_disruption_budgets(&self, namespace: &str) -> Arc<[Arc<crate::view::PdbInfo>]> {
             self.$inner.pod_disruption_budgets(namespace)
         }
         fn istio_authorization_policies(
@@ -363,8 +363,10 @@ mod tests {
     #[test]
     fn velero_schedules_cover_by_namespace_and_labels() {
         let s = |template| {
-            VeleroScheduleInfo::from_value(&json!({"metadata": {"name": "daily", "namespace": "velero"},
-                "spec": {"schedule": "0 1 * * *", "template": template}}))
+            VeleroScheduleInfo::from_value(
+                &json!({"metadata": {"name": "daily", "namespace": "velero"},
+                "spec": {"schedule": "0 1 * * *", "template": template}}),
+            )
             .expect("reads")
         };
         let l = Labels::from([("app", "api")]);
@@ -372,8 +374,10 @@ mod tests {
         assert!(s(json!({"includedNamespaces": ["*"]})).covers("phi", &l));
         assert!(s(json!({"includedNamespaces": ["phi"]})).covers("phi", &l));
         assert!(!s(json!({"includedNamespaces": ["other"]})).covers("phi", &l));
-        assert!(!s(json!({"includedNamespaces": ["*"], "excludedNamespaces": ["phi"]}))
-            .covers("phi", &l));
+        assert!(
+            !s(json!({"includedNamespaces": ["*"], "excludedNamespaces": ["phi"]}))
+                .covers("phi", &l)
+        );
         assert!(!s(json!({"labelSelector": {"matchLabels": {"app": "web"}}})).covers("phi", &l));
         let paused = VeleroScheduleInfo::from_value(&json!({"metadata": {"name": "p"},
             "spec": {"paused": true, "template": {}}}))

@@ -21,6 +21,7 @@ mod exceptions;
 mod fail_closed;
 mod helm;
 mod policy;
+mod safeguards;
 mod updates;
 
 pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};

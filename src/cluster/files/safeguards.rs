@@ -34,11 +34,7 @@ fn put<T>(
 }
 
 /// Add the document to the state if it is one of the safeguards' kinds; `Ok(false)` otherwise.
-pub(crate) fn load(
-    group: &str,
-    d: &Document,
-    state: &ClusterState,
-) -> Result<bool, FileError> {
+pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bool, FileError> {
     let s = &state.safeguards;
     match (group, d.kind.as_str()) {
         ("policy", "PodDisruptionBudget") => {
