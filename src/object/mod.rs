@@ -198,6 +198,22 @@ impl Object {
         }
     }
 
+    /// Equal in everything rules read except `spec.replicas`: scaling is bookkeeping for the
+    /// findings an object already had (as before the contingency rule read replicas); a finding
+    /// a scale-down introduces is new and judged as such.
+    pub fn same_but_replicas(&self, other: &Object) -> bool {
+        match (&self.body, &other.body) {
+            (Body::Pods(a), Body::Pods(b)) if a.replicas != b.replicas => {
+                let mut scaled = other.clone();
+                if let Body::Pods(p) = &mut scaled.body {
+                    p.replicas = a.replicas;
+                }
+                *self == scaled
+            }
+            _ => self == other,
+        }
+    }
+
     /// `Kind namespace/name`, for messages and logs.
     pub fn display(&self) -> String {
         if self.namespace.is_empty() {

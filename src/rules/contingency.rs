@@ -43,13 +43,14 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &ContingencyConfig) -> V
         )
     };
     if matches!(w.kind, Kind::Deployment | Kind::StatefulSet) {
-        let replicas = pod.replicas.unwrap_or(1);
-        if replicas < cfg.min_replicas {
+        if pod.replicas.unwrap_or(1) < cfg.min_replicas {
             out.push(finding(
                 cfg.mode,
                 "spec.replicas".into(),
+                // The count itself stays out of the message: an UPDATE that scales between two
+                // short counts keeps the same finding (pre-existing, not newly introduced).
                 format!(
-                    "runs {replicas} replica(s); the policy requires at least {} so the loss of one pod or node does not stop access to ePHI",
+                    "runs fewer replicas than the policy's minimum of {}, so the loss of one pod or node stops access to ePHI",
                     cfg.min_replicas
                 ),
                 "raise spec.replicas (with an autoscaler, set its minReplicas as well) and spread the pods across nodes (topologySpreadConstraints or pod anti-affinity)",

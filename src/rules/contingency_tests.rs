@@ -189,3 +189,38 @@ fn statefulset_claim_templates_may_not_be_excluded() {
         ]
     );
 }
+
+/// UPDATE semantics: scaling keeps findings the object already had pre-existing (as before the
+/// rule read replicas, also under `updates: Enforce`), while a scale-down below the minimum is
+/// new and denied.
+#[test]
+fn scaling_is_judged_by_what_it_introduces() {
+    use crate::engine::{evaluate_update, Actor};
+    use std::sync::Arc;
+    let state = ClusterState::new();
+    add_pdb(
+        &state,
+        "api",
+        json!({"minAvailable": 1, "selector": {"matchLabels": {"app": "api"}}}),
+    );
+    let strict = Arc::new(policy_with(|s| {
+        s.contingency.enabled = true;
+        s.updates = crate::policy::UpdateMode::Enforce;
+        s.scope.workload_selector.match_labels =
+            Some([("app".to_string(), "api".to_string())].into());
+    }));
+    let at = |n: i32| workload(Kind::Deployment, Some(n), json!({}), app_spec());
+    let policies = [strict];
+    // The other rules' findings are pre-existing; scaling 3 -> 4 is bookkeeping for them.
+    let d = evaluate_update(&at(3), &at(4), &state, &policies, Actor::Person);
+    assert!(d.allowed, "{d:#?}");
+    // 3 -> 1 introduces the replicas finding: denied.
+    let d = evaluate_update(&at(3), &at(1), &state, &policies, Actor::Person);
+    assert!(!d.allowed);
+    assert!(d
+        .with_mode(Mode::Enforce)
+        .all(|f| f.rule == RuleId::Contingency && f.path == "spec.replicas"));
+    // 1 -> 0: the same finding as before, not made worse in what phi-guard says.
+    let d = evaluate_update(&at(1), &at(0), &state, &policies, Actor::Person);
+    assert!(d.allowed, "{d:#?}");
+}
