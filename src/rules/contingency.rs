@@ -31,16 +31,9 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &ContingencyConfig) -> V
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
-    let what = w.display();
     let mut out = Vec::new();
     let finding = |mode: Mode, path: String, message: String, fix: &str| {
-        Finding::new(
-            RuleId::Contingency,
-            mode,
-            path,
-            format!("{what}: {message}"),
-            fix,
-        )
+        Finding::new(RuleId::Contingency, mode, path, message, fix)
     };
     if matches!(w.kind, Kind::Deployment | Kind::StatefulSet) {
         if pod.replicas.unwrap_or(1) < cfg.min_replicas {
@@ -115,14 +108,14 @@ fn backup(
     };
     if excluded(&w.labels) {
         push(
-            format!("metadata.labels[{VELERO_EXCLUDE_LABEL}]"),
+            format!("metadata.labels[\"{VELERO_EXCLUDE_LABEL}\"]"),
             "the workload is labeled velero.io/exclude-from-backup".into(),
             "remove the velero.io/exclude-from-backup label",
         );
     }
     if w.kind != Kind::Pod && excluded(&pod.labels) {
         push(
-            format!("{}.labels[{VELERO_EXCLUDE_LABEL}]", pod.meta_path),
+            format!("{}.labels[\"{VELERO_EXCLUDE_LABEL}\"]", pod.meta_path),
             "its pods are labeled velero.io/exclude-from-backup".into(),
             "remove the velero.io/exclude-from-backup label from the pod template",
         );
@@ -155,7 +148,10 @@ fn backup(
         };
         if skipped.contains(&v.name.as_str()) {
             push(
-                format!("{}.annotations[{VELERO_VOLUME_EXCLUDES}]", pod.meta_path),
+                format!(
+                    "{}.annotations[\"{VELERO_VOLUME_EXCLUDES}\"]",
+                    pod.meta_path
+                ),
                 format!(
                     "volume {} (claim-backed) is excluded from Velero backups",
                     v.name
@@ -177,7 +173,7 @@ fn backup(
         let name = t.metadata.name.as_deref().unwrap_or_default();
         if skipped.contains(&name) {
             push(
-                format!("{}.annotations[{VELERO_VOLUME_EXCLUDES}]", pod.meta_path),
+                format!("{}.annotations[\"{VELERO_VOLUME_EXCLUDES}\"]", pod.meta_path),
                 format!("volume {name} (spec.volumeClaimTemplates[{i}]) is excluded from Velero backups"),
                 "remove the volume from backup.velero.io/backup-volumes-excludes",
             );

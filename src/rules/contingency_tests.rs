@@ -61,7 +61,8 @@ fn deployments_need_replicas_and_a_protecting_pdb() {
         ["spec.replicas", "spec.template.metadata.labels"]
     );
     assert!(
-        f[0].message.contains("runs 1 replica(s)"),
+        f[0].message
+            .contains("fewer replicas than the policy's minimum of 2"),
         "{}",
         f[0].message
     );
@@ -133,7 +134,7 @@ fn backups_are_judged_only_when_velero_is_installed() {
         paths(&f),
         [
             "spec.template.metadata.labels",
-            "spec.template.metadata.annotations[backup.velero.io/backup-volumes-excludes]"
+            "spec.template.metadata.annotations[\"backup.velero.io/backup-volumes-excludes\"]"
         ]
     );
     assert!(f[1].message.contains("volume data"), "{}", f[1].message);
@@ -184,7 +185,7 @@ fn statefulset_claim_templates_may_not_be_excluded() {
     assert_eq!(
         paths(&run_in(&state, &w)),
         [
-            "spec.template.metadata.annotations[backup.velero.io/backup-volumes-excludes]",
+            "spec.template.metadata.annotations[\"backup.velero.io/backup-volumes-excludes\"]",
             "spec.volumeClaimTemplates[0].metadata.labels"
         ]
     );

@@ -30,7 +30,6 @@ pub(crate) fn check(
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
-    let what = w.display();
     let mut out = Vec::new();
     for (mesh, signal) in meshes(&w.namespace, pod, ctx.namespace.as_deref()) {
         let (held, fix) = match mesh {
@@ -52,7 +51,7 @@ pub(crate) fn check(
                 RuleId::EntityAuthentication,
                 cfg.mode,
                 format!("{}.labels", pod.meta_path),
-                format!("{what}: meshed ({signal}) but no {name} selects its pods, so any workload in the mesh may call it"),
+                format!("the pod is meshed ({signal}) but no {name} selects its pods, so any workload in the mesh may call it"),
                 fix,
             ));
         }

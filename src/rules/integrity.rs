@@ -15,7 +15,6 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &IntegrityConfig) -> Ve
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
-    let what = w.display();
     let mut out = Vec::new();
     for (path, c) in all_containers(pod) {
         if let Some(mode) = cfg.require_digest {
@@ -24,7 +23,7 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &IntegrityConfig) -> Ve
                     RuleId::Integrity,
                     mode,
                     format!("{path}.image"),
-                    format!("{what}: the image of container {} is not pinned by digest (a tag can be moved to other content)", c.name),
+                    format!("the image of container {} is not pinned by digest (a tag can be moved to other content)", c.name),
                     "reference the image as repository@sha256:<digest> (tools such as crane digest or kustomize images resolve it)",
                 ));
             }
@@ -39,7 +38,7 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &IntegrityConfig) -> Ve
                     RuleId::Integrity,
                     mode,
                     format!("{path}.securityContext.readOnlyRootFilesystem"),
-                    format!("{what}: container {} does not set readOnlyRootFilesystem: true", c.name),
+                    format!("container {} does not set readOnlyRootFilesystem: true", c.name),
                     "set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the program must write",
                 ));
             }

@@ -72,19 +72,18 @@ const SAFE_SYSCTLS: [&str; 10] = [
 
 const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
-struct Out<'a> {
+struct Out {
     mode: Mode,
-    what: &'a str,
     findings: Vec<Finding>,
 }
 
-impl Out<'_> {
+impl Out {
     fn push(&mut self, path: String, message: String, fix: &str) {
         self.findings.push(Finding::new(
             RuleId::LeastPrivilege,
             self.mode,
             path,
-            format!("{}: {message}", self.what),
+            message,
             fix,
         ));
     }
@@ -110,7 +109,6 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &LeastPrivilegeConfig) -
     let Some(pod) = w.pods() else {
         return Vec::new();
     };
-    let what = w.display();
     let mut findings = Vec::new();
     let namespace_enforces = ctx
         .namespace_labels()
@@ -119,7 +117,6 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &LeastPrivilegeConfig) -
     if let Some(mode) = cfg.pod_security.filter(|_| !namespace_enforces) {
         let mut out = Out {
             mode,
-            what: &what,
             findings: Vec::new(),
         };
         pod_security(pod, &mut out);
@@ -132,7 +129,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &LeastPrivilegeConfig) -
                 RuleId::LeastPrivilege,
                 mode,
                 format!("{spec}.automountServiceAccountToken"),
-                format!("{what}: the pod does not set automountServiceAccountToken: false, so a ServiceAccount token is mounted into every container (the ServiceAccount's own setting is not read)"),
+                "the pod does not set automountServiceAccountToken: false, so a ServiceAccount token is mounted into every container (the ServiceAccount's own setting is not read)",
                 "set automountServiceAccountToken: false in the pod spec; a pod that calls the Kubernetes API mounts a projected serviceAccountToken volume in the container that needs it, or the policy sets leastPrivilege.serviceAccountToken: Ignore",
             ));
         }
@@ -149,7 +146,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &LeastPrivilegeConfig) -
                 RuleId::LeastPrivilege,
                 mode,
                 format!("{spec}.serviceAccountName"),
-                format!("{what}: the pod runs as the namespace's default ServiceAccount, which every pod without its own shares"),
+                "the pod runs as the namespace's default ServiceAccount, which every pod without its own shares",
                 "create a ServiceAccount for this workload (granted only what it needs) and set serviceAccountName",
             ));
         }
