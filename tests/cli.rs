@@ -1429,16 +1429,25 @@ fn sarif_results(v: &Value) -> Vec<Value> {
             "encryption-in-transit",
             "network-segmentation",
             "audit-sidecar",
-            "phi-classification"
+            "phi-classification",
+            // The optional safeguards (issue 17), listed whether or not a policy enables them;
+            // appended, so the existing rules keep their ruleIndex.
+            "least-privilege",
+            "integrity",
+            "entity-authentication",
+            "contingency"
         ]
     );
     for r in rules {
         assert!(!r["shortDescription"]["text"].as_str().unwrap().is_empty());
         assert!(r["helpUri"].as_str().unwrap().starts_with("https://"));
-        assert!(r["properties"]["hipaa-citation"]
-            .as_str()
-            .unwrap()
-            .starts_with("45 CFR 164.312"));
+        // 164.312 (technical safeguards) or 164.308 (administrative: least privilege,
+        // contingency).
+        let citation = r["properties"]["hipaa-citation"].as_str().unwrap();
+        assert!(
+            citation.starts_with("45 CFR 164.312") || citation.starts_with("45 CFR 164.308"),
+            "{citation}"
+        );
         let sev: f64 = r["properties"]["security-severity"]
             .as_str()
             .unwrap()
