@@ -146,7 +146,9 @@ pub struct PodView {
     pub labels: Labels,
     /// Annotations of the pods (values never logged).
     pub annotations: Labels,
-    pub spec: PodSpec,
+    /// Boxed: the pod spec is most of a decoded object's size, and `Body`'s other variants are
+    /// small.
+    pub spec: Box<PodSpec>,
     /// StatefulSet `spec.volumeClaimTemplates`.
     pub claim_templates: Vec<ClaimTemplate>,
     /// Job or CronJob: pods run to completion, so sidecars must be native.
@@ -284,7 +286,7 @@ impl Object {
                     meta_path: "metadata",
                     labels: o.metadata.labels.clone(),
                     annotations: o.metadata.annotations.clone(),
-                    spec,
+                    spec: Box::new(spec),
                     claim_templates: Vec::new(),
                     run_to_completion: false,
                     replicas: None,
@@ -305,7 +307,7 @@ impl Object {
                     meta_path: "spec.template.metadata",
                     labels: t.metadata.labels,
                     annotations: t.metadata.annotations,
-                    spec: t.spec,
+                    spec: Box::new(t.spec),
                     claim_templates: if kind == Kind::StatefulSet {
                         spec.volume_claim_templates
                     } else {
@@ -332,7 +334,7 @@ impl Object {
                     meta_path: "spec.jobTemplate.spec.template.metadata",
                     labels: t.metadata.labels,
                     annotations: t.metadata.annotations,
-                    spec: t.spec,
+                    spec: Box::new(t.spec),
                     claim_templates: Vec::new(),
                     run_to_completion: true,
                     replicas: None,

@@ -11,6 +11,7 @@
 //! - Linkerd: a `policy.linkerd.io` AuthorizationPolicy in the pod's namespace that requires a
 //!   `MeshTLSAuthentication` and targets the Namespace or a `Server` whose podSelector selects
 //!   the pod. Policies targeting an HTTPRoute are not followed to their Server.
+//!
 //! Unmeshed pods are not judged here: encryption in transit reports the missing mesh, and what
 //! an application checks of its clients is invisible to admission.
 

@@ -15,6 +15,7 @@
 //!   it false) or on every container; no `runAsUser: 0` anywhere; seccomp `RuntimeDefault` or
 //!   `Localhost` on the pod (containers may then leave it unset, never `Unconfined`) or on every
 //!   container; capabilities drop `ALL` and add nothing but `NET_BIND_SERVICE`.
+//!
 //! Pods with `spec.os.name: windows` are exempt from the privilege-escalation, seccomp and
 //! capabilities checks, as in the standard.
 //!
