@@ -85,3 +85,51 @@ pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bo
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use crate::view::ClusterView;
+
+    #[test]
+    fn safeguard_kinds_are_read_and_velero_counts_as_installed_by_its_crd() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = r#"
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: api-http, namespace: phi}
+spec: {podSelector: {matchLabels: {app: api}}, port: http}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: api, namespace: phi}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: api-http}
+  requiredAuthenticationRefs: [{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: api}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: api}}}
+"#;
+        std::fs::write(dir.path().join("state.yaml"), text).expect("write");
+        let state = ClusterState::new();
+        load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        assert_eq!(state.linkerd_servers("phi").len(), 1);
+        assert!(state.linkerd_authorization_policies("phi")[0].requires_mesh_tls);
+        assert_eq!(
+            state.pod_disruption_budgets("default").len(),
+            1,
+            "no namespace: default"
+        );
+        assert!(
+            state.velero_schedules().is_none(),
+            "no Velero in these files"
+        );
+
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: schedules.velero.io}\n";
+        std::fs::write(dir.path().join("velero.yaml"), crd).expect("write");
+        load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        assert_eq!(state.velero_schedules().map(|s| s.len()), Some(0));
+    }
+}
