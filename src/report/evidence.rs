@@ -487,4 +487,51 @@ mod tests {
         assert!(html.contains("hipaa-baseline"));
         assert!(!html.contains("<script"), "no scripts in an evidence file");
     }
+
+    /// A safeguard no policy enables is neither a section nor a "pass" (it was never checked);
+    /// one a policy enables is reported like the four requirements.
+    #[test]
+    fn safeguards_are_evidence_only_where_a_policy_enables_them() {
+        let judged = vec![Judged {
+            kind: "Deployment",
+            namespace: "clinic",
+            name: "records",
+            phi: true,
+            findings: vec![Found {
+                rule: "integrity",
+                path: "spec.template.spec.containers[0].image",
+                mode: "Enforce",
+                message: "the image of container api is not pinned by digest",
+            }],
+        }];
+        let build_with = |p: crate::policy::Policy| {
+            build(
+                &judged,
+                &[Arc::new(p)],
+                &BTreeMap::new(),
+                &[],
+                0,
+                "2026-12-01T10:00:00Z".into(),
+                "files".into(),
+            )
+        };
+        let e = build_with(baseline());
+        assert!(!e.workloads[0].rules.contains_key("integrity"));
+        assert!(!e.workloads[0].rules.contains_key("least-privilege"));
+        assert!(!e.sections.iter().any(|s| s.rule == "contingency"));
+        assert_eq!(e.sections.len(), 4);
+
+        let e = build_with(crate::fixtures::policy_with(|s| {
+            s.integrity.enabled = true;
+        }));
+        assert_eq!(e.workloads[0].rules["integrity"], Status::Fail);
+        assert!(!e.workloads[0].rules.contains_key("contingency"));
+        let s = e
+            .sections
+            .iter()
+            .find(|s| s.rule == "integrity")
+            .expect("integrity section");
+        assert_eq!((s.citation, s.fail), ("45 CFR 164.312(c)(1)", 1));
+        assert_eq!(e.policies[0].rules.last(), Some(&"integrity"));
+    }
 }
