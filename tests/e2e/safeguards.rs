@@ -6,7 +6,8 @@
 
 use crate::fixtures::App;
 use crate::harness::{
-    accepts, kubectl, kubectl_ok, rejects, rejects_eventually, unique, warnings, Ctx, CACHE,
+    accepts, accepts_eventually, kubectl, kubectl_ok, rejects, rejects_eventually, unique,
+    warnings, Ctx, CACHE,
 };
 use crate::policy::SCOPE_LABEL;
 use crate::{assert_findings, denial};
@@ -164,5 +165,50 @@ async fn least_privilege_in_warn_admits_with_warnings() {
         run.ok,
         "the warned Deployment was not created: {}",
         run.stderr
+    );
+}
+
+/// Contingency through the PodDisruptionBudget watch: a two-replica Deployment is denied until a
+/// PDB selecting its pods exists, then admitted; scaling it down to one replica (an UPDATE that
+/// introduces a finding) is denied for the replicas alone.
+#[tokio::test]
+async fn contingency_follows_the_pod_disruption_budget_watch() {
+    let key = unique("contingency");
+    let ctx = Ctx::new("contingency", &[(SCOPE_LABEL, &key)]).await;
+    let policy = unique("e2e-contingency");
+    apply_policy(
+        &ctx,
+        &policy,
+        &safeguard_policy(&policy, &key, "  contingency: {enabled: true}\n"),
+    );
+    let app = App::bare(&ctx.ns, "ledger")
+        .without_phi_label()
+        .with_replicas(2);
+    let err = rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
+    assert_findings(&err, &[RuleId::Contingency]);
+    assert!(
+        denial(&err).contains("no PodDisruptionBudget"),
+        "{}",
+        denial(&err)
+    );
+
+    let pdb = serde_json::to_string_pretty(&serde_json::json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "ledger", "namespace": ctx.ns},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "ledger"}}},
+    }))
+    .expect("manifest");
+    kubectl_ok(&["apply"], &pdb);
+    let stderr = accepts_eventually(&app.deployment(), CACHE).await;
+    assert!(!stderr.contains("phi-guard"), "{stderr}");
+
+    let single = App::bare(&ctx.ns, "ledger")
+        .without_phi_label()
+        .with_replicas(1);
+    let err = rejects(&single.deployment());
+    let msg = denial(&err);
+    assert!(
+        msg.contains("[contingency] spec.replicas") && !msg.contains("no PodDisruptionBudget"),
+        "{msg}"
     );
 }
