@@ -89,7 +89,7 @@ pub(crate) fn evaluate_update(
         return d;
     }
     // Nothing phi-guard reads changed (finalizers, owner references, replicas, status ...).
-    let bookkeeping = old == new || (old.deleting && new.deleting);
+    let bookkeeping = old.same_but_replicas(new) || (old.deleting && new.deleting);
     let old_findings = evaluate(old, cluster, policies).findings;
     for f in d.findings.iter_mut().filter(|f| f.mode == Mode::Enforce) {
         let note = if new.deleting {

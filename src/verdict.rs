@@ -58,16 +58,32 @@ pub enum RuleId {
     /// Changes to the PHI classification itself (a PHI label dropped while still in scope).
     #[serde(rename = "phi-classification")]
     PhiClassification,
+    /// Pod Security "restricted", no automounted token, not the default ServiceAccount.
+    #[serde(rename = "least-privilege")]
+    LeastPrivilege,
+    /// Digest-pinned images and read-only root filesystems.
+    #[serde(rename = "integrity")]
+    Integrity,
+    /// A mesh authorization policy selecting meshed PHI pods.
+    #[serde(rename = "entity-authentication")]
+    EntityAuthentication,
+    /// Replicas, PodDisruptionBudgets and backups.
+    #[serde(rename = "contingency")]
+    Contingency,
 }
 
 impl RuleId {
     /// Every requirement, in the order reports list them.
-    pub const ALL: [RuleId; 5] = [
+    pub const ALL: [RuleId; 9] = [
         RuleId::EncryptionAtRest,
         RuleId::EncryptionInTransit,
         RuleId::NetworkSegmentation,
         RuleId::AuditSidecar,
         RuleId::PhiClassification,
+        RuleId::LeastPrivilege,
+        RuleId::Integrity,
+        RuleId::EntityAuthentication,
+        RuleId::Contingency,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +93,10 @@ impl RuleId {
             RuleId::NetworkSegmentation => "network-segmentation",
             RuleId::AuditSidecar => "audit-sidecar",
             RuleId::PhiClassification => "phi-classification",
+            RuleId::LeastPrivilege => "least-privilege",
+            RuleId::Integrity => "integrity",
+            RuleId::EntityAuthentication => "entity-authentication",
+            RuleId::Contingency => "contingency",
         }
     }
 
@@ -88,6 +108,10 @@ impl RuleId {
             RuleId::NetworkSegmentation => "45 CFR 164.312(a)(1), (e)(1)",
             RuleId::AuditSidecar => "45 CFR 164.312(b)",
             RuleId::PhiClassification => "45 CFR 164.312(a)(1)",
+            RuleId::LeastPrivilege => "45 CFR 164.308(a)(3), (a)(4); 164.312(a)(1)",
+            RuleId::Integrity => "45 CFR 164.312(c)(1)",
+            RuleId::EntityAuthentication => "45 CFR 164.312(d)",
+            RuleId::Contingency => "45 CFR 164.308(a)(7)",
         }
     }
 }

@@ -405,6 +405,12 @@ fn rbac_is_least_privilege() {
             "phiexceptions.phiguard.io",
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
+            // The optional safeguards (issue 17).
+            "poddisruptionbudgets.policy",
+            "authorizationpolicies.security.istio.io",
+            "authorizationpolicies.policy.linkerd.io",
+            "servers.policy.linkerd.io",
+            "schedules.velero.io",
             "customresourcedefinitions.apiextensions.k8s.io",
             // The background audit (audit.enabled, on by default).
             "deployments.apps",

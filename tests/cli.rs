@@ -1429,16 +1429,25 @@ fn sarif_results(v: &Value) -> Vec<Value> {
             "encryption-in-transit",
             "network-segmentation",
             "audit-sidecar",
-            "phi-classification"
+            "phi-classification",
+            // The optional safeguards (issue 17), listed whether or not a policy enables them;
+            // appended, so the existing rules keep their ruleIndex.
+            "least-privilege",
+            "integrity",
+            "entity-authentication",
+            "contingency"
         ]
     );
     for r in rules {
         assert!(!r["shortDescription"]["text"].as_str().unwrap().is_empty());
         assert!(r["helpUri"].as_str().unwrap().starts_with("https://"));
-        assert!(r["properties"]["hipaa-citation"]
-            .as_str()
-            .unwrap()
-            .starts_with("45 CFR 164.312"));
+        // 164.312 (technical safeguards) or 164.308 (administrative: least privilege,
+        // contingency).
+        let citation = r["properties"]["hipaa-citation"].as_str().unwrap();
+        assert!(
+            citation.starts_with("45 CFR 164.312") || citation.starts_with("45 CFR 164.308"),
+            "{citation}"
+        );
         let sev: f64 = r["properties"]["security-severity"]
             .as_str()
             .unwrap()
@@ -1938,4 +1947,100 @@ fn platform_example_is_admitted_only_while_cilium_encrypts() {
         "{text}"
     );
     assert!(text.contains("same node is not encrypted"), "{text}");
+}
+
+/// The optional safeguards judged by `check` exactly as by the webhook: the example policy
+/// `hipaa-safeguards.yaml` over the records API opted in with `phiguard.io/safeguards:
+/// enforced`; the cluster state from files (a PodDisruptionBudget, an Istio
+/// AuthorizationPolicy, Velero's Schedule) decides contingency and entity authentication.
+#[test]
+fn optional_safeguards_are_judged_from_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = std::fs::read_to_string(root().join("examples/compliant/records-api.yaml"))
+        .expect("read records-api")
+        .replace(
+            "        phiguard.io/data-classification: phi\n",
+            "        phiguard.io/data-classification: phi\n        phiguard.io/safeguards: enforced\n",
+        );
+    let app = write_temp(dir.path(), "api.yaml", &api);
+    let run = |state: Option<&Path>| {
+        let mut args = vec![
+            "-f".to_string(),
+            app.display().to_string(),
+            "--cluster-state".into(),
+            "examples/cluster".into(),
+            "--policy".into(),
+            "examples/policies/hipaa-safeguards.yaml".into(),
+            "-o".into(),
+            "json".into(),
+        ];
+        if let Some(s) = state {
+            args.extend(["--cluster-state".into(), s.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check(&args)
+    };
+
+    let out = run(None);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    let r = result(&v, "Deployment", "payments", "records-api");
+    let enforced: Vec<&str> = findings(r)
+        .iter()
+        .filter(|f| f["mode"] == "Enforce")
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(enforced, ["entity-authentication", "contingency"], "{r:#}");
+    assert!(
+        findings(r)
+            .iter()
+            .any(|f| f["rule"] == "least-privilege" && f["mode"] == "Warn"),
+        "{r:#}"
+    );
+
+    let state = write_temp(
+        dir.path(),
+        "state.yaml",
+        r#"apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: records-api, namespace: payments}
+spec: {minAvailable: 1, selector: {matchLabels: {app.kubernetes.io/name: records-api}}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: records-api, namespace: payments}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: records-api}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/payments/sa/portal]}}]}]
+---
+apiVersion: velero.io/v1
+kind: Schedule
+metadata: {name: nightly, namespace: velero}
+spec: {schedule: "0 2 * * *", template: {includedNamespaces: [other]}}
+"#,
+    );
+    let out = run(Some(&state));
+    let v = json(&out);
+    let r = result(&v, "Deployment", "payments", "records-api");
+    let enforced: Vec<(&str, &str)> = findings(r)
+        .iter()
+        .filter(|f| f["mode"] == "Enforce")
+        .map(|f| (f["rule"].as_str().unwrap(), f["path"].as_str().unwrap()))
+        .collect();
+    // Velero is installed (a Schedule exists) but backs up another namespace only.
+    assert_eq!(
+        enforced,
+        [("contingency", "spec.template.metadata.labels")],
+        "{r:#}"
+    );
+
+    let covered = std::fs::read_to_string(&state)
+        .expect("read")
+        .replace("includedNamespaces: [other]", "includedNamespaces: [\"*\"]");
+    let state = write_temp(dir.path(), "state.yaml", &covered);
+    let out = run(Some(&state));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let v = json(&out);
+    let r = result(&v, "Deployment", "payments", "records-api");
+    assert_eq!(r["allowed"], true, "{r:#}");
 }

@@ -8,6 +8,7 @@ mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
 mod platform_watch;
+pub(crate) mod safeguards;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
 pub(crate) mod webhook_scope;
@@ -287,6 +288,8 @@ pub struct ClusterState {
     pub kuma_meshes: ClusterScoped<KumaMeshInfo>,
     /// Kuma MeshTLS policies, by `namespace/name`.
     pub kuma_mesh_tls: ClusterScoped<KumaMeshTlsInfo>,
+    /// PodDisruptionBudgets, authorization objects, Velero Schedules (the optional safeguards).
+    pub safeguards: safeguards::SafeguardStores,
     policies: RwLock<Arc<PolicySet>>,
     /// The valid PhiExceptions (expired ones included: each decision compares with its time).
     exceptions: RwLock<Arc<[Arc<Exception>]>>,
@@ -349,7 +352,7 @@ impl ClusterState {
 
     /// Object counts per kind, for metrics and logs.
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
-        vec![
+        let mut v = vec![
             ("Namespace", self.namespaces.len()),
             ("StorageClass", self.storage_classes.len()),
             ("PersistentVolume", self.pvs.len()),
@@ -363,11 +366,14 @@ impl ClusterState {
             ("KumaMesh", self.kuma_meshes.len()),
             ("KumaMeshTLS", self.kuma_mesh_tls.len()),
             ("PhiPolicy", self.policies.read().policies.len()),
-        ]
+        ];
+        v.extend(self.safeguards.sizes());
+        v
     }
 }
 
 impl ClusterView for ClusterState {
+    crate::view::safeguards::forward_safeguard_lookups!(safeguards);
     fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>> {
         self.namespaces.get(name)
     }
@@ -495,6 +501,27 @@ mod tests {
             }
             fn pods(&self, ns: &str) -> Arc<[Arc<PodInfo>]> {
                 self.0.pods(ns)
+            }
+            fn pod_disruption_budgets(&self, ns: &str) -> Arc<[Arc<crate::view::PdbInfo>]> {
+                self.0.pod_disruption_budgets(ns)
+            }
+            fn istio_authorization_policies(
+                &self,
+                ns: &str,
+            ) -> Arc<[Arc<crate::view::IstioAuthzInfo>]> {
+                self.0.istio_authorization_policies(ns)
+            }
+            fn linkerd_authorization_policies(
+                &self,
+                ns: &str,
+            ) -> Arc<[Arc<crate::view::LinkerdAuthzInfo>]> {
+                self.0.linkerd_authorization_policies(ns)
+            }
+            fn linkerd_servers(&self, ns: &str) -> Arc<[Arc<crate::view::LinkerdServerInfo>]> {
+                self.0.linkerd_servers(ns)
+            }
+            fn velero_schedules(&self) -> Option<Vec<Arc<crate::view::VeleroScheduleInfo>>> {
+                self.0.velero_schedules()
             }
         }
         let state = ClusterState::new();

@@ -9,6 +9,10 @@
 //! one is skipped, logged, counted and marked `Ready=False` in its status; the rest apply. With
 //! no valid PhiPolicy the built-in hipaa-baseline applies, so the cluster is never unprotected.
 
+mod policies;
+use policies::PolicySink;
+mod safeguards;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -180,6 +184,7 @@ pub(crate) fn spawn(
         },
     ));
     super::platform_watch::spawn(&ctx, &mut tasks);
+    safeguards::spawn(&ctx, &mut tasks);
     Watchers { tasks }
 }
 
@@ -429,7 +434,23 @@ where
     F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let name = component(&gvk.kind);
+    let kind = gvk.kind.clone();
+    optional_as(ctx, &kind, gvk, start)
+}
+
+/// [`optional`] with the readiness component named `watch/<label>` (for kinds whose name two
+/// API groups share, e.g. Istio's and Linkerd's AuthorizationPolicy).
+fn optional_as<F, Fut>(
+    ctx: &Ctx,
+    label: &str,
+    gvk: GroupVersionKind,
+    start: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Ctx, ApiResource) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let name = component(label);
     ctx.readiness.register(name.clone());
     let ctx = ctx.clone();
     tokio::spawn(async move {
@@ -475,232 +496,9 @@ fn absent(ctx: &Ctx, gvk: &GroupVersionKind, name: &str, reported: &mut bool) {
     ctx.readiness.set_ready(name);
 }
 
-// ---- PhiPolicies --------------------------------------------------------------------------
-
-/// One PhiPolicy as last seen: parsed (or why not), and what its status says now.
-struct PolicyEntry {
-    parsed: Result<PhiPolicy, String>,
-    generation: Option<i64>,
-    status: Option<Value>,
-}
-
-/// Keeps every PhiPolicy, rebuilds the policy set on each change, and reports each policy's
-/// acceptance in its `Ready` condition.
-struct PolicySink {
-    ctx: Ctx,
-    api: Api<DynamicObject>,
-    policies: BTreeMap<String, PolicyEntry>,
-    buffer: BTreeMap<String, PolicyEntry>,
-    /// Status last written per policy (generation, ready, message): a write in flight is not
-    /// repeated (nor its warning logged again) while other policies' events arrive.
-    written: BTreeMap<String, (Option<i64>, bool, String)>,
-}
-
-impl PolicySink {
-    fn new(ctx: Ctx, ar: ApiResource) -> PolicySink {
-        let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-        PolicySink {
-            ctx,
-            api,
-            policies: BTreeMap::new(),
-            buffer: BTreeMap::new(),
-            written: BTreeMap::new(),
-        }
-    }
-
-    fn entry(obj: &DynamicObject) -> PolicyEntry {
-        let parsed = to_value(obj).and_then(|v| {
-            serde_json::from_value::<PhiPolicy>(v)
-                .map_err(|e| format!("not a valid PhiPolicy: {e}"))
-        });
-        PolicyEntry {
-            parsed,
-            generation: obj.metadata.generation,
-            status: obj.data.get("status").cloned(),
-        }
-    }
-
-    /// Swap in the policy set built from the current map; update statuses that changed.
-    fn rebuild(&mut self) {
-        let valid: Vec<PhiPolicy> = self
-            .policies
-            .values()
-            .filter_map(|e| e.parsed.as_ref().ok().cloned())
-            .collect();
-        let mut set = effective_policies(&valid);
-        for (name, e) in &self.policies {
-            if let Err(err) = &e.parsed {
-                set.rejected.push(RejectedPolicy {
-                    name: name.clone(),
-                    error: err.clone(),
-                });
-            }
-        }
-        let errors: BTreeMap<String, String> = set
-            .rejected
-            .iter()
-            .map(|r| (r.name.clone(), r.error.clone()))
-            .collect();
-        let active: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
-        tracing::info!(
-            active = %active.join(","),
-            rejected = set.rejected.len(),
-            "PhiPolicies applied"
-        );
-        self.ctx.state.set_policies(set);
-
-        for (name, e) in &self.policies {
-            let desired = match errors.get(name.as_str()) {
-                Some(err) => Condition::rejected(err),
-                None => Condition::accepted(),
-            };
-            if desired.matches(e.status.as_ref(), e.generation) {
-                continue;
-            }
-            let stamp = (e.generation, desired.ready, desired.message.clone());
-            if self.written.get(name) == Some(&stamp) {
-                continue;
-            }
-            self.written.insert(name.clone(), stamp);
-            if let Some(err) = errors.get(name.as_str()) {
-                // Policies are configuration, not PHI: the error is logged as is.
-                self.ctx.metrics.watch_skip("PhiPolicy");
-                tracing::warn!(policy = %name, error = %err, "PhiPolicy rejected; skipped");
-            }
-            let patch = desired.patch(e.status.as_ref(), e.generation);
-            let api = self.api.clone();
-            let name = name.clone();
-            // A write to the API server, off the request path and off the watch loop.
-            tokio::spawn(async move {
-                // Server-side apply of the Ready condition only: the WebhookScope condition has
-                // its own field manager (cluster::webhook_scope), and conditions are a map by type.
-                if let Err(err) = api
-                    .patch_status(
-                        &name,
-                        &PatchParams::apply("phi-guard").force(),
-                        &Patch::Apply(&patch),
-                    )
-                    .await
-                {
-                    tracing::warn!(policy = %name, error = %err, "could not update PhiPolicy status");
-                }
-            });
-        }
-    }
-}
-
-/// The `Ready` condition phi-guard writes.
-struct Condition {
-    ready: bool,
-    reason: &'static str,
-    message: String,
-}
-
-impl Condition {
-    fn accepted() -> Condition {
-        Condition {
-            ready: true,
-            reason: "Accepted",
-            message: "phi-guard applies this policy".into(),
-        }
-    }
-
-    fn rejected(error: &str) -> Condition {
-        // Conditions' messages are limited to 32768 bytes.
-        let mut message: String = error.chars().take(1024).collect();
-        if message.len() < error.len() {
-            message.push('…');
-        }
-        Condition {
-            ready: false,
-            reason: "Invalid",
-            message,
-        }
-    }
-
-    fn status_str(&self) -> &'static str {
-        if self.ready {
-            "True"
-        } else {
-            "False"
-        }
-    }
-
-    fn current(status: Option<&Value>) -> Option<&Value> {
-        status?
-            .get("conditions")?
-            .as_array()?
-            .iter()
-            .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-    }
-
-    /// Does the object's status already say this, for this generation?
-    fn matches(&self, status: Option<&Value>, generation: Option<i64>) -> bool {
-        let Some(c) = Condition::current(status) else {
-            return false;
-        };
-        let observed = status
-            .and_then(|s| s.get("observedGeneration"))
-            .and_then(Value::as_i64);
-        c.get("status").and_then(Value::as_str) == Some(self.status_str())
-            && c.get("reason").and_then(Value::as_str) == Some(self.reason)
-            && c.get("message").and_then(Value::as_str) == Some(self.message.as_str())
-            && observed == generation
-    }
-
-    /// A server-side apply patch setting the condition (the transition time moves only when
-    /// the status value changes).
-    fn patch(&self, status: Option<&Value>, generation: Option<i64>) -> Value {
-        let previous = Condition::current(status);
-        let since = previous
-            .filter(|c| c.get("status").and_then(Value::as_str) == Some(self.status_str()))
-            .and_then(|c| c.get("lastTransitionTime").cloned())
-            .unwrap_or_else(|| json!(k8s_openapi::jiff::Timestamp::now().to_string()));
-        let mut condition = json!({
-            "type": "Ready",
-            "status": self.status_str(),
-            "reason": self.reason,
-            "message": self.message,
-            "lastTransitionTime": since,
-        });
-        if let Some(g) = generation {
-            condition["observedGeneration"] = json!(g);
-        }
-        let mut st = json!({ "conditions": [condition] });
-        if let Some(g) = generation {
-            st["observedGeneration"] = json!(g);
-        }
-        json!({ "apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy", "status": st })
-    }
-}
-
-impl Sink<DynamicObject> for PolicySink {
-    fn init(&mut self) {
-        self.buffer.clear();
-    }
-    fn init_apply(&mut self, obj: DynamicObject) -> Result<(), String> {
-        self.buffer.insert(obj.name_any(), PolicySink::entry(&obj));
-        Ok(())
-    }
-    fn init_done(&mut self) {
-        self.policies = std::mem::take(&mut self.buffer);
-        self.rebuild();
-    }
-    fn apply(&mut self, obj: DynamicObject) -> Result<(), String> {
-        self.policies
-            .insert(obj.name_any(), PolicySink::entry(&obj));
-        self.rebuild();
-        Ok(())
-    }
-    fn delete(&mut self, obj: DynamicObject) {
-        self.policies.remove(&obj.name_any());
-        self.written.remove(&obj.name_any());
-        self.rebuild();
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::policies::*;
     use super::*;
     use crate::view::objects::PodInfo;
 

@@ -2,6 +2,7 @@
 //! controllers, the pod template with the field path it lives at (messages cite exact fields).
 
 pub(crate) mod pod;
+pub(crate) mod security;
 
 use std::fmt;
 
@@ -145,11 +146,16 @@ pub struct PodView {
     pub labels: Labels,
     /// Annotations of the pods (values never logged).
     pub annotations: Labels,
-    pub spec: PodSpec,
+    /// Boxed: the pod spec is most of a decoded object's size, and `Body`'s other variants are
+    /// small.
+    pub spec: Box<PodSpec>,
     /// StatefulSet `spec.volumeClaimTemplates`.
     pub claim_templates: Vec<ClaimTemplate>,
     /// Job or CronJob: pods run to completion, so sidecars must be native.
     pub run_to_completion: bool,
+    /// `spec.replicas` of a Deployment, StatefulSet, ReplicaSet or ReplicationController
+    /// (`None`: unset, which the API server defaults to 1); `None` for other kinds.
+    pub replicas: Option<i32>,
 }
 
 /// An Ingress, reduced.
@@ -191,6 +197,22 @@ impl Object {
         match &self.body {
             Body::Pods(p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// Equal in everything rules read except `spec.replicas`: scaling is bookkeeping for the
+    /// findings an object already had (as before the contingency rule read replicas); a finding
+    /// a scale-down introduces is new and judged as such.
+    pub fn same_but_replicas(&self, other: &Object) -> bool {
+        match (&self.body, &other.body) {
+            (Body::Pods(a), Body::Pods(b)) if a.replicas != b.replicas => {
+                let mut scaled = other.clone();
+                if let Body::Pods(p) = &mut scaled.body {
+                    p.replicas = a.replicas;
+                }
+                *self == scaled
+            }
+            _ => self == other,
         }
     }
 
@@ -264,9 +286,10 @@ impl Object {
                     meta_path: "metadata",
                     labels: o.metadata.labels.clone(),
                     annotations: o.metadata.annotations.clone(),
-                    spec,
+                    spec: Box::new(spec),
                     claim_templates: Vec::new(),
                     run_to_completion: false,
+                    replicas: None,
                 };
                 (o.metadata, Body::Pods(view))
             }
@@ -284,13 +307,14 @@ impl Object {
                     meta_path: "spec.template.metadata",
                     labels: t.metadata.labels,
                     annotations: t.metadata.annotations,
-                    spec: t.spec,
+                    spec: Box::new(t.spec),
                     claim_templates: if kind == Kind::StatefulSet {
                         spec.volume_claim_templates
                     } else {
                         Vec::new()
                     },
                     run_to_completion: kind == Kind::Job,
+                    replicas: spec.replicas,
                 };
                 (o.metadata, Body::Pods(view))
             }
@@ -310,9 +334,10 @@ impl Object {
                     meta_path: "spec.jobTemplate.spec.template.metadata",
                     labels: t.metadata.labels,
                     annotations: t.metadata.annotations,
-                    spec: t.spec,
+                    spec: Box::new(t.spec),
                     claim_templates: Vec::new(),
                     run_to_completion: true,
+                    replicas: None,
                 };
                 (o.metadata, Body::Pods(view))
             }
@@ -441,6 +466,8 @@ struct Obj<S> {
 struct ControllerSpec {
     #[serde(default)]
     template: Option<PodTemplate>,
+    #[serde(default)]
+    replicas: Option<i32>,
     #[serde(default, deserialize_with = "null_default")]
     volume_claim_templates: Vec<ClaimTemplate>,
 }

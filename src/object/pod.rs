@@ -61,6 +61,27 @@ pub struct PodSpec {
     /// `hostNetwork: true`: the pod shares the node's network namespace.
     #[serde(default, deserialize_with = "null_default")]
     pub host_network: bool,
+    /// Debug containers added through the `ephemeralcontainers` subresource.
+    #[serde(default, deserialize_with = "null_default")]
+    pub ephemeral_containers: Vec<Container>,
+    #[serde(default, rename = "hostPID", deserialize_with = "null_default")]
+    pub host_pid: bool,
+    #[serde(default, rename = "hostIPC", deserialize_with = "null_default")]
+    pub host_ipc: bool,
+    /// Pod-level security settings (inherited by containers where Pod Security says so).
+    #[serde(default)]
+    pub security_context: Option<super::security::PodSecurityContext>,
+    #[serde(default)]
+    pub service_account_name: Option<String>,
+    /// The deprecated alias of `serviceAccountName`.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// `None`: the ServiceAccount's setting decides (Kubernetes' default: mounted).
+    #[serde(default)]
+    pub automount_service_account_token: Option<bool>,
+    /// `spec.os.name`: Pod Security exempts `windows` pods from Linux-only checks.
+    #[serde(default)]
+    pub os: Option<super::security::PodOs>,
 }
 
 /// A container, reduced.
@@ -78,6 +99,8 @@ pub struct Container {
     pub ports: Vec<ContainerPort>,
     #[serde(default, deserialize_with = "null_default")]
     pub volume_mounts: Vec<VolumeMount>,
+    #[serde(default)]
+    pub security_context: Option<super::security::ContainerSecurityContext>,
 }
 
 impl Container {

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::verdict::Mode;
 
 use super::images::default_sidecar_images;
+pub use super::safeguards::{
+    ContingencySpec, EntityAuthenticationSpec, IntegritySpec, LeastPrivilegeSpec,
+};
 
 /// The label that marks PHI by default, on workloads, pod templates and Namespaces.
 pub const DEFAULT_PHI_LABEL_KEY: &str = "phiguard.io/data-classification";
@@ -79,6 +82,25 @@ pub struct PhiPolicySpec {
     /// Audit controls, 45 CFR 164.312(b): PHI pods run an approved audit/log-shipping sidecar.
     #[serde(default)]
     pub audit_sidecar: AuditSidecarSpec,
+    /// Least privilege, 45 CFR 164.308(a)(3), (a)(4) and 164.312(a)(1): PHI pods meet Pod
+    /// Security "restricted", mount no ServiceAccount token and do not run as the `default`
+    /// ServiceAccount. Off unless enabled.
+    #[serde(default)]
+    pub least_privilege: LeastPrivilegeSpec,
+    /// Integrity, 45 CFR 164.312(c)(1): every container image is pinned by digest and every
+    /// root filesystem is read-only. Off unless enabled.
+    #[serde(default)]
+    pub integrity: IntegritySpec,
+    /// Person or entity authentication, 45 CFR 164.312(d): meshed PHI pods are selected by a
+    /// mesh authorization policy (Istio AuthorizationPolicy, Linkerd AuthorizationPolicy with
+    /// MeshTLSAuthentication). Off unless enabled.
+    #[serde(default)]
+    pub entity_authentication: EntityAuthenticationSpec,
+    /// Contingency plan, 45 CFR 164.308(a)(7): PHI Deployments and StatefulSets run several
+    /// replicas under a PodDisruptionBudget; with Velero installed a Schedule backs up the
+    /// namespace and no PHI volume is excluded. Off unless enabled.
+    #[serde(default)]
+    pub contingency: ContingencySpec,
 }
 
 /// How UPDATEs of existing objects are judged; see `spec.updates`.
@@ -534,7 +556,8 @@ pub struct AuditStatus {
     #[serde(default)]
     pub violating: i64,
     /// Violating objects per rule (`encryption-at-rest`, `encryption-in-transit`,
-    /// `network-segmentation`, `audit-sidecar`).
+    /// `network-segmentation`, `audit-sidecar`, and when enabled `least-privilege`,
+    /// `integrity`, `entity-authentication`, `contingency`).
     #[serde(default)]
     pub violations_by_rule: std::collections::BTreeMap<String, i64>,
     /// When the audit last re-judged everything (RFC 3339).

@@ -5,6 +5,7 @@
 pub mod crd;
 pub mod exception;
 mod images;
+mod safeguards;
 mod scope;
 mod set;
 pub mod webhooks;
@@ -21,6 +22,11 @@ pub use crd::{
 };
 
 use crate::selector::{Labels, Selector};
+
+pub use safeguards::{
+    ContingencyConfig, EntityAuthenticationConfig, IntegrityConfig, LeastPrivilegeConfig,
+    Safeguards,
+};
 
 pub use images::{
     default_sidecar_images, image_has_digest, image_repository, normalize_image, normalize_pattern,
@@ -73,6 +79,10 @@ impl Default for PhiPolicySpec {
             encryption_in_transit: EncryptionInTransitSpec::default(),
             network_segmentation: NetworkSegmentationSpec::default(),
             audit_sidecar: AuditSidecarSpec::default(),
+            least_privilege: Default::default(),
+            integrity: Default::default(),
+            entity_authentication: Default::default(),
+            contingency: Default::default(),
         }
     }
 }
@@ -92,6 +102,9 @@ pub struct Policy {
     pub encryption_in_transit: Option<InTransitConfig>,
     pub network_segmentation: Option<SegmentationConfig>,
     pub audit_sidecar: Option<AuditSidecarConfig>,
+    /// The optional safeguards (least privilege, integrity, entity authentication,
+    /// contingency); each `None` when disabled.
+    pub safeguards: Safeguards,
 }
 
 impl Policy {
@@ -104,6 +117,10 @@ impl Policy {
             RuleId::NetworkSegmentation => self.network_segmentation.is_some(),
             RuleId::AuditSidecar => self.audit_sidecar.is_some(),
             RuleId::PhiClassification => true,
+            RuleId::LeastPrivilege => self.safeguards.least_privilege.is_some(),
+            RuleId::Integrity => self.safeguards.integrity.is_some(),
+            RuleId::EntityAuthentication => self.safeguards.entity_authentication.is_some(),
+            RuleId::Contingency => self.safeguards.contingency.is_some(),
         }
     }
 }
@@ -539,6 +556,15 @@ impl Policy {
             None
         };
 
+        let safeguards = safeguards::parse(
+            name,
+            spec.mode,
+            &spec.least_privilege,
+            &spec.integrity,
+            &spec.entity_authentication,
+            &spec.contingency,
+        )?;
+
         Ok(Policy {
             name: name.to_string(),
             mode: spec.mode,
@@ -549,6 +575,7 @@ impl Policy {
             encryption_in_transit,
             network_segmentation,
             audit_sidecar,
+            safeguards,
         })
     }
 }

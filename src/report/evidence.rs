@@ -116,6 +116,19 @@ pub(crate) struct Evidence {
     pub(crate) policies: Vec<PolicyRow>,
 }
 
+/// Is the rule part of the evidence? The four requirements always are (as before issue 17); the
+/// optional safeguards only when some policy enables them, so a disabled safeguard is never
+/// reported as passed.
+fn in_evidence(rule: RuleId, policies: &[Arc<Policy>]) -> bool {
+    matches!(
+        rule,
+        RuleId::EncryptionAtRest
+            | RuleId::EncryptionInTransit
+            | RuleId::NetworkSegmentation
+            | RuleId::AuditSidecar
+    ) || policies.iter().any(|p| p.rule_enabled(rule))
+}
+
 fn describe(rule: RuleId) -> (&'static str, &'static str) {
     match rule {
         RuleId::EncryptionAtRest => (
@@ -135,6 +148,22 @@ fn describe(rule: RuleId) -> (&'static str, &'static str) {
             "Every PHI pod runs an approved audit/log-shipping sidecar (by registry and image path) that reads the application's logs.",
         ),
         RuleId::PhiClassification => ("Classification", "PHI labels are not silently dropped."),
+        RuleId::LeastPrivilege => (
+            "Workforce security; information access management; access control",
+            "PHI pods meet Pod Security \"restricted\" (or run in a namespace that enforces it), mount no ServiceAccount token and run under their own ServiceAccount.",
+        ),
+        RuleId::Integrity => (
+            "Integrity",
+            "Every container image of a PHI pod is pinned by digest and every root filesystem is read-only.",
+        ),
+        RuleId::EntityAuthentication => (
+            "Person or entity authentication",
+            "Meshed PHI pods are selected by a mesh authorization policy (Istio AuthorizationPolicy, Linkerd AuthorizationPolicy requiring MeshTLSAuthentication).",
+        ),
+        RuleId::Contingency => (
+            "Contingency plan",
+            "PHI Deployments and StatefulSets run several replicas under a PodDisruptionBudget; with Velero installed, a Schedule backs up the namespace and no PHI volume is excluded.",
+        ),
     }
 }
 
@@ -152,7 +181,10 @@ pub(crate) fn build(
     for j in judged.iter().filter(|j| j.phi) {
         let mut rules = BTreeMap::new();
         let mut findings: BTreeMap<&'static str, Vec<Item>> = BTreeMap::new();
-        for rule in REPORTED_RULES {
+        for rule in REPORTED_RULES
+            .into_iter()
+            .filter(|r| in_evidence(*r, policies))
+        {
             let found: Vec<&Found<'_>> = j
                 .findings
                 .iter()
@@ -195,6 +227,7 @@ pub(crate) fn build(
         .sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
     let sections = REPORTED_RULES
         .iter()
+        .filter(|r| in_evidence(**r, policies))
         .map(|r| {
             let (safeguard, checks) = describe(*r);
             let count = |s: Status| {
@@ -453,5 +486,52 @@ mod tests {
         assert!(html.contains("45 CFR 164.312(b)"));
         assert!(html.contains("hipaa-baseline"));
         assert!(!html.contains("<script"), "no scripts in an evidence file");
+    }
+
+    /// A safeguard no policy enables is neither a section nor a "pass" (it was never checked);
+    /// one a policy enables is reported like the four requirements.
+    #[test]
+    fn safeguards_are_evidence_only_where_a_policy_enables_them() {
+        let judged = vec![Judged {
+            kind: "Deployment",
+            namespace: "clinic",
+            name: "records",
+            phi: true,
+            findings: vec![Found {
+                rule: "integrity",
+                path: "spec.template.spec.containers[0].image",
+                mode: "Enforce",
+                message: "the image of container api is not pinned by digest",
+            }],
+        }];
+        let build_with = |p: crate::policy::Policy| {
+            build(
+                &judged,
+                &[Arc::new(p)],
+                &BTreeMap::new(),
+                &[],
+                0,
+                "2026-12-01T10:00:00Z".into(),
+                "files".into(),
+            )
+        };
+        let e = build_with(baseline());
+        assert!(!e.workloads[0].rules.contains_key("integrity"));
+        assert!(!e.workloads[0].rules.contains_key("least-privilege"));
+        assert!(!e.sections.iter().any(|s| s.rule == "contingency"));
+        assert_eq!(e.sections.len(), 4);
+
+        let e = build_with(crate::fixtures::policy_with(|s| {
+            s.integrity.enabled = true;
+        }));
+        assert_eq!(e.workloads[0].rules["integrity"], Status::Fail);
+        assert!(!e.workloads[0].rules.contains_key("contingency"));
+        let s = e
+            .sections
+            .iter()
+            .find(|s| s.rule == "integrity")
+            .expect("integrity section");
+        assert_eq!((s.citation, s.fail), ("45 CFR 164.312(c)(1)", 1));
+        assert_eq!(e.policies[0].rules.last(), Some(&"integrity"));
     }
 }

@@ -28,11 +28,15 @@ pub(crate) const MAX_REPORT_BYTES: usize = 1024 * 1024;
 pub(crate) const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub(crate) const MANAGED_VALUE: &str = "phi-guard";
 /// The rules a report speaks for (the classification guard only judges changes).
-pub(crate) const REPORTED_RULES: [RuleId; 4] = [
+pub(crate) const REPORTED_RULES: [RuleId; 8] = [
     RuleId::EncryptionAtRest,
     RuleId::EncryptionInTransit,
     RuleId::NetworkSegmentation,
     RuleId::AuditSidecar,
+    RuleId::LeastPrivilege,
+    RuleId::Integrity,
+    RuleId::EntityAuthentication,
+    RuleId::Contingency,
 ];
 
 /// The outcome of one rule of one policy for one object.

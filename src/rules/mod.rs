@@ -1,8 +1,12 @@
 //! The PHI requirements, one module each. Every rule returns all of its findings.
 
 pub(crate) mod audit_sidecar;
+pub(crate) mod contingency;
 pub(crate) mod encryption_at_rest;
 pub(crate) mod encryption_in_transit;
+pub(crate) mod entity_authentication;
+pub(crate) mod integrity;
+pub(crate) mod least_privilege;
 pub(crate) mod network_segmentation;
 
 use std::sync::Arc;
@@ -40,5 +44,18 @@ pub(crate) fn run_all(w: &Object, ctx: &RuleContext, out: &mut Vec<Finding>) {
     }
     if let Some(cfg) = &ctx.policy.audit_sidecar {
         out.extend(audit_sidecar::check(w, ctx, cfg));
+    }
+    let s = &ctx.policy.safeguards;
+    if let Some(cfg) = &s.least_privilege {
+        out.extend(least_privilege::check(w, ctx, cfg));
+    }
+    if let Some(cfg) = &s.integrity {
+        out.extend(integrity::check(w, ctx, cfg));
+    }
+    if let Some(cfg) = &s.entity_authentication {
+        out.extend(entity_authentication::check(w, ctx, cfg));
+    }
+    if let Some(cfg) = &s.contingency {
+        out.extend(contingency::check(w, ctx, cfg));
     }
 }

@@ -87,6 +87,7 @@ impl<'a> Recorder<'a> {
 }
 
 impl ClusterView for Recorder<'_> {
+    super::safeguards::forward_safeguard_lookups!(inner);
     fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>> {
         let r = self.inner.namespace(name);
         if r.is_none() {
@@ -222,6 +223,7 @@ pub(crate) struct Overlay<'a> {
 }
 
 impl ClusterView for Overlay<'_> {
+    super::safeguards::forward_safeguard_lookups!(base);
     fn namespace(&self, name: &str) -> Option<Arc<NamespaceInfo>> {
         match self.fresh.namespaces.get(name) {
             Some(read) => read.clone(),

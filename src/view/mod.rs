@@ -7,6 +7,7 @@ pub(crate) mod confirm;
 pub(crate) mod network_policy;
 pub(crate) mod objects;
 pub(crate) mod platform;
+pub(crate) mod safeguards;
 
 use std::sync::Arc;
 
@@ -18,6 +19,9 @@ pub(crate) use objects::{
     ServicePortInfo, StorageClassInfo,
 };
 pub(crate) use platform::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
+pub(crate) use safeguards::{
+    IstioAuthzInfo, LinkerdAuthzInfo, LinkerdServerInfo, PdbInfo, VeleroScheduleInfo,
+};
 
 /// Read access to cluster state for rules.
 pub trait ClusterView: Send + Sync {
@@ -42,6 +46,17 @@ pub trait ClusterView: Send + Sync {
     fn services(&self, namespace: &str) -> Arc<[Arc<ServiceInfo>]>;
     /// Pods (and, offline, pod templates of known workloads) in a namespace.
     fn pods(&self, namespace: &str) -> Arc<[Arc<PodInfo>]>;
+    /// PodDisruptionBudgets in a namespace.
+    fn pod_disruption_budgets(&self, namespace: &str) -> Arc<[Arc<PdbInfo>]>;
+    /// Istio AuthorizationPolicies in a namespace.
+    fn istio_authorization_policies(&self, namespace: &str) -> Arc<[Arc<IstioAuthzInfo>]>;
+    /// Linkerd AuthorizationPolicies in a namespace.
+    fn linkerd_authorization_policies(&self, namespace: &str) -> Arc<[Arc<LinkerdAuthzInfo>]>;
+    /// Linkerd Servers in a namespace.
+    fn linkerd_servers(&self, namespace: &str) -> Arc<[Arc<LinkerdServerInfo>]>;
+    /// Every Velero Schedule; `None` when Velero is not installed (its Schedule CRD is not
+    /// served, or offline: no Schedule and no Schedule CRD among the files).
+    fn velero_schedules(&self) -> Option<Vec<Arc<VeleroScheduleInfo>>>;
     /// The namespace's NetworkPolicies whose podSelector selects these pod labels, in name
     /// order. [`crate::cluster::ClusterState`] answers from an index instead of a scan.
     fn network_policies_selecting(

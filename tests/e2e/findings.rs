@@ -18,9 +18,8 @@ pub fn finding_text(msg: &str, rule: RuleId) -> Option<&str> {
     let tag = format!("[{}]", rule.as_str());
     let start = msg.find(&tag)?;
     let after = start + tag.len();
-    let end = CORE_RULES
+    let end = RuleId::ALL
         .iter()
-        .chain([RuleId::PhiClassification].iter())
         .filter_map(|r| msg[after..].find(&format!("[{}]", r.as_str())))
         .min()
         .map_or(msg.len(), |i| after + i);

@@ -23,6 +23,7 @@ mod faults;
 mod helm;
 mod platform_evidence;
 mod policy;
+mod safeguards;
 mod updates;
 
 pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};

@@ -32,7 +32,7 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
             )
             | ("kuma.io", "Mesh" | "MeshTLS")
             | ("phiguard.io", "PhiPolicy" | "PhiException")
-    )
+    ) || super::safeguards::is_state_kind(group, kind)
 }
 
 /// A ConfigMap whose encryption settings are read as cluster state (`kube-system/cilium-config`

@@ -4,6 +4,7 @@
 mod decode;
 mod kinds;
 mod locate;
+mod safeguards;
 #[cfg(test)]
 mod tests;
 mod yaml;
@@ -399,6 +400,9 @@ pub(crate) fn load_state(
     let mut policies = Vec::new();
     for d in docs {
         let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        if safeguards::load(group, d, state)? {
+            continue;
+        }
         match (group, d.kind.as_str()) {
             ("phiguard.io", "PhiPolicy") => policies.push(phi_policy(d)?),
             ("", "Namespace") => {

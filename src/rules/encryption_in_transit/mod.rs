@@ -32,6 +32,7 @@ mod facts;
 mod ingress;
 mod istio;
 mod linkerd;
+mod membership;
 mod platform;
 mod service;
 #[cfg(test)]
@@ -42,6 +43,7 @@ use facts::*;
 use ingress::*;
 use istio::*;
 use linkerd::*;
+pub(crate) use membership::{meshes, Mesh};
 use platform::*;
 use service::*;
 
