@@ -144,9 +144,11 @@ async fn one_replica_writes_and_another_takes_over() {
     kubectl_ok(&["apply"], &scoped_policy(&policy, &key, "Warn"));
     ctx.cleanup("phipolicy", &policy);
     // The shared phi-guard leads (it takes the Lease within its 3 s retry after starting).
-    eventually("the shared phi-guard leads", CACHE, || match lease_holder() {
-        h if h == HOST_IDENTITY => Ok(()),
-        other => Err(format!("holder {other:?}")),
+    eventually("the shared phi-guard leads", CACHE, || {
+        match lease_holder() {
+            h if h == HOST_IDENTITY => Ok(()),
+            other => Err(format!("holder {other:?}")),
+        }
     })
     .await;
 
