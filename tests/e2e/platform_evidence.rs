@@ -8,31 +8,16 @@
 
 use crate::fixtures::App;
 use crate::harness::*;
-use crate::policy::SCOPE_LABEL;
+use crate::policy::{scoped_policy, SCOPE_LABEL};
 
 /// A policy scoped to `key` that judges only encryption in transit, accepting `evidence`.
 fn transit_policy(name: &str, key: &str, evidence: &str) -> String {
-    format!(
-        r#"apiVersion: phiguard.io/v1alpha1
-kind: PhiPolicy
-metadata:
-  name: {name}
-spec:
-  mode: Enforce
-  scope:
-    namespaceSelector:
-      matchLabels:
-        {SCOPE_LABEL}: {key}
-    workloadSelector:
-      matchLabels:
-        {SCOPE_LABEL}: {key}
-  encryptionAtRest: {{enabled: false}}
-  networkSegmentation: {{enabled: false}}
-  auditSidecar: {{enabled: false}}
-  encryptionInTransit:
-    acceptedEvidence: [IstioSidecar, Linkerd, AppTls, {evidence}]
-"#
-    )
+    scoped_policy(name, key, "Enforce")
+        + &format!(
+            "  encryptionAtRest: {{enabled: false}}\n  networkSegmentation: {{enabled: false}}\n  \
+             auditSidecar: {{enabled: false}}\n  encryptionInTransit:\n    \
+             acceptedEvidence: [IstioSidecar, Linkerd, AppTls, {evidence}]\n"
+        )
 }
 
 fn apply_policy(ctx: &Ctx, name: &str, key: &str, evidence: &str) {

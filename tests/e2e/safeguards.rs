@@ -9,32 +9,16 @@ use crate::harness::{
     accepts, accepts_eventually, kubectl, kubectl_ok, rejects, rejects_eventually, unique,
     warnings, Ctx, CACHE,
 };
-use crate::policy::SCOPE_LABEL;
+use crate::policy::{scoped_policy, SCOPE_LABEL};
 use crate::{assert_findings, denial};
 use phi_guard::verdict::RuleId;
 
 /// A policy scoped to `key` with the four requirements off and `rules` (YAML under `spec:`).
 fn safeguard_policy(name: &str, key: &str, rules: &str) -> String {
-    format!(
-        r#"apiVersion: phiguard.io/v1alpha1
-kind: PhiPolicy
-metadata:
-  name: {name}
-spec:
-  mode: Enforce
-  scope:
-    namespaceSelector:
-      matchLabels:
-        {SCOPE_LABEL}: {key}
-    workloadSelector:
-      matchLabels:
-        {SCOPE_LABEL}: {key}
-  encryptionAtRest: {{enabled: false}}
-  encryptionInTransit: {{enabled: false}}
-  networkSegmentation: {{enabled: false}}
-  auditSidecar: {{enabled: false}}
-{rules}"#
-    )
+    scoped_policy(name, key, "Enforce")
+        + "  encryptionAtRest: {enabled: false}\n  encryptionInTransit: {enabled: false}\n  \
+           networkSegmentation: {enabled: false}\n  auditSidecar: {enabled: false}\n"
+        + rules
 }
 
 fn apply_policy(ctx: &Ctx, name: &str, yaml: &str) {
