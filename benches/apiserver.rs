@@ -74,17 +74,7 @@ async fn run() {
 
     // The demo's PHI namespace, storage classes, NetworkPolicies and encrypted claim: the Pod
     // below is compliant, so every create is admitted and the figures compare like with like.
-    for f in [
-        "examples/demo/cluster/",
-        "examples/demo/fixed/00-network-policies.yaml",
-        "examples/demo/fixed/10-records-data.yaml",
-    ] {
-        kubectl_ok(
-            &kubectl,
-            &["apply", "-f", &root.join(f).to_string_lossy()],
-            None,
-        );
-    }
+    support::apply_demo_state(&root, &kubectl);
 
     let pg = PhiGuard::start();
     let client = kube::Client::try_default().await.expect("kube client");

@@ -118,17 +118,7 @@ async fn run() -> bool {
     let kubectl = PathBuf::from(env("KUBECTL"));
     let minutes = var("SOAK_MINUTES", 30);
     let rate = var("SOAK_RATE", 4).max(1);
-    for f in [
-        "examples/demo/cluster/",
-        "examples/demo/fixed/00-network-policies.yaml",
-        "examples/demo/fixed/10-records-data.yaml",
-    ] {
-        kubectl_ok(
-            &kubectl,
-            &["apply", "-f", &root.join(f).to_string_lossy()],
-            None,
-        );
-    }
+    support::apply_demo_state(&root, &kubectl);
     kubectl_ok(
         &kubectl,
         &["apply", "-f", "-"],

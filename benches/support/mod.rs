@@ -203,3 +203,19 @@ pub fn compliant_pod(ns: &str) -> k8s_openapi::api::core::v1::Pod {
     }))
     .expect("pod")
 }
+
+/// The demo's PHI namespace `clinic`, its storage classes, NetworkPolicies and encrypted claim
+/// `records-data`: what [`compliant_pod`] needs to be admitted.
+pub fn apply_demo_state(root: &Path, kubectl: &Path) {
+    for f in [
+        "examples/demo/cluster/",
+        "examples/demo/fixed/00-network-policies.yaml",
+        "examples/demo/fixed/10-records-data.yaml",
+    ] {
+        kubectl_ok(
+            kubectl,
+            &["apply", "-f", &root.join(f).to_string_lossy()],
+            None,
+        );
+    }
+}
