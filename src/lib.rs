@@ -12,6 +12,7 @@ pub(crate) mod fixtures;
 /// For the fuzz targets in `fuzz/` only; not a stable API.
 #[doc(hidden)]
 pub mod fuzz_api;
+pub mod kinds;
 pub(crate) mod labels;
 pub(crate) mod object;
 pub mod policy;

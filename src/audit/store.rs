@@ -15,30 +15,15 @@ use parking_lot::Mutex;
 use crate::object::{Kind, Object};
 use crate::telemetry::{redact, Metrics};
 
-/// The kinds the audit judges, with their API group, version and plural.
-pub(crate) const AUDITED: [(Kind, &str, &str, &str); 11] = [
-    (Kind::Deployment, "apps", "v1", "deployments"),
-    (Kind::StatefulSet, "apps", "v1", "statefulsets"),
-    (Kind::DaemonSet, "apps", "v1", "daemonsets"),
-    (Kind::ReplicaSet, "apps", "v1", "replicasets"),
-    (
-        Kind::ReplicationController,
-        "",
-        "v1",
-        "replicationcontrollers",
-    ),
-    (Kind::Job, "batch", "v1", "jobs"),
-    (Kind::CronJob, "batch", "v1", "cronjobs"),
-    (Kind::Pod, "", "v1", "pods"),
-    (
-        Kind::PersistentVolumeClaim,
-        "",
-        "v1",
-        "persistentvolumeclaims",
-    ),
-    (Kind::Service, "", "v1", "services"),
-    (Kind::Ingress, "networking.k8s.io", "v1", "ingresses"),
-];
+/// The kinds the audit judges (the registry's judged kinds), with their API group, version and
+/// plural.
+pub(crate) fn audited() -> Vec<(Kind, &'static str, &'static str, &'static str)> {
+    crate::kinds::judged()
+        .filter_map(|k| {
+            Kind::from_group_kind(k.group, k.kind).map(|kind| (kind, k.group, k.version, k.plural))
+        })
+        .collect()
+}
 
 /// (namespace, kind, name)
 pub(crate) type Key = (String, Kind, String);
@@ -91,7 +76,7 @@ impl Store {
 
     /// Every kind has listed once.
     pub(crate) fn synced(&self) -> bool {
-        self.inner.lock().synced.len() == AUDITED.len()
+        self.inner.lock().synced.len() == audited().len()
     }
 
     /// The objects changed since the last call.
@@ -153,9 +138,9 @@ pub(crate) fn spawn(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    AUDITED
-        .iter()
-        .map(|&(kind, group, version, plural)| {
+    audited()
+        .into_iter()
+        .map(|(kind, group, version, plural)| {
             let ar = ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk(group, version, kind.as_str()),
                 plural,

@@ -73,6 +73,12 @@ enum Read {
     Platform(PlatformSource, Option<Arc<PlatformEncryption>>),
     KumaMesh(String, Option<Arc<KumaMeshInfo>>),
     KumaMeshTls(Vec<Arc<KumaMeshTlsInfo>>),
+    Owners(
+        Vec<(
+            super::owner_reads::OwnerKey,
+            Option<Arc<crate::view::OwnerInfo>>,
+        )>,
+    ),
 }
 
 type ReadFuture =
@@ -256,6 +262,15 @@ impl Confirmer {
         for name in &lookups.kuma_meshes {
             reads.push(Box::pin(read_kuma_mesh(self.client.clone(), name.clone())));
         }
+        for key in &lookups.owners {
+            let (client, key) = (self.client.clone(), key.clone());
+            reads.push(Box::pin(async move {
+                super::owner_reads::read_chain(client, key)
+                    .await
+                    .map(Read::Owners)
+                    .map_err(|(what, source)| ConfirmError::Api { what, source })
+            }));
+        }
         if lookups.kuma_mesh_tls {
             let ar = ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk("kuma.io", "v1alpha1", "MeshTLS"),
@@ -304,6 +319,7 @@ impl Confirmer {
                     fresh.kuma_meshes.insert(name, v);
                 }
                 Read::KumaMeshTls(v) => fresh.kuma_mesh_tls = Some(v),
+                Read::Owners(chain) => fresh.owners.extend(chain),
             }
         }
         Ok(fresh)
@@ -368,6 +384,9 @@ fn describe(l: &Lookups) -> String {
     }
     if l.kuma_mesh_tls {
         parts.push("Kuma MeshTLS policies".to_string());
+    }
+    for (_, kind, name) in &l.owners {
+        parts.push(format!("{kind} {name}"));
     }
     parts.join(", ")
 }

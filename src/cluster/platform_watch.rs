@@ -19,48 +19,48 @@ use super::ClusterState;
 use crate::view::platform::{from_config_map, from_felix_configuration};
 use crate::view::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 
-/// Start the platform watches.
-pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
+/// Watch the named platform ConfigMaps (each by a field selector on its name).
+pub(super) fn config_maps(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
     for source in PlatformSource::ALL {
         if let Some((namespace, name)) = source.config_map() {
             tasks.push(config_map(ctx, source, namespace, name));
         }
     }
-    tasks.push(optional(
-        ctx,
-        GroupVersionKind::gvk("crd.projectcalico.org", "v1", "FelixConfiguration"),
-        |ctx, ar| {
-            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-            let sink = PlatformSink::new(ctx.state.clone(), PlatformSource::Calico, |o| {
-                to_value(o).and_then(|v| from_felix_configuration(&v))
-            });
-            run(ctx, api, "FelixConfiguration", sink)
-        },
-    ));
-    tasks.push(optional(
-        ctx,
-        GroupVersionKind::gvk("kuma.io", "v1alpha1", "Mesh"),
-        |ctx, ar| {
-            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-            let sink = MeshSink {
-                state: ctx.state.clone(),
-                buffer: Vec::new(),
-            };
-            run(ctx, api, "Mesh", sink)
-        },
-    ));
-    tasks.push(optional(
-        ctx,
-        GroupVersionKind::gvk("kuma.io", "v1alpha1", "MeshTLS"),
-        |ctx, ar| {
-            let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-            let sink = MeshTlsSink {
-                state: ctx.state.clone(),
-                buffer: Vec::new(),
-            };
-            run(ctx, api, "MeshTLS", sink)
-        },
-    ));
+}
+
+/// Calico's FelixConfiguration (only `default` is read).
+pub(super) fn felix_configuration(ctx: &Ctx, gvk: GroupVersionKind) -> tokio::task::JoinHandle<()> {
+    optional(ctx, gvk, |ctx, ar| {
+        let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+        let sink = PlatformSink::new(ctx.state.clone(), PlatformSource::Calico, |o| {
+            to_value(o).and_then(|v| from_felix_configuration(&v))
+        });
+        run(ctx, api, "FelixConfiguration", sink)
+    })
+}
+
+/// Kuma Meshes.
+pub(super) fn kuma_meshes(ctx: &Ctx, gvk: GroupVersionKind) -> tokio::task::JoinHandle<()> {
+    optional(ctx, gvk, |ctx, ar| {
+        let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+        let sink = MeshSink {
+            state: ctx.state.clone(),
+            buffer: Vec::new(),
+        };
+        run(ctx, api, "Mesh", sink)
+    })
+}
+
+/// Kuma MeshTLS policies.
+pub(super) fn kuma_mesh_tls(ctx: &Ctx, gvk: GroupVersionKind) -> tokio::task::JoinHandle<()> {
+    optional(ctx, gvk, |ctx, ar| {
+        let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+        let sink = MeshTlsSink {
+            state: ctx.state.clone(),
+            buffer: Vec::new(),
+        };
+        run(ctx, api, "MeshTLS", sink)
+    })
 }
 
 /// Keeps Kuma MeshTLS policies by `namespace/name`.

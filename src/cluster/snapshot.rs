@@ -1,6 +1,8 @@
-//! A cluster's objects as documents, for `phi-guard report --from-cluster`: the judged kinds
-//! (controller-owned ones left out: their controller speaks for them), the kinds rules consult,
-//! PhiPolicies and PhiExceptions, listed once with consistent reads. Optional CRDs that are not
+//! A cluster's objects as documents, for `phi-guard report --from-cluster`: every kind of the
+//! registry (`crate::kinds`), listed once with consistent reads: the judged kinds
+//! (controller-owned ones left out: their controller speaks for them) and every kind rules
+//! consult, so the report judges what the webhook and the audit judge. ConfigMaps are read by
+//! name (the CNI settings, `view::PlatformSource`), never listed. Optional CRDs that are not
 //! installed are skipped.
 
 use std::collections::BTreeMap;
@@ -10,71 +12,15 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::Client;
 
 use super::files::Document;
+use crate::kinds::{self, KindSpec, Store};
+use crate::view::PlatformSource;
 
-/// (group, version, kind, plural, judged)
-const KINDS: [(&str, &str, &str, &str, bool); 19] = [
-    ("", "v1", "Namespace", "namespaces", false),
-    (
-        "storage.k8s.io",
-        "v1",
-        "StorageClass",
-        "storageclasses",
-        false,
-    ),
-    ("", "v1", "PersistentVolume", "persistentvolumes", false),
-    (
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        false,
-    ),
-    (
-        "security.istio.io",
-        "v1",
-        "PeerAuthentication",
-        "peerauthentications",
-        false,
-    ),
-    (
-        "cert-manager.io",
-        "v1",
-        "Certificate",
-        "certificates",
-        false,
-    ),
-    ("phiguard.io", "v1alpha1", "PhiPolicy", "phipolicies", false),
-    (
-        "phiguard.io",
-        "v1alpha1",
-        "PhiException",
-        "phiexceptions",
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        true,
-    ),
-    ("", "v1", "Service", "services", true),
-    ("", "v1", "Pod", "pods", true),
-    (
-        "",
-        "v1",
-        "ReplicationController",
-        "replicationcontrollers",
-        true,
-    ),
-    ("apps", "v1", "Deployment", "deployments", true),
-    ("apps", "v1", "StatefulSet", "statefulsets", true),
-    ("apps", "v1", "DaemonSet", "daemonsets", true),
-    ("apps", "v1", "ReplicaSet", "replicasets", true),
-    ("batch", "v1", "Job", "jobs", true),
-    ("batch", "v1", "CronJob", "cronjobs", true),
-    ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
-];
+/// The kinds a snapshot lists: every judged and every consulted kind of the registry.
+pub(crate) fn snapshot_kinds() -> impl Iterator<Item = &'static KindSpec> {
+    kinds::KINDS
+        .iter()
+        .filter(|k| k.judged || k.store.is_some())
+}
 
 /// Every object `report` needs, the PhiPolicies' generations, and the API server's address.
 pub(crate) async fn documents() -> anyhow::Result<(Vec<Document>, BTreeMap<String, i64>, String)> {
@@ -84,17 +30,38 @@ pub(crate) async fn documents() -> anyhow::Result<(Vec<Document>, BTreeMap<Strin
     let context = client.default_namespace().to_string();
     let mut docs = Vec::new();
     let mut generations = BTreeMap::new();
-    for (group, version, kind, plural, judged) in KINDS {
-        let ar =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let list = match api.list(&ListParams::default()).await {
-            Ok(l) => l,
-            Err(kube::Error::Api(s)) if s.code == 404 => continue, // CRD not installed
-            Err(e) => return Err(e).with_context(|| format!("listing {kind}")),
+    for spec in snapshot_kinds() {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(spec.group, spec.version, spec.kind),
+            spec.plural,
+        );
+        let items = if spec.store == Some(Store::PlatformConfigMaps) {
+            let mut items = Vec::new();
+            for (namespace, name) in PlatformSource::ALL.iter().filter_map(|s| s.config_map()) {
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+                match api.get_opt(name).await {
+                    Ok(Some(o)) => items.push(o),
+                    Ok(None) => {}
+                    // Not granted (the chart grants each by name): unknown, as to the webhook.
+                    Err(kube::Error::Api(s)) if s.code == 403 => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("reading ConfigMap {namespace}/{name}"))
+                    }
+                }
+            }
+            items
+        } else {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            match api.list(&ListParams::default()).await {
+                Ok(l) => l.items,
+                Err(kube::Error::Api(s)) if s.code == 404 && spec.optional_crd => continue,
+                Err(e) => return Err(e).with_context(|| format!("listing {}", spec.kind)),
+            }
         };
-        for o in list.items {
-            if judged
+        let api_version = spec.api_version();
+        for o in items {
+            if spec.judged
                 && o.metadata
                     .owner_references
                     .iter()
@@ -103,23 +70,18 @@ pub(crate) async fn documents() -> anyhow::Result<(Vec<Document>, BTreeMap<Strin
             {
                 continue;
             }
-            let api_version = if group.is_empty() {
-                version.to_string()
-            } else {
-                format!("{group}/{version}")
-            };
-            if kind == "PhiPolicy" {
+            if spec.store == Some(Store::PhiPolicies) {
                 if let (Some(n), Some(g)) = (&o.metadata.name, o.metadata.generation) {
                     generations.insert(n.clone(), g);
                 }
             }
             let mut value = serde_json::to_value(&o).context("encoding an object")?;
             value["apiVersion"] = api_version.clone().into();
-            value["kind"] = kind.into();
+            value["kind"] = spec.kind.into();
             docs.push(Document {
-                source: format!("cluster:{plural}"),
-                api_version,
-                kind: kind.to_string(),
+                source: format!("cluster:{}", spec.plural),
+                api_version: api_version.clone(),
+                kind: spec.kind.to_string(),
                 value,
             });
         }

@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 use super::backoff::{is_not_served, watch_error_reason, WatchBackoff};
 use super::lean::WatchedPod;
 use super::{ClusterScoped, ClusterState, Namespaced};
+use crate::kinds::{self, KindSpec, Store};
 use crate::policy::PhiPolicy;
 use crate::policy::{effective_policies, RejectedPolicy};
 use crate::telemetry::{redact, Metrics, Readiness};
@@ -86,55 +87,57 @@ pub(crate) fn spawn(
         readiness,
     };
     let mut tasks = Vec::new();
+    for (spec, store) in kinds::consulted() {
+        watch_store(&ctx, spec, store, &mut tasks);
+    }
+    Watchers { tasks }
+}
 
-    tasks.push(typed::<Namespace, _>(
-        &ctx,
-        "Namespace",
-        |s| &s.namespaces,
-        |o| Ok(Some(NamespaceInfo::from(o))),
-    ));
-    tasks.push(typed::<StorageClass, _>(
-        &ctx,
-        "StorageClass",
-        |s| &s.storage_classes,
-        |o| Ok(Some(StorageClassInfo::from(o))),
-    ));
-    tasks.push(typed::<PersistentVolume, _>(
-        &ctx,
-        "PersistentVolume",
-        |s| &s.pvs,
-        |o| Ok(Some(PvInfo::from(o))),
-    ));
-    tasks.push(typed::<PersistentVolumeClaim, _>(
-        &ctx,
-        "PersistentVolumeClaim",
-        |s| &s.pvcs,
-        |o| Ok(Some(PvcInfo::from(o))),
-    ));
-    tasks.push(typed::<NetworkPolicy, _>(
-        &ctx,
-        "NetworkPolicy",
-        |s| &s.network_policies,
-        |o| Ok(Some(NetworkPolicyInfo::from(o))),
-    ));
-    tasks.push(typed::<Service, _>(
-        &ctx,
-        "Service",
-        |s| &s.services,
-        |o| Ok(Some(ServiceInfo::from(o))),
-    ));
-    // The busiest watch: decoded lean, straight into what the cache keeps.
-    tasks.push(typed::<WatchedPod, _>(
-        &ctx,
-        "Pod",
-        |s| &s.pods,
-        |o| Ok(o.info()),
-    ));
-
-    tasks.push(optional(
-        &ctx,
-        GroupVersionKind::gvk("security.istio.io", "v1", "PeerAuthentication"),
-        |ctx, ar| {
+/// Start the watch that fills one store of the registry (`crate::kinds`).
+fn watch_store(
+    ctx: &Ctx,
+    spec: &'static KindSpec,
+    store: Store,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) {
+    let gvk = GroupVersionKind::gvk(spec.group, spec.version, spec.kind);
+    let task = match store {
+        Store::Namespaces => typed::<Namespace, _>(
+            ctx,
+            spec.kind,
+            |s| &s.namespaces,
+            |o| Ok(Some(NamespaceInfo::from(o))),
+        ),
+        Store::StorageClasses => typed::<StorageClass, _>(
+            ctx,
+            spec.kind,
+            |s| &s.storage_classes,
+            |o| Ok(Some(StorageClassInfo::from(o))),
+        ),
+        Store::PersistentVolumes => {
+            typed::<PersistentVolume, _>(ctx, spec.kind, |s| &s.pvs, |o| Ok(Some(PvInfo::from(o))))
+        }
+        Store::PersistentVolumeClaims => typed::<PersistentVolumeClaim, _>(
+            ctx,
+            spec.kind,
+            |s| &s.pvcs,
+            |o| Ok(Some(PvcInfo::from(o))),
+        ),
+        Store::NetworkPolicies => typed::<NetworkPolicy, _>(
+            ctx,
+            spec.kind,
+            |s| &s.network_policies,
+            |o| Ok(Some(NetworkPolicyInfo::from(o))),
+        ),
+        Store::Services => typed::<Service, _>(
+            ctx,
+            spec.kind,
+            |s| &s.services,
+            |o| Ok(Some(ServiceInfo::from(o))),
+        ),
+        // The busiest watch: decoded lean, straight into what the cache keeps.
+        Store::Pods => typed::<WatchedPod, _>(ctx, spec.kind, |s| &s.pods, |o| Ok(o.info())),
+        Store::PeerAuthentications => optional(ctx, gvk, |ctx, ar| {
             let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
             let sink = TableSink::new(
                 ctx.state.clone(),
@@ -146,12 +149,8 @@ pub(crate) fn spawn(
                 },
             );
             run(ctx, api, "PeerAuthentication", sink)
-        },
-    ));
-    tasks.push(optional(
-        &ctx,
-        GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
-        |ctx, ar| {
+        }),
+        Store::Certificates => optional(ctx, gvk, |ctx, ar| {
             let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
             let sink = TableSink::new(
                 ctx.state.clone(),
@@ -163,29 +162,31 @@ pub(crate) fn spawn(
                 },
             );
             run(ctx, api, "Certificate", sink)
-        },
-    ));
-    tasks.push(optional(
-        &ctx,
-        GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiPolicy"),
-        |ctx, ar| {
+        }),
+        Store::PhiPolicies => optional(ctx, gvk, |ctx, ar| {
             let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
             let sink = PolicySink::new(ctx.clone(), ar);
             run(ctx, api, "PhiPolicy", sink)
-        },
-    ));
-    tasks.push(optional(
-        &ctx,
-        GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiException"),
-        |ctx, ar| {
+        }),
+        Store::PhiExceptions => optional(ctx, gvk, |ctx, ar| {
             let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
             let sink = super::exception_sink::ExceptionSink::new(ctx.clone());
             run(ctx, api, "PhiException", sink)
-        },
-    ));
-    super::platform_watch::spawn(&ctx, &mut tasks);
-    safeguards::spawn(&ctx, &mut tasks);
-    Watchers { tasks }
+        }),
+        Store::PlatformConfigMaps => {
+            super::platform_watch::config_maps(ctx, tasks);
+            return;
+        }
+        Store::FelixConfiguration => super::platform_watch::felix_configuration(ctx, gvk),
+        Store::KumaMeshes => super::platform_watch::kuma_meshes(ctx, gvk),
+        Store::KumaMeshTls => super::platform_watch::kuma_mesh_tls(ctx, gvk),
+        Store::PodDisruptionBudgets
+        | Store::IstioAuthorizationPolicies
+        | Store::LinkerdAuthorizationPolicies
+        | Store::LinkerdServers
+        | Store::VeleroSchedules => safeguards::watch(ctx, spec, store, gvk),
+    };
+    tasks.push(task);
 }
 
 pub(super) fn to_value(o: &DynamicObject) -> Result<Value, String> {

@@ -12,7 +12,7 @@ use crate::selector::Labels;
 use crate::view::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
 use pod::null_default;
 pub(crate) use pod::{
-    ClaimSpec, ClaimTemplate, Container, Meta, PodSpec, PodTemplate, Volume, VolumeSource,
+    ClaimSpec, ClaimTemplate, Container, Meta, OwnerRef, PodSpec, PodTemplate, Volume, VolumeSource,
 };
 
 /// The kinds phi-guard judges.
@@ -34,6 +34,23 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, for tests that hold the registry (`crate::kinds`) and this enum together.
+    pub const ALL: [Kind; 13] = [
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::ReplicationController,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::PersistentVolumeClaim,
+        Kind::Service,
+        Kind::Ingress,
+        Kind::NetworkPolicy,
+        Kind::Namespace,
+    ];
+
     /// Recognize a kind by API group and kind name (as in an AdmissionReview's `request.kind`
     /// or a manifest's `apiVersion`/`kind`). `None` for kinds phi-guard does not judge.
     pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
@@ -120,6 +137,10 @@ pub struct Object {
     /// `metadata.deletionTimestamp` is set: the object is being deleted and only its
     /// finalizers' owners still update it.
     pub deleting: bool,
+    /// `metadata.uid` (empty before the API server assigns it, i.e. on CREATE).
+    pub uid: String,
+    /// The `ownerReferences` entry marked `controller: true`, as written (unverified).
+    pub controller: Option<Box<OwnerRef>>,
     pub body: Body,
 }
 
@@ -204,16 +225,14 @@ impl Object {
     /// findings an object already had (as before the contingency rule read replicas); a finding
     /// a scale-down introduces is new and judged as such.
     pub fn same_but_replicas(&self, other: &Object) -> bool {
-        match (&self.body, &other.body) {
-            (Body::Pods(a), Body::Pods(b)) if a.replicas != b.replicas => {
-                let mut scaled = other.clone();
-                if let Body::Pods(p) = &mut scaled.body {
-                    p.replicas = a.replicas;
-                }
-                *self == scaled
-            }
-            _ => self == other,
+        // Owner references are controller bookkeeping too (adoption, orphaning).
+        let mut scaled = other.clone();
+        scaled.controller.clone_from(&self.controller);
+        scaled.uid.clone_from(&self.uid);
+        if let (Body::Pods(a), Body::Pods(p)) = (&self.body, &mut scaled.body) {
+            p.replicas = a.replicas;
         }
+        *self == scaled
     }
 
     /// `Kind namespace/name`, for messages and logs.
@@ -423,6 +442,8 @@ impl Object {
                         .deletion_timestamp
                         .as_ref()
                         .map(|_| serde::de::IgnoredAny),
+                    uid: np.metadata.uid.clone(),
+                    owner_references: Vec::new(),
                 };
                 (meta, Body::NetworkPolicy(info))
             }
@@ -445,6 +466,12 @@ impl Object {
             name: meta.display_name(),
             namespace: ns,
             deleting: meta.deletion_timestamp.is_some(),
+            uid: meta.uid.unwrap_or_default(),
+            controller: meta
+                .owner_references
+                .into_iter()
+                .find(|r| r.controller == Some(true))
+                .map(Box::new),
             labels: meta.labels,
             annotations: meta.annotations,
             body,
@@ -574,5 +601,39 @@ mod deletion_tests {
                 .expect("decodes")
                 .deleting
         );
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_admitted_kind_of_the_registry_decodes_and_every_kind_is_registered() {
+        for k in crate::kinds::KINDS
+            .iter()
+            .filter(|k| !k.admission.is_empty())
+        {
+            if k.group == "phiguard.io" {
+                continue; // PhiExceptions are validated, not judged as objects
+            }
+            assert!(
+                Kind::from_group_kind(k.group, k.kind).is_some(),
+                "{}/{} is admitted but object::Kind cannot decode it",
+                k.group,
+                k.kind
+            );
+        }
+        for kind in Kind::ALL {
+            let spec = crate::kinds::KINDS
+                .iter()
+                .find(|k| Kind::from_group_kind(k.group, k.kind) == Some(kind));
+            assert!(
+                spec.is_some_and(|s| !s.admission.is_empty()),
+                "{kind} is decoded but not admitted in the registry"
+            );
+            let judged = !matches!(kind, Kind::NetworkPolicy | Kind::Namespace);
+            assert_eq!(spec.is_some_and(|s| s.judged), judged, "{kind}");
+        }
     }
 }

@@ -35,6 +35,27 @@ pub struct Meta {
     /// Set once deletion has begun (finalizers still to run).
     #[serde(default)]
     pub deletion_timestamp: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub owner_references: Vec<OwnerRef>,
+}
+
+/// One `metadata.ownerReferences` entry. Anyone who can write the object can write one, so it
+/// proves nothing until the owner it names is read and checked (`engine::owners`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerRef {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub controller: Option<bool>,
 }
 
 impl Meta {

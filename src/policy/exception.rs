@@ -209,6 +209,35 @@ impl Exception {
 
 /// Apply the exceptions in force at `now` to a decision about `o`.
 pub fn apply(d: Decision, o: &Object, exceptions: &[Arc<Exception>], now: i64) -> Decision {
+    apply_with_owners(d, o, &[], exceptions, now)
+}
+
+/// A finding's path as it lies in an owner's template: `spec.containers[0]` of a Pod is
+/// `spec.template.spec.containers[0]` of its ReplicaSet.
+fn path_in(owner: &Object, child: &Object, path: &str) -> String {
+    let (Some(c), Some(o)) = (child.pods(), owner.pods()) else {
+        return path.to_string();
+    };
+    for (from, to) in [(c.spec_path, o.spec_path), (c.meta_path, o.meta_path)] {
+        if let Some(rest) = path.strip_prefix(from) {
+            if rest.is_empty() || rest.starts_with('.') || rest.starts_with('[') {
+                return format!("{to}{rest}");
+            }
+        }
+    }
+    path.to_string()
+}
+
+/// Apply the exceptions to a decision about `o`, a child made by the verified `owners`
+/// (`engine::owners`): an exception naming an owner covers what its template gave the child,
+/// so a waiver on a Deployment gets it ReplicaSets and Pods.
+pub fn apply_with_owners(
+    d: Decision,
+    o: &Object,
+    owners: &[Object],
+    exceptions: &[Arc<Exception>],
+    now: i64,
+) -> Decision {
     if exceptions.is_empty() || d.findings.is_empty() {
         return d;
     }
@@ -218,10 +247,12 @@ pub fn apply(d: Decision, o: &Object, exceptions: &[Arc<Exception>], now: i64) -
         if f.rule == RuleId::PhiClassification {
             continue;
         }
-        let Some(e) = exceptions
-            .iter()
-            .find(|e| e.covers(o, f.rule, &f.path, now))
-        else {
+        let Some(e) = exceptions.iter().find(|e| {
+            e.covers(o, f.rule, &f.path, now)
+                || owners
+                    .iter()
+                    .any(|w| e.covers(w, f.rule, &path_in(w, o, &f.path), now))
+        }) else {
             continue;
         };
         any = true;

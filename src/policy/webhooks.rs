@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::Policy;
+use crate::kinds::{self, KindSpec, Op, Scope};
 use crate::selector::{Operator, Requirement, Selector};
 
 /// The label every Namespace carries with its own name.
@@ -31,55 +32,59 @@ pub const NAMESPACE_LABELS: &str = "namespace-labels.phiguard.io";
 pub const NETWORK: &str = "network.phiguard.io";
 pub const EXCEPTIONS: &str = "exceptions.phiguard.io";
 
+/// Webhook rules for the kinds of the registry `pick` selects, with the operations `ops` gives:
+/// kinds of one API group with the same operations share a rule, in registry order.
+fn rules_for(pick: impl Fn(&KindSpec) -> bool, ops: impl Fn(&KindSpec) -> &[Op]) -> Value {
+    type Rule<'a> = (&'a str, &'a str, Vec<&'a str>, &'a str, Vec<&'a str>);
+    let mut rules: Vec<Rule<'_>> = Vec::new();
+    for k in kinds::KINDS.iter().filter(|k| pick(k)) {
+        let ops: Vec<&str> = ops(k).iter().map(|o| o.as_str()).collect();
+        let scope = match k.scope {
+            Scope::Namespaced => "Namespaced",
+            Scope::Cluster => "Cluster",
+        };
+        match rules
+            .iter_mut()
+            .find(|(g, v, o, sc, _)| *g == k.group && *v == k.version && *o == ops && *sc == scope)
+        {
+            Some(rule) => rule.4.push(k.plural),
+            None => rules.push((k.group, k.version, ops, scope, vec![k.plural])),
+        }
+    }
+    Value::Array(
+        rules
+            .into_iter()
+            .map(|(group, version, ops, scope, resources)| {
+                json!({"apiGroups": [group], "apiVersions": [version], "operations": ops,
+                       "resources": resources, "scope": scope})
+            })
+            .collect(),
+    )
+}
+
 /// Every kind phi-guard judges inside a PHI namespace.
 fn namespaced_rules() -> Value {
-    json!([
-        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["pods", "replicationcontrollers", "persistentvolumeclaims", "services"],
-         "scope": "Namespaced"},
-        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
-         "scope": "Namespaced"},
-        {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["jobs", "cronjobs"], "scope": "Namespaced"},
-        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["ingresses"], "scope": "Namespaced"},
-        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
-         "resources": ["networkpolicies"], "scope": "Namespaced"},
-    ])
+    rules_for(
+        |k| k.scope == Scope::Namespaced && !k.admission.is_empty(),
+        |k| k.admission,
+    )
 }
 
 /// Kinds that carry a PHI label themselves (or in their pod template).
 fn labeled_rules() -> Value {
-    json!([
-        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["pods", "replicationcontrollers", "persistentvolumeclaims", "services"],
-         "scope": "Namespaced"},
-        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
-         "scope": "Namespaced"},
-        {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["jobs", "cronjobs"], "scope": "Namespaced"},
-        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["ingresses"], "scope": "Namespaced"},
-    ])
+    rules_for(|k| k.labeled, |k| k.admission)
 }
 
 /// Kinds that can expose PHI pods from outside PHI namespaces.
 fn network_rules() -> Value {
-    json!([
-        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["services"], "scope": "Namespaced"},
-        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["ingresses"], "scope": "Namespaced"},
-        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
-         "resources": ["networkpolicies"], "scope": "Namespaced"},
-    ])
+    rules_for(|k| k.exposes, |k| k.admission)
 }
 
 fn exception_rules() -> Value {
-    json!([{"apiGroups": ["phiguard.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
-            "resources": ["phiexceptions"], "scope": "Cluster"}])
+    rules_for(
+        |k| k.group == "phiguard.io" && k.kind == "PhiException",
+        |k| k.admission,
+    )
 }
 
 /// PhiExceptions are validated when written (expiry, ticket, the policies' maximum).
@@ -90,8 +95,10 @@ fn exceptions_webhook(base: &dyn Fn(&str, Value) -> Value) -> Value {
 }
 
 fn namespace_rules() -> Value {
-    json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
-            "resources": ["namespaces"], "scope": "Cluster"}])
+    rules_for(
+        |k| k.group.is_empty() && k.kind == "Namespace",
+        |k| k.admission,
+    )
 }
 
 /// A selector as a Kubernetes `LabelSelector`.

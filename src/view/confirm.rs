@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 
 use super::{
     CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
-    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo,
-    StorageClassInfo,
+    OwnerInfo, PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo,
+    ServiceInfo, StorageClassInfo,
 };
 
 /// What a decision read that the cache could not answer for certain.
@@ -43,6 +43,8 @@ pub(crate) struct Lookups {
     pub(crate) kuma_meshes: BTreeSet<String>,
     /// Kuma MeshTLS policies were read.
     pub(crate) kuma_mesh_tls: bool,
+    /// Controllers (namespace, kind, name) a child named as its owner and the cache lacks.
+    pub(crate) owners: BTreeSet<(String, String, String)>,
 }
 
 impl Lookups {
@@ -63,6 +65,7 @@ impl Lookups {
             + self.platform.len()
             + self.kuma_meshes.len()
             + usize::from(self.kuma_mesh_tls)
+            + self.owners.len()
     }
 }
 
@@ -196,6 +199,17 @@ impl ClusterView for Recorder<'_> {
         self.seen.lock().kuma_mesh_tls = true;
         self.inner.kuma_mesh_tls(mesh)
     }
+    fn owner(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<OwnerInfo>> {
+        let r = self.inner.owner(namespace, kind, name);
+        if r.is_none() {
+            self.seen.lock().owners.insert((
+                namespace.to_string(),
+                kind.to_string(),
+                name.to_string(),
+            ));
+        }
+        r
+    }
 }
 
 /// Objects read from the API server with a consistent read, for the [`Lookups`] of one
@@ -214,6 +228,9 @@ pub(crate) struct Fresh {
     pub(crate) kuma_meshes: HashMap<String, Option<Arc<KumaMeshInfo>>>,
     /// Every MeshTLS, when they were read.
     pub(crate) kuma_mesh_tls: Option<Vec<Arc<KumaMeshTlsInfo>>>,
+    /// Owners read, with the controllers they name in turn (a Pod's ReplicaSet and its
+    /// Deployment), keyed (namespace, kind, name).
+    pub(crate) owners: HashMap<(String, String, String), Option<Arc<OwnerInfo>>>,
 }
 
 /// Fresh reads over the cache: what was read answers, the cache answers the rest.
@@ -336,6 +353,13 @@ impl ClusterView for Overlay<'_> {
         match &self.fresh.kuma_mesh_tls {
             Some(all) => all.iter().filter(|t| t.mesh == mesh).cloned().collect(),
             None => self.base.kuma_mesh_tls(mesh),
+        }
+    }
+    fn owner(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<OwnerInfo>> {
+        let key = (namespace.to_string(), kind.to_string(), name.to_string());
+        match self.fresh.owners.get(&key) {
+            Some(read) => read.clone(),
+            None => self.base.owner(namespace, kind, name),
         }
     }
 }

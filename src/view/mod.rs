@@ -92,6 +92,24 @@ pub trait ClusterView: Send + Sync {
     fn kuma_mesh_tls(&self, _mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
         Vec::new()
     }
+    /// A pod controller (`kind` as in `ownerReferences`, e.g. `ReplicaSet`) that a child names
+    /// as its controller. The watch caches keep none (children are judged through their owner
+    /// only on the deny path, where the owner is read from the API server); files keep those
+    /// with a uid.
+    fn owner(&self, _namespace: &str, _kind: &str, _name: &str) -> Option<Arc<OwnerInfo>> {
+        None
+    }
+}
+
+/// A pod controller as read to verify a child made from its template (`engine::owners`): its
+/// kind and uid, and the object itself as JSON, decoded only when a child is judged through it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerInfo {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub value: Arc<serde_json::Value>,
 }
 
 /// Does a Service-style selector (every pair must be present) match these labels?

@@ -124,8 +124,21 @@ pub fn judge(
     match req.operation {
         Operation::Create => match decode("object", req.object.as_ref()) {
             Ok(w) => {
-                let d = engine::evaluate(&w, cluster, policies);
-                let d = exception::apply(d, &w, exceptions, now);
+                let mut d = engine::evaluate(&w, cluster, policies);
+                // A child a controller made: judged through its owner when the owner is
+                // verified (only looked up when there is something to inherit).
+                let owners = if !d.findings.is_empty() && w.controller.is_some() {
+                    engine::owners::verified(&w, cluster)
+                } else {
+                    Vec::new()
+                };
+                if let Some(owner) = owners.first() {
+                    d = engine::owners::evaluate_made_by(&w, owner, cluster, policies);
+                }
+                if let Body::NetworkPolicy(n) = &w.body {
+                    d = Decision::merge(d, engine::network_policy_create(n, cluster, policies));
+                }
+                let d = exception::apply_with_owners(d, &w, &owners, exceptions, now);
                 Outcome::decided(uid, kind, &w.display(), d)
             }
             Err(st) => Outcome::invalid(uid, Some(kind), st),

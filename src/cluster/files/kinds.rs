@@ -17,22 +17,11 @@ pub(crate) fn judged_kind(group: &str, kind: &str) -> Option<Kind> {
     })
 }
 
-/// Kinds [`load_state`] reads as cluster state and `check` does not judge itself.
+/// Kinds [`load_state`] reads as cluster state and `check` does not judge itself (the
+/// registry's consulted kinds that are not judged; of ConfigMaps only the platform ones, see
+/// [`is_platform_config_map`]).
 pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
-    matches!(
-        (group, kind),
-        ("", "Namespace" | "PersistentVolume")
-            | ("storage.k8s.io", "StorageClass")
-            | ("networking.k8s.io", "NetworkPolicy")
-            | ("security.istio.io", "PeerAuthentication")
-            | ("cert-manager.io", "Certificate")
-            | (
-                "crd.projectcalico.org" | "projectcalico.org",
-                "FelixConfiguration"
-            )
-            | ("kuma.io", "Mesh" | "MeshTLS")
-            | ("phiguard.io", "PhiPolicy" | "PhiException")
-    ) || super::safeguards::is_state_kind(group, kind)
+    crate::kinds::is_state_only(group, kind) && !(group.is_empty() && kind == "ConfigMap")
 }
 
 /// A ConfigMap whose encryption settings are read as cluster state (`kube-system/cilium-config`
@@ -45,6 +34,10 @@ pub(crate) fn is_platform_config_map(d: &Document) -> bool {
 
 /// Kinds that are cluster-scoped: `--namespace` neither applies to them nor conflicts.
 pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
+    if let Some(spec) = crate::kinds::find(group, kind) {
+        return spec.scope == crate::kinds::Scope::Cluster;
+    }
+    // Kinds phi-guard does not read, as the API server serves them.
     matches!(
         (group, kind),
         (

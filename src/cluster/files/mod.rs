@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ClusterState;
+use crate::kinds::Store;
 use crate::object::{Kind, Object};
 use crate::policy::PhiPolicy;
 use crate::view::platform::{from_config_map, from_felix_configuration};
@@ -380,6 +381,35 @@ pub(crate) fn load_paths(
     Ok(policies)
 }
 
+/// A Pod, or a pod controller's template as a pod, known to Service and Ingress tracing.
+fn add_pod_template(d: &Document, kind: Kind, state: &ClusterState) -> Result<(), FileError> {
+    let k = d.kind.as_str();
+    let w = decode_object(kind, &d.value, Some("default")).map_err(|m| object_err(d, m))?;
+    if let Some(p) = w.pods() {
+        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
+        let info = PodInfo {
+            namespace: w.namespace.clone(),
+            name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
+            labels: p.labels.clone(),
+            annotations: crate::view::objects::kept_annotations(&p.annotations),
+            container_names: p
+                .spec
+                .containers
+                .iter()
+                .chain(p.spec.init_containers.iter())
+                .map(|c| c.name.clone())
+                .collect(),
+            host_network: p.spec.host_network,
+            mounted_secrets,
+            cert_manager_csi,
+        };
+        state
+            .pods
+            .insert(info.namespace.clone(), info.name.clone(), info);
+    }
+    Ok(())
+}
+
 /// Is this document a PhiPolicy?
 pub(crate) fn is_phi_policy(d: &Document) -> bool {
     d.kind == "PhiPolicy" && d.api_version.starts_with("phiguard.io/")
@@ -400,27 +430,42 @@ pub(crate) fn load_state(
     let mut policies = Vec::new();
     for d in docs {
         let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        if safeguards::load(group, d, state)? {
+        safeguards::note_crd(group, d, state);
+        let spec = crate::kinds::find(group, &d.kind);
+        let Some(store) = spec.and_then(|k| k.store) else {
+            // Pod-running kinds without a store of their own (pod controllers and the custom
+            // resources that mirror them): their templates are known to Service tracing.
+            if let Some(kind) = judged_kind(group, &d.kind).filter(|k| k.has_pods()) {
+                add_pod_template(d, kind, state)?;
+            }
             continue;
-        }
-        match (group, d.kind.as_str()) {
-            ("phiguard.io", "PhiPolicy") => policies.push(phi_policy(d)?),
-            ("", "Namespace") => {
+        };
+        match store {
+            Store::PhiPolicies => policies.push(phi_policy(d)?),
+            // Read by `check`'s exception loading.
+            Store::PhiExceptions => {}
+            Store::Pods => add_pod_template(d, Kind::Pod, state)?,
+            Store::PodDisruptionBudgets
+            | Store::IstioAuthorizationPolicies
+            | Store::LinkerdAuthorizationPolicies
+            | Store::LinkerdServers
+            | Store::VeleroSchedules => safeguards::load(store, d, state)?,
+            Store::Namespaces => {
                 let ns: k8s_openapi::api::core::v1::Namespace = typed(d)?;
                 let info = NamespaceInfo::from(&ns);
                 state.namespaces.insert(info.name.clone(), info);
             }
-            ("storage.k8s.io", "StorageClass") => {
+            Store::StorageClasses => {
                 let sc: k8s_openapi::api::storage::v1::StorageClass = typed(d)?;
                 let info = StorageClassInfo::from(&sc);
                 state.storage_classes.insert(info.name.clone(), info);
             }
-            ("", "PersistentVolume") => {
+            Store::PersistentVolumes => {
                 let pv: k8s_openapi::api::core::v1::PersistentVolume = typed(d)?;
                 let info = PvInfo::from(&pv);
                 state.pvs.insert(info.name.clone(), info);
             }
-            ("", "PersistentVolumeClaim") => {
+            Store::PersistentVolumeClaims => {
                 let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim = typed(d)?;
                 let mut info = PvcInfo::from(&pvc);
                 if info.namespace.is_empty() {
@@ -430,7 +475,7 @@ pub(crate) fn load_state(
                     .pvcs
                     .insert(info.namespace.clone(), info.name.clone(), info);
             }
-            ("networking.k8s.io", "NetworkPolicy") => {
+            Store::NetworkPolicies => {
                 let np: k8s_openapi::api::networking::v1::NetworkPolicy = typed(d)?;
                 let mut info = NetworkPolicyInfo::from(&np);
                 if info.namespace.is_empty() {
@@ -440,7 +485,7 @@ pub(crate) fn load_state(
                     .network_policies
                     .insert(info.namespace.clone(), info.name.clone(), info);
             }
-            ("security.istio.io", "PeerAuthentication") => {
+            Store::PeerAuthentications => {
                 let mut info = PeerAuthInfo::from_value(&d.value)
                     .map_err(|e| object_err(d, without_values(&e.message)))?;
                 if info.namespace.is_empty() {
@@ -450,7 +495,7 @@ pub(crate) fn load_state(
                     .peer_authentications
                     .insert(info.namespace.clone(), info.name.clone(), info);
             }
-            ("cert-manager.io", "Certificate") => {
+            Store::Certificates => {
                 let mut info = CertificateInfo::from_value(&d.value)
                     .map_err(|e| object_err(d, without_values(&e.message)))?;
                 if info.namespace.is_empty() {
@@ -460,7 +505,7 @@ pub(crate) fn load_state(
                     .certificates
                     .insert(info.namespace.clone(), info.name.clone(), info);
             }
-            ("", "ConfigMap") => {
+            Store::PlatformConfigMaps => {
                 // Only the platform ConfigMaps, and of those only their encryption settings.
                 if let Some(source) = PlatformSource::of_config_map(&d.namespace(), &d.name()) {
                     let cm: k8s_openapi::api::core::v1::ConfigMap = typed(d)?;
@@ -469,7 +514,7 @@ pub(crate) fn load_state(
                     state.platform.insert(source.key().to_string(), info);
                 }
             }
-            ("crd.projectcalico.org" | "projectcalico.org", "FelixConfiguration") => {
+            Store::FelixConfiguration => {
                 if d.name() == "default" {
                     let info = from_felix_configuration(&d.value).map_err(|m| object_err(d, m))?;
                     state
@@ -477,7 +522,7 @@ pub(crate) fn load_state(
                         .insert(PlatformSource::Calico.key().to_string(), info);
                 }
             }
-            ("kuma.io", "MeshTLS") => {
+            Store::KumaMeshTls => {
                 let mut info =
                     KumaMeshTlsInfo::from_value(&d.value).map_err(|m| object_err(d, m))?;
                 if info.namespace.is_empty() {
@@ -486,11 +531,11 @@ pub(crate) fn load_state(
                 let key = format!("{}/{}", info.namespace, info.name);
                 state.kuma_mesh_tls.insert(key, info);
             }
-            ("kuma.io", "Mesh") => {
+            Store::KumaMeshes => {
                 let info = KumaMeshInfo::from_value(&d.value).map_err(|m| object_err(d, m))?;
                 state.kuma_meshes.insert(info.name.clone(), info);
             }
-            ("", "Service") => {
+            Store::Services => {
                 let svc: k8s_openapi::api::core::v1::Service = typed(d)?;
                 let mut info = ServiceInfo::from(&svc);
                 if info.namespace.is_empty() {
@@ -499,35 +544,6 @@ pub(crate) fn load_state(
                 state
                     .services
                     .insert(info.namespace.clone(), info.name.clone(), info);
-            }
-            (g, k) => {
-                // Pods and pod templates: known to Service/Ingress tracing.
-                if let Some(kind) = judged_kind(g, k).filter(|k| k.has_pods()) {
-                    let w = decode_object(kind, &d.value, Some("default"))
-                        .map_err(|m| object_err(d, m))?;
-                    if let Some(p) = w.pods() {
-                        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
-                        let info = PodInfo {
-                            namespace: w.namespace.clone(),
-                            name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
-                            labels: p.labels.clone(),
-                            annotations: crate::view::objects::kept_annotations(&p.annotations),
-                            container_names: p
-                                .spec
-                                .containers
-                                .iter()
-                                .chain(p.spec.init_containers.iter())
-                                .map(|c| c.name.clone())
-                                .collect(),
-                            host_network: p.spec.host_network,
-                            mounted_secrets,
-                            cert_manager_csi,
-                        };
-                        state
-                            .pods
-                            .insert(info.namespace.clone(), info.name.clone(), info);
-                    }
-                }
             }
         }
     }

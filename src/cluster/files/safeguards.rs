@@ -4,21 +4,11 @@
 
 use super::*;
 use crate::cluster::Namespaced;
+use crate::kinds::Store;
 use crate::view::objects::ObjectError;
 use crate::view::{
     IstioAuthzInfo, LinkerdAuthzInfo, LinkerdServerInfo, PdbInfo, VeleroScheduleInfo,
 };
-
-/// Kinds read here (as cluster state, not judged).
-pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
-    matches!(
-        (group, kind),
-        ("policy", "PodDisruptionBudget")
-            | ("security.istio.io", "AuthorizationPolicy")
-            | ("policy.linkerd.io", "AuthorizationPolicy" | "Server")
-            | ("velero.io", "Schedule")
-    )
-}
 
 fn put<T>(
     d: &Document,
@@ -33,17 +23,27 @@ fn put<T>(
     Ok(())
 }
 
-/// Add the document to the state if it is one of the safeguards' kinds; `Ok(false)` otherwise.
-pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bool, FileError> {
+/// Velero counts as installed when the files hold its Schedule CRD.
+pub(crate) fn note_crd(group: &str, d: &Document, state: &ClusterState) {
+    if group == "apiextensions.k8s.io"
+        && d.kind == "CustomResourceDefinition"
+        && d.name() == "schedules.velero.io"
+    {
+        state.safeguards.set_velero_installed(true);
+    }
+}
+
+/// Add a document of one of the safeguards' stores to the state.
+pub(crate) fn load(store: Store, d: &Document, state: &ClusterState) -> Result<(), FileError> {
     let s = &state.safeguards;
-    match (group, d.kind.as_str()) {
-        ("policy", "PodDisruptionBudget") => {
+    match store {
+        Store::PodDisruptionBudgets => {
             let pdb: k8s_openapi::api::policy::v1::PodDisruptionBudget = typed(d)?;
             put(d, &s.pdbs, Ok(PdbInfo::from(&pdb)), |i| {
                 (i.namespace.clone(), i.name.clone())
             })?;
         }
-        ("security.istio.io", "AuthorizationPolicy") => {
+        Store::IstioAuthorizationPolicies => {
             put(
                 d,
                 &s.istio_authorization_policies,
@@ -51,7 +51,7 @@ pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bo
                 |i| (i.namespace.clone(), i.name.clone()),
             )?;
         }
-        ("policy.linkerd.io", "AuthorizationPolicy") => {
+        Store::LinkerdAuthorizationPolicies => {
             put(
                 d,
                 &s.linkerd_authorization_policies,
@@ -59,7 +59,7 @@ pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bo
                 |i| (i.namespace.clone(), i.name.clone()),
             )?;
         }
-        ("policy.linkerd.io", "Server") => {
+        Store::LinkerdServers => {
             put(
                 d,
                 &s.linkerd_servers,
@@ -67,7 +67,7 @@ pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bo
                 |i| (i.namespace.clone(), i.name.clone()),
             )?;
         }
-        ("velero.io", "Schedule") => {
+        Store::VeleroSchedules => {
             s.set_velero_installed(true);
             put(
                 d,
@@ -76,14 +76,10 @@ pub(crate) fn load(group: &str, d: &Document, state: &ClusterState) -> Result<bo
                 |i| (i.namespace.clone(), i.name.clone()),
             )?;
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition")
-            if d.name() == "schedules.velero.io" =>
-        {
-            s.set_velero_installed(true);
-        }
-        _ => return Ok(false),
+        // The other stores are loaded by `load_state`.
+        _ => {}
     }
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -37,44 +37,53 @@ fn custom<T: Send + Sync + 'static>(
     })
 }
 
-/// Start the safeguards' watchers.
-pub(super) fn spawn(ctx: &Ctx, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
-    tasks.push(typed::<PodDisruptionBudget, _>(
-        ctx,
-        "PodDisruptionBudget",
-        |s| &s.safeguards.pdbs,
-        |o| Ok(Some(PdbInfo::from(o))),
-    ));
-    tasks.push(custom(
-        ctx,
-        "AuthorizationPolicy.security.istio.io",
-        GroupVersionKind::gvk("security.istio.io", "v1", "AuthorizationPolicy"),
-        |s| &s.safeguards.istio_authorization_policies,
-        IstioAuthzInfo::from_value,
-        |_| {},
-    ));
-    tasks.push(custom(
-        ctx,
-        "AuthorizationPolicy.policy.linkerd.io",
-        GroupVersionKind::gvk("policy.linkerd.io", "v1alpha1", "AuthorizationPolicy"),
-        |s| &s.safeguards.linkerd_authorization_policies,
-        LinkerdAuthzInfo::from_value,
-        |_| {},
-    ));
-    tasks.push(custom(
-        ctx,
-        "Server.policy.linkerd.io",
-        GroupVersionKind::gvk("policy.linkerd.io", "v1beta1", "Server"),
-        |s| &s.safeguards.linkerd_servers,
-        LinkerdServerInfo::from_value,
-        |_| {},
-    ));
-    tasks.push(custom(
-        ctx,
-        "Schedule.velero.io",
-        GroupVersionKind::gvk("velero.io", "v1", "Schedule"),
-        |s| &s.safeguards.velero_schedules,
-        VeleroScheduleInfo::from_value,
-        |s| s.safeguards.set_velero_installed(true),
-    ));
+/// Start the watch of one of the safeguards' stores.
+pub(super) fn watch(
+    ctx: &Ctx,
+    spec: &'static KindSpec,
+    store: Store,
+    gvk: GroupVersionKind,
+) -> tokio::task::JoinHandle<()> {
+    match store {
+        Store::IstioAuthorizationPolicies => custom(
+            ctx,
+            "AuthorizationPolicy.security.istio.io",
+            gvk,
+            |s| &s.safeguards.istio_authorization_policies,
+            IstioAuthzInfo::from_value,
+            |_| {},
+        ),
+        Store::LinkerdAuthorizationPolicies => custom(
+            ctx,
+            "AuthorizationPolicy.policy.linkerd.io",
+            gvk,
+            |s| &s.safeguards.linkerd_authorization_policies,
+            LinkerdAuthzInfo::from_value,
+            |_| {},
+        ),
+        Store::LinkerdServers => custom(
+            ctx,
+            "Server.policy.linkerd.io",
+            gvk,
+            |s| &s.safeguards.linkerd_servers,
+            LinkerdServerInfo::from_value,
+            |_| {},
+        ),
+        Store::VeleroSchedules => custom(
+            ctx,
+            "Schedule.velero.io",
+            gvk,
+            |s| &s.safeguards.velero_schedules,
+            VeleroScheduleInfo::from_value,
+            |s| s.safeguards.set_velero_installed(true),
+        ),
+        // PodDisruptionBudgets are built in, always served (`watch_store` sends only the
+        // safeguards' stores here).
+        _ => typed::<PodDisruptionBudget, _>(
+            ctx,
+            spec.kind,
+            |s| &s.safeguards.pdbs,
+            |o| Ok(Some(PdbInfo::from(o))),
+        ),
+    }
 }

@@ -1,6 +1,10 @@
 //! Match policies to an object, run the rules, combine every finding into one decision.
 //! Pure: plain data in, a [`Decision`] out; no I/O.
 
+pub(crate) mod network_policies;
+pub(crate) mod owners;
+pub(crate) use network_policies::{network_policy_change, network_policy_create};
+
 use std::sync::Arc;
 
 use crate::object::Object;
@@ -84,6 +88,28 @@ pub(crate) fn evaluate_update(
     policies: &[Arc<Policy>],
     actor: Actor,
 ) -> Decision {
+    evaluate_against(
+        old,
+        new,
+        cluster,
+        policies,
+        PRE_EXISTING,
+        actor == Actor::Person,
+    )
+}
+
+/// Judge `new` by what it adds to `old`: findings `old` already had are not enforced (they
+/// carry `note`), unless `strict_person` and the policy says `updates: Enforce` and something
+/// phi-guard judges changed. The UPDATE semantics, and a controller's child judged against its
+/// owner's template (`owners`).
+pub(crate) fn evaluate_against(
+    old: &Object,
+    new: &Object,
+    cluster: &dyn ClusterView,
+    policies: &[Arc<Policy>],
+    note: &str,
+    strict_person: bool,
+) -> Decision {
     let mut d = evaluate(new, cluster, policies);
     if d.allowed {
         return d;
@@ -105,10 +131,10 @@ pub(crate) fn evaluate_update(
                 .iter()
                 .find(|p| p.name == f.policy)
                 .is_some_and(|p| p.updates == UpdateMode::Enforce);
-            if strict && actor == Actor::Person && !bookkeeping {
+            if strict && strict_person && !bookkeeping {
                 continue;
             }
-            PRE_EXISTING
+            note
         };
         f.mode = Mode::Warn;
         f.message = format!("{note}: {}", f.message);
@@ -291,146 +317,6 @@ fn first_names(names: &[String]) -> String {
     } else {
         shown
     }
-}
-
-/// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
-/// isolation of running PHI pods.
-pub(crate) fn network_policy_change(
-    old: &crate::view::NetworkPolicyInfo,
-    new: Option<&crate::view::NetworkPolicyInfo>,
-    cluster: &dyn ClusterView,
-    policies: &[Arc<Policy>],
-) -> Decision {
-    // A new version that opens the pods to any source loosens isolation as much as a delete.
-    let new_opening: Vec<String> = new
-        .map(|n| {
-            n.open_rules(true)
-                .iter()
-                .map(|r| match r.peer {
-                    Some(j) => format!(
-                        "ingress[{}].from[{j}] allows {} on {}",
-                        r.index, r.allows, r.ports
-                    ),
-                    None => format!("ingress[{}] allows {} on {}", r.index, r.allows, r.ports),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if !old.isolates_ingress && new_opening.is_empty() {
-        return Decision::allow();
-    }
-    let ns_name = old.namespace.as_str();
-    let ns = cluster.namespace(ns_name);
-    let ns_labels = ns.as_deref().map(|n| &n.labels);
-    // The namespace's policies before the change, and after it: every other policy, plus the
-    // new version.
-    let others = cluster.network_policies(ns_name);
-    let before: Vec<&crate::view::NetworkPolicyInfo> = others
-        .iter()
-        .map(Arc::as_ref)
-        .filter(|p| p.name != old.name)
-        .chain(Some(old))
-        .collect();
-    let remaining: Vec<&crate::view::NetworkPolicyInfo> = others
-        .iter()
-        .map(Arc::as_ref)
-        .filter(|p| p.name != old.name)
-        .chain(new)
-        .collect();
-    // Segmented for ingress: some policy isolates the pod and none opens it to any source.
-    let segmented = |set: &[&crate::view::NetworkPolicyInfo], labels: &crate::selector::Labels| {
-        set.iter()
-            .any(|np| np.isolates_ingress && np.selects(labels))
-            && !set
-                .iter()
-                .any(|np| np.selects(labels) && !np.open_rules(true).is_empty())
-    };
-    let pods = cluster.pods(ns_name);
-    let mut names = Vec::new();
-    let mut findings = Vec::new();
-    for policy in policies {
-        if !policy
-            .network_segmentation
-            .as_ref()
-            .is_some_and(|c| c.protect_isolating_policies)
-        {
-            continue;
-        }
-        let isolated: Vec<&Arc<crate::view::PodInfo>> = pods
-            .iter()
-            .filter(|p| {
-                (old.selects(&p.labels) || new.is_some_and(|n| n.selects(&p.labels)))
-                    && policy.scope.covers(ns_name, ns_labels, &[&p.labels])
-            })
-            .collect();
-        if isolated.is_empty() {
-            continue;
-        }
-        names.push(policy.name.clone());
-        let exposed: Vec<String> = isolated
-            .iter()
-            .filter(|p| segmented(&before, &p.labels) && !segmented(&remaining, &p.labels))
-            .map(|p| p.name.clone())
-            .collect();
-        if exposed.is_empty() {
-            continue;
-        }
-        let mode = policy
-            .network_segmentation
-            .as_ref()
-            .map_or(policy.mode, |c| c.mode);
-        let action = if new.is_some() {
-            "Changing"
-        } else {
-            "Deleting"
-        };
-        let mut f = Finding::new(
-            RuleId::NetworkSegmentation,
-            mode,
-            "metadata.name",
-            if new_opening.is_empty() {
-                format!(
-                    "{action} NetworkPolicy {ns_name}/{} would leave {} PHI {} ({}) without ingress \
-                     isolation: no other NetworkPolicy in namespace {ns_name} selects {} for Ingress.",
-                    old.name,
-                    exposed.len(),
-                    if exposed.len() == 1 { "pod" } else { "pods" },
-                    first_names(&exposed),
-                    if exposed.len() == 1 { "it" } else { "them" },
-                )
-            } else {
-                format!(
-                    "{action} NetworkPolicy {ns_name}/{} would leave {} PHI {} ({}) without ingress \
-                     segmentation: its new {}; NetworkPolicies add up, so an allow-all rule opens \
-                     the pods whatever other policies deny.",
-                    old.name,
-                    exposed.len(),
-                    if exposed.len() == 1 { "pod" } else { "pods" },
-                    first_names(&exposed),
-                    new_opening.join("; "),
-                )
-            },
-            if new_opening.is_empty() {
-                format!(
-                    "Create the replacement NetworkPolicy first (selecting these pods, with Ingress in \
-                     policyTypes, e.g. a default deny `podSelector: {{}}`, `policyTypes: [Ingress, Egress]`), \
-                     then {} NetworkPolicy {}; or move the PHI workloads out of namespace {ns_name} first.",
-                    if new.is_some() { "change" } else { "delete" },
-                    old.name
-                )
-            } else {
-                format!(
-                    "Allow only the callers that need access in NetworkPolicy {}: `from: \
-                     [{{podSelector: {{matchLabels: ...}}}}]` (with a namespaceSelector for callers in \
-                     other namespaces) or specific ipBlock CIDRs, keeping the `ports` restriction.",
-                    old.name
-                )
-            },
-        );
-        f.policy = policy.name.clone();
-        findings.push(f);
-    }
-    Decision::from_findings(!names.is_empty(), names, findings)
 }
 
 #[cfg(test)]
