@@ -2044,3 +2044,48 @@ spec: {schedule: "0 2 * * *", template: {includedNamespaces: [other]}}
     let r = result(&v, "Deployment", "payments", "records-api");
     assert_eq!(r["allowed"], true, "{r:#}");
 }
+
+/// A plaintext Service that selects a PHI StatefulSet's pod by the label the StatefulSet
+/// controller adds (`statefulset.kubernetes.io/pod-name`), in the same files as the StatefulSet
+/// (as a per-pod LoadBalancer of a broker chart): traced to the StatefulSet's template.
+#[test]
+fn a_service_selecting_a_statefulset_pod_by_name_is_traced_to_its_template() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: ehr, labels: {phiguard.io/data-classification: phi}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: mysql, namespace: ehr}
+spec:
+  serviceName: mysql
+  selector: {matchLabels: {app: mysql}}
+  template:
+    metadata: {labels: {app: mysql}}
+    spec:
+      containers: [{name: mysql, image: "mysql:8.4", ports: [{name: mysql, containerPort: 3306}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mysql-0-external, namespace: ehr}
+spec:
+  type: LoadBalancer
+  selector: {statefulset.kubernetes.io/pod-name: mysql-0}
+  ports: [{name: mysql, port: 3306}]
+"#;
+    let path = write_temp(dir.path(), "ehr.yaml", text);
+    let out = check(&["-f", path.to_str().expect("path"), "-o", "json"]);
+    let v = json(&out);
+    let svc = result(&v, "Service", "ehr", "mysql-0-external");
+    let transit: Vec<&Value> = findings(svc)
+        .iter()
+        .filter(|f| f["rule"] == "encryption-in-transit")
+        .collect();
+    assert!(
+        !transit.is_empty() && transit.iter().all(|f| f["mode"] == "Enforce"),
+        "the Service's plaintext port in front of the StatefulSet's PHI pods: {svc:#}"
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}

@@ -79,6 +79,10 @@ enum Read {
             Option<Arc<crate::view::OwnerInfo>>,
         )>,
     ),
+    ControllerPod(
+        super::owner_reads::OwnerKey,
+        Option<Arc<crate::view::PodInfo>>,
+    ),
 }
 
 type ReadFuture =
@@ -262,6 +266,15 @@ impl Confirmer {
         for name in &lookups.kuma_meshes {
             reads.push(Box::pin(read_kuma_mesh(self.client.clone(), name.clone())));
         }
+        for key in &lookups.controller_pods {
+            let (client, key) = (self.client.clone(), key.clone());
+            reads.push(Box::pin(async move {
+                let pod = super::owner_reads::read_template_pod(&client, &key)
+                    .await
+                    .map_err(|(what, source)| ConfirmError::Api { what, source })?;
+                Ok(Read::ControllerPod(key, pod.map(Arc::new)))
+            }));
+        }
         for key in &lookups.owners {
             let (client, key) = (self.client.clone(), key.clone());
             reads.push(Box::pin(async move {
@@ -320,6 +333,9 @@ impl Confirmer {
                 }
                 Read::KumaMeshTls(v) => fresh.kuma_mesh_tls = Some(v),
                 Read::Owners(chain) => fresh.owners.extend(chain),
+                Read::ControllerPod(key, pod) => {
+                    fresh.controller_pods.insert(key, pod);
+                }
             }
         }
         Ok(fresh)
@@ -385,7 +401,7 @@ fn describe(l: &Lookups) -> String {
     if l.kuma_mesh_tls {
         parts.push("Kuma MeshTLS policies".to_string());
     }
-    for (_, kind, name) in &l.owners {
+    for (_, kind, name) in l.owners.iter().chain(&l.controller_pods) {
         parts.push(format!("{kind} {name}"));
     }
     parts.join(", ")

@@ -419,6 +419,12 @@ impl ClusterView for ClusterState {
         v.retain(|p| p.selects(pod_labels));
         v
     }
+    fn controller_pod(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<PodInfo>> {
+        // Files add each controller's template as a pod named `kind/name`; watched pods never
+        // have a `/` in their name.
+        self.pods
+            .get(namespace, &format!("{}/{name}", kind.to_ascii_lowercase()))
+    }
     fn pods_with_labels(&self, namespace: &str, selector: &Labels) -> Vec<Arc<PodInfo>> {
         let Some((k, v)) = selector.iter().next() else {
             return self.pods.list(namespace).to_vec();

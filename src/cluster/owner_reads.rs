@@ -79,3 +79,24 @@ pub(crate) async fn read_chain(
     }
     Ok(out)
 }
+
+/// The pod a controller's template will make, for a selector that names its pods by the labels
+/// controllers add (`policy::scope::pods_selected`); named `kind/name` as files name templates.
+pub(crate) async fn read_template_pod(
+    client: &Client,
+    key: &OwnerKey,
+) -> Result<Option<crate::view::PodInfo>, (String, kube::Error)> {
+    let what = format!("{} {}/{}", key.1, key.0, key.2);
+    let Some(info) = read_one(client, key).await.map_err(|e| (what, e))? else {
+        return Ok(None);
+    };
+    let Some(kind) =
+        crate::object::Kind::from_group_kind(spec_of(&key.1).map_or("", |s| s.group), &key.1)
+    else {
+        return Ok(None);
+    };
+    let pod = crate::object::Object::from_value(kind, &info.value, Some(&key.0))
+        .ok()
+        .and_then(|o| o.template_pod(format!("{}/{}", key.1.to_ascii_lowercase(), key.2)));
+    Ok(pod)
+}

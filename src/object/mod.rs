@@ -235,6 +235,29 @@ impl Object {
         *self == scaled
     }
 
+    /// The pod this object runs (its own, or its template), as the cluster view keeps pods,
+    /// named `name`: a controller's template stands for the pods it will make.
+    pub(crate) fn template_pod(&self, name: String) -> Option<crate::view::PodInfo> {
+        let p = self.pods()?;
+        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
+        Some(crate::view::PodInfo {
+            namespace: self.namespace.clone(),
+            name,
+            labels: p.labels.clone(),
+            annotations: crate::view::objects::kept_annotations(&p.annotations),
+            container_names: p
+                .spec
+                .containers
+                .iter()
+                .chain(p.spec.init_containers.iter())
+                .map(|c| c.name.clone())
+                .collect(),
+            host_network: p.spec.host_network,
+            mounted_secrets,
+            cert_manager_csi,
+        })
+    }
+
     /// `Kind namespace/name`, for messages and logs.
     pub fn display(&self) -> String {
         if self.namespace.is_empty() {

@@ -6,7 +6,7 @@ pub mod crd;
 pub mod exception;
 mod images;
 mod safeguards;
-mod scope;
+pub(crate) mod scope;
 mod set;
 pub mod webhooks;
 

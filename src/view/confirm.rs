@@ -45,6 +45,9 @@ pub(crate) struct Lookups {
     pub(crate) kuma_mesh_tls: bool,
     /// Controllers (namespace, kind, name) a child named as its owner and the cache lacks.
     pub(crate) owners: BTreeSet<(String, String, String)>,
+    /// Controllers (namespace, kind, name) a selector names the pods of, by the labels
+    /// controllers add, with no such pod in the cache yet.
+    pub(crate) controller_pods: BTreeSet<(String, String, String)>,
 }
 
 impl Lookups {
@@ -66,6 +69,7 @@ impl Lookups {
             + self.kuma_meshes.len()
             + usize::from(self.kuma_mesh_tls)
             + self.owners.len()
+            + self.controller_pods.len()
     }
 }
 
@@ -199,6 +203,17 @@ impl ClusterView for Recorder<'_> {
         self.seen.lock().kuma_mesh_tls = true;
         self.inner.kuma_mesh_tls(mesh)
     }
+    fn controller_pod(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<PodInfo>> {
+        let r = self.inner.controller_pod(namespace, kind, name);
+        if r.is_none() {
+            self.seen.lock().controller_pods.insert((
+                namespace.to_string(),
+                kind.to_string(),
+                name.to_string(),
+            ));
+        }
+        r
+    }
     fn owner(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<OwnerInfo>> {
         let r = self.inner.owner(namespace, kind, name);
         if r.is_none() {
@@ -231,6 +246,8 @@ pub(crate) struct Fresh {
     /// Owners read, with the controllers they name in turn (a Pod's ReplicaSet and its
     /// Deployment), keyed (namespace, kind, name).
     pub(crate) owners: HashMap<(String, String, String), Option<Arc<OwnerInfo>>>,
+    /// Controllers' template pods read, keyed (namespace, kind, name).
+    pub(crate) controller_pods: HashMap<(String, String, String), Option<Arc<PodInfo>>>,
 }
 
 /// Fresh reads over the cache: what was read answers, the cache answers the rest.
@@ -353,6 +370,13 @@ impl ClusterView for Overlay<'_> {
         match &self.fresh.kuma_mesh_tls {
             Some(all) => all.iter().filter(|t| t.mesh == mesh).cloned().collect(),
             None => self.base.kuma_mesh_tls(mesh),
+        }
+    }
+    fn controller_pod(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<PodInfo>> {
+        let key = (namespace.to_string(), kind.to_string(), name.to_string());
+        match self.fresh.controller_pods.get(&key) {
+            Some(read) => read.clone(),
+            None => self.base.controller_pod(namespace, kind, name),
         }
     }
     fn owner(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<OwnerInfo>> {

@@ -99,6 +99,13 @@ pub trait ClusterView: Send + Sync {
     fn owner(&self, _namespace: &str, _kind: &str, _name: &str) -> Option<Arc<OwnerInfo>> {
         None
     }
+    /// The pod a controller's template will make (`kind` e.g. `StatefulSet`), for a selector
+    /// that names a controller's pods by the labels controllers add before they exist
+    /// (`policy::scope::pods_selected`). Files hold every template; the watch caches none (a
+    /// consistent read answers, `cluster::confirm`).
+    fn controller_pod(&self, _namespace: &str, _kind: &str, _name: &str) -> Option<Arc<PodInfo>> {
+        None
+    }
 }
 
 /// A pod controller as read to verify a child made from its template (`engine::owners`): its

@@ -401,7 +401,10 @@ fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
         let lookups = recorder.lookups();
         let ns = req.namespace();
         let namespace_unknown = !ns.is_empty() && lookups.namespaces.contains(ns);
-        if namespace_unknown || (!outcome.response.allowed && !lookups.is_empty()) {
+        // A selector naming pods a controller will make (before they exist) rests on the
+        // controller's template, which the cache does not hold: confirmed whatever the answer.
+        let derived = !lookups.controller_pods.is_empty();
+        if namespace_unknown || derived || (!outcome.response.allowed && !lookups.is_empty()) {
             return Pass::Confirm {
                 lookups,
                 namespace_unknown,

@@ -285,3 +285,47 @@ async fn a_new_allow_all_network_policy_over_running_phi_pods_is_refused() {
     );
     accepts(&allow_all(&plain.ns, "open-all"));
 }
+
+#[tokio::test]
+async fn a_service_selecting_a_statefulset_pod_by_name_is_traced_before_the_pods_exist() {
+    let key = unique("sts-svc");
+    let ctx = Ctx::new("sts-svc", &[(SCOPE_LABEL, &key)]).await;
+    let policy = unique("e2e-sts-svc");
+    apply_scoped_policy(&ctx, &policy, &key, "Warn");
+    // No replicas: its pods never exist, so only the template can answer.
+    let mut sts: Value = serde_json::from_str(
+        &App::bare(&ctx.ns, "ledger-db")
+            .without_phi_label()
+            .with_replicas(0)
+            .deployment(),
+    )
+    .expect("manifest");
+    sts["kind"] = "StatefulSet".into();
+    sts["spec"]["serviceName"] = "ledger-db".into();
+    let sts = serde_json::to_string(&sts).expect("json");
+    let stderr = crate::harness::eventually("the Warn policy in effect", CACHE, || {
+        let run = kubectl(&["apply", "-f", "-"], Some(&sts));
+        if run.ok && run.stderr.contains("phi-guard") {
+            Ok(run.stderr)
+        } else {
+            Err(format!("{}{}", run.stdout, run.stderr))
+        }
+    })
+    .await;
+    assert!(stderr.contains("encryption-in-transit"), "{stderr}");
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: ledger-db-0-external\n  namespace: {}\n\
+         spec:\n  type: ClusterIP\n  selector:\n    statefulset.kubernetes.io/pod-name: ledger-db-0\n  \
+         ports:\n  - name: mysql\n    port: 3306\n",
+        ctx.ns
+    );
+    let stderr = accepts(&service);
+    let traced: Vec<&str> = warnings(&stderr)
+        .into_iter()
+        .filter(|w| w.contains("encryption-in-transit") && w.contains("statefulset/ledger-db"))
+        .collect();
+    assert!(
+        !traced.is_empty(),
+        "the Service's plaintext port in front of the StatefulSet's future pods:\n{stderr}"
+    );
+}

@@ -29,7 +29,7 @@ use crate::policy::PhiPolicy;
 use crate::view::platform::{from_config_map, from_felix_configuration};
 use crate::view::{
     CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
-    PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
+    PlatformSource, PvInfo, PvcInfo, ServiceInfo, StorageClassInfo,
 };
 
 /// A file could not be used.
@@ -385,24 +385,7 @@ pub(crate) fn load_paths(
 fn add_pod_template(d: &Document, kind: Kind, state: &ClusterState) -> Result<(), FileError> {
     let k = d.kind.as_str();
     let w = decode_object(kind, &d.value, Some("default")).map_err(|m| object_err(d, m))?;
-    if let Some(p) = w.pods() {
-        let (mounted_secrets, cert_manager_csi) = p.spec.tls_material();
-        let info = PodInfo {
-            namespace: w.namespace.clone(),
-            name: format!("{}/{}", k.to_ascii_lowercase(), w.name),
-            labels: p.labels.clone(),
-            annotations: crate::view::objects::kept_annotations(&p.annotations),
-            container_names: p
-                .spec
-                .containers
-                .iter()
-                .chain(p.spec.init_containers.iter())
-                .map(|c| c.name.clone())
-                .collect(),
-            host_network: p.spec.host_network,
-            mounted_secrets,
-            cert_manager_csi,
-        };
+    if let Some(info) = w.template_pod(format!("{}/{}", k.to_ascii_lowercase(), w.name)) {
         state
             .pods
             .insert(info.namespace.clone(), info.name.clone(), info);

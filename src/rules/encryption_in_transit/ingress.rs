@@ -110,9 +110,9 @@ fn default_backend(
     // Provably not PHI: a known Service selecting known pods, none of them PHI.
     let selects_known_pods = ctx.cluster.services(ns).iter().any(|s| {
         s.name == svc
-            && s.selector
-                .as_ref()
-                .is_some_and(|sel| !ctx.cluster.pods_with_labels(ns, sel).is_empty())
+            && s.selector.as_ref().is_some_and(|sel| {
+                !crate::policy::scope::pods_selected(ctx.cluster, ns, sel).is_empty()
+            })
     });
     if selects_known_pods && !phi {
         return;

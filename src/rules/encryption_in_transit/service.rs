@@ -30,7 +30,7 @@ pub(super) fn check_service(
     let scope = &ctx.policy.scope;
     // A Service labeled PHI makes every pod it selects PHI traffic.
     let service_phi = scope.covers(ns, ns_labels, &[&w.labels]);
-    let pods = ctx.cluster.pods_with_labels(ns, selector);
+    let pods = crate::policy::scope::pods_selected(ctx.cluster, ns, selector);
     let unmeshed_pods: Vec<&PodInfo> = pods
         .iter()
         .map(|p| p.as_ref())
