@@ -123,71 +123,14 @@ pub(crate) fn render(report: &Report, stdin: StdinText<'_>) -> Value {
 
 /// The reporting descriptor of a rule.
 fn descriptor(rule: RuleId) -> Value {
-    let (name, short, full, anchor, severity) = match rule {
-        RuleId::EncryptionAtRest => (
-            "EncryptionAtRest",
-            "PHI is stored only on encrypting storage",
-            "Every claim-backed volume of a PHI workload uses a StorageClass known to encrypt; inline volumes outside the restricted Pod Security set are violations, an on-disk emptyDir is a warning.",
-            "the-four-requirements",
-            "8.0",
-        ),
-        RuleId::EncryptionInTransit => (
-            "EncryptionInTransit",
-            "PHI traffic is encrypted in transit",
-            "A PHI pod is in a mesh with enforced mutual TLS or mounts TLS material; an Ingress routing to PHI pods covers every host with TLS; a Service in front of unmeshed PHI pods exposes no plaintext ports.",
-            "the-four-requirements",
-            "8.0",
-        ),
-        RuleId::NetworkSegmentation => (
-            "NetworkSegmentation",
-            "PHI pods are isolated by NetworkPolicies",
-            "A NetworkPolicy in the pod's namespace selects the PHI pod and isolates it for ingress (egress isolation is a warning).",
-            "the-four-requirements",
-            "7.0",
-        ),
-        RuleId::AuditSidecar => (
-            "AuditSidecar",
-            "PHI pods ship their logs through an audit sidecar",
-            "A PHI pod runs an approved audit sidecar (Fluent Bit, Vector, OpenTelemetry Collector), as a native sidecar for Jobs and CronJobs; an image without a digest is a warning.",
-            "the-four-requirements",
-            "6.0",
-        ),
-        RuleId::LeastPrivilege => (
-            "LeastPrivilege",
-            "PHI pods run with least privilege",
-            "A PHI pod meets Pod Security restricted (or its namespace enforces it), sets automountServiceAccountToken: false and names its own ServiceAccount.",
-            "optional-safeguards",
-            "7.0",
-        ),
-        RuleId::Integrity => (
-            "Integrity",
-            "PHI pods run digest-pinned images on read-only root filesystems",
-            "Every container image of a PHI pod is pinned by @sha256 digest and sets readOnlyRootFilesystem: true.",
-            "optional-safeguards",
-            "6.0",
-        ),
-        RuleId::EntityAuthentication => (
-            "EntityAuthentication",
-            "Meshed PHI pods authorize authenticated identities",
-            "A meshed PHI pod is selected by an Istio AuthorizationPolicy or a Linkerd AuthorizationPolicy requiring a MeshTLSAuthentication.",
-            "optional-safeguards",
-            "6.0",
-        ),
-        RuleId::Contingency => (
-            "Contingency",
-            "PHI workloads are redundant and backed up",
-            "A PHI Deployment or StatefulSet runs enough replicas under a PodDisruptionBudget; with Velero installed, a Schedule covers it and no PHI volume is excluded.",
-            "optional-safeguards",
-            "5.0",
-        ),
-        RuleId::PhiClassification => (
-            "PhiClassification",
-            "The PHI classification is not dropped",
-            "An object still in a PHI scope keeps its PHI label.",
-            "updates-of-existing-objects",
-            "8.0",
-        ),
-    };
+    let m = rule.meta();
+    let (name, short, full, anchor, severity) = (
+        m.name,
+        m.title,
+        m.description,
+        m.doc_anchor,
+        m.security_severity,
+    );
     let help = format!("{full} HIPAA Security Rule: {}.", rule.citation());
     json!({
         "id": rule.as_str(),

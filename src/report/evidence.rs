@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::policy::exception::Exception;
 use crate::policy::Policy;
-use crate::report::REPORTED_RULES;
+use crate::report::reported_rules;
 use crate::verdict::RuleId;
 
 /// What one rule says of one workload.
@@ -120,51 +120,12 @@ pub(crate) struct Evidence {
 /// optional safeguards only when some policy enables them, so a disabled safeguard is never
 /// reported as passed.
 fn in_evidence(rule: RuleId, policies: &[Arc<Policy>]) -> bool {
-    matches!(
-        rule,
-        RuleId::EncryptionAtRest
-            | RuleId::EncryptionInTransit
-            | RuleId::NetworkSegmentation
-            | RuleId::AuditSidecar
-    ) || policies.iter().any(|p| p.rule_enabled(rule))
+    rule.meta().requirement || policies.iter().any(|p| p.rule_enabled(rule))
 }
 
 fn describe(rule: RuleId) -> (&'static str, &'static str) {
-    match rule {
-        RuleId::EncryptionAtRest => (
-            "Encryption and decryption of ePHI (addressable)",
-            "Every volume a PHI workload mounts is provably encrypted: a PersistentVolumeClaim whose StorageClass or PersistentVolume encrypts (read as its CSI driver reads it), or attested provider or node-disk encryption; no hostPath, no disk-backed scratch without attestation.",
-        ),
-        RuleId::EncryptionInTransit => (
-            "Transmission security: integrity controls and encryption",
-            "Traffic to PHI pods is encrypted: a service mesh with strict mutual TLS (Istio, Linkerd), or application TLS with certificate material; Services and Ingresses in front of PHI pods serve TLS only.",
-        ),
-        RuleId::NetworkSegmentation => (
-            "Access control; transmission security",
-            "PHI pods are isolated by NetworkPolicies that select them for ingress (and egress), with no rule that allows any source; no host networking.",
-        ),
-        RuleId::AuditSidecar => (
-            "Audit controls",
-            "Every PHI pod runs an approved audit/log-shipping sidecar (by registry and image path) that reads the application's logs.",
-        ),
-        RuleId::PhiClassification => ("Classification", "PHI labels are not silently dropped."),
-        RuleId::LeastPrivilege => (
-            "Workforce security; information access management; access control",
-            "PHI pods meet Pod Security \"restricted\" (or run in a namespace that enforces it), mount no ServiceAccount token and run under their own ServiceAccount.",
-        ),
-        RuleId::Integrity => (
-            "Integrity",
-            "Every container image of a PHI pod is pinned by digest and every root filesystem is read-only.",
-        ),
-        RuleId::EntityAuthentication => (
-            "Person or entity authentication",
-            "Meshed PHI pods are selected by a mesh authorization policy (Istio AuthorizationPolicy, Linkerd AuthorizationPolicy requiring MeshTLSAuthentication).",
-        ),
-        RuleId::Contingency => (
-            "Contingency plan",
-            "PHI Deployments and StatefulSets run several replicas under a PodDisruptionBudget; with Velero installed, a Schedule backs up the namespace and no PHI volume is excluded.",
-        ),
-    }
+    let m = rule.meta();
+    (m.safeguard, m.evidence)
 }
 
 /// Build the evidence from judged objects (only PHI ones are listed).
@@ -181,10 +142,7 @@ pub(crate) fn build(
     for j in judged.iter().filter(|j| j.phi) {
         let mut rules = BTreeMap::new();
         let mut findings: BTreeMap<&'static str, Vec<Item>> = BTreeMap::new();
-        for rule in REPORTED_RULES
-            .into_iter()
-            .filter(|r| in_evidence(*r, policies))
-        {
+        for rule in reported_rules().filter(|r| in_evidence(*r, policies)) {
             let found: Vec<&Found<'_>> = j
                 .findings
                 .iter()
@@ -225,11 +183,10 @@ pub(crate) fn build(
     }
     workloads
         .sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
-    let sections = REPORTED_RULES
-        .iter()
-        .filter(|r| in_evidence(**r, policies))
+    let sections = reported_rules()
+        .filter(|r| in_evidence(*r, policies))
         .map(|r| {
-            let (safeguard, checks) = describe(*r);
+            let (safeguard, checks) = describe(r);
             let count = |s: Status| {
                 workloads
                     .iter()
@@ -285,9 +242,8 @@ pub(crate) fn build(
             name: p.name.clone(),
             generation: generations.get(&p.name).copied(),
             mode: p.mode.as_str().to_string(),
-            rules: REPORTED_RULES
-                .iter()
-                .filter(|r| p.rule_enabled(**r))
+            rules: reported_rules()
+                .filter(|r| p.rule_enabled(*r))
                 .map(|r| r.as_str())
                 .collect(),
         })

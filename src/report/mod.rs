@@ -28,16 +28,12 @@ pub(crate) const MAX_REPORT_BYTES: usize = 1024 * 1024;
 pub(crate) const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub(crate) const MANAGED_VALUE: &str = "phi-guard";
 /// The rules a report speaks for (the classification guard only judges changes).
-pub(crate) const REPORTED_RULES: [RuleId; 8] = [
-    RuleId::EncryptionAtRest,
-    RuleId::EncryptionInTransit,
-    RuleId::NetworkSegmentation,
-    RuleId::AuditSidecar,
-    RuleId::LeastPrivilege,
-    RuleId::Integrity,
-    RuleId::EntityAuthentication,
-    RuleId::Contingency,
-];
+pub(crate) fn reported_rules() -> impl Iterator<Item = RuleId> {
+    crate::verdict::RULES
+        .iter()
+        .filter(|m| m.reported)
+        .map(|m| m.id)
+}
 
 /// The outcome of one rule of one policy for one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,7 +89,7 @@ pub(crate) fn results_of(
         let Some(p) = policies.iter().find(|p| &p.name == policy) else {
             continue;
         };
-        for rule in REPORTED_RULES {
+        for rule in reported_rules() {
             let found: Vec<_> = decision
                 .findings
                 .iter()

@@ -3,6 +3,9 @@
 //! object. A leaf: the engine, the rules, the webhook, `check` and reports all import it, and it
 //! imports nothing of the crate, so no module cycles through it.
 
+pub mod rules;
+pub use rules::{RuleMeta, RULES};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,166 @@
+//! The table of rule metadata: one row per rule with everything the outputs say about it
+//! (SARIF descriptors, the evidence report, PolicyReports, JUnit), so a rule is described once.
+//! A leaf, like the rest of `verdict`.
+
+use super::RuleId;
+
+/// What every output says about one rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleMeta {
+    pub id: RuleId,
+    /// PascalCase name (SARIF `name`).
+    pub name: &'static str,
+    /// One line: what the rule holds.
+    pub title: &'static str,
+    /// What is checked, for code-scanning UIs.
+    pub description: &'static str,
+    /// The README section that explains it.
+    pub doc_anchor: &'static str,
+    /// SARIF `security-severity` (0-10).
+    pub security_severity: &'static str,
+    /// The HIPAA Security Rule standard it serves, as the evidence report names it.
+    pub safeguard: &'static str,
+    /// What the evidence report says is checked.
+    pub evidence: &'static str,
+    /// One of the four requirements (always in the evidence); the others are optional
+    /// safeguards, in the evidence only when a policy enables them.
+    pub requirement: bool,
+    /// Judged per object and reported in PolicyReports (the classification guard only judges
+    /// changes).
+    pub reported: bool,
+}
+
+/// Every rule, in the order reports list them.
+pub const RULES: [RuleMeta; 9] = [
+    RuleMeta {
+        id: RuleId::EncryptionAtRest,
+        name: "EncryptionAtRest",
+        title: "PHI is stored only on encrypting storage",
+        description: "Every claim-backed volume of a PHI workload uses a StorageClass known to encrypt; inline volumes outside the restricted Pod Security set are violations, an on-disk emptyDir is a warning.",
+        doc_anchor: "the-four-requirements",
+        security_severity: "8.0",
+        safeguard: "Encryption and decryption of ePHI (addressable)",
+        evidence: "Every volume a PHI workload mounts is provably encrypted: a PersistentVolumeClaim whose StorageClass or PersistentVolume encrypts (read as its CSI driver reads it), or attested provider or node-disk encryption; no hostPath, no disk-backed scratch without attestation.",
+        requirement: true,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::EncryptionInTransit,
+        name: "EncryptionInTransit",
+        title: "PHI traffic is encrypted in transit",
+        description: "A PHI pod is in a mesh with enforced mutual TLS or mounts TLS material; an Ingress routing to PHI pods covers every host with TLS; a Service in front of unmeshed PHI pods exposes no plaintext ports.",
+        doc_anchor: "the-four-requirements",
+        security_severity: "8.0",
+        safeguard: "Transmission security: integrity controls and encryption",
+        evidence: "Traffic to PHI pods is encrypted: a service mesh with strict mutual TLS (Istio, Linkerd), or application TLS with certificate material; Services and Ingresses in front of PHI pods serve TLS only.",
+        requirement: true,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::NetworkSegmentation,
+        name: "NetworkSegmentation",
+        title: "PHI pods are isolated by NetworkPolicies",
+        description: "A NetworkPolicy in the pod's namespace selects the PHI pod and isolates it for ingress (egress isolation is a warning).",
+        doc_anchor: "the-four-requirements",
+        security_severity: "7.0",
+        safeguard: "Access control; transmission security",
+        evidence: "PHI pods are isolated by NetworkPolicies that select them for ingress (and egress), with no rule that allows any source; no host networking.",
+        requirement: true,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::AuditSidecar,
+        name: "AuditSidecar",
+        title: "PHI pods ship their logs through an audit sidecar",
+        description: "A PHI pod runs an approved audit sidecar (Fluent Bit, Vector, OpenTelemetry Collector), as a native sidecar for Jobs and CronJobs; an image without a digest is a warning.",
+        doc_anchor: "the-four-requirements",
+        security_severity: "6.0",
+        safeguard: "Audit controls",
+        evidence: "Every PHI pod runs an approved audit/log-shipping sidecar (by registry and image path) that reads the application's logs.",
+        requirement: true,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::PhiClassification,
+        name: "PhiClassification",
+        title: "The PHI classification is not dropped",
+        description: "An object still in a PHI scope keeps its PHI label.",
+        doc_anchor: "updates-of-existing-objects",
+        security_severity: "8.0",
+        safeguard: "Classification",
+        evidence: "PHI labels are not silently dropped.",
+        requirement: false,
+        reported: false,
+    },
+    RuleMeta {
+        id: RuleId::LeastPrivilege,
+        name: "LeastPrivilege",
+        title: "PHI pods run with least privilege",
+        description: "A PHI pod meets Pod Security restricted (or its namespace enforces it), sets automountServiceAccountToken: false and names its own ServiceAccount.",
+        doc_anchor: "optional-safeguards",
+        security_severity: "7.0",
+        safeguard: "Workforce security; information access management; access control",
+        evidence: "PHI pods meet Pod Security \"restricted\" (or run in a namespace that enforces it), mount no ServiceAccount token and run under their own ServiceAccount.",
+        requirement: false,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::Integrity,
+        name: "Integrity",
+        title: "PHI pods run digest-pinned images on read-only root filesystems",
+        description: "Every container image of a PHI pod is pinned by @sha256 digest and sets readOnlyRootFilesystem: true.",
+        doc_anchor: "optional-safeguards",
+        security_severity: "6.0",
+        safeguard: "Integrity",
+        evidence: "Every container image of a PHI pod is pinned by digest and every root filesystem is read-only.",
+        requirement: false,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::EntityAuthentication,
+        name: "EntityAuthentication",
+        title: "Meshed PHI pods authorize authenticated identities",
+        description: "A meshed PHI pod is selected by an Istio AuthorizationPolicy or a Linkerd AuthorizationPolicy requiring a MeshTLSAuthentication.",
+        doc_anchor: "optional-safeguards",
+        security_severity: "6.0",
+        safeguard: "Person or entity authentication",
+        evidence: "Meshed PHI pods are selected by a mesh authorization policy (Istio AuthorizationPolicy, Linkerd AuthorizationPolicy requiring MeshTLSAuthentication).",
+        requirement: false,
+        reported: true,
+    },
+    RuleMeta {
+        id: RuleId::Contingency,
+        name: "Contingency",
+        title: "PHI workloads are redundant and backed up",
+        description: "A PHI Deployment or StatefulSet runs enough replicas under a PodDisruptionBudget; with Velero installed, a Schedule covers it and no PHI volume is excluded.",
+        doc_anchor: "optional-safeguards",
+        security_severity: "5.0",
+        safeguard: "Contingency plan",
+        evidence: "PHI Deployments and StatefulSets run several replicas under a PodDisruptionBudget; with Velero installed, a Schedule backs up the namespace and no PHI volume is excluded.",
+        requirement: false,
+        reported: true,
+    },
+];
+
+impl RuleId {
+    /// This rule's row of [`RULES`].
+    pub fn meta(self) -> &'static RuleMeta {
+        // RULES holds every RuleId once, in RuleId::ALL's order (tested).
+        &RULES[RuleId::ALL.iter().position(|r| *r == self).unwrap_or(0)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lists_every_rule_once_in_order() {
+        assert_eq!(RULES.len(), RuleId::ALL.len());
+        for (row, id) in RULES.iter().zip(RuleId::ALL) {
+            assert_eq!(row.id, id);
+            assert_eq!(id.meta().id, id);
+            assert!(!row.title.is_empty() && !row.evidence.is_empty());
+        }
+    }
+}
