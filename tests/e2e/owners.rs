@@ -322,7 +322,12 @@ async fn a_service_selecting_a_statefulset_pod_by_name_is_traced_before_the_pods
     let stderr = accepts(&service);
     let traced: Vec<&str> = warnings(&stderr)
         .into_iter()
-        .filter(|w| w.contains("encryption-in-transit") && w.contains("statefulset/ledger-db"))
+        // No pod of the StatefulSet exists: only its template can make this finding.
+        .filter(|w| {
+            w.contains("encryption-in-transit")
+                && w.contains("ledger-db-0-external")
+                && w.contains("selects PHI pods")
+        })
         .collect();
     assert!(
         !traced.is_empty(),
