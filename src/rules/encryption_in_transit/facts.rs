@@ -9,8 +9,11 @@ pub(super) struct PodFacts<'a> {
     pub(super) annotations: &'a Labels,
     /// Containers that run for the pod's lifetime: app containers and native sidecars.
     pub(super) containers: Vec<&'a str>,
-    /// Container ports of the app containers (for port-level PeerAuthentication).
+    /// Container ports of the app containers (for port-level PeerAuthentication and inbound
+    /// capture); empty for cached pods.
     pub(super) ports: Vec<u32>,
+    /// The pod uses the host network (never injected by a mesh).
+    pub(super) host_network: bool,
 }
 
 impl<'a> PodFacts<'a> {
@@ -38,6 +41,7 @@ impl<'a> PodFacts<'a> {
                 .flat_map(|c| c.ports.iter())
                 .filter_map(|port| u32::try_from(port.container_port).ok())
                 .collect(),
+            host_network: p.spec.host_network,
         }
     }
 
@@ -50,6 +54,7 @@ impl<'a> PodFacts<'a> {
             // init containers is a native sidecar in practice.
             containers: p.container_names.iter().map(String::as_str).collect(),
             ports: Vec::new(),
+            host_network: p.host_network,
         }
     }
 

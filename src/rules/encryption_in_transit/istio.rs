@@ -3,20 +3,56 @@
 
 use super::*;
 
-/// Istio sidecar injection, as the injector decides it: a disabled label on either the pod or
-/// the namespace wins, then an enabled one; an injected `istio-proxy` settles it.
+/// The injector's yes values (`pkg/kube/inject/webhook.go` `injectRequired`: YAML 1.1 booleans);
+/// any other non-empty value says no.
+const INJECT_YES: [&str; 4] = ["y", "yes", "true", "on"];
+
+/// Istio sidecar injection, as Istio decides it. The mutating webhook is called for pods in a
+/// namespace labeled `istio-injection=enabled` or `istio.io/rev` (unless the pod's
+/// `sidecar.istio.io/inject` label is `false`), and in other namespaces for pods labeled
+/// `sidecar.istio.io/inject: "true"` or `istio.io/rev`; `istio-injection=disabled` on the
+/// namespace keeps it away. Once called, the injector reads `sidecar.istio.io/inject` from the
+/// label, else from the annotation (the label wins when both are set): a yes value injects, any
+/// other non-empty value does not. Host-network pods are never injected. The mesh-wide
+/// `neverInjectSelector`/`alwaysInjectSelector` and the injection policy live in the injector's
+/// ConfigMap, which phi-guard does not read. An injected proxy still leaves plaintext where
+/// inbound capture is narrowed or off ([`inbound_capture`]).
 pub(super) fn istio_sidecar_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
+    let signal = injection(f, ns);
+    match signal {
+        Signal::Present(_) => inbound_capture(f).unwrap_or(signal),
+        other => other,
+    }
+}
+
+fn injection(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
     if f.has_container(ISTIO_PROXY) {
         return Signal::Present("an istio-proxy container".into());
     }
-    if f.label("sidecar.istio.io/inject") == Some("false") {
-        return Signal::OptedOut("pod label sidecar.istio.io/inject: \"false\"".into());
+    if f.host_network {
+        return Signal::OptedOut("the pod uses the host network (never injected)".into());
+    }
+    let (value, source) = match (f.label(ISTIO_INJECT), f.annotation(ISTIO_INJECT)) {
+        (Some(v), _) => (Some(v.trim()), "pod label"),
+        (None, Some(v)) => (Some(v), "pod annotation"),
+        (None, None) => (None, ""),
+    };
+    let value = value.filter(|v| !v.is_empty());
+    if let Some(v) = value {
+        let lower = v.to_ascii_lowercase();
+        if !INJECT_YES.contains(&lower.as_str()) {
+            // The usual switches are quoted; anything else is not echoed.
+            return Signal::OptedOut(
+                if ["false", "no", "n", "off", "disabled"].contains(&lower.as_str()) {
+                    format!("{source} {ISTIO_INJECT}: \"{lower}\"")
+                } else {
+                    format!("{source} {ISTIO_INJECT} is set to a value the injector reads as no")
+                },
+            );
+        }
     }
     if ns_label(ns, "istio-injection") == Some("disabled") {
         return Signal::OptedOut("namespace label istio-injection=disabled".into());
-    }
-    if f.label("sidecar.istio.io/inject") == Some("true") {
-        return Signal::Present("pod label sidecar.istio.io/inject: \"true\"".into());
     }
     if ns_label(ns, "istio-injection") == Some("enabled") {
         return Signal::Present("namespace label istio-injection=enabled".into());
@@ -24,10 +60,93 @@ pub(super) fn istio_sidecar_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> 
     if ns_label(ns, "istio.io/rev").is_some_and(|v| !v.is_empty()) {
         return Signal::Present("namespace label istio.io/rev".into());
     }
+    // Outside an injection namespace only the pod's labels call the webhook.
+    if f.label(ISTIO_INJECT) == Some("true") {
+        return Signal::Present(format!("pod label {ISTIO_INJECT}: \"true\""));
+    }
     if f.label("istio.io/rev").is_some_and(|v| !v.is_empty()) {
         return Signal::Present("pod label istio.io/rev".into());
     }
+    if source == "pod annotation" {
+        return Signal::OptedOut(format!(
+            "pod annotation {ISTIO_INJECT} alone does not call the injector outside a namespace \
+             labeled istio-injection=enabled or istio.io/rev (the label does)"
+        ));
+    }
     Signal::Absent
+}
+
+/// Ports listed in an Istio or Linkerd port annotation (`8080,8443`, `*`, ranges `80-90`).
+pub(super) fn listed_ports(value: &str) -> (bool, Vec<(u32, u32)>) {
+    let mut all = false;
+    let mut ranges = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part == "*" {
+            all = true;
+            continue;
+        }
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(lo), Ok(hi)) = (lo.trim().parse::<u32>(), hi.trim().parse::<u32>()) {
+            ranges.push((lo, hi));
+        }
+    }
+    (all, ranges)
+}
+
+fn in_ranges(port: u32, ranges: &[(u32, u32)]) -> bool {
+    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port))
+}
+
+/// Inbound traffic the sidecar does not capture stays plaintext (`tools/istio-iptables`):
+/// `sidecar.istio.io/interceptionMode: NONE` installs no redirection at all; an empty
+/// `traffic.sidecar.istio.io/includeInboundPorts` captures nothing, a list captures only those
+/// ports; `excludeInboundPorts` bypasses the ports it lists. `Some` names what is left plaintext.
+fn inbound_capture(f: &PodFacts) -> Option<Signal> {
+    if f.annotation("sidecar.istio.io/interceptionMode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("NONE"))
+    {
+        return Some(Signal::OptedOut(
+            "pod annotation sidecar.istio.io/interceptionMode: NONE (no inbound traffic is redirected to the sidecar)".into(),
+        ));
+    }
+    if let Some(include) = f.annotation("traffic.sidecar.istio.io/includeInboundPorts") {
+        let (all, ranges) = listed_ports(include);
+        if !all {
+            if ranges.is_empty() {
+                return Some(Signal::OptedOut(
+                    "pod annotation traffic.sidecar.istio.io/includeInboundPorts is empty (no inbound port is captured)".into(),
+                ));
+            }
+            let missed: Vec<String> = f
+                .ports
+                .iter()
+                .filter(|p| !in_ranges(**p, &ranges))
+                .map(u32::to_string)
+                .collect();
+            if !missed.is_empty() {
+                return Some(Signal::OptedOut(format!(
+                    "pod annotation traffic.sidecar.istio.io/includeInboundPorts leaves container port(s) {} uncaptured",
+                    missed.join(", ")
+                )));
+            }
+        }
+    }
+    if let Some(exclude) = f.annotation("traffic.sidecar.istio.io/excludeInboundPorts") {
+        let (_, ranges) = listed_ports(exclude);
+        let bypassed: Vec<String> = f
+            .ports
+            .iter()
+            .filter(|p| in_ranges(**p, &ranges))
+            .map(u32::to_string)
+            .collect();
+        if !bypassed.is_empty() {
+            return Some(Signal::OptedOut(format!(
+                "pod annotation traffic.sidecar.istio.io/excludeInboundPorts bypasses the sidecar for container port(s) {}",
+                bypassed.join(", ")
+            )));
+        }
+    }
+    None
 }
 
 /// Istio ambient mode: `istio.io/dataplane-mode=ambient` on the pod or namespace, or the pod

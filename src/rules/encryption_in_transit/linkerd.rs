@@ -5,6 +5,33 @@ use super::*;
 /// Linkerd proxy injection: a `linkerd-proxy` container, or `linkerd.io/inject: enabled` on the
 /// pod template or namespace (`disabled` on the pod opts out).
 pub(super) fn linkerd_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
+    let signal = linkerd_injection(f, ns);
+    match signal {
+        Signal::Present(_) => linkerd_skipped_ports(f).unwrap_or(signal),
+        other => other,
+    }
+}
+
+/// Ports in `config.linkerd.io/skip-inbound-ports` bypass the proxy (linkerd2-proxy-init's
+/// iptables rules): plaintext. (`opaque-ports` are still proxied and mutually authenticated.)
+fn linkerd_skipped_ports(f: &PodFacts) -> Option<Signal> {
+    let skip = f.annotation("config.linkerd.io/skip-inbound-ports")?;
+    let (_, ranges) = super::istio::listed_ports(skip);
+    let bypassed: Vec<String> = f
+        .ports
+        .iter()
+        .filter(|p| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(*p)))
+        .map(u32::to_string)
+        .collect();
+    (!bypassed.is_empty()).then(|| {
+        Signal::OptedOut(format!(
+            "pod annotation config.linkerd.io/skip-inbound-ports bypasses the proxy for container port(s) {}",
+            bypassed.join(", ")
+        ))
+    })
+}
+
+fn linkerd_injection(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
     if f.has_container(LINKERD_PROXY) {
         return Signal::Present("a linkerd-proxy container".into());
     }

@@ -85,6 +85,7 @@ pub(crate) const TLS_REQUIRED_ANNOTATION: &str = "phiguard.io/tls-required";
 
 const CERT_MANAGER_CSI_DRIVER: &str = "csi.cert-manager.io";
 const ISTIO_PROXY: &str = "istio-proxy";
+const ISTIO_INJECT: &str = "sidecar.istio.io/inject";
 const AMBIENT_REDIRECTION: &str = "ambient.istio.io/redirection";
 const LINKERD_PROXY: &str = "linkerd-proxy";
 const LINKERD_INJECT: &str = "linkerd.io/inject";

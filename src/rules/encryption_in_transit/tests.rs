@@ -1025,3 +1025,165 @@ fn in_band_tls_protocols_need_tls_material_and_the_attestation() {
     );
     assert!(!one(&f).message.contains("4711"));
 }
+
+/// Istio's injector reads `sidecar.istio.io/inject` from the label, else the annotation; only
+/// y/yes/true/on inject; an opt-out by annotation in an injection namespace earns no mesh credit.
+#[test]
+fn istio_injection_is_read_as_the_injector_reads_it() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    assert!(
+        run(&plain_pod(), &s).is_empty(),
+        "injected by the namespace"
+    );
+    let switched_off = |labels: Value, annotations: Value| {
+        let f = run(&pod(labels, annotations, json!({})), &s);
+        f.len() == 1
+            && f[0]
+                .message
+                .contains("Istio sidecar injection is switched off")
+    };
+    // The annotation alone opts out (a PHI Job got mesh credit this way).
+    assert!(switched_off(
+        json!({}),
+        json!({ "sidecar.istio.io/inject": "false" })
+    ));
+    // Any value the injector does not read as yes.
+    assert!(switched_off(
+        json!({ "sidecar.istio.io/inject": "no" }),
+        json!({})
+    ));
+    assert!(switched_off(
+        json!({}),
+        json!({ "sidecar.istio.io/inject": "disabled" })
+    ));
+    // The label wins over the annotation, both ways.
+    assert!(switched_off(
+        json!({ "sidecar.istio.io/inject": "false" }),
+        json!({ "sidecar.istio.io/inject": "true" })
+    ));
+    assert!(run(
+        &pod(
+            json!({ "sidecar.istio.io/inject": "true" }),
+            json!({ "sidecar.istio.io/inject": "false" }),
+            json!({})
+        ),
+        &s
+    )
+    .is_empty());
+    assert!(run(
+        &pod(
+            json!({}),
+            json!({ "sidecar.istio.io/inject": "YES" }),
+            json!({})
+        ),
+        &s
+    )
+    .is_empty());
+    // An opt-out value is not echoed unless it is one of the usual switches.
+    let f = run(
+        &pod(
+            json!({}),
+            json!({ "sidecar.istio.io/inject": "Zq7VALUE" }),
+            json!({}),
+        ),
+        &s,
+    );
+    assert!(!one(&f).message.contains("Zq7VALUE"), "{}", f[0].message);
+    // Host-network pods are never injected.
+    let host = pod(json!({}), json!({}), json!({ "hostNetwork": true }));
+    assert!(run(&host, &s)
+        .iter()
+        .any(|f| f.message.contains("hostNetwork is true")));
+
+    // Outside an injection namespace, the label calls the injector, the annotation does not.
+    let plain = state_with_ns(json!({}), json!({}));
+    mesh_strict(&plain);
+    assert!(run(
+        &pod(
+            json!({ "sidecar.istio.io/inject": "true" }),
+            json!({}),
+            json!({})
+        ),
+        &plain
+    )
+    .is_empty());
+    let f = run(
+        &pod(
+            json!({}),
+            json!({ "sidecar.istio.io/inject": "true" }),
+            json!({}),
+        ),
+        &plain,
+    );
+    assert!(
+        one(&f).message.contains("alone does not call the injector"),
+        "{}",
+        f[0].message
+    );
+}
+
+/// Traffic the sidecar or proxy does not capture stays plaintext.
+#[test]
+fn narrowed_inbound_capture_leaves_plaintext() {
+    let s = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&s);
+    let with = |annotations: Value| run(&pod(json!({}), annotations, json!({})), &s);
+    for (annotations, says) in [
+        (
+            json!({ "sidecar.istio.io/interceptionMode": "NONE" }),
+            "interceptionMode: NONE",
+        ),
+        (
+            json!({ "traffic.sidecar.istio.io/includeInboundPorts": "" }),
+            "includeInboundPorts is empty",
+        ),
+        (
+            json!({ "traffic.sidecar.istio.io/includeInboundPorts": "9090,9443" }),
+            "leaves container port(s) 8080 uncaptured",
+        ),
+        (
+            json!({ "traffic.sidecar.istio.io/excludeInboundPorts": "8000-8100" }),
+            "bypasses the sidecar for container port(s) 8080",
+        ),
+    ] {
+        let f = with(annotations.clone());
+        assert!(
+            f.iter().any(|f| f.message.contains(says)),
+            "{annotations}: {f:#?}"
+        );
+    }
+    for annotations in [
+        json!({ "traffic.sidecar.istio.io/includeInboundPorts": "*" }),
+        json!({ "traffic.sidecar.istio.io/includeInboundPorts": "8080" }),
+        json!({ "sidecar.istio.io/interceptionMode": "REDIRECT" }),
+    ] {
+        assert!(with(annotations.clone()).is_empty(), "{annotations}");
+    }
+    // Excluding a port the app does not listen on leaves nothing plaintext (the bypass
+    // annotation itself is its own finding unless the policy allows it).
+    let allowed = policy_with(|c| c.forbid_mesh_bypass = false);
+    let excluded = pod(
+        json!({}),
+        json!({ "traffic.sidecar.istio.io/excludeInboundPorts": "15020" }),
+        json!({}),
+    );
+    assert!(run_with(&excluded, &s, &allowed).is_empty());
+    // Linkerd: skipped inbound ports bypass the proxy.
+    let linkerd = state_with_ns(
+        json!({}),
+        json!({ "linkerd.io/inject": "enabled", "config.linkerd.io/default-inbound-policy": "all-authenticated" }),
+    );
+    let skipped = pod(
+        json!({}),
+        json!({ "config.linkerd.io/skip-inbound-ports": "8080" }),
+        json!({}),
+    );
+    let f = run_with(&skipped, &linkerd, &allowed);
+    assert!(
+        f.iter().any(|f| f
+            .message
+            .contains("skip-inbound-ports bypasses the proxy for container port(s) 8080")),
+        "{f:#?}"
+    );
+}
