@@ -2089,3 +2089,49 @@ spec:
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
+
+/// A Namespace document among the inputs (as kube-prometheus, sock-shop and podinfo ship
+/// theirs) is merged with the cluster's as `kubectl apply` merges it: the PHI label another
+/// manager set stays, so the app in it is still judged as PHI.
+#[test]
+fn a_namespace_document_keeps_the_clusters_phi_label() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = write_temp(
+        dir.path(),
+        "state.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {phiguard.io/data-classification: phi, team: web}\n",
+    );
+    let app = write_temp(
+        dir.path(),
+        "app.yaml",
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels: {app.kubernetes.io/part-of: shop, team: storefront}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: carts, namespace: shop}
+spec:
+  selector: {matchLabels: {app: carts}}
+  template:
+    metadata: {labels: {app: carts}}
+    spec:
+      containers: [{name: carts, image: "weaveworksdemos/carts:0.4.8"}]
+"#,
+    );
+    let out = check(&[
+        "-f",
+        app.to_str().expect("path"),
+        "--cluster-state",
+        state.to_str().expect("path"),
+        "-o",
+        "json",
+    ]);
+    let v = json(&out);
+    let carts = result(&v, "Deployment", "shop", "carts");
+    assert_eq!(carts["phi"], true, "{carts:#}");
+    assert_eq!(carts["allowed"], false, "{carts:#}");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}

@@ -435,7 +435,18 @@ pub(crate) fn load_state(
             | Store::VeleroSchedules => safeguards::load(store, d, state)?,
             Store::Namespaces => {
                 let ns: k8s_openapi::api::core::v1::Namespace = typed(d)?;
-                let info = NamespaceInfo::from(&ns);
+                let mut info = NamespaceInfo::from(&ns);
+                // As `kubectl apply` merges: the file sets its labels and annotations, the
+                // ones another manager set (a PHI label from --cluster-state) stay.
+                if let Some(known) = state.namespaces.get(&info.name) {
+                    let mut labels = known.labels.clone();
+                    labels.extend(info.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    let mut annotations = known.annotations.clone();
+                    annotations
+                        .extend(info.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    info.labels = labels;
+                    info.annotations = annotations;
+                }
                 state.namespaces.insert(info.name.clone(), info);
             }
             Store::StorageClasses => {
