@@ -200,6 +200,11 @@ pub enum VolumeSource {
     Secret {
         secret_name: String,
     },
+    /// A Secret mounted with `items` that leave out every private key (`tls.key`, keystores):
+    /// a CA bundle or a certificate, never a server's TLS material.
+    SecretWithoutKey {
+        secret_name: String,
+    },
     /// Projected volume; the Secrets it projects, and whether it projects a Kubernetes Pod
     /// Certificate (`podCertificate`, beta in 1.35: a kubelet-issued key and certificate chain).
     Projected {
@@ -222,7 +227,7 @@ impl VolumeSource {
             VolumeSource::Ephemeral { .. } => "ephemeral",
             VolumeSource::EmptyDir { .. } | VolumeSource::Missing => "emptyDir",
             VolumeSource::Csi { .. } => "csi",
-            VolumeSource::Secret { .. } => "secret",
+            VolumeSource::Secret { .. } | VolumeSource::SecretWithoutKey { .. } => "secret",
             VolumeSource::Projected { .. } => "projected",
             VolumeSource::ConfigMap => "configMap",
             VolumeSource::DownwardApi => "downwardAPI",
@@ -262,6 +267,29 @@ struct CsiWire {
 struct SecretWire {
     #[serde(default)]
     secret_name: String,
+    #[serde(default)]
+    items: Option<Vec<KeyWire>>,
+}
+
+/// One `items` entry of a Secret volume or projection (only its key is read).
+#[derive(Deserialize)]
+struct KeyWire {
+    #[serde(default)]
+    key: String,
+}
+
+/// Secret keys that hold a private key (cert-manager's `tls.key` and its keystores): without
+/// one a mounted Secret is a CA bundle or a certificate, not what a server needs to serve TLS.
+const PRIVATE_KEY_ITEMS: [&str; 3] = ["tls.key", "keystore.jks", "keystore.p12"];
+
+/// Does a Secret mounted with these `items` (all keys when `None`) reach the container with a
+/// private key?
+fn carries_private_key(items: Option<&[KeyWire]>) -> bool {
+    items.is_none_or(|items| {
+        items
+            .iter()
+            .any(|i| PRIVATE_KEY_ITEMS.contains(&i.key.as_str()))
+    })
 }
 
 #[derive(Deserialize)]
@@ -274,15 +302,17 @@ struct ProjectedWire {
 #[serde(rename_all = "camelCase")]
 struct ProjectionWire {
     #[serde(default)]
-    secret: Option<NamedWire>,
+    secret: Option<SecretProjectionWire>,
     #[serde(default)]
     pod_certificate: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-struct NamedWire {
+struct SecretProjectionWire {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    items: Option<Vec<KeyWire>>,
 }
 
 impl<'de> Deserialize<'de> for Volume {
@@ -326,8 +356,14 @@ impl<'de> Deserialize<'de> for Volume {
                         }
                         "secret" => {
                             let w: SecretWire = map.next_value()?;
-                            VolumeSource::Secret {
-                                secret_name: w.secret_name,
+                            if carries_private_key(w.items.as_deref()) {
+                                VolumeSource::Secret {
+                                    secret_name: w.secret_name,
+                                }
+                            } else {
+                                VolumeSource::SecretWithoutKey {
+                                    secret_name: w.secret_name,
+                                }
                             }
                         }
                         "projected" => {
@@ -335,10 +371,14 @@ impl<'de> Deserialize<'de> for Volume {
                             let pod_certificate =
                                 w.sources.iter().any(|s| s.pod_certificate.is_some());
                             VolumeSource::Projected {
+                                // A projection that leaves out the private key is not TLS
+                                // material.
                                 secret_names: w
                                     .sources
                                     .into_iter()
-                                    .filter_map(|s| s.secret.map(|s| s.name))
+                                    .filter_map(|s| s.secret)
+                                    .filter(|s| carries_private_key(s.items.as_deref()))
+                                    .map(|s| s.name)
                                     .collect(),
                                 pod_certificate,
                             }
@@ -403,14 +443,23 @@ pub(crate) fn mounted_tls_material(
 }
 
 impl PodSpec {
-    /// [`mounted_tls_material`] of this spec's containers and init containers.
-    pub fn tls_material(&self) -> (Vec<String>, bool) {
-        let mounted: std::collections::HashSet<&str> = self
-            .containers
+    /// Volumes mounted into a container that serves: app containers and native sidecars (an
+    /// init container that runs to completion serves nothing).
+    pub fn serving_mounts(&self) -> std::collections::HashSet<&str> {
+        self.containers
             .iter()
-            .chain(self.init_containers.iter())
+            .chain(
+                self.init_containers
+                    .iter()
+                    .filter(|c| c.is_native_sidecar()),
+            )
             .flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str()))
-            .collect();
+            .collect()
+    }
+
+    /// [`mounted_tls_material`] of the volumes mounted into serving containers.
+    pub fn tls_material(&self) -> (Vec<String>, bool) {
+        let mounted = self.serving_mounts();
         mounted_tls_material(&self.volumes, |name| mounted.contains(name))
     }
 }

@@ -255,6 +255,7 @@ fn missing_finding(
 fn is_log_volume(source: &VolumeSource) -> bool {
     match source {
         VolumeSource::Secret { .. }
+        | VolumeSource::SecretWithoutKey { .. }
         | VolumeSource::ConfigMap
         | VolumeSource::DownwardApi
         | VolumeSource::Projected { .. } => false,

@@ -10,13 +10,9 @@ use super::*;
 /// read.
 pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) -> Evidence {
     // One pass over the mounts (not one per volume): review cost stays linear in pod size.
-    let mounted_names: std::collections::HashSet<&str> = p
-        .spec
-        .containers
-        .iter()
-        .chain(p.spec.init_containers.iter())
-        .flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str()))
-        .collect();
+    // Only serving containers count: a volume mounted into no container, or into an init
+    // container that runs to completion, is not the server's TLS material.
+    let mounted_names = p.spec.serving_mounts();
     let mounted = |vol: &str| mounted_names.contains(vol);
     let mut unissued: Vec<&str> = Vec::new();
     for v in p.spec.volumes.iter().filter(|v| mounted(&v.name)) {
@@ -41,7 +37,7 @@ pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) 
             unissued.push(s);
         }
     }
-    let mut observed = "no app-level TLS material mounted (a csi.cert-manager.io volume, a projected podCertificate, or a Secret issued by a cert-manager Certificate)".to_string();
+    let mut observed = "no app-level TLS material mounted into a serving container (a csi.cert-manager.io volume, a projected podCertificate, or a Secret issued by a cert-manager Certificate, with its private key: items that leave out tls.key do not count)".to_string();
     if !unissued.is_empty() {
         let names: Vec<String> = unissued.iter().map(|s| format!("{s:?}")).collect();
         observed.push_str(&format!(

@@ -1187,3 +1187,64 @@ fn narrowed_inbound_capture_leaves_plaintext() {
         "{f:#?}"
     );
 }
+
+/// TLS evidence means a private key and a certificate reach a serving container: a Secret
+/// mounted with items that leave out tls.key (a CA bundle), a projection that drops the key, a
+/// mount into an init container that runs to completion are not the server's TLS material.
+#[test]
+fn tls_material_needs_the_private_key_in_a_serving_container() {
+    let s = state_with_ns(json!({}), json!({}));
+    s.certificates.insert(
+        NS.into(),
+        "api-cert".into(),
+        CertificateInfo {
+            namespace: NS.into(),
+            name: "api-cert".into(),
+            secret_name: "api-tls".into(),
+        },
+    );
+    let app_mount = json!([{ "name": "app", "image": "app:1", "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }] }]);
+    let with = |containers: Value, init: Value, volume: Value| {
+        run(
+            &pod(
+                json!({}),
+                json!({}),
+                json!({ "containers": containers, "initContainers": init, "volumes": [volume] }),
+            ),
+            &s,
+        )
+    };
+    let ca_only = json!({ "name": "tls", "secret": { "secretName": "api-tls", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } });
+    assert_eq!(
+        with(app_mount.clone(), json!([]), ca_only).len(),
+        1,
+        "a CA bundle alone"
+    );
+    let key_renamed = json!({ "name": "tls", "secret": { "secretName": "api-tls",
+        "items": [{ "key": "tls.crt", "path": "server.crt" }, { "key": "tls.key", "path": "server.key" }] } });
+    assert!(
+        with(app_mount.clone(), json!([]), key_renamed).is_empty(),
+        "the key, renamed"
+    );
+    let projected_ca = json!({ "name": "tls", "projected": { "sources": [
+        { "secret": { "name": "api-tls", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } }] } });
+    assert_eq!(
+        with(app_mount.clone(), json!([]), projected_ca).len(),
+        1,
+        "a projection without the key"
+    );
+    let whole = json!({ "name": "tls", "secret": { "secretName": "api-tls" } });
+    let plain_app = json!([{ "name": "app", "image": "app:1" }]);
+    let init_only = json!([{ "name": "copy-certs", "image": "busybox:1", "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }] }]);
+    assert_eq!(
+        with(plain_app.clone(), init_only, whole.clone()).len(),
+        1,
+        "an init container only"
+    );
+    let native_sidecar = json!([{ "name": "tls-proxy", "image": "envoy:1", "restartPolicy": "Always",
+        "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }] }]);
+    assert!(
+        with(plain_app, native_sidecar, whole).is_empty(),
+        "a native sidecar serves"
+    );
+}
