@@ -3,6 +3,7 @@
 
 pub(crate) mod pod;
 pub(crate) mod security;
+pub(crate) mod tls_off;
 
 use std::fmt;
 

@@ -122,9 +122,22 @@ pub struct Container {
     pub volume_mounts: Vec<VolumeMount>,
     #[serde(default)]
     pub security_context: Option<super::security::ContainerSecurityContext>,
+    /// Settings in `env` literals, `command` and `args` that switch TLS off (only the matches
+    /// are kept, never a value).
+    #[serde(default, deserialize_with = "super::tls_off::env")]
+    pub env: Vec<super::tls_off::TlsOff>,
+    #[serde(default, deserialize_with = "super::tls_off::command")]
+    pub command: Vec<super::tls_off::TlsOff>,
+    #[serde(default, deserialize_with = "super::tls_off::args")]
+    pub args: Vec<super::tls_off::TlsOff>,
 }
 
 impl Container {
+    /// Every TLS-off setting of this container.
+    pub fn tls_off(&self) -> impl Iterator<Item = &super::tls_off::TlsOff> {
+        self.env.iter().chain(&self.command).chain(&self.args)
+    }
+
     /// Is this (init) container a native sidecar (`restartPolicy: Always`)?
     pub fn is_native_sidecar(&self) -> bool {
         self.restart_policy.as_deref() == Some("Always")

@@ -28,6 +28,7 @@
 //! the attestation and says so; the port name alone still proves nothing.
 
 mod app_tls;
+mod config;
 mod facts;
 mod ingress;
 mod istio;
@@ -39,6 +40,7 @@ mod service;
 mod tests;
 
 use app_tls::*;
+use config::*;
 use facts::*;
 use ingress::*;
 use istio::*;
@@ -184,7 +186,15 @@ fn check_pod(
     out: &mut Vec<Finding>,
 ) {
     let facts = PodFacts::from_view(&w.namespace, p);
-    let mut missing = if p.spec.host_network {
+    // Judged once: config settings are read against it too.
+    let mesh = (!p.spec.host_network).then(|| mesh_evidence(&facts, ctx, cfg));
+    check_config(w, p, ctx, cfg, matches!(mesh, Some(Ok(()))), out);
+    let mut missing = if let Some(mesh) = mesh {
+        match mesh {
+            Ok(()) => return,
+            Err(m) => m,
+        }
+    } else {
         let cni = if PLATFORM_EVIDENCE.iter().any(|e| cfg.accepts(*e)) {
             " (nor is CNI encryption: a host-network pod's traffic is the node's own, which \
              pod-traffic encryption does not cover)"
@@ -199,11 +209,6 @@ fn check_pod(
             ),
             format!("remove hostNetwork: true from {}", p.spec_path),
         )]
-    } else {
-        match mesh_evidence(&facts, ctx, cfg) {
-            Ok(()) => return,
-            Err(m) => m,
-        }
     };
     if cfg.accepts(TransitEvidence::AppTls) {
         match app_tls_evidence(&w.namespace, p, ctx) {

@@ -1248,3 +1248,78 @@ fn tls_material_needs_the_private_key_in_a_serving_container() {
         "a native sidecar serves"
     );
 }
+
+/// TLS switched off by configuration: a violation without a mesh, a warning inside one, never
+/// echoing a value; an http:// call is judged only when the Service selects PHI pods.
+#[test]
+fn tls_switched_off_by_configuration() {
+    let s = state_with_ns(json!({}), json!({}));
+    s.certificates.insert(
+        NS.into(),
+        "api-cert".into(),
+        CertificateInfo {
+            namespace: NS.into(),
+            name: "api-cert".into(),
+            secret_name: "api-tls".into(),
+        },
+    );
+    let tls = json!([{ "name": "tls", "secret": { "secretName": "api-tls" } }]);
+    let containers = json!([{ "name": "app", "image": "app:1",
+        "volumeMounts": [{ "name": "tls", "mountPath": "/tls" }],
+        "env": [{ "name": "DATABASE_URL", "value": "postgres://svc:Zq7VALUE@db:5432/ehr?sslmode=disable" },
+                { "name": "AUDIT_URL", "value": "http://audit-log:8080/ingest" }],
+        "args": ["--tls-port", "0"] }]);
+    let w = pod(
+        json!({}),
+        json!({}),
+        json!({ "containers": containers, "volumes": tls }),
+    );
+    let f = run(&w, &s);
+    let config: Vec<&Finding> = f
+        .iter()
+        .filter(|f| f.message.contains("switches TLS off"))
+        .collect();
+    assert_eq!(
+        config.len(),
+        2,
+        "the http:// call selects no PHI pods: {f:#?}"
+    );
+    assert!(config.iter().all(|f| f.mode == Mode::Enforce));
+    assert_eq!(config[0].path, "spec.containers[0].env[0]");
+    assert!(config[0]
+        .message
+        .contains("env DATABASE_URL is libpq sslmode=disable"));
+    assert_eq!(config[1].path, "spec.containers[0].args[0]");
+    assert!(f
+        .iter()
+        .all(|f| !f.message.contains("Zq7VALUE") && !f.message.contains("ehr")));
+
+    // The called Service selects PHI pods: the plaintext call is a finding too.
+    s.services.insert(
+        NS.into(),
+        "audit-log".into(),
+        ServiceInfo {
+            namespace: NS.into(),
+            name: "audit-log".into(),
+            selector: Some(labels(json!({"app": "audit"}))),
+            ports: Vec::new(),
+        },
+    );
+    crate::fixtures::add_pod(&s, NS, "audit-0", &[("app", "audit"), PHI]);
+    let f = run(&w, &s);
+    assert!(
+        f.iter()
+            .any(|f| f.message.contains("env AUDIT_URL is an http:// URL")
+                && f.message.contains("Service audit-log")),
+        "{f:#?}"
+    );
+
+    // Inside a mesh with STRICT mTLS: the database setting is a warning, the call is carried.
+    let meshed = state_with_ns(json!({ "istio-injection": "enabled" }), json!({}));
+    mesh_strict(&meshed);
+    let f = run(&w, &meshed);
+    assert_eq!(f.len(), 2, "the two settings, not the call: {f:#?}");
+    assert!(f.iter().all(|f| f.mode == Mode::Warn
+        && f.message
+            .contains("connections that leave it are plaintext")));
+}
