@@ -15,30 +15,9 @@ use parking_lot::Mutex;
 use crate::object::{Kind, Object};
 use crate::telemetry::{redact, Metrics};
 
+use crate::cluster::namespace_objects::owned_by_controller;
 /// The kinds the audit judges, with their API group, version and plural.
-pub(crate) const AUDITED: [(Kind, &str, &str, &str); 11] = [
-    (Kind::Deployment, "apps", "v1", "deployments"),
-    (Kind::StatefulSet, "apps", "v1", "statefulsets"),
-    (Kind::DaemonSet, "apps", "v1", "daemonsets"),
-    (Kind::ReplicaSet, "apps", "v1", "replicasets"),
-    (
-        Kind::ReplicationController,
-        "",
-        "v1",
-        "replicationcontrollers",
-    ),
-    (Kind::Job, "batch", "v1", "jobs"),
-    (Kind::CronJob, "batch", "v1", "cronjobs"),
-    (Kind::Pod, "", "v1", "pods"),
-    (
-        Kind::PersistentVolumeClaim,
-        "",
-        "v1",
-        "persistentvolumeclaims",
-    ),
-    (Kind::Service, "", "v1", "services"),
-    (Kind::Ingress, "networking.k8s.io", "v1", "ingresses"),
-];
+pub(crate) use crate::cluster::namespace_objects::JUDGED_RESOURCES as AUDITED;
 
 /// (namespace, kind, name)
 pub(crate) type Key = (String, Kind, String);
@@ -124,15 +103,6 @@ impl Store {
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().objects.len()
     }
-}
-
-/// Does a controller own this object (its results belong to the controller)?
-fn owned_by_controller(o: &DynamicObject) -> bool {
-    o.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true))
 }
 
 /// Decode as the webhook does; `None` for objects left out (owned ones).

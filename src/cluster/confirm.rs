@@ -1,7 +1,8 @@
 //! Consistent reads for decisions the watch caches cannot settle (see `view::confirm`): GET and
 //! LIST without a resourceVersion, which the API server answers from etcd (or from a watch
-//! cache it first brings up to date), never from a stale cache. Only on the deny path and for
-//! objects in unknown namespaces: the common path makes no API call.
+//! cache it first brings up to date), never from a stale cache. Only on the deny path, for
+//! objects in unknown namespaces, and for a Namespace labeled into PHI scope (its workloads,
+//! which the caches keep only lean): the common path makes no API call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use kube::Client;
 use crate::view::confirm::{Fresh, Lookups};
 use crate::view::{
     CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
-    PlatformEncryption, PlatformSource, PvInfo, PvcInfo, StorageClassInfo,
+    PlatformEncryption, PlatformSource, PvInfo, PvcInfo, RawObject, StorageClassInfo,
 };
 
 /// Default budget for one confirmation (all its reads run at once). Below the chart's webhook
@@ -73,6 +74,7 @@ enum Read {
     Platform(PlatformSource, Option<Arc<PlatformEncryption>>),
     KumaMesh(String, Option<Arc<KumaMeshInfo>>),
     KumaMeshTls(Vec<Arc<KumaMeshTlsInfo>>),
+    NamespaceObjects(String, Arc<[Arc<RawObject>]>),
 }
 
 type ReadFuture =
@@ -270,6 +272,15 @@ impl Confirmer {
                 Ok(Read::KumaMeshTls(items))
             }));
         }
+        for ns in &lookups.namespace_objects {
+            let (client, ns) = (self.client.clone(), ns.clone());
+            reads.push(Box::pin(async move {
+                let items = super::namespace_objects::read(&client, &ns)
+                    .await
+                    .map_err(api_err(format!("the workloads in namespace {ns}")))?;
+                Ok(Read::NamespaceObjects(ns, items.into()))
+            }));
+        }
 
         let what = describe(lookups);
         let all = tokio::time::timeout(self.timeout, try_join_all(reads))
@@ -304,6 +315,9 @@ impl Confirmer {
                     fresh.kuma_meshes.insert(name, v);
                 }
                 Read::KumaMeshTls(v) => fresh.kuma_mesh_tls = Some(v),
+                Read::NamespaceObjects(ns, v) => {
+                    fresh.namespace_objects.insert(ns, v);
+                }
             }
         }
         Ok(fresh)
@@ -368,6 +382,9 @@ fn describe(l: &Lookups) -> String {
     }
     if l.kuma_mesh_tls {
         parts.push("Kuma MeshTLS policies".to_string());
+    }
+    for ns in &l.namespace_objects {
+        parts.push(format!("the workloads in namespace {ns}"));
     }
     parts.join(", ")
 }

@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 
 use super::{
     CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
-    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, ServiceInfo,
-    StorageClassInfo,
+    PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo, RawObject,
+    ServiceInfo, StorageClassInfo,
 };
 
 /// What a decision read that the cache could not answer for certain.
@@ -43,6 +43,9 @@ pub(crate) struct Lookups {
     pub(crate) kuma_meshes: BTreeSet<String>,
     /// Kuma MeshTLS policies were read.
     pub(crate) kuma_mesh_tls: bool,
+    /// Namespaces whose objects were asked for whole (a Namespace labeled into PHI scope): the
+    /// caches never hold them, so they are always read.
+    pub(crate) namespace_objects: BTreeSet<String>,
 }
 
 impl Lookups {
@@ -63,6 +66,7 @@ impl Lookups {
             + self.platform.len()
             + self.kuma_meshes.len()
             + usize::from(self.kuma_mesh_tls)
+            + self.namespace_objects.len()
     }
 }
 
@@ -196,6 +200,16 @@ impl ClusterView for Recorder<'_> {
         self.seen.lock().kuma_mesh_tls = true;
         self.inner.kuma_mesh_tls(mesh)
     }
+    fn namespace_objects(&self, namespace: &str) -> Option<Arc<[Arc<RawObject>]>> {
+        let r = self.inner.namespace_objects(namespace);
+        if r.is_none() {
+            self.seen
+                .lock()
+                .namespace_objects
+                .insert(namespace.to_string());
+        }
+        r
+    }
 }
 
 /// Objects read from the API server with a consistent read, for the [`Lookups`] of one
@@ -214,6 +228,8 @@ pub(crate) struct Fresh {
     pub(crate) kuma_meshes: HashMap<String, Option<Arc<KumaMeshInfo>>>,
     /// Every MeshTLS, when they were read.
     pub(crate) kuma_mesh_tls: Option<Vec<Arc<KumaMeshTlsInfo>>>,
+    /// The objects of a namespace, whole (see [`ClusterView::namespace_objects`]).
+    pub(crate) namespace_objects: HashMap<String, Arc<[Arc<RawObject>]>>,
 }
 
 /// Fresh reads over the cache: what was read answers, the cache answers the rest.
@@ -336,6 +352,12 @@ impl ClusterView for Overlay<'_> {
         match &self.fresh.kuma_mesh_tls {
             Some(all) => all.iter().filter(|t| t.mesh == mesh).cloned().collect(),
             None => self.base.kuma_mesh_tls(mesh),
+        }
+    }
+    fn namespace_objects(&self, namespace: &str) -> Option<Arc<[Arc<RawObject>]>> {
+        match self.fresh.namespace_objects.get(namespace) {
+            Some(read) => Some(read.clone()),
+            None => self.base.namespace_objects(namespace),
         }
     }
 }

@@ -401,7 +401,10 @@ fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
         let lookups = recorder.lookups();
         let ns = req.namespace();
         let namespace_unknown = !ns.is_empty() && lookups.namespaces.contains(ns);
-        if namespace_unknown || (!outcome.response.allowed && !lookups.is_empty()) {
+        // A Namespace labeled into PHI scope is judged with its workloads, which only a read
+        // provides: whatever the first answer, it is made again with them.
+        let objects = !lookups.namespace_objects.is_empty();
+        if namespace_unknown || objects || (!outcome.response.allowed && !lookups.is_empty()) {
             return Pass::Confirm {
                 lookups,
                 namespace_unknown,
@@ -494,11 +497,13 @@ fn second_pass(
                 &*app.state as &dyn ClusterView,
                 ready,
             );
-            o.response.warnings.push(format!(
-                "phi-guard could not confirm this denial with the API server ({}): objects \
-                 created a moment ago may not be seen yet; retry",
-                e.label()
-            ));
+            if !o.response.allowed {
+                o.response.warnings.push(format!(
+                    "phi-guard could not confirm this denial with the API server ({}): objects \
+                     created a moment ago may not be seen yet; retry",
+                    e.label()
+                ));
+            }
             o
         }
     };

@@ -1,0 +1,91 @@
+//! The objects of the judged kinds in one namespace, read whole with consistent LISTs: what the
+//! audit judges there (objects a controller owns are left out, their controller speaks for
+//! them). The watch caches keep only lean views, so judging a namespace's workloads under new
+//! labels reads them; only when a Namespace UPDATE labels it into PHI scope.
+
+use std::sync::Arc;
+
+use futures::future::try_join_all;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::Client;
+
+use crate::object::Kind;
+use crate::view::RawObject;
+
+/// The judged kinds phi-guard reads whole, with their API group, version and plural (the
+/// audit's watches and a namespace's objects alike).
+pub(crate) const JUDGED_RESOURCES: [(Kind, &str, &str, &str); 11] = [
+    (Kind::Deployment, "apps", "v1", "deployments"),
+    (Kind::StatefulSet, "apps", "v1", "statefulsets"),
+    (Kind::DaemonSet, "apps", "v1", "daemonsets"),
+    (Kind::ReplicaSet, "apps", "v1", "replicasets"),
+    (
+        Kind::ReplicationController,
+        "",
+        "v1",
+        "replicationcontrollers",
+    ),
+    (Kind::Job, "batch", "v1", "jobs"),
+    (Kind::CronJob, "batch", "v1", "cronjobs"),
+    (Kind::Pod, "", "v1", "pods"),
+    (
+        Kind::PersistentVolumeClaim,
+        "",
+        "v1",
+        "persistentvolumeclaims",
+    ),
+    (Kind::Service, "", "v1", "services"),
+    (Kind::Ingress, "networking.k8s.io", "v1", "ingresses"),
+];
+
+/// Does a controller own this object (its results belong to the controller)?
+pub(crate) fn owned_by_controller(o: &DynamicObject) -> bool {
+    o.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true))
+}
+
+/// Every object of [`JUDGED_RESOURCES`] in `namespace` that no controller owns, sorted by kind
+/// (in the table's order) and name. One LIST per kind, all at once.
+pub(crate) async fn read(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<Arc<RawObject>>, kube::Error> {
+    let lists = JUDGED_RESOURCES
+        .iter()
+        .map(|&(kind, group, version, plural)| {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(group, version, kind.as_str()),
+                plural,
+            );
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+            async move {
+                let list = api.list(&ListParams::default()).await?;
+                let mut items: Vec<Arc<RawObject>> = list
+                    .items
+                    .iter()
+                    .filter(|o| !owned_by_controller(o))
+                    .filter_map(|o| serde_json::to_value(o).ok())
+                    .map(|json| {
+                        Arc::new(RawObject {
+                            group: group.to_string(),
+                            kind: kind.as_str().to_string(),
+                            json,
+                        })
+                    })
+                    .collect();
+                items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+                Ok::<_, kube::Error>(items)
+            }
+        });
+    Ok(try_join_all(lists).await?.into_iter().flatten().collect())
+}
+
+fn name_of(o: &RawObject) -> &str {
+    o.json
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+}
