@@ -1,7 +1,11 @@
 //! Match policies to an object, run the rules, combine every finding into one decision.
 //! Pure: plain data in, a [`Decision`] out; no I/O.
 
+mod namespace_labeling;
+
 use std::sync::Arc;
+
+pub(crate) use namespace_labeling::namespace_labeling;
 
 use crate::object::Object;
 use crate::policy::in_scope;
