@@ -192,7 +192,11 @@ fn findings_for(ns: &str, policy: &Policy, list: &[Failing]) -> Vec<Finding> {
                 "and {} more {} failing PhiPolicy {} (the namespace's PolicyReport lists them \
                  once the label is stored)",
                 rest.len(),
-                if rest.len() == 1 { "workload" } else { "workloads" },
+                if rest.len() == 1 {
+                    "workload"
+                } else {
+                    "workloads"
+                },
                 policy.name
             ),
             "",
