@@ -3,6 +3,7 @@
 //! them). The watch caches keep only lean views, so judging a namespace's workloads under new
 //! labels reads them; only when a Namespace UPDATE labels it into PHI scope.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::try_join_all;
@@ -48,7 +49,8 @@ pub(crate) fn owned_by_controller(o: &DynamicObject) -> bool {
 }
 
 /// Every object of [`JUDGED_RESOURCES`] in `namespace` that no controller owns, sorted by kind
-/// (in the table's order) and name. One LIST per kind, all at once.
+/// (in the table's order) and name, each with the number of Pods it runs (followed down the
+/// controller chain: Deployment, ReplicaSet, Pod). One LIST per kind, all at once.
 pub(crate) async fn read(
     client: &Client,
     namespace: &str,
@@ -63,26 +65,68 @@ pub(crate) async fn read(
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
             async move {
                 let list = api.list(&ListParams::default()).await?;
-                let mut items: Vec<Arc<RawObject>> = list
-                    .items
-                    .iter()
-                    .filter(|o| !owned_by_controller(o))
-                    .filter_map(|o| serde_json::to_value(o).ok())
-                    .map(|json| {
-                        Arc::new(RawObject {
-                            group: group.to_string(),
-                            kind: kind.as_str().to_string(),
-                            json,
-                        })
-                    })
-                    .collect();
-                items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
-                Ok::<_, kube::Error>(items)
+                Ok::<_, kube::Error>((kind, group, list.items))
             }
         });
-    Ok(try_join_all(lists).await?.into_iter().flatten().collect())
+    let lists = try_join_all(lists).await?;
+    let pods = pods_per_controller(&lists);
+    let mut out = Vec::new();
+    for (kind, group, items) in &lists {
+        let mut kept: Vec<Arc<RawObject>> = items
+            .iter()
+            .filter(|o| !owned_by_controller(o))
+            .filter_map(|o| {
+                let json = serde_json::to_value(o).ok()?;
+                let uid = o.metadata.uid.as_deref().unwrap_or_default();
+                Some(Arc::new(RawObject {
+                    group: (*group).to_string(),
+                    kind: kind.as_str().to_string(),
+                    json,
+                    pods: pods.get(uid).copied().unwrap_or(0),
+                }))
+            })
+            .collect();
+        kept.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+        out.extend(kept);
+    }
+    Ok(out)
 }
 
+/// The uid of the controller that owns an object, if any.
+fn controller_uid(o: &DynamicObject) -> Option<&str> {
+    o.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
+/// Pods per top-level controller uid: each Pod counted for the controller at the top of its
+/// chain of controller owners (a few steps at most: CronJob, Job, Pod).
+fn pods_per_controller(lists: &[(Kind, &str, Vec<DynamicObject>)]) -> HashMap<String, usize> {
+    let owner: HashMap<&str, &str> = lists
+        .iter()
+        .flat_map(|(_, _, items)| items.iter())
+        .filter_map(|o| Some((o.metadata.uid.as_deref()?, controller_uid(o)?)))
+        .collect();
+    let mut out: HashMap<String, usize> = HashMap::new();
+    for (_, _, items) in lists.iter().filter(|(k, _, _)| *k == Kind::Pod) {
+        for pod in items {
+            let Some(mut top) = controller_uid(pod) else {
+                continue;
+            };
+            for _ in 0..4 {
+                match owner.get(top) {
+                    Some(up) => top = up,
+                    None => break,
+                }
+            }
+            *out.entry(top.to_string()).or_default() += 1;
+        }
+    }
+    out
+}
 fn name_of(o: &RawObject) -> &str {
     o.json
         .pointer("/metadata/name")

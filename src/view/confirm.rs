@@ -378,6 +378,35 @@ mod tests {
     /// The fail-open case of a lagging cache: the namespace is not in the cache yet. The
     /// recorder says so, and the decision over the fresh read judges the workload as PHI.
     #[test]
+    fn a_namespaces_objects_are_recorded_when_missing_and_answered_when_read() {
+        let state = ClusterState::new();
+        let recorder = Recorder::new(&state);
+        assert!(recorder.namespace_objects("records").is_none());
+        let lookups = recorder.lookups();
+        assert!(lookups.namespace_objects.contains("records"));
+        assert_eq!(lookups.reads(), 1);
+        let mut fresh = Fresh::default();
+        let pod = Arc::new(RawObject {
+            group: String::new(),
+            kind: "Pod".into(),
+            json: json!({"metadata": {"name": "p"}}),
+            pods: 0,
+        });
+        fresh
+            .namespace_objects
+            .insert("records".into(), vec![pod.clone()].into());
+        let view = Overlay {
+            base: &state,
+            fresh: &fresh,
+        };
+        assert_eq!(
+            view.namespace_objects("records").as_deref(),
+            Some(&[pod][..])
+        );
+        assert!(view.namespace_objects("other").is_none());
+    }
+
+    #[test]
     fn an_unknown_namespace_is_recorded_and_the_fresh_read_decides() {
         let state = ClusterState::new();
         let w = deployment("fresh-ns", json!({}), json!({}), app_spec());

@@ -52,6 +52,8 @@ pub struct RawObject {
     pub group: String,
     pub kind: String,
     pub json: serde_json::Value,
+    /// Pods it runs (those its controller chain owns); 0 for a Pod and for kinds without pods.
+    pub pods: usize,
 }
 
 /// A Namespace's labels and kept annotations.
