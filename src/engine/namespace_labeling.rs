@@ -21,7 +21,7 @@ const NAMED: usize = MAX_FINDINGS_PER_RULE - 2;
 
 /// A workload that fails a policy once the namespace is labeled.
 struct Failing {
-    /// `Deployment ledger` (the namespace is the request's).
+    /// `Deployment ledger (3 pods)` (the namespace is the request's).
     name: String,
     /// The strictest mode of its findings: what creating it now would meet.
     mode: Mode,
@@ -62,16 +62,17 @@ pub(crate) fn namespace_labeling(
     let before = Relabeled::new(cluster, name, &old.labels);
     let after = Relabeled::new(cluster, name, &new.labels);
     let before_ns = before.namespace(name);
-    let workloads: Vec<Object> = objects
+    let workloads: Vec<(Object, usize)> = objects
         .iter()
         .filter_map(|raw| {
             let kind = Kind::from_group_kind(&raw.group, &raw.kind)?;
             // One the audit cannot decode either is skipped there too (and logged by its watch).
-            Object::from_value(kind, &raw.json, Some(name)).ok()
+            let w = Object::from_value(kind, &raw.json, Some(name)).ok()?;
+            Some((w, raw.pods))
         })
         .collect();
     let mut failing: Vec<Vec<Failing>> = entering.iter().map(|_| Vec::new()).collect();
-    for w in &workloads {
+    for (w, pods) in &workloads {
         let d = super::evaluate(w, &after, policies);
         if d.findings.is_empty() {
             continue;
@@ -92,7 +93,10 @@ pub(crate) fn namespace_labeling(
                 continue;
             };
             out.push(Failing {
-                name: format!("{} {}", w.kind, w.name),
+                name: match pods {
+                    0 => format!("{} {}", w.kind, w.name),
+                    n => format!("{} {} ({})", w.kind, w.name, plural(*n, "pod", "pods")),
+                },
                 mode,
                 findings: mine.len(),
                 rules: mine.iter().map(|f| f.rule).collect(),
@@ -167,10 +171,10 @@ fn findings_for(ns: &str, policy: &Policy, list: &[Failing]) -> Vec<Finding> {
             answer(policy, f.mode),
             "metadata.labels",
             format!(
-                "{} fails PhiPolicy {} under {}: {} ({})",
+                "{} fails under {} (PhiPolicy {}): {} ({})",
                 f.name,
-                policy.name,
                 f.mode.as_str(),
+                policy.name,
                 plural(f.findings, "finding", "findings"),
                 rules.join(", ")
             ),
@@ -280,16 +284,18 @@ mod tests {
             kind: "Pod".into(),
             json: json!({"metadata": {"name": name, "namespace": "records", "labels": labels},
                          "spec": spec(compliant)}),
+            pods: 0,
         })
     }
 
-    fn deployment(name: &str, compliant: bool) -> Arc<RawObject> {
+    fn deployment(name: &str, compliant: bool, pods: usize) -> Arc<RawObject> {
         Arc::new(RawObject {
             group: "apps".into(),
             kind: "Deployment".into(),
             json: json!({"metadata": {"name": name, "namespace": "records"},
                          "spec": {"template": {"metadata": {"labels": {"app": name}},
                                                "spec": spec(compliant)}}}),
+            pods,
         })
     }
 
@@ -322,7 +328,7 @@ mod tests {
     fn labelling_over_failing_workloads_warns_naming_them_and_their_mode() {
         let state = plain_namespace();
         let fresh = fresh(vec![
-            deployment("ledger", false),
+            deployment("ledger", false, 3),
             pod("debug", json!({}), false),
             pod("healthy", json!({}), true),
         ]);
@@ -345,11 +351,11 @@ mod tests {
         );
         assert_eq!(
             f[1].message,
-            "Deployment ledger fails PhiPolicy test under Enforce: 1 finding (audit-sidecar)"
+            "Deployment ledger (3 pods) fails under Enforce (PhiPolicy test): 1 finding (audit-sidecar)"
         );
         assert_eq!(
             f[2].message,
-            "Pod debug fails PhiPolicy test under Enforce: 1 finding (audit-sidecar)"
+            "Pod debug fails under Enforce (PhiPolicy test): 1 finding (audit-sidecar)"
         );
         assert!(!f.iter().any(|f| f.message.contains("healthy")));
         let d = Decision::from_findings(true, Vec::new(), f);
@@ -469,6 +475,105 @@ mod tests {
         assert!(namespace_labeling(&phi, &phi2, &view, &p, &[], 0).is_empty());
         let plain = ns(json!({"x": "y"}));
         assert!(namespace_labeling(&plain, &ns(json!({})), &view, &p, &[], 0).is_empty());
+    }
+
+    #[test]
+    fn a_workload_whose_findings_are_excepted_is_not_named() {
+        let state = plain_namespace();
+        let fresh = fresh(vec![
+            pod("debug", json!({}), false),
+            pod("legacy", json!({}), false),
+        ]);
+        let x: exception::PhiException = serde_json::from_value(json!({
+            "apiVersion": "phiguard.io/v1alpha1", "kind": "PhiException",
+            "metadata": {"name": "legacy"},
+            "spec": {"match": {"namespaces": ["records"], "kinds": ["Pod"], "names": ["legacy"]},
+                     "rules": [{"rule": "audit-sidecar"}],
+                     "expiresAt": "2027-02-01T00:00:00Z", "ticket": "SEC-1",
+                     "justification": "sidecar rollout"}}))
+        .expect("exception");
+        let e = Arc::new(exception::parse(&x).expect("valid"));
+        let view = Overlay {
+            base: &state,
+            fresh: &fresh,
+        };
+        let f = namespace_labeling(
+            &ns(json!({})),
+            &ns(json!({PHI.0: PHI.1})),
+            &view,
+            &[policy(NamespaceLabeling::Refuse, Mode::Enforce)],
+            &[e.clone()],
+            e.expires_at - 1,
+        );
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert!(
+            f[0].message.contains("1 failing workload in it"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[1].message.starts_with("Pod debug fails"));
+    }
+
+    #[test]
+    fn the_answer_fits_kubernetes_warning_limits_and_keeps_the_names() {
+        use crate::webhook::admission::{AdmissionResponse, MAX_WARNING_CHARS};
+        let state = plain_namespace();
+        // Names of most kinds are at most 63 characters (DNS labels); name and mode survive the cut.
+        let long = "a-long-workload-name-of-sixty-characters-in-all-for-labels-";
+        let pods = (0..12)
+            .map(|i| pod(&format!("{long}{i:02}"), json!({}), false))
+            .collect();
+        let f = labeling(
+            &state,
+            &fresh(pods),
+            &[policy(NamespaceLabeling::Warn, Mode::Enforce)],
+        );
+        let d = Decision::from_findings(true, Vec::new(), f);
+        let r = AdmissionResponse::from_decision("uid", "Namespace records", &d);
+        assert!(r.allowed);
+        assert_eq!(
+            r.warnings.len(),
+            MAX_FINDINGS_PER_RULE,
+            "no \"and N more findings\" line"
+        );
+        assert!(r
+            .warnings
+            .iter()
+            .all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert!(
+            r.warnings[0].contains("12 failing workloads"),
+            "{}",
+            r.warnings[0]
+        );
+        assert!(
+            r.warnings[1].contains(&format!("Pod {long}00 fails under Enforce")),
+            "{}",
+            r.warnings[1]
+        );
+        assert!(
+            r.warnings[9].contains("and 4 more workloads"),
+            "{}",
+            r.warnings[9]
+        );
+        // Refused: the denial lists them.
+        let pods = vec![pod("debug", json!({}), false)];
+        let f = labeling(
+            &state,
+            &fresh(pods),
+            &[policy(NamespaceLabeling::Refuse, Mode::Enforce)],
+        );
+        let d = Decision::from_findings(true, Vec::new(), f);
+        let r = AdmissionResponse::from_decision("uid", "Namespace records", &d);
+        let msg = r.status.map(|s| s.message).unwrap_or_default();
+        assert!(!r.allowed);
+        assert!(
+            msg.starts_with("phi-guard denied Namespace records"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Pod debug fails under Enforce (PhiPolicy test)"),
+            "{msg}"
+        );
     }
 
     #[test]

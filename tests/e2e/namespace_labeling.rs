@@ -87,7 +87,7 @@ async fn labelling_a_namespace_phi_warns_naming_the_failing_workloads() {
         dry.push("--dry-run=server");
         let run = kubectl(&dry, None);
         let warned = warnings(&run.stderr).join("\n");
-        if run.ok && warned.contains("Deployment ledger") {
+        if run.ok && warned.contains("Deployment ledger (2 pods) fails") {
             Ok(())
         } else {
             Err(run.stderr)
@@ -108,11 +108,12 @@ async fn labelling_a_namespace_phi_warns_naming_the_failing_workloads() {
         ))),
         "no summary warning:\n{all}"
     );
-    for name in ["Deployment ledger", "Pod debug"] {
+    // The Deployment is named with the pods its ReplicaSet runs.
+    for name in ["Deployment ledger (2 pods)", "Pod debug"] {
         assert!(
             warned
                 .iter()
-                .any(|w| w.contains(&format!("{name} fails PhiPolicy {policy} under Enforce"))),
+                .any(|w| w.contains(&format!("{name} fails under Enforce (PhiPolicy {policy})"))),
             "no warning names {name}:\n{all}"
         );
     }
@@ -139,15 +140,21 @@ async fn refuse_keeps_the_label_off_until_the_workloads_are_fixed() {
 
     let label = label_arg(&key);
     let args = ["label", "namespace", ctx.ns.as_str(), label.as_str()];
-    let err = eventually("the relabel is refused", CACHE, || {
-        let run = kubectl(&args, None);
+    // Server dry runs until phi-guard's caches have the policy; then the real label.
+    eventually("the relabel is refused", CACHE, || {
+        let mut dry = args.to_vec();
+        dry.push("--dry-run=server");
+        let run = kubectl(&dry, None);
         if !run.ok && run.stderr.contains("Deployment ledger") {
-            Ok(run.stderr)
+            Ok(())
         } else {
             Err(format!("ok={} {}", run.ok, run.stderr))
         }
     })
     .await;
+    let run = kubectl(&args, None);
+    assert!(!run.ok, "the label must be refused:\n{}", run.stdout);
+    let err = run.stderr;
     assert_denied_by_phi_guard(&err);
     assert!(err.contains("namespaceLabeling: Refuse"), "{err}");
     assert!(err.contains("Pod debug fails"), "{err}");
