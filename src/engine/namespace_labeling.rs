@@ -502,7 +502,7 @@ mod tests {
             &ns(json!({PHI.0: PHI.1})),
             &view,
             &[policy(NamespaceLabeling::Refuse, Mode::Enforce)],
-            &[e.clone()],
+            std::slice::from_ref(&e),
             e.expires_at - 1,
         );
         assert_eq!(f.len(), 2, "{f:#?}");
