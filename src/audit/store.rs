@@ -17,13 +17,8 @@ use crate::telemetry::{redact, Metrics};
 
 /// The kinds the audit judges (the registry's judged kinds), with their API group, version and
 /// plural.
-pub(crate) fn audited() -> Vec<(Kind, &'static str, &'static str, &'static str)> {
-    crate::kinds::judged()
-        .filter_map(|k| {
-            Kind::from_group_kind(k.group, k.kind).map(|kind| (kind, k.group, k.version, k.plural))
-        })
-        .collect()
-}
+pub(crate) use crate::cluster::namespace_objects::judged_resources as audited;
+use crate::cluster::namespace_objects::owned_by_controller;
 
 /// (namespace, kind, name)
 pub(crate) type Key = (String, Kind, String);
@@ -109,15 +104,6 @@ impl Store {
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().objects.len()
     }
-}
-
-/// Does a controller own this object (its results belong to the controller)?
-fn owned_by_controller(o: &DynamicObject) -> bool {
-    o.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true))
 }
 
 /// Decode as the webhook does; `None` for objects left out (owned ones).

@@ -1,7 +1,8 @@
 //! Consistent reads for decisions the watch caches cannot settle (see `view::confirm`): GET and
 //! LIST without a resourceVersion, which the API server answers from etcd (or from a watch
-//! cache it first brings up to date), never from a stale cache. Only on the deny path and for
-//! objects in unknown namespaces: the common path makes no API call.
+//! cache it first brings up to date), never from a stale cache. Only on the deny path, for
+//! objects in unknown namespaces, and for a Namespace labeled into PHI scope (its workloads,
+//! which the caches keep only lean): the common path makes no API call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use kube::Client;
 use crate::view::confirm::{Fresh, Lookups};
 use crate::view::{
     CertificateInfo, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo, PeerAuthInfo,
-    PlatformEncryption, PlatformSource, PvInfo, PvcInfo, StorageClassInfo,
+    PlatformEncryption, PlatformSource, PvInfo, PvcInfo, RawObject, StorageClassInfo,
 };
 
 /// Default budget for one confirmation (all its reads run at once). Below the chart's webhook
@@ -83,6 +84,7 @@ enum Read {
         super::owner_reads::OwnerKey,
         Option<Arc<crate::view::PodInfo>>,
     ),
+    NamespaceObjects(String, Arc<[Arc<RawObject>]>),
 }
 
 type ReadFuture =
@@ -298,6 +300,15 @@ impl Confirmer {
                 Ok(Read::KumaMeshTls(items))
             }));
         }
+        for ns in &lookups.namespace_objects {
+            let (client, ns) = (self.client.clone(), ns.clone());
+            reads.push(Box::pin(async move {
+                let items = super::namespace_objects::read(&client, &ns)
+                    .await
+                    .map_err(api_err(format!("the workloads in namespace {ns}")))?;
+                Ok(Read::NamespaceObjects(ns, items.into()))
+            }));
+        }
 
         let what = describe(lookups);
         let all = tokio::time::timeout(self.timeout, try_join_all(reads))
@@ -335,6 +346,9 @@ impl Confirmer {
                 Read::Owners(chain) => fresh.owners.extend(chain),
                 Read::ControllerPod(key, pod) => {
                     fresh.controller_pods.insert(key, pod);
+                }
+                Read::NamespaceObjects(ns, v) => {
+                    fresh.namespace_objects.insert(ns, v);
                 }
             }
         }
@@ -403,6 +417,9 @@ fn describe(l: &Lookups) -> String {
     }
     for (_, kind, name) in l.owners.iter().chain(&l.controller_pods) {
         parts.push(format!("{kind} {name}"));
+    }
+    for ns in &l.namespace_objects {
+        parts.push(format!("the workloads in namespace {ns}"));
     }
     parts.join(", ")
 }

@@ -4,8 +4,11 @@
 pub(crate) mod network_policies;
 pub(crate) mod owners;
 pub(crate) use network_policies::{network_policy_change, network_policy_create};
+mod namespace_labeling;
 
 use std::sync::Arc;
+
+pub(crate) use namespace_labeling::namespace_labeling;
 
 use crate::object::Object;
 use crate::policy::in_scope;

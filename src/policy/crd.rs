@@ -62,6 +62,15 @@ pub struct PhiPolicySpec {
     /// by Kubernetes' own controllers and updates of objects being deleted are never denied.
     #[serde(default)]
     pub updates: UpdateMode,
+    /// What happens when a Namespace is labeled into this policy's scope (namespaceSelector)
+    /// while workloads in it would fail the policy. Warn (default): the label is applied and the
+    /// answer warns, counting and naming the failing workloads (Deployments, StatefulSets,
+    /// CronJobs ... and Pods without a controller) with the mode each falls under; the
+    /// background audit reports the same findings. Refuse: the label is refused while workloads
+    /// in the namespace would be denied if created now; fix them first, then label. Either way
+    /// the answer never goes beyond the policy's mode (an Audit policy only records it).
+    #[serde(default)]
+    pub namespace_labeling: NamespaceLabeling,
     /// The longest a PhiException may run, in days, when it is written (1-365, default 90).
     /// With several policies in force the shortest applies.
     #[serde(default = "default_max_exception_days")]
@@ -111,6 +120,16 @@ pub enum UpdateMode {
     AllowExisting,
     /// Judge updates made by people in full (controller bookkeeping is still never denied).
     Enforce,
+}
+
+/// What labelling a Namespace PHI over failing workloads does; see `spec.namespaceLabeling`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum NamespaceLabeling {
+    /// Apply the label; warn, naming the workloads that fail the policy.
+    #[default]
+    Warn,
+    /// Refuse the label while workloads in the namespace would be denied: fix first, then label.
+    Refuse,
 }
 
 /// The level of an optional sub-check. It never exceeds the mode of the rule it belongs to.

@@ -17,8 +17,8 @@ use kube::api::ObjectMeta;
 
 pub use crd::{
     AuditSidecarSpec, CheckLevel, EncryptionAtRestSpec, EncryptionInTransitSpec, Mode,
-    NetworkSegmentationSpec, PhiPolicy, PhiPolicySpec, PhiPolicyStatus, ProvisionerMatcher,
-    ScopeSpec, TransitEvidence, UpdateMode,
+    NamespaceLabeling, NetworkSegmentationSpec, PhiPolicy, PhiPolicySpec, PhiPolicyStatus,
+    ProvisionerMatcher, ScopeSpec, TransitEvidence, UpdateMode,
 };
 
 use crate::selector::{Labels, Selector};
@@ -74,6 +74,7 @@ impl Default for PhiPolicySpec {
             mode: Mode::Enforce,
             scope: ScopeSpec::default(),
             updates: UpdateMode::default(),
+            namespace_labeling: NamespaceLabeling::default(),
             max_exception_days: 90,
             encryption_at_rest: EncryptionAtRestSpec::default(),
             encryption_in_transit: EncryptionInTransitSpec::default(),
@@ -95,6 +96,8 @@ pub struct Policy {
     pub scope: Scope,
     /// How UPDATEs are judged.
     pub updates: UpdateMode,
+    /// Labelling a namespace PHI over failing workloads: warn, or refuse.
+    pub namespace_labeling: NamespaceLabeling,
     /// The longest PhiException accepted while this policy is in force.
     pub max_exception_days: u32,
     /// `None` when the rule is disabled.
@@ -570,6 +573,7 @@ impl Policy {
             mode: spec.mode,
             scope,
             updates: spec.updates,
+            namespace_labeling: spec.namespace_labeling,
             max_exception_days: spec.max_exception_days.clamp(1, 365),
             encryption_at_rest,
             encryption_in_transit,

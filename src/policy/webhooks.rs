@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `phi-namespaces.phiguard.io` (one per distinct namespace selector) | every judged kind in PHI namespaces (`namespaceSelector`) | the chart's (Fail) |
 //! | `phi-objects.phiguard.io` | workloads, Pods, PVCs, Services, Ingresses outside them whose own or pod-template labels (new or old object) match a workload selector (`matchConditions`, CEL) | the chart's (Fail) |
-//! | `namespace-labels.phiguard.io` (one per namespace selector) | UPDATEs of PHI Namespaces, also one that drops the label (`objectSelector` matches old or new) | the chart's (Fail) |
+//! | `namespace-labels.phiguard.io` (one per namespace selector) | UPDATEs of PHI Namespaces, also one that adds or drops the label (`objectSelector` matches old or new) | the chart's (Fail) |
 //! | `network.phiguard.io` | Services, Ingresses and NetworkPolicy changes outside PHI namespaces, which can expose PHI pods there | Ignore |
 //! | `exceptions.phiguard.io` | PhiException CREATE/UPDATE (expiry, ticket, the policies' maximum) | the chart's (Fail) |
 //!

@@ -119,6 +119,12 @@ impl RuleId {
     }
 }
 
+/// Findings of one rule shown in an admission response, per kind (denial lines, warnings,
+/// audit annotations); the rest are counted in one "and N more" line. An object with thousands
+/// of volumes yields thousands of findings: the response stays small (the API server stores
+/// warnings and audit annotations with the request) and `phi-guard check` lists them all.
+pub const MAX_FINDINGS_PER_RULE: usize = 10;
+
 /// One reason an object falls short, with where and how to fix it. Messages name objects and
 /// fields, never data values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

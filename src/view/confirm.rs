@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use super::{
     CertificateInfo, ClusterView, KumaMeshInfo, KumaMeshTlsInfo, NamespaceInfo, NetworkPolicyInfo,
     OwnerInfo, PeerAuthInfo, PlatformEncryption, PlatformSource, PodInfo, PvInfo, PvcInfo,
-    ServiceInfo, StorageClassInfo,
+    RawObject, ServiceInfo, StorageClassInfo,
 };
 
 /// What a decision read that the cache could not answer for certain.
@@ -48,6 +48,9 @@ pub(crate) struct Lookups {
     /// Controllers (namespace, kind, name) a selector names the pods of, by the labels
     /// controllers add, with no such pod in the cache yet.
     pub(crate) controller_pods: BTreeSet<(String, String, String)>,
+    /// Namespaces whose objects were asked for whole (a Namespace labeled into PHI scope): the
+    /// caches never hold them, so they are always read.
+    pub(crate) namespace_objects: BTreeSet<String>,
 }
 
 impl Lookups {
@@ -70,6 +73,7 @@ impl Lookups {
             + usize::from(self.kuma_mesh_tls)
             + self.owners.len()
             + self.controller_pods.len()
+            + self.namespace_objects.len()
     }
 }
 
@@ -203,6 +207,16 @@ impl ClusterView for Recorder<'_> {
         self.seen.lock().kuma_mesh_tls = true;
         self.inner.kuma_mesh_tls(mesh)
     }
+    fn namespace_objects(&self, namespace: &str) -> Option<Arc<[Arc<RawObject>]>> {
+        let r = self.inner.namespace_objects(namespace);
+        if r.is_none() {
+            self.seen
+                .lock()
+                .namespace_objects
+                .insert(namespace.to_string());
+        }
+        r
+    }
     fn controller_pod(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<PodInfo>> {
         let r = self.inner.controller_pod(namespace, kind, name);
         if r.is_none() {
@@ -248,6 +262,8 @@ pub(crate) struct Fresh {
     pub(crate) owners: HashMap<(String, String, String), Option<Arc<OwnerInfo>>>,
     /// Controllers' template pods read, keyed (namespace, kind, name).
     pub(crate) controller_pods: HashMap<(String, String, String), Option<Arc<PodInfo>>>,
+    /// The objects of a namespace, whole (see [`ClusterView::namespace_objects`]).
+    pub(crate) namespace_objects: HashMap<String, Arc<[Arc<RawObject>]>>,
 }
 
 /// Fresh reads over the cache: what was read answers, the cache answers the rest.
@@ -372,6 +388,12 @@ impl ClusterView for Overlay<'_> {
             None => self.base.kuma_mesh_tls(mesh),
         }
     }
+    fn namespace_objects(&self, namespace: &str) -> Option<Arc<[Arc<RawObject>]>> {
+        match self.fresh.namespace_objects.get(namespace) {
+            Some(read) => Some(read.clone()),
+            None => self.base.namespace_objects(namespace),
+        }
+    }
     fn controller_pod(&self, namespace: &str, kind: &str, name: &str) -> Option<Arc<PodInfo>> {
         let key = (namespace.to_string(), kind.to_string(), name.to_string());
         match self.fresh.controller_pods.get(&key) {
@@ -403,6 +425,35 @@ mod tests {
 
     /// The fail-open case of a lagging cache: the namespace is not in the cache yet. The
     /// recorder says so, and the decision over the fresh read judges the workload as PHI.
+    #[test]
+    fn a_namespaces_objects_are_recorded_when_missing_and_answered_when_read() {
+        let state = ClusterState::new();
+        let recorder = Recorder::new(&state);
+        assert!(recorder.namespace_objects("records").is_none());
+        let lookups = recorder.lookups();
+        assert!(lookups.namespace_objects.contains("records"));
+        assert_eq!(lookups.reads(), 1);
+        let mut fresh = Fresh::default();
+        let pod = Arc::new(RawObject {
+            group: String::new(),
+            kind: "Pod".into(),
+            json: json!({"metadata": {"name": "p"}}),
+            pods: 0,
+        });
+        fresh
+            .namespace_objects
+            .insert("records".into(), vec![pod.clone()].into());
+        let view = Overlay {
+            base: &state,
+            fresh: &fresh,
+        };
+        assert_eq!(
+            view.namespace_objects("records").as_deref(),
+            Some(&[pod][..])
+        );
+        assert!(view.namespace_objects("other").is_none());
+    }
+
     #[test]
     fn an_unknown_namespace_is_recorded_and_the_fresh_read_decides() {
         let state = ClusterState::new();

@@ -7,6 +7,7 @@ pub(crate) mod confirm;
 pub(crate) mod network_policy;
 pub(crate) mod objects;
 pub(crate) mod platform;
+pub(crate) mod relabeled;
 pub(crate) mod safeguards;
 
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use crate::selector::Labels;
 
 pub(crate) use network_policy::NetworkPolicyInfo;
 pub(crate) use objects::{
-    CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, ServiceInfo,
-    ServicePortInfo, StorageClassInfo,
+    CertificateInfo, MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, PvInfo, PvcInfo, RawObject,
+    ServiceInfo, ServicePortInfo, StorageClassInfo,
 };
 pub(crate) use platform::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 pub(crate) use safeguards::{
@@ -91,6 +92,13 @@ pub trait ClusterView: Send + Sync {
     /// Kuma MeshTLS policies of a Mesh (in any namespace).
     fn kuma_mesh_tls(&self, _mesh: &str) -> Vec<Arc<KumaMeshTlsInfo>> {
         Vec::new()
+    }
+    /// The objects of the judged kinds in a namespace that no controller owns (what the audit
+    /// judges: a Deployment, not its ReplicaSets and Pods), whole. `None` when this view does
+    /// not hold them: the watch caches keep only lean views, so the webhook reads them from the
+    /// API server (`view::confirm`) when a namespace is labeled into PHI scope.
+    fn namespace_objects(&self, _namespace: &str) -> Option<Arc<[Arc<RawObject>]>> {
+        None
     }
     /// A pod controller (`kind` as in `ownerReferences`, e.g. `ReplicaSet`) that a child names
     /// as its controller. The watch caches keep none (children are judged through their owner

@@ -44,6 +44,18 @@ pub(crate) fn kept_annotations<'a>(
         .collect()
 }
 
+/// An object of a judged kind as the API server returned it, for judging whole: the caches keep
+/// pods lean (no spec), so judging what runs in a namespace reads its objects when asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawObject {
+    /// API group (`""` for the core group) and kind, e.g. `apps` / `Deployment`.
+    pub group: String,
+    pub kind: String,
+    pub json: serde_json::Value,
+    /// Pods it runs (those its controller chain owns); 0 for a Pod and for kinds without pods.
+    pub pods: usize,
+}
+
 /// A Namespace's labels and kept annotations.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NamespaceInfo {

@@ -440,11 +440,7 @@ impl AdmissionResponse {
     }
 }
 
-/// Findings of one rule shown in a response, per kind (denial lines, warnings, audit
-/// annotations); the rest are counted in one "and N more" line. An object with thousands of
-/// volumes yields thousands of findings: the response stays small (the API server stores
-/// warnings and audit annotations with the request) and `phi-guard check` lists them all.
-pub const MAX_FINDINGS_PER_RULE: usize = 10;
+pub use crate::verdict::MAX_FINDINGS_PER_RULE;
 
 /// Keep at most [`MAX_FINDINGS_PER_RULE`] findings of each rule; call `more(rule, n)` once per
 /// rule with the number left out.

@@ -154,7 +154,10 @@ pub fn judge(
             };
             let actor = engine::Actor::from_username(&req.user);
             let mut d = engine::evaluate_update(&old, &new, cluster, policies, actor);
-            let changed = engine::classification_change(&old, &new, cluster, policies);
+            let mut changed = engine::classification_change(&old, &new, cluster, policies);
+            changed.extend(engine::namespace_labeling(
+                &old, &new, cluster, policies, exceptions, now,
+            ));
             if !changed.is_empty() {
                 d = Decision::merge(d, Decision::from_findings(true, Vec::new(), changed));
             }

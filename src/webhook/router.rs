@@ -402,9 +402,16 @@ fn first_pass(app: &AppState, bytes: &[u8], started: Instant) -> Pass {
         let ns = req.namespace();
         let namespace_unknown = !ns.is_empty() && lookups.namespaces.contains(ns);
         // A selector naming pods a controller will make (before they exist) rests on the
-        // controller's template, which the cache does not hold: confirmed whatever the answer.
+        // controller's template, which the cache does not hold; a Namespace labeled into PHI
+        // scope is judged with its workloads, which only a read provides: whatever the first
+        // answer, both are made again with what was read.
         let derived = !lookups.controller_pods.is_empty();
-        if namespace_unknown || derived || (!outcome.response.allowed && !lookups.is_empty()) {
+        let objects = !lookups.namespace_objects.is_empty();
+        if namespace_unknown
+            || derived
+            || objects
+            || (!outcome.response.allowed && !lookups.is_empty())
+        {
             return Pass::Confirm {
                 lookups,
                 namespace_unknown,
@@ -497,11 +504,13 @@ fn second_pass(
                 &*app.state as &dyn ClusterView,
                 ready,
             );
-            o.response.warnings.push(format!(
-                "phi-guard could not confirm this denial with the API server ({}): objects \
-                 created a moment ago may not be seen yet; retry",
-                e.label()
-            ));
+            if !o.response.allowed {
+                o.response.warnings.push(format!(
+                    "phi-guard could not confirm this denial with the API server ({}): objects \
+                     created a moment ago may not be seen yet; retry",
+                    e.label()
+                ));
+            }
             o
         }
     };

@@ -21,6 +21,7 @@ mod exceptions;
 mod fail_closed;
 mod faults;
 mod helm;
+mod namespace_labeling;
 mod owners;
 mod platform_evidence;
 mod policy;
