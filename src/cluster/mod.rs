@@ -7,6 +7,7 @@ pub(crate) mod confirm;
 mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
+pub(crate) mod lease;
 mod platform_watch;
 pub(crate) mod safeguards;
 pub(crate) mod snapshot;
