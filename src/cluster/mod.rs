@@ -12,6 +12,7 @@ mod platform_watch;
 pub(crate) mod safeguards;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
+pub(crate) mod webhook_config;
 pub(crate) mod webhook_scope;
 
 use crate::selector::Labels;
