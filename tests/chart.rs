@@ -387,8 +387,18 @@ fn rbac_is_least_privilege() {
                             res, "validatingwebhookconfigurations",
                             "unexpected rule {rule:?}"
                         );
-                        assert_eq!(verbs, ["get", "patch"]);
-                        assert_eq!(strings(&rule["resourceNames"]), ["pg-phi-guard"]);
+                        if verbs == ["create"] {
+                            // Restoring the deleted configuration: create cannot be limited
+                            // by name.
+                            assert!(rule["resourceNames"].is_null(), "{rule:?}");
+                        } else {
+                            assert!(
+                                verbs == ["get", "patch"]
+                                    || verbs == ["get", "list", "watch", "patch"],
+                                "{rule:?}"
+                            );
+                            assert_eq!(strings(&rule["resourceNames"]), ["pg-phi-guard"]);
+                        }
                     }
                 }
             }
@@ -448,13 +458,50 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
             _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-audit"]),
         }
     }
-    // In its own namespace: the TLS and audit Roles only (the platform Role, which names CNI
-    // ConfigMaps in kube-system, is checked in platform_evidence_rbac_names_each_object).
+    // The webhook configuration's keeper: its one Lease, and a list of the release's
+    // Deployments (to tell an uninstall from a deletion to undo); nothing else.
+    let keeper = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-webhook-scope"))
+        .expect("the webhook-scope Role");
+    assert_eq!(keeper["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
+    for rule in keeper["rules"].as_array().expect("rules") {
+        match (
+            strings(&rule["resources"]).as_slice(),
+            strings(&rule["verbs"]).as_slice(),
+        ) {
+            ([l], [c]) if l == "leases" && c == "create" => {
+                assert!(rule["resourceNames"].is_null())
+            }
+            ([l], _) if l == "leases" => {
+                assert_eq!(strings(&rule["verbs"]), ["get", "update"]);
+                assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-webhook-scope"]);
+            }
+            ([d], [v]) if d == "deployments" && v == "list" => {}
+            other => panic!("unexpected rule in the webhook-scope Role: {other:?}"),
+        }
+    }
+    // Events about the cluster-scoped configuration live in `default`: create and patch there,
+    // nothing else.
+    let events = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-events"))
+        .expect("the events Role");
+    assert_eq!(events["metadata"]["namespace"].as_str(), Some("default"));
+    assert_eq!(
+        events["rules"],
+        serde_json::json!([{"apiGroups": ["events.k8s.io"], "resources": ["events"],
+                            "verbs": ["create", "patch"]}])
+    );
+    // In its own namespace: the TLS, audit and webhook-scope Roles only (the platform Role,
+    // which names CNI ConfigMaps in kube-system, is checked in
+    // platform_evidence_rbac_names_each_object).
     let own: Vec<_> = roles
         .iter()
+        .filter(|r| r["metadata"]["namespace"].as_str() == Some(RELEASE_NS))
         .filter(|r| r["metadata"]["name"].as_str() != Some("pg-phi-guard-platform"))
         .collect();
-    assert_eq!(own.len(), 2);
+    assert_eq!(own.len(), 3);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
@@ -616,6 +663,9 @@ fn pods_are_restricted() {
             Some("RuntimeDefault")
         );
         for c in pod_spec["containers"].as_array().expect("containers") {
+            containers.push(c.clone());
+        }
+        for c in pod_spec["initContainers"].as_array().into_iter().flatten() {
             containers.push(c.clone());
         }
     }
@@ -786,6 +836,35 @@ fn optional_resources_follow_their_toggles() {
     assert_eq!(
         job["metadata"]["annotations"]["helm.sh/hook"].as_str(),
         Some("pre-delete")
+    );
+    // It marks the configuration before deleting it, so phi-guard (which restores a deleted
+    // configuration) leaves the uninstall alone; its role may patch that one object.
+    let mark = &job["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(
+        strings(&mark["args"]),
+        [
+            "annotate",
+            "validatingwebhookconfiguration",
+            "pg-phi-guard",
+            "phiguard.io/uninstalling=true",
+            "--overwrite"
+        ]
+    );
+    assert_eq!(
+        strings(&job["spec"]["template"]["spec"]["containers"][0]["args"])[0],
+        "delete"
+    );
+    let hook_role = all_of(&default, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-uninstall"))
+        .expect("the hook's ClusterRole");
+    assert_eq!(
+        hook_role["rules"][0]["verbs"],
+        serde_json::json!(["get", "patch", "delete"])
+    );
+    assert_eq!(
+        strings(&hook_role["rules"][0]["resourceNames"]),
+        ["pg-phi-guard"]
     );
     let test_pod = one(&default, "Pod");
     assert_eq!(
