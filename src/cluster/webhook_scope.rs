@@ -128,6 +128,8 @@ impl Seen {
 struct Leadership {
     held: bool,
     renewed: Instant,
+    /// The last attempt: a standby replica asks every `lease::RETRY`, not every poll.
+    tried: Option<Instant>,
 }
 
 impl Leadership {
@@ -135,6 +137,10 @@ impl Leadership {
         if self.held && self.renewed.elapsed() < lease::RETRY {
             return true;
         }
+        if !self.held && self.tried.is_some_and(|t| t.elapsed() < lease::RETRY) {
+            return false;
+        }
+        self.tried = Some(Instant::now());
         match elector.try_hold().await {
             Ok(h) => {
                 if h != self.held {
@@ -220,6 +226,7 @@ pub(crate) async fn run(
     let mut leader = Leadership {
         held: false,
         renewed: Instant::now(),
+        tried: None,
     };
     let mut keeper = Keeper {
         api,
