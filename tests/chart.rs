@@ -558,6 +558,50 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
     }
 }
 
+/// With syncScope phi-guard keeps the configuration: the owners whose writes it takes are
+/// passed on, and the grants it needs for that go away with the value.
+#[test]
+fn the_webhook_configuration_keeper_follows_sync_scope() {
+    let args = |docs: &[Value]| {
+        strings(&one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"])
+    };
+    let default = template(&[]);
+    let a = args(&default);
+    assert!(
+        a.contains(&"--webhook-scope-config=pg-phi-guard".to_string()),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&"--webhook-config-owners=helm".to_string()),
+        "{a:?}"
+    );
+    let argo = template(&["webhook.configOwners={argocd-controller,helm}"]);
+    assert!(args(&argo).contains(&"--webhook-config-owners=argocd-controller,helm".to_string()));
+
+    let off = template(&["webhook.syncScope=false", "tls.mode=certManager"]);
+    let a = args(&off);
+    assert!(!a.iter().any(|x| x.starts_with("--webhook-")), "{a:?}");
+    let names: Vec<&str> = all_of(&off, "Role")
+        .into_iter()
+        .filter_map(|r| r["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"pg-phi-guard-webhook-scope") && !names.contains(&"pg-phi-guard-events"),
+        "{names:?}"
+    );
+    let main = all_of(&off, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard"))
+        .expect("main ClusterRole");
+    assert!(
+        !main["rules"]
+            .to_string()
+            .contains("validatingwebhookconfigurations"),
+        "{}",
+        main["rules"]
+    );
+}
+
 #[test]
 fn cert_manager_mode_injects_the_ca() {
     let docs = template(&["tls.mode=certManager"]);
