@@ -1288,6 +1288,7 @@ fn grafana_dashboard_queries_only_exported_metrics() {
     m.finding("p", "audit-sidecar", "Enforce", "Pod", "CREATE");
     m.confirm("ok", 0.01);
     m.report_write("apply");
+    m.count_webhook_drift("deleted");
     m.audit_violations
         .get_or_create(&[
             ("namespace", "ns".to_string()),
