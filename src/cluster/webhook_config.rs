@@ -20,8 +20,8 @@ use crate::policy::Policy;
 
 /// phi-guard's field manager for its writes to the configuration (and the policies' status).
 pub(crate) const MANAGER: &str = "phi-guard-webhook-scope";
-/// Set by the chart's pre-delete hook before it deletes the configuration: a deletion of an
-/// object carrying it is an uninstall, not drift, and is not undone.
+/// Set by hand before deleting the configuration to uninstall phi-guard (installs without
+/// Helm): a deletion of an object carrying it is an uninstall, not drift, and is not undone.
 pub(crate) const UNINSTALLING: &str = "phiguard.io/uninstalling";
 /// Helm's ownership annotations (Helm adopts an existing object that carries them).
 const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
@@ -130,11 +130,52 @@ pub(crate) fn written_by_owner(seen: &Value, owners: &[String]) -> bool {
         .is_some_and(|m| owners.iter().any(|o| o == m))
 }
 
-/// Was this version marked by the chart's pre-delete hook (an uninstall under way)?
-pub(crate) fn marked_for_uninstall(seen: &Value) -> bool {
+/// Was this version marked for uninstalling?
+fn marked_for_uninstall(seen: &Value) -> bool {
     seen.pointer("/metadata/annotations")
         .and_then(|a| a.get(UNINSTALLING))
         .is_some()
+}
+
+/// Why a deletion is an uninstall, if it is: the last version seen was marked
+/// `phiguard.io/uninstalling`; or, for a Helm release (`release`), its pre-delete hook Job is
+/// under way (the chart's hook deletes the configuration first) or its Deployment is gone (Helm
+/// deletes it before the configuration). `deployments` and `jobs` are the release namespace's
+/// objects labeled with the release (`app.kubernetes.io/instance`), as JSON. A `helm rollback`
+/// or a GitOps prune leaves the Deployment in place and runs no pre-delete hook: undone.
+pub(crate) fn uninstall_sign(
+    last: Option<&Value>,
+    release: Option<&str>,
+    deployments: &[Value],
+    jobs: &[Value],
+) -> Option<&'static str> {
+    if last.is_some_and(marked_for_uninstall) {
+        return Some("marked phiguard.io/uninstalling");
+    }
+    let release = release?;
+    let hook_running = jobs.iter().any(|j| {
+        let hook = j
+            .pointer("/metadata/annotations/helm.sh~1hook")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let failed = j
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Failed" && c["status"] == "True");
+        hook.split(',').any(|h| h.trim() == "pre-delete") && !failed
+    });
+    if hook_running {
+        return Some("the Helm release's pre-delete hook is running");
+    }
+    let stands = deployments.iter().any(|d| {
+        d.pointer("/metadata/deletionTimestamp").is_none()
+            && d.pointer("/metadata/annotations/meta.helm.sh~1release-name")
+                .and_then(Value::as_str)
+                == Some(release)
+    });
+    (!stands).then_some("the Helm release's Deployment is gone")
 }
 
 /// The webhooks wanted: the baseline's client settings, the `caBundle` of `live` when it has
@@ -385,11 +426,55 @@ mod tests {
         assert!(!marked_for_uninstall(&live));
         live["metadata"]["annotations"][UNINSTALLING] = json!("true");
         assert!(marked_for_uninstall(&live));
+        assert!(uninstall_sign(Some(&live), None, &[], &[]).is_some());
         let b = Baseline::from_seen(&live).unwrap();
         let Action::Restore(obj) = plan(&b, None, &policies(), &owners(), None).action else {
             panic!("expected a restore")
         };
         assert!(!marked_for_uninstall(&obj));
+    }
+
+    fn deployment(release: &str) -> Value {
+        json!({"metadata": {"name": "phi-guard", "namespace": "phi-guard",
+                            "annotations": {"meta.helm.sh/release-name": release}}})
+    }
+
+    fn hook_job(conditions: Value) -> Value {
+        json!({"metadata": {"name": "phi-guard-uninstall",
+                            "annotations": {"helm.sh/hook": "pre-delete"}},
+               "status": {"conditions": conditions}})
+    }
+
+    #[test]
+    fn an_uninstall_is_told_from_a_deletion_to_undo() {
+        let last = synced();
+        let b = Baseline::from_seen(&last).unwrap();
+        let (release, _) = b.helm_release().unwrap();
+        let release = Some(release.as_str());
+        let deployments = [deployment("phi-guard")];
+        // A rollback, a prune, a hand: the release's Deployment stands, no hook runs.
+        assert_eq!(
+            uninstall_sign(Some(&last), release, &deployments, &[]),
+            None
+        );
+        // The chart's pre-delete hook Job deletes the configuration while phi-guard runs.
+        let running = hook_job(json!([]));
+        assert!(uninstall_sign(Some(&last), release, &deployments, &[running]).is_some());
+        // A hook that failed earlier is no uninstall now.
+        let failed = hook_job(json!([{"type": "Failed", "status": "True"}]));
+        assert_eq!(
+            uninstall_sign(Some(&last), release, &deployments, &[failed]),
+            None
+        );
+        // Without the hook, Helm deletes the Deployment before the configuration.
+        assert!(uninstall_sign(Some(&last), release, &[], &[]).is_some());
+        let mut going = deployment("phi-guard");
+        going["metadata"]["deletionTimestamp"] = json!("2026-12-06T09:00:00Z");
+        assert!(uninstall_sign(Some(&last), release, &[going], &[]).is_some());
+        // Another release's Deployment does not count.
+        assert!(uninstall_sign(Some(&last), release, &[deployment("other")], &[]).is_some());
+        // Not installed with Helm: only the mark says uninstall.
+        assert_eq!(uninstall_sign(Some(&last), None, &[], &[]), None);
     }
 
     #[test]

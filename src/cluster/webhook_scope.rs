@@ -11,9 +11,10 @@
 //! `WebhookScope` condition. Every replica watches (so a new leader knows the baseline); one
 //! writes, the holder of the Lease `phi-guard-webhook-scope`.
 //!
-//! An uninstall is not undone: a deletion is left alone when the object was marked by the
-//! chart's pre-delete hook (`phiguard.io/uninstalling`), when the Helm release's Deployment is
-//! gone (Helm deletes it before the configuration), or when this replica is shutting down.
+//! An uninstall is not undone: a deletion is left alone while the Helm release's pre-delete hook
+//! runs, once its Deployment is gone (Helm deletes it before the configuration), when the object
+//! was marked `phiguard.io/uninstalling`, or when this replica is shutting down
+//! (`webhook_config::uninstall_sign`).
 //!
 //! Each policy's `WebhookScope` condition says whether the configuration covers it. Both
 //! writers of PhiPolicy status (this one and the `Ready` writer in `watch`) use server-side
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
@@ -39,7 +41,7 @@ use serde_json::{json, Value};
 
 use super::lease::{self, Elector};
 use super::webhook_config::{
-    marked_for_uninstall, plan, written_by_owner, Action, Baseline, Drift, Plan, MANAGER,
+    plan, uninstall_sign, written_by_owner, Action, Baseline, Drift, Plan, MANAGER,
 };
 use super::ClusterState;
 use crate::policy::PolicySet;
@@ -522,29 +524,26 @@ impl Keeper {
         seen: &Seen,
         baseline: &Baseline,
     ) -> Result<Option<&'static str>, String> {
-        if seen.last.as_ref().is_some_and(marked_for_uninstall) {
-            return Ok(Some("marked by the chart's pre-delete hook"));
+        let release = baseline.helm_release();
+        let (mut deployments, mut jobs) = (Vec::new(), Vec::new());
+        if let Some((name, ns)) = &release {
+            let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={name}"));
+            let err = |e: kube::Error| redact(&e.to_string());
+            let d: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+            for o in d.list_metadata(&lp).await.map_err(err)? {
+                deployments.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
+            }
+            let j: Api<Job> = Api::namespaced(self.client.clone(), ns);
+            for o in j.list(&lp).await.map_err(err)? {
+                jobs.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
+            }
         }
-        let Some((release, ns)) = baseline.helm_release() else {
-            return Ok(None);
-        };
-        // Helm's uninstall deletes the release's Deployment before the webhook configuration
-        // (kinds Helm does not know go last); a rollback or prune leaves it in place.
-        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-        let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={release}"));
-        let list = deployments
-            .list_metadata(&lp)
-            .await
-            .map_err(|e| redact(&e.to_string()))?;
-        let stands = list.items.iter().any(|d| {
-            d.metadata.deletion_timestamp.is_none()
-                && d.metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get("meta.helm.sh/release-name"))
-                    == Some(&release)
-        });
-        Ok((!stands).then_some("the Helm release's Deployment is gone"))
+        Ok(uninstall_sign(
+            seen.last.as_ref(),
+            release.as_ref().map(|(n, _)| n.as_str()),
+            &deployments,
+            &jobs,
+        ))
     }
 
     /// An Event regarding the configuration (in `default`: Events about cluster-scoped objects
