@@ -333,3 +333,68 @@ async fn webhook_configuration_helm_uninstall_is_not_undone() {
     ctx.reinstall();
     rejects(&App::bare(&ctx.ns, "reinstalled").deployment());
 }
+
+/// The chart's pre-delete hook deletes the configuration while phi-guard still runs (in a
+/// cluster: the hook Job is running, the Deployment stands). A hook Job like the chart's, which
+/// never runs here (no nodes), stands for it.
+#[tokio::test]
+async fn webhook_configuration_deleted_by_the_pre_delete_hook_is_not_undone() {
+    let ctx = Ctx::exclusive("hook", &[PHI]).await;
+    settled(&ctx).await;
+    let deleted_before = drift_total(&ctx, "deleted");
+    let job = r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: phi-guard-uninstall-e2e
+  namespace: phi-guard
+  labels: {app.kubernetes.io/instance: phi-guard}
+  annotations: {helm.sh/hook: pre-delete}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: remove-webhook, image: registry.k8s.io/kubectl:v1.33.4, args: [version]}]
+"#;
+    let run = kubectl(&["apply", "-f", "-"], Some(job));
+    assert!(run.ok, "{}", run.stderr);
+    let env = crate::harness::Env::get();
+    let log_path = env.state_dir.join("phi-guard.log");
+    let log_start =
+        std::fs::metadata(&log_path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(ctx.client.clone());
+    api.delete(CONFIG, &Default::default())
+        .await
+        .expect("delete the configuration");
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            live(&ctx).await.is_none(),
+            "phi-guard restored the configuration its pre-delete hook removed\nphi-guard log:\n{}",
+            ctx.phi_guard_log()
+        );
+    }
+    assert_eq!(drift_total(&ctx, "deleted"), deleted_before);
+    let log = std::fs::read(&log_path).unwrap_or_default();
+    let log = String::from_utf8_lossy(log.get(log_start..).unwrap_or_default());
+    assert!(
+        log.contains("pre-delete hook is running"),
+        "phi-guard should log that the hook's deletion is an uninstall:\n{}",
+        ctx.phi_guard_log()
+    );
+    let run = kubectl(
+        &[
+            "delete",
+            "job",
+            "-n",
+            "phi-guard",
+            "phi-guard-uninstall-e2e",
+        ],
+        None,
+    );
+    assert!(run.ok, "{}", run.stderr);
+    // Back to the suite's installation (Helm creates the missing configuration again).
+    ctx.reinstall();
+    rejects(&App::bare(&ctx.ns, "reinstalled").deployment());
+}
