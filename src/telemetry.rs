@@ -110,6 +110,8 @@ pub struct Metrics {
     pub open_connections: Family<[(&'static str, String); 1], Gauge>,
     /// Requests that waited for room in the request body budget.
     pub body_budget_waits: Counter,
+    /// Changes to phi-guard's webhook configuration by others, undone, by what drifted.
+    pub webhook_drift: Family<[(&'static str, String); 1], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -276,7 +278,15 @@ impl Metrics {
             "Requests that waited for room in the request body budget (--body-buffer-mib)",
             body_budget_waits.clone(),
         );
+        let webhook_drift = Family::default();
+        registry.register(
+            "webhook_configuration_drift",
+            "Deletions and edits of phi-guard's ValidatingWebhookConfiguration by others (drift: \
+             deleted, edited), each restored or corrected by phi-guard; alert on any increase",
+            webhook_drift.clone(),
+        );
         Metrics {
+            webhook_drift,
             failing_components,
             open_connections,
             body_budget_waits,
@@ -303,6 +313,13 @@ impl Metrics {
             watch_skipped,
             ready,
         }
+    }
+
+    /// Count one drift of the webhook configuration (`deleted`, `edited`).
+    pub fn count_webhook_drift(&self, drift: &'static str) {
+        self.webhook_drift
+            .get_or_create(&[("drift", drift.to_string())])
+            .inc();
     }
 
     /// Count one PolicyReport write.

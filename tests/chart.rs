@@ -389,8 +389,18 @@ fn rbac_is_least_privilege() {
                             res, "validatingwebhookconfigurations",
                             "unexpected rule {rule:?}"
                         );
-                        assert_eq!(verbs, ["get", "patch"]);
-                        assert_eq!(strings(&rule["resourceNames"]), ["pg-phi-guard"]);
+                        if verbs == ["create"] {
+                            // Restoring the deleted configuration: create cannot be limited
+                            // by name.
+                            assert!(rule["resourceNames"].is_null(), "{rule:?}");
+                        } else {
+                            assert!(
+                                verbs == ["get", "patch"]
+                                    || verbs == ["get", "list", "watch", "patch"],
+                                "{rule:?}"
+                            );
+                            assert_eq!(strings(&rule["resourceNames"]), ["pg-phi-guard"]);
+                        }
                     }
                 }
             }
@@ -450,13 +460,50 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
             _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-audit"]),
         }
     }
-    // In its own namespace: the TLS and audit Roles only (the platform Role, which names CNI
-    // ConfigMaps in kube-system, is checked in platform_evidence_rbac_names_each_object).
+    // The webhook configuration's keeper: its one Lease, and a list of the release's
+    // Deployments and Jobs (to tell an uninstall from a deletion to undo); nothing else.
+    let keeper = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-webhook-scope"))
+        .expect("the webhook-scope Role");
+    assert_eq!(keeper["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
+    for rule in keeper["rules"].as_array().expect("rules") {
+        match (
+            strings(&rule["resources"]).as_slice(),
+            strings(&rule["verbs"]).as_slice(),
+        ) {
+            ([l], [c]) if l == "leases" && c == "create" => {
+                assert!(rule["resourceNames"].is_null())
+            }
+            ([l], _) if l == "leases" => {
+                assert_eq!(strings(&rule["verbs"]), ["get", "update"]);
+                assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-webhook-scope"]);
+            }
+            ([d], [v]) if (d == "deployments" || d == "jobs") && v == "list" => {}
+            other => panic!("unexpected rule in the webhook-scope Role: {other:?}"),
+        }
+    }
+    // Events about the cluster-scoped configuration live in `default`: create and patch there,
+    // nothing else.
+    let events = roles
+        .iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-events"))
+        .expect("the events Role");
+    assert_eq!(events["metadata"]["namespace"].as_str(), Some("default"));
+    assert_eq!(
+        events["rules"],
+        serde_json::json!([{"apiGroups": ["events.k8s.io"], "resources": ["events"],
+                            "verbs": ["create", "patch"]}])
+    );
+    // In its own namespace: the TLS, audit and webhook-scope Roles only (the platform Role,
+    // which names CNI ConfigMaps in kube-system, is checked in
+    // platform_evidence_rbac_names_each_object).
     let own: Vec<_> = roles
         .iter()
+        .filter(|r| r["metadata"]["namespace"].as_str() == Some(RELEASE_NS))
         .filter(|r| r["metadata"]["name"].as_str() != Some("pg-phi-guard-platform"))
         .collect();
-    assert_eq!(own.len(), 2);
+    assert_eq!(own.len(), 3);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);
@@ -511,6 +558,50 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         let args = strings(&deploy["spec"]["template"]["spec"]["containers"][0]["args"]);
         assert!(!args.iter().any(|a| a == "--self-managed-tls"), "{sets:?}");
     }
+}
+
+/// With syncScope phi-guard keeps the configuration: the owners whose writes it takes are
+/// passed on, and the grants it needs for that go away with the value.
+#[test]
+fn the_webhook_configuration_keeper_follows_sync_scope() {
+    let args = |docs: &[Value]| {
+        strings(&one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"])
+    };
+    let default = template(&[]);
+    let a = args(&default);
+    assert!(
+        a.contains(&"--webhook-scope-config=pg-phi-guard".to_string()),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&"--webhook-config-owners=helm".to_string()),
+        "{a:?}"
+    );
+    let argo = template(&["webhook.configOwners={argocd-controller,helm}"]);
+    assert!(args(&argo).contains(&"--webhook-config-owners=argocd-controller,helm".to_string()));
+
+    let off = template(&["webhook.syncScope=false", "tls.mode=certManager"]);
+    let a = args(&off);
+    assert!(!a.iter().any(|x| x.starts_with("--webhook-")), "{a:?}");
+    let names: Vec<&str> = all_of(&off, "Role")
+        .into_iter()
+        .filter_map(|r| r["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"pg-phi-guard-webhook-scope") && !names.contains(&"pg-phi-guard-events"),
+        "{names:?}"
+    );
+    let main = all_of(&off, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard"))
+        .expect("main ClusterRole");
+    assert!(
+        !main["rules"]
+            .to_string()
+            .contains("validatingwebhookconfigurations"),
+        "{}",
+        main["rules"]
+    );
 }
 
 #[test]
@@ -618,6 +709,9 @@ fn pods_are_restricted() {
             Some("RuntimeDefault")
         );
         for c in pod_spec["containers"].as_array().expect("containers") {
+            containers.push(c.clone());
+        }
+        for c in pod_spec["initContainers"].as_array().into_iter().flatten() {
             containers.push(c.clone());
         }
     }
@@ -1167,6 +1261,7 @@ fn grafana_dashboard_queries_only_exported_metrics() {
     m.finding("p", "audit-sidecar", "Enforce", "Pod", "CREATE");
     m.confirm("ok", 0.01);
     m.report_write("apply");
+    m.count_webhook_drift("deleted");
     m.audit_violations
         .get_or_create(&[
             ("namespace", "ns".to_string()),

@@ -10,7 +10,7 @@
 //! PolicyReports (`report`), written only when they change, and to each PhiPolicy's
 //! `status.audit` and Prometheus gauges.
 
-pub(crate) mod lease;
+pub(crate) use crate::cluster::lease;
 pub(crate) mod store;
 mod writer;
 

@@ -97,8 +97,21 @@ pub struct ClusterArgs {
     /// scopes, so the API server sends phi-guard exactly the objects in PHI scope (the chart
     /// sets it). Each policy's WebhookScope condition reports it. Unset: the configuration is
     /// left as installed.
+    /// phi-guard also restores the configuration when it is deleted and corrects it when others
+    /// edit it (within seconds, one replica writing: Lease `phi-guard-webhook-scope` in
+    /// --namespace), from its owner's last version.
     #[arg(long, env = "PHI_GUARD_WEBHOOK_SCOPE_CONFIG")]
     pub webhook_scope_config: Option<String>,
+    /// Field managers whose writes to the webhook configuration are its owner's: phi-guard
+    /// takes them as the version to restore and correct to, and undoes everyone else's (the
+    /// chart's Helm writes as `helm`; Argo CD or Flux installs name theirs).
+    #[arg(
+        long,
+        env = "PHI_GUARD_WEBHOOK_CONFIG_OWNERS",
+        value_delimiter = ',',
+        default_value = "helm"
+    )]
+    pub webhook_config_owners: Vec<String>,
     /// Run the background audit: re-judge every object in PHI scope when what it depends on
     /// changes and every --audit-sweep, and write PolicyReports and PhiPolicy status. With
     /// several replicas one leads (Lease `phi-guard-audit` in --namespace).
@@ -114,7 +127,8 @@ pub struct ClusterArgs {
     /// Also write `pass` results (evidence that every check ran), not only fail and warn.
     #[arg(long, env = "PHI_GUARD_AUDIT_PASS_RESULTS")]
     pub audit_pass_results: bool,
-    /// This replica's name in the audit Lease (the chart sets the pod name).
+    /// This replica's name in the audit and webhook-configuration Leases (the chart sets the
+    /// pod name).
     #[arg(long, env = "PHI_GUARD_POD_NAME", default_value = "phi-guard")]
     pub pod_name: String,
 }
@@ -237,13 +251,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.cluster.cluster_state.is_empty(),
         args.cluster.webhook_scope_config.clone(),
     ) {
-        let (client, state, readiness) = (client.clone(), state.clone(), readiness.clone());
+        let opts = crate::cluster::webhook_scope::Options {
+            config_name: name,
+            namespace: args.self_managed_tls.namespace.clone(),
+            identity: args.cluster.pod_name.clone(),
+            owners: args.cluster.webhook_config_owners.clone(),
+        };
+        let (client, state, metrics, readiness) = (
+            client.clone(),
+            state.clone(),
+            metrics.clone(),
+            readiness.clone(),
+        );
         let mut rx = stop_rx.clone();
         background.push(tokio::spawn(async move {
             let stop = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            crate::cluster::webhook_scope::run(client, name, state, readiness, stop).await;
+            crate::cluster::webhook_scope::run(client, opts, state, metrics, readiness, stop).await;
         }));
     }
 

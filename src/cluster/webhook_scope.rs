@@ -1,7 +1,20 @@
-//! Keeps phi-guard's ValidatingWebhookConfiguration in step with the PhiPolicies' scopes
-//! (`policy::webhooks` says which webhooks and why), so the API server sends phi-guard exactly
-//! the objects in PHI scope: every object a policy covers reaches phi-guard, and an outage
-//! touches nothing else. Runs in `serve` when `--webhook-scope-config` names the configuration.
+//! Keeps phi-guard's ValidatingWebhookConfiguration in place and in step with the PhiPolicies'
+//! scopes (`policy::webhooks` says which webhooks and why), so the API server sends phi-guard
+//! exactly the objects in PHI scope: every object a policy covers reaches phi-guard, and an
+//! outage touches nothing else. Runs in `serve` when `--webhook-scope-config` names the
+//! configuration.
+//!
+//! A watch on that one object (field selector `metadata.name`) shows every change within
+//! moments. A deleted configuration is created again, an edited one corrected, from the
+//! baseline `webhook_config` keeps (the owner's last write); each time with an Event regarding
+//! the configuration, `phi_guard_webhook_configuration_drift_total{drift}` and the policies'
+//! `WebhookScope` condition. Every replica watches (so a new leader knows the baseline); one
+//! writes, the holder of the Lease `phi-guard-webhook-scope`.
+//!
+//! An uninstall is not undone: a deletion is left alone while the Helm release's pre-delete hook
+//! runs, once its Deployment is gone (Helm deletes it before the configuration), when the object
+//! was marked `phiguard.io/uninstalling`, or when this replica is shutting down
+//! (`webhook_config::uninstall_sign`).
 //!
 //! Each policy's `WebhookScope` condition says whether the configuration covers it. Both
 //! writers of PhiPolicy status (this one and the `Ready` writer in `watch`) use server-side
@@ -12,99 +25,550 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt as _;
 use kube::Client;
 use serde_json::{json, Value};
 
+use super::lease::{self, Elector};
+use super::webhook_config::{
+    plan, uninstall_sign, written_by_owner, Action, Baseline, Drift, Plan, MANAGER,
+};
 use super::ClusterState;
-use crate::policy::webhooks::{excluded_namespaces, scope_webhooks, PHI_NAMESPACES};
 use crate::policy::PolicySet;
-use crate::telemetry::{redact, Readiness};
+use crate::telemetry::{redact, Metrics, Readiness};
 
-/// How often the policy set is looked at for changes.
+/// How often the policy set and the lease are looked at.
 const POLL: Duration = Duration::from_secs(1);
-/// How often the configuration is re-checked without a policy change (a `helm upgrade` may
-/// have reset it).
+/// How often the configuration is compared again without a change seen (belt and braces: the
+/// watch shows every change).
 const RECHECK: Duration = Duration::from_secs(30);
-/// The field manager of the `WebhookScope` condition.
-const MANAGER: &str = "phi-guard-webhook-scope";
+/// After a failed write, the next attempt (doubling up to `RECHECK`).
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The Lease of the one writer.
+pub(crate) const LEASE_NAME: &str = "phi-guard-webhook-scope";
+
+/// How the configuration is kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// The ValidatingWebhookConfiguration's name.
+    pub(crate) config_name: String,
+    /// Namespace of the Lease (phi-guard's own).
+    pub(crate) namespace: String,
+    /// This replica's identity in the Lease (the pod name).
+    pub(crate) identity: String,
+    /// Field managers whose writes are the owner's (taken as the new baseline), e.g. `helm`.
+    pub(crate) owners: Vec<String>,
+}
+
+/// What the watch has shown.
+#[derive(Default)]
+struct Seen {
+    /// The object now (`None`: it does not exist).
+    live: Option<Value>,
+    /// The last version that existed (a deletion's final state: the uninstall mark).
+    last: Option<Value>,
+    baseline: Option<Baseline>,
+    /// The watch has listed once.
+    synced: bool,
+    /// Objects seen during the current (re)list.
+    listing: bool,
+    /// Something changed since the last look.
+    dirty: bool,
+}
+
+impl Seen {
+    fn apply(&mut self, event: Event<ValidatingWebhookConfiguration>, owners: &[String]) {
+        match event {
+            Event::Init => self.listing = false,
+            Event::InitApply(o) => {
+                self.listing = true;
+                self.observe(&o, owners);
+            }
+            Event::InitDone => {
+                if !self.listing {
+                    self.live = None;
+                }
+                self.synced = true;
+            }
+            Event::Apply(o) => self.observe(&o, owners),
+            Event::Delete(o) => {
+                if let Ok(v) = serde_json::to_value(&o) {
+                    self.last = Some(v);
+                }
+                self.live = None;
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn observe(&mut self, o: &ValidatingWebhookConfiguration, owners: &[String]) {
+        let Ok(v) = serde_json::to_value(o) else {
+            return;
+        };
+        // The owner's writes move the baseline; the first version seen is taken as is.
+        if self.baseline.is_none() || written_by_owner(&v, owners) {
+            if let Some(b) = Baseline::from_seen(&v) {
+                self.baseline = Some(b);
+            }
+        }
+        self.last = Some(v.clone());
+        self.live = Some(v);
+    }
+}
+
+/// This replica's hold on the Lease.
+struct Leadership {
+    held: bool,
+    renewed: Instant,
+    /// The last attempt: a standby replica asks every `lease::RETRY`, not every poll.
+    tried: Option<Instant>,
+}
+
+impl Leadership {
+    async fn hold(&mut self, elector: &Elector) -> bool {
+        if self.held && self.renewed.elapsed() < lease::RETRY {
+            return true;
+        }
+        if !self.held && self.tried.is_some_and(|t| t.elapsed() < lease::RETRY) {
+            return false;
+        }
+        self.tried = Some(Instant::now());
+        match elector.try_hold().await {
+            Ok(h) => {
+                if h != self.held {
+                    tracing::info!(
+                        held = h,
+                        lease = LEASE_NAME,
+                        "webhook configuration: leadership changed"
+                    );
+                }
+                self.held = h;
+                if h {
+                    self.renewed = Instant::now();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, lease = LEASE_NAME, "webhook configuration: could not renew the lease");
+                // Stop writing well before another replica may take the lease over.
+                if self.renewed.elapsed() + lease::RETRY >= lease::LEASE_DURATION {
+                    self.held = false;
+                }
+            }
+        }
+        self.held
+    }
+}
+
+/// The outcome of one look, as the policies' condition says it.
+struct Outcome {
+    ok: bool,
+    reason: &'static str,
+    message: String,
+}
+
+/// The writer's memory between looks.
+struct Keeper {
+    api: Api<ValidatingWebhookConfiguration>,
+    client: Client,
+    opts: Options,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+    last_set: Option<Arc<PolicySet>>,
+    checked: Instant,
+    /// The webhooks the live object last matched.
+    in_step: Option<Vec<Value>>,
+    /// Not before this instant (after a failure), and the delay after the next failure.
+    retry: Option<(Instant, Duration)>,
+    /// The drift occurrence already counted (a deletion by uid, an edit by resourceVersion).
+    counted: Option<String>,
+    /// This deletion is an uninstall: left alone until the object is seen again.
+    declined: bool,
+    /// The last drift undone (condition reason and message), said until the scopes change.
+    sticky: Option<(&'static str, String)>,
+}
 
 /// Run until `stop` resolves.
 pub(crate) async fn run(
     client: Client,
-    config_name: String,
+    opts: Options,
     state: Arc<ClusterState>,
+    metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let vwc: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiPolicy"),
         "phipolicies",
     );
-    let policies: Api<DynamicObject> = Api::all_with(client, &ar);
-    let mut last: Option<Arc<PolicySet>> = None;
-    let mut checked = Instant::now();
+    let policies: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let elector = Elector::new(client.clone(), &opts.namespace, LEASE_NAME, &opts.identity);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "phi-guard".into(),
+            instance: Some(opts.identity.clone()),
+        },
+    );
+    let selector = format!("metadata.name={}", opts.config_name);
+    let mut events = watcher(api.clone(), watcher::Config::default().fields(&selector))
+        .default_backoff()
+        .boxed();
+    let mut seen = Seen::default();
+    let mut leader = Leadership {
+        held: false,
+        renewed: Instant::now(),
+        tried: None,
+    };
+    let mut keeper = Keeper {
+        api,
+        client,
+        opts,
+        metrics,
+        recorder,
+        last_set: None,
+        checked: Instant::now(),
+        in_step: None,
+        retry: None,
+        counted: None,
+        declined: false,
+        sticky: None,
+    };
     let mut written: BTreeMap<String, (bool, String)> = BTreeMap::new();
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            () = &mut stop => return,
+            () = &mut stop => break,
+            event = events.next() => match event {
+                Some(Ok(e)) => {
+                    if matches!(e, Event::Apply(_) | Event::InitApply(_)) {
+                        keeper.declined = false;
+                    }
+                    seen.apply(e, &keeper.opts.owners);
+                }
+                // The watcher retries with backoff; what it last showed stands meanwhile.
+                Some(Err(e)) => tracing::warn!(
+                    webhook_config = %keeper.opts.config_name,
+                    error = %redact(&e.to_string()),
+                    "webhook configuration watch failed; retrying"
+                ),
+                None => break,
+            },
             () = tokio::time::sleep(POLL) => {}
+        }
+        // Shutting down (SIGTERM: a rollout, or the release being uninstalled): write nothing
+        // more, and let another replica lead at once.
+        if readiness.is_draining() {
+            if leader.held {
+                elector.release().await;
+                leader.held = false;
+            }
+            continue;
         }
         // Before the PhiPolicy cache has synced the set is a placeholder: writing it would
         // drop the webhooks of policies not loaded yet.
-        if !readiness.is_ready() {
+        if !readiness.is_ready() || !seen.synced || !leader.hold(&elector).await {
             continue;
         }
         let set = state.policies();
-        let changed = last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &set));
-        if !changed && checked.elapsed() < RECHECK {
+        let Some(outcome) = keeper.look(&mut seen, &set).await else {
             continue;
+        };
+        write_conditions(&policies, &set, &outcome, &mut written).await;
+    }
+    if leader.held {
+        elector.release().await;
+    }
+}
+
+impl Keeper {
+    /// One look, when something is due: `None` when nothing was.
+    async fn look(&mut self, seen: &mut Seen, set: &Arc<PolicySet>) -> Option<Outcome> {
+        let changed = self.last_set.as_ref().is_none_or(|l| !Arc::ptr_eq(l, set));
+        let retry_due = self.retry.is_some_and(|(at, _)| Instant::now() >= at);
+        let waiting = self.retry.is_some_and(|(at, _)| Instant::now() < at);
+        let due =
+            retry_due || (!waiting && (seen.dirty || changed || self.checked.elapsed() >= RECHECK));
+        if !due {
+            return None;
         }
-        checked = Instant::now();
-        let result = sync_once(&vwc, &config_name, &set).await;
-        let (ok, message) = match &result {
-            Ok(true) => {
-                tracing::info!(webhook_config = %config_name, "webhook selectors updated to the PhiPolicies' scopes");
-                (true, covered(&config_name))
-            }
-            Ok(false) => (true, covered(&config_name)),
-            Err(e) => {
-                tracing::warn!(webhook_config = %config_name, error = %e, "could not update the webhook selectors");
-                (
-                    false,
-                    format!(
-                        "phi-guard could not bring ValidatingWebhookConfiguration {config_name} \
-                         in step with this policy's scope ({e}); objects outside the chart's \
-                         static selectors may not reach phi-guard; retrying"
-                    ),
-                )
+        seen.dirty = false;
+        self.checked = Instant::now();
+        let name = self.opts.config_name.clone();
+        let Some(baseline) = seen.baseline.clone() else {
+            self.last_set = Some(set.clone());
+            return Some(Outcome {
+                ok: false,
+                reason: "Missing",
+                message: format!(
+                    "ValidatingWebhookConfiguration {name} does not exist and phi-guard has not \
+                     seen it since it started, so it has nothing to restore it from; install \
+                     or upgrade the chart"
+                ),
+            });
+        };
+        let p = plan(
+            &baseline,
+            seen.live.as_ref(),
+            &set.policies,
+            &self.opts.owners,
+            self.in_step.as_deref(),
+        );
+        let result = match &p.action {
+            Action::InStep => Ok(None),
+            Action::Correct(hooks) => self.correct(seen, hooks, &p).await,
+            Action::Restore(object) => {
+                if self.declined {
+                    return None;
+                }
+                match self.uninstalling(seen, &baseline).await {
+                    Ok(Some(why)) => {
+                        self.declined = true;
+                        tracing::info!(webhook_config = %name, why, "webhook configuration deleted by an uninstall; not restoring it");
+                        return Some(Outcome {
+                            ok: false,
+                            reason: "Uninstalled",
+                            message: format!(
+                                "ValidatingWebhookConfiguration {name} was deleted by an \
+                                 uninstall ({why}); phi-guard does not restore it"
+                            ),
+                        });
+                    }
+                    Ok(None) => self.restore(seen, object).await,
+                    Err(e) => Err(format!(
+                        "could not tell whether the release is being uninstalled: {e}"
+                    )),
+                }
             }
         };
-        if ok {
-            last = Some(set.clone());
-        }
-        for p in &set.policies {
-            let stamp = (ok, message.clone());
-            if written.get(&p.name) == Some(&stamp) {
-                continue;
+        match result {
+            Ok(drift) => {
+                self.retry = None;
+                self.last_set = Some(set.clone());
+                self.in_step = Some(p.desired);
+                let at = k8s_openapi::jiff::Timestamp::now();
+                match drift {
+                    Some(Drift::Deleted) => {
+                        self.sticky = Some((
+                            "Restored",
+                            format!(
+                                "ValidatingWebhookConfiguration {name} was deleted and phi-guard \
+                                 restored it at {at}; it sends phi-guard every object this \
+                                 policy's scope covers"
+                            ),
+                        ));
+                    }
+                    Some(Drift::Edited) => {
+                        self.sticky = Some((
+                            "Corrected",
+                            format!(
+                                "ValidatingWebhookConfiguration {name} was edited and phi-guard \
+                                 corrected it at {at}; it sends phi-guard every object this \
+                                 policy's scope covers"
+                            ),
+                        ));
+                    }
+                    None if changed => self.sticky = None,
+                    None => {}
+                }
+                let (reason, message) = self
+                    .sticky
+                    .clone()
+                    .unwrap_or_else(|| ("Synced", covered(&name)));
+                Some(Outcome {
+                    ok: true,
+                    reason,
+                    message,
+                })
             }
-            match write_condition(&policies, &p.name, ok, &message).await {
-                Ok(()) => {
-                    written.insert(p.name.clone(), stamp);
-                }
-                // The built-in baseline (no PhiPolicy object) has no status to write.
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    written.insert(p.name.clone(), stamp);
-                }
-                Err(e) => {
-                    tracing::warn!(policy = %p.name, error = %e, "could not write the WebhookScope condition");
-                }
+            Err(e) => {
+                let delay = self
+                    .retry
+                    .map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RECHECK));
+                self.retry = Some((Instant::now() + delay, delay));
+                tracing::warn!(webhook_config = %name, error = %e, retry_in = ?delay, "could not bring the webhook configuration in step");
+                Some(Outcome {
+                    ok: false,
+                    reason: "SyncFailed",
+                    message: format!(
+                        "phi-guard could not bring ValidatingWebhookConfiguration {name} in step \
+                         with this policy's scope ({e}); objects outside the chart's static \
+                         selectors may not reach phi-guard; retrying"
+                    ),
+                })
             }
         }
-        written.retain(|name, _| set.policies.iter().any(|p| &p.name == name));
+    }
+
+    /// Count a drift once per occurrence.
+    fn count(&mut self, drift: Drift, occurrence: String) {
+        if self.counted.as_deref() != Some(occurrence.as_str()) {
+            self.metrics.count_webhook_drift(drift.as_str());
+            self.counted = Some(occurrence);
+        }
+    }
+
+    /// Replace the live webhooks; the drift undone, if any.
+    async fn correct(
+        &mut self,
+        seen: &mut Seen,
+        hooks: &[Value],
+        p: &Plan,
+    ) -> Result<Option<Drift>, String> {
+        let live = seen
+            .live
+            .as_ref()
+            .ok_or_else(|| "it vanished".to_string())?;
+        let rv = live
+            .pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let uid = live
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if let Some(d) = p.drift {
+            self.count(d, format!("edited:{}", rv.as_str().unwrap_or("")));
+            tracing::warn!(webhook_config = %self.opts.config_name, "webhook configuration edited by someone other than its owner; correcting it");
+        }
+        // A merge patch replaces the list whole; the resourceVersion makes it conditional, so a
+        // concurrent caBundle update is never lost (the watch shows it and the next look
+        // retries).
+        let patch = json!({"metadata": {"resourceVersion": rv}, "webhooks": hooks});
+        let params = PatchParams {
+            field_manager: Some(MANAGER.into()),
+            ..PatchParams::default()
+        };
+        match self
+            .api
+            .patch(&self.opts.config_name, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+                seen.dirty = true;
+                return Err("it changed meanwhile".into());
+            }
+            Err(e) => return Err(format!("updating it failed: {}", redact(&e.to_string()))),
+        }
+        tracing::info!(webhook_config = %self.opts.config_name, "webhook configuration brought in step");
+        if p.drift == Some(Drift::Edited) {
+            self.event(
+                EventType::Warning,
+                "WebhookConfigurationCorrected",
+                "Correct",
+                "edited by someone other than its owner: phi-guard set its webhooks back \
+                 (failurePolicy, clientConfig, timeouts, selectors as its owner and the \
+                 PhiPolicies' scopes say)",
+                &uid,
+            )
+            .await;
+        }
+        Ok(p.drift)
+    }
+
+    /// Create the configuration again.
+    async fn restore(&mut self, seen: &mut Seen, object: &Value) -> Result<Option<Drift>, String> {
+        let last_uid = seen
+            .last
+            .as_ref()
+            .and_then(|l| l.pointer("/metadata/uid"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        self.count(Drift::Deleted, format!("deleted:{last_uid}"));
+        tracing::warn!(webhook_config = %self.opts.config_name, "webhook configuration deleted; restoring it");
+        let vwc: ValidatingWebhookConfiguration =
+            serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        let params = PostParams {
+            field_manager: Some(MANAGER.into()),
+            ..PostParams::default()
+        };
+        let created = match self.api.create(&params, &vwc).await {
+            Ok(c) => c,
+            // Someone (Helm) created it meanwhile: the watch shows it, the next look compares.
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                seen.dirty = true;
+                return Err("it was created by someone else meanwhile".into());
+            }
+            Err(e) => return Err(format!("creating it failed: {}", redact(&e.to_string()))),
+        };
+        let uid = created.metadata.uid.unwrap_or_default();
+        tracing::info!(webhook_config = %self.opts.config_name, "webhook configuration restored");
+        self.event(
+            EventType::Warning,
+            "WebhookConfigurationRestored",
+            "Restore",
+            "deleted while phi-guard runs: phi-guard created it again from its owner's last \
+             version, with the PhiPolicies' scopes",
+            &uid,
+        )
+        .await;
+        Ok(Some(Drift::Deleted))
+    }
+
+    /// Is this deletion an uninstall? `Some(why)` when it is.
+    async fn uninstalling(
+        &self,
+        seen: &Seen,
+        baseline: &Baseline,
+    ) -> Result<Option<&'static str>, String> {
+        let release = baseline.helm_release();
+        let (mut deployments, mut jobs) = (Vec::new(), Vec::new());
+        if let Some((name, ns)) = &release {
+            let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={name}"));
+            let err = |e: kube::Error| redact(&e.to_string());
+            let d: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+            for o in d.list_metadata(&lp).await.map_err(err)? {
+                deployments.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
+            }
+            let j: Api<Job> = Api::namespaced(self.client.clone(), ns);
+            for o in j.list(&lp).await.map_err(err)? {
+                jobs.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
+            }
+        }
+        Ok(uninstall_sign(
+            seen.last.as_ref(),
+            release.as_ref().map(|(n, _)| n.as_str()),
+            &deployments,
+            &jobs,
+        ))
+    }
+
+    /// An Event regarding the configuration (in `default`: Events about cluster-scoped objects
+    /// live there). It names the object and what happened, never field values.
+    async fn event(&self, type_: EventType, reason: &str, action: &str, note: &str, uid: &str) {
+        let reference = ObjectReference {
+            api_version: Some("admissionregistration.k8s.io/v1".into()),
+            kind: Some("ValidatingWebhookConfiguration".into()),
+            name: Some(self.opts.config_name.clone()),
+            uid: (!uid.is_empty()).then(|| uid.to_string()),
+            ..ObjectReference::default()
+        };
+        let ev = KubeEvent {
+            type_,
+            reason: reason.into(),
+            note: Some(format!(
+                "ValidatingWebhookConfiguration {} {note}",
+                self.opts.config_name
+            )),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+            tracing::warn!(error = %redact(&e.to_string()), reason, "could not record the Event");
+        }
     }
 }
 
@@ -115,93 +579,47 @@ fn covered(config: &str) -> String {
     )
 }
 
-/// Bring the configuration in step; `Ok(true)` when it was changed.
-async fn sync_once(
-    api: &Api<ValidatingWebhookConfiguration>,
-    name: &str,
+/// Each policy's `WebhookScope` condition, written when it changes.
+async fn write_conditions(
+    api: &Api<DynamicObject>,
     set: &PolicySet,
-) -> Result<bool, String> {
-    let live = api
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("reading it failed: {e}"))?
-        .ok_or_else(|| "it does not exist".to_string())?;
-    let live = serde_json::to_value(&live).map_err(|e| e.to_string())?;
-    let hooks = live
-        .get("webhooks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let template = hooks
-        .iter()
-        .find(|w| w.get("name").and_then(Value::as_str) == Some(PHI_NAMESPACES))
-        .or_else(|| hooks.first())
-        .ok_or_else(|| "it has no webhooks to take the client configuration from".to_string())?;
-    let excluded = excluded_namespaces(template);
-    let desired = scope_webhooks(&set.policies, template, &excluded);
-    if same(&hooks, &desired) {
-        return Ok(false);
-    }
-    let rv = live
-        .pointer("/metadata/resourceVersion")
-        .cloned()
-        .unwrap_or(Value::Null);
-    // A merge patch replaces the list whole; the resourceVersion makes it conditional, so a
-    // concurrent caBundle update is never lost (the next pass retries).
-    let patch = json!({"metadata": {"resourceVersion": rv}, "webhooks": desired});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| format!("updating it failed: {}", redact(&e.to_string())))?;
-    Ok(true)
-}
-
-/// Do the live webhooks say what `desired` says (ignoring what the API server defaults)?
-fn same(live: &[Value], desired: &[Value]) -> bool {
-    let empty = json!({});
-    let field = |w: &Value, k: &str| -> Value {
-        match w.get(k) {
-            None | Some(Value::Null) => match k {
-                "namespaceSelector" | "objectSelector" => empty.clone(),
-                "matchConditions" => json!([]),
-                _ => Value::Null,
-            },
-            Some(v) => v.clone(),
+    outcome: &Outcome,
+    written: &mut BTreeMap<String, (bool, String)>,
+) {
+    for p in &set.policies {
+        let stamp = (outcome.ok, outcome.message.clone());
+        if written.get(&p.name) == Some(&stamp) {
+            continue;
         }
-    };
-    let rules = |w: &Value| -> Value {
-        // The API server adds `scope: "*"` where it was left out; ours always say it.
-        field(w, "rules")
-    };
-    live.len() == desired.len()
-        && live.iter().zip(desired).all(|(l, d)| {
-            [
-                "name",
-                "namespaceSelector",
-                "objectSelector",
-                "matchConditions",
-                "failurePolicy",
-            ]
-            .iter()
-            .all(|k| field(l, k) == field(d, k))
-                && rules(l) == rules(d)
-                && field(l, "clientConfig") == field(d, "clientConfig")
-        })
+        match write_condition(api, &p.name, outcome).await {
+            Ok(()) => {
+                written.insert(p.name.clone(), stamp);
+            }
+            // The built-in baseline (no PhiPolicy object) has no status to write.
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                written.insert(p.name.clone(), stamp);
+            }
+            Err(e) => {
+                tracing::warn!(policy = %p.name, error = %e, "could not write the WebhookScope condition");
+            }
+        }
+    }
+    written.retain(|name, _| set.policies.iter().any(|p| &p.name == name));
 }
 
 async fn write_condition(
     api: &Api<DynamicObject>,
     policy: &str,
-    ok: bool,
-    message: &str,
+    outcome: &Outcome,
 ) -> Result<(), kube::Error> {
     let patch = json!({
         "apiVersion": "phiguard.io/v1alpha1",
         "kind": "PhiPolicy",
         "status": {"conditions": [{
             "type": "WebhookScope",
-            "status": if ok { "True" } else { "False" },
-            "reason": if ok { "Synced" } else { "SyncFailed" },
-            "message": message,
+            "status": if outcome.ok { "True" } else { "False" },
+            "reason": outcome.reason,
+            "message": outcome.message,
             "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
         }]},
     });
@@ -212,23 +630,4 @@ async fn write_condition(
     )
     .await
     .map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_the_api_server_adds_do_not_count_as_a_change() {
-        let desired = vec![json!({
-            "name": "a.phiguard.io", "failurePolicy": "Fail",
-            "namespaceSelector": {}, "rules": [], "clientConfig": {"url": "https://x"}})];
-        let mut live = desired.clone();
-        live[0]["objectSelector"] = json!({});
-        live[0]["matchPolicy"] = json!("Equivalent");
-        assert!(same(&live, &desired));
-        live[0]["failurePolicy"] = json!("Ignore");
-        assert!(!same(&live, &desired));
-        assert!(!same(&[], &desired));
-    }
 }

@@ -27,5 +27,6 @@ mod platform_evidence;
 mod policy;
 mod safeguards;
 mod updates;
+mod webhook_restore;
 
 pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};

@@ -1,9 +1,10 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so that with several replicas exactly
-//! one writes audit results. kube-runtime has no leader election and the crates that add it
-//! are small and thinly maintained, so this is the client-go algorithm in a few lines: take the
-//! Lease when it is free or its holder has not renewed within the lease duration, renew it
-//! well within that duration, and let every write carry the resourceVersion read (optimistic
-//! concurrency: two candidates cannot both win).
+//! one writes audit results (Lease `phi-guard-audit`) and exactly one restores and corrects the
+//! webhook configuration (Lease `phi-guard-webhook-scope`). kube-runtime has no leader election
+//! and the crates that add it are small and thinly maintained, so this is the client-go
+//! algorithm in a few lines: take the Lease when it is free or its holder has not renewed within
+//! the lease duration, renew it well within that duration, and let every write carry the
+//! resourceVersion read (optimistic concurrency: two candidates cannot both win).
 
 use std::time::Duration;
 
