@@ -7,11 +7,22 @@ CARGO ?= cargo
 	fuzz fuzz-tools fuzz-regress
 
 help:
-	@echo "make demo   local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
-	@echo "make test   fmt, clippy, unit, integration, chart and e2e tests (what CI runs)"
-	@echo "make bench  latency/throughput/memory benchmark (see BENCHMARKS.md)"
-	@echo "make soak   SOAK_MINUTES (default 30) against a real control plane (see RELIABILITY.md)"
-	@echo "make fuzz   every fuzz target for FUZZ_SECONDS each (default 600; see RELIABILITY.md)"
+	@echo "make demo        local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
+	@echo "make test        what CI runs: lint, unit, fuzz-regress, e2e, e2e-node"
+	@echo "make lint        hadolint, shellcheck, rustfmt, cargo-machete, cargo-deny, clippy -D warnings"
+	@echo "make unit        unit and integration tests (router over TLS, check, chart, CRD), seconds"
+	@echo "make e2e         the suite against a real kube-apiserver + controller-manager (E2E_ARGS=filter)"
+	@echo "make e2e-node    the chart in-cluster on a real node with the image from this commit (root)"
+	@echo "make fuzz-regress replay the fuzz corpora and regressions, then fuzz each target briefly"
+	@echo "make fuzz        fuzz every target for FUZZ_SECONDS (default 600; see RELIABILITY.md)"
+	@echo "make bench       latency/throughput/memory benchmark (see BENCHMARKS.md)"
+	@echo "make soak        SOAK_MINUTES (default 30) against a real control plane (see RELIABILITY.md)"
+	@echo "make crd         regenerate crds/ and the chart's copy from the Rust types"
+	@echo "make images      phi-guard's image and the node's images as OCI archives (no Docker)"
+	@echo "make tools       build kube-apiserver, etcd, kubectl and helm once per version (cached)"
+	@echo "make node-tools  build the node (kubelet, containerd, ...) once per version (cached)"
+	@echo "make lint-tools  install the lint tools once per version (cached)"
+	@echo "make fuzz-tools  install the pinned nightly and cargo-fuzz (cached)"
 
 ## Control-plane tools (kube-apiserver, etcd, kubectl, helm), built once per version and cached.
 tools:

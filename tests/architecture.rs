@@ -182,3 +182,33 @@ fn no_source_file_is_too_long_to_read() {
     assert!(files.len() > 20, "found the sources");
     assert!(long.is_empty(), "files above 600 non-test lines: {long:?}");
 }
+
+/// `make help` names every target a developer can run.
+#[test]
+fn make_help_lists_every_target() {
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Makefile"))
+        .expect("Makefile");
+    let help: String = makefile
+        .split("\nhelp:\n")
+        .nth(1)
+        .expect("a help target")
+        .lines()
+        .take_while(|l| l.starts_with('\t'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for line in makefile.lines() {
+        let Some((target, _)) = line.split_once(':') else {
+            continue;
+        };
+        let plain = !target.is_empty()
+            && target.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            && !line.starts_with('\t')
+            && !line.contains(":=");
+        if plain && target != "help" {
+            assert!(
+                help.contains(&format!("make {target} ")),
+                "make help does not list {target}"
+            );
+        }
+    }
+}

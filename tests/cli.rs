@@ -891,7 +891,7 @@ fn pod_bearing_custom_resources_are_judged_or_listed() {
     ]);
     let text = stdout(&out);
     assert!(
-        text.contains("SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  kind not judged, though it runs pods"),
+        text.contains("SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  runs pods (spec.templates[0].container): their controller is not judged here"),
         "{text}"
     );
     assert!(

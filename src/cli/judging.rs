@@ -202,7 +202,7 @@ fn take_input(d: Document) -> Result<Input, CheckError> {
                 skip(
                     SkipReason::KindNotJudged,
                     format!(
-                        "kind not judged, though it runs pods ({path}): the webhook judges the Pods it creates"
+                        "runs pods ({path}): their controller is not judged here; the webhook judges each Pod when it is created, with the same rules"
                     ),
                 )
             } else {
