@@ -25,6 +25,7 @@ mod namespace_labeling;
 mod owners;
 mod platform_evidence;
 mod policy;
+mod report_agreement;
 mod safeguards;
 mod updates;
 mod webhook_restore;

@@ -36,7 +36,11 @@ fn apply_policy(ctx: &Ctx, name: &str, key: &str, evidence: &str) {
 }
 
 /// Deletes a namespaced object when the test ends (pass or fail).
-struct Remove(&'static str, &'static str, &'static str);
+pub(crate) struct Remove(
+    pub(crate) &'static str,
+    pub(crate) &'static str,
+    pub(crate) &'static str,
+);
 
 impl Drop for Remove {
     fn drop(&mut self) {
@@ -47,7 +51,7 @@ impl Drop for Remove {
     }
 }
 
-fn cilium_config(wireguard: &str) -> String {
+pub(crate) fn cilium_config(wireguard: &str) -> String {
     format!(
         r#"apiVersion: v1
 kind: ConfigMap

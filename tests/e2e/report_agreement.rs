@@ -1,0 +1,131 @@
+//! `phi-guard report --from-cluster` judges what the webhook and the audit judge: its snapshot
+//! lists every kind of the registry, so a PHI Deployment whose contingency rests on a
+//! PodDisruptionBudget and whose encryption in transit rests on Cilium's ConfigMap passes those
+//! rules in the auditor's report exactly as in the audit's PolicyReport (before the registry, the
+//! snapshot left both out and the report failed them).
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fixtures::App;
+use crate::harness::*;
+use crate::platform_evidence::{cilium_config, Remove};
+use crate::policy::{scoped_policy, SCOPE_LABEL};
+
+/// Rules the audit's PolicyReport fails or warns for `name` in `ns` (passes are not written by
+/// default), once it has a result for the object.
+fn reported_problems(ns: &str, name: &str) -> Option<BTreeSet<String>> {
+    let run = kubectl(&["get", "policyreports", "-n", ns, "-o", "json"], None);
+    let v: Value = serde_json::from_str(&run.stdout).ok()?;
+    let mut seen = false;
+    let mut rules = BTreeSet::new();
+    for r in v["items"].as_array()? {
+        for x in r["results"].as_array().into_iter().flatten() {
+            if x["resources"][0]["name"] != name {
+                continue;
+            }
+            seen = true;
+            if matches!(x["result"].as_str(), Some("fail" | "warn")) {
+                rules.insert(x["rule"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    seen.then_some(rules)
+}
+
+#[tokio::test]
+async fn report_from_cluster_agrees_with_the_audit_on_safeguards_and_cni_evidence() {
+    let key = unique("agree");
+    let ctx = Ctx::exclusive("agree", &[(SCOPE_LABEL, &key)]).await;
+    let _cm = Remove("configmap", "kube-system", "cilium-config");
+    kubectl_ok(&["apply"], &cilium_config("true"));
+    let policy = unique("e2e-agree");
+    kubectl_ok(
+        &["apply"],
+        &(scoped_policy(&policy, &key, "Warn")
+            + "  encryptionInTransit:\n    acceptedEvidence: [IstioSidecar, Linkerd, AppTls, CiliumEncryption]\n  \
+               contingency: {enabled: true}\n"),
+    );
+    ctx.cleanup("phipolicy", &policy);
+    let pdb = serde_json::to_string(&serde_json::json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "ledger", "namespace": ctx.ns},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "ledger"}}},
+    }))
+    .expect("manifest");
+    kubectl_ok(&["apply"], &pdb);
+    let app = App::bare(&ctx.ns, "ledger")
+        .without_phi_label()
+        .with_replicas(2);
+    // Admitted (Warn) once the policy is in force: warned for what it lacks.
+    let stderr = crate::harness::eventually("the policy in force", CACHE, || {
+        let run = kubectl(&["apply", "-f", "-"], Some(&app.deployment()));
+        if run.ok && run.stderr.contains("phi-guard") {
+            Ok(run.stderr)
+        } else {
+            Err(format!("{}{}", run.stdout, run.stderr))
+        }
+    })
+    .await;
+    assert!(stderr.contains("audit-sidecar"), "{stderr}");
+
+    // The audit's view: what fails, once it has judged the Deployment.
+    let start = Instant::now();
+    let audit = loop {
+        if let Some(r) = reported_problems(&ctx.ns, "ledger") {
+            break r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no PolicyReport result for the Deployment"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    // The auditor's report from the cluster.
+    let out = tempfile::tempdir().expect("tempdir");
+    let env = Env::get();
+    let report = Command::new(&env.phi_guard_bin)
+        .args(["report", "--from-cluster", "--out"])
+        .arg(out.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .expect("run phi-guard report");
+    assert!(
+        report.status.success(),
+        "phi-guard report failed: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let json: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("phi-guard-evidence.json")).expect("evidence json"),
+    )
+    .expect("evidence is JSON");
+    let w = json["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .find(|w| w["namespace"] == ctx.ns.as_str() && w["name"] == "ledger")
+        .unwrap_or_else(|| panic!("the PHI Deployment is missing from the evidence: {json:#}"))
+        .clone();
+    // The rules that rest on the PDB and the CNI ConfigMap pass in both.
+    assert_eq!(w["rules"]["contingency"], "pass", "{w:#}");
+    assert_eq!(w["rules"]["encryption-in-transit"], "pass", "{w:#}");
+    let report_fails: BTreeSet<String> = w["rules"]
+        .as_object()
+        .expect("rules")
+        .iter()
+        .filter(|(_, s)| *s == "fail")
+        .map(|(r, _)| r.clone())
+        .collect();
+    assert_eq!(
+        report_fails, audit,
+        "the auditor's report and the audit disagree about Deployment ledger"
+    );
+    assert!(
+        audit.contains("audit-sidecar") && !audit.contains("contingency"),
+        "{audit:?}"
+    );
+}
