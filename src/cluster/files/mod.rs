@@ -1,6 +1,7 @@
 //! Cluster state and objects from YAML files: multi-document files, `kind: List`, directories.
 //! Used by `phi-guard check`, `serve --cluster-state` and tests.
 
+mod aliases;
 mod decode;
 mod kinds;
 mod locate;

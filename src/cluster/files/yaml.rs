@@ -37,7 +37,10 @@ pub(crate) fn for_each_document(
 /// The YAML reader's settings: duplicate keys refused and merge keys expanded (the crate's
 /// defaults, stated so they cannot drift), no source snippets in errors (they would quote
 /// input lines, values included), and limits sized for rendered repositories of tens of
-/// thousands of objects in one stream rather than for configuration files.
+/// thousands of objects in one stream rather than for configuration files. Alias expansion is
+/// bounded as kubectl bounds it, by [`super::aliases`] before reading; the reader's own alias
+/// heuristics (at most 10 aliases per anchor, a replay cap) would refuse documents kubectl
+/// accepts, so they are set above what that bound lets through.
 pub(super) fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
@@ -49,10 +52,22 @@ pub(super) fn yaml_options() -> serde_saphyr::Options {
             max_events: 1_000_000_000,
             max_nodes: 1_000_000_000,
             max_total_scalar_bytes: 4 << 30,
-            max_depth: 128,
+            max_depth: MAX_DEPTH,
+            max_aliases: 1_000_000_000,
+            max_anchors: 1_000_000_000,
+            max_recorded_anchor_events: 1_000_000_000,
+            max_recorded_anchor_bytes: 4 << 30,
+            enforce_alias_anchor_ratio: false,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 1_000_000_000,
+            max_replay_stack_depth: MAX_DEPTH,
         },
     }
 }
+
+/// How deeply collections may nest: far beyond any manifest, well within the stack.
+const MAX_DEPTH: usize = 128;
 
 /// Hand every document of `text` to `f` as a JSON tree with its `name#index` source. JSON
 /// text (a stream of objects, e.g. `kubectl get -o json` output or two objects written one
@@ -104,6 +119,17 @@ pub(super) fn for_each_yaml(
     text: &str,
     f: &mut impl FnMut(String, Value) -> Result<(), FileError>,
 ) -> Result<(), FileError> {
+    if let Some((line, column)) = super::aliases::excessive_aliasing(text) {
+        return Err(FileError::Yaml {
+            path: name.to_string(),
+            line,
+            column,
+            message: "document contains excessive aliasing: more than 99% of its nodes come \
+                      from aliases (`*name`), beyond what kubectl accepts; write the repeated \
+                      parts out"
+                .into(),
+        });
+    }
     let mut reader = std::io::Cursor::new(text.as_bytes());
     let docs = serde_saphyr::read_with_options::<_, Value>(&mut reader, yaml_options());
     for (i, value) in docs.enumerate() {
@@ -115,12 +141,57 @@ pub(super) fn for_each_yaml(
                 path: name.to_string(),
                 line,
                 column,
-                message: strip_position(&e.without_snippet().to_string()),
+                message: yaml_message(e.without_snippet()),
             }
         })?;
         f(format!("{name}#{}", i + 1), value)?;
     }
     Ok(())
+}
+
+/// A reader error as a user can act on it: in the manifest's terms, never the reader's option
+/// names or internal structures, and no value from the input (keys may be named).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    use serde_saphyr::Error as E;
+    let too_large = |what: &str| format!("the stream is too large to read: {what}");
+    match e {
+        E::DuplicateMappingKey { key: Some(key), .. } => format!(
+            "duplicate key {key:?} in one mapping (kubectl and the API server refuse it; \
+             keep one)"
+        ),
+        E::DuplicateMappingKey { key: None, .. } => {
+            "duplicate key in one mapping (kubectl and the API server refuse it; keep one)".into()
+        }
+        E::Budget { breach, .. } => match breach {
+            B::Depth { .. } => format!("collections nested more than {MAX_DEPTH} levels deep"),
+            B::Documents { .. } => too_large("more than 10,000,000 documents"),
+            B::Events { .. } | B::Nodes { .. } => too_large("more than 1,000,000,000 nodes"),
+            B::ScalarBytes { .. } | B::RecordedAnchorBytes { .. } => {
+                too_large("more than 4 GiB of text")
+            }
+            B::Aliases { .. }
+            | B::Anchors { .. }
+            | B::AliasAnchorRatio { .. }
+            | B::RecordedAnchorEvents { .. } => {
+                "document contains excessive aliasing (`*name`); write the repeated parts out"
+                    .into()
+            }
+            _ => too_large("beyond the reader's limits"),
+        },
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => {
+            "document contains excessive aliasing (`*name`); write the repeated parts out".into()
+        }
+        E::UnknownAnchor { .. } => {
+            "an alias (`*name`) refers to an anchor (`&name`) not defined before it in this \
+             document"
+                .into()
+        }
+        other => strip_position(&other.to_string()),
+    }
 }
 
 /// A message without its ` at line L column C` tail (the error names the position itself).
