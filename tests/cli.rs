@@ -2135,3 +2135,108 @@ spec:
     assert_eq!(carts["allowed"], false, "{carts:#}");
     assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
+
+/// A Deployment whose containers share one environment through `count` aliases of one anchor,
+/// as hand-written manifests do.
+fn deployment_with_aliases(count: usize) -> String {
+    let mut text = String::from(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: payments}\n\
+         spec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n\
+         \x20   spec:\n      containers:\n      - name: c0\n        image: registry.example/api:1\n\
+         \x20       env: &env [{name: MODE, value: a}]\n",
+    );
+    for i in 1..=count {
+        text.push_str(&format!(
+            "      - name: c{i}\n        image: registry.example/api:1\n        env: *env\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn yaml_aliases_kubectl_accepts_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 120 aliases of one anchor: refused before as a "budget breach"; kubectl's go-yaml reads
+    // it (it refuses only when more than 99% of a document's nodes come from aliases).
+    for count in [120, 2_000] {
+        let f = write_temp(dir.path(), "aliases.yaml", &deployment_with_aliases(count));
+        let out = check(&["-f", f.to_str().unwrap(), "-o", "json"]);
+        assert!(code(&out) < 2, "{count} aliases: {}", stderr(&out));
+        let v = json(&out);
+        result(&v, "Deployment", "payments", "api");
+    }
+}
+
+#[test]
+fn yaml_alias_bombs_are_refused_as_kubectl_refuses_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The billion laughs: nine levels of ten aliases each.
+    let mut text = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        let refs = vec![format!("*l{p}"); 10].join(", ");
+        text.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+    }
+    let f = write_temp(dir.path(), "bomb.yaml", &text);
+    let started = std::time::Instant::now();
+    let out = check(&["-f", f.to_str().unwrap()]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bomb.yaml:7:") && err.contains("excessive aliasing"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("budget") && !err.contains('{'),
+        "no reader internals: {err}"
+    );
+}
+
+#[test]
+fn yaml_errors_speak_of_the_manifest_not_the_reader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write_temp(
+        dir.path(),
+        "dup.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
+    );
+    let err = stderr(&check(&["-f", f.to_str().unwrap()]));
+    assert!(
+        err.contains("dup.yaml:5:3:") && err.contains("duplicate key \"name\""),
+        "{err}"
+    );
+    assert!(!err.contains("Policy") && !err.contains("Options"), "{err}");
+
+    let f = write_temp(
+        dir.path(),
+        "anchor.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: *svc\n",
+    );
+    let err = stderr(&check(&["-f", f.to_str().unwrap()]));
+    assert!(
+        err.contains("anchor.yaml:4:") && err.contains("`&name`"),
+        "{err}"
+    );
+
+    // An object with an empty name is named as such, not as a bare kind.
+    let f = write_temp(
+        dir.path(),
+        "unnamed.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\nspec:\n  containers: [{name: a, image: 3}]\n",
+    );
+    let out = check(&["-f", f.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("unnamed.yaml#1: Pod with no metadata.name: spec.containers[0].image"),
+        "{err}"
+    );
+    let f = write_temp(
+        dir.path(),
+        "unnamed.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\n  namespace: x\nspec:\n  containers: [{name: a, image: b}]\n",
+    );
+    let text = stdout(&check(&["-f", f.to_str().unwrap()]));
+    assert!(text.contains("Pod x/(no metadata.name)  ["), "{text}");
+}

@@ -411,6 +411,21 @@ pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectRes
     }
 }
 
+/// `Kind namespace/name` for the text output; an object without a name (`name: ""`, or only
+/// `generateName`) says so instead of ending in a bare `namespace/`.
+fn object_label(kind: &str, namespace: &str, name: &str) -> String {
+    let name = if name.is_empty() {
+        "(no metadata.name)"
+    } else {
+        name
+    };
+    if namespace.is_empty() {
+        format!("{kind} {name}")
+    } else {
+        format!("{kind} {namespace}/{name}")
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -431,11 +446,7 @@ pub fn render_text(report: &Report) -> String {
             not_phi += 1;
             "NOT PHI"
         };
-        let object = if r.namespace.is_empty() {
-            format!("{} {}", r.kind, r.name)
-        } else {
-            format!("{} {}/{}", r.kind, r.namespace, r.name)
-        };
+        let object = object_label(&r.kind, &r.namespace, &r.name);
         let count = if r.findings.is_empty() {
             String::new()
         } else {
@@ -458,11 +469,7 @@ pub fn render_text(report: &Report) -> String {
         match s.reason {
             SkipReason::ClusterState => {}
             SkipReason::KindNotJudged => {
-                let object = if s.namespace.is_empty() {
-                    format!("{} {}", s.kind, s.name)
-                } else {
-                    format!("{} {}/{}", s.kind, s.namespace, s.name)
-                };
+                let object = object_label(&s.kind, &s.namespace, &s.name);
                 let _ = writeln!(
                     out,
                     "SKIPPED  {object}  [{}]  {} ({})",

@@ -69,7 +69,8 @@ pub enum FileError {
 pub(crate) fn object_ref(source: &str, kind: &str, name: &str) -> String {
     match (kind.is_empty(), name.is_empty()) {
         (true, true) => source.to_string(),
-        (false, true) => format!("{source}: {kind}"),
+        // The API server needs a name: say it is missing rather than print a bare kind.
+        (false, true) => format!("{source}: {kind} with no metadata.name"),
         (true, false) => format!("{source}: {name:?}"),
         (false, false) => format!("{source}: {kind} {name:?}"),
     }

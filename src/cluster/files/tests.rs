@@ -153,7 +153,10 @@ mod yaml_tests {
     #[test]
     fn object_refs_leave_out_what_is_unknown() {
         assert_eq!(object_ref("f#1", "", ""), "f#1");
-        assert_eq!(object_ref("f#1", "Pod", ""), "f#1: Pod");
+        assert_eq!(
+            object_ref("f#1", "Pod", ""),
+            "f#1: Pod with no metadata.name"
+        );
         assert_eq!(object_ref("f#1", "Pod", "a"), "f#1: Pod \"a\"");
     }
 }
