@@ -2240,3 +2240,12 @@ fn yaml_errors_speak_of_the_manifest_not_the_reader() {
     let text = stdout(&check(&["-f", f.to_str().unwrap()]));
     assert!(text.contains("Pod x/(no metadata.name)  ["), "{text}");
 }
+
+#[test]
+fn a_legacy_cert_manager_cluster_issuer_is_cluster_scoped() {
+    // Istio's Bookinfo sample ships a ClusterIssuer of cert-manager's pre-1.0 group
+    // (certmanager.k8s.io) with a namespace: kubectl ignores it, so `-n` must not conflict.
+    let f = "tests/fixtures/real-world/istio-bookinfo/legacy-cluster-issuer.yaml";
+    let out = check(&["-f", f, "-n", "bookinfo"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

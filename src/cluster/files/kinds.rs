@@ -60,7 +60,7 @@ pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("certificates.k8s.io", "CertificateSigningRequest")
             | ("flowcontrol.apiserver.k8s.io", _)
             | ("phiguard.io", "PhiPolicy" | "PhiException")
-            | ("cert-manager.io", "ClusterIssuer")
+            | ("cert-manager.io" | "certmanager.k8s.io", "ClusterIssuer")
             | (
                 "crd.projectcalico.org" | "projectcalico.org",
                 "FelixConfiguration"
