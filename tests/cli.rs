@@ -2219,6 +2219,18 @@ fn yaml_errors_speak_of_the_manifest_not_the_reader() {
         "{err}"
     );
 
+    let f = write_temp(
+        dir.path(),
+        "binary.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: !!binary //79\n",
+    );
+    let err = stderr(&check(&["-f", f.to_str().unwrap()]));
+    assert!(
+        err.contains("binary.yaml:5:") && err.contains("without the `!!binary` tag"),
+        "{err}"
+    );
+    assert!(!err.contains("Options") && !err.contains("//79"), "{err}");
+
     // An object with an empty name is named as such, not as a bare kind.
     let f = write_temp(
         dir.path(),

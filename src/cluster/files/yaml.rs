@@ -185,6 +185,12 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         | E::AliasReplayCounterOverflow { .. } => {
             "document contains excessive aliasing (`*name`); write the repeated parts out".into()
         }
+        E::BinaryNotUtf8 { .. } => {
+            "a `!!binary` value that does not decode to UTF-8 text; Kubernetes fields hold \
+             text: write the base64 text without the `!!binary` tag (Secret `data` values are \
+             base64 already)"
+                .into()
+        }
         E::UnknownAnchor { .. } => {
             "an alias (`*name`) refers to an anchor (`&name`) not defined before it in this \
              document"
