@@ -2261,3 +2261,20 @@ fn a_legacy_cert_manager_cluster_issuer_is_cluster_scoped() {
     let out = check(&["-f", f, "-n", "bookinfo"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn operator_managed_databases_are_skipped_saying_their_operator_runs_pods() {
+    // CloudNativePG, Strimzi, ECK, mariadb-operator: PHI stores without a pod template.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write_temp(
+        dir.path(),
+        "cnpg.yaml",
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: records}\n\
+         spec: {instances: 3, storage: {size: 1Gi, storageClass: standard}}\n",
+    );
+    let out = check(&["-f", f.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    let message = v["skipped"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("its operator runs pods"), "{v:#}");
+}

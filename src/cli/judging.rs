@@ -205,6 +205,13 @@ fn take_input(d: Document) -> Result<Input, CheckError> {
                         "runs pods ({path}): their controller is not judged here; the webhook judges each Pod when it is created, with the same rules"
                     ),
                 )
+            } else if files::operator_runs_pods(group, &d.kind) {
+                skip(
+                    SkipReason::KindNotJudged,
+                    "kind not judged, though its operator runs pods and claims volumes for it: \
+                     the webhook judges the Pods and PersistentVolumeClaims it creates"
+                        .into(),
+                )
             } else {
                 skip(SkipReason::KindNotJudged, "kind not judged".into())
             },

@@ -74,6 +74,30 @@ pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
     ) && !matches!((group, kind), ("storage.k8s.io", "CSIStorageCapacity"))
 }
 
+/// Custom resources whose operator runs pods (and claims volumes) for them without a pod
+/// template in the object: databases, brokers and search clusters that hold PHI, so their
+/// skip says that the webhook judges what the operator creates.
+pub(crate) fn operator_runs_pods(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("postgresql.cnpg.io", "Cluster" | "Pooler")
+            | ("postgres-operator.crunchydata.com", "PostgresCluster")
+            | ("acid.zalan.do", "postgresql")
+            | (
+                "kafka.strimzi.io",
+                "Kafka" | "KafkaNodePool" | "KafkaConnect" | "KafkaMirrorMaker2" | "KafkaBridge"
+            )
+            | ("elasticsearch.k8s.elastic.co", "Elasticsearch")
+            | ("kibana.k8s.elastic.co", "Kibana")
+            | ("logstash.k8s.elastic.co", "Logstash")
+            | ("apm.k8s.elastic.co", "ApmServer")
+            | ("enterprisesearch.k8s.elastic.co", "EnterpriseSearch")
+            | ("k8s.mariadb.com", "MariaDB" | "MaxScale")
+            | ("mongodbcommunity.mongodb.com", "MongoDBCommunity")
+            | ("rabbitmq.com", "RabbitmqCluster")
+    )
+}
+
 /// Where a custom resource carries containers (a `containers` list, or a `container`, with an
 /// `image`), as a field path, so an object that runs pods is never skipped silently.
 pub(crate) fn pod_spec_path(value: &Value) -> Option<String> {
