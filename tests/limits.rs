@@ -337,6 +337,120 @@ async fn stalled_streams_over_http2_stay_within_the_body_budget() {
     driver.abort();
 }
 
+/// A compliant PHI Deployment review of about `bytes` bytes whose judging is slow: tens of
+/// thousands of PVC volumes, each looked up and mounted nowhere.
+fn large_review(bytes: usize) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("deployment-create-allowed")).unwrap())
+            .unwrap();
+    let volumes = v["request"]["object"]["spec"]["template"]["spec"]["volumes"]
+        .as_array_mut()
+        .unwrap();
+    let mut i = 0;
+    let mut size = 2_000;
+    while size < bytes {
+        let vol = serde_json::json!({"name": format!("v{i}"), "persistentVolumeClaim": {"claimName": "data"}});
+        size += vol.to_string().len() + 1;
+        volumes.push(vol);
+        i += 1;
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Threads of the server process.
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Threads")
+}
+
+/// Eight clients send a 2.9 MB review that takes seconds to judge, with a 200 ms request
+/// timeout, and send it again as soon as they get their 408 (measured before: the judgments
+/// went on after their 408 while their judging slot and body budget were handed to the next
+/// request; RSS 15 MB -> 7.4 GB, 90 threads). A judgment that timed out keeps what it holds
+/// until it ends, so at most `available_parallelism` large reviews are judged at once and at
+/// most the body budget is buffered, however often the clients retry.
+#[tokio::test]
+async fn judging_that_timed_out_keeps_its_slot_and_budget() {
+    let s = Server::start(&["--request-timeout", "200ms"]).await;
+    let body = Arc::new(large_review(SENT));
+    assert!(
+        body.len() > 2_800_000 && body.len() < DECLARED,
+        "{}",
+        body.len()
+    );
+    let before = s.rss();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for _ in 0..8 {
+        let (client, body, stop) = (s.client(), body.clone(), stop.clone());
+        let url = format!("https://{HOST}:{}/validate", s.addr.port());
+        senders.push(tokio::spawn(async move {
+            let mut timed_out = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                if r.is_ok_and(|r| r.status() == 408) {
+                    timed_out += 1;
+                }
+            }
+            timed_out
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut peak_threads = 0;
+    let started = Instant::now();
+    let (growth, answered) = {
+        let abuse = s.under_abuse(before, Duration::from_secs(8), Duration::from_secs(2));
+        tokio::pin!(abuse);
+        loop {
+            tokio::select! {
+                r = &mut abuse => break r,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    peak_threads = peak_threads.max(threads(s.child.id()));
+                }
+            }
+        }
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut timed_out = 0;
+    for t in senders {
+        timed_out += t.await.unwrap();
+    }
+    let cores = std::thread::available_parallelism().map_or(2, usize::from) as u64;
+    eprintln!(
+        "timed-out judging: RSS +{} MiB, peak {peak_threads} threads, {timed_out} 408s in {:?}, \
+         {answered} reviews answered beside",
+        growth / MIB,
+        started.elapsed()
+    );
+    assert!(timed_out >= 8, "the abuse timed out ({timed_out} 408s)");
+    assert!(answered >= 5, "{answered} reviews answered");
+    // The body budget (32 MiB by default), per judging slot (one per core) a review being
+    // decoded and judged (about 40 MiB for this one in a debug build: 118 MiB in all with
+    // two slots), and 32 MiB for the allocator's slack and the reviews sent beside.
+    let ceiling = 32 * MIB + cores * 48 * MIB + 32 * MIB;
+    assert!(
+        growth < ceiling,
+        "RSS grew by {} MiB (ceiling {} MiB: the body budget and {cores} judging slots)",
+        growth / MIB,
+        ceiling / MIB
+    );
+    // Async workers, a few helpers, and at most one blocking thread per judging slot (plus
+    // idle ones the pool keeps for 10 s).
+    assert!(
+        peak_threads <= 8 + 2 * cores,
+        "{peak_threads} threads: judgments piled up on the blocking pool"
+    );
+}
+
 fn stalled_request() -> axum::http::Request<()> {
     axum::http::Request::builder()
         .method("POST")

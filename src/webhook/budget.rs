@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::router::{INLINE_MAX_BYTES, MAX_BODY_BYTES};
 use crate::telemetry::Metrics;
 
-/// Memory for request bodies, reserved before a body is read and released when its review is
-/// answered, so what phi-guard buffers is bounded by configuration, not by traffic: a flood of
+/// Memory for request bodies, reserved before a body is read and released when the work on its
+/// review ends (after a 408 too: a judgment that outlives its request keeps its room), so what phi-guard buffers is bounded by configuration, not by traffic: a flood of
 /// large or stalled bodies waits (and times out, 408) instead of growing the heap. Bodies up to
 /// [`INLINE_MAX_BYTES`] (every ordinary review) draw on a quarter of the budget of their own, so
 /// large bodies never starve them. Large bodies are also judged at most

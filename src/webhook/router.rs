@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::admission::{
     AdmissionResponse, AdmissionReview, LenientReview, ReviewResponse, Status, API_VERSION, KIND,
 };
+use super::budget::Reserved;
 use super::review::{judge, Outcome};
 use crate::cluster::confirm::{ConfirmError, Confirmer};
 use crate::cluster::ClusterState;
@@ -251,8 +252,9 @@ async fn validate_request(app: AppState, req: Request) -> Response {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return too_large();
     }
-    // Held until the review is answered: the bytes and what is decoded from them.
-    let Some(_reserved) = app.budget.reserve(declared).await else {
+    // Held until the work on this request ends (not merely until it is answered: see
+    // `review`): the bytes and what is decoded from them.
+    let Some(reserved) = app.budget.reserve(declared).await else {
         return crashed_msg(&app, "request body budget closed");
     };
     let body: Body = req.into_body();
@@ -269,7 +271,7 @@ async fn validate_request(app: AppState, req: Request) -> Response {
         }
     };
     let started = Instant::now();
-    let response = review(&app, bytes, started).await;
+    let response = review(&app, bytes, reserved, started).await;
     app.metrics
         .review_duration
         .observe(started.elapsed().as_secs_f64());
@@ -298,22 +300,39 @@ enum Pass {
 /// timeout (a layer around this handler) can fire: a review past it is answered 408, which the
 /// API server treats as a failed call (fail closed). A decision that would deny, or that
 /// rests on an unknown namespace, is confirmed with consistent reads and made again.
-async fn review(app: &AppState, bytes: axum::body::Bytes, started: Instant) -> Response {
+///
+/// A 408 drops this future but cannot stop a task already on the blocking pool, so what the
+/// request holds (its body's room in the budget, its judging slot) is moved into that task and
+/// released when the task ends, not when the 408 is sent: work that timed out still counts
+/// against the limits, and a client that retries on timeout cannot pile up judgments.
+async fn review(
+    app: &AppState,
+    bytes: axum::body::Bytes,
+    reserved: Reserved,
+    started: Instant,
+) -> Response {
     // Small reviews (nearly all) are judged inline: their cost is linear and measured in tens
     // of microseconds, less than a hop to the blocking pool. Large ones go to the blocking pool,
     // where a slow judgment cannot stall health checks or other reviews and the request
     // timeout can fire.
-    let first = if bytes.len() <= INLINE_MAX_BYTES {
-        first_pass(app, &bytes, started)
-    } else {
-        let Ok(_judging) = app.budget.judging.clone().acquire_owned().await else {
+    let large = bytes.len() > INLINE_MAX_BYTES;
+    let (first, reserved) = if large {
+        let Some(slot) = judging_slot(app).await else {
             return crashed_msg(app, "judging slots closed");
         };
         let (a, b) = (app.clone(), bytes.clone());
-        match tokio::task::spawn_blocking(move || first_pass(&a, &b, started)).await {
+        match tokio::task::spawn_blocking(move || {
+            let pass = first_pass(&a, &b, started);
+            drop(slot);
+            (pass, reserved)
+        })
+        .await
+        {
             Ok(p) => p,
             Err(e) => return crashed(app, &e),
         }
+    } else {
+        (first_pass(app, &bytes, started), reserved)
     };
     let (lookups, namespace_unknown) = match first {
         Pass::Done(r) => return r,
@@ -342,15 +361,31 @@ async fn review(app: &AppState, bytes: axum::body::Bytes, started: Instant) -> R
         },
         read_started.elapsed().as_secs_f64(),
     );
+    // Small reviews are judged again without a slot: their budget is the small pool's.
+    let slot = if large {
+        let Some(slot) = judging_slot(app).await else {
+            return crashed_msg(app, "judging slots closed");
+        };
+        Some(slot)
+    } else {
+        None
+    };
     let a = app.clone();
     match tokio::task::spawn_blocking(move || {
-        second_pass(&a, &bytes, started, fresh, namespace_unknown)
+        let response = second_pass(&a, &bytes, started, fresh, namespace_unknown);
+        drop((slot, reserved));
+        response
     })
     .await
     {
         Ok(r) => r,
         Err(e) => crashed(app, &e),
     }
+}
+
+/// One of the slots large reviews are judged in (see [`super::budget::BodyBudget`]).
+async fn judging_slot(app: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    app.budget.judging.clone().acquire_owned().await.ok()
 }
 
 /// A judging task panicked: answer 500 (the API server fails the call: fail closed).
