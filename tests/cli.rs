@@ -2136,6 +2136,192 @@ spec:
     assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
 
+/// Inputs that are too large or not regular files: refused with a clear error (exit 2), in
+/// bounded time and memory. Before, `check -f /dev/zero` grew until killed, a 1 GB one-line file
+/// peaked at 4.2 GB and a FIFO hung the run.
+mod input_limits {
+    use super::*;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    /// `phi-guard check` under a 1 GiB address-space limit (`ulimit -v`) and a 30 s deadline,
+    /// standard input from `stdin` (a path) or empty.
+    fn check_bounded(args: &[&str], stdin: Option<&Path>) -> (Output, Duration) {
+        let input = match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).expect("open stdin source")),
+            None => Stdio::null(),
+        };
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 1048576 && exec "$0" check "$@""#)
+            .arg(env!("CARGO_BIN_EXE_phi-guard"))
+            .args(args)
+            .current_dir(root())
+            .stdin(input)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run phi-guard");
+        let pid = child.id();
+        let started = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output()));
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(out) => (out.expect("phi-guard output"), started.elapsed()),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("phi-guard check {args:?} still running after 30 s");
+            }
+        }
+    }
+
+    /// Exit 2 with `message` in the error, well within the deadline and the memory limit.
+    fn refused(args: &[&str], stdin: Option<&Path>, message: &str) {
+        let (out, took) = check_bounded(args, stdin);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(
+            err.contains(message),
+            "{args:?}: expected {message:?} in: {err}"
+        );
+        assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
+    }
+
+    fn mkfifo(path: &Path) {
+        let ok = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+        assert!(ok.success());
+    }
+
+    #[test]
+    fn devices_are_refused_as_files_and_as_cluster_state() {
+        let device = "/dev/zero: a device: only regular files and standard input are read";
+        refused(&["-f", "/dev/zero"], None, device);
+        refused(
+            &["-f", "examples/compliant", "--cluster-state", "/dev/zero"],
+            None,
+            device,
+        );
+        refused(
+            &["-f", "examples/compliant", "--policy", "/dev/zero"],
+            None,
+            device,
+        );
+        refused(&["-f", "/dev/null"], None, "/dev/null: a device");
+    }
+
+    #[test]
+    fn endless_standard_input_stops_at_the_default_limit() {
+        refused(
+            &["-f", "-"],
+            Some(Path::new("/dev/zero")),
+            "<stdin>: larger than the limit of 128 MiB (--max-file-mib)",
+        );
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_and_one_under_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // One line of 2 MiB, as a minified or generated file would be.
+        let big = write_temp(
+            dir.path(),
+            "big.yaml",
+            &format!("# {}\n", "x".repeat(2 * 1024 * 1024)),
+        );
+        let big = big.to_str().unwrap();
+        refused(
+            &["--max-file-mib", "1", "-f", big],
+            None,
+            &format!("{big}: larger than the limit of 1 MiB (--max-file-mib)"),
+        );
+        refused(
+            &[
+                "--max-file-mib",
+                "1",
+                "-f",
+                "examples/compliant",
+                "--cluster-state",
+                big,
+            ],
+            None,
+            "larger than the limit of 1 MiB",
+        );
+        // Standard input, the same limit.
+        refused(
+            &["--max-file-mib", "1", "-f", "-"],
+            Some(Path::new(big)),
+            "<stdin>: larger than the limit of 1 MiB",
+        );
+        // Walking a directory too.
+        refused(
+            &["--max-file-mib", "1", "-f", dir.path().to_str().unwrap()],
+            None,
+            "big.yaml: larger than the limit of 1 MiB",
+        );
+        // Real manifests are far below any limit.
+        let (out, _) = check_bounded(
+            &[
+                "--max-file-mib",
+                "1",
+                "-f",
+                "examples/compliant",
+                "--cluster-state",
+                "examples/cluster",
+            ],
+            None,
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+
+    /// The default limit, with a sparse file (nothing written to disk) just over it: refused
+    /// from its size, before reading.
+    #[test]
+    fn the_default_limit_refuses_a_larger_file_before_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.yaml");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(128 * 1024 * 1024 + 1).unwrap();
+        let (out, took) = check_bounded(&["-f", path.to_str().unwrap()], None);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("huge.yaml: larger than the limit of 128 MiB (--max-file-mib)"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{took:?}: read before refusing"
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_named_or_found_in_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.yaml");
+        mkfifo(&fifo);
+        let fifo = fifo.to_str().unwrap();
+        let message = format!("{fifo}: a FIFO (named pipe): only regular files");
+        refused(&["-f", fifo], None, &message);
+        refused(
+            &["-f", "examples/compliant", "--cluster-state", fifo],
+            None,
+            &message,
+        );
+        // Met while walking a directory, beside a real manifest.
+        let walked = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            root().join("examples/compliant/records-api.yaml"),
+            walked.path().join("app.yaml"),
+        )
+        .unwrap();
+        mkfifo(&walked.path().join("sub.yaml"));
+        refused(
+            &["-f", walked.path().to_str().unwrap()],
+            None,
+            "sub.yaml: a FIFO (named pipe)",
+        );
+    }
+}
+
 /// A Deployment whose containers share one environment through `count` aliases of one anchor,
 /// as hand-written manifests do.
 fn deployment_with_aliases(count: usize) -> String {

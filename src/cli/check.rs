@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,6 +83,17 @@ pub struct CheckArgs {
         default_value_t = OutputFormat::Text
     )]
     pub output: OutputFormat,
+
+    /// Largest input read, in MiB: each file (-f, --policy, --cluster-state) and standard
+    /// input, and so each document in them. Far above any real manifest; a larger input is an
+    /// error (exit 2), as is a FIFO, device or socket, named or found in a directory.
+    #[arg(
+        long = "max-file-mib",
+        env = "PHI_GUARD_CHECK_MAX_FILE_MIB",
+        value_name = "MIB",
+        default_value_t = files::DEFAULT_MAX_FILE_MIB
+    )]
+    pub max_file_mib: u64,
 }
 
 /// How `check` prints its results.
@@ -251,12 +262,13 @@ pub fn run(args: CheckArgs) -> ExitCode {
 /// Judging waits until everything is read, so an object is judged against every policy and
 /// all the state.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
-    let state_docs = files::read_documents(&args.cluster_state)?;
-    let policy_docs = files::read_documents(&args.policies)?;
+    let max_bytes = args.max_file_mib.saturating_mul(files::MIB);
+    let state_docs = files::read_documents(&args.cluster_state, max_bytes)?;
+    let policy_docs = files::read_documents(&args.policies, max_bytes)?;
     let mut judging = Judging::new(&state_docs, &policy_docs)?;
     drop(state_docs);
     let mut first_error: Option<CheckError> = None;
-    let read = read_inputs(&args.files, &mut |mut d| {
+    let read = read_inputs(&args.files, max_bytes, &mut |mut d| {
         if first_error.is_some() {
             return Ok(());
         }
@@ -325,19 +337,14 @@ fn apply_namespace(docs: &mut [Document], flag: Option<&str>) -> Result<(), Chec
 /// standard input.
 fn read_inputs(
     paths: &[PathBuf],
+    max_bytes: u64,
     f: &mut dyn FnMut(Document) -> Result<(), FileError>,
 ) -> Result<(Vec<files::SkippedInput>, Option<String>), CheckError> {
-    let mut reader = files::Reader::new();
+    let mut reader = files::Reader::with_max_bytes(max_bytes);
     let mut stdin = None;
     for p in paths {
         if p.as_os_str() == "-" {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .map_err(|e| FileError::Io {
-                    path: "<stdin>".into(),
-                    source: e,
-                })?;
+            let bytes = files::read_bounded(std::io::stdin().lock(), "<stdin>", max_bytes)?;
             let text = String::from_utf8(bytes).map_err(|_| FileError::Io {
                 path: "<stdin>".into(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),

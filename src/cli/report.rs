@@ -74,8 +74,9 @@ fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
             for p in &args.files {
                 reader.read_path(p)?;
             }
-            let state = files::read_documents(&args.cluster_state)?;
-            let policies = files::read_documents(&args.policies)?;
+            let max = files::DEFAULT_MAX_FILE_MIB * files::MIB;
+            let state = files::read_documents(&args.cluster_state, max)?;
+            let policies = files::read_documents(&args.policies, max)?;
             let generations = generations_of(&reader.docs);
             let judged = judge_documents(reader.docs, &state, &policies)?;
             let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();

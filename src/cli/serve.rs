@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use super::duration::HumanDuration;
 use super::tls::{SelfManagedTlsArgs, TlsArgs};
 use crate::certs;
-use crate::cluster::files::load_paths;
+use crate::cluster::files::{load_paths, DEFAULT_MAX_FILE_MIB, MIB};
 use crate::cluster::ClusterState;
 use crate::policy::effective_policies;
 use crate::telemetry::{self, LogFormat, Metrics, Readiness};
@@ -84,6 +84,10 @@ pub struct ClusterArgs {
     /// the built-in hipaa-baseline applies.
     #[arg(long, env = "PHI_GUARD_CLUSTER_STATE", value_delimiter = ',')]
     pub cluster_state: Vec<PathBuf>,
+    /// Largest --cluster-state file read, in MiB; a larger one fails the start. Only regular
+    /// files are read (a FIFO or device is refused).
+    #[arg(long, env = "PHI_GUARD_MAX_FILE_MIB", default_value_t = DEFAULT_MAX_FILE_MIB)]
+    pub max_file_mib: u64,
     /// Budget for the consistent API reads that confirm a decision the watch caches cannot
     /// settle (a denial that rests on an object missing from the cache, or an object whose
     /// namespace is not cached yet). Keep it below the webhook's timeoutSeconds.
@@ -144,8 +148,17 @@ pub struct LogArgs {
 /// Cluster state and policies from YAML files. Without any valid PhiPolicy in them, the built-in
 /// hipaa-baseline applies. Rejected policies are logged and kept in the set (metrics).
 pub fn state_from_files(paths: &[PathBuf]) -> anyhow::Result<ClusterState> {
+    state_from_files_within(paths, DEFAULT_MAX_FILE_MIB)
+}
+
+/// As [`state_from_files`], refusing any file over `max_file_mib` MiB.
+pub fn state_from_files_within(
+    paths: &[PathBuf],
+    max_file_mib: u64,
+) -> anyhow::Result<ClusterState> {
     let state = ClusterState::new();
-    let policies = load_paths(paths, &state).context("loading --cluster-state")?;
+    let policies = load_paths(paths, &state, max_file_mib.saturating_mul(MIB))
+        .context("loading --cluster-state")?;
     let set = effective_policies(&policies);
     for r in &set.rejected {
         tracing::error!(policy = %r.name, error = %r.error, "PhiPolicy rejected");
@@ -232,8 +245,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             state
         }
         _ => {
-            let paths = args.cluster.cluster_state.clone();
-            let state = tokio::task::spawn_blocking(move || state_from_files(&paths))
+            let (paths, max) = (
+                args.cluster.cluster_state.clone(),
+                args.cluster.max_file_mib,
+            );
+            let state = tokio::task::spawn_blocking(move || state_from_files_within(&paths, max))
                 .await
                 .context("loading --cluster-state")??;
             let sizes: Vec<String> = state

@@ -3,6 +3,7 @@
 
 mod aliases;
 mod decode;
+mod input;
 mod kinds;
 mod locate;
 mod safeguards;
@@ -11,6 +12,7 @@ mod tests;
 mod yaml;
 
 pub(crate) use decode::*;
+pub(crate) use input::{read_bounded, DEFAULT_MAX_FILE_MIB, MIB};
 pub(crate) use kinds::*;
 pub(crate) use locate::{FileLocator, Position, SourceRef};
 #[cfg(test)]
@@ -56,6 +58,10 @@ pub enum FileError {
         column: usize,
         message: String,
     },
+    #[error("{path}: larger than the limit of {limit} (--max-file-mib)")]
+    TooLarge { path: String, limit: String },
+    #[error("{path}: {what}: only regular files and standard input are read")]
+    NotRegular { path: String, what: &'static str },
     #[error("{}: {message}", object_ref(source_ref, kind, name))]
     Object {
         source_ref: String,
@@ -128,9 +134,11 @@ pub(crate) enum Origin {
 /// Reads files and directories, each file once: symbolic links are followed, and a file or
 /// directory reached again (a link cycle, two links to one file, a path given twice) is
 /// skipped with a note, so a link loop can neither hang the walk nor double the objects.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Reader {
     seen: HashSet<PathBuf>,
+    /// Bytes one file may hold at most.
+    max_bytes: u64,
     /// The documents read, in order.
     pub docs: Vec<Document>,
     /// What was skipped, in order.
@@ -139,7 +147,17 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub(crate) fn new() -> Self {
-        Self::default()
+        Self::with_max_bytes(DEFAULT_MAX_FILE_MIB * MIB)
+    }
+
+    /// A reader refusing any file over `max_bytes`.
+    pub(crate) fn with_max_bytes(max_bytes: u64) -> Self {
+        Reader {
+            seen: HashSet::new(),
+            max_bytes,
+            docs: Vec::new(),
+            skipped: Vec::new(),
+        }
     }
 
     /// Read a file, or a directory recursively (`*.yaml`, `*.yml`, `*.json` in name order).
@@ -172,10 +190,7 @@ impl Reader {
         )?;
         for (file, origin) in files {
             let name = file.display().to_string();
-            let bytes = std::fs::read(&file).map_err(|e| FileError::Io {
-                path: name.clone(),
-                source: e,
-            })?;
+            let bytes = input::read_file(&file, self.max_bytes)?;
             let Ok(text) = String::from_utf8(bytes) else {
                 if origin == Origin::Walked {
                     self.skip(name, "not UTF-8 text");
@@ -265,9 +280,12 @@ fn plural_docs(n: usize) -> String {
 }
 
 /// Read every document under these files and directories (directories recursively, files
-/// ending in .yaml, .yml or .json, in name order; each file once).
-pub(crate) fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, FileError> {
-    let mut reader = Reader::new();
+/// ending in .yaml, .yml or .json, in name order; each file once; none over `max_bytes`).
+pub(crate) fn read_documents(
+    paths: &[PathBuf],
+    max_bytes: u64,
+) -> Result<Vec<Document>, FileError> {
+    let mut reader = Reader::with_max_bytes(max_bytes);
     for p in paths {
         reader.read_path(p)?;
     }
@@ -308,6 +326,8 @@ fn collect_files(
         return Ok(());
     }
     let md = std::fs::metadata(&resolved).map_err(io)?;
+    // Named or met walking a directory, a FIFO would block the read and a device never end it.
+    input::refuse_special(p, &md)?;
     if md.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&resolved)
             .map_err(io)?
@@ -332,10 +352,11 @@ fn collect_files(
 
 /// Load the cluster objects in these files and directories into `state`, document by document
 /// (memory stays at one document's tree, not the whole set: `serve --cluster-state` with tens of
-/// thousands of objects). Returns the PhiPolicies found.
+/// thousands of objects). No file may hold more than `max_bytes`. Returns the PhiPolicies found.
 pub(crate) fn load_paths(
     paths: &[PathBuf],
     state: &ClusterState,
+    max_bytes: u64,
 ) -> Result<Vec<PhiPolicy>, FileError> {
     let mut files = Vec::new();
     let (mut seen, mut skipped) = (HashSet::new(), Vec::new());
@@ -345,9 +366,10 @@ pub(crate) fn load_paths(
     let mut policies = Vec::new();
     for (file, origin) in files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(&file).map_err(|e| FileError::Io {
+        let bytes = input::read_file(&file, max_bytes)?;
+        let text = String::from_utf8(bytes).map_err(|_| FileError::Io {
             path: name.clone(),
-            source: e,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
         })?;
         let mut batch = Vec::new();
         let result = for_each_value(&name, &text, |source, value| {

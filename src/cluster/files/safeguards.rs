@@ -110,7 +110,12 @@ spec: {maxUnavailable: 1, selector: {matchLabels: {app: api}}}
 "#;
         std::fs::write(dir.path().join("state.yaml"), text).expect("write");
         let state = ClusterState::new();
-        load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        load_paths(
+            &[dir.path().to_path_buf()],
+            &state,
+            DEFAULT_MAX_FILE_MIB * MIB,
+        )
+        .expect("load");
         assert_eq!(state.linkerd_servers("phi").len(), 1);
         assert!(state.linkerd_authorization_policies("phi")[0].requires_mesh_tls);
         assert_eq!(
@@ -125,7 +130,12 @@ spec: {maxUnavailable: 1, selector: {matchLabels: {app: api}}}
 
         let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: schedules.velero.io}\n";
         std::fs::write(dir.path().join("velero.yaml"), crd).expect("write");
-        load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        load_paths(
+            &[dir.path().to_path_buf()],
+            &state,
+            DEFAULT_MAX_FILE_MIB * MIB,
+        )
+        .expect("load");
         assert_eq!(state.velero_schedules().map(|s| s.len()), Some(0));
     }
 }

@@ -23,7 +23,12 @@ spec: {mode: Warn}
         std::fs::write(dir.path().join("state.yaml"), text).expect("write");
         std::fs::write(dir.path().join("ignored.txt"), "not yaml: [").expect("write");
         let state = ClusterState::new();
-        let policies = load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        let policies = load_paths(
+            &[dir.path().to_path_buf()],
+            &state,
+            DEFAULT_MAX_FILE_MIB * MIB,
+        )
+        .expect("load");
         assert_eq!(policies.len(), 1);
         assert_eq!(policies[0].metadata.name.as_deref(), Some("strict"));
         assert!(state.namespaces.get("payments").is_some());
@@ -40,7 +45,12 @@ spec: {mode: Warn}
             .is_some_and(|n| n.is_default_deny()));
 
         std::fs::write(dir.path().join("broken.yaml"), "a: [1,\n").expect("write");
-        let err = load_paths(&[dir.path().to_path_buf()], &ClusterState::new()).unwrap_err();
+        let err = load_paths(
+            &[dir.path().to_path_buf()],
+            &ClusterState::new(),
+            DEFAULT_MAX_FILE_MIB * MIB,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("broken.yaml:"), "{err}");
     }
 }
@@ -204,7 +214,12 @@ spec: {targetRef: {kind: Mesh}, rules: [{default: {mode: Permissive}}]}
 "#;
         std::fs::write(dir.path().join("platform.yaml"), text).expect("write");
         let state = ClusterState::new();
-        load_paths(&[dir.path().to_path_buf()], &state).expect("load");
+        load_paths(
+            &[dir.path().to_path_buf()],
+            &state,
+            DEFAULT_MAX_FILE_MIB * MIB,
+        )
+        .expect("load");
         let cilium = state
             .platform_encryption(PlatformSource::Cilium)
             .expect("cilium");
