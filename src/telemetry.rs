@@ -4,6 +4,8 @@
 //! Logs never carry object content, env values or annotation values: review lines name the
 //! object (kind, namespace, name) and the rule ids, nothing else.
 
+mod text_fields;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub fn init_logging(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
         LogFormat::Text => builder
+            .fmt_fields(text_fields::QuotedFields)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init(),
     };
