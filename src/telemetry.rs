@@ -111,6 +111,9 @@ pub struct Metrics {
     pub failing_components: Gauge,
     /// Open connections by listener (webhook, admin).
     pub open_connections: Family<[(&'static str, String); 1], Gauge>,
+    pub connections_saturated: Family<[(&'static str, String); 1], Gauge>,
+    pub connection_saturations: Family<[(&'static str, String); 1], Counter>,
+    pub connections_refused: Family<[(&'static str, String); 2], Counter>,
     /// Requests that waited for room in the request body budget.
     pub body_budget_waits: Counter,
     /// Changes to phi-guard's webhook configuration by others, undone, by what drifted.
@@ -275,6 +278,24 @@ impl Metrics {
             "Open connections by listener (webhook: at most --max-connections)",
             open_connections.clone(),
         );
+        let connections_saturated = Family::<[(&'static str, String); 1], Gauge>::default();
+        registry.register(
+            "connections_saturated",
+            "1 while every connection slot of the listener is taken (--max-connections): new connections wait in the listen backlog",
+            connections_saturated.clone(),
+        );
+        let connection_saturations = Family::<[(&'static str, String); 1], Counter>::default();
+        registry.register(
+            "connection_saturations",
+            "Times a listener found every connection slot taken",
+            connection_saturations.clone(),
+        );
+        let connections_refused = Family::<[(&'static str, String); 2], Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed as soon as accepted, by reason (per_peer: the address had --max-connections-per-peer open)",
+            connections_refused.clone(),
+        );
         let body_budget_waits = Counter::default();
         registry.register(
             "body_budget_waits",
@@ -292,6 +313,9 @@ impl Metrics {
             webhook_drift,
             failing_components,
             open_connections,
+            connections_saturated,
+            connection_saturations,
+            connections_refused,
             body_budget_waits,
             request_timeouts,
             exceptions_expiring,

@@ -451,6 +451,115 @@ async fn judging_that_timed_out_keeps_its_slot_and_budget() {
     );
 }
 
+/// A TLS connection to the webhook from `ip` (any 127.0.0.0/8 address is this host), which
+/// sends one real review, reads its answer and stays open, idle, as a keep-alive connection.
+async fn idle_after_one_review(
+    s: &Server,
+    ip: &str,
+    body: &[u8],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(format!("{ip}:0").parse().unwrap())?;
+    let tcp = sock.connect(s.addr).await?;
+    let mut conn = s
+        .tls(b"http/1.1")
+        .connect(ServerName::try_from(HOST).unwrap(), tcp)
+        .await?;
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await?;
+    conn.write_all(body).await?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(conn)
+}
+
+/// One pod opens connections, sends a review on each and leaves them idle (measured before,
+/// with the defaults: 400 such connections left 0 of 20 fresh reviews answered within 10 s
+/// while /readyz said 200). Scaled down here: a cap of 32 connections, 8 per peer address, and
+/// 100 connections from one address. The pod keeps its 8; the API server's fresh reviews,
+/// from another address, are answered at once. Four such pods take every slot: then the
+/// saturation shows in /metrics and /readyz.
+#[tokio::test]
+async fn one_peer_cannot_take_every_connection() {
+    let s = Server::start(&["--max-connections", "32", "--max-connections-per-peer", "8"]).await;
+    let body = std::fs::read(fixture("deployment-create-allowed")).unwrap();
+    let started = Instant::now();
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..100 {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            idle_after_one_review(&s, "127.0.0.2", &body),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(c)) => held.push(c),
+            _ => refused += 1,
+        }
+    }
+    eprintln!(
+        "one peer: {} connections held, {refused} refused in {:?}",
+        held.len(),
+        started.elapsed()
+    );
+    assert_eq!(held.len(), 8, "the per-peer cap holds");
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        slowest = slowest.max(s.review().await);
+    }
+    eprintln!("20 fresh reviews beside them, the slowest in {slowest:?}");
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
+    assert!(
+        s.metric("phi_guard_connections_refused_total{listener=\"webhook\",reason=\"per_peer\"}")
+            .await
+            >= 90.0
+    );
+    assert_eq!(
+        s.metric("phi_guard_connections_saturated{listener=\"webhook\"}")
+            .await,
+        0.0
+    );
+    // Three more addresses take the remaining 24 slots: saturated, and said so.
+    for ip in ["127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        for _ in 0..8 {
+            held.push(idle_after_one_review(&s, ip, &body).await.unwrap());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.metric("phi_guard_connections_saturated{listener=\"webhook\"}")
+            .await,
+        1.0
+    );
+    let ready = reqwest::get(format!("http://{}/readyz", s.admin))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let text = ready.text().await.unwrap();
+    assert!(
+        text.contains("saturated: every webhook connection slot"),
+        "{text}"
+    );
+    // Slots come back as connections close.
+    held.truncate(20);
+    assert!(s.review().await < Duration::from_secs(2));
+}
+
 fn stalled_request() -> axum::http::Request<()> {
     axum::http::Request::builder()
         .method("POST")

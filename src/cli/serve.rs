@@ -59,6 +59,15 @@ pub struct ListenArgs {
     /// --header-read-timeout, are closed.
     #[arg(long, env = "PHI_GUARD_MAX_CONNECTIONS", default_value_t = webhook::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Open webhook connections from one peer address at most; more are closed as soon as
+    /// they are accepted (counted in phi_guard_connections_refused_total). The API server
+    /// calls from a few addresses; one pod must not take every slot.
+    #[arg(long, env = "PHI_GUARD_MAX_CONNECTIONS_PER_PEER", default_value_t = webhook::DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    pub max_connections_per_peer: usize,
+    /// Listen backlog of both listeners: connections waiting to be accepted while every slot
+    /// is taken (the kernel caps it at net.core.somaxconn).
+    #[arg(long, env = "PHI_GUARD_LISTEN_BACKLOG", default_value_t = webhook::DEFAULT_LISTEN_BACKLOG)]
+    pub listen_backlog: u32,
     /// Memory for request bodies being read, across all requests, in MiB. A quarter is kept
     /// for ordinary reviews (bodies up to 64 KiB), so floods of large bodies never starve them;
     /// requests wait for room (up to --request-timeout). At least one 3 MiB body fits.
@@ -327,11 +336,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }));
     }
 
-    let listener = tokio::net::TcpListener::bind(args.listen.listen)
-        .await
+    let backlog = args.listen.listen_backlog;
+    let listener = webhook::bind(args.listen.listen, backlog)
         .with_context(|| format!("binding {}", args.listen.listen))?;
-    let admin = tokio::net::TcpListener::bind(args.listen.admin_listen)
-        .await
+    let admin = webhook::bind(args.listen.admin_listen, backlog)
         .with_context(|| format!("binding {}", args.listen.admin_listen))?;
     let mut opts = webhook::Options::new(cert_file, key_file);
     if let (Some(client), true) = (&client, args.cluster.cluster_state.is_empty()) {
@@ -345,6 +353,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.cert_reload_interval = args.tls.tls_reload_interval.into();
     opts.shutdown_grace = args.listen.shutdown_grace.into();
     opts.max_connections = args.listen.max_connections;
+    opts.max_connections_per_peer = args.listen.max_connections_per_peer;
     opts.handshake_timeout = args.listen.handshake_timeout.into();
     opts.body_buffer_mib = args.listen.body_buffer_mib;
     // Self-managed TLS writes the files after start: wait for them instead of failing.

@@ -42,6 +42,15 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 /// Default cap on open webhook connections (the API servers keep a few each; an idle TLS
 /// connection costs ~50 KiB).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default cap on open webhook connections from one peer address: the API server calls from a
+/// few addresses (its own, or a konnectivity agent's) with a few connections each, while one
+/// pod opening connections and leaving them idle must not take every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+/// Default listen backlog of both listeners: connections waiting for a slot (the kernel caps
+/// it at net.core.somaxconn). The standard library's 128 overflows under a burst of
+/// connections while every slot is taken, and the API server then sees connection errors
+/// instead of a short wait.
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
 /// Default memory for request bodies being read, across all requests (see
 /// `budget::BodyBudget`).
 pub const DEFAULT_BODY_BUFFER_MIB: usize = 32;
@@ -51,6 +60,7 @@ const MAX_STREAMS: u32 = 128;
 /// holds shutdown up.
 const ADMIN_LIMITS: server::Limits = server::Limits {
     max_connections: 64,
+    max_per_peer: 64,
     handshake_timeout: Duration::ZERO,
     first_request_timeout: Duration::from_secs(10),
     idle_timeout: Duration::from_secs(60),
@@ -64,6 +74,36 @@ const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 /// Default admin listener (/healthz, /readyz, /metrics).
 pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:8080";
+
+/// A listener on `addr` with room for `backlog` connections waiting to be accepted.
+pub fn bind(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As the standard library's bind does: a restarted process can bind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// The connection metrics of one listener.
+fn connection_metrics(metrics: &Metrics, listener: &str) -> server::ConnectionMetrics {
+    let l = [("listener", listener.to_string())];
+    server::ConnectionMetrics {
+        open: metrics.open_connections.get_or_create(&l).clone(),
+        saturated: metrics.connections_saturated.get_or_create(&l).clone(),
+        saturations: metrics.connection_saturations.get_or_create(&l).clone(),
+        refused_per_peer: metrics
+            .connections_refused
+            .get_or_create(&[
+                ("listener", listener.to_string()),
+                ("reason", "per_peer".to_string()),
+            ])
+            .clone(),
+    }
+}
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -86,6 +126,8 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// Open webhook connections at most (more wait in the listen backlog).
     pub max_connections: usize,
+    /// Open webhook connections from one peer address at most (more are closed at once).
+    pub max_connections_per_peer: usize,
     /// Memory for request bodies being read, across all requests, in MiB.
     pub body_buffer_mib: usize,
     /// The certificate files may not exist yet (self-managed TLS writes them after start):
@@ -108,6 +150,7 @@ impl Options {
             cert_reload_interval: DEFAULT_CERT_RELOAD_INTERVAL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             body_buffer_mib: DEFAULT_BODY_BUFFER_MIB,
             wait_for_certificate: false,
             confirmer: None,
@@ -212,6 +255,7 @@ pub async fn start(
             tokio::spawn(store.poll(tls_opts.cert_reload_interval, wait(tls_stopped.clone())));
         let limits = server::Limits {
             max_connections: tls_opts.max_connections,
+            max_per_peer: tls_opts.max_connections_per_peer,
             handshake_timeout: tls_opts.handshake_timeout,
             // The API server sends its review right after connecting.
             first_request_timeout: tls_opts.handshake_timeout,
@@ -220,10 +264,7 @@ pub async fn start(
             max_streams: MAX_STREAMS,
             shutdown_grace: tls_opts.shutdown_grace,
         };
-        let open = metrics
-            .open_connections
-            .get_or_create(&[("listener", "webhook".to_string())])
-            .clone();
+        let open = connection_metrics(&metrics, "webhook");
         server::serve(
             "webhook",
             listener,
@@ -237,11 +278,7 @@ pub async fn start(
         let _ = poller.await;
     }));
     let admin_router = router::admin_router(app.clone(), ADMIN_REQUEST_TIMEOUT);
-    let admin_open = app
-        .metrics
-        .open_connections
-        .get_or_create(&[("listener", "admin".to_string())])
-        .clone();
+    let admin_open = connection_metrics(&app.metrics, "admin");
     tasks.push(tokio::spawn(server::serve(
         "admin",
         admin,

@@ -109,8 +109,21 @@ async fn readyz(State(app): State<AppState>) -> Response {
         )
             .into_response()
     } else if app.readiness.is_ready() {
+        // Still ready (another replica is no freer, and going unready would refuse PHI work
+        // everywhere), but say it: reviews wait for a connection slot.
+        let saturated = app
+            .metrics
+            .connections_saturated
+            .get_or_create(&[("listener", "webhook".to_string())])
+            .get()
+            > 0;
+        let saturated = if saturated {
+            "; saturated: every webhook connection slot (--max-connections) is taken, new connections wait"
+        } else {
+            ""
+        };
         if failing.is_empty() {
-            return (StatusCode::OK, "ok\n").into_response();
+            return (StatusCode::OK, format!("ok{saturated}\n")).into_response();
         }
         // Still ready: the caches hold their last complete state, denials are confirmed with
         // the API server, and while the API server itself is down it calls no webhook. Going
@@ -122,7 +135,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
         (
             StatusCode::OK,
             format!(
-                "ok, degraded: serving the last synced state while these reconnect: {}\n",
+                "ok, degraded: serving the last synced state while these reconnect: {}{saturated}\n",
                 names.join(", ")
             ),
         )

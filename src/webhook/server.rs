@@ -1,7 +1,10 @@
 //! Accepting and serving connections on both listeners, within bounds set by configuration, not
 //! by traffic:
 //!
-//! - at most `max_connections` open at once (the next one waits in the kernel's backlog);
+//! - at most `max_connections` open at once (the next one waits in the kernel's backlog), and
+//!   at most `max_per_peer` from one address (more are closed at once): the API server calls
+//!   from a few addresses, so a single pod cannot take every slot by opening connections and
+//!   leaving them idle;
 //! - a TLS handshake must finish within `handshake_timeout`;
 //! - a connection that has not sent its first request within `first_request_timeout`, or has
 //!   been idle (no request in flight) for `idle_timeout`, is closed gracefully: HTTP/1.1 and
@@ -11,6 +14,8 @@
 //! - at shutdown every connection is asked to close after its in-flight requests, and whatever
 //!   is still open after `shutdown_grace` is dropped: neither port can hold the process up.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +24,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -36,11 +43,16 @@ const H2_STREAM_WINDOW: u32 = 128 * 1024;
 /// How long a connection being closed with nothing in flight may take to close by itself.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
+/// How often a listener whose slots are all taken says so in the log.
+const SATURATION_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The bounds of one listener.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     /// Open connections at most; more wait to be accepted.
     pub max_connections: usize,
+    /// Open connections from one peer address at most; more are closed once accepted.
+    pub max_per_peer: usize,
     /// Cap on a TLS handshake (TLS listener only).
     pub handshake_timeout: Duration,
     /// A connection that sends no request this long after it is accepted is closed.
@@ -53,6 +65,62 @@ pub(crate) struct Limits {
     pub max_streams: u32,
     /// How long shutdown waits for in-flight requests before dropping connections.
     pub shutdown_grace: Duration,
+}
+
+/// What a listener reports about its connections (labelled by listener in /metrics).
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionMetrics {
+    /// Open connections.
+    pub open: Gauge,
+    /// 1 while every connection slot is taken: new connections wait in the listen backlog.
+    pub saturated: Gauge,
+    /// Times the accept loop found every slot taken.
+    pub saturations: Counter,
+    /// Connections closed at once because their peer address had its share open.
+    pub refused_per_peer: Counter,
+}
+
+/// Open connections per peer address. Entries live only while a connection from the address
+/// is open, so the map is bounded by `max_connections`, not by the addresses ever seen.
+#[derive(Debug, Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// One open connection counted against its peer address, until dropped.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    ip: IpAddr,
+}
+
+impl Peers {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        // An IPv4 peer on a dual-stack socket is one address however it is written.
+        let ip = ip.to_canonical();
+        let mut map = self.0.lock();
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            if *n == 0 {
+                map.remove(&ip);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.peers.0.lock();
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// What one connection is doing, as its service sees it.
@@ -121,7 +189,7 @@ pub(crate) async fn serve(
     router: axum::Router,
     limits: Limits,
     stopped: watch::Receiver<bool>,
-    open: Gauge,
+    metrics: ConnectionMetrics,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -138,17 +206,39 @@ pub(crate) async fn serve(
         .initial_stream_window_size(H2_STREAM_WINDOW);
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let peers = Arc::new(Peers::default());
+    let mut last_warned: Option<Instant> = None;
     let mut conns = JoinSet::new();
     let stop = super::wait(stopped.clone());
     tokio::pin!(stop);
     loop {
         while conns.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            _ = &mut stop => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Every slot taken: say so (the metric, and /readyz for the webhook) and let
+                // new connections wait in the backlog until one closes.
+                metrics.saturated.set(1);
+                metrics.saturations.inc();
+                // At most one line per interval, however fast connections come and go.
+                if last_warned.is_none_or(|t| t.elapsed() >= SATURATION_LOG_INTERVAL) {
+                    last_warned = Some(Instant::now());
+                    tracing::warn!(
+                        listener = name,
+                        max_connections = limits.max_connections,
+                        "every connection slot is taken; new connections wait in the backlog"
+                    );
+                }
+                let p = tokio::select! {
+                    _ = &mut stop => break,
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                metrics.saturated.set(0);
+                p
+            }
         };
         let (tcp, peer) = tokio::select! {
             _ = &mut stop => break,
@@ -162,13 +252,20 @@ pub(crate) async fn serve(
                 }
             },
         };
+        let Some(peer_slot) = peers.take(peer.ip(), limits.max_per_peer) else {
+            // Closed at once (the slot goes back): a pod holding its share open cannot take
+            // more. Debug only: the peer decides how often this happens; the metric counts it.
+            metrics.refused_per_peer.inc();
+            tracing::debug!(listener = name, %peer, "connection refused: its address has its share open");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let (builder, router, limits, tls) =
             (builder.clone(), router.clone(), limits.clone(), tls.clone());
         let stopped = stopped.clone();
-        let open = open.clone();
+        let open = metrics.open.clone();
         conns.spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, peer_slot);
             open.inc();
             let activity = Activity::new();
             match tls {
