@@ -97,7 +97,7 @@ fn too_large(name: &str, max_bytes: u64) -> FileError {
 }
 
 fn format_limit(max_bytes: u64) -> String {
-    if max_bytes % MIB == 0 {
+    if max_bytes.is_multiple_of(MIB) {
         format!("{} MiB", max_bytes / MIB)
     } else {
         format!("{max_bytes} bytes")
