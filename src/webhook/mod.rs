@@ -4,6 +4,7 @@
 //!
 //! [`start`] takes already-bound listeners so tests and benchmarks can bind `127.0.0.1:0`.
 
+mod admin;
 pub mod admission;
 pub(crate) mod budget;
 pub mod review;
@@ -277,7 +278,7 @@ pub async fn start(
         .await;
         let _ = poller.await;
     }));
-    let admin_router = router::admin_router(app.clone(), ADMIN_REQUEST_TIMEOUT);
+    let admin_router = admin::admin_router(app.clone(), ADMIN_REQUEST_TIMEOUT);
     let admin_open = connection_metrics(&app.metrics, "admin");
     tasks.push(tokio::spawn(server::serve(
         "admin",
