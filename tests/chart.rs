@@ -901,6 +901,54 @@ fn optional_resources_follow_their_toggles() {
 }
 
 #[test]
+fn report_crds_consumers_wait_for_are_installed_when_absent() {
+    // Policy Reporter's informers list PolicyReports and ClusterPolicyReports and stay unready
+    // until both CRDs exist: the chart installs both (`helm template` sees an empty cluster).
+    let docs = template(&[]);
+    let crds: Vec<&Value> = all_of(&docs, "CustomResourceDefinition")
+        .into_iter()
+        .filter(|c| c["spec"]["group"] == "wgpolicyk8s.io")
+        .collect();
+    let names: Vec<&str> = crds
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "policyreports.wgpolicyk8s.io",
+            "clusterpolicyreports.wgpolicyk8s.io"
+        ]
+    );
+    for c in &crds {
+        assert_eq!(
+            c["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+            "other tools' reports live in it"
+        );
+        let versions: Vec<&str> = c["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert!(versions.contains(&"v1alpha2"), "{versions:?}");
+    }
+    assert_eq!(crds[1]["spec"]["scope"], "Cluster");
+    assert_eq!(crds[1]["spec"]["names"]["kind"], "ClusterPolicyReport");
+    // The upstream file, with where it comes from.
+    let file =
+        |n: &str| std::fs::read_to_string(chart_dir().join("files").join(n)).expect("CRD file");
+    let cluster = file("wgpolicyk8s.io_clusterpolicyreports.yaml");
+    assert!(cluster.contains(
+        "https://github.com/kubernetes-sigs/wg-policy-prototypes/blob/25056e1f3eb5cab1e693b8c880eb693a84e099af/policy-report/crd/v1alpha2/wgpolicyk8s.io_clusterpolicyreports.yaml"
+    ));
+    let off = template(&["audit.installPolicyReportCRD=false"]);
+    assert!(all_of(&off, "CustomResourceDefinition")
+        .iter()
+        .all(|c| c["spec"]["group"] != "wgpolicyk8s.io"));
+}
+
+#[test]
 fn chart_crd_is_identical_to_crds_dir() {
     let name = "phipolicies.phiguard.io.yaml";
     let read =
