@@ -549,6 +549,64 @@ mod tests {
         assert_eq!(state.pods.len(), 0);
     }
 
+    #[tokio::test]
+    async fn status_writes_leave_the_policy_set_in_force() {
+        // The audit re-judges everything when the set in force is replaced; phi-guard's own
+        // status writes must not replace it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Nothing listens there: the condition writes this test provokes fail in the background.
+        let cfg = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(cfg).unwrap();
+        let state = Arc::new(ClusterState::new());
+        let ctx = Ctx {
+            client,
+            state: state.clone(),
+            metrics: Arc::new(Metrics::new()),
+            readiness: Readiness::new(),
+        };
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiPolicy"),
+            "phipolicies",
+        );
+        let mut sink = PolicySink::new(ctx, ar);
+        let policy = |generation: i64, status: Value, mode: &str| -> DynamicObject {
+            serde_json::from_value(json!({
+                "apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy",
+                "metadata": {"name": "p", "generation": generation},
+                "spec": {"mode": mode, "scope": {"workloadSelector": {"matchLabels": {"phi": "true"}}}},
+                "status": status,
+            }))
+            .unwrap()
+        };
+        let ready = Condition::accepted()
+            .patch(None, Some(1))
+            .get("status")
+            .cloned()
+            .unwrap();
+        sink.init();
+        sink.init_apply(policy(1, ready.clone(), "Warn")).unwrap();
+        sink.init_done();
+        let first = state.policies();
+        assert_eq!(first.policies.len(), 1);
+        // The audit's counts and a re-sent condition: the same set.
+        let mut with_counts = ready.clone();
+        with_counts["audit"] =
+            json!({"judged": 3, "violating": 1, "lastAuditTime": "2026-12-06T10:00:00Z"});
+        sink.apply(policy(1, with_counts.clone(), "Warn")).unwrap();
+        sink.apply(policy(1, ready, "Warn")).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &state.policies()),
+            "a status write replaced the set"
+        );
+        // A change of the spec does replace it.
+        sink.apply(policy(2, with_counts, "Enforce")).unwrap();
+        assert!(!Arc::ptr_eq(&first, &state.policies()));
+        assert_eq!(
+            state.policies().policies[0].mode,
+            crate::policy::Mode::Enforce
+        );
+    }
+
     #[test]
     fn condition_patch_and_match() {
         let c = Condition::rejected("PhiPolicy \"x\": spec.scope: bad");

@@ -2,6 +2,7 @@
 //! change, and each policy's status conditions written back.
 
 use super::*;
+use crate::policy::PhiPolicySpec;
 
 /// One PhiPolicy as last seen: parsed (or why not), and what its status says now.
 pub(super) struct PolicyEntry {
@@ -20,6 +21,11 @@ pub(super) struct PolicySink {
     /// Status last written per policy (generation, ready, message): a write in flight is not
     /// repeated (nor its warning logged again) while other policies' events arrive.
     written: BTreeMap<String, (Option<i64>, bool, String)>,
+    /// What the policy set in force was built from. A status write (the audit's counts, the
+    /// Ready and WebhookScope conditions) changes a PhiPolicy but not its meaning: the set is
+    /// kept, so nothing downstream (the audit re-judging everything on a new set) reacts to
+    /// phi-guard's own writes.
+    applied: Option<Vec<(String, Result<PhiPolicySpec, String>)>>,
 }
 
 impl PolicySink {
@@ -31,6 +37,7 @@ impl PolicySink {
             policies: BTreeMap::new(),
             buffer: BTreeMap::new(),
             written: BTreeMap::new(),
+            applied: None,
         }
     }
 
@@ -46,8 +53,29 @@ impl PolicySink {
         }
     }
 
-    /// Swap in the policy set built from the current map; update statuses that changed.
+    /// What the policies mean: names and specs (or why not), without metadata and status.
+    pub(super) fn inputs(&self) -> Vec<(String, Result<PhiPolicySpec, String>)> {
+        self.policies
+            .iter()
+            .map(|(name, e)| {
+                let spec = e.parsed.as_ref().map(|p| p.spec.clone());
+                (name.clone(), spec.map_err(Clone::clone))
+            })
+            .collect()
+    }
+
+    /// Swap in the policy set built from the current map when what the policies say changed;
+    /// update statuses that changed.
     fn rebuild(&mut self) {
+        let inputs = self.inputs();
+        if self.applied.as_ref() != Some(&inputs) {
+            self.swap_set();
+            self.applied = Some(inputs);
+        }
+        self.write_conditions();
+    }
+
+    fn swap_set(&mut self) {
         let valid: Vec<PhiPolicy> = self
             .policies
             .values()
@@ -62,11 +90,6 @@ impl PolicySink {
                 });
             }
         }
-        let errors: BTreeMap<String, String> = set
-            .rejected
-            .iter()
-            .map(|r| (r.name.clone(), r.error.clone()))
-            .collect();
         let active: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
         tracing::info!(
             active = %active.join(","),
@@ -74,7 +97,19 @@ impl PolicySink {
             "PhiPolicies applied"
         );
         self.ctx.state.set_policies(set);
+    }
 
+    /// Each policy's `Ready` condition, written where it does not say what it should.
+    fn write_conditions(&mut self) {
+        // The set in force lists every rejected policy (unparsable or invalid) with its reason.
+        let errors: BTreeMap<String, String> = self
+            .ctx
+            .state
+            .policies()
+            .rejected
+            .iter()
+            .map(|r| (r.name.clone(), r.error.clone()))
+            .collect();
         for (name, e) in &self.policies {
             let desired = match errors.get(name.as_str()) {
                 Some(err) => Condition::rejected(err),
