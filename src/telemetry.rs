@@ -101,6 +101,10 @@ pub struct Metrics {
     pub audit_duration: Histogram,
     /// Current violations (fail and warn results) by namespace, rule and mode.
     pub audit_violations: Family<[(&'static str, String); 3], Gauge>,
+    /// Current findings waived by a PhiException (skip results) by namespace, rule and mode.
+    pub audit_excepted: Family<[(&'static str, String); 3], Gauge>,
+    /// Audit passes by scope: `full` (everything) or `changes` (what changed).
+    pub audit_passes: Family<[(&'static str, String); 1], Counter>,
     /// PolicyReport writes by operation (apply, delete).
     pub report_writes: Family<[(&'static str, String); 1], Counter>,
     /// PhiExceptions that stop applying within 7 days.
@@ -248,6 +252,18 @@ impl Metrics {
             "Current violations found by the background audit (fail and warn results), by namespace, rule and mode",
             audit_violations.clone(),
         );
+        let audit_excepted = Family::default();
+        registry.register(
+            "audit_excepted",
+            "Current findings waived by a PhiException (skip results, not violations), by namespace, rule and mode",
+            audit_excepted.clone(),
+        );
+        let audit_passes = Family::default();
+        registry.register(
+            "audit_passes",
+            "Background audit passes by scope: full (every object) or changes (what changed)",
+            audit_passes.clone(),
+        );
         let report_writes = Family::default();
         registry.register(
             "report_writes",
@@ -323,6 +339,8 @@ impl Metrics {
             audit_objects,
             audit_duration,
             audit_violations,
+            audit_excepted,
+            audit_passes,
             report_writes,
             confirms,
             confirm_duration,

@@ -38,6 +38,8 @@ pub(crate) struct Config {
     pub(crate) passes: bool,
     /// Full re-judging of everything, whatever changed.
     pub(crate) sweep: Duration,
+    /// Results per PolicyReport before its shard of the namespace splits.
+    pub(crate) max_results: usize,
 }
 
 /// Name of the Lease.
@@ -92,9 +94,16 @@ pub(crate) async fn run(
 /// The results of one object, and the times they took their values.
 type Results = Vec<(RuleResult, i64)>;
 
+/// One object's uid and results.
+#[derive(Debug, Clone, PartialEq)]
+struct Judged {
+    uid: String,
+    results: Results,
+}
+
 struct Audit {
     /// Results per namespace, per object.
-    results: BTreeMap<String, BTreeMap<Key, Results>>,
+    results: BTreeMap<String, BTreeMap<Key, Judged>>,
     /// Which policies judged each object (for the per-policy counts).
     judged_by: BTreeMap<Key, Vec<String>>,
 }
@@ -179,6 +188,11 @@ async fn lead(
         if work.is_empty() {
             continue;
         }
+        let scope = if full { "full" } else { "changes" };
+        metrics
+            .audit_passes
+            .get_or_create(&[("scope", scope.to_string())])
+            .inc();
         let started = Instant::now();
         let mut touched: BTreeSet<String> = BTreeSet::new();
         for chunk in work.chunks(CHUNK) {
@@ -197,6 +211,7 @@ async fn lead(
                                 report::results_of(&d, &pol.policies, passes),
                                 d.policies,
                                 d.phi,
+                                o.uid.clone(),
                             )
                         });
                         (k, r)
@@ -225,7 +240,7 @@ async fn lead(
             .set(i64::try_from(store.len()).unwrap_or(i64::MAX));
         for ns in &touched {
             let objects = namespace_results(&audit, ns);
-            let reports = report::namespace_reports(ns, &objects);
+            let reports = report::namespace_reports(ns, &objects, cfg.max_results);
             w.write_namespace(ns, reports, metrics).await;
         }
         // A pass is done when what it found is written.
@@ -246,28 +261,27 @@ async fn lead(
 fn apply(
     audit: &mut Audit,
     key: Key,
-    judged: Option<(Vec<RuleResult>, Vec<String>, bool)>,
+    judged: Option<(Vec<RuleResult>, Vec<String>, bool, String)>,
     now: i64,
 ) -> bool {
     let ns_results = audit.results.entry(key.0.clone()).or_default();
     let old = ns_results.remove(&key);
-    let new: Option<Results> = match judged {
-        Some((results, policies, true)) => {
+    let new: Option<Judged> = match judged {
+        Some((results, policies, true, uid)) => {
             audit.judged_by.insert(key.clone(), policies);
-            Some(
-                results
-                    .into_iter()
-                    .map(|r| {
-                        // A result keeps the time it took its value.
-                        let since = old
-                            .iter()
-                            .flatten()
-                            .find(|(o, _)| o == &r)
-                            .map_or(now, |(_, t)| *t);
-                        (r, since)
-                    })
-                    .collect(),
-            )
+            let results = results
+                .into_iter()
+                .map(|r| {
+                    // A result keeps the time it took its value.
+                    let since = old
+                        .iter()
+                        .flat_map(|j| &j.results)
+                        .find(|(o, _)| o == &r)
+                        .map_or(now, |(_, t)| *t);
+                    (r, since)
+                })
+                .collect();
+            Some(Judged { uid, results })
         }
         _ => {
             audit.judged_by.remove(&key);
@@ -276,7 +290,7 @@ fn apply(
     };
     let changed = old.as_ref() != new.as_ref();
     if let Some(n) = new {
-        if !n.is_empty() {
+        if !n.results.is_empty() {
             ns_results.insert(key.clone(), n);
         }
     }
@@ -292,20 +306,23 @@ fn namespace_results(audit: &Audit, ns: &str) -> Vec<ObjectResults> {
         .get(ns)
         .into_iter()
         .flatten()
-        .map(|((_, kind, name), results)| ObjectResults {
+        .map(|((_, kind, name), j)| ObjectResults {
             kind: *kind,
             api_version: report::api_version(*kind),
             name: name.clone(),
-            results: results.clone(),
+            uid: j.uid.clone(),
+            results: j.results.clone(),
         })
         .collect()
 }
 
-/// Per policy: objects judged, violating, and violations per rule.
+/// Per policy: objects judged, violating, excepted, and violations per rule. An object whose
+/// every finding a PhiException waives is excepted, not violating (its results are `skip`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Summary {
     pub(crate) judged: i64,
     pub(crate) violating: i64,
+    pub(crate) excepted: i64,
     pub(crate) by_rule: BTreeMap<String, i64>,
 }
 
@@ -320,42 +337,133 @@ fn summaries(audit: &Audit, policies: &[Arc<crate::policy::Policy>]) -> BTreeMap
             let Some(s) = out.get_mut(name) else { continue };
             s.judged += 1;
             let mut violating = false;
-            for (r, _) in results.into_iter().flatten() {
-                if &r.policy == name && r.outcome != report::Outcome::Pass {
+            let mut excepted = false;
+            for (r, _) in results.into_iter().flat_map(|j| &j.results) {
+                if &r.policy != name {
+                    continue;
+                }
+                if r.outcome.is_violation() {
                     violating = true;
                     *s.by_rule.entry(r.rule.as_str().to_string()).or_default() += 1;
+                } else if r.outcome == report::Outcome::Skip {
+                    excepted = true;
                 }
             }
             s.violating += i64::from(violating);
+            s.excepted += i64::from(excepted && !violating);
         }
     }
     out
 }
 
-fn set_gauges(audit: &Audit, metrics: &Metrics) {
-    let mut counts: BTreeMap<(String, &'static str, &'static str), i64> = BTreeMap::new();
+/// Current violations and excepted findings per namespace, rule and mode.
+type Counts = BTreeMap<(String, &'static str, &'static str), i64>;
+
+fn counts(audit: &Audit) -> (Counts, Counts) {
+    let (mut violations, mut excepted) = (Counts::new(), Counts::new());
     for (ns, objects) in &audit.results {
-        for results in objects.values() {
-            for (r, _) in results {
-                if r.outcome == report::Outcome::Pass {
-                    continue;
-                }
-                let mode = r.mode.map_or("none", |m| m.as_str());
-                *counts
-                    .entry((ns.clone(), r.rule.as_str(), mode))
-                    .or_default() += 1;
-            }
+        for (r, _) in objects.values().flat_map(|j| &j.results) {
+            let into = match r.outcome {
+                report::Outcome::Fail | report::Outcome::Warn => &mut violations,
+                report::Outcome::Skip => &mut excepted,
+                report::Outcome::Pass => continue,
+            };
+            let mode = r.mode.map_or("none", |m| m.as_str());
+            *into.entry((ns.clone(), r.rule.as_str(), mode)).or_default() += 1;
         }
     }
-    metrics.audit_violations.clear();
-    for ((ns, rule, mode), n) in counts {
-        metrics
-            .audit_violations
-            .get_or_create(&[
-                ("namespace", ns),
-                ("rule", rule.to_string()),
-                ("mode", mode.to_string()),
-            ])
-            .set(n);
+    (violations, excepted)
+}
+
+fn set_gauges(audit: &Audit, metrics: &Metrics) {
+    let (violations, excepted) = counts(audit);
+    for (family, counts) in [
+        (&metrics.audit_violations, violations),
+        (&metrics.audit_excepted, excepted),
+    ] {
+        family.clear();
+        for ((ns, rule, mode), n) in counts {
+            family
+                .get_or_create(&[
+                    ("namespace", ns),
+                    ("rule", rule.to_string()),
+                    ("mode", mode.to_string()),
+                ])
+                .set(n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Kind;
+    use crate::policy::Mode;
+    use crate::report::Outcome;
+    use crate::verdict::{RuleId, Severity};
+
+    fn result(rule: RuleId, outcome: Outcome) -> (RuleResult, i64) {
+        let r = RuleResult {
+            policy: "p".into(),
+            rule,
+            outcome,
+            mode: (outcome != Outcome::Pass).then_some(Mode::Enforce),
+            severity: Severity::Medium,
+            message: String::new(),
+            paths: Vec::new(),
+        };
+        (r, 0)
+    }
+
+    #[test]
+    fn excepted_findings_are_counted_as_excepted_not_as_violations() {
+        let mut audit = Audit {
+            results: BTreeMap::new(),
+            judged_by: BTreeMap::new(),
+        };
+        let objects = [
+            ("waived", vec![result(RuleId::AuditSidecar, Outcome::Skip)]),
+            (
+                "failing",
+                vec![
+                    result(RuleId::AuditSidecar, Outcome::Skip),
+                    result(RuleId::EncryptionAtRest, Outcome::Fail),
+                ],
+            ),
+            ("fine", vec![result(RuleId::AuditSidecar, Outcome::Pass)]),
+        ];
+        for (name, results) in objects {
+            let key: Key = ("ns".into(), Kind::Deployment, name.into());
+            audit.judged_by.insert(key.clone(), vec!["p".into()]);
+            audit.results.entry("ns".into()).or_default().insert(
+                key,
+                Judged {
+                    uid: format!("uid-{name}"),
+                    results,
+                },
+            );
+        }
+        let mut policy = crate::fixtures::policy_with(|_| {});
+        policy.name = "p".into();
+        let s = &summaries(&audit, &[Arc::new(policy)])["p"];
+        assert_eq!((s.judged, s.violating, s.excepted), (3, 1, 1));
+        assert_eq!(
+            s.by_rule,
+            BTreeMap::from([("encryption-at-rest".to_string(), 1)])
+        );
+        let (violations, excepted) = counts(&audit);
+        assert_eq!(violations.values().sum::<i64>(), 1);
+        assert_eq!(
+            excepted,
+            Counts::from([(("ns".to_string(), "audit-sidecar", "Enforce"), 2)])
+        );
+        // The report of the namespace says the same: 1 fail, 2 skip.
+        let reports =
+            report::namespace_reports("ns", &namespace_results(&audit, "ns"), report::MAX_RESULTS);
+        let summary = &reports["phi-guard"]["summary"];
+        assert_eq!(
+            (summary["fail"].as_u64(), summary["skip"].as_u64()),
+            (Some(1), Some(2))
+        );
     }
 }

@@ -11,7 +11,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
 use super::Summary;
-use crate::report::{MANAGED_LABEL, MANAGED_VALUE};
+use crate::report::{write_order, WriteOp, MANAGED_LABEL, MANAGED_VALUE};
 use crate::telemetry::Metrics;
 
 const MANAGER: &str = "phi-guard-audit";
@@ -105,43 +105,48 @@ impl Writer {
             .map(|(_, name)| name.clone())
             .collect();
         let mut failed = false;
-        for (name, report) in &desired {
-            let key = (ns.to_string(), name.clone());
-            let want = content(report);
-            if written.get(&key) == Some(&want) {
-                continue;
-            }
-            match api
-                .patch(
-                    name,
-                    &PatchParams::apply(MANAGER).force(),
-                    &Patch::Apply(report),
-                )
-                .await
-            {
-                Ok(_) => {
-                    metrics.report_write("apply");
-                    written.insert(key, want);
+        for op in write_order(&existing, &desired) {
+            match op {
+                WriteOp::Apply(name) => {
+                    let Some(report) = desired.get(&name) else {
+                        continue;
+                    };
+                    let key = (ns.to_string(), name.clone());
+                    let want = content(report);
+                    if written.get(&key) == Some(&want) {
+                        continue;
+                    }
+                    match api
+                        .patch(
+                            &name,
+                            &PatchParams::apply(MANAGER).force(),
+                            &Patch::Apply(report),
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            metrics.report_write("apply");
+                            written.insert(key, want);
+                        }
+                        Err(e) => {
+                            failed = true;
+                            tracing::warn!(namespace = ns, report = %name, error = %e, "audit: could not write a PolicyReport");
+                        }
+                    }
                 }
-                Err(e) => {
-                    failed = true;
-                    tracing::warn!(namespace = ns, report = %name, error = %e, "audit: could not write a PolicyReport");
-                }
-            }
-        }
-        for name in existing.difference(&desired.keys().cloned().collect()) {
-            match api.delete(name, &DeleteParams::default()).await {
-                Ok(_) => {
-                    metrics.report_write("delete");
-                    written.remove(&(ns.to_string(), name.clone()));
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    written.remove(&(ns.to_string(), name.clone()));
-                }
-                Err(e) => {
-                    failed = true;
-                    tracing::warn!(namespace = ns, report = %name, error = %e, "audit: could not delete a PolicyReport");
-                }
+                WriteOp::Delete(name) => match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => {
+                        metrics.report_write("delete");
+                        written.remove(&(ns.to_string(), name));
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        written.remove(&(ns.to_string(), name));
+                    }
+                    Err(e) => {
+                        failed = true;
+                        tracing::warn!(namespace = ns, report = %name, error = %e, "audit: could not delete a PolicyReport");
+                    }
+                },
             }
         }
         if failed {
@@ -167,8 +172,9 @@ impl Writer {
                 "kind": "PhiPolicy",
                 "status": {"audit": {
                     "judged": s.judged,
-                    "compliant": s.judged - s.violating,
+                    "compliant": s.judged - s.violating - s.excepted,
                     "violating": s.violating,
+                    "excepted": s.excepted,
                     "violationsByRule": s.by_rule,
                     "lastAuditTime": now,
                 }},

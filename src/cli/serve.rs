@@ -140,6 +140,19 @@ pub struct ClusterArgs {
     /// Also write `pass` results (evidence that every check ran), not only fail and warn.
     #[arg(long, env = "PHI_GUARD_AUDIT_PASS_RESULTS")]
     pub audit_pass_results: bool,
+    /// Results per PolicyReport before the namespace's report splits in two (a stable split:
+    /// only half of one report's objects move). Lower it to test splitting; raising it makes
+    /// bigger reports (the API server refuses objects over about 1.5 MiB).
+    #[arg(
+        long,
+        env = "PHI_GUARD_AUDIT_REPORT_MAX_RESULTS",
+        default_value_t = crate::report::MAX_RESULTS,
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::value_parser!(u16).range(1..=2000),
+            usize::from
+        )
+    )]
+    pub audit_report_max_results: usize,
     /// This replica's name in the audit and webhook-configuration Leases (the chart sets the
     /// pod name).
     #[arg(long, env = "PHI_GUARD_POD_NAME", default_value = "phi-guard")]
@@ -307,6 +320,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             identity: args.cluster.pod_name.clone(),
             passes: args.cluster.audit_pass_results,
             sweep: args.cluster.audit_sweep.into(),
+            max_results: args.cluster.audit_report_max_results,
         };
         let (client, state, metrics, readiness) = (
             client.clone(),

@@ -16,6 +16,7 @@ use super::images::default_sidecar_images;
 pub use super::safeguards::{
     ContingencySpec, EntityAuthenticationSpec, IntegritySpec, LeastPrivilegeSpec,
 };
+use crate::verdict::Severity;
 
 /// The label that marks PHI by default, on workloads, pod templates and Namespaces.
 pub const DEFAULT_PHI_LABEL_KEY: &str = "phiguard.io/data-classification";
@@ -40,6 +41,7 @@ pub const DEFAULT_PHI_LABEL_VALUE: &str = "phi";
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether phi-guard accepted the policy"}"#,
     printcolumn = r#"{"name":"Judged","type":"integer","jsonPath":".status.audit.judged","description":"Objects in the policy's scope the background audit judged"}"#,
     printcolumn = r#"{"name":"Violating","type":"integer","jsonPath":".status.audit.violating","description":"Of those, objects with a fail or warn result"}"#,
+    printcolumn = r#"{"name":"Excepted","type":"integer","jsonPath":".status.audit.excepted","description":"Of those, objects whose every finding a PhiException waives"}"#,
     printcolumn = r#"{"name":"Last Audit","type":"date","jsonPath":".status.audit.lastAuditTime","description":"When the audit last swept everything"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -110,6 +112,14 @@ pub struct PhiPolicySpec {
     /// namespace and no PHI volume is excluded. Off unless enabled.
     #[serde(default)]
     pub contingency: ContingencySpec,
+    /// The severity PolicyReports give each rule's results, overriding phi-guard's default for
+    /// the rule. Independent of mode: the mode says what admission does, the severity how urgent
+    /// the fix is. Keys are the rule names reports use: encryption-at-rest (default high),
+    /// encryption-in-transit (high), network-segmentation (high), audit-sidecar (medium),
+    /// least-privilege (high), integrity (medium), entity-authentication (medium), contingency
+    /// (medium). Values: info, low, medium, high, critical. Example: `{contingency: high}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub severity: BTreeMap<String, Severity>,
 }
 
 /// How UPDATEs of existing objects are judged; see `spec.updates`.
@@ -568,12 +578,16 @@ pub struct AuditStatus {
     /// Jobs and Pods are counted through their controller).
     #[serde(default)]
     pub judged: i64,
-    /// Judged objects without a fail or warn result of this policy.
+    /// Judged objects without a finding of this policy (no fail, warn or skip result).
     #[serde(default)]
     pub compliant: i64,
     /// Judged objects with at least one fail or warn result of this policy.
     #[serde(default)]
     pub violating: i64,
+    /// Judged objects whose every finding of this policy a PhiException waives (only skip
+    /// results): neither compliant nor violating. compliant + violating + excepted = judged.
+    #[serde(default)]
+    pub excepted: i64,
     /// Violating objects per rule (`encryption-at-rest`, `encryption-in-transit`,
     /// `network-segmentation`, `audit-sidecar`, and when enabled `least-privilege`,
     /// `integrity`, `entity-authentication`, `contingency`).

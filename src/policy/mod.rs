@@ -84,6 +84,7 @@ impl Default for PhiPolicySpec {
             integrity: Default::default(),
             entity_authentication: Default::default(),
             contingency: Default::default(),
+            severity: Default::default(),
         }
     }
 }
@@ -108,6 +109,8 @@ pub struct Policy {
     /// The optional safeguards (least privilege, integrity, entity authentication,
     /// contingency); each `None` when disabled.
     pub safeguards: Safeguards,
+    /// Severities `spec.severity` sets instead of the rules' defaults.
+    pub severities: std::collections::BTreeMap<crate::verdict::RuleId, crate::verdict::Severity>,
 }
 
 impl Policy {
@@ -125,6 +128,14 @@ impl Policy {
             RuleId::EntityAuthentication => self.safeguards.entity_authentication.is_some(),
             RuleId::Contingency => self.safeguards.contingency.is_some(),
         }
+    }
+
+    /// The severity of this policy's results for `rule`: its override, else the rule's default.
+    pub fn severity(&self, rule: crate::verdict::RuleId) -> crate::verdict::Severity {
+        self.severities
+            .get(&rule)
+            .copied()
+            .unwrap_or(rule.meta().severity)
     }
 }
 
@@ -568,6 +579,25 @@ impl Policy {
             &spec.contingency,
         )?;
 
+        let mut severities = std::collections::BTreeMap::new();
+        for (key, sev) in &spec.severity {
+            let Some(rule) = crate::verdict::RULES
+                .iter()
+                .find(|m| m.reported && m.id.as_str() == key)
+            else {
+                let names: Vec<&str> = crate::verdict::RULES
+                    .iter()
+                    .filter(|m| m.reported)
+                    .map(|m| m.id.as_str())
+                    .collect();
+                return Err(ctx.err(
+                    format!("spec.severity.{key}"),
+                    format!("unknown rule; use one of {}", names.join(", ")),
+                ));
+            };
+            severities.insert(rule.id, *sev);
+        }
+
         Ok(Policy {
             name: name.to_string(),
             mode: spec.mode,
@@ -580,6 +610,7 @@ impl Policy {
             network_segmentation,
             audit_sidecar,
             safeguards,
+            severities,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! imports nothing of the crate, so no module cycles through it.
 
 pub mod rules;
-pub use rules::{RuleMeta, RULES};
+pub use rules::{RuleMeta, Severity, RULES};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,37 @@
 //! (SARIF descriptors, the evidence report, PolicyReports, JUnit), so a rule is described once.
 //! A leaf, like the rest of `verdict`.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::RuleId;
+
+/// How much a rule's finding matters, whatever the policy's mode (the mode says what admission
+/// does; the severity says how urgent the fix is). The PolicyReport `severity` values.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// The value as PolicyReports and policies write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
 
 /// What every output says about one rule.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +58,8 @@ pub struct RuleMeta {
     /// Judged per object and reported in PolicyReports (the classification guard only judges
     /// changes).
     pub reported: bool,
+    /// The PolicyReport severity of its results unless a policy's `spec.severity` overrides it.
+    pub severity: Severity,
 }
 
 /// Every rule, in the order reports list them.
@@ -43,6 +75,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "Every volume a PHI workload mounts is provably encrypted: a PersistentVolumeClaim whose StorageClass or PersistentVolume encrypts (read as its CSI driver reads it), or attested provider or node-disk encryption; no hostPath, no disk-backed scratch without attestation.",
         requirement: true,
         reported: true,
+        // PHI readable from a disk, a snapshot or a node: the breach the HIPAA safe harbor for encrypted data exists for.
+        severity: Severity::High,
     },
     RuleMeta {
         id: RuleId::EncryptionInTransit,
@@ -55,6 +89,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "Traffic to PHI pods is encrypted: a service mesh with strict mutual TLS (Istio, Linkerd), or application TLS with certificate material; Services and Ingresses in front of PHI pods serve TLS only.",
         requirement: true,
         reported: true,
+        // PHI readable on the wire by anything on the network path.
+        severity: Severity::High,
     },
     RuleMeta {
         id: RuleId::NetworkSegmentation,
@@ -67,6 +103,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "PHI pods are isolated by NetworkPolicies that select them for ingress (and egress), with no rule that allows any source; no host networking.",
         requirement: true,
         reported: true,
+        // PHI reachable from every pod of the cluster: one compromised pod anywhere reads it.
+        severity: Severity::High,
     },
     RuleMeta {
         id: RuleId::AuditSidecar,
@@ -79,6 +117,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "Every PHI pod runs an approved audit/log-shipping sidecar (by registry and image path) that reads the application's logs.",
         requirement: true,
         reported: true,
+        // No audit trail of access: a detective control, nothing is exposed by its absence alone.
+        severity: Severity::Medium,
     },
     RuleMeta {
         id: RuleId::PhiClassification,
@@ -91,6 +131,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "PHI labels are not silently dropped.",
         requirement: false,
         reported: false,
+        // A dropped PHI label takes the object out of every safeguard.
+        severity: Severity::High,
     },
     RuleMeta {
         id: RuleId::LeastPrivilege,
@@ -103,6 +145,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "PHI pods meet Pod Security \"restricted\" (or run in a namespace that enforces it), mount no ServiceAccount token and run under their own ServiceAccount.",
         requirement: false,
         reported: true,
+        // A compromised PHI pod gets an API token and privileges to move on with.
+        severity: Severity::High,
     },
     RuleMeta {
         id: RuleId::Integrity,
@@ -115,6 +159,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "Every container image of a PHI pod is pinned by digest and every root filesystem is read-only.",
         requirement: false,
         reported: true,
+        // Mutable images and writable root filesystems: tampering is possible, not exposure.
+        severity: Severity::Medium,
     },
     RuleMeta {
         id: RuleId::EntityAuthentication,
@@ -127,6 +173,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "Meshed PHI pods are selected by a mesh authorization policy (Istio AuthorizationPolicy, Linkerd AuthorizationPolicy requiring MeshTLSAuthentication).",
         requirement: false,
         reported: true,
+        // Meshed PHI pods accept any peer of the mesh: encrypted, but not authorized.
+        severity: Severity::Medium,
     },
     RuleMeta {
         id: RuleId::Contingency,
@@ -139,6 +187,8 @@ pub const RULES: [RuleMeta; 9] = [
         evidence: "PHI Deployments and StatefulSets run several replicas under a PodDisruptionBudget; with Velero installed, a Schedule backs up the namespace and no PHI volume is excluded.",
         requirement: false,
         reported: true,
+        // Availability and backups: lost or unavailable PHI, no disclosure.
+        severity: Severity::Medium,
     },
 ];
 
@@ -161,6 +211,23 @@ mod tests {
             assert_eq!(row.id, id);
             assert_eq!(id.meta().id, id);
             assert!(!row.title.is_empty() && !row.evidence.is_empty());
+        }
+    }
+
+    #[test]
+    fn severities_agree_with_the_sarif_scores() {
+        // GitHub code scanning's bands of `security-severity`: the two outputs must not tell a
+        // team different urgencies for the same rule.
+        for row in RULES {
+            let score: f64 = row.security_severity.parse().unwrap();
+            let band = match score {
+                s if s >= 9.0 => Severity::Critical,
+                s if s >= 7.0 => Severity::High,
+                s if s >= 4.0 => Severity::Medium,
+                s if s > 0.0 => Severity::Low,
+                _ => Severity::Info,
+            };
+            assert_eq!(row.severity, band, "{:?}", row.id);
         }
     }
 }
