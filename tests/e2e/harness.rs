@@ -251,6 +251,8 @@ struct Server {
     child: Option<Child>,
     /// A kubeconfig other than the environment's (e.g. through a delaying proxy).
     kubeconfig: Option<PathBuf>,
+    /// Flags added for one exclusive test (e.g. a lower report split threshold).
+    extra_args: Vec<String>,
 }
 
 static SERVER: OnceLock<Mutex<Server>> = OnceLock::new();
@@ -293,6 +295,7 @@ impl Server {
             .arg("--audit")
             .arg(format!("--pod-name={HOST_IDENTITY}"))
             .arg("--namespace=phi-guard")
+            .args(&self.extra_args)
             .env(
                 "KUBECONFIG",
                 self.kubeconfig.as_ref().unwrap_or(&env.kubeconfig),
@@ -430,6 +433,7 @@ fn setup() {
                     admin_port: free_port(),
                     child: None,
                     kubeconfig: None,
+                    extra_args: Vec::new(),
                 })
             });
             // CRD first: phi-guard's PhiPolicy cache needs it to become ready.
@@ -608,6 +612,25 @@ impl Ctx {
         }
     }
 
+    /// Restart the shared phi-guard with `args` added to its flags (only with [`Ctx::exclusive`])
+    /// until the returned [`Outage`] ends; then it runs as before.
+    pub fn run_phi_guard_with_args(&self, args: &[&str]) -> Outage<'_> {
+        assert!(
+            self._write.is_some(),
+            "run_phi_guard_with_args needs Ctx::exclusive"
+        );
+        let mut server = SERVER.get().expect("server").lock().expect("lock");
+        server.stop();
+        server.extra_args = args.iter().map(|a| a.to_string()).collect();
+        server.start().unwrap_or_else(|e| panic!("{e}"));
+        drop(server);
+        wait_webhook_effective().unwrap_or_else(|e| panic!("{e}"));
+        Outage {
+            _ctx: self,
+            ended: false,
+        }
+    }
+
     /// Install phi-guard again (hack/local-install.sh) and wait until the webhook answers (only
     /// with [`Ctx::exclusive`]).
     pub fn reinstall(&self) {
@@ -684,6 +707,7 @@ fn restart() -> Result<(), String> {
             .map_err(|_| "server lock poisoned".to_string())?;
         server.stop();
         server.kubeconfig = None;
+        server.extra_args.clear();
         server.start()?;
     }
     wait_webhook_effective()

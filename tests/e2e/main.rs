@@ -26,6 +26,7 @@ mod owners;
 mod platform_evidence;
 mod policy;
 mod report_agreement;
+mod reports;
 mod safeguards;
 mod updates;
 mod webhook_restore;
