@@ -126,6 +126,13 @@ spec:
     )
 }
 
+/// Isolated and encrypted in transit, but without an audit sidecar: one finding.
+fn sidecarless(ns: &str, name: &str) -> App {
+    let mut app = App::compliant(ns, name, None).without_phi_label();
+    app.audit_sidecar = false;
+    app
+}
+
 fn policy_audit(policy: &str) -> Value {
     let run = kubectl(&["get", "phipolicy", policy, "-o", "json"], None);
     let v: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
@@ -151,13 +158,11 @@ async fn reports_tell_namesakes_apart_count_what_they_hold_and_skip_what_is_exce
 
     for ns in [ctx.ns.as_str(), other.as_str()] {
         kubectl_ok(&["apply"], &fixtures::default_deny(ns, "default-deny"));
-        let app = App::bare(ns, "records-api").without_phi_label();
+        let app = sidecarless(ns, "records-api");
         let _ = accepts_eventually(&app.deployment(), CACHE).await;
     }
     // Waived by the exception: reported, but as skip.
-    let waived = App::bare(&ctx.ns, "ledger")
-        .without_phi_label()
-        .with_label("e2e.phiguard.io/exception", &key);
+    let waived = sidecarless(&ctx.ns, "ledger").with_label("e2e.phiguard.io/exception", &key);
     let _ = accepts_eventually(&waived.deployment(), CACHE).await;
 
     // The same app in two namespaces: two results, told apart by the objects' uids.
@@ -264,7 +269,7 @@ async fn reports_tell_namesakes_apart_count_what_they_hold_and_skip_what_is_exce
         "phi_guard_audit_passes_total",
         &[r#"scope="changes""#],
     );
-    let extra = App::bare(&ctx.ns, "billing").without_phi_label();
+    let extra = sidecarless(&ctx.ns, "billing");
     let _ = accepts_eventually(&extra.deployment(), CACHE).await;
     within("the new object's counts in status", || {
         let a = policy_audit(&policy);
@@ -341,7 +346,8 @@ impl Consumer {
     }
 }
 
-#[tokio::test]
+// Several threads: the consumer's watch runs while the test blocks on kubectl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_growing_past_the_split_threshold_loses_no_result() {
     // 400 results per report by default; 10 here so that a few dozen objects split the
     // namespace's report several times within seconds.
