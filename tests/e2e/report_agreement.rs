@@ -60,16 +60,21 @@ async fn report_from_cluster_agrees_with_the_audit_on_safeguards_and_cni_evidenc
     let app = App::bare(&ctx.ns, "ledger")
         .without_phi_label()
         .with_replicas(2);
-    // Admitted (Warn) once the policy is in force: warned for what it lacks.
-    let stderr = crate::harness::eventually("the policy in force", CACHE, || {
-        let run = kubectl(&["apply", "-f", "-"], Some(&app.deployment()));
+    // Admitted (Warn) once the policy is in force: server dry runs until they are warned (a
+    // real apply before that would create the Deployment unjudged), then the real apply.
+    crate::harness::eventually("the policy in force", CACHE, || {
+        let run = kubectl(
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&app.deployment()),
+        );
         if run.ok && run.stderr.contains("phi-guard") {
-            Ok(run.stderr)
+            Ok(())
         } else {
             Err(format!("{}{}", run.stdout, run.stderr))
         }
     })
     .await;
+    let stderr = accepts(&app.deployment());
     assert!(stderr.contains("audit-sidecar"), "{stderr}");
 
     // The audit's view: what fails, once it has judged the Deployment.
