@@ -15,6 +15,28 @@ fn chromium() -> String {
     std::env::var("PHI_GUARD_CHROMIUM").unwrap_or_else(|_| "chromium".into())
 }
 
+/// Run `phi-guard report --from-cluster` into a temporary directory; its JSON evidence.
+pub(crate) fn report_from_cluster() -> (tempfile::TempDir, Value) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let env = Env::get();
+    let report = Command::new(&env.phi_guard_bin)
+        .args(["report", "--from-cluster", "--out"])
+        .arg(out.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .expect("run phi-guard report");
+    assert!(
+        report.status.success(),
+        "phi-guard report failed: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let json: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("phi-guard-evidence.json")).expect("evidence json"),
+    )
+    .expect("evidence is JSON");
+    (out, json)
+}
+
 #[tokio::test]
 async fn report_lists_phi_workloads_and_exceptions_and_renders() {
     let key = unique("evidence");
@@ -48,23 +70,7 @@ spec:
     );
     assert!(run.ok, "{}", run.stderr);
 
-    let out = tempfile::tempdir().expect("tempdir");
-    let env = Env::get();
-    let report = Command::new(&env.phi_guard_bin)
-        .args(["report", "--from-cluster", "--out"])
-        .arg(out.path())
-        .env("KUBECONFIG", &env.kubeconfig)
-        .output()
-        .expect("run phi-guard report");
-    assert!(
-        report.status.success(),
-        "phi-guard report failed: {}",
-        String::from_utf8_lossy(&report.stderr)
-    );
-    let json: Value = serde_json::from_slice(
-        &std::fs::read(out.path().join("phi-guard-evidence.json")).expect("evidence json"),
-    )
-    .expect("evidence is JSON");
+    let (out, json) = report_from_cluster();
     let w = json["workloads"]
         .as_array()
         .expect("workloads")

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::fixtures::{self, App, PHI};
 use crate::harness::*;
 
-fn rfc3339_in(secs: i64) -> String {
+/// Now plus `secs`, in whole seconds, as people write an `expiresAt`.
+pub(crate) fn rfc3339_in(secs: i64) -> String {
     let t = k8s_openapi::jiff::Timestamp::now()
         .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(secs))
         .expect("time");

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
+use crate::exceptions::rfc3339_in;
 use crate::fixtures::{self, App, PHI};
 use crate::harness::*;
 use crate::policy::{apply_scoped_policy, SCOPE_LABEL};
@@ -59,16 +60,6 @@ fn failed_creates(ctx: &Ctx) -> String {
         None,
     )
     .stdout
-}
-
-fn rfc3339_in(secs: i64) -> String {
-    let t = k8s_openapi::jiff::Timestamp::now()
-        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(secs))
-        .expect("time");
-    format!(
-        "{}",
-        t.round(k8s_openapi::jiff::Unit::Second).expect("round")
-    )
 }
 
 /// A PhiException written the README's way: one Deployment by kind and name.

@@ -5,7 +5,6 @@
 //! snapshot left both out and the report failed them).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -91,23 +90,7 @@ async fn report_from_cluster_agrees_with_the_audit_on_safeguards_and_cni_evidenc
     };
 
     // The auditor's report from the cluster.
-    let out = tempfile::tempdir().expect("tempdir");
-    let env = Env::get();
-    let report = Command::new(&env.phi_guard_bin)
-        .args(["report", "--from-cluster", "--out"])
-        .arg(out.path())
-        .env("KUBECONFIG", &env.kubeconfig)
-        .output()
-        .expect("run phi-guard report");
-    assert!(
-        report.status.success(),
-        "phi-guard report failed: {}",
-        String::from_utf8_lossy(&report.stderr)
-    );
-    let json: Value = serde_json::from_slice(
-        &std::fs::read(out.path().join("phi-guard-evidence.json")).expect("evidence json"),
-    )
-    .expect("evidence is JSON");
+    let (_out, json) = crate::evidence::report_from_cluster();
     let w = json["workloads"]
         .as_array()
         .expect("workloads")
