@@ -99,11 +99,7 @@ fn metric_sum(ctx: &Ctx, name: &str, labels: &[&str]) -> f64 {
 }
 
 fn exception(name: &str, ns: &str, key: &str) -> String {
-    let expires = k8s_openapi::jiff::Timestamp::now()
-        .checked_add(k8s_openapi::jiff::SignedDuration::from_hours(24))
-        .expect("time")
-        .round(k8s_openapi::jiff::Unit::Second)
-        .expect("round");
+    let expires = crate::exceptions::rfc3339_in(24 * 3600);
     format!(
         r#"apiVersion: phiguard.io/v1alpha1
 kind: PhiException
