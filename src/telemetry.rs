@@ -104,7 +104,7 @@ pub struct Metrics {
     /// Current findings waived by a PhiException (skip results) by namespace, rule and mode.
     pub audit_excepted: Family<[(&'static str, String); 3], Gauge>,
     /// Audit passes by scope: `full` (everything) or `changes` (what changed).
-    pub audit_passes: Family<[(&'static str, String); 1], Counter>,
+    pub audit_passes: Family<[(&'static str, String); 2], Counter>,
     /// PolicyReport writes by operation (apply, delete).
     pub report_writes: Family<[(&'static str, String); 1], Counter>,
     /// PhiExceptions that stop applying within 7 days.
@@ -261,7 +261,7 @@ impl Metrics {
         let audit_passes = Family::default();
         registry.register(
             "audit_passes",
-            "Background audit passes by scope: full (every object) or changes (what changed)",
+            "Background audit passes by scope (full: every object; changes: what changed) and trigger (sweep, policies, exception-expiry, cluster, changes)",
             audit_passes.clone(),
         );
         let report_writes = Family::default();

@@ -157,7 +157,20 @@ async fn lead(
         // An exception ran out: what it waived is judged again, now.
         let expired = next_expiry.is_some_and(|t| now >= t);
         let periodic = swept.is_none_or(|t| t.elapsed() >= cfg.sweep);
-        let full = periodic || expired || dirty.all || !Arc::ptr_eq(&policies, &policies_seen);
+        let new_set = !Arc::ptr_eq(&policies, &policies_seen);
+        // Why everything is judged again (the first that applies), for the passes metric.
+        let trigger = if periodic {
+            Some("sweep")
+        } else if new_set {
+            Some("policies")
+        } else if expired {
+            Some("exception-expiry")
+        } else if dirty.all {
+            Some("cluster")
+        } else {
+            None
+        };
+        let full = trigger.is_some();
         policies_seen = policies.clone();
         let changed = store.take_changed();
         let work: Vec<Key> = if full {
@@ -191,7 +204,10 @@ async fn lead(
         let scope = if full { "full" } else { "changes" };
         metrics
             .audit_passes
-            .get_or_create(&[("scope", scope.to_string())])
+            .get_or_create(&[
+                ("scope", scope.to_string()),
+                ("trigger", trigger.unwrap_or("changes").to_string()),
+            ])
             .inc();
         let started = Instant::now();
         let mut touched: BTreeSet<String> = BTreeSet::new();

@@ -608,6 +608,26 @@ mod tests {
     }
 
     #[test]
+    fn changed_names_are_the_added_edited_and_removed() {
+        let spec = |mode: &str| -> Result<crate::policy::PhiPolicySpec, String> {
+            serde_json::from_value(json!({"mode": mode})).map_err(|e| e.to_string())
+        };
+        let before = vec![
+            ("a".to_string(), spec("Warn")),
+            ("b".to_string(), spec("Warn")),
+            ("c".to_string(), Err("bad".to_string())),
+        ];
+        let after = vec![
+            ("a".to_string(), spec("Warn")),
+            ("b".to_string(), spec("Enforce")),
+            ("d".to_string(), spec("Audit")),
+        ];
+        assert_eq!(changed_names(&before, &after), vec!["b", "c", "d"]);
+        assert!(changed_names(&after, &after).is_empty());
+        assert_eq!(changed_names(&[], &after), vec!["a", "b", "d"]);
+    }
+
+    #[test]
     fn condition_patch_and_match() {
         let c = Condition::rejected("PhiPolicy \"x\": spec.scope: bad");
         let p = c.patch(None, Some(3));

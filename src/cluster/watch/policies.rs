@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::policy::PhiPolicySpec;
+use std::collections::BTreeSet;
 
 /// One PhiPolicy as last seen: parsed (or why not), and what its status says now.
 pub(super) struct PolicyEntry {
@@ -69,13 +70,14 @@ impl PolicySink {
     fn rebuild(&mut self) {
         let inputs = self.inputs();
         if self.applied.as_ref() != Some(&inputs) {
-            self.swap_set();
+            let changed = changed_names(self.applied.as_deref().unwrap_or(&[]), &inputs);
+            self.swap_set(&changed);
             self.applied = Some(inputs);
         }
         self.write_conditions();
     }
 
-    fn swap_set(&mut self) {
+    fn swap_set(&mut self, changed: &[String]) {
         let valid: Vec<PhiPolicy> = self
             .policies
             .values()
@@ -91,9 +93,16 @@ impl PolicySink {
             }
         }
         let active: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
+        // The policies whose meaning changed (added, edited, removed): what started this set,
+        // and so what starts the audit's next full pass. At most 20 names are logged.
+        let mut named: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
+        if changed.len() > named.len() {
+            named.push("…");
+        }
         tracing::info!(
             active = %active.join(","),
             rejected = set.rejected.len(),
+            changed = %named.join(","),
             "PhiPolicies applied"
         );
         self.ctx.state.set_policies(set);
@@ -148,6 +157,25 @@ impl PolicySink {
             });
         }
     }
+}
+
+/// The names whose spec (or parse error) differs between two sets of inputs, both sorted by name.
+pub(super) fn changed_names(
+    before: &[(String, Result<PhiPolicySpec, String>)],
+    after: &[(String, Result<PhiPolicySpec, String>)],
+) -> Vec<String> {
+    let old: BTreeMap<&str, &Result<PhiPolicySpec, String>> =
+        before.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let new: BTreeMap<&str, &Result<PhiPolicySpec, String>> =
+        after.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for (n, s) in &new {
+        if old.get(n) != Some(s) {
+            names.insert(n);
+        }
+    }
+    names.extend(old.keys().filter(|n| !new.contains_key(*n)));
+    names.into_iter().map(str::to_string).collect()
 }
 
 /// The `Ready` condition phi-guard writes.
