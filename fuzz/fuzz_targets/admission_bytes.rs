@@ -1,11 +1,8 @@
-//! (a) The webhook's `POST /validate` on arbitrary bytes: the AdmissionReview decoder, `judge`
-//! and the answer, through the real router, with the invariants of `common::check_review`.
+//! libFuzzer's entry for `targets/admission_bytes.rs` (what it checks is there).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
 mod common;
+#[path = "targets/admission_bytes.rs"]
+mod target;
 
-fuzz_target!(|data: &[u8]| {
-    common::check_review(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));

@@ -1,30 +1,8 @@
-//! (c) The PhiPolicy parser on arbitrary JSON: a whole PhiPolicy object or its spec, into a
-//! `Policy` (and a `PolicySet` with the built-in baseline) or a `PolicyError` that names the
-//! policy and the field; never a panic.
+//! libFuzzer's entry for `targets/policy_spec.rs` (what it checks is there).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use phi_guard::policy::{hipaa_baseline, PhiPolicy, PhiPolicySpec, Policy, PolicySet};
+mod common;
+#[path = "targets/policy_spec.rs"]
+mod target;
 
-fn accepted_or_named(r: Result<Policy, phi_guard::policy::PolicyError>, name: &str) {
-    match r {
-        Ok(p) => assert_eq!(p.name, name),
-        Err(e) => {
-            assert_eq!(e.policy, name, "the error names the policy");
-            assert!(!e.field.is_empty(), "the error names no field: {e}");
-            assert!(!e.message.is_empty(), "the error says nothing: {e}");
-        }
-    }
-}
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(p) = serde_json::from_slice::<PhiPolicy>(data) {
-        let name = p.metadata.name.clone().unwrap_or_default();
-        accepted_or_named(Policy::try_from(&p), &name);
-        let set = PolicySet::build(&[hipaa_baseline(), p]);
-        assert!(set.policies.len() + set.rejected.len() >= 1);
-    }
-    if let Ok(spec) = serde_json::from_slice::<PhiPolicySpec>(data) {
-        accepted_or_named(Policy::from_spec("fuzz", &spec), "fuzz");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));

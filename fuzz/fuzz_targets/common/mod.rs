@@ -16,8 +16,15 @@ use phi_guard::webhook::admission::LenientReview;
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// The repository root: the fuzz crate's parent, or the main crate itself when
+/// `tests/fuzz_replay.rs` compiles these targets.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if here.join("fuzz").join("Cargo.toml").is_file() {
+        here.to_path_buf()
+    } else {
+        here.join("..")
+    }
 }
 
 struct Webhook {

@@ -1,0 +1,82 @@
+//! The fuzz targets' committed corpus (`fuzz/corpus/<target>`) and every crash kept so far
+//! (`fuzz/regressions/<target>`), replayed through the targets' own bodies on stable Rust: the
+//! same invariants `make fuzz` checks (the webhook's answer to any review, the PhiPolicy parser,
+//! `check`'s reader), without the instrumented nightly build. `make fuzz` keeps cargo-fuzz for
+//! real fuzzing; this is the regression run `make unit` (and so CI) does.
+
+#[path = "../fuzz/fuzz_targets/common/mod.rs"]
+mod common;
+
+#[path = "../fuzz/fuzz_targets/targets/admission_bytes.rs"]
+mod admission_bytes;
+#[path = "../fuzz/fuzz_targets/targets/admission_structured.rs"]
+mod admission_structured;
+#[path = "../fuzz/fuzz_targets/targets/check_reader.rs"]
+mod check_reader;
+#[path = "../fuzz/fuzz_targets/targets/policy_spec.rs"]
+mod policy_spec;
+
+use std::path::{Path, PathBuf};
+
+/// Every file of the target's corpus and regressions, sorted (a failure names the same file
+/// each run). The corpus must not be empty: a missing or emptied corpus fails, not passes.
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files = Vec::new();
+    let mut corpus = 0;
+    for dir in ["corpus", "regressions"] {
+        let d = root.join(dir).join(target);
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            assert!(dir == "regressions", "no corpus at {}", d.display());
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                files.push(e.path());
+                if dir == "corpus" {
+                    corpus += 1;
+                }
+            }
+        }
+    }
+    assert!(corpus >= 100, "{target}: only {corpus} corpus inputs");
+    files.sort();
+    files
+}
+
+/// Run every input; a panic (a broken invariant) names the file that caused it.
+fn replay(target: &str, run: fn(&[u8])) {
+    let files = inputs(target);
+    for f in &files {
+        let data = std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
+        let outcome = std::panic::catch_unwind(|| run(&data));
+        assert!(
+            outcome.is_ok(),
+            "{target}: the input {} broke an invariant (see the panic above); reproduce with \
+             `cd fuzz && cargo fuzz run {target} {}`",
+            f.display(),
+            f.display()
+        );
+    }
+    println!("{target}: {} inputs replayed", files.len());
+}
+
+#[test]
+fn admission_bytes_corpus() {
+    replay("admission_bytes", admission_bytes::run);
+}
+
+#[test]
+fn admission_structured_corpus() {
+    replay("admission_structured", admission_structured::run);
+}
+
+#[test]
+fn check_reader_corpus() {
+    replay("check_reader", check_reader::run);
+}
+
+#[test]
+fn policy_spec_corpus() {
+    replay("policy_spec", policy_spec::run);
+}
