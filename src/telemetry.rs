@@ -118,6 +118,8 @@ pub struct Metrics {
     pub connections_saturated: Family<[(&'static str, String); 1], Gauge>,
     pub connection_saturations: Family<[(&'static str, String); 1], Counter>,
     pub connections_refused: Family<[(&'static str, String); 2], Counter>,
+    pub connections_closed: Family<[(&'static str, String); 2], Counter>,
+    pub unsent_response_bytes: Family<[(&'static str, String); 1], Gauge>,
     /// Requests that waited for room in the request body budget.
     pub body_budget_waits: Counter,
     /// Changes to phi-guard's webhook configuration by others, undone, by what drifted.
@@ -312,6 +314,20 @@ impl Metrics {
             "Connections closed as soon as accepted, by reason (per_peer: the address had --max-connections-per-peer open)",
             connections_refused.clone(),
         );
+        let connections_closed = Family::<[(&'static str, String); 2], Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections closed for their responses, by reason (unread_responses: over their share \
+             of --response-buffer-mib, or holding the most when it was full; stalled_responses: \
+             nothing taken for --response-stall-timeout)",
+            connections_closed.clone(),
+        );
+        let unsent_response_bytes = Family::<[(&'static str, String); 1], Gauge>::default();
+        registry.register(
+            "unsent_response_bytes",
+            "Response bytes made but not yet taken by their connections (bounded by --response-buffer-mib)",
+            unsent_response_bytes.clone(),
+        );
         let body_budget_waits = Counter::default();
         registry.register(
             "body_budget_waits",
@@ -332,6 +348,8 @@ impl Metrics {
             connections_saturated,
             connection_saturations,
             connections_refused,
+            connections_closed,
+            unsent_response_bytes,
             body_budget_waits,
             request_timeouts,
             exceptions_expiring,

@@ -3,6 +3,7 @@
 //! same invariants `make fuzz` checks (the webhook's answer to any review, the PhiPolicy parser,
 //! `check`'s reader), without the instrumented nightly build. `make fuzz` keeps cargo-fuzz for
 //! real fuzzing; this is the regression run `make unit` (and so CI) does.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 #[path = "../fuzz/fuzz_targets/common/mod.rs"]
 mod common;

@@ -1052,3 +1052,26 @@ async fn shutdown_finishes_promptly_with_idle_keepalive_connections() {
     );
     drop(c);
 }
+
+/// A uid longer than any API server sends is not echoed: a short 400 instead (the API server
+/// sends UUIDs; anything else posting to the webhook cannot make it answer with a large string).
+#[tokio::test]
+async fn an_overlong_uid_is_refused_not_echoed() {
+    let s = Server::start(Setup::default()).await;
+    let c = s.client(true);
+    let mut review: Value = serde_json::from_slice(&fixture("deployment-create-denied")).unwrap();
+    review["request"]["uid"] = Value::String("u".repeat(100_000));
+    let (status, v) = s
+        .post(&c, serde_json::to_vec(&review).unwrap(), "application/json")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["kind"], "Status");
+    assert!(v.to_string().len() < 512, "{v}");
+    // 256 bytes is still answered as a review.
+    review["request"]["uid"] = Value::String("u".repeat(256));
+    let (status, v) = s
+        .post(&c, serde_json::to_vec(&review).unwrap(), "application/json")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["response"]["uid"].as_str().map(str::len), Some(256));
+}

@@ -73,6 +73,15 @@ pub struct ListenArgs {
     /// requests wait for room (up to --request-timeout). At least one 3 MiB body fits.
     #[arg(long, env = "PHI_GUARD_BODY_BUFFER_MIB", default_value_t = webhook::DEFAULT_BODY_BUFFER_MIB)]
     pub body_buffer_mib: usize,
+    /// Memory for response bytes the webhook's connections have not taken yet, in MiB. One
+    /// connection may hold an eighth of it; a connection holding more (or the most, when the
+    /// total is exceeded) is closed, so clients that never read cannot make phi-guard hold
+    /// their answers (phi_guard_connections_closed_total{reason="unread_responses"}).
+    #[arg(long, env = "PHI_GUARD_RESPONSE_BUFFER_MIB", default_value_t = webhook::DEFAULT_RESPONSE_BUFFER_MIB)]
+    pub response_buffer_mib: usize,
+    /// A connection that leaves response bytes untaken this long is closed.
+    #[arg(long, env = "PHI_GUARD_RESPONSE_STALL_TIMEOUT", default_value_t = HumanDuration(webhook::DEFAULT_RESPONSE_STALL_TIMEOUT))]
+    pub response_stall_timeout: HumanDuration,
     /// On SIGTERM/SIGINT, first keep serving (new connections too) this long with /readyz
     /// answering 503: the pod leaves the Service's endpoints and kube-proxy's rules while it
     /// still answers, so no review is sent to a closed port (with failurePolicy Fail a refused
@@ -370,6 +379,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.max_connections_per_peer = args.listen.max_connections_per_peer;
     opts.handshake_timeout = args.listen.handshake_timeout.into();
     opts.body_buffer_mib = args.listen.body_buffer_mib;
+    opts.response_buffer_mib = args.listen.response_buffer_mib;
+    opts.response_stall_timeout = args.listen.response_stall_timeout.0;
     // Self-managed TLS writes the files after start: wait for them instead of failing.
     opts.wait_for_certificate = self_managed.is_some();
     let handle = webhook::start(listener, admin, opts, state, metrics, readiness.clone()).await?;

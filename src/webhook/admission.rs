@@ -407,7 +407,73 @@ impl ReviewResponse {
     }
 }
 
+/// Longest uid phi-guard answers to: the API server sends UUIDs (36 bytes); a longer one comes
+/// from something else and gets a 400, so no request makes phi-guard echo a large string.
+pub const MAX_UID_BYTES: usize = 256;
+/// Longest denial message sent: ten findings per rule fit many times over; past it the message
+/// is cut at a line and says so (names in findings are bounded by Kubernetes, not by phi-guard,
+/// when the request does not come from an API server).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Warnings in all: the API server keeps 4,096 characters of a response's warnings and cuts the
+/// rest (k8s.io/apiserver, endpoints/filters/warning.go), so more is never read by anyone.
+pub const MAX_WARNINGS_BYTES: usize = 4 * 1024;
+/// Longest audit annotation value sent.
+pub const MAX_ANNOTATION_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes at a char boundary (preferring the last line break), with
+/// `tail` appended when cut.
+fn cut(s: &mut String, max: usize, tail: &str) {
+    if s.len() <= max {
+        return;
+    }
+    let mut at = max.saturating_sub(tail.len());
+    while at > 0 && !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    if let Some(nl) = s[..at].rfind('\n') {
+        at = nl;
+    }
+    s.truncate(at);
+    s.push_str(tail);
+}
+
 impl AdmissionResponse {
+    /// The response within the sizes above (the uid is checked by the caller: it cannot be cut).
+    pub fn bounded(mut self) -> AdmissionResponse {
+        if let Some(st) = self.status.as_mut() {
+            cut(
+                &mut st.message,
+                MAX_MESSAGE_BYTES,
+                "\n(message cut at 16 KiB; `phi-guard check` lists every finding)",
+            );
+        }
+        let all: usize = self.warnings.iter().map(String::len).sum();
+        if all > MAX_WARNINGS_BYTES {
+            // Keep whole warnings, in order, leaving room for the note that says how many went.
+            let room = MAX_WARNINGS_BYTES - 160;
+            let mut total = 0;
+            let kept = self
+                .warnings
+                .iter()
+                .take_while(|w| {
+                    total += w.len();
+                    total <= room
+                })
+                .count();
+            let dropped = self.warnings.len() - kept;
+            self.warnings.truncate(kept);
+            self.warnings.push(format!(
+                "phi-guard: {dropped} more warning{} cut (the API server keeps 4 KiB of \
+                 warnings; `phi-guard check` lists them all)",
+                if dropped == 1 { "" } else { "s" }
+            ));
+        }
+        for v in self.audit_annotations.values_mut() {
+            cut(v, MAX_ANNOTATION_BYTES, "…");
+        }
+        self
+    }
+
     /// Admit.
     pub fn allow(uid: &str) -> AdmissionResponse {
         AdmissionResponse {
@@ -602,6 +668,38 @@ pub fn single_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_stay_within_their_sizes() {
+        let mut r = AdmissionResponse::refuse(
+            "u",
+            Status::failure(403, "Forbidden", "head\n".to_string() + &"é".repeat(20_000)),
+        );
+        r.warnings = (0..200)
+            .map(|i| format!("warning {i}: {}", "w".repeat(90)))
+            .collect();
+        r.audit_annotations
+            .insert("phi-guard.io/findings".into(), "a".repeat(5000));
+        let b = r.bounded();
+        let msg = &b.status.as_ref().unwrap().message;
+        assert!(msg.len() <= MAX_MESSAGE_BYTES, "{}", msg.len());
+        assert!(msg.starts_with("head\n"));
+        assert!(msg.ends_with("`phi-guard check` lists every finding)"));
+        let total: usize = b.warnings.iter().map(String::len).sum();
+        assert!(total <= MAX_WARNINGS_BYTES, "{total}");
+        assert_eq!(b.warnings[0], format!("warning 0: {}", "w".repeat(90)));
+        let note = b.warnings.last().unwrap();
+        let kept = b.warnings.len() - 1;
+        assert!(
+            note.starts_with(&format!("phi-guard: {} more warnings cut", 200 - kept)),
+            "{note}"
+        );
+        assert!(b.audit_annotations["phi-guard.io/findings"].len() <= MAX_ANNOTATION_BYTES + 3);
+        // Within the sizes: unchanged.
+        let mut small = AdmissionResponse::refuse("u", Status::failure(403, "Forbidden", "m"));
+        small.warnings = vec!["a".into(), "b".into()];
+        assert_eq!(small.clone().bounded(), small);
+    }
     use crate::verdict::RuleId;
 
     fn finding(rule: RuleId, mode: Mode, path: &str) -> Finding {

@@ -9,6 +9,7 @@ pub mod admission;
 pub(crate) mod budget;
 pub mod review;
 pub mod router;
+mod send_budget;
 mod server;
 pub mod tls;
 
@@ -55,6 +56,17 @@ pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
 /// Default memory for request bodies being read, across all requests (see
 /// `budget::BodyBudget`).
 pub const DEFAULT_BODY_BUFFER_MIB: usize = 32;
+/// Default memory for response bytes connections have not taken yet, across the webhook's
+/// connections (send_budget.rs); one connection may hold an eighth of it.
+pub const DEFAULT_RESPONSE_BUFFER_MIB: usize = 16;
+/// Default time a connection may leave response bytes untaken before it is closed.
+pub const DEFAULT_RESPONSE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// What the admin port's connections may leave untaken (probes and scrapes read at once).
+const ADMIN_SEND: send_budget::SendLimits = send_budget::SendLimits {
+    total: 8 * 1024 * 1024,
+    per_connection: 2 * 1024 * 1024,
+    stall: Duration::from_secs(10),
+};
 /// HTTP/2 streams per webhook connection.
 const MAX_STREAMS: u32 = 128;
 /// The admin port serves probes and scrapes: few connections, short timeouts, and it never
@@ -90,7 +102,31 @@ pub fn bind(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::
 }
 
 /// The connection metrics of one listener.
-fn connection_metrics(metrics: &Metrics, listener: &str) -> server::ConnectionMetrics {
+fn send_metrics(metrics: &Metrics, listener: &str) -> send_budget::SendMetrics {
+    let closed = |reason: &str| {
+        metrics
+            .connections_closed
+            .get_or_create(&[
+                ("listener", listener.to_string()),
+                ("reason", reason.to_string()),
+            ])
+            .clone()
+    };
+    send_budget::SendMetrics {
+        unsent: metrics
+            .unsent_response_bytes
+            .get_or_create(&[("listener", listener.to_string())])
+            .clone(),
+        closed_over_budget: closed("unread_responses"),
+        closed_stalled: closed("stalled_responses"),
+    }
+}
+
+fn connection_metrics(
+    metrics: &Metrics,
+    listener: &str,
+    send: send_budget::SendLimits,
+) -> server::ConnectionMetrics {
     let l = [("listener", listener.to_string())];
     server::ConnectionMetrics {
         open: metrics.open_connections.get_or_create(&l).clone(),
@@ -103,6 +139,7 @@ fn connection_metrics(metrics: &Metrics, listener: &str) -> server::ConnectionMe
                 ("reason", "per_peer".to_string()),
             ])
             .clone(),
+        send: send_budget::SendBudget::new(send, send_metrics(metrics, listener)),
     }
 }
 
@@ -131,6 +168,11 @@ pub struct Options {
     pub max_connections_per_peer: usize,
     /// Memory for request bodies being read, across all requests, in MiB.
     pub body_buffer_mib: usize,
+    /// Memory for response bytes not yet taken by their connections, in MiB (one connection
+    /// may hold an eighth; more, or the most when the total is exceeded, closes it).
+    pub response_buffer_mib: usize,
+    /// A connection leaving response bytes untaken this long is closed.
+    pub response_stall_timeout: Duration,
     /// The certificate files may not exist yet (self-managed TLS writes them after start):
     /// instead of failing, keep `tls` not ready and retry every reload interval; the TLS
     /// listener starts accepting once a pair loads.
@@ -153,6 +195,8 @@ impl Options {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             body_buffer_mib: DEFAULT_BODY_BUFFER_MIB,
+            response_buffer_mib: DEFAULT_RESPONSE_BUFFER_MIB,
+            response_stall_timeout: DEFAULT_RESPONSE_STALL_TIMEOUT,
             wait_for_certificate: false,
             confirmer: None,
         }
@@ -265,7 +309,16 @@ pub async fn start(
             max_streams: MAX_STREAMS,
             shutdown_grace: tls_opts.shutdown_grace,
         };
-        let open = connection_metrics(&metrics, "webhook");
+        let total = tls_opts
+            .response_buffer_mib
+            .max(1)
+            .saturating_mul(1024 * 1024);
+        let send = send_budget::SendLimits {
+            total,
+            per_connection: total / 8,
+            stall: tls_opts.response_stall_timeout,
+        };
+        let open = connection_metrics(&metrics, "webhook", send);
         server::serve(
             "webhook",
             listener,
@@ -279,7 +332,7 @@ pub async fn start(
         let _ = poller.await;
     }));
     let admin_router = admin::admin_router(app.clone(), ADMIN_REQUEST_TIMEOUT);
-    let admin_open = connection_metrics(&app.metrics, "admin");
+    let admin_open = connection_metrics(&app.metrics, "admin", ADMIN_SEND);
     tasks.push(tokio::spawn(server::serve(
         "admin",
         admin,

@@ -548,7 +548,16 @@ fn undecodable(app: &AppState, bytes: &[u8], err: &serde_json::Error) -> Respons
 }
 
 fn encode_review(response: AdmissionResponse) -> Response {
-    match serde_json::to_vec(&ReviewResponse::new(response)) {
+    if response.uid.len() > super::admission::MAX_UID_BYTES {
+        // Not an API server (it sends UUIDs), and the uid cannot be cut: a short 400 instead
+        // of echoing it.
+        return status_response(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the AdmissionReview request's uid is longer than 256 bytes",
+        );
+    }
+    match serde_json::to_vec(&ReviewResponse::new(response.bounded())) {
         Ok(json) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],

@@ -11,6 +11,9 @@
 //!   HTTP/2 alike (hyper's own header-read timeout covers only HTTP/1.1);
 //! - HTTP/2 flow-control windows are small, so a connection's unread bodies hold at most
 //!   `H2_CONNECTION_WINDOW` bytes while they wait for buffer room (router.rs);
+//! - response bytes a connection has not written are metered (send_budget.rs): a connection
+//!   that holds more than its share, holds the most when the listener is over its total, or
+//!   writes nothing for a while is closed;
 //! - at shutdown every connection is asked to close after its in-flight requests, and whatever
 //!   is still open after `shutdown_grace` is dropped: neither port can hold the process up.
 
@@ -32,6 +35,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+
+use super::send_budget::SendBudget;
 
 /// HTTP/2 connection-level flow-control window: how much request body one connection may have
 /// sent that phi-guard has not read yet. 256 KiB keeps a 3 MiB review flowing (the window is
@@ -78,6 +83,8 @@ pub(crate) struct ConnectionMetrics {
     pub saturations: Counter,
     /// Connections closed at once because their peer address had its share open.
     pub refused_per_peer: Counter,
+    /// The listener's response bytes not yet written (it reports its own metrics).
+    pub send: Arc<SendBudget>,
 }
 
 /// Open connections per peer address. Entries live only while a connection from the address
@@ -131,6 +138,8 @@ struct Activity {
     last_ms: AtomicU64,
     inflight: AtomicUsize,
     requests: AtomicU64,
+    /// A request came over HTTP/1.x.
+    http1: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -140,6 +149,7 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            http1: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -151,6 +161,15 @@ impl Activity {
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long no request has been in flight (zero while one is).
+    fn idle_for(&self) -> Duration {
+        if self.inflight.load(Ordering::SeqCst) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::SeqCst));
+        self.opened.elapsed().saturating_sub(last)
     }
 
     /// When the connection should be closed if nothing happens before: `None` while a request
@@ -191,6 +210,7 @@ pub(crate) async fn serve(
     stopped: watch::Receiver<bool>,
     metrics: ConnectionMetrics,
 ) {
+    let send = metrics.send.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -264,16 +284,19 @@ pub(crate) async fn serve(
             (builder.clone(), router.clone(), limits.clone(), tls.clone());
         let stopped = stopped.clone();
         let open = metrics.open.clone();
+        let send = send.clone();
         conns.spawn(async move {
             let _permit = (permit, peer_slot);
             open.inc();
             let activity = Activity::new();
             match tls {
-                None => drive(&builder, tcp, router, &activity, &limits, stopped).await,
+                None => drive(&builder, tcp, router, &activity, &limits, stopped, &send).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await
                     {
-                        Ok(Ok(s)) => drive(&builder, s, router, &activity, &limits, stopped).await,
+                        Ok(Ok(s)) => {
+                            drive(&builder, s, router, &activity, &limits, stopped, &send).await
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -306,28 +329,56 @@ async fn drive<I>(
     activity: &Arc<Activity>,
     limits: &Limits,
     mut stopped: watch::Receiver<bool>,
+    send: &Arc<SendBudget>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let inner = TowerToHyperService::new(router);
     let act = activity.clone();
+    let registered = send.register();
+    let conn_send = registered.conn.clone();
+    let meter = send.clone();
+    let shutting = stopped.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let guard = act.begin();
+        let http1 = req.version() < hyper::Version::HTTP_2;
+        if http1 {
+            act.http1.store(true, Ordering::SeqCst);
+        }
         let fut = hyper::service::Service::call(&inner, req);
+        let (meter, conn_send, shutting) = (meter.clone(), conn_send.clone(), shutting.clone());
         async move {
             let r = fut.await;
             drop(guard);
-            r
+            r.map(|mut resp| {
+                // Shutting down: an HTTP/1.1 client learns from this answer that the
+                // connection ends after it, so it sends its next request elsewhere instead of
+                // racing the close (HTTP/2 learns the same from GOAWAY).
+                if http1 && *shutting.borrow() {
+                    resp.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                }
+                resp.map(|body| meter.meter(&conn_send, body))
+            })
         }
     });
+    let io = send.count_writes(&registered.conn, io);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing = false;
+    // An HTTP/1.1 connection told to close at shutdown is closed by hyper after its next
+    // answer (which says `Connection: close`), or by us once it has been idle a moment.
+    let mut shut = false;
     loop {
         let deadline = activity.idle_deadline(limits);
         // With a request in flight, look again after a while (it ends or the request timeout
         // ends it); the connection's own future wakes this loop when it finishes.
-        let wake = deadline.unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+        let mut wake = deadline.unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+        if let Some(stall) = send.stall_deadline(&registered.conn) {
+            wake = wake.min(stall);
+        }
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -335,21 +386,41 @@ async fn drive<I>(
                 }
                 return;
             }
+            // Responses it does not take: dropped with the connection, at once.
+            () = registered.conn.close.notified() => return,
             _ = tokio::time::sleep_until(wake.into()), if !closing => {
+                if send.check_stall(&registered.conn) {
+                    return;
+                }
                 if activity.idle_deadline(limits).is_some_and(|d| d <= Instant::now()) {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
+                    shut = true;
                 }
             }
             _ = stopped.wait_for(|s| *s), if !closing => {
-                conn.as_mut().graceful_shutdown();
                 closing = true;
+                // HTTP/2: GOAWAY now; streams it did not take are safe for the client to send
+                // again. HTTP/1.1: closing an idle connection now would drop a request already
+                // on its way; its next answer says `Connection: close` instead.
+                if !activity.http1.load(Ordering::SeqCst) {
+                    conn.as_mut().graceful_shutdown();
+                    shut = true;
+                }
             }
             // A graceful close waits for the peer (an HTTP/2 handshake it never finishes, a
             // GOAWAY it never acts on): with nothing in flight, stop waiting after a moment.
-            _ = tokio::time::sleep(CLOSE_WAIT), if closing => {
+            _ = tokio::time::sleep(CLOSE_WAIT / 4), if closing => {
                 if activity.inflight.load(Ordering::SeqCst) == 0 {
-                    return;
+                    if shut {
+                        if activity.idle_for() >= CLOSE_WAIT {
+                            return;
+                        }
+                    } else if activity.idle_for() >= CLOSE_WAIT {
+                        // Idle for a moment: no request is on its way.
+                        conn.as_mut().graceful_shutdown();
+                        shut = true;
+                    }
                 }
             }
         }
