@@ -61,9 +61,9 @@ pub struct OperatedView {
     pub volumes: Vec<(String, Volume)>,
     pub plaintext: Vec<Plaintext>,
     /// Labels the operator puts on the pods it runs (propagated from the resource and its pod
-    /// metadata fields), and where to set them.
+    /// metadata fields), and the metadata where to set them (`<path>.labels`).
     pub pod_labels: Labels,
-    pub pod_labels_path: &'static str,
+    pub pod_meta_path: &'static str,
     /// Labels the operator itself sets on the pods (its selector labels, from the resource's
     /// name): what NetworkPolicies select them by.
     pub operator_labels: Labels,
@@ -237,7 +237,7 @@ fn cnpg(meta: &Meta, spec: CnpgSpec) -> OperatedView {
         plaintext,
         // Only `inheritedMetadata` reaches the pods (the Cluster's own labels do not).
         pod_labels: spec.inherited_metadata.map(|m| m.labels).unwrap_or_default(),
-        pod_labels_path: "spec.inheritedMetadata.labels",
+        pod_meta_path: "spec.inheritedMetadata",
         // pkg/utils/labels_annotations.go ClusterLabelName.
         operator_labels: named(meta.name.as_deref(), &[("cnpg.io/cluster", "{}".into())]),
         sidecar_field: None,
@@ -356,7 +356,7 @@ fn strimzi_pod_labels(own: &Labels, template: Labels) -> Labels {
 
 fn strimzi_view(
     pod_labels: Labels,
-    pod_labels_path: &'static str,
+    pod_meta_path: &'static str,
     operator_labels: Labels,
 ) -> OperatedView {
     OperatedView {
@@ -366,7 +366,7 @@ fn strimzi_view(
         volumes: Vec::new(),
         plaintext: Vec::new(),
         pod_labels,
-        pod_labels_path,
+        pod_meta_path,
         operator_labels,
         sidecar_field: None,
         sidecar_groups: Vec::new(),
@@ -386,7 +386,7 @@ fn strimzi_kafka(meta: &Meta, spec: StrimziKafkaSpec) -> OperatedView {
             ("strimzi.io/name", "{}-kafka".into()),
         ],
     );
-    let mut v = strimzi_view(labels, "spec.kafka.template.pod.metadata.labels", ops);
+    let mut v = strimzi_view(labels, "spec.kafka.template.pod.metadata", ops);
     // With node pools (every Strimzi 0.46+ cluster) `spec.kafka.storage` is absent and the
     // pools' storage is judged on each KafkaNodePool.
     if let Some(s) = &kafka.storage {
@@ -426,7 +426,7 @@ fn strimzi_pool(meta: &Meta, spec: StrimziPoolSpec) -> OperatedView {
     if let Some(pool) = meta.name.as_deref().filter(|n| !n.is_empty() && !ops.is_empty()) {
         ops.insert("strimzi.io/pool-name".into(), pool.into());
     }
-    let mut v = strimzi_view(labels, "spec.template.pod.metadata.labels", ops);
+    let mut v = strimzi_view(labels, "spec.template.pod.metadata", ops);
     match &spec.storage {
         Some(s) => strimzi_storage("spec.storage", s, &mut v),
         None => v.claims.push(claim(
@@ -501,7 +501,7 @@ fn eck(meta: &Meta, spec: EckSpec) -> OperatedView {
         volumes: Vec::new(),
         plaintext: Vec::new(),
         pod_labels: Labels::new(),
-        pod_labels_path: "spec.nodeSets[*].podTemplate.metadata.labels",
+        pod_meta_path: "spec.nodeSets[*].podTemplate.metadata",
         // pkg/controller/elasticsearch/label/label.go.
         operator_labels: named(
             meta.name.as_deref(),
@@ -549,17 +549,24 @@ fn eck(meta: &Meta, spec: EckSpec) -> OperatedView {
         ));
         let own_volumes: Vec<&str> = template.spec.volumes.iter().map(|x| x.name.as_str()).collect();
         for (j, vol) in template.spec.volumes.iter().enumerate() {
-            v.volumes.push((
-                format!("spec.nodeSets[{i}].podTemplate.spec.volumes[{j}]"),
-                vol.clone(),
-            ));
+            let path = format!("spec.nodeSets[{i}].podTemplate.spec.volumes[{j}]");
+            // The data volume on the node's disk holds the index itself, not scratch space.
+            let on_disk = matches!(
+                vol.source,
+                super::VolumeSource::EmptyDir { memory: false } | super::VolumeSource::Missing
+            );
+            if vol.name == ECK_DATA_VOLUME && on_disk {
+                v.node_disk.push(path);
+            } else {
+                v.volumes.push((path, vol.clone()));
+            }
         }
         if set.volume_claim_templates.is_empty() {
             // The default 1Gi claim on the default class, unless a pod volume takes its name.
             if !own_volumes.contains(&ECK_DATA_VOLUME) {
                 v.claims.push(claim(
                     format!("spec.nodeSets[{i}].volumeClaimTemplates"),
-                    format!("node set {name:?} has no volumeClaimTemplates, so ECK creates its default {ECK_DATA_VOLUME:?} claims"),
+                    format!("its default {ECK_DATA_VOLUME:?} claims for node set {name:?} (the node set has no volumeClaimTemplates),"),
                     None,
                 ));
             }
@@ -568,7 +575,7 @@ fn eck(meta: &Meta, spec: EckSpec) -> OperatedView {
             v.claims.push(OperatedClaim {
                 path: format!("spec.nodeSets[{i}].volumeClaimTemplates[{j}].spec.storageClassName"),
                 subject: format!(
-                    "node set {name:?} volumeClaimTemplate {:?}",
+                    "the claims of node set {name:?} volumeClaimTemplate {:?},",
                     t.metadata.display_name()
                 ),
                 spec: t.spec,
@@ -625,7 +632,7 @@ fn mariadb(meta: &Meta, spec: MariaDbSpec) -> OperatedView {
         volumes: Vec::new(),
         plaintext: Vec::new(),
         pod_labels: Labels::new(),
-        pod_labels_path: "spec.podMetadata.labels",
+        pod_meta_path: "spec.podMetadata",
         // pkg/builder/labels WithMariaDBSelectorLabels.
         operator_labels: named(
             meta.name.as_deref(),
@@ -730,6 +737,110 @@ mod tests {
 
     fn hba(lines: &[&str]) -> bool {
         pg_hba_requires_tls(&lines.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn view(kind: super::super::Kind, json: serde_json::Value) -> OperatedView {
+        match super::super::Object::from_value(kind, &json, Some("ns")) {
+            Ok(super::super::Object {
+                body: super::super::Body::Operated(v),
+                ..
+            }) => *v,
+            other => panic!("not an operated view: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cnpg_storage_class_wins_over_the_pvc_template_as_the_operator_applies_it() {
+        let v = view(
+            super::super::Kind::CnpgCluster,
+            serde_json::json!({"metadata": {"name": "db", "labels": {"a": "b"}},
+                "spec": {"storage": {"storageClass": "enc", "pvcTemplate": {"storageClassName": "plain"}},
+                         "walStorage": {"pvcTemplate": {"storageClassName": "plain"}}}}),
+        );
+        let classes: Vec<_> = v
+            .claims
+            .iter()
+            .map(|c| (c.path.as_str(), c.spec.storage_class_name.as_deref()))
+            .collect();
+        assert_eq!(
+            classes,
+            [
+                ("spec.storage.storageClass", Some("enc")),
+                ("spec.walStorage.pvcTemplate.storageClassName", Some("plain"))
+            ]
+        );
+        // The Cluster's own labels do not reach its pods; its selector label does.
+        assert!(v.pod_labels.is_empty());
+        assert_eq!(v.operator_labels.get("cnpg.io/cluster").map(String::as_str), Some("db"));
+        assert_eq!(v.plaintext.len(), 1);
+    }
+
+    #[test]
+    fn strimzi_copies_the_resources_labels_but_app_kubernetes_io() {
+        let v = view(
+            super::super::Kind::KafkaNodePool,
+            serde_json::json!({"metadata": {"name": "pool", "labels": {
+                    "strimzi.io/cluster": "events", "app.kubernetes.io/name": "x",
+                    "app.kubernetes.io/part-of": "y", "team": "t"}},
+                "spec": {"template": {"pod": {"metadata": {"labels": {"extra": "1"}}}}}}),
+        );
+        let keys: Vec<&String> = v.pod_labels.keys().collect();
+        assert_eq!(keys, ["app.kubernetes.io/part-of", "extra", "strimzi.io/cluster", "team"]);
+        assert_eq!(
+            v.operator_labels.get("strimzi.io/pool-name").map(String::as_str),
+            Some("pool")
+        );
+        // No storage: judged as claims on the default class, never as encrypted.
+        assert_eq!(v.claims.len(), 1);
+        assert_eq!(v.claims[0].spec.storage_class_name, None);
+    }
+
+    #[test]
+    fn eck_http_tls_is_off_only_without_a_self_signed_or_own_certificate() {
+        let es = |tls: serde_json::Value| {
+            view(
+                super::super::Kind::Elasticsearch,
+                serde_json::json!({"metadata": {"name": "es"}, "spec": {"http": {"tls": tls}}}),
+            )
+            .plaintext
+            .len()
+        };
+        assert_eq!(es(serde_json::json!({})), 0);
+        assert_eq!(es(serde_json::json!({"selfSignedCertificate": {"disabled": true}})), 1);
+        assert_eq!(
+            es(serde_json::json!({"selfSignedCertificate": {"disabled": true},
+                                  "certificate": {"secretName": "es-cert"}})),
+            0
+        );
+    }
+
+    #[test]
+    fn mariadb_tls_is_on_by_default_but_required_only_when_set() {
+        let m = |spec: serde_json::Value| {
+            view(
+                super::super::Kind::MariaDb,
+                serde_json::json!({"metadata": {"name": "m"}, "spec": spec}),
+            )
+        };
+        let unset = m(serde_json::json!({"storage": {"size": "1Gi"}}));
+        assert_eq!(unset.plaintext[0].path, "spec.tls.required");
+        let off = m(serde_json::json!({"tls": {"enabled": false, "required": true}}));
+        assert_eq!(off.plaintext[0].path, "spec.tls.enabled");
+        let on = m(serde_json::json!({"tls": {"enabled": true, "required": true},
+            "storage": {"storageClassName": "", "volumeClaimTemplate": {"storageClassName": "enc"}}}));
+        assert!(on.plaintext.is_empty());
+        assert_eq!(on.claims[0].spec.storage_class_name.as_deref(), Some("enc"));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_an_error_not_a_panic() {
+        let r = super::super::Object::from_value(
+            super::super::Kind::CnpgCluster,
+            &serde_json::json!({"spec": {"tablespaces": {"a": {}}}}),
+            None,
+        );
+        let e = r.err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("invalid type"), "{e}");
     }
 
     #[test]

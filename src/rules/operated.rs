@@ -37,15 +37,15 @@ pub(crate) fn label_reaches_pods(w: &Object, ctx: &RuleContext) -> Option<Findin
     Some(Finding::new(
         RuleId::PhiClassification,
         ctx.policy.mode,
-        v.pod_labels_path,
+        format!("{}.labels", v.pod_meta_path),
         format!(
             "{} is labeled PHI, but {} {what} to the pods it runs, so they would not carry the PHI label and would not be judged as PHI",
             w.display(),
             v.operator.name()
         ),
         format!(
-            "Set the PHI label in {} (or label the namespace PHI).",
-            v.pod_labels_path
+            "Set the PHI label in {}.labels (or label the namespace PHI).",
+            v.pod_meta_path
         ),
     ))
 }
@@ -65,7 +65,7 @@ pub(crate) fn pods_for_segmentation(w: &Object) -> Option<PodView> {
     );
     Some(PodView {
         spec_path: "spec",
-        meta_path: v.pod_labels_path,
+        meta_path: v.pod_meta_path,
         labels,
         annotations: crate::selector::Labels::new(),
         spec: Box::new(PodSpec::default()),
