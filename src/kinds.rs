@@ -235,9 +235,14 @@ pub const KINDS: &[KindSpec] = &[
     ns("kafka.strimzi.io", "v1", "KafkaNodePool", "kafkanodepools")
         .judged(CU)
         .optional(),
-    ns("elasticsearch.k8s.elastic.co", "v1", "Elasticsearch", "elasticsearches")
-        .judged(CU)
-        .optional(),
+    ns(
+        "elasticsearch.k8s.elastic.co",
+        "v1",
+        "Elasticsearch",
+        "elasticsearches",
+    )
+    .judged(CU)
+    .optional(),
     ns("k8s.mariadb.com", "v1alpha1", "MariaDB", "mariadbs")
         .judged(CU)
         .optional(),

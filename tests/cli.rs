@@ -2499,7 +2499,16 @@ fn operators_custom_resources_are_judged_on_their_storage_and_tls() {
     let state = format!("{dir}/state.yaml");
     let run = |file: &str| {
         let f = format!("{dir}/{file}");
-        let out = check(&["-f", &f, "-n", "records", "--cluster-state", &state, "-o", "json"]);
+        let out = check(&[
+            "-f",
+            &f,
+            "-n",
+            "records",
+            "--cluster-state",
+            &state,
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&out), 1, "{file}: {}", stderr(&out));
         json(&out)
     };
@@ -2508,30 +2517,61 @@ fn operators_custom_resources_are_judged_on_their_storage_and_tls() {
 
     let cnpg = run("cnpg.yaml");
     let plain = findings_of(&cnpg, "Cluster", "charts-db");
-    assert!(has(&plain, at_rest, "spec.storage.storageClass"), "{plain:?}");
+    assert!(
+        has(&plain, at_rest, "spec.storage.storageClass"),
+        "{plain:?}"
+    );
     assert!(has(&plain, transit, "spec.postgresql.pg_hba"), "{plain:?}");
     let kept = findings_of(&cnpg, "Cluster", "labs-db");
     // storageClass, walStorage's pvcTemplate: encrypting; the tablespace is not.
     let rest: Vec<_> = kept.iter().filter(|(r, _)| r == at_rest).collect();
     assert_eq!(rest.len(), 1, "{kept:?}");
-    assert!(has(&kept, at_rest, "spec.tablespaces[0].storage.storageClass"));
+    assert!(has(
+        &kept,
+        at_rest,
+        "spec.tablespaces[0].storage.storageClass"
+    ));
     assert!(!kept.iter().any(|(r, _)| r == transit), "{kept:?}");
     assert!(has(&kept, "audit-sidecar", "spec"), "{kept:?}");
 
     let strimzi = run("strimzi.yaml");
     let pool = findings_of(&strimzi, "KafkaNodePool", "brokers");
-    assert!(has(&pool, at_rest, "spec.storage.volumes[1].type"), "{pool:?}");
-    assert!(!has(&pool, at_rest, "spec.storage.volumes[0].class"), "{pool:?}");
+    assert!(
+        has(&pool, at_rest, "spec.storage.volumes[1].type"),
+        "{pool:?}"
+    );
+    assert!(
+        !has(&pool, at_rest, "spec.storage.volumes[0].class"),
+        "{pool:?}"
+    );
     let kafka = findings_of(&strimzi, "Kafka", "events");
-    assert!(has(&kafka, transit, "spec.kafka.listeners[0].tls"), "{kafka:?}");
-    assert!(!has(&kafka, transit, "spec.kafka.listeners[1].tls"), "{kafka:?}");
+    assert!(
+        has(&kafka, transit, "spec.kafka.listeners[0].tls"),
+        "{kafka:?}"
+    );
+    assert!(
+        !has(&kafka, transit, "spec.kafka.listeners[1].tls"),
+        "{kafka:?}"
+    );
 
     let eck = run("eck.yaml");
     let notes = findings_of(&eck, "Elasticsearch", "notes-search");
-    assert!(has(&notes, at_rest, "spec.nodeSets[0].volumeClaimTemplates"));
-    assert!(has(&notes, transit, "spec.http.tls.selfSignedCertificate.disabled"));
+    assert!(has(
+        &notes,
+        at_rest,
+        "spec.nodeSets[0].volumeClaimTemplates"
+    ));
+    assert!(has(
+        &notes,
+        transit,
+        "spec.http.tls.selfSignedCertificate.disabled"
+    ));
     let scratch = findings_of(&eck, "Elasticsearch", "scratch-search");
-    assert!(has(&scratch, at_rest, "spec.nodeSets[0].podTemplate.spec.volumes[0]"));
+    assert!(has(
+        &scratch,
+        at_rest,
+        "spec.nodeSets[0].podTemplate.spec.volumes[0]"
+    ));
     assert!(!scratch.iter().any(|(r, _)| r == transit), "{scratch:?}");
 
     let mariadb = run("mariadb.yaml");
@@ -2567,8 +2607,17 @@ fn a_phi_label_the_operator_does_not_copy_to_its_pods_is_a_finding() {
     let out = check(&["-f", f.to_str().unwrap(), "-o", "json"]);
     let v = json(&out);
     let lost = findings_of(&v, "Cluster", "lost");
-    assert!(has(&lost, "phi-classification", "spec.inheritedMetadata.labels"), "{lost:?}");
+    assert!(
+        has(&lost, "phi-classification", "spec.inheritedMetadata.labels"),
+        "{lost:?}"
+    );
     let kept = findings_of(&v, "Cluster", "kept");
-    assert!(!kept.iter().any(|(r, _)| r == "phi-classification"), "{kept:?}");
-    assert!(kept.iter().any(|(r, _)| r == "encryption-at-rest"), "{kept:?}");
+    assert!(
+        !kept.iter().any(|(r, _)| r == "phi-classification"),
+        "{kept:?}"
+    );
+    assert!(
+        kept.iter().any(|(r, _)| r == "encryption-at-rest"),
+        "{kept:?}"
+    );
 }
