@@ -79,4 +79,33 @@ async fn a_phi_cnpg_cluster_is_judged_on_its_storage_class_and_pg_hba() {
     );
     let err = rejects_eventually(&[], &wal, CACHE).await;
     assert!(err.contains("spec.walStorage.storageClass"), "{err}");
+
+    // The audit, whose watch of the CRD started before the CRD existed, reports the Cluster:
+    // its audit-sidecar warning, nothing for the rules it passes.
+    let start = std::time::Instant::now();
+    let rules = loop {
+        let rules = audited_rules(&ctx.ns, "Cluster", "records-db");
+        if !rules.is_empty() || start.elapsed() > std::time::Duration::from_secs(90) {
+            break rules;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(rules, ["audit-sidecar"], "audit results of the Cluster");
+}
+
+/// The rules with results for one object in the namespace's PolicyReports.
+fn audited_rules(ns: &str, kind: &str, name: &str) -> Vec<String> {
+    let run = kubectl(&["get", "policyreports", "-n", ns, "-o", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+    let mut out: Vec<String> = v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["results"].as_array().cloned().unwrap_or_default())
+        .filter(|x| x["resources"][0]["kind"] == kind && x["resources"][0]["name"] == name)
+        .filter_map(|x| x["rule"].as_str().map(String::from))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
