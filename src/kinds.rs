@@ -221,6 +221,31 @@ pub const KINDS: &[KindSpec] = &[
     ns("networking.k8s.io", "v1", "Ingress", "ingresses")
         .judged(CU)
         .exposes(),
+    // Databases, brokers and search clusters run by operators: their storage classes and TLS
+    // settings judged on the custom resource, before the operator creates pods and claims
+    // (`object::operated`). Optional CRDs: watched by the audit once served; the webhook's rules
+    // name them whether or not the CRD exists (a rule for a resource that is not served
+    // matches nothing, and a CR created just after its CRD is judged with no discovery race).
+    ns("postgresql.cnpg.io", "v1", "Cluster", "clusters")
+        .judged(CU)
+        .optional(),
+    ns("kafka.strimzi.io", "v1", "Kafka", "kafkas")
+        .judged(CU)
+        .optional(),
+    ns("kafka.strimzi.io", "v1", "KafkaNodePool", "kafkanodepools")
+        .judged(CU)
+        .optional(),
+    ns(
+        "elasticsearch.k8s.elastic.co",
+        "v1",
+        "Elasticsearch",
+        "elasticsearches",
+    )
+    .judged(CU)
+    .optional(),
+    ns("k8s.mariadb.com", "v1alpha1", "MariaDB", "mariadbs")
+        .judged(CU)
+        .optional(),
     // A NetworkPolicy is judged with the others that select the same pods: a new one or a
     // change that opens PHI pods, and a deletion that leaves them unisolated.
     ns(

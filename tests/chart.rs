@@ -417,6 +417,12 @@ fn rbac_is_least_privilege() {
             "phiexceptions.phiguard.io",
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
+            // Operators' databases, brokers and search clusters (issue 24).
+            "clusters.postgresql.cnpg.io",
+            "kafkas.kafka.strimzi.io",
+            "kafkanodepools.kafka.strimzi.io",
+            "elasticsearches.elasticsearch.k8s.elastic.co",
+            "mariadbs.k8s.mariadb.com",
             // The optional safeguards (issue 17).
             "poddisruptionbudgets.policy",
             "authorizationpolicies.security.istio.io",

@@ -891,7 +891,7 @@ fn pod_bearing_custom_resources_are_judged_or_listed() {
     ]);
     let text = stdout(&out);
     assert!(
-        text.contains("SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  runs pods (spec.templates[0].container): their controller is not judged here"),
+        text.contains("SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  runs pods (spec.templates[0].container): they are judged when they are created"),
         "{text}"
     );
     assert!(
@@ -2449,18 +2449,175 @@ fn a_legacy_cert_manager_cluster_issuer_is_cluster_scoped() {
 }
 
 #[test]
-fn operator_managed_databases_are_skipped_saying_their_operator_runs_pods() {
-    // CloudNativePG, Strimzi, ECK, mariadb-operator: PHI stores without a pod template.
+fn operator_kinds_not_judged_say_their_pods_are_judged_when_created() {
+    // Crunchy's PostgresCluster: an operator's store phi-guard does not read field by field.
     let dir = tempfile::tempdir().expect("tempdir");
     let f = write_temp(
         dir.path(),
-        "cnpg.yaml",
-        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: records}\n\
-         spec: {instances: 3, storage: {size: 1Gi, storageClass: standard}}\n",
+        "crunchy.yaml",
+        "apiVersion: postgres-operator.crunchydata.com/v1beta1\nkind: PostgresCluster\n\
+         metadata: {name: records}\nspec: {postgresVersion: 17}\n---\n\
+         apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: t}\n\
+         spec: {server: {image: registry.example/app:1}}\n",
     );
     let out = check(&["-f", f.to_str().unwrap(), "-o", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v = json(&out);
-    let message = v["skipped"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("its operator runs pods"), "{v:#}");
+    let operator = v["skipped"][0]["message"].as_str().unwrap_or_default();
+    assert!(operator.contains("its operator runs pods"), "{v:#}");
+    assert!(operator.contains("judged when they are created"), "{v:#}");
+    let image = v["skipped"][1]["message"].as_str().unwrap_or_default();
+    assert!(image.contains("runs pods (spec.server.image)"), "{v:#}");
+    assert!(!image.contains("kind not judged"), "{v:#}");
+}
+
+/// Findings of one object in `check -o json`: (rule, path) pairs.
+fn findings_of(v: &serde_json::Value, kind: &str, name: &str) -> Vec<(String, String)> {
+    v["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == kind && r["name"] == name)
+        .flat_map(|r| r["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["path"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has(fs: &[(String, String)], rule: &str, path: &str) -> bool {
+    fs.iter().any(|(r, p)| r == rule && p == path)
+}
+
+#[test]
+fn operators_custom_resources_are_judged_on_their_storage_and_tls() {
+    // Reduced from the operators' own examples (tests/fixtures/real-world/operators/README.md).
+    let dir = "tests/fixtures/real-world/operators";
+    let state = format!("{dir}/state.yaml");
+    let run = |file: &str| {
+        let f = format!("{dir}/{file}");
+        let out = check(&[
+            "-f",
+            &f,
+            "-n",
+            "records",
+            "--cluster-state",
+            &state,
+            "-o",
+            "json",
+        ]);
+        assert_eq!(code(&out), 1, "{file}: {}", stderr(&out));
+        json(&out)
+    };
+    let at_rest = "encryption-at-rest";
+    let transit = "encryption-in-transit";
+
+    let cnpg = run("cnpg.yaml");
+    let plain = findings_of(&cnpg, "Cluster", "charts-db");
+    assert!(
+        has(&plain, at_rest, "spec.storage.storageClass"),
+        "{plain:?}"
+    );
+    assert!(has(&plain, transit, "spec.postgresql.pg_hba"), "{plain:?}");
+    let kept = findings_of(&cnpg, "Cluster", "labs-db");
+    // storageClass, walStorage's pvcTemplate: encrypting; the tablespace is not.
+    let rest: Vec<_> = kept.iter().filter(|(r, _)| r == at_rest).collect();
+    assert_eq!(rest.len(), 1, "{kept:?}");
+    assert!(has(
+        &kept,
+        at_rest,
+        "spec.tablespaces[0].storage.storageClass"
+    ));
+    assert!(!kept.iter().any(|(r, _)| r == transit), "{kept:?}");
+    assert!(has(&kept, "audit-sidecar", "spec"), "{kept:?}");
+
+    let strimzi = run("strimzi.yaml");
+    let pool = findings_of(&strimzi, "KafkaNodePool", "brokers");
+    assert!(
+        has(&pool, at_rest, "spec.storage.volumes[1].type"),
+        "{pool:?}"
+    );
+    assert!(
+        !has(&pool, at_rest, "spec.storage.volumes[0].class"),
+        "{pool:?}"
+    );
+    let kafka = findings_of(&strimzi, "Kafka", "events");
+    assert!(
+        has(&kafka, transit, "spec.kafka.listeners[0].tls"),
+        "{kafka:?}"
+    );
+    assert!(
+        !has(&kafka, transit, "spec.kafka.listeners[1].tls"),
+        "{kafka:?}"
+    );
+
+    let eck = run("eck.yaml");
+    let notes = findings_of(&eck, "Elasticsearch", "notes-search");
+    assert!(has(
+        &notes,
+        at_rest,
+        "spec.nodeSets[0].volumeClaimTemplates"
+    ));
+    assert!(has(
+        &notes,
+        transit,
+        "spec.http.tls.selfSignedCertificate.disabled"
+    ));
+    let scratch = findings_of(&eck, "Elasticsearch", "scratch-search");
+    assert!(has(
+        &scratch,
+        at_rest,
+        "spec.nodeSets[0].podTemplate.spec.volumes[0]"
+    ));
+    assert!(!scratch.iter().any(|(r, _)| r == transit), "{scratch:?}");
+
+    let mariadb = run("mariadb.yaml");
+    let billing = findings_of(&mariadb, "MariaDB", "billing-db");
+    assert!(!billing.iter().any(|(r, _)| r == at_rest), "{billing:?}");
+    assert!(has(&billing, transit, "spec.tls.required"), "{billing:?}");
+    let cache = findings_of(&mariadb, "MariaDB", "cache-db");
+    assert!(has(&cache, at_rest, "spec.storage.ephemeral"), "{cache:?}");
+    assert!(!cache.iter().any(|(r, _)| r == transit), "{cache:?}");
+}
+
+#[test]
+fn a_phi_label_the_operator_does_not_copy_to_its_pods_is_a_finding() {
+    // CloudNativePG copies only spec.inheritedMetadata to its pods: a Cluster labeled PHI
+    // outside a PHI namespace would run pods nobody judges as PHI.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = |name: &str, inherited: &str| {
+        format!(
+            "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: {name}\n  \
+             labels: {{phiguard.io/data-classification: phi}}\nspec:\n  {inherited}\n  \
+             storage: {{size: 1Gi}}\n"
+        )
+    };
+    let text = format!(
+        "{}---\n{}",
+        cluster("lost", "instances: 1"),
+        cluster(
+            "kept",
+            "inheritedMetadata: {labels: {phiguard.io/data-classification: phi}}"
+        )
+    );
+    let f = write_temp(dir.path(), "cnpg.yaml", &text);
+    let out = check(&["-f", f.to_str().unwrap(), "-o", "json"]);
+    let v = json(&out);
+    let lost = findings_of(&v, "Cluster", "lost");
+    assert!(
+        has(&lost, "phi-classification", "spec.inheritedMetadata.labels"),
+        "{lost:?}"
+    );
+    let kept = findings_of(&v, "Cluster", "kept");
+    assert!(
+        !kept.iter().any(|(r, _)| r == "phi-classification"),
+        "{kept:?}"
+    );
+    assert!(
+        kept.iter().any(|(r, _)| r == "encryption-at-rest"),
+        "{kept:?}"
+    );
 }

@@ -69,6 +69,10 @@ impl Store {
         s.synced.insert(kind);
     }
 
+    fn is_synced(&self, kind: Kind) -> bool {
+        self.inner.lock().synced.contains(&kind)
+    }
+
     /// Every kind has listed once.
     pub(crate) fn synced(&self) -> bool {
         self.inner.lock().synced.len() == audited().len()
@@ -132,6 +136,7 @@ pub(crate) fn spawn(
                 plural,
             );
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            let optional = crate::kinds::find(group, kind.as_str()).is_some_and(|k| k.optional_crd);
             let store = store.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
@@ -161,6 +166,14 @@ pub(crate) fn spawn(
                         Ok(Event::Delete(o)) => {
                             store.put((o.namespace().unwrap_or_default(), kind, o.name_any()), None);
                         }
+                        // An optional CRD that is not installed has no objects: the audit does not
+                        // wait for it (the watch keeps retrying and lists once it is served).
+                        Err(e) if optional && crd_absent(&e) => {
+                            if !store.is_synced(kind) {
+                                tracing::info!(kind = kind.as_str(), group, "CRD not installed; audited as empty until it is");
+                                store.reset(kind, Vec::new());
+                            }
+                        }
                         Err(e) => {
                             metrics.watch_error(kind.as_str());
                             tracing::warn!(kind = kind.as_str(), error = %e, "audit watch failed; retrying with backoff");
@@ -170,6 +183,15 @@ pub(crate) fn spawn(
             })
         })
         .collect()
+}
+
+/// The API server does not serve the resource (its CRD is not installed).
+fn crd_absent(e: &watcher::Error) -> bool {
+    matches!(
+        e,
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 404
+    )
 }
 
 fn skipped(metrics: &Metrics, kind: Kind, o: &DynamicObject, error: &str) {

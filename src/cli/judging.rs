@@ -202,14 +202,15 @@ fn take_input(d: Document) -> Result<Input, CheckError> {
                 skip(
                     SkipReason::KindNotJudged,
                     format!(
-                        "runs pods ({path}): their controller is not judged here; the webhook judges each Pod when it is created, with the same rules"
+                        "runs pods ({path}): they are judged when they are created (the webhook judges each Pod with the same rules), not here"
                     ),
                 )
             } else if files::operator_runs_pods(group, &d.kind) {
                 skip(
                     SkipReason::KindNotJudged,
-                    "kind not judged, though its operator runs pods and claims volumes for it: \
-                     the webhook judges the Pods and PersistentVolumeClaims it creates"
+                    "its operator runs pods and claims volumes for it: they are judged when they \
+                     are created (the webhook judges each Pod and PersistentVolumeClaim with the \
+                     same rules), not here"
                         .into(),
                 )
             } else {

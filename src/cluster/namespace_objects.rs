@@ -55,9 +55,15 @@ pub(crate) async fn read(
                 plural,
             );
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+            let optional = crate::kinds::find(group, kind.as_str()).is_some_and(|k| k.optional_crd);
             async move {
-                let list = api.list(&ListParams::default()).await?;
-                Ok::<_, kube::Error>((kind, group, list.items))
+                let items = match api.list(&ListParams::default()).await {
+                    Ok(list) => list.items,
+                    // A CRD that is not installed: no such objects.
+                    Err(kube::Error::Api(s)) if optional && s.code == 404 => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                Ok::<_, kube::Error>((kind, group, items))
             }
         });
     let lists = try_join_all(lists).await?;

@@ -14,7 +14,13 @@ pub(crate) type OwnerKey = (String, String, String);
 
 /// A pod controller kind of the registry by its name (`ReplicaSet`, `Deployment` ...).
 fn spec_of(kind: &str) -> Option<&'static crate::kinds::KindSpec> {
-    crate::kinds::judged().find(|k| k.kind == kind && k.kind != "Pod")
+    // Pod controllers only: operators' resources (`object::operated`) carry no pod template to
+    // verify a child against.
+    crate::kinds::judged().find(|k| {
+        k.kind == kind
+            && k.kind != "Pod"
+            && crate::object::Kind::from_group_kind(k.group, k.kind).is_some_and(|x| x.has_pods())
+    })
 }
 
 /// Read one owner; `Ok(None)` when it does not exist or is not a pod controller.

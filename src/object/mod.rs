@@ -1,6 +1,7 @@
 //! Any admitted object as one normalized view: kind, name, namespace, labels and, for pod
 //! controllers, the pod template with the field path it lives at (messages cite exact fields).
 
+pub(crate) mod operated;
 pub(crate) mod pod;
 pub(crate) mod security;
 pub(crate) mod tls_off;
@@ -32,11 +33,21 @@ pub enum Kind {
     Ingress,
     NetworkPolicy,
     Namespace,
+    /// CloudNativePG `Cluster` (`postgresql.cnpg.io`).
+    CnpgCluster,
+    /// Strimzi `Kafka` (`kafka.strimzi.io`).
+    Kafka,
+    /// Strimzi `KafkaNodePool` (`kafka.strimzi.io`).
+    KafkaNodePool,
+    /// ECK `Elasticsearch` (`elasticsearch.k8s.elastic.co`).
+    Elasticsearch,
+    /// mariadb-operator `MariaDB` (`k8s.mariadb.com`).
+    MariaDb,
 }
 
 impl Kind {
     /// Every kind, for tests that hold the registry (`crate::kinds`) and this enum together.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Pod,
         Kind::Deployment,
         Kind::StatefulSet,
@@ -50,6 +61,11 @@ impl Kind {
         Kind::Ingress,
         Kind::NetworkPolicy,
         Kind::Namespace,
+        Kind::CnpgCluster,
+        Kind::Kafka,
+        Kind::KafkaNodePool,
+        Kind::Elasticsearch,
+        Kind::MariaDb,
     ];
 
     /// Recognize a kind by API group and kind name (as in an AdmissionReview's `request.kind`
@@ -69,6 +85,11 @@ impl Kind {
             ("networking.k8s.io", "Ingress") => Kind::Ingress,
             ("networking.k8s.io", "NetworkPolicy") => Kind::NetworkPolicy,
             ("", "Namespace") => Kind::Namespace,
+            ("postgresql.cnpg.io", "Cluster") => Kind::CnpgCluster,
+            ("kafka.strimzi.io", "Kafka") => Kind::Kafka,
+            ("kafka.strimzi.io", "KafkaNodePool") => Kind::KafkaNodePool,
+            ("elasticsearch.k8s.elastic.co", "Elasticsearch") => Kind::Elasticsearch,
+            ("k8s.mariadb.com", "MariaDB") => Kind::MariaDb,
             _ => return None,
         })
     }
@@ -94,7 +115,24 @@ impl Kind {
             Kind::Ingress => "Ingress",
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::Namespace => "Namespace",
+            Kind::CnpgCluster => "Cluster",
+            Kind::Kafka => "Kafka",
+            Kind::KafkaNodePool => "KafkaNodePool",
+            Kind::Elasticsearch => "Elasticsearch",
+            Kind::MariaDb => "MariaDB",
         }
+    }
+
+    /// Is this a custom resource an operator turns into pods and claims?
+    pub fn is_operated(self) -> bool {
+        matches!(
+            self,
+            Kind::CnpgCluster
+                | Kind::Kafka
+                | Kind::KafkaNodePool
+                | Kind::Elasticsearch
+                | Kind::MariaDb
+        )
     }
 
     /// Does this kind carry a pod template?
@@ -155,6 +193,8 @@ pub enum Body {
     Ingress(IngressView),
     NetworkPolicy(NetworkPolicyInfo),
     Namespace,
+    /// A database, broker or search cluster an operator runs (`operated.rs`).
+    Operated(Box<operated::OperatedView>),
 }
 
 /// The pod a workload will run, with the paths its parts live at.
@@ -210,6 +250,7 @@ impl Object {
     pub fn label_sets(&self) -> Vec<&Labels> {
         match &self.body {
             Body::Pods(p) => vec![&self.labels, &p.labels],
+            Body::Operated(v) => vec![&self.labels, &v.pod_labels],
             _ => vec![&self.labels],
         }
     }
@@ -474,6 +515,14 @@ impl Object {
             Kind::Namespace => {
                 let o: Obj<serde::de::IgnoredAny> = Deserialize::deserialize(d)?;
                 (o.metadata, Body::Namespace)
+            }
+            Kind::CnpgCluster
+            | Kind::Kafka
+            | Kind::KafkaNodePool
+            | Kind::Elasticsearch
+            | Kind::MariaDb => {
+                let (meta, view) = operated::decode(kind, d)?;
+                (meta, Body::Operated(Box::new(view)))
             }
         };
         let ns = if kind == Kind::Namespace {

@@ -47,7 +47,7 @@ impl Candidate<'_> {
 /// Every audit-sidecar finding for the workload.
 pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) -> Vec<Finding> {
     let Some(pod) = w.pods() else {
-        return Vec::new();
+        return crate::rules::operated::audit_sidecar(w, cfg);
     };
     let approved = |c: &Container| {
         c.image.as_deref().is_some_and(|i| cfg.image_approved(i)) && cfg.name_approved(&c.name)

@@ -8,6 +8,7 @@ pub(crate) mod entity_authentication;
 pub(crate) mod integrity;
 pub(crate) mod least_privilege;
 pub(crate) mod network_segmentation;
+pub(crate) mod operated;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ impl RuleContext<'_> {
 
 /// Run every enabled rule of the context's policy.
 pub(crate) fn run_all(w: &Object, ctx: &RuleContext, out: &mut Vec<Finding>) {
+    out.extend(operated::label_reaches_pods(w, ctx));
     if let Some(cfg) = &ctx.policy.encryption_at_rest {
         out.extend(encryption_at_rest::check(w, ctx, cfg));
     }

@@ -71,7 +71,8 @@ impl Direction {
 
 /// Every network-segmentation finding for the workload.
 pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &SegmentationConfig) -> Vec<Finding> {
-    let Some(pod) = w.pods() else {
+    let operated = crate::rules::operated::pods_for_segmentation(w);
+    let Some(pod) = w.pods().or(operated.as_ref()) else {
         return Vec::new();
     };
     // The cluster view lists policies by namespace, and a podSelector only ever selects pods in

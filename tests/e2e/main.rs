@@ -22,6 +22,7 @@ mod fail_closed;
 mod faults;
 mod helm;
 mod namespace_labeling;
+mod operators;
 mod owners;
 mod platform_evidence;
 mod policy;

@@ -80,19 +80,18 @@ pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
 pub(crate) fn operator_runs_pods(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
-        ("postgresql.cnpg.io", "Cluster" | "Pooler")
+        ("postgresql.cnpg.io", "Pooler")
             | ("postgres-operator.crunchydata.com", "PostgresCluster")
             | ("acid.zalan.do", "postgresql")
             | (
                 "kafka.strimzi.io",
-                "Kafka" | "KafkaNodePool" | "KafkaConnect" | "KafkaMirrorMaker2" | "KafkaBridge"
+                "KafkaConnect" | "KafkaMirrorMaker2" | "KafkaBridge"
             )
-            | ("elasticsearch.k8s.elastic.co", "Elasticsearch")
             | ("kibana.k8s.elastic.co", "Kibana")
             | ("logstash.k8s.elastic.co", "Logstash")
             | ("apm.k8s.elastic.co", "ApmServer")
             | ("enterprisesearch.k8s.elastic.co", "EnterpriseSearch")
-            | ("k8s.mariadb.com", "MariaDB" | "MaxScale")
+            | ("k8s.mariadb.com", "MaxScale")
             | ("mongodbcommunity.mongodb.com", "MongoDBCommunity")
             | ("rabbitmq.com", "RabbitmqCluster")
     )
@@ -154,5 +153,32 @@ pub(crate) fn pod_spec_path(value: &Value) -> Option<String> {
         }
     }
     let mut path = String::new();
-    walk(value, &mut path, 0).then_some(path)
+    if walk(value, &mut path, 0) {
+        return Some(path);
+    }
+    // An operator's resource naming the image of the pods it runs (`spec.image`, a
+    // `*.image` string at any depth under `spec`).
+    image_path(value.get("spec")?, "spec", 0)
+}
+
+/// The path of the first `image` string field under `v`.
+fn image_path(v: &Value, path: &str, depth: usize) -> Option<String> {
+    if depth > 12 {
+        return None;
+    }
+    match v {
+        Value::Object(m) => {
+            if m.get("image").is_some_and(Value::is_string) {
+                return Some(format!("{path}.image"));
+            }
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "metadata")
+                .find_map(|(k, child)| image_path(child, &format!("{path}.{k}"), depth + 1))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| image_path(child, &format!("{path}[{i}]"), depth + 1)),
+        _ => None,
+    }
 }

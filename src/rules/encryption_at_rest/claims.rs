@@ -12,6 +12,47 @@ pub(super) struct Judge<'a> {
 }
 
 impl Judge<'_> {
+    /// An operator's resource: the claims it will create, the pod volumes it declares, and
+    /// data it keeps on the node's disk.
+    pub(super) fn operated(
+        &self,
+        w: &Object,
+        v: &crate::object::operated::OperatedView,
+        out: &mut Vec<Finding>,
+    ) {
+        for c in &v.claims {
+            let subject = format!("{} creates {}", v.operator.name(), c.subject);
+            if let Some(pr) = self.claim(&subject, &c.spec, &c.annotations) {
+                out.push(pr.finding(self.cfg.mode, c.path.clone()));
+            }
+        }
+        for (path, vol) in &v.volumes {
+            self.volume(vol, path, out);
+        }
+        // The database's own data on node disk, not scratch space: a finding with the rule's
+        // mode (an on-disk emptyDir of a pod is a warning by default), unless node disk
+        // encryption is attested.
+        if self.cfg.on_disk_empty_dir.is_none() {
+            return;
+        }
+        for path in &v.node_disk {
+            out.push(
+                Problem {
+                    message: format!(
+                        "{}: {} keeps its data on an emptyDir on the node's disk ({path}); node disk encryption is not visible to Kubernetes",
+                        w.display(),
+                        v.operator.name()
+                    ),
+                    remediation: format!(
+                        "Use persistent storage on an encrypting StorageClass{} instead of {path}; if node disks are encrypted, attest it with encryptionAtRest.attestNodeDiskEncryption: true.",
+                        self.available_suffix()
+                    ),
+                }
+                .finding(self.cfg.mode, path.clone()),
+            );
+        }
+    }
+
     pub(super) fn volume(&self, v: &Volume, path: &str, out: &mut Vec<Finding>) {
         let cfg = self.cfg;
         let type_name = v.source.type_name();

@@ -43,6 +43,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Fi
                 }
             }
         }
+        Body::Operated(v) => judge.operated(w, v, &mut out),
         Body::PersistentVolumeClaim(spec) => {
             let subject = format!("PersistentVolumeClaim {:?}", w.name);
             if let Some(pr) = judge.claim(&subject, spec, &w.annotations) {

@@ -103,6 +103,16 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec
                 check_bypass(p, cfg, &mut out);
             }
         }
+        Body::Operated(v) => {
+            for p in &v.plaintext {
+                out.push(finding(
+                    cfg,
+                    p.path.clone(),
+                    format!("{}: {}", w.display(), p.message),
+                    p.fix.clone(),
+                ));
+            }
+        }
         Body::Ingress(ing) if cfg.require_ingress_tls => check_ingress(w, ing, ctx, cfg, &mut out),
         Body::Service(svc) if cfg.forbid_plaintext_service_ports => {
             check_service(w, svc, ctx, cfg, &mut out)
