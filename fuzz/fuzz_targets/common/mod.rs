@@ -241,12 +241,6 @@ impl J {
         }
     }
 
-    pub fn to_string(&self) -> String {
-        let mut s = String::new();
-        self.write(&mut s);
-        s
-    }
-
     pub fn get_mut(&mut self, key: &str) -> Option<&mut J> {
         match self {
             J::Obj(v) => v.iter_mut().rev().find(|(k, _)| k == key).map(|(_, x)| x),
@@ -560,4 +554,13 @@ pub fn files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The tree as compact JSON, keys in their order (duplicates kept).
+impl std::fmt::Display for J {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        self.write(&mut s);
+        f.write_str(&s)
+    }
 }

@@ -127,10 +127,7 @@ fn scrub_keys(j: &mut J) {
 
 fn render(docs: &[J], style: &Style) -> String {
     match style {
-        Style::Yaml => docs
-            .iter()
-            .map(|d| format!("---\n{}\n", d.to_string()))
-            .collect(),
+        Style::Yaml => docs.iter().map(|d| format!("---\n{}\n", d)).collect(),
         Style::Json => docs.iter().map(|d| d.to_string() + "\n").collect(),
         Style::List => J::Obj(vec![
             ("apiVersion".into(), J::Str("v1".into())),
