@@ -8,8 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::ByteString;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
+use super::config::Lifetimes;
 use super::files::write_cert_dir;
-use super::lifecycle::{generate, generate_after, Lifetimes, TlsMaterial};
+use super::lifecycle::{generate, generate_after, TlsMaterial};
 use super::secret::{secret_for, ANN_CA_GENERATION, KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY};
 use super::{CertError, Config, Result};
 
