@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::check::{FindingResult, ObjectResult, Report, SkipReason, Skipped};
+use super::results::{FindingResult, ObjectResult, Report, SkipReason, Skipped};
 use super::sarif::file_of;
 
 /// One test case, before it is written.
