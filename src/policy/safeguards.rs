@@ -11,8 +11,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::crd::{CheckLevel, Mode};
+use super::check_level::CheckLevel;
 use super::{sub_check_mode, PolicyError};
+use crate::verdict::Mode;
 
 fn enforce() -> CheckLevel {
     CheckLevel::Enforce
