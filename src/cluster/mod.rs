@@ -4,13 +4,11 @@
 
 mod backoff;
 pub(crate) mod confirm;
-mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
 pub(crate) mod lease;
 pub(crate) mod namespace_objects;
 pub(crate) mod owner_reads;
-mod platform_watch;
 pub(crate) mod safeguards;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
