@@ -15,6 +15,7 @@
 //! rewritten. Pure: results in, JSON out, and the order of writes ([`write_order`]).
 
 pub(crate) mod evidence;
+pub(crate) mod markup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
