@@ -2,7 +2,7 @@
 //! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
-mod backoff;
+pub(crate) mod backoff;
 pub(crate) mod confirm;
 pub(crate) mod files;
 pub(crate) mod lean;

@@ -39,6 +39,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::Client;
 use serde_json::{json, Value};
 
+use super::backoff::WatchBackoff;
 use super::lease::{self, Elector};
 use super::webhook_config::{
     plan, uninstall_sign, written_by_owner, Action, Baseline, Drift, Plan, MANAGER,
@@ -222,7 +223,7 @@ pub(crate) async fn run(
     );
     let selector = format!("metadata.name={}", opts.config_name);
     let mut events = watcher(api.clone(), watcher::Config::default().fields(&selector))
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .boxed();
     let mut seen = Seen::default();
     let mut leader = Leadership {
