@@ -18,7 +18,7 @@ use super::admission::{
 };
 pub use super::budget::MAX_BODY_BYTES;
 use super::budget::{Reserved, INLINE_MAX_BYTES};
-use super::review::{judge, Outcome};
+use super::review::{judge, ReviewAnswer};
 use crate::cluster::confirm::{ConfirmError, Confirmer};
 use crate::cluster::ClusterState;
 use crate::telemetry::{redact, Metrics, Readiness};
@@ -371,8 +371,8 @@ pub(crate) const STALE_AFTER: Duration = Duration::from_secs(5);
 fn guard_stale(
     app: &AppState,
     req: &super::admission::AdmissionRequest<'_>,
-    outcome: Outcome,
-) -> Outcome {
+    outcome: ReviewAnswer,
+) -> ReviewAnswer {
     if !outcome.response.allowed
         || req.operation != super::admission::Operation::Create
         || !outcome.decision.as_ref().is_some_and(|d| d.phi)
@@ -569,7 +569,7 @@ fn clean(s: &str) -> String {
 fn record(
     app: &AppState,
     req: &super::admission::AdmissionRequest<'_>,
-    outcome: &Outcome,
+    outcome: &ReviewAnswer,
     started: Instant,
 ) {
     let kind = outcome.kind.map_or("Other", |k| k.as_str());
