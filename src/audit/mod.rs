@@ -438,7 +438,10 @@ mod tests {
             judged_by: BTreeMap::new(),
         };
         let objects = [
-            ("waived", vec![result(RuleId::AuditSidecar, PolicyResult::Skip)]),
+            (
+                "waived",
+                vec![result(RuleId::AuditSidecar, PolicyResult::Skip)],
+            ),
             (
                 "failing",
                 vec![
@@ -446,7 +449,10 @@ mod tests {
                     result(RuleId::EncryptionAtRest, PolicyResult::Fail),
                 ],
             ),
-            ("fine", vec![result(RuleId::AuditSidecar, PolicyResult::Pass)]),
+            (
+                "fine",
+                vec![result(RuleId::AuditSidecar, PolicyResult::Pass)],
+            ),
         ];
         for (name, results) in objects {
             let key: Key = ("ns".into(), Kind::Deployment, name.into());

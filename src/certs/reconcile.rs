@@ -16,7 +16,7 @@ use super::{CertError, Config, Result};
 
 /// What one reconcile pass did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Reconciled {
     /// This replica wrote the Secret (created or renewed something).
     pub secret_written: bool,
     /// The webhook configuration exists (it is installed after the Deployment).
@@ -37,7 +37,7 @@ pub async fn reconcile_once(
     client: &kube::Client,
     cfg: &Config,
     now: Timestamp,
-) -> Result<Outcome> {
+) -> Result<Reconciled> {
     cfg.validate()?;
     let names = cfg.dns_names();
     let l = cfg.lifetimes();
@@ -85,7 +85,7 @@ pub async fn reconcile_once(
             "self-managed TLS updated"
         );
     }
-    Ok(Outcome {
+    Ok(Reconciled {
         secret_written,
         webhook_found,
         webhook_patched,

@@ -17,10 +17,10 @@ struct Case<'a> {
     classname: String,
     name: String,
     file: &'a str,
-    outcome: Outcome<'a>,
+    outcome: JudgedOrSkipped<'a>,
 }
 
-enum Outcome<'a> {
+enum JudgedOrSkipped<'a> {
     Judged(&'a ObjectResult),
     Skipped(&'a Skipped),
 }
@@ -36,7 +36,7 @@ pub(crate) fn render(report: &Report) -> String {
                 classname: classname(&r.kind, &r.namespace),
                 name: r.name.clone(),
                 file: file_of(&r.source),
-                outcome: Outcome::Judged(r),
+                outcome: JudgedOrSkipped::Judged(r),
             },
         );
     }
@@ -51,7 +51,7 @@ pub(crate) fn render(report: &Report) -> String {
                 classname,
                 name,
                 file: file_of(&s.source),
-                outcome: Outcome::Skipped(s),
+                outcome: JudgedOrSkipped::Skipped(s),
             },
         );
     }
@@ -59,11 +59,11 @@ pub(crate) fn render(report: &Report) -> String {
     let count = |cases: &[Case<'_>]| {
         let failures = cases
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Judged(r) if !r.allowed))
+            .filter(|c| matches!(c.outcome, JudgedOrSkipped::Judged(r) if !r.allowed))
             .count();
         let skipped = cases
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
+            .filter(|c| matches!(c.outcome, JudgedOrSkipped::Skipped(_)))
             .count();
         (cases.len(), failures, skipped)
     };
@@ -120,14 +120,14 @@ fn write_case(out: &mut String, c: &Case<'_>) {
         escape(c.file)
     );
     match c.outcome {
-        Outcome::Skipped(s) => {
+        JudgedOrSkipped::Skipped(s) => {
             let _ = writeln!(
                 out,
                 ">\n      <skipped message=\"{}\"/>",
                 escape(&s.message)
             );
         }
-        Outcome::Judged(r) if !r.allowed => {
+        JudgedOrSkipped::Judged(r) if !r.allowed => {
             let enforce = r.findings.iter().filter(|f| f.mode == "Enforce").count();
             let message = format!(
                 "denied: {enforce} Enforce finding{}",
@@ -141,7 +141,7 @@ fn write_case(out: &mut String, c: &Case<'_>) {
                 escape_text(&body)
             );
         }
-        Outcome::Judged(r) if !r.findings.is_empty() => {
+        JudgedOrSkipped::Judged(r) if !r.findings.is_empty() => {
             let body: String = r.findings.iter().map(finding_text).collect();
             let _ = writeln!(
                 out,
@@ -149,7 +149,7 @@ fn write_case(out: &mut String, c: &Case<'_>) {
                 escape_text(&body)
             );
         }
-        Outcome::Judged(_) => {
+        JudgedOrSkipped::Judged(_) => {
             out.push_str("/>\n");
             return;
         }

@@ -586,7 +586,12 @@ mod tests {
     fn summaries_count_exactly_what_the_results_hold() {
         let mixed: Vec<ObjectResults> = (0..50)
             .map(|i| {
-                let outcome = [PolicyResult::Pass, PolicyResult::Warn, PolicyResult::Fail, PolicyResult::Skip][i % 4];
+                let outcome = [
+                    PolicyResult::Pass,
+                    PolicyResult::Warn,
+                    PolicyResult::Fail,
+                    PolicyResult::Skip,
+                ][i % 4];
                 app(i, vec![result(outcome)])
             })
             .collect();
