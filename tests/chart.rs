@@ -417,7 +417,7 @@ fn rbac_is_least_privilege() {
             "phiexceptions.phiguard.io",
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
-            // The optional safeguards (issue 17).
+            // The optional safeguards (least privilege, integrity, entity authentication, contingency).
             "poddisruptionbudgets.policy",
             "authorizationpolicies.security.istio.io",
             "authorizationpolicies.policy.linkerd.io",

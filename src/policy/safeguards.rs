@@ -1,4 +1,4 @@
-//! The optional safeguards beyond the four requirements (issue 17): least privilege, integrity,
+//! The optional safeguards beyond the four requirements: least privilege, integrity,
 //! entity authentication and contingency. Their PhiPolicy sections (documented for
 //! `kubectl explain`) and the validated settings the rules run with.
 //!

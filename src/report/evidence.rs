@@ -117,7 +117,7 @@ pub(crate) struct Evidence {
     pub(crate) policies: Vec<PolicyRow>,
 }
 
-/// Is the rule part of the evidence? The four requirements always are (as before issue 17); the
+/// Is the rule part of the evidence? The four requirements always are (they are never off); the
 /// optional safeguards only when some policy enables them, so a disabled safeguard is never
 /// reported as passed.
 fn in_evidence(rule: RuleId, policies: &[Arc<Policy>]) -> bool {
