@@ -1,9 +1,10 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 //! The shape ARCHITECTURE.md promises, checked from the source: no two top-level modules import
-//! each other (no cycles at all), the result types are a leaf, the pure core (engine, rules,
-//! policy, object, view, verdict) reaches for no I/O, and no source file grows past the size a
-//! reader takes in (non-test lines).
+//! each other (no cycles at all), no two files of one folder import each other (no cycles
+//! inside a folder either), the result types are a leaf, the pure core (engine, rules, policy,
+//! object, view, verdict) reaches for no I/O, and no source file grows past the size a reader
+//! takes in (production lines).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,29 +18,6 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// The source without `#[cfg(test)]` modules (inline ones: from the attribute to the end of the
-/// file, which is where this codebase keeps them) and without comments.
-fn non_test_code(text: &str) -> String {
-    // An inline test module (`#[cfg(test)]` then `mod name {`), not a `mod tests;` declaration.
-    let inline_test_module = text.match_indices("#[cfg(test)]\nmod ").find(|(i, _)| {
-        text[*i..]
-            .lines()
-            .nth(1)
-            .is_some_and(|l| l.trim_end().ends_with('{'))
-    });
-    let code = match inline_test_module {
-        Some((i, _)) => &text[..i],
-        None => text,
-    };
-    code.lines()
-        .filter(|l| {
-            let t = l.trim_start();
-            !t.starts_with("//")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Top-level module of a file under src/ (`src/rules/x.rs` -> `rules`).
@@ -64,7 +42,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         if matches!(module.as_str(), "lib" | "main" | "fixtures") || f.ends_with("tests.rs") {
             continue;
         }
-        let code = non_test_code(&std::fs::read_to_string(&f).unwrap());
+        let code = production_code(&std::fs::read_to_string(&f).unwrap());
         let entry = deps.entry(module.clone()).or_default();
         for (i, _) in code.match_indices("crate::") {
             let rest = &code[i + "crate::".len()..];
@@ -149,7 +127,7 @@ fn result_types_are_a_leaf_and_the_core_is_pure() {
         {
             continue;
         }
-        let code = non_test_code(&std::fs::read_to_string(&f).unwrap());
+        let code = production_code(&std::fs::read_to_string(&f).unwrap());
         for io in [
             "tokio::",
             "kube::Client",
@@ -163,24 +141,22 @@ fn result_types_are_a_leaf_and_the_core_is_pure() {
     }
 }
 
+/// No file holds more production code than a reader takes in: 600 lines of [`production_code`]
+/// (code outside `#[cfg(test)]` items, wherever they sit, without comments or blank lines).
+/// Test-only files are not counted. A file split only to pass this would show as two files
+/// importing each other, which `no_cycle_between_the_files_of_a_folder` refuses.
 #[test]
 fn no_source_file_is_too_long_to_read() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let mut long = Vec::new();
-    for f in &files {
-        if f.ends_with("tests.rs") {
-            continue;
-        }
-        let code = non_test_code(&std::fs::read_to_string(f).unwrap());
-        let lines = code.lines().filter(|l| !l.trim().is_empty()).count();
-        if lines > 600 {
-            long.push(format!("{}: {lines}", f.display()));
-        }
-    }
-    assert!(files.len() > 20, "found the sources");
-    assert!(long.is_empty(), "files above 600 non-test lines: {long:?}");
+    let long: Vec<String> = production_files()
+        .iter()
+        .map(|f| (f, f.code.lines().filter(|l| !l.trim().is_empty()).count()))
+        .filter(|(_, lines)| *lines > 600)
+        .map(|(f, lines)| format!("{}: {lines}", f.display))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files above 600 production lines: {long:?}"
+    );
 }
 
 /// `make help` names every target a developer can run.
@@ -211,4 +187,689 @@ fn make_help_lists_every_target() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// File-level layering: inside every folder, the files import each other without cycles.
+//
+// A module is named by its path from the crate root (`src/cluster/watch/policies.rs` ->
+// `cluster::watch::policies`; `src/cluster/mod.rs` -> `cluster`). Inside a folder, a node is
+// one of its children (a file, or a sub-folder taken whole) or the folder's own `mod.rs`. A
+// reference is any path the code names: `crate::a::b::x`, `super::x`, `self::x`, or a child
+// module's name (`use child::X` in the parent). A name reached through a `use` (a re-export,
+// `pub` or private, explicit or glob) is followed to the file that defines it, so a parent's
+// re-export cannot hide an edge between two of its children.
+
+/// The text with comments removed and the contents of string and char literals blanked
+/// (newlines kept), so that braces and paths are only the code's.
+fn code_only(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &text[i..];
+        if rest.starts_with("//") {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if rest.starts_with("/*") {
+            let mut depth = 0;
+            while i < b.len() {
+                if text[i..].starts_with("/*") {
+                    depth += 1;
+                    i += 2;
+                } else if text[i..].starts_with("*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    if b[i] == b'\n' {
+                        out.push('\n');
+                    }
+                    i += 1;
+                }
+            }
+        } else if let Some(hashes) = raw_string_start(rest) {
+            // r#"..."#: ends at the quote followed by as many hashes.
+            let close = format!("\"{}", "#".repeat(hashes));
+            let body = i + rest.find('"').unwrap() + 1;
+            let end = text[body..]
+                .find(&close)
+                .map_or(b.len(), |e| body + e + close.len());
+            out.push_str("\"\"");
+            out.extend(text[body..end].chars().filter(|c| *c == '\n'));
+            i = end;
+        } else if b[i] == b'"' || (rest.starts_with("b\"") && !prev_is_ident(b, i)) {
+            i += if b[i] == b'b' { 2 } else { 1 };
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                if i < b.len() && b[i] == b'\n' {
+                    out.push('\n');
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if b[i] == b'\'' {
+            // A char literal ('x', '\n', '\u{..}') or a lifetime ('a).
+            let lit = if rest[1..].starts_with('\\') {
+                rest[2..].find('\'').map(|e| e + 3)
+            } else {
+                let mut cs = rest[1..].char_indices();
+                match (cs.next(), cs.next()) {
+                    (Some(_), Some((n, '\''))) => Some(n + 2),
+                    _ => None,
+                }
+            };
+            match lit {
+                Some(len) => {
+                    out.push_str("' '");
+                    i += len;
+                }
+                None => {
+                    out.push('\'');
+                    i += 1;
+                }
+            }
+        } else {
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+fn prev_is_ident(b: &[u8], i: usize) -> bool {
+    i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')
+}
+
+/// `r"`, `r#"`, `br##"` ...: the number of hashes.
+fn raw_string_start(rest: &str) -> Option<usize> {
+    let r = rest.strip_prefix('b').unwrap_or(rest).strip_prefix('r')?;
+    let hashes = r.chars().take_while(|c| *c == '#').count();
+    r[hashes..].starts_with('"').then_some(hashes)
+}
+
+/// `code` (from [`code_only`]) without the items under `#[cfg(test)]` (a test module, a test
+/// helper, a `mod tests;` declaration): from the attribute to the end of the item (its closing
+/// brace, or its `;` when it has no body).
+fn without_test_items(code: &str) -> String {
+    let mut out = String::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at + "#[cfg(test)]".len()..];
+        let body = item.find(['{', ';']).unwrap_or(item.len());
+        let end = if item[body..].starts_with('{') {
+            let mut depth = 0;
+            let mut end = item.len();
+            for (j, c) in item[body..].char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = body + j + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            end
+        } else {
+            (body + 1).min(item.len())
+        };
+        // Keep the line count of what is left honest: the removed item's newlines are dropped.
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The production code of a file: no comments, no string contents, no `#[cfg(test)]` items.
+fn production_code(text: &str) -> String {
+    without_test_items(&code_only(text))
+}
+
+/// The lines the 600-line check counts: non-blank lines of [`production_code`] (code a reader
+/// of the production path must read; comments, blank lines and tests are not counted).
+fn production_lines(text: &str) -> usize {
+    production_code(text)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+type ModPath = Vec<String>;
+
+/// A production source file: its module path and its production code.
+struct SourceFile {
+    module: ModPath,
+    code: String,
+    display: String,
+}
+
+/// Every production file of the library (not `main.rs`, not the test-only modules: the files a
+/// `#[cfg(test)] mod x;` declares, and `fixtures`).
+fn production_files() -> Vec<SourceFile> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let mut files = Vec::new();
+    let mut test_only: BTreeSet<ModPath> = BTreeSet::new();
+    for p in &paths {
+        let rel = p.strip_prefix(&src).unwrap();
+        let mut module: ModPath = rel
+            .components()
+            .map(|c| {
+                c.as_os_str()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_string()
+            })
+            .collect();
+        if matches!(module.last().map(String::as_str), Some("mod" | "lib")) {
+            module.pop();
+        }
+        if module == ["main"] {
+            continue;
+        }
+        let text = std::fs::read_to_string(p).unwrap();
+        // `#[cfg(test)] mod x;` (with `pub(crate)` or not): module `x` is test-only.
+        let code = code_only(&text);
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("#[cfg(test)]") {
+            let item = rest[at + "#[cfg(test)]".len()..].trim_start();
+            let item = item.strip_prefix("pub(crate) ").unwrap_or(item);
+            if let Some(decl) = item.strip_prefix("mod ") {
+                let name: String = decl.chars().take_while(|c| is_ident(*c)).collect();
+                if decl[name.len()..].trim_start().starts_with(';') {
+                    let mut child = module.clone();
+                    child.push(name);
+                    test_only.insert(child);
+                }
+            }
+            rest = &rest[at + 1..];
+        }
+        files.push(SourceFile {
+            module,
+            code: without_test_items(&code),
+            display: rel.display().to_string(),
+        });
+    }
+    files.retain(|f| !test_only.iter().any(|t| f.module.starts_with(t)));
+    assert!(files.len() > 20, "found the sources");
+    files
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Every path the code names that starts with `crate`, `super`, `self` or one of `children`,
+/// `use` groups expanded (`use crate::a::{b, c::d}` -> `crate::a::b`, `crate::a::c::d`).
+/// A `use ... as alias` keeps its alias as the last segment's name in `aliases`.
+fn paths_in(code: &str, children: &BTreeSet<String>) -> Vec<(Vec<String>, Option<String>)> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = i == 0 || !(is_ident(chars[i - 1]) || chars[i - 1] == ':');
+        if starts && is_ident(chars[i]) {
+            let word: String = chars[i..].iter().take_while(|c| is_ident(**c)).collect();
+            let after = i + word.len();
+            let rooted =
+                matches!(word.as_str(), "crate" | "super" | "self") || children.contains(&word);
+            if rooted && chars.get(after..after + 2) == Some(&[':', ':'][..]) {
+                let mut j = after;
+                read_tree(&chars, &mut j, vec![word.clone()], &mut out);
+                i = j;
+                continue;
+            }
+            i = after;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Reads `::seg::seg` then an optional `{ tree, tree }` or `as alias`, at `chars[*j..]`.
+fn read_tree(
+    chars: &[char],
+    j: &mut usize,
+    mut prefix: Vec<String>,
+    out: &mut Vec<(Vec<String>, Option<String>)>,
+) {
+    let skip_ws = |j: &mut usize| {
+        while *j < chars.len() && chars[*j].is_whitespace() {
+            *j += 1;
+        }
+    };
+    loop {
+        skip_ws(j);
+        if chars.get(*j..*j + 2) != Some(&[':', ':'][..]) {
+            break;
+        }
+        *j += 2;
+        skip_ws(j);
+        if chars.get(*j) == Some(&'{') {
+            *j += 1;
+            loop {
+                skip_ws(j);
+                match chars.get(*j) {
+                    Some('}') => {
+                        *j += 1;
+                        return;
+                    }
+                    Some(',') => *j += 1,
+                    Some(c) if is_ident(*c) || *c == '*' => {
+                        let seg = read_segment(chars, j);
+                        let mut inner = prefix.clone();
+                        inner.push(seg);
+                        read_tree(chars, j, inner, out);
+                    }
+                    _ => return,
+                }
+            }
+        }
+        if chars.get(*j).is_some_and(|c| is_ident(*c) || *c == '*') {
+            prefix.push(read_segment(chars, j));
+        } else {
+            break;
+        }
+    }
+    skip_ws(j);
+    let alias = if chars.get(*j..*j + 3) == Some(&['a', 's', ' '][..]) {
+        *j += 3;
+        skip_ws(j);
+        Some(read_segment(chars, j))
+    } else {
+        None
+    };
+    if prefix.len() > 1 {
+        out.push((prefix, alias));
+    }
+}
+
+fn read_segment(chars: &[char], j: &mut usize) -> String {
+    if chars.get(*j) == Some(&'*') {
+        *j += 1;
+        return "*".to_string();
+    }
+    let seg: String = chars[*j..].iter().take_while(|c| is_ident(**c)).collect();
+    *j += seg.len();
+    seg
+}
+
+/// A path as named in `module` made absolute (from the crate root).
+fn absolute(module: &[String], path: &[String]) -> ModPath {
+    let mut base: ModPath = module.to_vec();
+    let mut segs = path.iter().peekable();
+    match segs.peek().map(|s| s.as_str()) {
+        Some("crate") => {
+            base.clear();
+            segs.next();
+        }
+        Some("self") => {
+            segs.next();
+        }
+        Some("super") => {
+            while segs.peek().map(|s| s.as_str()) == Some("super") {
+                base.pop();
+                segs.next();
+            }
+        }
+        _ => {}
+    }
+    base.extend(segs.cloned());
+    base
+}
+
+/// What a module's files know: the modules that are files, the names each file imports (name ->
+/// absolute path), its glob imports, and the names it defines.
+struct Crate {
+    modules: BTreeSet<ModPath>,
+    imports: BTreeMap<ModPath, BTreeMap<String, ModPath>>,
+    globs: BTreeMap<ModPath, Vec<ModPath>>,
+    defines: BTreeMap<ModPath, BTreeSet<String>>,
+}
+
+const ITEM_KEYWORDS: [&str; 9] = [
+    "fn ",
+    "struct ",
+    "enum ",
+    "const ",
+    "static ",
+    "type ",
+    "trait ",
+    "mod ",
+    "macro_rules! ",
+];
+
+fn definitions(code: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for kw in ITEM_KEYWORDS {
+        for (i, _) in code.match_indices(kw) {
+            if i > 0 && is_ident(code[..i].chars().next_back().unwrap()) {
+                continue;
+            }
+            let name: String = code[i + kw.len()..]
+                .trim_start()
+                .chars()
+                .take_while(|c| is_ident(*c))
+                .collect();
+            if !name.is_empty() {
+                names.insert(name);
+            }
+        }
+    }
+    names
+}
+
+/// The `use` declarations of a file: `(path, alias)` of each leaf.
+fn uses_in(code: &str, children: &BTreeSet<String>) -> Vec<(Vec<String>, Option<String>)> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("use ") {
+        if i > 0 && is_ident(code[..i].chars().next_back().unwrap()) {
+            continue;
+        }
+        let stmt = &code[i + 4..code[i..].find(';').map_or(code.len(), |e| i + e)];
+        let stmt = stmt.trim_start();
+        let first: String = stmt.chars().take_while(|c| is_ident(*c)).collect();
+        if matches!(first.as_str(), "crate" | "super" | "self") || children.contains(&first) {
+            out.extend(paths_in(stmt, children));
+        }
+    }
+    out
+}
+
+fn children_of(module: &[String], modules: &BTreeSet<ModPath>) -> BTreeSet<String> {
+    modules
+        .iter()
+        .filter(|m| m.len() == module.len() + 1 && m.starts_with(module))
+        .map(|m| m[module.len()].clone())
+        .collect()
+}
+
+impl Crate {
+    fn new(files: &[SourceFile]) -> Crate {
+        let modules: BTreeSet<ModPath> = files.iter().map(|f| f.module.clone()).collect();
+        let mut krate = Crate {
+            modules: modules.clone(),
+            imports: BTreeMap::new(),
+            globs: BTreeMap::new(),
+            defines: BTreeMap::new(),
+        };
+        for f in files {
+            let children = children_of(&f.module, &modules);
+            let mut imports = BTreeMap::new();
+            let mut globs = Vec::new();
+            for (path, alias) in uses_in(&f.code, &children) {
+                let abs = absolute(&f.module, &path);
+                if abs.last().map(String::as_str) == Some("*") {
+                    globs.push(abs[..abs.len() - 1].to_vec());
+                } else {
+                    let name = alias.unwrap_or_else(|| abs.last().unwrap().clone());
+                    imports.insert(name, abs);
+                }
+            }
+            krate.imports.insert(f.module.clone(), imports);
+            krate.globs.insert(f.module.clone(), globs);
+            krate.defines.insert(f.module.clone(), definitions(&f.code));
+        }
+        krate
+    }
+
+    /// The file module an absolute path lands in, following imports and re-exports.
+    fn resolve(&self, path: &[String], seen: &mut BTreeSet<ModPath>) -> Option<ModPath> {
+        let module = (0..=path.len())
+            .rev()
+            .map(|n| path[..n].to_vec())
+            .find(|p| self.modules.contains(p))?;
+        let Some(name) = path.get(module.len()) else {
+            return Some(module);
+        };
+        // A name already being looked up (globs importing each other) is not found this way.
+        if !seen.insert(path[..=module.len()].to_vec()) {
+            return None;
+        }
+        if self.defines[&module].contains(name) {
+            return Some(module);
+        }
+        if let Some(target) = self.imports[&module].get(name) {
+            if target.first().is_some_and(|s| s == "crate") || target.is_empty() {
+                return Some(module);
+            }
+            let mut next = target.clone();
+            next.extend(path[module.len() + 1..].iter().cloned());
+            return self.resolve(&next, seen).or(Some(module));
+        }
+        for glob in &self.globs[&module] {
+            let mut next = glob.clone();
+            next.extend(path[module.len()..].iter().cloned());
+            if let Some(found) = self.resolve(&next, seen) {
+                if found != *glob || self.defines.get(glob).is_some_and(|d| d.contains(name)) {
+                    return Some(found);
+                }
+            }
+        }
+        Some(module)
+    }
+}
+
+/// For each folder (a module path), its nodes' edges: `mod` is the folder's own file.
+type FolderGraphs = BTreeMap<ModPath, BTreeMap<String, BTreeSet<String>>>;
+
+fn node_in(folder: &[String], module: &[String]) -> String {
+    module
+        .get(folder.len())
+        .cloned()
+        .unwrap_or_else(|| "mod".to_string())
+}
+
+fn folder_graphs(files: &[SourceFile]) -> FolderGraphs {
+    let krate = Crate::new(files);
+    let mut graphs = FolderGraphs::new();
+    for f in files {
+        let children = children_of(&f.module, &krate.modules);
+        for (path, _) in paths_in(&f.code, &children) {
+            let abs = absolute(&f.module, &path);
+            let Some(target) = krate.resolve(&abs, &mut BTreeSet::new()) else {
+                continue;
+            };
+            let common = f
+                .module
+                .iter()
+                .zip(&target)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let folder = &f.module[..common];
+            let (from, to) = (node_in(folder, &f.module), node_in(folder, &target));
+            if from != to && from != "mod" && to != "mod" {
+                graphs
+                    .entry(folder.to_vec())
+                    .or_default()
+                    .entry(from)
+                    .or_default()
+                    .insert(to);
+            }
+        }
+    }
+    graphs
+}
+
+/// Every cycle of a graph, one per strongly connected component, as a path back to its start.
+fn cycles(deps: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    fn reach(from: &str, deps: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_string()];
+        while let Some(n) = todo.pop() {
+            for d in deps.get(&n).into_iter().flatten() {
+                if seen.insert(d.clone()) {
+                    todo.push(d.clone());
+                }
+            }
+        }
+        seen
+    }
+    let mut found: Vec<Vec<String>> = Vec::new();
+    let mut covered = BTreeSet::new();
+    for n in deps.keys() {
+        if covered.contains(n) || !reach(n, deps).contains(n) {
+            continue;
+        }
+        // The component of `n`, and a shortest path n -> ... -> n inside it.
+        let component: BTreeSet<String> = reach(n, deps)
+            .into_iter()
+            .filter(|m| reach(m, deps).contains(n))
+            .collect();
+        let mut parent: BTreeMap<String, String> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([n.clone()]);
+        let mut cycle = None;
+        while let Some(m) = queue.pop_front() {
+            for d in deps.get(&m).into_iter().flatten() {
+                if d == n {
+                    let mut path = Vec::new();
+                    let mut at = m.clone();
+                    while at != *n {
+                        path.push(at.clone());
+                        at = parent[&at].clone();
+                    }
+                    path.push(n.clone());
+                    path.reverse();
+                    path.push(n.clone());
+                    cycle = Some(path);
+                    break;
+                }
+                if component.contains(d) && !parent.contains_key(d) {
+                    parent.insert(d.clone(), m.clone());
+                    queue.push_back(d.clone());
+                }
+            }
+            if cycle.is_some() {
+                break;
+            }
+        }
+        let mut cycle = cycle.unwrap();
+        let others: Vec<String> = component
+            .iter()
+            .filter(|m| !cycle.contains(m))
+            .map(|m| format!("(+{m})"))
+            .collect();
+        cycle.extend(others);
+        covered.extend(component);
+        found.push(cycle);
+    }
+    found
+}
+
+#[test]
+fn no_cycle_between_the_files_of_a_folder() {
+    let graphs = folder_graphs(&production_files());
+    let mut found = Vec::new();
+    for (folder, g) in &graphs {
+        let name = if folder.is_empty() {
+            "src".to_string()
+        } else {
+            format!("src/{}", folder.join("/"))
+        };
+        for c in cycles(g) {
+            found.push(format!("{name}: {}", c.join(" -> ")));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "files of one folder import each other (move what both use to a leaf file, or invert \
+         the dependency):\n{}",
+        found.join("\n")
+    );
+    // The graphs are not trivially empty: known edges between files are seen.
+    let edge = |folder: &[&str], from: &str, to: &str| {
+        let folder: ModPath = folder.iter().map(|s| s.to_string()).collect();
+        graphs
+            .get(&folder)
+            .and_then(|g| g.get(from))
+            .is_some_and(|d| d.contains(to))
+    };
+    assert!(edge(&["cli"], "check", "judging"), "{graphs:#?}");
+    assert!(edge(&["cli"], "junit", "results"), "{graphs:#?}");
+    assert!(edge(&["certs"], "lifecycle", "config"), "{graphs:#?}");
+    assert!(edge(&["cluster"], "watch", "backoff"), "{graphs:#?}");
+    assert!(edge(&[], "engine", "rules"), "{graphs:#?}");
+}
+
+fn file(module: &str, code: &str) -> SourceFile {
+    SourceFile {
+        module: module
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        code: production_code(code),
+        display: module.to_string(),
+    }
+}
+
+/// The analysis itself: a cycle hidden behind a parent's re-export (or glob import) is found and
+/// named, a child using its parent's own items is not a cycle, and test code does not count.
+#[test]
+fn the_file_analysis_sees_through_re_exports() {
+    let files = [
+        file("", "pub mod a;"),
+        file(
+            "a",
+            "mod x; mod y; mod z; pub use x::Shared; use z::*; pub struct Own;\n\
+             #[cfg(test)]\nmod tests { use super::y::Y; }",
+        ),
+        file(
+            "a::x",
+            "pub struct Shared; fn f() -> super::y::Y { todo!() }",
+        ),
+        file("a::y", "use super::Shared; use super::Own; pub struct Y;"),
+        file(
+            "a::z",
+            "pub fn zed() {} // crate::a::x::Shared\nconst S: &str = \"super::y\";",
+        ),
+    ];
+    let graphs = folder_graphs(&files);
+    let a = &graphs[&vec!["a".to_string()]];
+    assert_eq!(
+        cycles(a),
+        vec![vec!["x".to_string(), "y".to_string(), "x".to_string()]]
+    );
+    assert!(
+        !a.contains_key("z"),
+        "comments and strings are not code: {a:?}"
+    );
+    assert!(
+        !a.contains_key("mod"),
+        "the folder's own file is its root: {a:?}"
+    );
+    // A glob import is followed too: `super::zed` from x is z's.
+    let glob = [
+        file("", "pub mod a;"),
+        file("a", "mod x; mod z; use z::*;"),
+        file("a::x", "fn f() { super::zed() }"),
+        file("a::z", "pub fn zed() {} fn g() { super::x::f() }"),
+    ];
+    assert_eq!(
+        cycles(&folder_graphs(&glob)[&vec!["a".to_string()]]).len(),
+        1
+    );
+}
+
+/// The 600-line check counts what a reader of the production path reads: code outside
+/// `#[cfg(test)]` items, without comments or blank lines, wherever the test items sit.
+#[test]
+fn production_lines_leave_out_tests_comments_and_blanks_only() {
+    let text = "// comment\n/// doc\nfn a() {}\n\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n\
+                fn b() {\n    let s = \"#[cfg(test)] {\";\n}\n#[cfg(test)]\nmod more;\nfn c() {}\n";
+    assert_eq!(production_lines(text), 5, "{}", production_code(text));
 }

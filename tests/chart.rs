@@ -417,13 +417,13 @@ fn rbac_is_least_privilege() {
             "phiexceptions.phiguard.io",
             "peerauthentications.security.istio.io",
             "certificates.cert-manager.io",
-            // Operators' databases, brokers and search clusters (issue 24).
+            // Operators' databases, brokers and search clusters, judged as their operators read them.
             "clusters.postgresql.cnpg.io",
             "kafkas.kafka.strimzi.io",
             "kafkanodepools.kafka.strimzi.io",
             "elasticsearches.elasticsearch.k8s.elastic.co",
             "mariadbs.k8s.mariadb.com",
-            // The optional safeguards (issue 17).
+            // The optional safeguards (least privilege, integrity, entity authentication, contingency).
             "poddisruptionbudgets.policy",
             "authorizationpolicies.security.istio.io",
             "authorizationpolicies.policy.linkerd.io",

@@ -1058,11 +1058,12 @@ fn scale_manifests(n: usize) -> String {
     s
 }
 
-// ---- Issue 12: rule regressions, each from a small manifest in tests/fixtures/check/issue12 ----
+// ---- rule regressions (each a way a rule once judged wrongly), each from a small manifest in
+// tests/fixtures/check/issue12 ----
 
 const ISSUE12: &str = "tests/fixtures/check/issue12";
 
-/// `check -o json` over issue 12 fixtures (the files carry their own cluster state); the exit
+/// `check -o json` over the rule regression fixtures (the files carry their own cluster state); the exit
 /// code and the JSON.
 fn issue12(files: &[&str]) -> (i32, Value) {
     let mut args = Vec::new();
@@ -1430,7 +1431,7 @@ fn sarif_results(v: &Value) -> Vec<Value> {
             "network-segmentation",
             "audit-sidecar",
             "phi-classification",
-            // The optional safeguards (issue 17), listed whether or not a policy enables them;
+            // The optional safeguards, listed whether or not a policy enables them;
             // appended, so the existing rules keep their ruleIndex.
             "least-privilege",
             "integrity",
@@ -1903,7 +1904,7 @@ fn third_party_fhir_chart_gets_the_verdicts_a_platform_engineer_expects() {
     assert!(results(&json(&out)).iter().all(|r| r["phi"] == false));
 }
 
-/// Issue 17: `examples/platform` relies on Cilium's WireGuard (read from its ConfigMap in the
+/// `examples/platform` relies on Cilium's WireGuard (read from its ConfigMap in the
 /// cluster-state files) under a policy that lists CiliumEncryption; with WireGuard off the same
 /// Deployment is denied and told that CNI encryption is node-to-node only.
 #[test]

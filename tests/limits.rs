@@ -1,6 +1,7 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
-//! The real `phi-guard serve` binary under abuse (issue 16, items 3 and 5). Limits: each test
+//! The real `phi-guard serve` binary under abuse: memory must stay bounded by configuration,
+//! not by traffic. Limits: each test
 //! sends the abuse while real reviews and `/readyz` are sent beside it, and checks they are still
 //! answered promptly and that the server's memory (VmRSS of its process) stays within what its
 //! configuration allows, not what the traffic asks for. No PHI in output: canary values in every

@@ -361,7 +361,7 @@ fn summaries(audit: &Audit, policies: &[Arc<crate::policy::Policy>]) -> BTreeMap
                 if r.outcome.is_violation() {
                     violating = true;
                     *s.by_rule.entry(r.rule.as_str().to_string()).or_default() += 1;
-                } else if r.outcome == report::Outcome::Skip {
+                } else if r.outcome == report::PolicyResult::Skip {
                     excepted = true;
                 }
             }
@@ -380,9 +380,9 @@ fn counts(audit: &Audit) -> (Counts, Counts) {
     for (ns, objects) in &audit.results {
         for (r, _) in objects.values().flat_map(|j| &j.results) {
             let into = match r.outcome {
-                report::Outcome::Fail | report::Outcome::Warn => &mut violations,
-                report::Outcome::Skip => &mut excepted,
-                report::Outcome::Pass => continue,
+                report::PolicyResult::Fail | report::PolicyResult::Warn => &mut violations,
+                report::PolicyResult::Skip => &mut excepted,
+                report::PolicyResult::Pass => continue,
             };
             let mode = r.mode.map_or("none", |m| m.as_str());
             *into.entry((ns.clone(), r.rule.as_str(), mode)).or_default() += 1;
@@ -415,15 +415,15 @@ mod tests {
     use super::*;
     use crate::object::Kind;
     use crate::policy::Mode;
-    use crate::report::Outcome;
+    use crate::report::PolicyResult;
     use crate::verdict::{RuleId, Severity};
 
-    fn result(rule: RuleId, outcome: Outcome) -> (RuleResult, i64) {
+    fn result(rule: RuleId, outcome: PolicyResult) -> (RuleResult, i64) {
         let r = RuleResult {
             policy: "p".into(),
             rule,
             outcome,
-            mode: (outcome != Outcome::Pass).then_some(Mode::Enforce),
+            mode: (outcome != PolicyResult::Pass).then_some(Mode::Enforce),
             severity: Severity::Medium,
             message: String::new(),
             paths: Vec::new(),
@@ -438,15 +438,21 @@ mod tests {
             judged_by: BTreeMap::new(),
         };
         let objects = [
-            ("waived", vec![result(RuleId::AuditSidecar, Outcome::Skip)]),
+            (
+                "waived",
+                vec![result(RuleId::AuditSidecar, PolicyResult::Skip)],
+            ),
             (
                 "failing",
                 vec![
-                    result(RuleId::AuditSidecar, Outcome::Skip),
-                    result(RuleId::EncryptionAtRest, Outcome::Fail),
+                    result(RuleId::AuditSidecar, PolicyResult::Skip),
+                    result(RuleId::EncryptionAtRest, PolicyResult::Fail),
                 ],
             ),
-            ("fine", vec![result(RuleId::AuditSidecar, Outcome::Pass)]),
+            (
+                "fine",
+                vec![result(RuleId::AuditSidecar, PolicyResult::Pass)],
+            ),
         ];
         for (name, results) in objects {
             let key: Key = ("ns".into(), Kind::Deployment, name.into());

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use crate::object::{Kind, Object};
 use crate::telemetry::{redact, Metrics};
 
+use crate::cluster::backoff::WatchBackoff;
 /// The kinds the audit judges (the registry's judged kinds), with their API group, version and
 /// plural.
 pub(crate) use crate::cluster::namespace_objects::judged_resources as audited;
@@ -140,7 +141,7 @@ pub(crate) fn spawn(
             let store = store.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+                let stream = watcher::watcher(api, watcher::Config::default()).backoff(WatchBackoff::new());
                 futures::pin_mut!(stream);
                 let mut buffer = Vec::new();
                 while let Some(event) = stream.next().await {

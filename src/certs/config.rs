@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::lifecycle::Lifetimes;
 use super::{CertError, Result};
 
 const DAY: u64 = 24 * 3600;
@@ -22,6 +21,26 @@ pub(crate) const DEFAULT_PROPAGATION_GRACE: Duration = Duration::from_secs(120);
 pub(crate) const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// Default directory (an emptyDir in the chart) the PEM files are written to.
 pub(crate) const DEFAULT_CERT_DIR: &str = "/var/run/phi-guard/tls";
+
+/// How long certificates live and when they are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lifetimes {
+    pub ca_validity: Duration,
+    pub serving_validity: Duration,
+    pub serving_renew_before: Duration,
+    pub propagation_grace: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            ca_validity: DEFAULT_CA_VALIDITY,
+            serving_validity: DEFAULT_SERVING_VALIDITY,
+            serving_renew_before: DEFAULT_SERVING_RENEW_BEFORE,
+            propagation_grace: DEFAULT_PROPAGATION_GRACE,
+        }
+    }
+}
 
 /// Self-managed TLS settings. `phi-guard serve --self-managed-tls` builds one from its flags;
 /// point the listener at `<cert_dir>/tls.crt` and `<cert_dir>/tls.key` and spawn `run`.

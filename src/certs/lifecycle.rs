@@ -10,34 +10,11 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose,
 };
 
-use super::config::{
-    DEFAULT_CA_VALIDITY, DEFAULT_PROPAGATION_GRACE, DEFAULT_SERVING_RENEW_BEFORE,
-    DEFAULT_SERVING_VALIDITY,
-};
+use super::config::Lifetimes;
 use super::Result;
 
 /// Certificates start this long in the past, to tolerate clock skew between nodes.
 const BACKDATE_SECS: i64 = 3600;
-
-/// How long certificates live and when they are replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Lifetimes {
-    pub ca_validity: Duration,
-    pub serving_validity: Duration,
-    pub serving_renew_before: Duration,
-    pub propagation_grace: Duration,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Lifetimes {
-            ca_validity: DEFAULT_CA_VALIDITY,
-            serving_validity: DEFAULT_SERVING_VALIDITY,
-            serving_renew_before: DEFAULT_SERVING_RENEW_BEFORE,
-            propagation_grace: DEFAULT_PROPAGATION_GRACE,
-        }
-    }
-}
 
 /// The CA, its predecessor and the serving certificate: what the Secret holds.
 #[derive(Clone, PartialEq, Eq)]

@@ -42,7 +42,7 @@ pub(crate) use config::{
     DEFAULT_SERVING_VALIDITY,
 };
 pub use lifecycle::TlsMaterial;
-pub use reconcile::{reconcile_once, Outcome};
+pub use reconcile::{reconcile_once, Reconciled};
 
 /// Errors of self-managed TLS. None is fatal to `run`: it logs and retries.
 #[derive(Debug, thiserror::Error)]

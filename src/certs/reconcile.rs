@@ -8,14 +8,15 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::ByteString;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
+use super::config::Lifetimes;
 use super::files::write_cert_dir;
-use super::lifecycle::{generate, generate_after, Lifetimes, TlsMaterial};
+use super::lifecycle::{generate, generate_after, TlsMaterial};
 use super::secret::{secret_for, ANN_CA_GENERATION, KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY};
 use super::{CertError, Config, Result};
 
 /// What one reconcile pass did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Reconciled {
     /// This replica wrote the Secret (created or renewed something).
     pub secret_written: bool,
     /// The webhook configuration exists (it is installed after the Deployment).
@@ -36,7 +37,7 @@ pub async fn reconcile_once(
     client: &kube::Client,
     cfg: &Config,
     now: Timestamp,
-) -> Result<Outcome> {
+) -> Result<Reconciled> {
     cfg.validate()?;
     let names = cfg.dns_names();
     let l = cfg.lifetimes();
@@ -84,7 +85,7 @@ pub async fn reconcile_once(
             "self-managed TLS updated"
         );
     }
-    Ok(Outcome {
+    Ok(Reconciled {
         secret_written,
         webhook_found,
         webhook_patched,

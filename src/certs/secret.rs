@@ -161,7 +161,8 @@ pub(super) fn secret_for(cfg: &Config, m: &TlsMaterial, existing: Option<&Secret
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs::lifecycle::{generate, Lifetimes};
+    use crate::certs::config::Lifetimes;
+    use crate::certs::lifecycle::generate;
     use crate::certs::testing::{names, t, DAY};
 
     #[test]

@@ -6,25 +6,15 @@
 //! objects among the manifests count as cluster state too, and so do PhiPolicies; when no policy
 //! is given anywhere, the built-in hipaa-baseline applies.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::judging::Judging;
-pub(crate) use super::judging::{judge_documents, Judged};
+use super::judging::{Judging, DEFAULT_NAMESPACE};
+pub use super::results::{CheckError, FindingResult, ObjectResult, Report, SkipReason, Skipped};
 use crate::cluster::files::{self, Document, FileError};
-use crate::object::Object;
-use crate::policy::PolicySet;
-use crate::policy::{hipaa_baseline, Mode, PhiPolicy, Policy};
-use crate::verdict::Decision;
-
-/// Namespace of manifests that do not set one (as `kubectl apply` without `-n`).
-pub(crate) const DEFAULT_NAMESPACE: &str = "default";
+use crate::policy::Mode;
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -107,104 +97,6 @@ pub enum OutputFormat {
     Sarif,
     /// JUnit XML (GitLab, Jenkins): a test suite per file, a test case per object.
     Junit,
-}
-
-/// Why `check` could not judge the inputs (exit code 2).
-#[derive(Debug, thiserror::Error)]
-pub enum CheckError {
-    #[error(transparent)]
-    File(#[from] FileError),
-    #[error("{source_ref}: {message}")]
-    Input { source_ref: String, message: String },
-    #[error("{source_ref}: invalid policy: {message}")]
-    InvalidPolicy { source_ref: String, message: String },
-    #[error("PhiPolicy {name:?} is defined more than once ({first} and {second})")]
-    DuplicatePolicy {
-        name: String,
-        first: String,
-        second: String,
-    },
-    #[error("{}: the namespace from the provided object {namespace:?} does not match the namespace {flag:?}. You must pass '--namespace={namespace}' to perform this operation.", files::object_ref(source_ref, kind, name))]
-    NamespaceMismatch {
-        source_ref: String,
-        kind: String,
-        name: String,
-        namespace: String,
-        flag: String,
-    },
-    #[error("no Kubernetes objects in the given files")]
-    NothingToCheck,
-}
-
-/// The verdicts on every checkable object, in input order, and what was not judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
-    pub results: Vec<ObjectResult>,
-    /// Every input object without a verdict and every file skipped, with why.
-    pub skipped: Vec<Skipped>,
-    /// Standard input as read, kept for `-o sarif` to locate findings in it.
-    #[serde(skip)]
-    pub stdin: Option<String>,
-}
-
-/// Why an input has no verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    /// Read as cluster state (Namespaces, NetworkPolicies, StorageClasses, ...) or a PhiPolicy.
-    ClusterState,
-    /// A kind phi-guard does not judge.
-    KindNotJudged,
-    /// A file (or document) that is not a Kubernetes manifest, found walking a directory.
-    FileSkipped,
-}
-
-/// An input without a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Skipped {
-    pub kind: String,
-    pub api_version: String,
-    pub namespace: String,
-    pub name: String,
-    /// `file#document`, or the file.
-    pub source: String,
-    pub reason: SkipReason,
-    pub message: String,
-}
-
-/// The verdict on one object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectResult {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    /// Some policy considers the object PHI.
-    pub phi: bool,
-    /// The webhook would admit it (no Enforce finding).
-    pub allowed: bool,
-    pub findings: Vec<FindingResult>,
-    /// `file#document` the object came from (text output only).
-    #[serde(skip)]
-    pub source: String,
-}
-
-/// One finding, as `check` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FindingResult {
-    pub rule: &'static str,
-    pub citation: &'static str,
-    pub path: String,
-    pub message: String,
-    pub remediation: String,
-    pub mode: &'static str,
-}
-
-impl Report {
-    /// True when every object would be admitted.
-    pub fn all_allowed(&self) -> bool {
-        self.results.iter().all(|r| r.allowed)
-    }
 }
 
 /// Run `check`: 0 when everything would be admitted, 1 when something would be denied, 2 when
@@ -356,66 +248,6 @@ fn read_inputs(
         }
     }
     Ok((reader.skipped, stdin))
-}
-
-/// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a
-/// string where a list belongs), as the API server's schema validation would.
-pub(crate) fn read_policy(d: &Document) -> Result<PhiPolicy, CheckError> {
-    files::decode::<PhiPolicy>(&d.value).map_err(|m| CheckError::InvalidPolicy {
-        source_ref: d.source.clone(),
-        message: format!("PhiPolicy {:?}: {m}", d.name()),
-    })
-}
-
-/// Validate the given policies with the one parser; none given means the built-in baseline.
-pub(crate) fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, CheckError> {
-    if given.is_empty() {
-        let set = PolicySet::build(&[hipaa_baseline()]);
-        return Ok(set.policies);
-    }
-    let mut sources: HashMap<String, String> = HashMap::new();
-    for (source, p) in &given {
-        let name = p.metadata.name.clone().unwrap_or_default();
-        if let Some(first) = sources.insert(name.clone(), source.clone()) {
-            return Err(CheckError::DuplicatePolicy {
-                name,
-                first,
-                second: source.clone(),
-            });
-        }
-    }
-    let policies: Vec<PhiPolicy> = given.into_iter().map(|(_, p)| p).collect();
-    let set = PolicySet::build(&policies);
-    if let Some(r) = set.rejected.first() {
-        return Err(CheckError::InvalidPolicy {
-            source_ref: sources.get(&r.name).cloned().unwrap_or_default(),
-            message: r.error.clone(),
-        });
-    }
-    Ok(set.policies)
-}
-
-pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
-    ObjectResult {
-        kind: w.kind.as_str().to_string(),
-        namespace: w.namespace.clone(),
-        name: w.name.clone(),
-        phi: d.phi,
-        allowed: d.allowed,
-        findings: d
-            .findings
-            .iter()
-            .map(|f| FindingResult {
-                rule: f.rule.as_str(),
-                citation: f.citation,
-                path: f.path.clone(),
-                message: f.message.clone(),
-                remediation: f.remediation.clone(),
-                mode: f.mode.as_str(),
-            })
-            .collect(),
-        source: source.to_string(),
-    }
 }
 
 /// `Kind namespace/name` for the text output; an object without a name (`name: ""`, or only

@@ -2,19 +2,19 @@
 //! documents, every checkable object decoded into its lean form and judged once everything is
 //! read. Shared by `check` (files, streamed) and `report` (files or a cluster's objects).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::check::{
-    object_result, policy_set, read_policy, Report, SkipReason, Skipped, DEFAULT_NAMESPACE,
-};
+use super::results::{object_result, CheckError, Report, SkipReason, Skipped};
 use crate::cluster::files::{self, Document};
 use crate::cluster::ClusterState;
 use crate::engine;
 use crate::object::{Kind, Object};
 use crate::policy::exception::{self, PhiException};
-use crate::policy::{PhiPolicy, Policy};
+use crate::policy::{hipaa_baseline, PhiPolicy, Policy, PolicySet};
 
-pub(crate) use super::check::CheckError;
+/// Namespace of manifests that do not set one (as `kubectl apply` without `-n`).
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// What judging a set of documents gives: the report, and the policies and exceptions applied.
 pub(crate) struct Judged {
@@ -253,4 +253,41 @@ fn no_own_pods(d: &files::Document) -> Option<String> {
     Some(format!(
         "takes its pods from spec.workloadRef ({kind} {name:?}): that {kind} is judged instead"
     ))
+}
+
+/// Decode a PhiPolicy document, naming the field when its shape is wrong (an unknown mode, a
+/// string where a list belongs), as the API server's schema validation would.
+pub(crate) fn read_policy(d: &Document) -> Result<PhiPolicy, CheckError> {
+    files::decode::<PhiPolicy>(&d.value).map_err(|m| CheckError::InvalidPolicy {
+        source_ref: d.source.clone(),
+        message: format!("PhiPolicy {:?}: {m}", d.name()),
+    })
+}
+
+/// Validate the given policies with the one parser; none given means the built-in baseline.
+pub(crate) fn policy_set(given: Vec<(String, PhiPolicy)>) -> Result<Vec<Arc<Policy>>, CheckError> {
+    if given.is_empty() {
+        let set = PolicySet::build(&[hipaa_baseline()]);
+        return Ok(set.policies);
+    }
+    let mut sources: HashMap<String, String> = HashMap::new();
+    for (source, p) in &given {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        if let Some(first) = sources.insert(name.clone(), source.clone()) {
+            return Err(CheckError::DuplicatePolicy {
+                name,
+                first,
+                second: source.clone(),
+            });
+        }
+    }
+    let policies: Vec<PhiPolicy> = given.into_iter().map(|(_, p)| p).collect();
+    let set = PolicySet::build(&policies);
+    if let Some(r) = set.rejected.first() {
+        return Err(CheckError::InvalidPolicy {
+            source_ref: sources.get(&r.name).cloned().unwrap_or_default(),
+            message: r.error.clone(),
+        });
+    }
+    Ok(set.policies)
 }

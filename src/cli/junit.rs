@@ -8,18 +8,19 @@
 
 use std::fmt::Write as _;
 
-use super::check::{FindingResult, ObjectResult, Report, SkipReason, Skipped};
+use super::results::{FindingResult, ObjectResult, Report, SkipReason, Skipped};
 use super::sarif::file_of;
+use crate::report::markup::{escape, escape_text};
 
 /// One test case, before it is written.
 struct Case<'a> {
     classname: String,
     name: String,
     file: &'a str,
-    outcome: Outcome<'a>,
+    outcome: JudgedOrSkipped<'a>,
 }
 
-enum Outcome<'a> {
+enum JudgedOrSkipped<'a> {
     Judged(&'a ObjectResult),
     Skipped(&'a Skipped),
 }
@@ -35,7 +36,7 @@ pub(crate) fn render(report: &Report) -> String {
                 classname: classname(&r.kind, &r.namespace),
                 name: r.name.clone(),
                 file: file_of(&r.source),
-                outcome: Outcome::Judged(r),
+                outcome: JudgedOrSkipped::Judged(r),
             },
         );
     }
@@ -50,7 +51,7 @@ pub(crate) fn render(report: &Report) -> String {
                 classname,
                 name,
                 file: file_of(&s.source),
-                outcome: Outcome::Skipped(s),
+                outcome: JudgedOrSkipped::Skipped(s),
             },
         );
     }
@@ -58,11 +59,11 @@ pub(crate) fn render(report: &Report) -> String {
     let count = |cases: &[Case<'_>]| {
         let failures = cases
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Judged(r) if !r.allowed))
+            .filter(|c| matches!(c.outcome, JudgedOrSkipped::Judged(r) if !r.allowed))
             .count();
         let skipped = cases
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
+            .filter(|c| matches!(c.outcome, JudgedOrSkipped::Skipped(_)))
             .count();
         (cases.len(), failures, skipped)
     };
@@ -119,14 +120,14 @@ fn write_case(out: &mut String, c: &Case<'_>) {
         escape(c.file)
     );
     match c.outcome {
-        Outcome::Skipped(s) => {
+        JudgedOrSkipped::Skipped(s) => {
             let _ = writeln!(
                 out,
                 ">\n      <skipped message=\"{}\"/>",
                 escape(&s.message)
             );
         }
-        Outcome::Judged(r) if !r.allowed => {
+        JudgedOrSkipped::Judged(r) if !r.allowed => {
             let enforce = r.findings.iter().filter(|f| f.mode == "Enforce").count();
             let message = format!(
                 "denied: {enforce} Enforce finding{}",
@@ -140,7 +141,7 @@ fn write_case(out: &mut String, c: &Case<'_>) {
                 escape_text(&body)
             );
         }
-        Outcome::Judged(r) if !r.findings.is_empty() => {
+        JudgedOrSkipped::Judged(r) if !r.findings.is_empty() => {
             let body: String = r.findings.iter().map(finding_text).collect();
             let _ = writeln!(
                 out,
@@ -148,7 +149,7 @@ fn write_case(out: &mut String, c: &Case<'_>) {
                 escape_text(&body)
             );
         }
-        Outcome::Judged(_) => {
+        JudgedOrSkipped::Judged(_) => {
             out.push_str("/>\n");
             return;
         }
@@ -161,50 +162,4 @@ fn finding_text(f: &FindingResult) -> String {
         "{} {} ({}) at {}: {}\n  fix: {}\n",
         f.mode, f.rule, f.citation, f.path, f.message, f.remediation
     )
-}
-
-/// Text for XML content and attribute values: the five markup characters as entities, line
-/// breaks and tabs kept (as character references, so attribute values keep them too), and the
-/// characters XML 1.0 cannot carry at all replaced by U+FFFD.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text for element content: as [`escape`], but line breaks kept as they are (readable in the
-/// file, and the same to an XML reader).
-fn escape_text(text: &str) -> String {
-    escape(text).replace("&#10;", "\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markup_and_forbidden_characters_are_escaped() {
-        assert_eq!(
-            escape(r#"a & b <c> "d" 'e'"#),
-            "a &amp; b &lt;c&gt; &quot;d&quot; &apos;e&apos;"
-        );
-        assert_eq!(escape("x\ny\tz\r"), "x&#10;y&#9;z&#13;");
-        assert_eq!(escape("bell\u{7}nul\u{0}"), "bell\u{fffd}nul\u{fffd}");
-        assert_eq!(escape("ünïcødé ✓"), "ünïcødé ✓");
-        assert_eq!(escape("&amp;"), "&amp;amp;");
-        assert_eq!(escape_text("a\n<b>&#10;"), "a\n&lt;b&gt;&amp;#10;");
-    }
 }

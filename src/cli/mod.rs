@@ -5,6 +5,7 @@ pub mod duration;
 pub(crate) mod judging;
 mod junit;
 pub mod report;
+mod results;
 mod sarif;
 pub mod serve;
 pub mod tls;

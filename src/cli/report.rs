@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::check::{judge_documents, Judged};
+use super::judging::{judge_documents, Judged};
 use crate::cluster::files::{self, Document};
 use crate::report::evidence;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::check::{ObjectResult, Report, SkipReason};
+use super::results::{ObjectResult, Report, SkipReason};
 use crate::cluster::files::{FileLocator, Position, SourceRef};
 use crate::verdict::RuleId;
 

@@ -6,10 +6,11 @@ use kube::runtime::watcher;
 
 use crate::telemetry::redact;
 
-/// Retry delays of a failed watch: 200 ms doubling to 2 s, with jitter. client-go's reflector
-/// backs off to 30 s to spare a struggling API server; phi-guard holds about a dozen watches,
-/// and every second one stays disconnected after the API server is back is a second its
-/// decisions rest on a stale cache (issue 16: API server restarts).
+/// Retry delays of a failed watch, phi-guard's one backoff (the cluster caches, the audit's
+/// store, the webhook configuration's watch): 200 ms doubling to 2 s, with jitter. client-go's
+/// reflector backs off to 30 s to spare a struggling API server; phi-guard holds about a dozen
+/// watches, and every second one stays disconnected after an API server restart is a second its
+/// decisions rest on a stale cache.
 pub(crate) struct WatchBackoff {
     next: Duration,
 }

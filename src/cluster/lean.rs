@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::object::pod::null_default;
+use crate::object::null_default;
 use crate::selector::Labels;
 use crate::view::objects::{is_kept_annotation, PodInfo};
 

@@ -2,15 +2,13 @@
 //! objects rules read; it is filled either from files (`check`, `serve --cluster-state`, tests)
 //! or by watch caches (`serve` in a cluster). The request path only reads it: no API calls.
 
-mod backoff;
+pub(crate) mod backoff;
 pub(crate) mod confirm;
-mod exception_sink;
 pub(crate) mod files;
 pub(crate) mod lean;
 pub(crate) mod lease;
 pub(crate) mod namespace_objects;
 pub(crate) mod owner_reads;
-mod platform_watch;
 pub(crate) mod safeguards;
 pub(crate) mod snapshot;
 pub(crate) mod watch;
@@ -116,7 +114,7 @@ impl<T> NsItems<T> {
 
 /// Positions in a namespace's name-ordered list, by label key and value: selector matching in
 /// a namespace of thousands of NetworkPolicies, Services and pods costs a few hash lookups per
-/// object instead of a scan (issue 12: `check` of 20,000 objects in one namespace).
+/// object instead of a scan (`check` of 20,000 objects in one namespace stays linear).
 #[derive(Debug, Default)]
 struct LabelIndex {
     by_pair: HashMap<String, HashMap<String, Vec<u32>>>,

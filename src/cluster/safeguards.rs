@@ -1,4 +1,4 @@
-//! The stores behind the optional safeguards' lookups (issue 17): PodDisruptionBudgets, Istio
+//! The stores behind the optional safeguards' lookups: PodDisruptionBudgets, Istio
 //! and Linkerd authorization objects, Velero Schedules and whether Velero is installed. Filled
 //! by `watch::safeguards` in a cluster and by `files::safeguards` offline.
 

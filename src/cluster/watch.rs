@@ -9,6 +9,8 @@
 //! one is skipped, logged, counted and marked `Ready=False` in its status; the rest apply. With
 //! no valid PhiPolicy the built-in hipaa-baseline applies, so the cluster is never unprotected.
 
+mod exception_sink;
+mod platform;
 mod policies;
 use policies::PolicySink;
 mod safeguards;
@@ -170,16 +172,16 @@ fn watch_store(
         }),
         Store::PhiExceptions => optional(ctx, gvk, |ctx, ar| {
             let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-            let sink = super::exception_sink::ExceptionSink::new(ctx.clone());
+            let sink = exception_sink::ExceptionSink::new(ctx.clone());
             run(ctx, api, "PhiException", sink)
         }),
         Store::PlatformConfigMaps => {
-            super::platform_watch::config_maps(ctx, tasks);
+            platform::config_maps(ctx, tasks);
             return;
         }
-        Store::FelixConfiguration => super::platform_watch::felix_configuration(ctx, gvk),
-        Store::KumaMeshes => super::platform_watch::kuma_meshes(ctx, gvk),
-        Store::KumaMeshTls => super::platform_watch::kuma_mesh_tls(ctx, gvk),
+        Store::FelixConfiguration => platform::felix_configuration(ctx, gvk),
+        Store::KumaMeshes => platform::kuma_meshes(ctx, gvk),
+        Store::KumaMeshTls => platform::kuma_mesh_tls(ctx, gvk),
         Store::PodDisruptionBudgets
         | Store::IstioAuthorizationPolicies
         | Store::LinkerdAuthorizationPolicies

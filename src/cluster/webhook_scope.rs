@@ -39,6 +39,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::Client;
 use serde_json::{json, Value};
 
+use super::backoff::WatchBackoff;
 use super::lease::{self, Elector};
 use super::webhook_config::{
     plan, uninstall_sign, written_by_owner, Action, Baseline, Drift, Plan, MANAGER,
@@ -170,7 +171,7 @@ impl Leadership {
 }
 
 /// The outcome of one look, as the policies' condition says it.
-struct Outcome {
+struct ScopeCondition {
     ok: bool,
     reason: &'static str,
     message: String,
@@ -222,7 +223,7 @@ pub(crate) async fn run(
     );
     let selector = format!("metadata.name={}", opts.config_name);
     let mut events = watcher(api.clone(), watcher::Config::default().fields(&selector))
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .boxed();
     let mut seen = Seen::default();
     let mut leader = Leadership {
@@ -293,7 +294,7 @@ pub(crate) async fn run(
 
 impl Keeper {
     /// One look, when something is due: `None` when nothing was.
-    async fn look(&mut self, seen: &mut Seen, set: &Arc<PolicySet>) -> Option<Outcome> {
+    async fn look(&mut self, seen: &mut Seen, set: &Arc<PolicySet>) -> Option<ScopeCondition> {
         let changed = self.last_set.as_ref().is_none_or(|l| !Arc::ptr_eq(l, set));
         let retry_due = self.retry.is_some_and(|(at, _)| Instant::now() >= at);
         let waiting = self.retry.is_some_and(|(at, _)| Instant::now() < at);
@@ -307,7 +308,7 @@ impl Keeper {
         let name = self.opts.config_name.clone();
         let Some(baseline) = seen.baseline.clone() else {
             self.last_set = Some(set.clone());
-            return Some(Outcome {
+            return Some(ScopeCondition {
                 ok: false,
                 reason: "Missing",
                 message: format!(
@@ -335,7 +336,7 @@ impl Keeper {
                     Ok(Some(why)) => {
                         self.declined = true;
                         tracing::info!(webhook_config = %name, why, "webhook configuration deleted by an uninstall; not restoring it");
-                        return Some(Outcome {
+                        return Some(ScopeCondition {
                             ok: false,
                             reason: "Uninstalled",
                             message: format!(
@@ -385,7 +386,7 @@ impl Keeper {
                     .sticky
                     .clone()
                     .unwrap_or_else(|| ("Synced", covered(&name)));
-                Some(Outcome {
+                Some(ScopeCondition {
                     ok: true,
                     reason,
                     message,
@@ -397,7 +398,7 @@ impl Keeper {
                     .map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RECHECK));
                 self.retry = Some((Instant::now() + delay, delay));
                 tracing::warn!(webhook_config = %name, error = %e, retry_in = ?delay, "could not bring the webhook configuration in step");
-                Some(Outcome {
+                Some(ScopeCondition {
                     ok: false,
                     reason: "SyncFailed",
                     message: format!(
@@ -583,7 +584,7 @@ fn covered(config: &str) -> String {
 async fn write_conditions(
     api: &Api<DynamicObject>,
     set: &PolicySet,
-    outcome: &Outcome,
+    outcome: &ScopeCondition,
     written: &mut BTreeMap<String, (bool, String)>,
 ) {
     for p in &set.policies {
@@ -610,7 +611,7 @@ async fn write_conditions(
 async fn write_condition(
     api: &Api<DynamicObject>,
     policy: &str,
-    outcome: &Outcome,
+    outcome: &ScopeCondition,
 ) -> Result<(), kube::Error> {
     let patch = json!({
         "apiVersion": "phiguard.io/v1alpha1",

@@ -8,14 +8,22 @@ pub(crate) mod tls_off;
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::selector::Labels;
 use crate::view::{NetworkPolicyInfo, ServiceInfo, ServicePortInfo};
-use pod::null_default;
 pub(crate) use pod::{
     ClaimSpec, ClaimTemplate, Container, Meta, OwnerRef, PodSpec, PodTemplate, Volume, VolumeSource,
 };
+
+/// Deserialize `null` as the default value (the API server omits or nulls empty lists).
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// The kinds phi-guard judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,16 +6,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::null_default;
 use crate::selector::Labels;
-
-/// Deserialize `null` as the default value (the API server omits or nulls empty lists).
-pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
 
 /// Object metadata: name, namespace, labels, annotations. Everything else is skipped.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::pod::null_default;
+use super::null_default;
 
 /// `spec.os`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::verdict::Mode;
 
+pub use super::check_level::CheckLevel;
 use super::images::default_sidecar_images;
 pub use super::safeguards::{
     ContingencySpec, EntityAuthenticationSpec, IntegritySpec, LeastPrivilegeSpec,
@@ -140,21 +141,6 @@ pub enum NamespaceLabeling {
     Warn,
     /// Refuse the label while workloads in the namespace would be denied: fix first, then label.
     Refuse,
-}
-
-/// The level of an optional sub-check. It never exceeds the mode of the rule it belongs to.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
-)]
-pub enum CheckLevel {
-    /// Do not check.
-    Ignore,
-    /// Check and record as an audit annotation.
-    Audit,
-    /// Check and warn.
-    Warn,
-    /// Check with the rule's full mode (deny when the rule enforces).
-    Enforce,
 }
 
 /// Which workloads handle PHI.

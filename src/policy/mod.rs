@@ -2,6 +2,7 @@
 //! that turns a spec into the [`Policy`] the engine runs (used by the webhook, `check` and policy
 //! status alike).
 
+mod check_level;
 pub mod crd;
 pub mod exception;
 mod images;

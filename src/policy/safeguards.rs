@@ -1,4 +1,4 @@
-//! The optional safeguards beyond the four requirements (issue 17): least privilege, integrity,
+//! The optional safeguards beyond the four requirements: least privilege, integrity,
 //! entity authentication and contingency. Their PhiPolicy sections (documented for
 //! `kubectl explain`) and the validated settings the rules run with.
 //!
@@ -11,8 +11,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::crd::{CheckLevel, Mode};
+use super::check_level::CheckLevel;
 use super::{sub_check_mode, PolicyError};
+use crate::verdict::Mode;
 
 fn enforce() -> CheckLevel {
     CheckLevel::Enforce

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::markup::escape;
 use crate::policy::exception::Exception;
 use crate::policy::Policy;
 use crate::report::reported_rules;
@@ -116,7 +117,7 @@ pub(crate) struct Evidence {
     pub(crate) policies: Vec<PolicyRow>,
 }
 
-/// Is the rule part of the evidence? The four requirements always are (as before issue 17); the
+/// Is the rule part of the evidence? The four requirements always are (they are never off); the
 /// optional safeguards only when some policy enables them, so a disabled safeguard is never
 /// reported as passed.
 fn in_evidence(rule: RuleId, policies: &[Arc<Policy>]) -> bool {
@@ -259,22 +260,6 @@ pub(crate) fn build(
     }
 }
 
-/// HTML text, escaped.
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1b1f24;max-width:1100px}\
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}\
 table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem;table-layout:fixed}td{overflow-wrap:anywhere}th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}\
@@ -295,9 +280,9 @@ pub(crate) fn to_html(e: &Evidence) -> String {
     let _ = write!(
         h,
         "<h1>HIPAA Security Rule: technical safeguards evidence</h1><p class=\"meta\">Generated {} by phi-guard {} from {}. {}, {}, {} in force.</p>",
-        esc(&e.generated_at),
-        esc(e.phi_guard_version),
-        esc(&e.source),
+        escape(&e.generated_at),
+        escape(e.phi_guard_version),
+        escape(&e.source),
         plural(e.workloads.len(), "PHI workload", "PHI workloads"),
         plural(e.exceptions.len(), "exception", "exceptions"),
         plural(e.policies.len(), "policy", "policies")
@@ -307,10 +292,10 @@ pub(crate) fn to_html(e: &Evidence) -> String {
         let _ = write!(
             h,
             "<tr><td>{}<br><span class=\"small\">{}</span></td><td>{}</td><td>{}</td><td class=\"pass\">{}</td><td class=\"fail\">{}</td><td class=\"excepted\">{}</td></tr>",
-            esc(s.citation),
-            esc(s.rule),
-            esc(s.safeguard),
-            esc(s.checks),
+            escape(s.citation),
+            escape(s.rule),
+            escape(s.safeguard),
+            escape(s.checks),
             s.pass,
             s.fail,
             s.excepted
@@ -321,8 +306,8 @@ pub(crate) fn to_html(e: &Evidence) -> String {
         let _ = write!(
             h,
             "<th>{}<br><span class=\"small\">{}</span></th>",
-            esc(s.rule),
-            esc(s.citation)
+            escape(s.rule),
+            escape(s.citation)
         );
     }
     h.push_str("</tr>");
@@ -330,9 +315,9 @@ pub(crate) fn to_html(e: &Evidence) -> String {
         let _ = write!(
             h,
             "<tr><td>{} <b>{}/{}</b></td>",
-            esc(&w.kind),
-            esc(&w.namespace),
-            esc(&w.name)
+            escape(&w.kind),
+            escape(&w.namespace),
+            escape(&w.name)
         );
         for s in &e.sections {
             let st = w.rules.get(s.rule).copied().unwrap_or(Status::Pass);
@@ -344,8 +329,8 @@ pub(crate) fn to_html(e: &Evidence) -> String {
                 .map(|i| {
                     format!(
                         "<div class=\"small\">{}: {}</div>",
-                        esc(&i.path),
-                        esc(&i.message)
+                        escape(&i.path),
+                        escape(&i.message)
                     )
                 })
                 .collect();
@@ -362,15 +347,15 @@ pub(crate) fn to_html(e: &Evidence) -> String {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}: {}</td><td>{}</td><td><b>{}</b></td><td class=\"{}\">{}{}</td><td>{}</td></tr>",
-                esc(&x.name),
-                esc(&x.namespaces.join(", ")),
-                esc(&x.objects),
-                esc(&x.rules.join(", ")),
-                esc(&x.ticket),
+                escape(&x.name),
+                escape(&x.namespaces.join(", ")),
+                escape(&x.objects),
+                escape(&x.rules.join(", ")),
+                escape(&x.ticket),
                 if x.active { "excepted" } else { "fail" },
-                esc(&x.expires_at),
+                escape(&x.expires_at),
                 if x.active { "" } else { " (expired)" },
-                esc(x.approved_by.as_deref().unwrap_or("-"))
+                escape(x.approved_by.as_deref().unwrap_or("-"))
             );
         }
         h.push_str("</table>");
@@ -380,11 +365,11 @@ pub(crate) fn to_html(e: &Evidence) -> String {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.name),
+            escape(&p.name),
             p.generation
                 .map_or("built-in".to_string(), |g| g.to_string()),
-            esc(&p.mode),
-            esc(&p.rules.join(", "))
+            escape(&p.mode),
+            escape(&p.rules.join(", "))
         );
     }
     h.push_str("</table><p class=\"small\">Status per rule: pass (no finding), fail (a finding, at any mode), excepted (every finding waived by an unexpired PhiException). Findings name objects and fields, never their values.</p></body></html>\n");

@@ -15,6 +15,7 @@
 //! rewritten. Pure: results in, JSON out, and the order of writes ([`write_order`]).
 
 pub(crate) mod evidence;
+pub(crate) mod markup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ pub(crate) fn reported_rules() -> impl Iterator<Item = RuleId> {
 
 /// The outcome of one rule of one policy for one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Outcome {
+pub(crate) enum PolicyResult {
     Pass,
     /// A finding at Warn.
     Warn,
@@ -58,19 +59,19 @@ pub(crate) enum Outcome {
     Skip,
 }
 
-impl Outcome {
+impl PolicyResult {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Outcome::Pass => "pass",
-            Outcome::Warn => "warn",
-            Outcome::Fail => "fail",
-            Outcome::Skip => "skip",
+            PolicyResult::Pass => "pass",
+            PolicyResult::Warn => "warn",
+            PolicyResult::Fail => "fail",
+            PolicyResult::Skip => "skip",
         }
     }
 
     /// A finding that stands (fail or warn): what status and metrics count as a violation.
     pub(crate) fn is_violation(self) -> bool {
-        matches!(self, Outcome::Fail | Outcome::Warn)
+        matches!(self, PolicyResult::Fail | PolicyResult::Warn)
     }
 }
 
@@ -79,7 +80,7 @@ impl Outcome {
 pub(crate) struct RuleResult {
     pub(crate) policy: String,
     pub(crate) rule: RuleId,
-    pub(crate) outcome: Outcome,
+    pub(crate) outcome: PolicyResult,
     /// The strictest mode among the rule's findings (`None` for a pass).
     pub(crate) mode: Option<Mode>,
     /// The policy's severity for the rule (its override or the rule's default).
@@ -116,7 +117,7 @@ pub(crate) fn results_of(
                     out.push(RuleResult {
                         policy: policy.clone(),
                         rule,
-                        outcome: Outcome::Pass,
+                        outcome: PolicyResult::Pass,
                         mode: None,
                         severity: p.severity(rule),
                         message: format!("meets {} ({})", rule.as_str(), rule.citation()),
@@ -127,11 +128,11 @@ pub(crate) fn results_of(
             }
             let mode = found.iter().map(|f| f.mode).max();
             let outcome = if found.iter().all(|f| f.excepted.is_some()) {
-                Outcome::Skip
+                PolicyResult::Skip
             } else if mode.is_some_and(|m| m >= p.mode) {
-                Outcome::Fail
+                PolicyResult::Fail
             } else {
-                Outcome::Warn
+                PolicyResult::Warn
             };
             let mut message = found.first().map(|f| f.message.clone()).unwrap_or_default();
             if found.len() > 1 {
@@ -458,14 +459,14 @@ mod tests {
             .expect("segmentation result");
         assert_eq!(
             seg.outcome,
-            Outcome::Warn,
+            PolicyResult::Warn,
             "below the policy's Enforce mode"
         );
         let sidecar = r
             .iter()
             .find(|r| r.rule == RuleId::AuditSidecar)
             .expect("sidecar result");
-        assert_eq!(sidecar.outcome, Outcome::Fail);
+        assert_eq!(sidecar.outcome, PolicyResult::Fail);
         assert!(seg.message.ends_with("(and 1 more)"), "{}", seg.message);
         assert_eq!(seg.paths.len(), 2);
         let with_passes = results_of(&d, &all, true);
@@ -473,12 +474,12 @@ mod tests {
         let warn_policy = p(|s| s.mode = Mode::Warn);
         let under_warn = results_of(&d, &warn_policy, false);
         assert!(
-            under_warn.iter().all(|r| r.outcome == Outcome::Fail),
+            under_warn.iter().all(|r| r.outcome == PolicyResult::Fail),
             "findings at a Warn policy's own mode fail: {under_warn:?}"
         );
     }
 
-    fn result(outcome: Outcome) -> RuleResult {
+    fn result(outcome: PolicyResult) -> RuleResult {
         RuleResult {
             policy: "p".into(),
             rule: RuleId::AuditSidecar,
@@ -502,7 +503,7 @@ mod tests {
 
     fn objects(n: usize) -> Vec<ObjectResults> {
         (0..n)
-            .map(|i| app(i, vec![result(Outcome::Fail)]))
+            .map(|i| app(i, vec![result(PolicyResult::Fail)]))
             .collect()
     }
 
@@ -574,9 +575,9 @@ mod tests {
             .get("uid")
             .is_none());
         // One ID per object, policy, rule and outcome: a new outcome is a new result.
-        let fail = result_id("u", &result(Outcome::Fail));
-        assert_ne!(fail, result_id("u", &result(Outcome::Pass)));
-        let mut reworded = result(Outcome::Fail);
+        let fail = result_id("u", &result(PolicyResult::Fail));
+        assert_ne!(fail, result_id("u", &result(PolicyResult::Pass)));
+        let mut reworded = result(PolicyResult::Fail);
         reworded.message = "no audit sidecar (and 1 more)".into();
         assert_eq!(fail, result_id("u", &reworded));
     }
@@ -585,7 +586,12 @@ mod tests {
     fn summaries_count_exactly_what_the_results_hold() {
         let mixed: Vec<ObjectResults> = (0..50)
             .map(|i| {
-                let outcome = [Outcome::Pass, Outcome::Warn, Outcome::Fail, Outcome::Skip][i % 4];
+                let outcome = [
+                    PolicyResult::Pass,
+                    PolicyResult::Warn,
+                    PolicyResult::Fail,
+                    PolicyResult::Skip,
+                ][i % 4];
                 app(i, vec![result(outcome)])
             })
             .collect();

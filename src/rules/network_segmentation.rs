@@ -621,7 +621,7 @@ mod tests {
         assert!(f[0].message.contains("broken has an invalid podSelector"));
     }
 
-    // ---- issue 12 item 3: isolation that allows everything is not segmentation ----
+    // ---- isolation that allows everything is not segmentation ----
 
     #[test]
     fn allow_all_ingress_is_not_segmentation_and_names_the_rule() {

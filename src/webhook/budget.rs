@@ -2,8 +2,14 @@
 
 use std::sync::Arc;
 
-use super::router::{INLINE_MAX_BYTES, MAX_BODY_BYTES};
 use crate::telemetry::Metrics;
+
+/// The API server's own request body limit; AdmissionReviews are never bigger.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Reviews up to this size are judged on the async worker that received them (a Deployment
+/// with its managedFields is 5-40 KiB); larger ones on the blocking pool.
+pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// Memory for request bodies, reserved before a body is read and released when the work on its
 /// review ends (after a 408 too: a judgment that outlives its request keeps its room), so what phi-guard buffers is bounded by configuration, not by traffic: a flood of

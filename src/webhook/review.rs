@@ -16,7 +16,7 @@ use super::admission::{AdmissionRequest, AdmissionResponse, ObjectField, Operati
 
 /// The verdict on one request, with what logs and metrics need (never object content).
 #[derive(Debug)]
-pub struct Outcome {
+pub struct ReviewAnswer {
     pub response: AdmissionResponse,
     /// The kind when phi-guard knows it.
     pub kind: Option<Kind>,
@@ -26,11 +26,11 @@ pub struct Outcome {
     pub label: &'static str,
 }
 
-impl Outcome {
-    fn skip(uid: &str, kind: Option<Kind>, warning: Option<String>) -> Outcome {
+impl ReviewAnswer {
+    fn skip(uid: &str, kind: Option<Kind>, warning: Option<String>) -> ReviewAnswer {
         let mut response = AdmissionResponse::allow(uid);
         response.warnings.extend(warning);
-        Outcome {
+        ReviewAnswer {
             response,
             kind,
             decision: None,
@@ -38,8 +38,8 @@ impl Outcome {
         }
     }
 
-    fn invalid(uid: &str, kind: Option<Kind>, status: Status) -> Outcome {
-        Outcome {
+    fn invalid(uid: &str, kind: Option<Kind>, status: Status) -> ReviewAnswer {
+        ReviewAnswer {
             response: AdmissionResponse::refuse(uid, status),
             kind,
             decision: None,
@@ -47,9 +47,9 @@ impl Outcome {
         }
     }
 
-    fn decided(uid: &str, kind: Kind, object: &str, decision: Decision) -> Outcome {
+    fn decided(uid: &str, kind: Kind, object: &str, decision: Decision) -> ReviewAnswer {
         let response = AdmissionResponse::from_decision(uid, object, &decision);
-        Outcome {
+        ReviewAnswer {
             label: if decision.allowed {
                 "allowed"
             } else {
@@ -70,7 +70,7 @@ pub fn judge(
     exceptions: &[Arc<Exception>],
     cluster: &dyn ClusterView,
     ready: bool,
-) -> Outcome {
+) -> ReviewAnswer {
     let uid = req.uid.as_str();
     let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
@@ -82,7 +82,7 @@ pub fn judge(
     // controller bookkeeping; judging them would block kubelets and controllers on objects that
     // were judged when created.
     if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Outcome::skip(uid, kind, None);
+        return ReviewAnswer::skip(uid, kind, None);
     }
     let needs_state = match (req.operation, kind) {
         (Operation::Connect, _) | (_, None) => false,
@@ -101,13 +101,13 @@ pub fn judge(
                 super::admission::MAX_WARNING_CHARS,
             )
         });
-        return Outcome::skip(uid, None, warning);
+        return ReviewAnswer::skip(uid, None, warning);
     };
     if !needs_state {
-        return Outcome::skip(uid, Some(kind), None);
+        return ReviewAnswer::skip(uid, Some(kind), None);
     }
     if !ready && !SYSTEM_NAMESPACES.contains(&req.namespace()) {
-        return Outcome::invalid(
+        return ReviewAnswer::invalid(
             uid,
             Some(kind),
             Status::failure(
@@ -145,18 +145,18 @@ pub fn judge(
                     d = Decision::merge(d, engine::network_policy_create(n, cluster, policies));
                 }
                 let d = exception::apply_with_owners(d, &w, &owners, exceptions, now);
-                Outcome::decided(uid, kind, &w.display(), d)
+                ReviewAnswer::decided(uid, kind, &w.display(), d)
             }
-            Err(st) => Outcome::invalid(uid, Some(kind), st),
+            Err(st) => ReviewAnswer::invalid(uid, Some(kind), st),
         },
         Operation::Update => {
             let new = match decode("object", req.object.as_ref()) {
                 Ok(w) => w,
-                Err(st) => return Outcome::invalid(uid, Some(kind), st),
+                Err(st) => return ReviewAnswer::invalid(uid, Some(kind), st),
             };
             let old = match decode("oldObject", req.old_object.as_ref()) {
                 Ok(w) => w,
-                Err(st) => return Outcome::invalid(uid, Some(kind), st),
+                Err(st) => return ReviewAnswer::invalid(uid, Some(kind), st),
             };
             let actor = engine::Actor::from_username(&req.user);
             let mut d = engine::evaluate_update(&old, &new, cluster, policies, actor);
@@ -174,7 +174,7 @@ pub fn judge(
                 );
             }
             let d = exception::apply(d, &new, exceptions, now);
-            Outcome::decided(uid, kind, &new.display(), d)
+            ReviewAnswer::decided(uid, kind, &new.display(), d)
         }
         Operation::Delete => {
             // Only NetworkPolicy DELETEs reach here. The API server sends the object being
@@ -185,7 +185,7 @@ pub fn judge(
                         Body::NetworkPolicy(info) => Some(Arc::new(info.clone())),
                         _ => None,
                     },
-                    Err(st) => return Outcome::invalid(uid, Some(kind), st),
+                    Err(st) => return ReviewAnswer::invalid(uid, Some(kind), st),
                 },
                 None => cluster
                     .network_policies(req.namespace())
@@ -194,7 +194,7 @@ pub fn judge(
                     .cloned(),
             };
             let Some(old) = old else {
-                return Outcome::invalid(
+                return ReviewAnswer::invalid(
                     uid,
                     Some(kind),
                     Status::failure(
@@ -210,18 +210,18 @@ pub fn judge(
             };
             let d = engine::network_policy_change(&old, None, cluster, policies);
             let object = format!("deletion of NetworkPolicy {}/{}", old.namespace, old.name);
-            Outcome::decided(uid, kind, &object, d)
+            ReviewAnswer::decided(uid, kind, &object, d)
         }
-        Operation::Connect => Outcome::skip(uid, Some(kind), None),
+        Operation::Connect => ReviewAnswer::skip(uid, Some(kind), None),
     }
 }
 
 /// A PhiException being written: well formed, expiring in the future, and no longer than the
 /// policies in force allow (the shortest `maxExceptionDays`). Refused naming the field.
-fn judge_exception(req: &AdmissionRequest<'_>, policies: &[Arc<Policy>], now: i64) -> Outcome {
+fn judge_exception(req: &AdmissionRequest<'_>, policies: &[Arc<Policy>], now: i64) -> ReviewAnswer {
     let uid = req.uid.as_str();
     if !matches!(req.operation, Operation::Create | Operation::Update) {
-        return Outcome::skip(uid, None, None);
+        return ReviewAnswer::skip(uid, None, None);
     }
     let parsed: Result<PhiException, String> = match &req.object {
         Some(ObjectField::Raw(raw)) => serde_json::from_str(raw.get()).map_err(|e| {
@@ -239,14 +239,14 @@ fn judge_exception(req: &AdmissionRequest<'_>, policies: &[Arc<Policy>], now: i6
         .unwrap_or(90);
     match parsed.and_then(|x| exception::validate_new(&x, now, max_days)) {
         Ok(e) => {
-            let mut o = Outcome::skip(uid, None, None);
+            let mut o = ReviewAnswer::skip(uid, None, None);
             o.response.warnings.push(format!(
                 "phi-guard: PhiException {} waives its findings until {} (ticket {})",
                 e.name, e.expires_text, e.ticket
             ));
             o
         }
-        Err(msg) => Outcome::invalid(
+        Err(msg) => ReviewAnswer::invalid(
             uid,
             None,
             Status::failure(
@@ -266,9 +266,9 @@ fn judge_exception(req: &AdmissionRequest<'_>, policies: &[Arc<Policy>], now: i6
 pub(crate) fn unconfirmed_namespace(
     req: &AdmissionRequest<'_>,
     err: &crate::cluster::confirm::ConfirmError,
-) -> Outcome {
+) -> ReviewAnswer {
     let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
-    Outcome::invalid(
+    ReviewAnswer::invalid(
         &req.uid,
         kind,
         Status::failure(
@@ -290,9 +290,9 @@ pub(crate) fn unconfirmed_namespace(
 /// failing (its view of the cluster may be stale): whatever the cache shows, e.g. a
 /// NetworkPolicy deleted since, cannot be trusted to admit. `failing` names the components and
 /// says for how long; fail closed, retryable.
-pub(crate) fn stale_view(req: &AdmissionRequest<'_>, failing: &str) -> Outcome {
+pub(crate) fn stale_view(req: &AdmissionRequest<'_>, failing: &str) -> ReviewAnswer {
     let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
-    Outcome::invalid(
+    ReviewAnswer::invalid(
         &req.uid,
         kind,
         Status::failure(

@@ -16,16 +16,14 @@ use serde::Serialize;
 use super::admission::{
     AdmissionResponse, AdmissionReview, LenientReview, ReviewResponse, Status, API_VERSION, KIND,
 };
-use super::budget::Reserved;
-use super::review::{judge, Outcome};
+pub use super::budget::MAX_BODY_BYTES;
+use super::budget::{Reserved, INLINE_MAX_BYTES};
+use super::review::{judge, ReviewAnswer};
 use crate::cluster::confirm::{ConfirmError, Confirmer};
 use crate::cluster::ClusterState;
 use crate::telemetry::{redact, Metrics, Readiness};
 use crate::view::confirm::{Fresh, Lookups, Overlay, Recorder};
 use crate::view::ClusterView;
-
-/// The API server's own request body limit; AdmissionReviews are never bigger.
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// What the handlers share.
 #[derive(Clone, Debug)]
@@ -185,10 +183,6 @@ async fn validate_request(app: AppState, req: Request) -> Response {
         .observe(started.elapsed().as_secs_f64());
     response
 }
-
-/// Reviews up to this size are judged on the async worker that received them (a Deployment
-/// with its managedFields is 5-40 KiB); larger ones on the blocking pool.
-pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// What the first, cache-only pass concluded.
 enum Pass {
@@ -377,8 +371,8 @@ pub(crate) const STALE_AFTER: Duration = Duration::from_secs(5);
 fn guard_stale(
     app: &AppState,
     req: &super::admission::AdmissionRequest<'_>,
-    outcome: Outcome,
-) -> Outcome {
+    outcome: ReviewAnswer,
+) -> ReviewAnswer {
     if !outcome.response.allowed
         || req.operation != super::admission::Operation::Create
         || !outcome.decision.as_ref().is_some_and(|d| d.phi)
@@ -584,7 +578,7 @@ fn clean(s: &str) -> String {
 fn record(
     app: &AppState,
     req: &super::admission::AdmissionRequest<'_>,
-    outcome: &Outcome,
+    outcome: &ReviewAnswer,
     started: Instant,
 ) {
     let kind = outcome.kind.map_or("Other", |k| k.as_str());

@@ -140,7 +140,8 @@ async fn phi_namespace_brings_its_workloads_into_scope() {
     );
 
     // Labeling the first namespace PHI brings the admitted Deployment into scope. Its next
-    // update is judged by what it changes (issue: updates judge the change, not the history):
+    // update is judged by what it changes, not by its history (else labeling a namespace would
+    // block every later update of what already runs there):
     // a harmless label is admitted with the findings it already had as `pre-existing`
     // warnings; an update that adds a new problem is denied for that problem.
     let run = kubectl(

@@ -1,4 +1,5 @@
-//! Faults injected through the real control plane (issue 16): the API server killed and
+//! Faults injected through the real control plane, each one a way a stale cache could admit PHI
+//! or a review could hang: the API server killed and
 //! restarted, etcd compacted so that watches get `410 Gone`, phi-guard cut off from the API
 //! server, a PhiPolicy edited 50 times in a second, phi-guard SIGKILLed mid-review, and an
 //! unreachable or slow API server at phi-guard's start. Each test states the expectation and

@@ -1,4 +1,4 @@
-//! In-transit evidence from the platform through the real API server (issue 17): Cilium
+//! In-transit evidence from the platform through the real API server: Cilium
 //! transparent encryption read from ConfigMap kube-system/cilium-config, and Calico WireGuard
 //! read from FelixConfiguration `default` once its CRD is installed. A PHI Deployment with no
 //! mesh and no TLS is denied, admitted once the platform encrypts and the policy accepts it, and

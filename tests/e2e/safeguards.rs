@@ -1,4 +1,4 @@
-//! The optional safeguards of issue 17 through the real API server: a policy enabling
+//! The optional safeguards through the real API server: a policy enabling
 //! `integrity` in Enforce denies a Deployment with an unpinned image, naming the rule and its
 //! HIPAA citation; one enabling `least-privilege` in Warn admits a Deployment that misses the
 //! restricted profile and kubectl prints the findings as warnings. Both policies switch the four

@@ -1,4 +1,5 @@
-//! Watches for the optional safeguards (issue 17): PodDisruptionBudgets (built in, always
+//! Watches for the optional safeguards (least privilege, integrity, entity authentication,
+//! contingency): PodDisruptionBudgets (built in, always
 //! served) and four custom resources whose CRDs may be absent, handled like PeerAuthentication:
 //! Istio and Linkerd AuthorizationPolicies, Linkerd Servers and Velero Schedules. Discovering
 //! Velero's Schedule CRD is what marks Velero installed for the contingency rule. Readiness

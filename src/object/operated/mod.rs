@@ -18,7 +18,8 @@ use eck::{eck, EckSpec};
 use mariadb::{mariadb, MariaDbSpec};
 use strimzi::{strimzi_kafka, strimzi_pool, StrimziKafkaSpec, StrimziPoolSpec};
 
-use super::pod::{null_default, ClaimSpec, ClaimTemplate, Container, Meta, PodTemplate, Volume};
+use super::null_default;
+use super::pod::{ClaimSpec, ClaimTemplate, Container, Meta, PodTemplate, Volume};
 use crate::selector::Labels;
 
 /// Which operator acts on the resource.

@@ -810,7 +810,7 @@ fn other_kinds_produce_nothing_and_findings_never_echo_annotation_values() {
     }
 }
 
-/// Issue 12 item 5: parameters are read as each driver reads them: the EBS driver lower-cases
+/// Parameters are read as each driver reads them (a spelling the driver ignores must not pass): the EBS driver lower-cases
 /// keys but encrypts only for the exact value "true"; Ceph CSI, Longhorn and Portworx look the
 /// key up as written and parse the value with Go's strconv.ParseBool; OpenEBS ZFS takes keys in
 /// any case and hands the value to ZFS, which compares it case-sensitively; Azure Disk refuses a
@@ -983,8 +983,9 @@ fn parameters_are_read_exactly_as_each_driver_reads_them() {
     );
 }
 
-/// Issue 17 section 2: the provisioners added with it, from StorageClass manifests as their
-/// drivers' docs ship them, each read as the driver reads it.
+/// The LUKS and CSI-native provisioners (Trident, Hetzner, DigitalOcean, cloudscale, Linode,
+/// Oracle, IBM VPC, LINSTOR, TopoLVM), from StorageClass manifests as their drivers' docs ship
+/// them, each read as the driver reads it.
 #[test]
 fn more_provisioners_from_realistic_manifests() {
     let s = ClusterState::new();

@@ -797,7 +797,7 @@ fn a_tls_port_name_declares_the_port_but_never_proves_the_pods() {
     assert!(f.iter().all(|f| f.rule == RuleId::EncryptionInTransit));
 }
 
-/// Issue 12 item 2: meshes do not inject or capture host-network pods, so mesh labels and a
+/// Meshes do not inject or capture host-network pods, so mesh labels and a
 /// STRICT PeerAuthentication are not evidence for them; their own TLS still is.
 #[test]
 fn host_network_pods_get_no_mesh_credit() {
@@ -857,7 +857,7 @@ fn annotated_ingress(annotations: Value, spec: Value) -> Object {
     Object::from_value(Kind::Ingress, &v, Some(NS)).expect("ingress")
 }
 
-/// Issue 12 item 4: TLS configured but ingress-nginx told not to redirect plain HTTP.
+/// TLS configured but ingress-nginx told not to redirect plain HTTP: plain HTTP is still served.
 #[test]
 fn ingress_nginx_ssl_redirect_off_serves_plain_http() {
     let s = state_with_ns(json!({}), json!({}));
@@ -900,7 +900,7 @@ fn ingress_nginx_ssl_redirect_off_serves_plain_http() {
     assert_eq!(one(&f).path, "spec.tls");
 }
 
-/// Issue 12 item 4: a catch-all default backend behind an unknown Service fails closed, like a
+/// A catch-all default backend behind an unknown Service fails closed, like a
 /// host-less rule.
 #[test]
 fn ingress_default_backend_to_an_unknown_service_is_a_catch_all() {
@@ -928,7 +928,7 @@ fn annotated_service(annotations: Value, ports: Value) -> Object {
     Object::from_value(Kind::Service, &v, Some(NS)).expect("service")
 }
 
-/// Issue 12 item 13: PostgreSQL negotiates TLS in-band; its port is accepted only with
+/// PostgreSQL negotiates TLS in-band; its port is accepted only with
 /// `appProtocol: postgresql`, cert-manager TLS material in every pod, and the Service's
 /// `phiguard.io/tls-required` attestation, on which phi-guard says it relies.
 #[test]

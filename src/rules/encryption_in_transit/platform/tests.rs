@@ -1,4 +1,4 @@
-//! Issue 17 section 1: CNI encryption, Consul, Istio ambient's enrolment annotation and
+//! In-transit evidence beyond Istio and Linkerd: CNI encryption, Consul, Istio ambient's enrolment annotation and
 //! Kubernetes Pod Certificates, from manifests as the projects ship them.
 
 use super::*;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kube::api::DynamicObject;
 use kube::ResourceExt;
 
-use super::watch::{to_value, Ctx, Sink};
+use super::{to_value, Ctx, Sink};
 
 /// Keeps the valid PhiExceptions in the state. One that cannot be read is skipped and logged
 /// (the webhook refuses writing such an exception, so this is only for ones written before

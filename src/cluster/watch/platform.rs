@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::watcher;
 
-use super::watch::{component, optional, run, to_value, Ctx, Sink, CRD_POLL_INTERVAL};
-use super::ClusterState;
+use super::{component, optional, run, to_value, Ctx, Sink, CRD_POLL_INTERVAL};
+use crate::cluster::ClusterState;
 use crate::view::platform::{from_config_map, from_felix_configuration};
 use crate::view::{KumaMeshInfo, KumaMeshTlsInfo, PlatformEncryption, PlatformSource};
 

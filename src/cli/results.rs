@@ -1,0 +1,130 @@
+//! What judging documents produces, for `check` and `report` and for the renderers (`sarif`,
+//! `junit`): the verdict per object, what was not judged and why, and why nothing could be
+//! judged. Plain data, so the renderers and the judging need not import `check`.
+
+use serde::Serialize;
+
+use crate::cluster::files::{self, FileError};
+use crate::object::Object;
+use crate::verdict::Decision;
+
+/// Why `check` could not judge the inputs (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{source_ref}: {message}")]
+    Input { source_ref: String, message: String },
+    #[error("{source_ref}: invalid policy: {message}")]
+    InvalidPolicy { source_ref: String, message: String },
+    #[error("PhiPolicy {name:?} is defined more than once ({first} and {second})")]
+    DuplicatePolicy {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{}: the namespace from the provided object {namespace:?} does not match the namespace {flag:?}. You must pass '--namespace={namespace}' to perform this operation.", files::object_ref(source_ref, kind, name))]
+    NamespaceMismatch {
+        source_ref: String,
+        kind: String,
+        name: String,
+        namespace: String,
+        flag: String,
+    },
+    #[error("no Kubernetes objects in the given files")]
+    NothingToCheck,
+}
+
+/// The verdicts on every checkable object, in input order, and what was not judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub results: Vec<ObjectResult>,
+    /// Every input object without a verdict and every file skipped, with why.
+    pub skipped: Vec<Skipped>,
+    /// Standard input as read, kept for `-o sarif` to locate findings in it.
+    #[serde(skip)]
+    pub stdin: Option<String>,
+}
+
+/// Why an input has no verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Read as cluster state (Namespaces, NetworkPolicies, StorageClasses, ...) or a PhiPolicy.
+    ClusterState,
+    /// A kind phi-guard does not judge.
+    KindNotJudged,
+    /// A file (or document) that is not a Kubernetes manifest, found walking a directory.
+    FileSkipped,
+}
+
+/// An input without a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub kind: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub name: String,
+    /// `file#document`, or the file.
+    pub source: String,
+    pub reason: SkipReason,
+    pub message: String,
+}
+
+/// The verdict on one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectResult {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// Some policy considers the object PHI.
+    pub phi: bool,
+    /// The webhook would admit it (no Enforce finding).
+    pub allowed: bool,
+    pub findings: Vec<FindingResult>,
+    /// `file#document` the object came from (text output only).
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// One finding, as `check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingResult {
+    pub rule: &'static str,
+    pub citation: &'static str,
+    pub path: String,
+    pub message: String,
+    pub remediation: String,
+    pub mode: &'static str,
+}
+
+impl Report {
+    /// True when every object would be admitted.
+    pub fn all_allowed(&self) -> bool {
+        self.results.iter().all(|r| r.allowed)
+    }
+}
+
+pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
+    ObjectResult {
+        kind: w.kind.as_str().to_string(),
+        namespace: w.namespace.clone(),
+        name: w.name.clone(),
+        phi: d.phi,
+        allowed: d.allowed,
+        findings: d
+            .findings
+            .iter()
+            .map(|f| FindingResult {
+                rule: f.rule.as_str(),
+                citation: f.citation,
+                path: f.path.clone(),
+                message: f.message.clone(),
+                remediation: f.remediation.clone(),
+                mode: f.mode.as_str(),
+            })
+            .collect(),
+        source: source.to_string(),
+    }
+}
