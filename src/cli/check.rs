@@ -262,6 +262,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
 /// Judging waits until everything is read, so an object is judged against every policy and
 /// all the state.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
+    check_judged(args).map(|j| j.report)
+}
+
+/// [`check`], with the policies and cluster state the objects were judged against.
+pub(crate) fn check_judged(args: &CheckArgs) -> Result<Judged, CheckError> {
     let max_bytes = args.max_file_mib.saturating_mul(files::MIB);
     let state_docs = files::read_documents(&args.cluster_state, max_bytes)?;
     let policy_docs = files::read_documents(&args.policies, max_bytes)?;
@@ -298,7 +303,7 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
             message: s.reason,
         }));
     judged.report.stdin = stdin;
-    Ok(judged.report)
+    Ok(judged)
 }
 
 /// Give objects that name no namespace the `-n` one (or `default`), as `kubectl apply` does;
