@@ -210,13 +210,19 @@ impl Report {
 /// Run `check`: 0 when everything would be admitted, 1 when something would be denied, 2 when
 /// the inputs could not be judged.
 pub fn run(args: CheckArgs) -> ExitCode {
-    let report = match check(&args) {
+    let judged = match check_judged(&args) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    // SARIF carries the mechanical fixes, as `phi-guard fix` would write them.
+    let plan = match args.output {
+        OutputFormat::Sarif => super::fix::plan_for_report(&args, &judged),
+        _ => Default::default(),
+    };
+    let report = judged.report;
     let text = match args.output {
         OutputFormat::Text => render_text(&report),
         OutputFormat::Json | OutputFormat::Sarif => {
@@ -226,6 +232,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
                 serde_json::to_string_pretty(&super::sarif::render(
                     &report,
                     report.stdin.as_deref(),
+                    &plan,
                 ))
             };
             match encoded {

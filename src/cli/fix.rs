@@ -179,6 +179,24 @@ fn read(path: &str) -> Result<String, CheckError> {
     })
 }
 
+/// The plan for `check -o sarif` (default choices); a file that cannot be read again gives no
+/// fixes, never a failed run.
+pub(crate) fn plan_for_report(args: &CheckArgs, judged: &check::Judged) -> Plan {
+    let max_bytes = args.max_file_mib.saturating_mul(files::MIB);
+    let paths: Vec<PathBuf> = args
+        .files
+        .iter()
+        .filter(|f| f.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let Ok(docs) = files::read_documents(&paths, max_bytes) else {
+        return Plan::default();
+    };
+    let values: BTreeMap<&str, &serde_json::Value> =
+        docs.iter().map(|d| (d.source.as_str(), &d.value)).collect();
+    plan(&judged.report, &values, judged, &Options::default()).unwrap_or_default()
+}
+
 /// The plan for a judged report: the findings of every object read from a file.
 pub(crate) fn plan(
     report: &Report,
@@ -197,6 +215,9 @@ pub(crate) fn plan(
         let (Some(s), Some(value)) = (s, values.get(r.source.as_str())) else {
             continue;
         };
+        if s.file == "<stdin>" {
+            continue;
+        }
         if r.findings.is_empty() {
             continue;
         }

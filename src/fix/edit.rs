@@ -46,6 +46,7 @@ impl Patch {
     }
 
     /// `patch` under the keys of `path` (a mapping per key).
+    #[cfg(test)]
     pub(crate) fn at(path: &[&str], patch: Patch) -> Patch {
         path.iter()
             .rev()

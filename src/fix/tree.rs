@@ -13,8 +13,6 @@ pub(crate) struct Node {
     pub start: usize,
     /// Byte offset just past its last character (its last descendant's end for collections).
     pub end: usize,
-    /// Column (in characters, from 0) where it starts.
-    pub col: usize,
     /// Written in flow style (`{...}`, `[...]`).
     pub flow: bool,
     pub children: Children,
@@ -90,10 +88,19 @@ pub(crate) fn documents(text: &str) -> Vec<(usize, Node)> {
     let offsets = Offsets::new(text);
     let mut events = Parser::new_from_str(text)
         .map_while(Result::ok)
+        // Only the events that make the shape (comments and anchors are presentation).
         .filter(|(e, _)| {
-            !matches!(
+            matches!(
                 e,
-                Event::StreamStart | Event::Anchor(..) | Event::UnresolvedAlias(..)
+                Event::Scalar(..)
+                    | Event::Alias(..)
+                    | Event::SequenceStart(..)
+                    | Event::SequenceEnd
+                    | Event::MappingStart(..)
+                    | Event::MappingEnd
+                    | Event::DocumentStart(..)
+                    | Event::DocumentEnd
+                    | Event::StreamEnd
             )
         });
     let mut docs = Vec::new();
@@ -158,11 +165,9 @@ fn build<'a>(
 ) -> Option<Node> {
     let (event, span) = first;
     let start = offsets.start(&span);
-    let col = span.start.col();
     let mut node = Node {
         start,
         end: offsets.end(&span).max(start),
-        col,
         flow: false,
         children: Children::Leaf { null: false },
     };
@@ -239,7 +244,8 @@ mod tests {
 
     #[test]
     fn ranges_cover_keys_and_values() {
-        let text = "# c\n---\na: 1\nb:\n  c: [x, y]\n  d:\n  - e: f\n---\n~\n---\ng: {h: i}\n";
+        let text =
+            "# c\n---\na: 1 # one\nb:\n  c: [x, y]\n  d:\n  - e: f\n---\n~\n---\ng: {h: i}\n";
         let docs = documents(text);
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].0, 2);
@@ -252,7 +258,7 @@ mod tests {
         let d = b.get("d").unwrap();
         assert_eq!(&text[d.start..d.end], "- e: f");
         let e = d.item(0).unwrap();
-        assert_eq!(e.col, 4);
+        assert_eq!(&text[e.start..e.end], "e: f");
         assert_eq!(b.entry("d").unwrap().key_col, 2);
         assert_eq!(
             &text[root.start..root.end],
