@@ -382,7 +382,7 @@ mod tests {
                 (
                     "c".into(),
                     Patch::append(vec![Patch::Map(vec![
-                        ("n".into(), Patch::Scalar("v".into())),
+                        ("k".into(), Patch::Scalar("v".into())),
                         ("m".into(), Patch::append(vec![Patch::Scalar("w".into())])),
                     ])]),
                 ),
@@ -395,7 +395,7 @@ mod tests {
         );
         assert_eq!(
             patched(text, patch),
-            "a:\n    b: 2 # keep\n    c:\n    - x\n    - y: 2\n      z: 3\n    - n: v\n      m:\n      - w\n    f:\n        g: h\n# tail\nd: e\n"
+            "a:\n    b: 2 # keep\n    c:\n    - x\n    - y: 2\n      z: 3\n    - k: v\n      m:\n      - w\n    f:\n        g: h\n# tail\nd: e\n"
         );
     }
 

@@ -175,7 +175,13 @@ fn build<'a>(
         Event::Scalar(..) => {
             node.children = Children::Leaf {
                 null: is_null(&event),
-            }
+            };
+            // A block scalar's span runs to the next token: end at its last character.
+            let trimmed = offsets
+                .text
+                .get(node.start..node.end)
+                .map_or(0, |t| t.trim_end().len());
+            node.end = node.start + trimmed;
         }
         Event::Alias(..) => {}
         Event::SequenceStart(style, ..) => {
@@ -256,13 +262,14 @@ mod tests {
         assert!(c.flow);
         assert_eq!(&text[c.start..c.end], "[x, y]");
         let d = b.get("d").unwrap();
-        assert_eq!(&text[d.start..d.end], "- e: f");
+        // A block sequence starts at its first item's content, after the dash.
+        assert_eq!(&text[d.start..d.end], "e: f");
         let e = d.item(0).unwrap();
         assert_eq!(&text[e.start..e.end], "e: f");
         assert_eq!(b.entry("d").unwrap().key_col, 2);
         assert_eq!(
             &text[root.start..root.end],
-            "a: 1\nb:\n  c: [x, y]\n  d:\n  - e: f"
+            "a: 1 # one\nb:\n  c: [x, y]\n  d:\n  - e: f"
         );
         let g = docs[1].1.get("g").unwrap();
         assert_eq!(&text[g.start..g.end], "{h: i}");
