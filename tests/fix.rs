@@ -369,3 +369,91 @@ fn sarif_carries_the_same_edits_as_fixes() {
     // Claim class, audit sidecar, in-transit evidence, the NetworkPolicies (for two findings).
     assert_eq!(fixed, 5, "{v:#}");
 }
+
+#[test]
+fn third_party_charts_get_minimal_idempotent_fixes() {
+    let dir = copy("tests/fixtures/third-party/groundhog2k", "app");
+    let app = dir.path().join("app");
+    std::fs::rename(app.join("platform.yaml"), dir.path().join("platform.yaml")).unwrap();
+    for f in ["LICENSE", "README.md"] {
+        std::fs::remove_file(app.join(f)).unwrap();
+    }
+    let args = [
+        "fix",
+        "-f",
+        "app",
+        "--cluster-state",
+        "platform.yaml",
+        "-n",
+        "clinic",
+    ];
+    let out = run(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let want = std::fs::read_to_string(root().join("tests/fixtures/fix/groundhog2k.diff")).unwrap();
+    assert_eq!(text(&out.stdout), want);
+    // Only additions: nothing the charts wrote is removed or moved.
+    let diff = text(&out.stdout);
+    assert!(
+        !diff
+            .lines()
+            .any(|l| l.starts_with('-') && !l.starts_with("---")),
+        "{diff}"
+    );
+    let before = contents(&app);
+    let mut write = args.to_vec();
+    write.push("--write");
+    assert_eq!(run(dir.path(), &write).status.code(), Some(0));
+    let after = contents(&app);
+    for (name, old) in &before {
+        let new = &after.iter().find(|(n, _)| n == name).unwrap().1;
+        kept_in_order(old, new, &[]);
+    }
+    let left = findings(
+        dir.path(),
+        &[
+            "-f",
+            "app",
+            "--cluster-state",
+            "platform.yaml",
+            "-n",
+            "clinic",
+        ],
+    );
+    for (object, rule, path, mode) in &left {
+        assert_eq!(mode, "Warn", "{object} {rule} {path}");
+        assert!(
+            (rule == "encryption-at-rest" && path.contains(".volumes["))
+                || (rule == "audit-sidecar" && path.ends_with(".image")),
+            "{object} {rule} {path} is left"
+        );
+    }
+    assert_eq!(text(&run(dir.path(), &args).stdout), "");
+
+    // The HAPI FHIR chart (tests/fixtures/third-party/hapi-fhir-jpaserver): a Deployment and a
+    // test Pod that never restarts, which gets a native sidecar.
+    let fhir = copy("tests/fixtures/third-party/hapi-fhir-jpaserver", "app");
+    let app = fhir.path().join("app");
+    std::fs::rename(app.join("platform.yaml"), fhir.path().join("platform.yaml")).unwrap();
+    let args = [
+        "fix",
+        "-f",
+        "app/rendered.yaml",
+        "--cluster-state",
+        "platform.yaml",
+        "-n",
+        "fhir",
+    ];
+    let before = std::fs::read_to_string(app.join("rendered.yaml")).unwrap();
+    let mut write = args.to_vec();
+    write.push("--write");
+    let out = run(fhir.path(), &write);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = std::fs::read_to_string(app.join("rendered.yaml")).unwrap();
+    assert_ne!(before, after);
+    kept_in_order(&before, &after, &[]);
+    assert!(
+        after.contains("  initContainers:\n    - name: audit-log-shipper\n"),
+        "{after}"
+    );
+    assert_eq!(text(&run(fhir.path(), &args).stdout), "");
+}
