@@ -30,12 +30,13 @@ async fn the_fixed_demo_app_is_admitted_but_for_judgements() {
     let ctx = Ctx::new("fix", &[PHI]).await;
     let plain = unique("e2e-fix-plain");
     let enc = unique("e2e-fix-enc");
-    let classes = format!(
-        "{}---\n{}",
+    let classes = [
         fixtures::plain_storage_class(&plain),
-        fixtures::encrypted_storage_class(&enc)
-    );
-    kubectl_ok(&["apply"], &classes);
+        fixtures::encrypted_storage_class(&enc),
+    ];
+    for c in &classes {
+        kubectl_ok(&["apply"], c);
+    }
     ctx.cleanup("storageclass", &plain);
     ctx.cleanup("storageclass", &enc);
 
@@ -46,9 +47,14 @@ async fn the_fixed_demo_app_is_admitted_but_for_judgements() {
     for (name, text) in &files {
         std::fs::write(app.join(name), text).expect("write app");
     }
-    // The state fix reads: the namespace (PHI) and the classes, as the cluster has them.
-    let state = format!("{}---\n{classes}", fixtures::namespace(&ctx.ns, &[PHI]));
-    std::fs::write(dir.path().join("state.yaml"), state).expect("write state");
+    // The state fix reads: the namespace (PHI) and the classes, as the cluster has them (the
+    // fixtures write JSON: one file each).
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let ns = fixtures::namespace(&ctx.ns, &[PHI]);
+    for (i, doc) in [&ns, &classes[0], &classes[1]].into_iter().enumerate() {
+        std::fs::write(state.join(format!("{i}.json")), doc).expect("write state");
+    }
 
     // As first written, the API server refuses it.
     let whole: Vec<&str> = files.iter().map(|(_, t)| t.as_str()).collect();
@@ -61,7 +67,7 @@ async fn the_fixed_demo_app_is_admitted_but_for_judgements() {
             "-f",
             "app",
             "--cluster-state",
-            "state.yaml",
+            "state",
             "--transit",
             "cert-manager",
             "--tls-issuer",
