@@ -266,7 +266,7 @@ fn audit_sidecar(t: &Target<'_>, pod: &[Step], ctx: &Context<'_>) -> Action {
         Patch::Map(m)
     };
     let mut sidecar = vec![
-        ("name".to_string(), Patch::Scalar(scalar(&name))),
+        ("name".to_string(), Patch::Scalar(scalar(name))),
         ("image".to_string(), Patch::Scalar(scalar(&image))),
     ];
     if native {

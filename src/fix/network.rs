@@ -45,12 +45,15 @@ impl Isolate {
     }
 }
 
+/// A namespace's new file: its directory, the findings it fixes, the pods it isolates.
+type Wanted = (String, Vec<(usize, usize)>, Vec<Isolate>);
+
 /// The new files: one per namespace, beside the first file that asked for it.
 pub(crate) fn files(
     wanted: Vec<((usize, usize), String, Isolate)>,
     notes: &mut Vec<String>,
 ) -> Vec<NewFile> {
-    let mut by_ns: BTreeMap<String, (String, Vec<(usize, usize)>, Vec<Isolate>)> = BTreeMap::new();
+    let mut by_ns: BTreeMap<String, Wanted> = BTreeMap::new();
     for (id, file, i) in wanted {
         let dir = Path::new(&file)
             .parent()
