@@ -457,3 +457,57 @@ fn third_party_charts_get_minimal_idempotent_fixes() {
     );
     assert_eq!(text(&run(fhir.path(), &args).stdout), "");
 }
+
+#[test]
+fn an_ephemeral_volume_claim_template_gets_the_encrypting_class() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pod.yaml"),
+        "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: scratch
+  labels: {phiguard.io/data-classification: phi}
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1
+  volumes:
+  - name: scratch
+    ephemeral:
+      volumeClaimTemplate:
+        spec:
+          accessModes: [ReadWriteOnce]
+          storageClassName: plain   # cheap
+          resources: {requests: {storage: 1Gi}}
+",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("state.yaml"),
+        "\
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: plain}
+provisioner: ebs.csi.aws.com
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: sealed}
+provisioner: ebs.csi.aws.com
+parameters: {encrypted: \"true\"}
+",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &["fix", "-f", "pod.yaml", "--cluster-state", "state.yaml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let diff = text(&out.stdout);
+    assert!(
+        diff.contains("-          storageClassName: plain   # cheap\n+          storageClassName: sealed   # cheap\n"),
+        "{diff}"
+    );
+}

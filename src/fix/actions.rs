@@ -104,15 +104,18 @@ fn judgement() -> Action {
 fn storage_class(t: &Target<'_>, steps: &[Step], ctx: &Context<'_>) -> Action {
     let claim: Vec<Step> = if t.kind == "PersistentVolumeClaim" {
         vec![Step::Key("spec".into())]
-    } else if let [Step::Key(s), Step::Key(v), Step::Index(i), ..] = steps {
-        if s != "spec" || v != "volumeClaimTemplates" {
-            return claim_elsewhere(t, steps);
-        }
-        vec![s, v]
-            .into_iter()
-            .map(|k| Step::Key(k.clone()))
-            .chain([Step::Index(*i), Step::Key("spec".into())])
-            .collect()
+    } else if is_claim_template(steps) {
+        let mut c = steps.to_vec();
+        c.push(Step::Key("spec".into()));
+        c
+    } else if value_at(t.value, steps)
+        .and_then(|v| v.pointer("/ephemeral/volumeClaimTemplate/spec"))
+        .is_some()
+    {
+        // A generic ephemeral volume: its claim template is in the pod.
+        let mut c = steps.to_vec();
+        c.extend(["ephemeral", "volumeClaimTemplate", "spec"].map(|k| Step::Key(k.into())));
+        c
     } else {
         return claim_elsewhere(t, steps);
     };
@@ -136,7 +139,13 @@ fn storage_class(t: &Target<'_>, steps: &[Step], ctx: &Context<'_>) -> Action {
     }
 }
 
-/// An ephemeral volume's claim template, or a claim defined elsewhere.
+/// `spec.volumeClaimTemplates[i]`: a StatefulSet's claim template.
+fn is_claim_template(steps: &[Step]) -> bool {
+    matches!(steps, [Step::Key(s), Step::Key(v), Step::Index(_)]
+        if s == "spec" && v == "volumeClaimTemplates")
+}
+
+/// A volume whose claim is defined elsewhere (fixed there), or a judgement.
 fn claim_elsewhere(t: &Target<'_>, steps: &[Step]) -> Action {
     let volume = value_at(t.value, steps);
     if volume
@@ -145,14 +154,6 @@ fn claim_elsewhere(t: &Target<'_>, steps: &[Step]) -> Action {
     {
         return Action::Keep(
             "fixed where its PersistentVolumeClaim is defined (give fix that file too)".into(),
-        );
-    }
-    if volume
-        .and_then(|v| v.pointer("/ephemeral/volumeClaimTemplate/spec"))
-        .is_some()
-    {
-        return Action::Keep(
-            "set ephemeral.volumeClaimTemplate.spec.storageClassName by hand".into(),
         );
     }
     judgement()
