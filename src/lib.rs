@@ -7,6 +7,7 @@ pub mod certs;
 pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod engine;
+pub(crate) mod fix;
 #[cfg(test)]
 pub(crate) mod fixtures;
 /// For the fuzz targets in `fuzz/` only; not a stable API.

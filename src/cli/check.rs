@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub(crate) use super::judging::Judged;
 use super::judging::{Judging, DEFAULT_NAMESPACE};
 pub use super::results::{CheckError, FindingResult, ObjectResult, Report, SkipReason, Skipped};
 use crate::cluster::files::{self, Document, FileError};
@@ -102,13 +103,21 @@ pub enum OutputFormat {
 /// Run `check`: 0 when everything would be admitted, 1 when something would be denied, 2 when
 /// the inputs could not be judged.
 pub fn run(args: CheckArgs) -> ExitCode {
-    let report = match check(&args) {
+    let judged = match check_judged(&args) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    // SARIF carries the mechanical fixes, as `phi-guard fix` would write them.
+    let plan = match args.output {
+        OutputFormat::Sarif => {
+            super::fix_plan::plan_for_report(&args.files, args.max_file_mib, &judged)
+        }
+        _ => Default::default(),
+    };
+    let report = judged.report;
     let text = match args.output {
         OutputFormat::Text => render_text(&report),
         OutputFormat::Json | OutputFormat::Sarif => {
@@ -118,6 +127,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
                 serde_json::to_string_pretty(&super::sarif::render(
                     &report,
                     report.stdin.as_deref(),
+                    &plan,
                 ))
             };
             match encoded {
@@ -154,6 +164,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
 /// Judging waits until everything is read, so an object is judged against every policy and
 /// all the state.
 pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
+    check_judged(args).map(|j| j.report)
+}
+
+/// [`check`], with the policies and cluster state the objects were judged against.
+pub(crate) fn check_judged(args: &CheckArgs) -> Result<Judged, CheckError> {
     let max_bytes = args.max_file_mib.saturating_mul(files::MIB);
     let state_docs = files::read_documents(&args.cluster_state, max_bytes)?;
     let policy_docs = files::read_documents(&args.policies, max_bytes)?;
@@ -190,7 +205,7 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
             message: s.reason,
         }));
     judged.report.stdin = stdin;
-    Ok(judged.report)
+    Ok(judged)
 }
 
 /// Give objects that name no namespace the `-n` one (or `default`), as `kubectl apply` does;

@@ -21,6 +21,8 @@ pub(crate) struct Judged {
     pub(crate) report: Report,
     pub(crate) policies: Vec<Arc<Policy>>,
     pub(crate) exceptions: Vec<Arc<exception::Exception>>,
+    /// The cluster state the objects were judged against (for `fix`).
+    pub(crate) state: ClusterState,
 }
 
 /// Judge `inputs` against the policies and cluster state among all the documents, as the
@@ -136,6 +138,7 @@ impl Judging {
             },
             policies,
             exceptions: self.exceptions,
+            state: self.state,
         })
     }
 }

@@ -1,7 +1,10 @@
-//! Command line: `serve` (the webhook), `check` (offline, for CI pipelines), `crd`.
+//! Command line: `serve` (the webhook), `check` (offline, for CI pipelines), `fix` (the
+//! mechanical fixes of `check`'s findings), `report`, `crd`.
 
 pub mod check;
 pub mod duration;
+pub mod fix;
+mod fix_plan;
 pub(crate) mod judging;
 mod junit;
 pub mod report;
@@ -29,6 +32,8 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Judge manifest files offline with the same engine the webhook runs.
     Check(check::CheckArgs),
+    /// Write the mechanical fixes of `check`'s findings into the files (a diff, or --write).
+    Fix(fix::FixArgs),
     /// Write the auditor's evidence (HTML, JSON, optionally PDF) for a cluster or files.
     Report(report::ReportArgs),
     /// Print a CustomResourceDefinition as YAML (PhiPolicy, or PhiException with `--exception`).
@@ -45,6 +50,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),
+        Command::Fix(args) => fix::run(args),
         Command::Crd { exception } => match crd_yaml(exception) {
             Ok(y) => {
                 print!("{y}");

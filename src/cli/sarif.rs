@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 use super::results::{ObjectResult, Report, SkipReason};
 use crate::cluster::files::{FileLocator, Position, SourceRef};
+use crate::fix::edit::Edit;
+use crate::fix::Plan;
 use crate::verdict::RuleId;
 
 /// Where the rules are explained (the README's sections).
@@ -22,9 +24,10 @@ pub(crate) type StdinText<'a> = Option<&'a str>;
 const STDIN_URI: &str = "stdin";
 
 /// The whole SARIF log.
-pub(crate) fn render(report: &Report, stdin: StdinText<'_>) -> Value {
+pub(crate) fn render(report: &Report, stdin: StdinText<'_>, plan: &Plan) -> Value {
     let rules: Vec<Value> = RuleId::ALL.iter().map(|r| descriptor(*r)).collect();
     let positions = locate_findings(&report.results, stdin);
+    let fixes = fixes(plan);
     let mut results = Vec::new();
     for (i, r) in report.results.iter().enumerate() {
         let file = file_of(&r.source);
@@ -40,7 +43,7 @@ pub(crate) fn render(report: &Report, stdin: StdinText<'_>) -> Value {
                 _ => "note",
             };
             let object = object_name(r);
-            results.push(json!({
+            let mut result = json!({
                 "ruleId": f.rule,
                 "ruleIndex": rule_index,
                 "level": level,
@@ -73,7 +76,11 @@ pub(crate) fn render(report: &Report, stdin: StdinText<'_>) -> Value {
                     "name": r.name,
                     "source": r.source,
                 },
-            }));
+            });
+            if let (Some(f), Some(obj)) = (fixes.get(&(i, j)), result.as_object_mut()) {
+                obj.insert("fixes".into(), Value::Array(f.clone()));
+            }
+            results.push(result);
         }
     }
     // Objects and files without a verdict: execution notes, so nothing is dropped silently.
@@ -119,6 +126,51 @@ pub(crate) fn render(report: &Report, stdin: StdinText<'_>) -> Value {
             "results": results,
         }],
     })
+}
+
+/// The SARIF `fixes` of each finding `fix` can write (SARIF 2.1.0 section 3.55: an
+/// `artifactChange` per file, `replacements` with a `deletedRegion` in bytes and the
+/// `insertedContent`); a new file is an insertion at its byte 0.
+fn fixes(plan: &Plan) -> BTreeMap<(usize, usize), Vec<Value>> {
+    let mut out: BTreeMap<(usize, usize), Vec<Value>> = BTreeMap::new();
+    let change = |file: &str, edits: &[Edit]| {
+        let replacements: Vec<Value> = edits
+            .iter()
+            .map(|e| {
+                json!({
+                    "deletedRegion": {
+                        "byteOffset": e.start,
+                        "byteLength": e.end.saturating_sub(e.start),
+                    },
+                    "insertedContent": { "text": e.text },
+                })
+            })
+            .collect();
+        json!({
+            "artifactLocation": { "uri": artifact_uri(file) },
+            "replacements": replacements,
+        })
+    };
+    for f in &plan.fixes {
+        out.entry(f.id).or_default().push(json!({
+            "description": { "text": f.description },
+            "artifactChanges": [change(&f.file, &f.edits)],
+        }));
+    }
+    for n in &plan.new_files {
+        let insert = [Edit {
+            start: 0,
+            end: 0,
+            text: n.content.clone(),
+        }];
+        for id in &n.ids {
+            out.entry(*id).or_default().push(json!({
+                "description": { "text": format!("create {} with a default deny and an allow rule from the same app (a starting point: review it)", n.path) },
+                "artifactChanges": [change(&n.path, &insert)],
+            }));
+        }
+    }
+    out
 }
 
 /// The reporting descriptor of a rule.

@@ -20,6 +20,7 @@ mod evidence;
 mod exceptions;
 mod fail_closed;
 mod faults;
+mod fix;
 mod helm;
 mod namespace_labeling;
 mod operators;

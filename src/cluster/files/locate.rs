@@ -54,14 +54,14 @@ impl<'a> SourceRef<'a> {
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     Key(String),
     Index(usize),
 }
 
 /// `a.b[2]["x.y/z"].c` as steps; stops at the first piece it cannot read (the located ancestor
 /// is then as far as it got).
-fn steps(path: &str) -> Vec<Step> {
+pub(crate) fn steps(path: &str) -> Vec<Step> {
     let mut out = Vec::new();
     let mut rest = path;
     while !rest.is_empty() {

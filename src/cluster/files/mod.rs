@@ -14,7 +14,7 @@ mod yaml;
 pub(crate) use decode::*;
 pub(crate) use input::{read_bounded, DEFAULT_MAX_FILE_MIB, MIB};
 pub(crate) use kinds::*;
-pub(crate) use locate::{FileLocator, Position, SourceRef};
+pub(crate) use locate::{steps, FileLocator, Position, SourceRef, Step};
 #[cfg(test)]
 pub(crate) use yaml::parse_documents;
 use yaml::*;

@@ -55,6 +55,27 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Fi
     out
 }
 
+/// The StorageClasses of the cluster state that this rule finds encrypting (by their
+/// provisioner's parameters, or listed in the policy's `encryptedStorageClasses`), by name, with
+/// whether each is the cluster's default: what `phi-guard fix` may point a claim at.
+pub(crate) fn encrypting_classes(ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<(String, bool)> {
+    let judge = Judge {
+        ctx,
+        cfg,
+        namespace: "",
+        available: OnceCell::new(),
+    };
+    let mut out: Vec<(String, bool)> = ctx
+        .cluster
+        .storage_classes()
+        .iter()
+        .filter(|sc| judge.class_verdict(sc, &Labels::new()) == Verdict::Encrypted)
+        .map(|sc| (sc.name.clone(), sc.is_default))
+        .collect();
+    out.sort();
+    out
+}
+
 /// A problem before it gets its path and mode.
 struct Problem {
     message: String,
