@@ -8,6 +8,7 @@ pub mod report;
 mod sarif;
 pub mod serve;
 pub mod tls;
+pub mod what_if;
 
 use std::process::ExitCode;
 
