@@ -2551,3 +2551,44 @@ fn what_if_proposal_takes_only_phi_policies() {
         "SARIF locates findings in files, not changes"
     );
 }
+
+#[test]
+fn report_writes_the_what_if_next_to_the_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stricter = write_temp(dir.path(), "enforce.yaml", &phi_warn_at("Enforce"));
+    let out = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
+        .current_dir(root())
+        .args([
+            "report",
+            "-f",
+            "examples/broken",
+            "--cluster-state",
+            "examples/cluster",
+            "--policy",
+            "tests/fixtures/policies/warn.yaml",
+            "--proposed",
+        ])
+        .arg(&stricter)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .expect("run phi-guard report");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let w: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("phi-guard-what-if.json")).expect("what-if json"),
+    )
+    .expect("what-if is JSON");
+    assert!(
+        w["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["name"] == "eligibility-checker" && c["effect"] == "newly-denied"),
+        "{w:#}"
+    );
+    let text = std::fs::read_to_string(dir.path().join("phi-guard-what-if.txt")).expect("text");
+    assert!(
+        text.contains("NEWLY DENIED     Deployment payments/eligibility-checker"),
+        "{text}"
+    );
+}

@@ -397,6 +397,36 @@ fn what_if(args: &CheckArgs) -> anyhow::Result<Outcome> {
     )))
 }
 
+/// The what-if over documents (`report`): `inputs` judged with `state_docs` and the in-force
+/// `policy_docs`, against the PhiPolicies in the `proposed` files.
+pub(crate) fn from_documents(
+    inputs: Vec<files::Document>,
+    state_docs: &[files::Document],
+    policy_docs: &[files::Document],
+    proposed: &[std::path::PathBuf],
+    source: &str,
+) -> anyhow::Result<WhatIf> {
+    let proposal = read_proposal(proposed, files::DEFAULT_MAX_FILE_MIB * files::MIB)?;
+    let mut judging = Judging::new(state_docs, policy_docs)?;
+    for d in inputs {
+        judging.take(d)?;
+    }
+    Ok(compare(
+        &judging.finish_compared(proposal)?,
+        source.to_string(),
+    ))
+}
+
+/// Write the what-if next to the evidence: phi-guard-what-if.txt and .json in `dir`.
+pub(crate) fn write(dir: &std::path::Path, w: &WhatIf) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let text = dir.join("phi-guard-what-if.txt");
+    let json = dir.join("phi-guard-what-if.json");
+    std::fs::write(&text, render_text(w)).with_context(|| format!("writing {}", text.display()))?;
+    std::fs::write(&json, serde_json::to_string_pretty(w)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    Ok(vec![text, json])
+}
+
 /// The proposed PhiPolicies: PhiPolicy documents only, each name once.
 fn read_proposal(
     paths: &[std::path::PathBuf],

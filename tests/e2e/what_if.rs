@@ -1,6 +1,6 @@
 //! What-if for a policy change against the real API server: `phi-guard check --from-cluster
-//! --policy proposed.yaml` lists the Deployments a stricter proposal would deny, and the webhook
-//! agrees once the proposal is applied.
+//! --policy proposed.yaml` (and `report --from-cluster --policy`) lists the Deployments a
+//! stricter proposal would deny, and the webhook agrees once the proposal is applied.
 
 use std::process::Command;
 
@@ -103,6 +103,36 @@ async fn what_if_lists_the_deployments_a_stricter_policy_would_deny() {
     assert!(
         findings.iter().any(|f| f["rule"] == "audit-sidecar"),
         "the missing audit sidecar is among the findings: {c:#}"
+    );
+
+    // `report --from-cluster --policy` writes the same what-if next to the evidence.
+    let out = tempfile::tempdir().expect("tempdir");
+    let proposal = out.path().join("proposed.yaml");
+    std::fs::write(&proposal, &stricter).expect("write the proposal");
+    let env = Env::get();
+    let report = Command::new(&env.phi_guard_bin)
+        .args(["report", "--from-cluster", "--policy"])
+        .arg(&proposal)
+        .arg("--out")
+        .arg(out.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .expect("run phi-guard report");
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let written: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("phi-guard-what-if.json")).expect("what-if json"),
+    )
+    .expect("what-if is JSON");
+    let listed = changes_in(&written, &ctx.ns);
+    assert!(
+        listed.len() == 1
+            && listed[0]["name"] == "intake-api"
+            && listed[0]["effect"] == "newly-denied",
+        "report's what-if lists the Deployment: {written:#}"
     );
 
     // The webhook agrees once the proposal is in force: the same Deployment is refused.
