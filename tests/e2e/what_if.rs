@@ -69,7 +69,7 @@ async fn what_if_lists_the_deployments_a_stricter_policy_would_deny() {
             .as_array()
             .expect("inForce")
             .iter()
-            .any(|p| p == &format!("{policy} (Warn)").as_str()),
+            .any(|p| p == format!("{policy} (Warn)").as_str()),
         "the policy in force is named with its mode: {w:#}"
     );
     let ours = changes_in(&w, &ctx.ns);
