@@ -2622,3 +2622,131 @@ fn a_phi_label_the_operator_does_not_copy_to_its_pods_is_a_finding() {
         "{kept:?}"
     );
 }
+
+/// `policy` (phi-warn, from tests/fixtures/policies/warn.yaml) at `mode`.
+fn phi_warn_at(mode: &str) -> String {
+    std::fs::read_to_string(root().join("tests/fixtures/policies/warn.yaml"))
+        .expect("read warn.yaml")
+        .replace("mode: Warn", &format!("mode: {mode}"))
+}
+
+#[test]
+fn what_if_from_files_lists_what_a_stricter_policy_denies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stricter = write_temp(dir.path(), "enforce.yaml", &phi_warn_at("Enforce"));
+    let stricter = stricter.to_str().expect("utf-8 path");
+    let base = [
+        "-f",
+        "examples/broken",
+        "--cluster-state",
+        "examples/cluster",
+        "--policy",
+        "tests/fixtures/policies/warn.yaml",
+    ];
+    let out = check(&[&base[..], &["--proposed", stricter, "-o", "json"]].concat());
+    assert_eq!(
+        code(&out),
+        1,
+        "newly denied workloads exit 1: {}",
+        stderr(&out)
+    );
+    let w = json(&out);
+    assert_eq!(w["inForce"], serde_json::json!(["phi-warn (Warn)"]));
+    assert_eq!(w["proposed"], serde_json::json!(["phi-warn (Enforce)"]));
+    let changes = w["changes"].as_array().expect("changes");
+    let c = changes
+        .iter()
+        .find(|c| c["kind"] == "Deployment" && c["name"] == "eligibility-checker")
+        .unwrap_or_else(|| panic!("eligibility-checker is newly denied: {w:#}"));
+    assert_eq!(c["effect"], "newly-denied");
+    assert_eq!(c["nextRollout"], "admitted-with-warnings");
+    assert!(
+        changes.iter().all(|c| c["effect"] == "newly-denied"),
+        "{w:#}"
+    );
+
+    // Proposing the policy in force changes nothing: exit 0.
+    let same = check(
+        &[
+            &base[..],
+            &["--proposed", "tests/fixtures/policies/warn.yaml"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code(&same), 0, "{}", stdout(&same));
+    assert!(
+        stdout(&same).contains("0 judged differently"),
+        "{}",
+        stdout(&same)
+    );
+}
+
+#[test]
+fn what_if_proposal_takes_only_phi_policies() {
+    let out = check(&[
+        "-f",
+        "examples/broken",
+        "--proposed",
+        "examples/compliant/records-api.yaml",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("a proposal holds PhiPolicy objects"),
+        "{}",
+        stderr(&out)
+    );
+    let out = check(&[
+        "-f",
+        "examples/broken",
+        "--proposed",
+        "tests/fixtures/policies/warn.yaml",
+        "-o",
+        "sarif",
+    ]);
+    assert_eq!(
+        code(&out),
+        2,
+        "SARIF locates findings in files, not changes"
+    );
+}
+
+#[test]
+fn report_writes_the_what_if_next_to_the_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stricter = write_temp(dir.path(), "enforce.yaml", &phi_warn_at("Enforce"));
+    let out = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
+        .current_dir(root())
+        .args([
+            "report",
+            "-f",
+            "examples/broken",
+            "--cluster-state",
+            "examples/cluster",
+            "--policy",
+            "tests/fixtures/policies/warn.yaml",
+            "--proposed",
+        ])
+        .arg(&stricter)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .expect("run phi-guard report");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let w: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("phi-guard-what-if.json")).expect("what-if json"),
+    )
+    .expect("what-if is JSON");
+    assert!(
+        w["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["name"] == "eligibility-checker" && c["effect"] == "newly-denied"),
+        "{w:#}"
+    );
+    let text = std::fs::read_to_string(dir.path().join("phi-guard-what-if.txt")).expect("text");
+    assert!(
+        text.contains("NEWLY DENIED     Deployment payments/eligibility-checker"),
+        "{text}"
+    );
+}

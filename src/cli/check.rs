@@ -25,7 +25,11 @@ the built-in hipaa-baseline applies.\n\nExit status: 0 every object would be adm
 object would be denied, 2 the inputs could not be judged (missing or unreadable file, YAML \
 or JSON error, duplicate key, an object that does not decode, namespace conflict with -n, \
 invalid policy, no Kubernetes object at all). Objects of kinds phi-guard does not judge are \
-listed as skipped and do not change the exit status."
+listed as skipped and do not change the exit status.\n\nWhat-if for a policy change: \
+`--from-cluster --policy proposed.yaml` (the cluster's workloads), or `-f ... --proposed \
+proposed.yaml` (files), judges every workload under the PhiPolicies in force and again with \
+the proposed ones replacing those of the same name, and lists what changes. Exit status: 0 no \
+workload would newly be denied, 1 some would, 2 the inputs could not be judged."
 )]
 pub struct CheckArgs {
     /// Manifest file or directory to judge (multi-document YAML or JSON, `kind: List` too;
@@ -38,9 +42,28 @@ pub struct CheckArgs {
         long = "filename",
         env = "PHI_GUARD_CHECK_FILENAME",
         value_name = "PATH",
-        required = true
+        required_unless_present = "from_cluster",
+        conflicts_with = "from_cluster"
     )]
     pub files: Vec<PathBuf>,
+
+    /// Judge the live cluster's workloads (KUBECONFIG, or the in-cluster service account),
+    /// with its state, PhiPolicies and PhiExceptions, as `report --from-cluster` reads them.
+    /// With `--policy`, a what-if: the given PhiPolicies are the proposal, judged next to the
+    /// ones in force.
+    #[arg(long, conflicts_with = "cluster_state")]
+    pub from_cluster: bool,
+
+    /// Proposed PhiPolicy file or directory (what-if): every workload is judged under the
+    /// policies in force (the -f, --policy and --cluster-state ones, else the built-in
+    /// baseline) and again with these replacing the ones of the same name (or added), and
+    /// what changes is listed. Repeatable.
+    #[arg(
+        long = "proposed",
+        env = "PHI_GUARD_CHECK_PROPOSED",
+        value_name = "FILE"
+    )]
+    pub proposed: Vec<PathBuf>,
 
     /// PhiPolicy file or directory to judge against, instead of the built-in hipaa-baseline.
     /// Repeatable. Every document must be a PhiPolicy; an invalid one fails the run (exit 2).
@@ -140,20 +163,28 @@ pub fn run(args: CheckArgs) -> ExitCode {
         }
         OutputFormat::Junit => super::junit::render(&report),
     };
-    // A closed pipe (`phi-guard check ... | head`) is not an error worth a panic; the verdict
-    // still decides the exit code.
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the report: {e}");
-            return ExitCode::from(2);
-        }
+    if !print(&text) {
+        return ExitCode::from(2);
     }
     if report.all_allowed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Write `text` to standard output; false (said on standard error) when it could not be
+/// written. A closed pipe (`phi-guard check ... | head`) is not an error worth a panic: the
+/// verdict still decides the exit code.
+pub(crate) fn print(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the report: {e}");
+            return false;
+        }
+    }
+    true
 }
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.
@@ -169,6 +200,17 @@ pub fn check(args: &CheckArgs) -> Result<Report, CheckError> {
 
 /// [`check`], with the policies and cluster state the objects were judged against.
 pub(crate) fn check_judged(args: &CheckArgs) -> Result<Judged, CheckError> {
+    let (judging, skipped_files, stdin) = read_all(args)?;
+    let mut judged = judging.finish()?;
+    judged.report.skipped.extend(skipped_files);
+    judged.report.stdin = stdin.filter(|_| args.output == OutputFormat::Sarif);
+    Ok(judged)
+}
+
+/// Read every input of a files run: the judging to finish, the files skipped, standard input.
+pub(crate) fn read_all(
+    args: &CheckArgs,
+) -> Result<(Judging, Vec<Skipped>, Option<String>), CheckError> {
     let max_bytes = args.max_file_mib.saturating_mul(files::MIB);
     let state_docs = files::read_documents(&args.cluster_state, max_bytes)?;
     let policy_docs = files::read_documents(&args.policies, max_bytes)?;
@@ -190,12 +232,9 @@ pub(crate) fn check_judged(args: &CheckArgs) -> Result<Judged, CheckError> {
         return Err(e);
     }
     let (skipped_files, stdin) = read?;
-    let stdin = stdin.filter(|_| args.output == OutputFormat::Sarif);
-    let mut judged = judging.finish()?;
-    judged
-        .report
-        .skipped
-        .extend(skipped_files.into_iter().map(|s| Skipped {
+    let skipped = skipped_files
+        .into_iter()
+        .map(|s| Skipped {
             kind: String::new(),
             api_version: String::new(),
             namespace: String::new(),
@@ -203,9 +242,9 @@ pub(crate) fn check_judged(args: &CheckArgs) -> Result<Judged, CheckError> {
             source: s.source,
             reason: SkipReason::FileSkipped,
             message: s.reason,
-        }));
-    judged.report.stdin = stdin;
-    Ok(judged)
+        })
+        .collect();
+    Ok((judging, skipped, stdin))
 }
 
 /// Give objects that name no namespace the `-n` one (or `default`), as `kubectl apply` does;

@@ -130,6 +130,8 @@ pub(crate) fn changes(args: &FixArgs) -> Result<Changes, CheckError> {
         namespace: args.namespace.clone(),
         output: OutputFormat::Json,
         max_file_mib: args.max_file_mib,
+        from_cluster: false,
+        proposed: Vec::new(),
     };
     let judged = check::check_judged(&check_args)?;
     let options = Options {

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::results::{object_result, CheckError, Report, SkipReason, Skipped};
+use super::results::{object_result, CheckError, ObjectResult, Report, SkipReason, Skipped};
 use crate::cluster::files::{self, Document};
 use crate::cluster::ClusterState;
 use crate::engine;
 use crate::object::{Kind, Object};
 use crate::policy::exception::{self, PhiException};
 use crate::policy::{hipaa_baseline, PhiPolicy, Policy, PolicySet};
+use crate::verdict::Decision;
 
 /// Namespace of manifests that do not set one (as `kubectl apply` without `-n`).
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
@@ -114,21 +115,9 @@ impl Judging {
         let policies = policy_set(self.given)?;
         let now = k8s_openapi::jiff::Timestamp::now().as_second();
         let mut results = Vec::with_capacity(self.pending.len());
-        for p in self.pending {
-            let decision = engine::evaluate(&p.object, &self.state, &policies);
-            let decision = exception::apply(decision, &p.object, &self.exceptions, now);
-            let mut r = object_result(&p.object, &decision, &p.source);
-            if let Some(written) = p.written_kind {
-                // A custom resource judged as the built-in kind it mirrors: name it as written.
-                let w = &p.object;
-                let (judged, own) = (w.display(), format!("{written} {}/{}", w.namespace, w.name));
-                for f in &mut r.findings {
-                    f.message = f.message.replace(&judged, &own);
-                    f.remediation = f.remediation.replace(&judged, &own);
-                }
-                r.kind = written;
-            }
-            results.push(r);
+        for p in &self.pending {
+            let decision = p.judge(&self.state, &policies, &self.exceptions, now);
+            results.push(p.result(&decision));
         }
         Ok(Judged {
             report: Report {
@@ -139,6 +128,55 @@ impl Judging {
             policies,
             exceptions: self.exceptions,
             state: self.state,
+        })
+    }
+}
+
+/// Every object judged twice, under the policies in force and under the proposed ones.
+pub(crate) struct Compared {
+    pub(crate) in_force: Vec<Arc<Policy>>,
+    pub(crate) proposed: Vec<Arc<Policy>>,
+    /// Each object as `check` reports it in force, with both decisions (in force, proposed).
+    pub(crate) objects: Vec<(ObjectResult, Decision, Decision)>,
+}
+
+impl Judging {
+    /// Judge everything taken under the policies in force and again with `proposed` replacing
+    /// the policies of the same names (or added next to them); the same state and exceptions.
+    pub(crate) fn finish_compared(
+        self,
+        proposed: Vec<(String, PhiPolicy)>,
+    ) -> Result<Compared, CheckError> {
+        if self.inputs == 0 {
+            return Err(CheckError::NothingToCheck);
+        }
+        let replaced: Vec<Option<String>> = proposed
+            .iter()
+            .map(|(_, p)| p.metadata.name.clone())
+            .collect();
+        let mut after: Vec<(String, PhiPolicy)> = self
+            .given
+            .iter()
+            .filter(|(_, p)| !replaced.contains(&p.metadata.name))
+            .cloned()
+            .collect();
+        after.extend(proposed);
+        let in_force = policy_set(self.given)?;
+        let proposed = policy_set(after)?;
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let objects = self
+            .pending
+            .iter()
+            .map(|p| {
+                let before = p.judge(&self.state, &in_force, &self.exceptions, now);
+                let after = p.judge(&self.state, &proposed, &self.exceptions, now);
+                (p.result(&before), before, after)
+            })
+            .collect();
+        Ok(Compared {
+            in_force,
+            proposed,
+            objects,
         })
     }
 }
@@ -169,6 +207,36 @@ struct Pending {
     /// The kind as written, when it is a custom resource judged as a built-in kind.
     written_kind: Option<String>,
     source: String,
+}
+
+impl Pending {
+    /// The decision on this object under `policies`, exceptions applied.
+    fn judge(
+        &self,
+        state: &ClusterState,
+        policies: &[Arc<Policy>],
+        exceptions: &[Arc<exception::Exception>],
+        now: i64,
+    ) -> Decision {
+        let decision = engine::evaluate(&self.object, state, policies);
+        exception::apply(decision, &self.object, exceptions, now)
+    }
+
+    /// The decision as `check` reports it, the object named as written.
+    fn result(&self, decision: &Decision) -> ObjectResult {
+        let mut r = object_result(&self.object, decision, &self.source);
+        if let Some(written) = &self.written_kind {
+            // A custom resource judged as the built-in kind it mirrors: name it as written.
+            let w = &self.object;
+            let (judged, own) = (w.display(), format!("{written} {}/{}", w.namespace, w.name));
+            for f in &mut r.findings {
+                f.message = f.message.replace(&judged, &own);
+                f.remediation = f.remediation.replace(&judged, &own);
+            }
+            r.kind = written.clone();
+        }
+        r
+    }
 }
 
 enum Input {

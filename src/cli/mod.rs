@@ -12,6 +12,7 @@ mod results;
 mod sarif;
 pub mod serve;
 pub mod tls;
+pub mod what_if;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,10 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
+        // A what-if (a proposed policy, or the live cluster) compares two judgings.
+        Command::Check(args) if args.from_cluster || !args.proposed.is_empty() => {
+            what_if::run(&args)
+        }
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),
         Command::Fix(args) => fix::run(args),

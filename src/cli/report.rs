@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::judging::{judge_documents, Judged};
+use super::what_if;
 use crate::cluster::files::{self, Document};
 use crate::report::evidence;
 
@@ -21,9 +22,15 @@ pub struct ReportArgs {
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub files: Vec<PathBuf>,
     /// PhiPolicy files (files mode; default: the PhiPolicies among the files, else the
-    /// built-in hipaa-baseline).
+    /// built-in hipaa-baseline). With --from-cluster, the proposed PhiPolicies of a what-if
+    /// (as --proposed).
     #[arg(long = "policy", value_name = "FILE")]
     pub policies: Vec<PathBuf>,
+    /// Proposed PhiPolicy files (what-if): also write phi-guard-what-if.txt and
+    /// phi-guard-what-if.json, every workload judged under the policies in force and with
+    /// these replacing the ones of the same name (as `check --proposed`).
+    #[arg(long = "proposed", value_name = "FILE")]
+    pub proposed: Vec<PathBuf>,
     /// Cluster objects rules consult (files mode), as `check --cluster-state`.
     #[arg(long = "cluster-state", value_name = "FILE")]
     pub cluster_state: Vec<PathBuf>,
@@ -59,6 +66,9 @@ pub fn run(args: ReportArgs) -> ExitCode {
 }
 
 fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut extra = Vec::new();
     let (judged, generations, source) = match (args.from_cluster, args.files.is_empty()) {
         (true, true) => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -66,8 +76,15 @@ fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
                 .build()
                 .context("starting the async runtime")?;
             let (docs, generations, context) = rt.block_on(crate::cluster::snapshot::documents())?;
+            let source = format!("cluster ({context})");
+            let mut proposed = args.policies.clone();
+            proposed.extend(args.proposed.iter().cloned());
+            if !proposed.is_empty() {
+                let w = what_if::from_documents(docs.clone(), &[], &[], &proposed, &source)?;
+                extra.extend(what_if::write(&args.out, &w)?);
+            }
             let judged = judge_documents(docs, &[], &[])?;
-            (judged, generations, format!("cluster ({context})"))
+            (judged, generations, source)
         }
         (false, false) => {
             let mut reader = files::Reader::new();
@@ -78,9 +95,20 @@ fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
             let state = files::read_documents(&args.cluster_state, max)?;
             let policies = files::read_documents(&args.policies, max)?;
             let generations = generations_of(&reader.docs);
-            let judged = judge_documents(reader.docs, &state, &policies)?;
             let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
-            (judged, generations, format!("files {}", names.join(", ")))
+            let source = format!("files {}", names.join(", "));
+            if !args.proposed.is_empty() {
+                let w = what_if::from_documents(
+                    reader.docs.clone(),
+                    &state,
+                    &policies,
+                    &args.proposed,
+                    &source,
+                )?;
+                extra.extend(what_if::write(&args.out, &w)?);
+            }
+            let judged = judge_documents(reader.docs, &state, &policies)?;
+            (judged, generations, source)
         }
         _ => anyhow::bail!("give either -f files or --from-cluster"),
     };
@@ -101,6 +129,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::write(&json, serde_json::to_string_pretty(&e)?)
         .with_context(|| format!("writing {}", json.display()))?;
     let mut written = vec![html.clone(), json];
+    written.append(&mut extra);
     if args.pdf {
         let pdf = args.out.join("phi-guard-evidence.pdf");
         let abs = std::fs::canonicalize(&html)?;

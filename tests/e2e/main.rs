@@ -32,5 +32,6 @@ mod reports;
 mod safeguards;
 mod updates;
 mod webhook_restore;
+mod what_if;
 
 pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};
