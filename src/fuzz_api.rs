@@ -28,6 +28,7 @@ pub fn app_state(paths: &[PathBuf]) -> anyhow::Result<AppState> {
         confirmer: None,
         budget: Arc::new(crate::webhook::budget::BodyBudget::new(
             defaults.body_buffer_mib.saturating_mul(1024 * 1024),
+            defaults.large_review_slots,
             metrics,
         )),
     })

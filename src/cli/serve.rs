@@ -73,6 +73,10 @@ pub struct ListenArgs {
     /// requests wait for room (up to --request-timeout). At least one 3 MiB body fits.
     #[arg(long, env = "PHI_GUARD_BODY_BUFFER_MIB", default_value_t = webhook::DEFAULT_BODY_BUFFER_MIB)]
     pub body_buffer_mib: usize,
+    /// Reviews over 64 KiB judged at once; more wait (up to --request-timeout). Each holds its
+    /// decoded object while judged, so this, not the node's core count, bounds that memory.
+    #[arg(long, env = "PHI_GUARD_LARGE_REVIEW_SLOTS", default_value_t = webhook::DEFAULT_LARGE_REVIEW_SLOTS, value_parser = clap::builder::RangedI64ValueParser::<usize>::new().range(1..=64))]
+    pub large_review_slots: usize,
     /// Memory for response bytes the webhook's connections have not taken yet, in MiB. One
     /// connection may hold an eighth of it; a connection holding more (or the most, when the
     /// total is exceeded) is closed, so clients that never read cannot make phi-guard hold
@@ -380,6 +384,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.handshake_timeout = args.listen.handshake_timeout.into();
     opts.body_buffer_mib = args.listen.body_buffer_mib;
     opts.response_buffer_mib = args.listen.response_buffer_mib;
+    opts.large_review_slots = args.listen.large_review_slots;
     opts.response_stall_timeout = args.listen.response_stall_timeout.0;
     // Self-managed TLS writes the files after start: wait for them instead of failing.
     opts.wait_for_certificate = self_managed.is_some();

@@ -15,8 +15,9 @@ pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
 /// review ends (after a 408 too: a judgment that outlives its request keeps its room), so what phi-guard buffers is bounded by configuration, not by traffic: a flood of
 /// large or stalled bodies waits (and times out, 408) instead of growing the heap. Bodies up to
 /// [`INLINE_MAX_BYTES`] (every ordinary review) draw on a quarter of the budget of their own, so
-/// large bodies never starve them. Large bodies are also judged at most
-/// `available_parallelism` at a time: their decoded form, not only their bytes, is what costs.
+/// large bodies never starve them. Large bodies are also judged at most `large_review_slots` at a
+/// time (configuration, not the node's core count): their decoded form, not only their bytes, is
+/// what costs, so the slots bound that memory whatever node the pod lands on.
 #[derive(Debug)]
 pub(crate) struct BodyBudget {
     /// KiB permits for bodies up to INLINE_MAX_BYTES.
@@ -34,16 +35,16 @@ pub(crate) struct Reserved {
 }
 
 impl BodyBudget {
-    /// A budget of `bytes` in all (at least one full-size body of each class).
-    pub(crate) fn new(bytes: usize, metrics: Arc<Metrics>) -> BodyBudget {
+    /// A budget of `bytes` in all (at least one full-size body of each class), and `slots` large
+    /// reviews judged at once (at least one).
+    pub(crate) fn new(bytes: usize, slots: usize, metrics: Arc<Metrics>) -> BodyBudget {
         let kib = bytes / 1024;
         let small = (kib / 4).max(INLINE_MAX_BYTES / 1024);
         let large = (kib - kib / 4).max(MAX_BODY_BYTES / 1024);
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         BodyBudget {
             small: Arc::new(tokio::sync::Semaphore::new(small)),
             large: Arc::new(tokio::sync::Semaphore::new(large)),
-            judging: Arc::new(tokio::sync::Semaphore::new(cores)),
+            judging: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
             metrics,
         }
     }

@@ -56,6 +56,10 @@ pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
 /// Default memory for request bodies being read, across all requests (see
 /// `budget::BodyBudget`).
 pub const DEFAULT_BODY_BUFFER_MIB: usize = 32;
+/// Default number of reviews over 64 KiB judged at once. A fixed number, not the core count:
+/// each holds its decoded object while it is judged, so the memory limit can be set from the
+/// configuration (RELIABILITY.md has the measured cost per slot), whatever node the pod lands on.
+pub const DEFAULT_LARGE_REVIEW_SLOTS: usize = 2;
 /// Default memory for response bytes connections have not taken yet, across the webhook's
 /// connections (send_budget.rs); one connection may hold an eighth of it.
 pub const DEFAULT_RESPONSE_BUFFER_MIB: usize = 16;
@@ -168,6 +172,8 @@ pub struct Options {
     pub max_connections_per_peer: usize,
     /// Memory for request bodies being read, across all requests, in MiB.
     pub body_buffer_mib: usize,
+    /// Reviews over 64 KiB judged at once (each holds its decoded object while judged).
+    pub large_review_slots: usize,
     /// Memory for response bytes not yet taken by their connections, in MiB (one connection
     /// may hold an eighth; more, or the most when the total is exceeded, closes it).
     pub response_buffer_mib: usize,
@@ -196,6 +202,7 @@ impl Options {
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             body_buffer_mib: DEFAULT_BODY_BUFFER_MIB,
             response_buffer_mib: DEFAULT_RESPONSE_BUFFER_MIB,
+            large_review_slots: DEFAULT_LARGE_REVIEW_SLOTS,
             response_stall_timeout: DEFAULT_RESPONSE_STALL_TIMEOUT,
             wait_for_certificate: false,
             confirmer: None,
@@ -269,6 +276,7 @@ pub async fn start(
         confirmer: opts.confirmer.clone(),
         budget: Arc::new(budget::BodyBudget::new(
             opts.body_buffer_mib.saturating_mul(1024 * 1024),
+            opts.large_review_slots,
             metrics.clone(),
         )),
     };
