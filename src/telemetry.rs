@@ -124,6 +124,8 @@ pub struct Metrics {
     pub body_budget_waits: Counter,
     /// Changes to phi-guard's webhook configuration by others, undone, by what drifted.
     pub webhook_drift: Family<[(&'static str, String); 1], Counter>,
+    /// Default-deny NetworkPolicies phi-guard generated, by result (`created`, `failed`).
+    pub generated_policies: Family<[(&'static str, String); 1], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -341,7 +343,15 @@ impl Metrics {
              deleted, edited), each restored or corrected by phi-guard; alert on any increase",
             webhook_drift.clone(),
         );
+        let generated_policies = Family::default();
+        registry.register(
+            "generated_network_policies",
+            "Default-deny NetworkPolicies phi-guard created for PhiPolicies with \
+             networkSegmentation.generateDefaultDeny (result: created, failed)",
+            generated_policies.clone(),
+        );
         Metrics {
+            generated_policies,
             webhook_drift,
             failing_components,
             open_connections,

@@ -377,6 +377,12 @@ fn rbac_is_least_privilege() {
                         reads.insert(format!("{res}.{group}"));
                     } else if res == "phipolicies/status" {
                         assert_eq!(verbs, ["patch", "update"]);
+                    } else if res == "networkpolicies" {
+                        // The default deny PhiPolicies ask for: created, never changed or
+                        // deleted by phi-guard.
+                        assert_eq!(verbs, ["create"], "{rule:?}");
+                        assert!(rule["resourceNames"].is_null(), "{rule:?}");
+                        assert!(!sets.contains(&"defaultDenyGeneration.enabled=false"));
                     } else if res == "policyreports" {
                         // The audit's own output; no other write outside its namespace.
                         assert_eq!(group, "wgpolicyk8s.io");
@@ -447,6 +453,51 @@ fn rbac_is_least_privilege() {
 }
 
 #[test]
+fn default_deny_generation_is_create_only_and_can_be_turned_off() {
+    let creates = |docs: &[Value]| -> usize {
+        all_of(docs, "ClusterRole")
+            .into_iter()
+            .flat_map(|r| r["rules"].as_array().cloned().unwrap_or_default())
+            .filter(|rule| {
+                strings(&rule["resources"])
+                    .iter()
+                    .any(|r| r == "networkpolicies")
+                    && strings(&rule["verbs"])
+                        .iter()
+                        .any(|v| v != "get" && v != "list" && v != "watch")
+            })
+            .count()
+    };
+    let args = |docs: &[Value]| -> Vec<String> {
+        let d = all_of(docs, "Deployment")
+            .into_iter()
+            .next()
+            .expect("the Deployment");
+        strings(&d["spec"]["template"]["spec"]["containers"][0]["args"])
+    };
+    let on = template(&[]);
+    assert_eq!(creates(&on), 1);
+    assert!(args(&on).iter().any(|a| a == "--generate-default-deny"));
+    let lease = all_of(&on, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-default-deny"))
+        .expect("the default-deny Role");
+    for rule in lease["rules"].as_array().expect("rules") {
+        assert_eq!(strings(&rule["resources"]), ["leases"]);
+        match strings(&rule["verbs"]).as_slice() {
+            [c] if c == "create" => assert!(rule["resourceNames"].is_null()),
+            _ => assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-default-deny"]),
+        }
+    }
+    let off = template(&["defaultDenyGeneration.enabled=false"]);
+    assert_eq!(creates(&off), 0);
+    assert!(!args(&off).iter().any(|a| a == "--generate-default-deny"));
+    assert!(!all_of(&off, "Role")
+        .iter()
+        .any(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-default-deny")));
+}
+
+#[test]
 fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
     let docs = template(&[]);
     let roles = all_of(&docs, "Role");
@@ -501,7 +552,8 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         serde_json::json!([{"apiGroups": ["events.k8s.io"], "resources": ["events"],
                             "verbs": ["create", "patch"]}])
     );
-    // In its own namespace: the TLS, audit and webhook-scope Roles only (the platform Role,
+    // In its own namespace: the TLS, audit, default-deny and webhook-scope Roles only (each one
+    // Lease; the platform Role,
     // which names CNI ConfigMaps in kube-system, is checked in
     // platform_evidence_rbac_names_each_object).
     let own: Vec<_> = roles
@@ -509,7 +561,7 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         .filter(|r| r["metadata"]["namespace"].as_str() == Some(RELEASE_NS))
         .filter(|r| r["metadata"]["name"].as_str() != Some("pg-phi-guard-platform"))
         .collect();
-    assert_eq!(own.len(), 3);
+    assert_eq!(own.len(), 4);
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(RELEASE_NS));
     for rule in role["rules"].as_array().expect("rules") {
         assert_eq!(strings(&rule["resources"]), ["secrets"]);

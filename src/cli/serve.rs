@@ -143,6 +143,13 @@ pub struct ClusterArgs {
     /// several replicas one leads (Lease `phi-guard-audit` in --namespace).
     #[arg(long, env = "PHI_GUARD_AUDIT")]
     pub audit: bool,
+    /// Create the default-deny NetworkPolicies PhiPolicies ask for
+    /// (`spec.networkSegmentation.generateDefaultDeny`), one replica writing (Lease
+    /// `phi-guard-default-deny` in --namespace). Needs permission to create NetworkPolicies.
+    /// Without this flag the option has no effect, and phi-guard logs a warning naming the
+    /// policies that ask for it.
+    #[arg(long, env = "PHI_GUARD_GENERATE_DEFAULT_DENY")]
+    pub generate_default_deny: bool,
     /// Time between full audit sweeps (changes are judged within seconds regardless).
     #[arg(
         long,
@@ -347,6 +354,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             };
             crate::audit::run(client, state, metrics, readiness, cfg, stop).await;
+        }));
+    }
+
+    if let (Some(client), true) = (&client, args.cluster.cluster_state.is_empty()) {
+        let generate = args.cluster.generate_default_deny;
+        let (client, state, metrics, readiness) = (
+            client.clone(),
+            state.clone(),
+            metrics.clone(),
+            readiness.clone(),
+        );
+        let (namespace, identity) = (
+            args.self_managed_tls.namespace.clone(),
+            args.cluster.pod_name.clone(),
+        );
+        let mut rx = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let opts = crate::cluster::default_deny::Options {
+                generate,
+                namespace,
+                identity,
+            };
+            crate::cluster::default_deny::run(client, state, metrics, readiness, opts, stop).await;
         }));
     }
 

@@ -4,6 +4,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod confirm;
+pub(crate) mod default_deny;
 pub(crate) mod files;
 pub(crate) mod lean;
 pub(crate) mod lease;

@@ -461,13 +461,24 @@ pub struct NetworkSegmentationSpec {
     #[serde(default = "default_warn")]
     pub egress_isolation: CheckLevel,
     /// Require a namespace-wide default deny (`podSelector: {}`, policyTypes Ingress and Egress,
-    /// no rules) in the pod's namespace. Default Ignore.
+    /// no rules but egress to port 53 for DNS) in the pod's namespace. Default Ignore.
     #[serde(default = "default_ignore")]
     pub namespace_default_deny: CheckLevel,
     /// Deny deleting (or loosening) a NetworkPolicy that is the only ingress isolation of running
     /// PHI pods. Default true.
     #[serde(default = "yes")]
     pub protect_isolating_policies: bool,
+    /// Opt-in: phi-guard creates a NetworkPolicy `phi-guard-default-deny` (every pod isolated
+    /// for ingress and egress, egress allowed only to port 53 UDP/TCP for DNS) in every
+    /// namespace this policy makes PHI by its namespace selector, owned by the Namespace so it
+    /// goes with it. It is never created where the namespace's own NetworkPolicies already
+    /// isolate every pod both ways, never written over an object of that name, never changed
+    /// or deleted once created (removing isolation is a person's decision: delete it with
+    /// `kubectl delete networkpolicy -l phiguard.io/generated=default-deny`). The replica
+    /// holding the Lease `phi-guard-default-deny` writes; `status.defaultDeny` says what it
+    /// did. Runs whatever the rule's mode (mode governs admission, not this). Default false.
+    #[serde(default)]
+    pub generate_default_deny: bool,
 }
 
 impl Default for NetworkSegmentationSpec {
@@ -478,6 +489,7 @@ impl Default for NetworkSegmentationSpec {
             egress_isolation: CheckLevel::Warn,
             namespace_default_deny: CheckLevel::Ignore,
             protect_isolating_policies: true,
+            generate_default_deny: false,
         }
     }
 }
@@ -554,6 +566,45 @@ pub struct PhiPolicyStatus {
     /// audit Lease; absent until its first pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditStatus>,
+    /// What phi-guard's generated default-deny NetworkPolicies cover for this policy (present
+    /// while `spec.networkSegmentation.generateDefaultDeny` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_deny: Option<DefaultDenyStatus>,
+}
+
+/// The namespaces a policy with `generateDefaultDeny` makes PHI, and how each is isolated.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultDenyStatus {
+    /// Namespaces this policy makes PHI by their labels (or names).
+    #[serde(default)]
+    pub namespaces: i64,
+    /// Of those, namespaces isolated by phi-guard's generated `phi-guard-default-deny`.
+    #[serde(default)]
+    pub generated: i64,
+    /// Of those, namespaces whose own NetworkPolicies already isolate every pod for ingress and
+    /// egress (phi-guard generated nothing there).
+    #[serde(default)]
+    pub isolated_by_user: i64,
+    /// Namespaces not isolated, each with the reason (at most 100 listed; `namespaces` minus
+    /// `generated` minus `isolatedByUser` is the full count).
+    #[serde(default)]
+    pub not_isolated: Vec<NotIsolated>,
+}
+
+/// A PHI namespace without a default deny, and why.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotIsolated {
+    pub namespace: String,
+    /// Why: `NameTaken` (an object named phi-guard-default-deny that does not isolate every pod
+    /// both ways exists and is left alone), `CreateFailed` (the API server refused; the message
+    /// says its status, e.g. Forbidden when the chart's `defaultDenyGeneration.enabled` is
+    /// false), `Pending` (being created).
+    pub reason: String,
+    /// Details, never values from workloads.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// The background audit's counts for one policy.

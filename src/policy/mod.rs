@@ -17,9 +17,9 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use kube::api::ObjectMeta;
 
 pub use crd::{
-    AuditSidecarSpec, CheckLevel, EncryptionAtRestSpec, EncryptionInTransitSpec, Mode,
-    NamespaceLabeling, NetworkSegmentationSpec, PhiPolicy, PhiPolicySpec, PhiPolicyStatus,
-    ProvisionerMatcher, ScopeSpec, TransitEvidence, UpdateMode,
+    AuditSidecarSpec, CheckLevel, DefaultDenyStatus, EncryptionAtRestSpec, EncryptionInTransitSpec,
+    Mode, NamespaceLabeling, NetworkSegmentationSpec, NotIsolated, PhiPolicy, PhiPolicySpec,
+    PhiPolicyStatus, ProvisionerMatcher, ScopeSpec, TransitEvidence, UpdateMode,
 };
 
 use crate::selector::{Labels, Selector};
@@ -223,6 +223,8 @@ pub struct SegmentationConfig {
     pub egress_isolation: Option<Mode>,
     pub namespace_default_deny: Option<Mode>,
     pub protect_isolating_policies: bool,
+    /// phi-guard creates a default-deny NetworkPolicy in each namespace the policy makes PHI.
+    pub generate_default_deny: bool,
 }
 
 /// Validated audit-sidecar settings.
@@ -518,6 +520,7 @@ impl Policy {
                 egress_isolation: sub_check_mode(mode, ns.egress_isolation),
                 namespace_default_deny: sub_check_mode(mode, ns.namespace_default_deny),
                 protect_isolating_policies: ns.protect_isolating_policies,
+                generate_default_deny: ns.generate_default_deny,
             })
         } else {
             None

@@ -367,6 +367,7 @@ mod tests {
             egress_isolation: egress,
             namespace_default_deny: default_deny,
             protect_isolating_policies: true,
+            generate_default_deny: false,
         }
     }
 
@@ -553,6 +554,32 @@ mod tests {
         );
         let cfg = config(Some(Mode::Warn), Some(Mode::Enforce));
         assert!(run(&state, &pod("phi", json!({"app": "api"})), &cfg).is_empty());
+    }
+
+    #[test]
+    fn a_default_deny_may_allow_dns_and_nothing_else() {
+        let state = ClusterState::new();
+        np(
+            &state,
+            "phi",
+            "deny-but-dns",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+                   "egress": [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]}),
+        );
+        let cfg = config(None, Some(Mode::Warn));
+        assert!(run(&state, &pod("phi", json!({})), &cfg).is_empty());
+        // One more egress rule to anything else: no longer a default deny.
+        np(
+            &state,
+            "phi",
+            "deny-but-dns",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+                   "egress": [{"ports": [{"protocol": "UDP", "port": 53}]},
+                              {"ports": [{"protocol": "TCP", "port": 443}]}]}),
+        );
+        let f = run(&state, &pod("phi", json!({})), &cfg);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].path, "metadata.namespace");
     }
 
     #[test]

@@ -23,6 +23,11 @@ pub struct NetworkPolicyInfo {
     pub ingress_open: Vec<OpenRule>,
     /// Egress rules that allow any destination on ports other than DNS (53).
     pub egress_open: Vec<OpenRule>,
+    /// Egress rules that allow only DNS (every port 53): a default deny may keep them.
+    pub egress_dns_rules: usize,
+    /// Carries the label of phi-guard's generated default deny (`phiguard.io/generated:
+    /// default-deny`): provenance for status only; isolation is judged by content.
+    pub generated: bool,
 }
 
 /// A NetworkPolicy rule that opens the pods to everything: no peers at all (`ingress: [{}]`,
@@ -152,13 +157,16 @@ fn open_rules<'a>(
 }
 
 impl NetworkPolicyInfo {
-    /// A namespace-wide default deny: selects all pods, isolates both directions, allows nothing.
+    /// A namespace-wide default deny: selects all pods, isolates both directions, allows nothing
+    /// but DNS (egress rules whose every port is 53, as phi-guard's generated one has: without
+    /// them no pod can resolve a name).
     pub fn is_default_deny(&self) -> bool {
         self.pod_selector.is_empty()
+            && !self.invalid_selector
             && self.isolates_ingress
             && self.isolates_egress
             && self.ingress_rules == 0
-            && self.egress_rules == 0
+            && self.egress_rules == self.egress_dns_rules
     }
 
     /// The rules of a direction that allow everything (only when it isolates that direction:
@@ -213,7 +221,21 @@ impl From<&NetworkPolicy> for NetworkPolicyInfo {
                 .map(|r| (r.to.as_ref(), r.ports.as_ref())),
             false,
         );
+        let egress_dns_rules = spec
+            .and_then(|s| s.egress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|r| dns_only(r.ports.as_ref()))
+            .count();
+        let generated = np
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::cluster::default_deny::GENERATED_LABEL))
+            .is_some_and(|v| v == crate::cluster::default_deny::GENERATED_VALUE);
         NetworkPolicyInfo {
+            generated,
+            egress_dns_rules,
             namespace: np.metadata.namespace.clone().unwrap_or_default(),
             name: np.metadata.name.clone().unwrap_or_default(),
             invalid_selector: selector.is_err(),

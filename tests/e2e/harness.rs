@@ -295,6 +295,8 @@ impl Server {
             .arg("--audit")
             .arg(format!("--pod-name={HOST_IDENTITY}"))
             .arg("--namespace=phi-guard")
+            // Default-deny NetworkPolicies for the policies that ask (the chart's default).
+            .arg("--generate-default-deny")
             .args(&self.extra_args)
             .env(
                 "KUBECONFIG",

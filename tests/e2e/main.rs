@@ -16,6 +16,7 @@ mod audit;
 mod cluster_state;
 mod consistency;
 mod controllers;
+mod default_deny;
 mod evidence;
 mod exceptions;
 mod fail_closed;
