@@ -3,11 +3,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test demo lint lint-tools unit e2e e2e-node tools node-tools images bench soak crd help \
+.PHONY: test demo demo-cluster lint lint-tools unit e2e e2e-node tools node-tools images bench soak crd help \
 	fuzz fuzz-tools fuzz-regress
 
 help:
 	@echo "make demo        local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
+	@echo "make demo-cluster the same on a real node: the chart in-cluster with this commit's image (root)"
 	@echo "make test        what CI runs: lint, unit (with the fuzz corpora replayed), e2e, e2e-node"
 	@echo "make lint        hadolint, shellcheck, rustfmt, cargo-machete, cargo-deny, clippy -D warnings"
 	@echo "make unit        unit and integration tests (router over TLS, check, chart, CRD), seconds"
@@ -170,6 +171,11 @@ e2e-node: tools node-tools
 ## DEMO_KEEP=1 leaves the control plane and phi-guard running afterwards.
 demo: tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/demo.sh
+
+## The chart installed on a real node (root), with the image built from this commit; the same
+## scenario, denied through the in-cluster Service. DEMO_KEEP=1 leaves it running.
+demo-cluster: tools node-tools
+	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" DEMO_CLUSTER=1 hack/demo.sh
 
 bench: tools
 	hack/bench.sh

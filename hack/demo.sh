@@ -4,6 +4,9 @@
 #   hack/demo.sh             run the scenario in examples/demo/, then stop and clean up
 #   DEMO_KEEP=1 hack/demo.sh leave the control plane and phi-guard running afterwards
 #   hack/demo.sh stop DIR    stop what a DEMO_KEEP=1 run left in DIR
+#   DEMO_CLUSTER=1 hack/demo.sh  `make demo-cluster` (root): instead of phi-guard on the host, a
+#       real node (hack/node.sh) runs the Helm chart, unmodified but for the image built from
+#       this commit (hack/images.sh); the same scenario, denied through the in-cluster Service
 #
 # Steps: build phi-guard; start etcd + kube-apiserver + kube-controller-manager on 127.0.0.1
 # (hack/controlplane.sh, no nodes: Pods stay Pending); install phi-guard's CRD, baseline policy
@@ -11,6 +14,7 @@
 # running on the host; apply a PHI app that phi-guard rejects (kubectl's real error), then its
 # fixed version, which is admitted; summarize.
 # env: PHI_GUARD_TOOLS_BIN / KUBE_BIN  prebuilt tools (default: hack/build-tools.sh)
+#      NODE_BIN  with DEMO_CLUSTER=1: the node's binaries (default: hack/build-node.sh)
 #      DEMO_DIR  where state and logs go (default: a new temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +36,7 @@ stop_dir() {
     fi
     rm -f "$dir/phi-guard.pid"
   fi
+  if [ -f "$dir/node-mode" ]; then hack/node.sh stop "$dir" >/dev/null 2>&1 || true; fi
   hack/controlplane.sh stop "$dir" >/dev/null 2>&1 || true
 }
 
@@ -46,11 +51,18 @@ fi
 TOOLS_BIN=${PHI_GUARD_TOOLS_BIN:-${KUBE_BIN:-}}
 [ -n "$TOOLS_BIN" ] || TOOLS_BIN=$(hack/build-tools.sh | tail -n 1)
 
-say "Building phi-guard"
-cmd "cargo build --bin phi-guard"
-PHI_GUARD_BIN=$("$CARGO" build --locked --bin phi-guard --message-format=json-render-diagnostics \
-  | jq -r 'select(.reason == "compiler-artifact" and .target.name == "phi-guard" and .executable != null) | .executable' | tail -n 1)
-[ -x "$PHI_GUARD_BIN" ] || { log "ERROR: no phi-guard binary after the build"; exit 1; }
+CLUSTER=${DEMO_CLUSTER:-0}
+if [ "$CLUSTER" = 1 ]; then
+  [ "$(id -u)" = 0 ] || { log "ERROR: DEMO_CLUSTER=1 needs root (hack/node.sh: network, mounts, cgroups)"; exit 1; }
+  NODE_BIN=${NODE_BIN:-$(hack/build-node.sh | tail -n 1)}
+  export NODE_BIN
+else
+  say "Building phi-guard"
+  cmd "cargo build --bin phi-guard"
+  PHI_GUARD_BIN=$("$CARGO" build --locked --bin phi-guard --message-format=json-render-diagnostics \
+    | jq -r 'select(.reason == "compiler-artifact" and .target.name == "phi-guard" and .executable != null) | .executable' | tail -n 1)
+  [ -x "$PHI_GUARD_BIN" ] || { log "ERROR: no phi-guard binary after the build"; exit 1; }
+fi
 
 DIR=${DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/phi-guard-demo.XXXXXX")}
 mkdir -p "$DIR"
@@ -64,7 +76,11 @@ finish() {
     echo "  export KUBECONFIG=$DIR/admin.kubeconfig"
     echo "  alias kubectl=$KUBECTL"
     echo "  kubectl apply -f examples/demo/rejected/     # try your own manifests too"
-    echo "  phi-guard log: $DIR/phi-guard.log  (metrics: curl -s http://127.0.0.1:$ADMIN_PORT/metrics)"
+    if [ "${CLUSTER:-0}" = 1 ]; then
+      echo "  phi-guard: kubectl -n phi-guard get pods; kubectl -n phi-guard logs deploy/phi-guard"
+    else
+      echo "  phi-guard log: $DIR/phi-guard.log  (metrics: curl -s http://127.0.0.1:${ADMIN_PORT:-}/metrics)"
+    fi
     echo "  stop: hack/demo.sh stop $DIR"
     exit 0
   fi
@@ -84,8 +100,21 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say "Starting a local control plane (etcd, kube-apiserver, kube-controller-manager) in $DIR"
-KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
+if [ "$CLUSTER" = 1 ]; then
+  say "Building phi-guard's image from this commit (hack/images.sh: the Dockerfile's musl build, no Docker)"
+  KUBE_BIN=$TOOLS_BIN hack/images.sh "$DIR/images" > "$DIR/images.out"
+  while IFS='=' read -r key value; do
+    case "$key" in PHI_GUARD_IMAGE_REPOSITORY|PHI_GUARD_IMAGE_TAG|CURL_IMAGE|KUBECTL_IMAGE) export "$key=$value" ;; esac
+  done < "$DIR/images/images.env"
+  echo "  $PHI_GUARD_IMAGE_REPOSITORY:$PHI_GUARD_IMAGE_TAG"
+  say "Starting a control plane and a real node (containerd, kubelet, kube-proxy, CoreDNS) in $DIR"
+  touch "$DIR/node-mode"
+  NODE_IP=10.88.0.1 KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
+  hack/node.sh start "$DIR" "$DIR/images" > "$DIR/node-start.out"
+else
+  say "Starting a local control plane (etcd, kube-apiserver, kube-controller-manager) in $DIR"
+  KUBE_BIN=$TOOLS_BIN hack/controlplane.sh start "$DIR" > "$DIR/start.out"
+fi
 while IFS='=' read -r key value; do
   case "$key" in KUBECONFIG|KUBECTL|HELM|WEBHOOK_CERT|WEBHOOK_KEY|WEBHOOK_CA_BUNDLE) export "$key=$value" ;; esac
 done < "$DIR/env"
@@ -93,6 +122,22 @@ export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
 k version 2>/dev/null | sed 's/^/  /'
 
+if [ "$CLUSTER" = 1 ]; then
+  say "Installing the chart as a platform team does (its defaults; this commit's image, already on the node)"
+  cmd "helm install phi-guard charts/phi-guard -n phi-guard --create-namespace --wait --set image.repository=... --set image.tag=..."
+  "$HELM" upgrade --install phi-guard charts/phi-guard --namespace phi-guard --create-namespace \
+    --wait --timeout 240s \
+    --set "image.repository=$PHI_GUARD_IMAGE_REPOSITORY" --set "image.tag=$PHI_GUARD_IMAGE_TAG" \
+    --set image.pullPolicy=Never --set "helmTest.image=$CURL_IMAGE" \
+    --set "uninstall.removeWebhookFirst.image=$KUBECTL_IMAGE" > "$DIR/helm.out" 2>&1 \
+    || { cat "$DIR/helm.out" >&2; k -n phi-guard get pods -o wide >&2 || true; exit 1; }
+  cmd "kubectl -n phi-guard get pods -o wide"
+  k -n phi-guard get pods -o wide
+  running=$(k -n phi-guard get pods -l app.kubernetes.io/name=phi-guard --field-selector=status.phase=Running --no-headers 2>/dev/null | wc -l)
+  [ "$running" -ge 1 ] || { log "ERROR: no phi-guard pod Running"; exit 1; }
+  cmd "kubectl get validatingwebhookconfiguration phi-guard -o jsonpath='{.webhooks[0].clientConfig.service}'"
+  k get validatingwebhookconfiguration phi-guard -o jsonpath='{.webhooks[0].clientConfig.service}' && echo
+else
 free_port() {
   local p
   while :; do
@@ -123,6 +168,8 @@ for i in $(seq 1 300); do
 done
 echo "  ready"
 
+fi
+
 say "The clinic: a PHI namespace and two StorageClasses"
 cmd "kubectl apply -f $DEMO/cluster/"
 k apply -f "$DEMO/cluster/"
@@ -149,7 +196,11 @@ if ! k apply -f "$DEMO/fixed/"; then
 fi
 printf '%sadmitted%s\n' "$G" "$N"
 
-say "The Deployment's Pods are judged too (Pending: this control plane has no nodes)"
+if [ "$CLUSTER" = 1 ]; then
+  say "The Deployment's Pods are judged too (scheduled on the node; their app images are not on it)"
+else
+  say "The Deployment's Pods are judged too (Pending: this control plane has no nodes)"
+fi
 for _ in $(seq 1 40); do
   [ "$(k -n clinic get pods -l app=records-api --no-headers 2>/dev/null | wc -l)" -ge 2 ] && break
   sleep 0.5
@@ -160,6 +211,9 @@ failed=$(k -n clinic get events --field-selector reason=FailedCreate -o jsonpath
 [ -z "$failed" ] || { echo "FailedCreate events:"; echo "$failed"; }
 
 say "phi-guard's decision log (one line per review, no object contents)"
+if [ "$CLUSTER" = 1 ]; then
+  k -n phi-guard logs -l app.kubernetes.io/name=phi-guard --tail=-1 --prefix=false > "$DIR/phi-guard.log" 2>/dev/null || true
+fi
 if command -v jq >/dev/null; then
   grep '"review"' "$DIR/phi-guard.log" | grep -v '"dry_run":true' \
     | jq -r 'select(.namespace == "clinic") | "  \(.operation) \(.kind) \(.namespace)/\(.name): \(.decision)  \(.rules // "")"' 2>/dev/null | tail -n 12 || true
