@@ -101,7 +101,7 @@ impl Judging {
         self.inputs += 1;
         self.keep(&d)?;
         match take_input(d)? {
-            Input::Judged(p) => self.pending.push(p),
+            Input::Judged(p) => self.pending.push(*p),
             Input::Skipped(s) => self.skipped.push(s),
         }
         Ok(())
@@ -240,7 +240,7 @@ impl Pending {
 }
 
 enum Input {
-    Judged(Pending),
+    Judged(Box<Pending>),
     Skipped(Skipped),
 }
 
@@ -298,11 +298,11 @@ fn take_input(d: Document) -> Result<Input, CheckError> {
             message: m,
         }
     })?;
-    Ok(Input::Judged(Pending {
+    Ok(Input::Judged(Box::new(Pending {
         object,
         written_kind: (d.kind != kind.as_str()).then(|| d.kind.clone()),
         source: d.source,
-    }))
+    })))
 }
 
 /// An Argo Rollout that takes its pods from a Deployment (`spec.workloadRef`) has no pod

@@ -32,13 +32,11 @@ use super::lease::{self, Elector};
 use super::ClusterState;
 use crate::policy::{DefaultDenyStatus, NotIsolated, PolicySet};
 use crate::telemetry::{Metrics, Readiness};
+use crate::view::network_policy::{GENERATED_LABEL, GENERATED_VALUE};
 use crate::view::NetworkPolicyInfo;
 
 /// The generated NetworkPolicy's name.
 pub(crate) const POLICY_NAME: &str = "phi-guard-default-deny";
-/// The label that marks it (provenance: isolation is judged by content).
-pub(crate) const GENERATED_LABEL: &str = "phiguard.io/generated";
-pub(crate) const GENERATED_VALUE: &str = "default-deny";
 /// The Lease of the one writer, and its field manager.
 pub(crate) const LEASE_NAME: &str = "phi-guard-default-deny";
 const MANAGER: &str = "phi-guard-default-deny";
@@ -504,7 +502,7 @@ mod tests {
             POLICY_NAME,
             json!({"podSelector": {"matchLabels": {"app": "x"}}}),
         );
-        assert_eq!(found(&[taken.clone()]), Found::NameTaken);
+        assert_eq!(found(std::slice::from_ref(&taken)), Found::NameTaken);
         // ... unless the user's own policies isolate anyway.
         let both = np(
             "deny-all",

@@ -47,6 +47,11 @@ pub struct OpenRule {
     pub ports: String,
 }
 
+/// The label that marks phi-guard's generated default deny, and its value (provenance only:
+/// isolation is judged by content).
+pub(crate) const GENERATED_LABEL: &str = "phiguard.io/generated";
+pub(crate) const GENERATED_VALUE: &str = "default-deny";
+
 type Peer = k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 type Port = k8s_openapi::api::networking::v1::NetworkPolicyPort;
 
@@ -231,8 +236,8 @@ impl From<&NetworkPolicy> for NetworkPolicyInfo {
             .metadata
             .labels
             .as_ref()
-            .and_then(|l| l.get(crate::cluster::default_deny::GENERATED_LABEL))
-            .is_some_and(|v| v == crate::cluster::default_deny::GENERATED_VALUE);
+            .and_then(|l| l.get(GENERATED_LABEL))
+            .is_some_and(|v| v == GENERATED_VALUE);
         NetworkPolicyInfo {
             generated,
             egress_dns_rules,
