@@ -181,3 +181,12 @@ pub(crate) fn add_peer_authentication(state: &ClusterState, v: Value) {
         .peer_authentications
         .insert(pa.namespace.clone(), pa.name.clone(), pa);
 }
+
+/// Some reason of `rule`, for tests about findings in general rather than one shortfall.
+pub(crate) fn a_reason(rule: crate::verdict::RuleId) -> crate::verdict::Reason {
+    crate::verdict::Reason::ALL
+        .iter()
+        .copied()
+        .find(|r| r.rule() == rule)
+        .unwrap_or(crate::verdict::Reason::NoAuditSidecar)
+}

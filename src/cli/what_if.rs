@@ -476,11 +476,11 @@ mod tests {
     use super::*;
     use crate::cli::check::ObjectResult;
     use crate::fixtures::policy_with;
-    use crate::verdict::{Finding, RuleId};
+    use crate::verdict::Finding;
 
     fn finding(mode: Mode) -> Finding {
         let mut f = Finding::new(
-            RuleId::AuditSidecar,
+            crate::verdict::Reason::NoAuditSidecar,
             mode,
             "spec.template.spec.containers",
             "no approved audit sidecar",

@@ -420,7 +420,7 @@ mod tests {
 
     fn finding(rule: RuleId, mode: Mode, path: &str) -> Finding {
         let mut f = Finding::new(
-            rule,
+            crate::fixtures::a_reason(rule),
             mode,
             path,
             format!("{} missing", rule.as_str()),
@@ -826,7 +826,7 @@ mod tests {
                         let mut findings = Vec::new();
                         if i % 5 == 0 {
                             let mut f = Finding::new(
-                                RuleId::AuditSidecar,
+                                crate::verdict::Reason::NoAuditSidecar,
                                 Mode::Enforce,
                                 "spec.template.spec.containers",
                                 "Deployment records-api-123 runs no approved audit sidecar (fluent-bit, vector, otel-collector)",

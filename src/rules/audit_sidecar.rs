@@ -5,7 +5,7 @@
 use crate::object::{Container, Object, PodView, VolumeSource};
 use crate::policy::{image_has_digest, AuditSidecarConfig, Mode};
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 
 /// Where an approved-looking container sits in the pod spec.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -100,7 +100,7 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) ->
         for t in &targets {
             if !t.container.image.as_deref().is_some_and(image_has_digest) {
                 out.push(Finding::new(
-                    RuleId::AuditSidecar,
+                    Reason::SidecarNotPinned,
                     mode,
                     format!("{}.image", t.path(pod.spec_path)),
                     format!(
@@ -139,7 +139,7 @@ fn missing_finding(
             .find(|c| c.placement == Placement::Container)
         {
             return Finding::new(
-                RuleId::AuditSidecar,
+                Reason::SidecarBlocksCompletion,
                 cfg.mode,
                 c.path(sp),
                 format!(
@@ -163,7 +163,7 @@ fn missing_finding(
         .find(|c| c.placement == Placement::PlainInit)
     {
         return Finding::new(
-            RuleId::AuditSidecar,
+            Reason::InitSidecarNotRestarting,
             cfg.mode,
             format!("{}.restartPolicy", c.path(sp)),
             format!(
@@ -237,7 +237,7 @@ fn missing_finding(
         )
     };
     Finding::new(
-        RuleId::AuditSidecar,
+        Reason::NoAuditSidecar,
         cfg.mode,
         format!("{sp}.containers"),
         message,
@@ -319,24 +319,30 @@ fn shared_volume_finding(
     } else {
         format!("application container(s) {}", app_names.join(", "))
     };
-    let message = if host_path_shared.is_empty() {
-        format!(
+    let (reason, message) = if host_path_shared.is_empty() {
+        (
+            Reason::NoSharedLogVolume,
+            format!(
             "{}: audit sidecar {} shares no writable log volume with {apps_text}, so it cannot \
              read their log files.",
             w.display(),
             first.describe()
+        ),
         )
     } else {
-        format!(
+        (
+            Reason::HostPathLogVolume,
+            format!(
             "{}: audit sidecar {} shares only hostPath volume(s) {} with {apps_text}; hostPath \
              puts PHI logs on the node's disk outside the pod, so it does not count.",
             w.display(),
             first.describe(),
             host_path_shared.join(", ")
+        ),
         )
     };
     Some(Finding::new(
-        RuleId::AuditSidecar,
+        reason,
         mode,
         format!("{}.volumeMounts", first.path(pod.spec_path)),
         message,
@@ -356,6 +362,7 @@ mod tests {
     use crate::fixtures;
     use crate::object::Kind;
     use crate::policy::{hipaa_baseline, CheckLevel, Policy};
+    use crate::verdict::RuleId;
     use serde_json::{json, Value};
 
     const DIGEST: &str = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -3,6 +3,7 @@ use crate::cluster::ClusterState;
 use crate::fixtures::{self, add_pv, add_storage_class};
 use crate::object::Kind;
 use crate::policy::{EncryptionAtRestSpec, Policy};
+use crate::verdict::RuleId;
 use serde_json::{json, Value};
 
 const NS: &str = "phi";

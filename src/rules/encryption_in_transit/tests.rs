@@ -3,6 +3,7 @@ use crate::cluster::ClusterState;
 use crate::fixtures::{self, add_peer_authentication, labels, peer_authentication, PHI};
 use crate::object::Kind;
 use crate::policy::{EncryptionInTransitSpec, Mode, Policy};
+use crate::verdict::RuleId;
 use crate::view::CertificateInfo;
 use serde_json::{json, Value};
 
