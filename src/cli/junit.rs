@@ -159,7 +159,7 @@ fn write_case(out: &mut String, c: &Case<'_>) {
 
 fn finding_text(f: &FindingResult) -> String {
     format!(
-        "{} {} ({}) at {}: {}\n  fix: {}\n",
-        f.mode, f.rule, f.citation, f.path, f.message, f.remediation
+        "{} {} [{}] ({}) at {}: {}\n  fix: {}\n",
+        f.mode, f.rule, f.reason, f.citation, f.path, f.message, f.remediation
     )
 }

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::object::Kind;
 use crate::policy::{Mode, Policy};
-use crate::verdict::{Decision, RuleId, Severity};
+use crate::verdict::{Decision, Reason, RuleId, Severity};
 
 /// Results per report before its shard splits (the default of `--audit-report-max-results`).
 pub(crate) const MAX_RESULTS: usize = 400;
@@ -89,6 +89,8 @@ pub(crate) struct RuleResult {
     pub(crate) message: String,
     /// Field paths of the findings.
     pub(crate) paths: Vec<String>,
+    /// The findings' distinct reason codes, first seen first (the first is the message's).
+    pub(crate) reasons: Vec<Reason>,
 }
 
 /// The results a decision gives, per policy and rule: a result for every rule with findings,
@@ -122,6 +124,7 @@ pub(crate) fn results_of(
                         severity: p.severity(rule),
                         message: format!("meets {} ({})", rule.as_str(), rule.citation()),
                         paths: Vec::new(),
+                        reasons: Vec::new(),
                     });
                 }
                 continue;
@@ -146,6 +149,12 @@ pub(crate) fn results_of(
                 severity: p.severity(rule),
                 message,
                 paths: found.iter().map(|f| f.path.clone()).collect(),
+                reasons: found.iter().fold(Vec::new(), |mut v, f| {
+                    if !v.contains(&f.reason) {
+                        v.push(f.reason);
+                    }
+                    v
+                }),
             });
         }
     }
@@ -215,6 +224,11 @@ fn result_json(ns: &str, o: &ObjectResults, r: &RuleResult, since: i64) -> Value
     }
     if !r.paths.is_empty() {
         props.insert("paths".into(), json!(r.paths.join(", ")));
+    }
+    if !r.reasons.is_empty() {
+        // PolicyReport properties are strings: the codes, comma-separated.
+        let codes: Vec<&str> = r.reasons.iter().map(|c| c.as_str()).collect();
+        props.insert("reason".into(), json!(codes.join(",")));
     }
     let mut resource = json!({
         "apiVersion": o.api_version,
@@ -488,6 +502,7 @@ mod tests {
             severity: Severity::Medium,
             message: "no audit sidecar".into(),
             paths: vec!["spec.template.spec.containers".into()],
+            reasons: vec![Reason::NoAuditSidecar],
         }
     }
 
