@@ -120,6 +120,14 @@ fn every_reasons_wording_is_pinned_once() {
             observed.contains_key(code)
         );
     }
+    let rules_doc = std::fs::read_to_string(root().join("docs/rules.md")).expect("docs/rules.md");
+    for r in Reason::ALL {
+        assert!(
+            rules_doc.contains(&format!("| `{}` |", r.as_str())),
+            "docs/rules.md does not list reason {}",
+            r.as_str()
+        );
+    }
     for (code, _) in NOT_YET_PINNED {
         assert!(
             Reason::ALL.iter().any(|r| r.as_str() == *code),
