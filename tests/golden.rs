@@ -19,37 +19,91 @@ use serde_json::Value;
 /// Reasons the fixtures do not reach yet, each with why; a reason leaves this list when a
 /// fixture reaches it (the test fails while it is in both).
 const NOT_YET_PINNED: &[(&str, &str)] = &[
-    ("operator-node-disk", "needs an operator's resource (tests in rules::encryption_at_rest)"),
-    ("inline-csi-driver-not-allowed", "needs a policy restricting inline CSI drivers"),
-    ("unprovable-volume-source", "needs a PersistentVolume in the cluster state"),
-    ("provider-default-not-attested", "needs a cloud StorageClass relying on provider defaults"),
+    (
+        "operator-node-disk",
+        "needs an operator's resource (tests in rules::encryption_at_rest)",
+    ),
+    (
+        "inline-csi-driver-not-allowed",
+        "needs a policy restricting inline CSI drivers",
+    ),
+    (
+        "unprovable-volume-source",
+        "needs a PersistentVolume in the cluster state",
+    ),
+    (
+        "provider-default-not-attested",
+        "needs a cloud StorageClass relying on provider defaults",
+    ),
     ("node-disk-not-attested", "needs a local-disk StorageClass"),
     ("operator-plaintext", "needs an operator's resource"),
-    ("tls-switched-off", "needs a container configured with TLS off"),
+    (
+        "tls-switched-off",
+        "needs a container configured with TLS off",
+    ),
     ("allow-all-ingress", "needs an allow-all NetworkPolicy"),
     ("allow-all-egress", "needs an allow-all NetworkPolicy"),
     ("no-default-deny", "needs a policy requiring a default deny"),
-    ("isolation-removed", "judged on a NetworkPolicy UPDATE or DELETE, not by check"),
-    ("isolation-opened", "judged on a NetworkPolicy UPDATE, not by check"),
-    ("init-sidecar-not-restarting", "needs an init container running an approved image"),
-    ("no-audit-sidecar", "reached by examples/broken (tests/cli.rs)"),
+    (
+        "isolation-removed",
+        "judged on a NetworkPolicy UPDATE or DELETE, not by check",
+    ),
+    (
+        "isolation-opened",
+        "judged on a NetworkPolicy UPDATE, not by check",
+    ),
+    (
+        "init-sidecar-not-restarting",
+        "needs an init container running an approved image",
+    ),
+    (
+        "no-audit-sidecar",
+        "reached by examples/broken (tests/cli.rs)",
+    ),
     ("no-shared-log-volume", "needs the log-volume check enabled"),
     ("host-path-log-volume", "needs the log-volume check enabled"),
     ("operator-no-sidecar-field", "needs an operator's resource"),
     ("operator-no-sidecar", "needs an operator's resource"),
     ("operator-drops-phi-label", "needs an operator's resource"),
     ("phi-label-removed", "judged on UPDATE, not by check"),
-    ("phi-label-removed-uncovered", "judged on UPDATE, not by check"),
-    ("namespace-label-removed", "judged on a Namespace UPDATE, not by check"),
-    ("namespace-declassifies-pods", "judged on a Namespace UPDATE, not by check"),
-    ("labeling-over-failing-workloads", "judged on a Namespace UPDATE, not by check"),
-    ("labeling-failing-workload", "judged on a Namespace UPDATE, not by check"),
-    ("labeling-more-failing", "judged on a Namespace UPDATE, not by check"),
-    ("labeling-unreadable", "judged on a Namespace UPDATE, not by check"),
+    (
+        "phi-label-removed-uncovered",
+        "judged on UPDATE, not by check",
+    ),
+    (
+        "namespace-label-removed",
+        "judged on a Namespace UPDATE, not by check",
+    ),
+    (
+        "namespace-declassifies-pods",
+        "judged on a Namespace UPDATE, not by check",
+    ),
+    (
+        "labeling-over-failing-workloads",
+        "judged on a Namespace UPDATE, not by check",
+    ),
+    (
+        "labeling-failing-workload",
+        "judged on a Namespace UPDATE, not by check",
+    ),
+    (
+        "labeling-more-failing",
+        "judged on a Namespace UPDATE, not by check",
+    ),
+    (
+        "labeling-unreadable",
+        "judged on a Namespace UPDATE, not by check",
+    ),
     ("host-process", "Windows pods"),
     ("no-authorization-policy", "needs a meshed pod"),
-    ("disruption-budget-allows-all", "needs a PodDisruptionBudget"),
-    ("no-backup-schedule", "needs Velero installed (a Schedule in the cluster state)"),
+    (
+        "disruption-budget-allows-all",
+        "needs a PodDisruptionBudget",
+    ),
+    (
+        "no-backup-schedule",
+        "needs Velero installed (a Schedule in the cluster state)",
+    ),
     ("excluded-from-backup", "needs Velero installed"),
     ("volume-excluded-from-backup", "needs Velero installed"),
 ];
@@ -75,7 +129,12 @@ fn observed() -> BTreeMap<String, String> {
         ])
         .output()
         .expect("run phi-guard");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let mut table = BTreeMap::new();
     for r in report["results"].as_array().expect("results") {

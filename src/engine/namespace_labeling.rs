@@ -601,7 +601,12 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].mode, Mode::Warn);
-        assert!(f[0].message.contains("could not read the workloads"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::LabelingUnreadable,
+            "{}",
+            f[0].message
+        );
         let f = namespace_labeling(
             &old,
             &new,

@@ -474,7 +474,12 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Enforce);
         assert_eq!(f[0].path, "spec.template.spec.containers[1]");
-        assert!(f[0].message.contains("never complete"), "{}", f[0].message);
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::SidecarBlocksCompletion,
+            "{}",
+            f[0].message
+        );
         assert!(f[0]
             .remediation
             .contains("spec.template.spec.initContainers"));
@@ -591,7 +596,12 @@ mod tests {
         assert_eq!(f[0].mode, Mode::Warn);
         assert_eq!(f[0].path, "spec.initContainers[0].image");
         assert!(f[0].message.contains("native sidecar fluent-bit"));
-        assert!(f[0].message.contains("@sha256:"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::SidecarNotPinned,
+            "{}",
+            f[0].message
+        );
 
         // A malformed digest is not a pin.
         let w = pod_spec(

@@ -396,7 +396,12 @@ mod tests {
         assert_eq!(f[0].mode, Mode::Enforce);
         assert_eq!(f[0].path, "metadata.labels");
         assert!(f[0].message.contains("namespace phi"), "{}", f[0].message);
-        assert!(f[0].message.contains("for Ingress"), "{}", f[0].message);
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::IngressNotIsolated,
+            "{}",
+            f[0].message
+        );
         assert!(
             f[0].message.contains("no NetworkPolicies"),
             "{}",
@@ -484,7 +489,12 @@ mod tests {
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Enforce);
-        assert!(f[0].message.contains("for Ingress"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::IngressNotIsolated,
+            "{}",
+            f[0].message
+        );
         assert!(
             f[0].message
                 .contains("egress-lockdown selects the pods only for Egress"),
@@ -505,7 +515,12 @@ mod tests {
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Warn);
-        assert!(f[0].message.contains("for Egress"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::EgressNotIsolated,
+            "{}",
+            f[0].message
+        );
         assert!(f[0]
             .message
             .contains("ingress selects the pods only for Ingress"));
@@ -583,7 +598,12 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Warn);
         assert_eq!(f[0].path, "metadata.namespace");
-        assert!(f[0].message.contains("no default deny"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::NoDefaultDeny,
+            "{}",
+            f[0].message
+        );
         assert!(f[0].remediation.contains("default-deny-all"));
     }
 
