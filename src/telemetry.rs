@@ -157,7 +157,7 @@ impl Metrics {
         let findings = Family::<Labels6, Counter>::default();
         registry.register(
             "findings",
-            "Findings by policy, rule, mode, kind and operation",
+            "Findings by policy, rule, reason code, mode, kind and operation",
             findings.clone(),
         );
         let bad_requests = Family::default();
