@@ -483,6 +483,11 @@ mod tests {
         assert_eq!(sidecar.outcome, PolicyResult::Fail);
         assert!(seg.message.ends_with("(and 1 more)"), "{}", seg.message);
         assert_eq!(seg.paths.len(), 2);
+        // Two findings of one reason: the code once.
+        assert_eq!(
+            seg.reasons,
+            [crate::fixtures::a_reason(RuleId::NetworkSegmentation)]
+        );
         let with_passes = results_of(&d, &all, true);
         assert_eq!(with_passes.len(), 4);
         let warn_policy = p(|s| s.mode = Mode::Warn);
@@ -552,6 +557,7 @@ mod tests {
             r["results"][0]["properties"]["citation"],
             "45 CFR 164.312(b)"
         );
+        assert_eq!(r["results"][0]["properties"]["reason"], "no-audit-sidecar");
         assert!(namespace_reports("db", &[], MAX_RESULTS).is_empty());
         // Same input, same report: nothing to rewrite.
         assert_eq!(reports, namespace_reports("db", &objects(3), MAX_RESULTS));
