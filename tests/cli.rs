@@ -1714,9 +1714,9 @@ fn junit_has_a_test_case_per_object_and_a_failure_per_denial() {
     assert!(failure.text.contains(
         r#"spec.template.metadata.annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]"#
     ));
-    assert!(failure
-        .text
-        .contains(&format!("Warn audit-sidecar ({AUDIT})")));
+    assert!(failure.text.contains(&format!(
+        "Warn audit-sidecar [sidecar-not-pinned] ({AUDIT})"
+    )));
     assert!(failure
         .text
         .contains("fix: Pin the image by digest (`<repository>:<tag>@sha256:"));
