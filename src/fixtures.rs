@@ -181,3 +181,129 @@ pub(crate) fn add_peer_authentication(state: &ClusterState, v: Value) {
         .peer_authentications
         .insert(pa.namespace.clone(), pa.name.clone(), pa);
 }
+
+/// Some reason of `rule`, for tests about findings in general rather than one shortfall.
+pub(crate) fn a_reason(rule: crate::verdict::RuleId) -> crate::verdict::Reason {
+    crate::verdict::Reason::ALL
+        .iter()
+        .copied()
+        .find(|r| r.rule() == rule)
+        .unwrap_or(crate::verdict::Reason::NoAuditSidecar)
+}
+
+/// A scripted Kubernetes API server for fast tests of code that calls it (no control plane):
+/// a `kube::Client` whose requests are recorded and answered in order from a script, as
+/// kube-rs's own tests do with `tower_test::mock` (here a `tower::service_fn`, so no extra
+/// dependency). A request past the end of the script, or one whose method or path differs from
+/// the step's, is answered 599 and recorded, so the test's assertions on `requests()` fail with
+/// what was actually sent.
+pub(crate) mod mock_api {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::BodyExt;
+    use hyper::{Request, Response};
+    use kube::client::Body;
+    use serde_json::Value;
+
+    /// One expected request and its answer.
+    pub(crate) struct Step {
+        pub(crate) method: &'static str,
+        /// The request's path (query string excluded) must equal this.
+        pub(crate) path: String,
+        pub(crate) status: u16,
+        pub(crate) body: Value,
+    }
+
+    pub(crate) fn step(method: &'static str, path: &str, status: u16, body: Value) -> Step {
+        Step {
+            method,
+            path: path.to_string(),
+            status,
+            body,
+        }
+    }
+
+    /// A request as the server saw it.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Seen {
+        pub(crate) method: String,
+        pub(crate) path: String,
+        pub(crate) query: String,
+        pub(crate) body: Value,
+    }
+
+    /// An API status object, as the API server sends with an error code.
+    pub(crate) fn status(code: u16, reason: &str) -> Value {
+        serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("mock {reason}"), "reason": reason, "code": code
+        })
+    }
+
+    pub(crate) struct MockApi {
+        seen: Arc<Mutex<Vec<Seen>>>,
+        left: Arc<Mutex<VecDeque<Step>>>,
+    }
+
+    impl MockApi {
+        /// A client talking to a server that answers `script` in order.
+        pub(crate) fn new(script: Vec<Step>) -> (kube::Client, MockApi) {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let left = Arc::new(Mutex::new(VecDeque::from(script)));
+            let (s, l) = (seen.clone(), left.clone());
+            let svc = tower::service_fn(move |req: Request<Body>| {
+                let (s, l) = (s.clone(), l.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let bytes = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let seen = Seen {
+                        method: parts.method.to_string(),
+                        path: parts.uri.path().to_string(),
+                        query: parts.uri.query().unwrap_or_default().to_string(),
+                        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    };
+                    let next = l.lock().map(|mut q| q.pop_front()).ok().flatten();
+                    let (code, answer) = match next {
+                        Some(st) if st.method == seen.method && st.path == seen.path => {
+                            (st.status, st.body)
+                        }
+                        _ => (599, status(599, "Unexpected")),
+                    };
+                    if let Ok(mut v) = s.lock() {
+                        v.push(seen);
+                    }
+                    let resp = Response::builder()
+                        .status(code)
+                        .header("content-type", "application/json")
+                        .body(Body::from(serde_json::to_vec(&answer).unwrap_or_default()))
+                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(resp)
+                }
+            });
+            (kube::Client::new(svc, "default"), MockApi { seen, left })
+        }
+
+        /// Every request so far, in order.
+        pub(crate) fn requests(&self) -> Vec<Seen> {
+            self.seen.lock().map(|v| v.clone()).unwrap_or_default()
+        }
+
+        /// `METHOD path` of every request, for compact assertions.
+        pub(crate) fn calls(&self) -> Vec<String> {
+            self.requests()
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect()
+        }
+
+        /// Steps of the script not reached.
+        pub(crate) fn unused(&self) -> usize {
+            self.left.lock().map(|q| q.len()).unwrap_or(0)
+        }
+    }
+}

@@ -60,7 +60,7 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
 ];
 
 type Labels3 = [(&'static str, String); 3];
-type Labels5 = [(&'static str, String); 5];
+type Labels6 = [(&'static str, String); 6];
 
 /// Every metric phi-guard exports, registered once.
 pub struct Metrics {
@@ -70,7 +70,7 @@ pub struct Metrics {
     /// Reviews by outcome (`allowed`, `denied`, `invalid`), kind and operation.
     pub reviews: Family<Labels3, Counter>,
     /// Findings by policy, rule, mode, kind and operation.
-    pub findings: Family<Labels5, Counter>,
+    pub findings: Family<Labels6, Counter>,
     /// Requests rejected before a review (bad body, wrong content type ...), by HTTP status.
     pub bad_requests: Family<[(&'static str, String); 1], Counter>,
     /// Objects held per kind in the watch caches.
@@ -156,10 +156,10 @@ impl Metrics {
             "Admission reviews by decision (allowed, denied, invalid), kind and operation",
             reviews.clone(),
         );
-        let findings = Family::<Labels5, Counter>::default();
+        let findings = Family::<Labels6, Counter>::default();
         registry.register(
             "findings",
-            "Findings by policy, rule, mode, kind and operation",
+            "Findings by policy, rule, reason code, mode, kind and operation",
             findings.clone(),
         );
         let bad_requests = Family::default();
@@ -421,12 +421,20 @@ impl Metrics {
             .inc();
     }
 
-    /// Count one finding.
-    pub fn finding(&self, policy: &str, rule: &str, mode: &str, kind: &str, operation: &str) {
+    /// Count one finding, by its rule and reason code (never its message).
+    pub fn finding(
+        &self,
+        policy: &str,
+        (rule, reason): (&str, &str),
+        mode: &str,
+        kind: &str,
+        operation: &str,
+    ) {
         self.findings
             .get_or_create(&[
                 ("policy", policy.to_string()),
                 ("rule", rule.to_string()),
+                ("reason", reason.to_string()),
                 ("mode", mode.to_string()),
                 ("kind", kind.to_string()),
                 ("operation", operation.to_string()),
@@ -666,7 +674,7 @@ mod tests {
         m.review("denied", "Deployment", "CREATE");
         m.finding(
             "hipaa-baseline",
-            "encryption-at-rest",
+            ("encryption-at-rest", "unencrypted-storage-class"),
             "Enforce",
             "Deployment",
             "CREATE",
@@ -675,7 +683,9 @@ mod tests {
         let text = m.encode();
         assert!(text.contains("phi_guard_review_duration_seconds_bucket{le=\"0.00025\"} 1"));
         assert!(text.contains("phi_guard_reviews_total{decision=\"denied\""));
-        assert!(text.contains("phi_guard_findings_total{policy=\"hipaa-baseline\""));
+        assert!(text.contains(
+            "phi_guard_findings_total{policy=\"hipaa-baseline\",rule=\"encryption-at-rest\",reason=\"unencrypted-storage-class\""
+        ));
         assert!(text.contains("phi_guard_cache_objects{kind=\"Pod\"} 3"));
         assert!(text.contains("phi_guard_policies{state=\"active\"} 1"));
     }

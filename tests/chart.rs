@@ -1364,7 +1364,13 @@ fn grafana_dashboard_queries_only_exported_metrics() {
     let m = phi_guard::telemetry::Metrics::new();
     // Families print only once they have a series: give each labelled one a sample.
     m.review("allowed", "Pod", "CREATE");
-    m.finding("p", "audit-sidecar", "Enforce", "Pod", "CREATE");
+    m.finding(
+        "p",
+        ("audit-sidecar", "no-audit-sidecar"),
+        "Enforce",
+        "Pod",
+        "CREATE",
+    );
     m.confirm("ok", 0.01);
     m.report_write("apply");
     m.count_webhook_drift("deleted");

@@ -941,7 +941,7 @@ async fn metrics_health_and_readiness() {
         "phi_guard_review_duration_seconds_count 2",
         "phi_guard_reviews_total{decision=\"denied\",kind=\"Deployment\",operation=\"CREATE\"} 1",
         "phi_guard_reviews_total{decision=\"allowed\",kind=\"Deployment\",operation=\"CREATE\"} 1",
-        "phi_guard_findings_total{policy=\"hipaa-baseline\",rule=\"audit-sidecar\",mode=\"Enforce\",kind=\"Deployment\",operation=\"CREATE\"}",
+        "phi_guard_findings_total{policy=\"hipaa-baseline\",rule=\"audit-sidecar\",reason=\"no-audit-sidecar\",mode=\"Enforce\",kind=\"Deployment\",operation=\"CREATE\"}",
         "phi_guard_cache_objects{kind=\"Namespace\"} 2",
         "phi_guard_cache_objects{kind=\"StorageClass\"} 2",
         "phi_guard_tls_cert_expiry_timestamp_seconds ",

@@ -427,6 +427,7 @@ mod tests {
             severity: Severity::Medium,
             message: String::new(),
             paths: Vec::new(),
+            reasons: Vec::new(),
         };
         (r, 0)
     }

@@ -203,3 +203,168 @@ impl Writer {
         self.status.retain(|n, _| summaries.contains_key(n));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixtures::mock_api::{status, step, MockApi};
+
+    const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/policyreports";
+
+    fn report_path(ns: &str, name: &str) -> String {
+        format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports/{name}")
+    }
+
+    fn report(ns: &str, name: &str, fail: i64) -> Value {
+        json!({
+            "apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+            "metadata": {"name": name, "namespace": ns,
+                         "labels": {MANAGED_LABEL: MANAGED_VALUE}},
+            "summary": {"fail": fail}, "results": []
+        })
+    }
+
+    fn list(items: Vec<Value>) -> Value {
+        json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+               "metadata": {"resourceVersion": "1"}, "items": items})
+    }
+
+    fn desired(ns: &str, name: &str, fail: i64) -> BTreeMap<String, Value> {
+        BTreeMap::from([(name.to_string(), report(ns, name, fail))])
+    }
+
+    #[tokio::test]
+    async fn reports_are_applied_once_and_stale_ones_deleted() {
+        let m = Metrics::new();
+        let (client, api) = MockApi::new(vec![
+            step("GET", REPORTS, 200, list(vec![report("a", "old", 1)])),
+            step(
+                "DELETE",
+                &report_path("a", "old"),
+                200,
+                status(200, "Deleted"),
+            ),
+            step(
+                "PATCH",
+                &report_path("a", "new"),
+                200,
+                report("a", "new", 2),
+            ),
+        ]);
+        let mut w = Writer::new(client);
+        w.write_namespace("a", desired("a", "new", 2), &m).await;
+        // Unchanged results: no request at all.
+        w.write_namespace("a", desired("a", "new", 2), &m).await;
+        assert_eq!(api.unused(), 0);
+        let seen = api.requests();
+        assert_eq!(seen.len(), 3, "{:?}", api.calls());
+        assert!(
+            seen[0].query.contains("labelSelector="),
+            "only phi-guard's own reports are listed: {}",
+            seen[0].query
+        );
+        assert!(
+            seen[2].query.contains("fieldManager=phi-guard-audit")
+                && seen[2].query.contains("force=true"),
+            "server-side apply as phi-guard-audit: {}",
+            seen[2].query
+        );
+        assert_eq!(seen[2].body["summary"]["fail"], 2);
+    }
+
+    #[tokio::test]
+    async fn a_report_already_gone_is_forgotten_and_a_failed_delete_relists() {
+        let m = Metrics::new();
+        let (client, api) = MockApi::new(vec![
+            step(
+                "GET",
+                REPORTS,
+                200,
+                list(vec![report("a", "x", 1), report("a", "y", 1)]),
+            ),
+            step(
+                "DELETE",
+                &report_path("a", "x"),
+                404,
+                status(404, "NotFound"),
+            ),
+            step(
+                "DELETE",
+                &report_path("a", "y"),
+                500,
+                status(500, "InternalError"),
+            ),
+            // What the API server holds is uncertain after a failure: listed again.
+            step("GET", REPORTS, 200, list(vec![report("a", "y", 1)])),
+            step(
+                "DELETE",
+                &report_path("a", "y"),
+                200,
+                status(200, "Deleted"),
+            ),
+        ]);
+        let mut w = Writer::new(client);
+        w.write_namespace("a", BTreeMap::new(), &m).await;
+        w.write_namespace("a", BTreeMap::new(), &m).await;
+        assert_eq!(api.unused(), 0, "{:?}", api.calls());
+        assert_eq!(api.requests().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn without_the_policy_report_crd_nothing_is_written() {
+        let m = Metrics::new();
+        let (client, api) = MockApi::new(vec![
+            step("GET", REPORTS, 404, status(404, "NotFound")),
+            step("GET", REPORTS, 404, status(404, "NotFound")),
+        ]);
+        let mut w = Writer::new(client);
+        w.write_namespace("a", desired("a", "r", 1), &m).await;
+        w.write_namespace("a", desired("a", "r", 1), &m).await;
+        assert_eq!(
+            api.calls(),
+            [format!("GET {REPORTS}"), format!("GET {REPORTS}")],
+            "listed again each time (the CRD may be installed later), never written"
+        );
+    }
+
+    #[tokio::test]
+    async fn policy_status_is_patched_when_counts_change_and_retried_after_an_error() {
+        const STATUS: &str = "/apis/phiguard.io/v1alpha1/phipolicies/p/status";
+        const BASELINE: &str = "/apis/phiguard.io/v1alpha1/phipolicies/hipaa-baseline/status";
+        let (client, api) = MockApi::new(vec![
+            // The built-in baseline has no object: 404 is accepted, not retried.
+            step("PATCH", BASELINE, 404, status(404, "NotFound")),
+            step("PATCH", STATUS, 500, status(500, "InternalError")),
+            step("PATCH", STATUS, 200, json!({})),
+        ]);
+        let mut w = Writer::new(client);
+        let s = Summary {
+            judged: 5,
+            violating: 2,
+            excepted: 1,
+            by_rule: BTreeMap::from([("audit-sidecar".to_string(), 2)]),
+        };
+        let all = BTreeMap::from([
+            ("hipaa-baseline".to_string(), s.clone()),
+            ("p".to_string(), s),
+        ]);
+        w.write_policy_status(&all, false).await;
+        w.write_policy_status(&all, false).await;
+        // Written and unchanged: nothing more until a full sweep.
+        w.write_policy_status(&all, false).await;
+        assert_eq!(api.unused(), 0, "{:?}", api.calls());
+        let seen = api.requests();
+        assert_eq!(seen.len(), 3, "{:?}", api.calls());
+        let audit = &seen[2].body["status"]["audit"];
+        assert_eq!(audit["judged"], 5);
+        assert_eq!(audit["compliant"], 2);
+        assert_eq!(audit["violationsByRule"]["audit-sidecar"], 2);
+        assert!(
+            seen[2].query.contains("fieldManager=phi-guard-audit"),
+            "{}",
+            seen[2].query
+        );
+    }
+}

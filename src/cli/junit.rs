@@ -2,7 +2,8 @@
 //! reports, Jenkins, Azure Pipelines) render. One `<testsuite>` per input file (as Checkov
 //! groups by file), one `<testcase>` per object: `classname` is `Kind/namespace`, `name` the
 //! object's name. An object the webhook would deny has a `<failure>` whose message counts the
-//! Enforce findings and whose text lists every finding (path, citation, message, fix); Warn and
+//! Enforce findings and whose text lists every finding (rule, reason code, path, citation,
+//! message, fix); Warn and
 //! Audit findings of an admitted object go to `<system-out>`. Objects without a verdict (read as
 //! cluster state, kinds not judged) and skipped files are `<skipped/>` test cases.
 
@@ -159,7 +160,7 @@ fn write_case(out: &mut String, c: &Case<'_>) {
 
 fn finding_text(f: &FindingResult) -> String {
     format!(
-        "{} {} ({}) at {}: {}\n  fix: {}\n",
-        f.mode, f.rule, f.citation, f.path, f.message, f.remediation
+        "{} {} [{}] ({}) at {}: {}\n  fix: {}\n",
+        f.mode, f.rule, f.reason, f.citation, f.path, f.message, f.remediation
     )
 }

@@ -92,6 +92,9 @@ pub struct ObjectResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingResult {
     pub rule: &'static str,
+    /// The finding's stable reason code (`verdict::Reason`), added after `rule`: consumers of
+    /// the JSON output that ignore unknown fields read it unchanged.
+    pub reason: &'static str,
     pub citation: &'static str,
     pub path: String,
     pub message: String,
@@ -118,6 +121,7 @@ pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectRes
             .iter()
             .map(|f| FindingResult {
                 rule: f.rule.as_str(),
+                reason: f.reason.as_str(),
                 citation: f.citation,
                 path: f.path.clone(),
                 message: f.message.clone(),

@@ -68,6 +68,7 @@ pub(crate) fn render(report: &Report, stdin: StdinText<'_>, plan: &Plan) -> Valu
                     "phiGuardFinding/v1": fingerprint(&[&r.kind, &r.namespace, &r.name, f.rule, &f.path]),
                 },
                 "properties": {
+                    "reason": f.reason,
                     "path": f.path,
                     "mode": f.mode,
                     "citation": f.citation,

@@ -94,6 +94,8 @@ pub enum NextRollout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingChange {
     pub rule: &'static str,
+    /// The finding's reason code (`verdict::Reason`).
+    pub reason: &'static str,
     pub path: String,
     pub message: String,
     /// Its mode in force (`null`: not found now).
@@ -205,30 +207,40 @@ pub(crate) fn compare(c: &Compared, source: String) -> WhatIf {
     }
 }
 
-/// Findings keyed as the UPDATE semantics match them (rule, path, message): those in one
-/// judgment only, and those whose mode differs. An excepted finding counts in its mode.
+/// Findings keyed as the UPDATE semantics match them (`Finding::key`: rule, reason, path and
+/// subject, not the wording): those in one judgment only, and those whose mode differs. An
+/// excepted finding counts in its mode; the message shown is the proposal's when it has one.
 fn finding_changes(before: &Decision, after: &Decision) -> Vec<FindingChange> {
-    type Key<'a> = (&'static str, &'a str, &'a str);
-    let mut both: BTreeMap<Key<'_>, (Option<&'static str>, Option<&'static str>)> = BTreeMap::new();
+    type Key<'a> = (&'static str, &'static str, &'a str, &'a str);
+    type Modes<'a> = (Option<&'static str>, Option<&'static str>, &'a str);
+    let key = |f: &'_ crate::verdict::Finding| -> (&'static str, &'static str) {
+        (f.rule.as_str(), f.reason.as_str())
+    };
+    let mut both: BTreeMap<Key<'_>, Modes<'_>> = BTreeMap::new();
     for f in &before.findings {
-        both.entry((f.rule.as_str(), &f.path, &f.message))
-            .or_default()
-            .0 = Some(f.mode.as_str());
+        let (rule, reason) = key(f);
+        let e = both.entry((rule, reason, &f.path, &f.subject)).or_default();
+        e.0 = Some(f.mode.as_str());
+        e.2 = &f.message;
     }
     for f in &after.findings {
-        both.entry((f.rule.as_str(), &f.path, &f.message))
-            .or_default()
-            .1 = Some(f.mode.as_str());
+        let (rule, reason) = key(f);
+        let e = both.entry((rule, reason, &f.path, &f.subject)).or_default();
+        e.1 = Some(f.mode.as_str());
+        e.2 = &f.message;
     }
     both.into_iter()
-        .filter(|(_, (b, a))| b != a)
-        .map(|((rule, path, message), (before, after))| FindingChange {
-            rule,
-            path: path.to_string(),
-            message: message.to_string(),
-            before,
-            after,
-        })
+        .filter(|(_, (b, a, _))| b != a)
+        .map(
+            |((rule, reason, path, _), (before, after, message))| FindingChange {
+                rule,
+                reason,
+                path: path.to_string(),
+                message: message.to_string(),
+                before,
+                after,
+            },
+        )
         .collect()
 }
 
@@ -476,11 +488,11 @@ mod tests {
     use super::*;
     use crate::cli::check::ObjectResult;
     use crate::fixtures::policy_with;
-    use crate::verdict::{Finding, RuleId};
+    use crate::verdict::Finding;
 
     fn finding(mode: Mode) -> Finding {
         let mut f = Finding::new(
-            RuleId::AuditSidecar,
+            crate::verdict::Reason::NoAuditSidecar,
             mode,
             "spec.template.spec.containers",
             "no approved audit sidecar",

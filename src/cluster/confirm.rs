@@ -423,3 +423,107 @@ fn describe(l: &Lookups) -> String {
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixtures::mock_api::{status, step, MockApi};
+
+    fn confirmer(client: Client) -> Confirmer {
+        Confirmer::new(client, DEFAULT_CONFIRM_TIMEOUT)
+    }
+
+    fn namespaces(names: &[&str]) -> Lookups {
+        Lookups {
+            namespaces: names.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_namespace_is_read_consistently_and_its_absence_is_known() {
+        let (client, api) = MockApi::new(vec![step(
+            "GET",
+            "/api/v1/namespaces/records",
+            200,
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": "records",
+                                "labels": {"phiguard.io/data-classification": "phi"}}}),
+        )]);
+        let fresh = confirmer(client)
+            .read(&namespaces(&["records"]))
+            .await
+            .expect("read");
+        let ns = fresh.namespaces["records"].as_ref().expect("exists");
+        assert_eq!(
+            ns.labels
+                .get("phiguard.io/data-classification")
+                .map(String::as_str),
+            Some("phi")
+        );
+        // No resourceVersion: answered from etcd (or a cache brought up to date), not stale.
+        assert!(!api.requests()[0].query.contains("resourceVersion"));
+
+        let (client, _api) = MockApi::new(vec![step(
+            "GET",
+            "/api/v1/namespaces/gone",
+            404,
+            status(404, "NotFound"),
+        )]);
+        let fresh = confirmer(client)
+            .read(&namespaces(&["gone"]))
+            .await
+            .expect("a 404 is an answer");
+        assert!(fresh.namespaces["gone"].is_none(), "known not to exist");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_an_error_so_the_decision_fails_closed() {
+        let (client, _api) = MockApi::new(vec![step(
+            "GET",
+            "/api/v1/namespaces/records",
+            500,
+            status(500, "InternalError"),
+        )]);
+        let err = confirmer(client)
+            .read(&namespaces(&["records"]))
+            .await
+            .expect_err("500");
+        assert_eq!(err.label(), "error");
+        assert!(err.to_string().contains("Namespace records"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn lists_are_read_whole_and_an_absent_crd_is_an_empty_list() {
+        let (client, api) = MockApi::new(vec![
+            step(
+                "GET",
+                "/apis/storage.k8s.io/v1/storageclasses",
+                200,
+                json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClassList",
+                       "metadata": {}, "items": [
+                           {"metadata": {"name": "enc"}, "provisioner": "ebs.csi.aws.com",
+                            "parameters": {"encrypted": "true"}}]}),
+            ),
+            step(
+                "GET",
+                "/apis/security.istio.io/v1/namespaces/records/peerauthentications",
+                404,
+                status(404, "NotFound"),
+            ),
+        ]);
+        let lookups = Lookups {
+            storage_classes: true,
+            peer_authentications: ["records".to_string()].into(),
+            ..Default::default()
+        };
+        let fresh = confirmer(client).read(&lookups).await.expect("read");
+        assert_eq!(api.unused(), 0, "{:?}", api.calls());
+        let classes = fresh.storage_classes.expect("listed");
+        assert_eq!(classes.len(), 1);
+        assert_eq!(classes[0].name, "enc");
+        assert!(fresh.peer_authentications["records"].is_empty());
+    }
+}

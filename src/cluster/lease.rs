@@ -112,3 +112,156 @@ impl Elector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixtures::mock_api::{status, step, MockApi};
+
+    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/phi-guard-audit";
+    const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases";
+
+    fn lease(holder: &str, renewed: Timestamp, transitions: i32) -> serde_json::Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "phi-guard-audit", "namespace": "ops", "resourceVersion": "41"},
+            "spec": {
+                "holderIdentity": holder, "leaseDurationSeconds": 15,
+                "acquireTime": "2026-01-01T00:00:00.000000Z",
+                "renewTime": MicroTime(renewed), "leaseTransitions": transitions
+            }
+        })
+    }
+
+    fn elector(client: Client) -> Elector {
+        Elector::new(client, "ops", "phi-guard-audit", "replica-a")
+    }
+
+    #[tokio::test]
+    async fn a_missing_lease_is_created_and_held() {
+        let (client, api) = MockApi::new(vec![
+            step("GET", PATH, 404, status(404, "NotFound")),
+            step("POST", LEASES, 201, lease("replica-a", Timestamp::now(), 0)),
+        ]);
+        assert!(matches!(elector(client).try_hold().await, Ok(true)));
+        assert_eq!(
+            api.calls(),
+            [format!("GET {PATH}"), format!("POST {LEASES}")]
+        );
+        let body = &api.requests()[1].body;
+        assert_eq!(body["metadata"]["name"], "phi-guard-audit");
+        assert_eq!(body["spec"]["holderIdentity"], "replica-a");
+        assert_eq!(body["spec"]["leaseDurationSeconds"], 15);
+        assert_eq!(body["spec"]["leaseTransitions"], 0);
+    }
+
+    #[tokio::test]
+    async fn losing_the_creation_race_is_not_holding() {
+        let (client, api) = MockApi::new(vec![
+            step("GET", PATH, 404, status(404, "NotFound")),
+            step("POST", LEASES, 409, status(409, "AlreadyExists")),
+        ]);
+        assert!(matches!(elector(client).try_hold().await, Ok(false)));
+        assert_eq!(api.unused(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lease_another_replica_renews_is_left_alone() {
+        let (client, api) = MockApi::new(vec![step(
+            "GET",
+            PATH,
+            200,
+            lease("replica-b", Timestamp::now(), 3),
+        )]);
+        assert!(matches!(elector(client).try_hold().await, Ok(false)));
+        assert_eq!(api.calls(), [format!("GET {PATH}")], "no write");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_with_the_resource_version_read() {
+        let stale = Timestamp::now() - std::time::Duration::from_secs(60);
+        let (client, api) = MockApi::new(vec![
+            step("GET", PATH, 200, lease("replica-b", stale, 3)),
+            step("PUT", PATH, 200, lease("replica-a", Timestamp::now(), 4)),
+        ]);
+        assert!(matches!(elector(client).try_hold().await, Ok(true)));
+        let body = &api.requests()[1].body;
+        assert_eq!(
+            body["metadata"]["resourceVersion"], "41",
+            "optimistic concurrency"
+        );
+        assert_eq!(body["spec"]["holderIdentity"], "replica-a");
+        assert_eq!(body["spec"]["leaseTransitions"], 4, "a transition counted");
+        assert_ne!(
+            body["spec"]["acquireTime"], "2026-01-01T00:00:00.000000Z",
+            "a new holder's acquire time"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_takeover_loses_on_409() {
+        let stale = Timestamp::now() - std::time::Duration::from_secs(60);
+        let (client, _api) = MockApi::new(vec![
+            step("GET", PATH, 200, lease("replica-b", stale, 3)),
+            step("PUT", PATH, 409, status(409, "Conflict")),
+        ]);
+        assert!(matches!(elector(client).try_hold().await, Ok(false)));
+    }
+
+    #[tokio::test]
+    async fn the_holder_renews_keeping_its_acquire_time_and_transitions() {
+        let (client, api) = MockApi::new(vec![
+            step("GET", PATH, 200, lease("replica-a", Timestamp::now(), 2)),
+            step("PUT", PATH, 200, lease("replica-a", Timestamp::now(), 2)),
+        ]);
+        assert!(matches!(elector(client).try_hold().await, Ok(true)));
+        let body = &api.requests()[1].body;
+        assert_eq!(body["spec"]["leaseTransitions"], 2);
+        assert_eq!(body["spec"]["acquireTime"], "2026-01-01T00:00:00.000000Z");
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_an_error_not_a_lost_lease() {
+        let (client, _api) =
+            MockApi::new(vec![step("GET", PATH, 500, status(500, "InternalError"))]);
+        assert!(matches!(
+            elector(client).try_hold().await,
+            Err(kube::Error::Api(s)) if s.code == 500
+        ));
+    }
+
+    #[tokio::test]
+    async fn release_clears_only_its_own_hold() {
+        let (client, api) = MockApi::new(vec![
+            step("GET", PATH, 200, lease("replica-a", Timestamp::now(), 2)),
+            step("PUT", PATH, 200, lease("", Timestamp::now(), 2)),
+        ]);
+        elector(client).release().await;
+        let body = &api.requests()[1].body;
+        assert!(
+            body["spec"]
+                .get("holderIdentity")
+                .is_none_or(|h| h.is_null()),
+            "{body}"
+        );
+        assert!(
+            body["spec"].get("renewTime").is_none_or(|h| h.is_null()),
+            "{body}"
+        );
+
+        let (client, api) = MockApi::new(vec![step(
+            "GET",
+            PATH,
+            200,
+            lease("replica-b", Timestamp::now(), 2),
+        )]);
+        elector(client).release().await;
+        assert_eq!(
+            api.calls(),
+            [format!("GET {PATH}")],
+            "another's hold untouched"
+        );
+    }
+}

@@ -27,6 +27,13 @@ pub(crate) async fn documents() -> anyhow::Result<(Vec<Document>, BTreeMap<Strin
     let client = Client::try_default()
         .await
         .context("connecting to the API server (KUBECONFIG or in-cluster config)")?;
+    documents_from(client).await
+}
+
+/// [`documents`] through a given client (the tests' scripted API server).
+async fn documents_from(
+    client: Client,
+) -> anyhow::Result<(Vec<Document>, BTreeMap<String, i64>, String)> {
     let context = client.default_namespace().to_string();
     let mut docs = Vec::new();
     let mut generations = BTreeMap::new();
@@ -87,4 +94,114 @@ pub(crate) async fn documents() -> anyhow::Result<(Vec<Document>, BTreeMap<Strin
         }
     }
     Ok((docs, generations, format!("default namespace {context}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::fixtures::mock_api::{status, step, MockApi, Step};
+
+    fn list_path(spec: &KindSpec) -> String {
+        if spec.group.is_empty() {
+            format!("/api/{}/{}", spec.version, spec.plural)
+        } else {
+            format!("/apis/{}/{}/{}", spec.group, spec.version, spec.plural)
+        }
+    }
+
+    fn list(items: Vec<Value>) -> Value {
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items})
+    }
+
+    /// A script answering every request of a snapshot: `answer` decides per kind.
+    fn script(answer: impl Fn(&KindSpec) -> (u16, Value)) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for spec in snapshot_kinds() {
+            if spec.store == Some(Store::PlatformConfigMaps) {
+                for (ns, name) in PlatformSource::ALL.iter().filter_map(|s| s.config_map()) {
+                    let path = format!("/api/v1/namespaces/{ns}/configmaps/{name}");
+                    // Not granted: unknown, as to the webhook, not an error.
+                    steps.push(step("GET", &path, 403, status(403, "Forbidden")));
+                }
+            } else {
+                let (code, body) = answer(spec);
+                steps.push(step("GET", &list_path(spec), code, body));
+            }
+        }
+        steps
+    }
+
+    #[tokio::test]
+    async fn every_judged_and_consulted_kind_is_read_and_controller_children_are_left_out() {
+        let (client, api) = MockApi::new(script(|spec| match spec.kind {
+            "Deployment" => (
+                200,
+                list(vec![
+                    json!({"metadata": {"name": "api", "namespace": "records"}, "spec": {}}),
+                    json!({"metadata": {"name": "child", "namespace": "records",
+                           "ownerReferences": [{"apiVersion": "x/v1", "kind": "X", "name": "p",
+                                                "uid": "u", "controller": true}]}}),
+                ]),
+            ),
+            "PhiPolicy" => (
+                200,
+                list(vec![
+                    json!({"metadata": {"name": "hipaa", "generation": 3}, "spec": {}}),
+                ]),
+            ),
+            // Optional CRDs not installed: skipped.
+            _ if spec.optional_crd => (404, status(404, "NotFound")),
+            _ => (200, list(Vec::new())),
+        }));
+        let (docs, generations, _) = documents_from(client).await.expect("snapshot");
+        assert_eq!(api.unused(), 0, "{:?}", api.calls());
+        // Every kind the registry consults or judges was asked for: the report cannot judge
+        // safeguards or CNI evidence without the objects they rest on.
+        let calls = api.calls();
+        for spec in snapshot_kinds().filter(|s| s.store != Some(Store::PlatformConfigMaps)) {
+            let want = format!("GET {}", list_path(spec));
+            assert!(calls.contains(&want), "{} not read", spec.kind);
+        }
+        let names: Vec<String> = docs
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d.kind,
+                    d.value["metadata"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        assert!(names.contains(&"Deployment/api".to_string()), "{names:?}");
+        assert!(
+            !names.contains(&"Deployment/child".to_string()),
+            "judged through its owner"
+        );
+        assert_eq!(generations.get("hipaa"), Some(&3));
+        let d = docs
+            .iter()
+            .find(|d| d.kind == "Deployment")
+            .expect("deployment");
+        assert_eq!(d.value["apiVersion"], "apps/v1");
+        assert_eq!(d.source, "cluster:deployments");
+    }
+
+    #[tokio::test]
+    async fn a_missing_core_kind_is_an_error_not_an_empty_cluster() {
+        let first = snapshot_kinds()
+            .find(|s| !s.optional_crd && s.store != Some(Store::PlatformConfigMaps))
+            .expect("a core kind");
+        let (client, _api) = MockApi::new(vec![step(
+            "GET",
+            &list_path(first),
+            404,
+            status(404, "NotFound"),
+        )]);
+        let err = documents_from(client)
+            .await
+            .expect_err("404 on a built-in kind");
+        assert!(format!("{err:#}").contains(first.kind), "{err:#}");
+    }
 }

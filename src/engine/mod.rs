@@ -14,7 +14,7 @@ use crate::object::Object;
 use crate::policy::in_scope;
 use crate::policy::{Mode, Policy, UpdateMode};
 use crate::rules::{self, RuleContext};
-use crate::verdict::{Decision, Finding, RuleId};
+use crate::verdict::{Decision, Finding, Reason};
 use crate::view::ClusterView;
 
 /// Judge an object against every policy that covers it.
@@ -124,9 +124,7 @@ pub(crate) fn evaluate_against(
         let note = if new.deleting {
             BEING_DELETED
         } else {
-            let pre_existing = old_findings
-                .iter()
-                .any(|o| o.rule == f.rule && o.path == f.path && o.message == f.message);
+            let pre_existing = old_findings.iter().any(|o| o.key() == f.key());
             if !pre_existing {
                 continue;
             }
@@ -202,7 +200,7 @@ pub(crate) fn classification_change(
                         format!("PhiPolicy {} still classifies it as PHI", p2.name)
                     };
                     Finding::new(
-                        RuleId::PhiClassification,
+                        Reason::PhiLabelRemoved,
                         policy.mode,
                         path.clone(),
                         format!("{what}: the PHI label was removed while {why}."),
@@ -214,7 +212,7 @@ pub(crate) fn classification_change(
                     )
                 }
                 None => Finding::new(
-                    RuleId::PhiClassification,
+                    Reason::PhiLabelRemovedUncovered,
                     policy.mode.min(Mode::Warn),
                     path.clone(),
                     format!(
@@ -280,7 +278,7 @@ fn namespace_classification_change(
         );
         let mut f = if declassified.is_empty() {
             Finding::new(
-                RuleId::PhiClassification,
+                Reason::NamespaceLabelRemoved,
                 policy.mode.min(Mode::Warn),
                 "metadata.labels",
                 format!(
@@ -292,7 +290,7 @@ fn namespace_classification_change(
             )
         } else {
             Finding::new(
-                RuleId::PhiClassification,
+                Reason::NamespaceDeclassifiesPods,
                 policy.mode,
                 "metadata.labels",
                 format!(
@@ -329,6 +327,7 @@ mod tests {
     use crate::fixtures::{self, PHI};
     use crate::object::Kind;
     use crate::policy::{hipaa_baseline, PhiPolicy};
+    use crate::verdict::RuleId;
 
     use crate::view::NetworkPolicyInfo;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::object::{Kind, Object};
 use crate::policy::exception::{self, Exception};
 use crate::policy::{in_scope, Mode, NamespaceLabeling, Policy};
-use crate::verdict::{Finding, RuleId, MAX_FINDINGS_PER_RULE};
+use crate::verdict::{Finding, Reason, RuleId, MAX_FINDINGS_PER_RULE};
 use crate::view::relabeled::Relabeled;
 use crate::view::ClusterView;
 
@@ -157,29 +157,35 @@ fn findings_for(ns: &str, policy: &Policy, list: &[Failing]) -> Vec<Finding> {
         "Fix the workloads named here (the namespace's PolicyReport lists every finding), or move \
          them out before labelling the namespace."
     };
+    // Each policy's answer stands on its own (its mode, its failing workloads): the subject
+    // keeps two policies' summaries apart.
     let mut out = vec![Finding::new(
-        RuleId::PhiClassification,
+        Reason::LabelingOverFailingWorkloads,
         summary_mode,
         "metadata.labels",
         message,
         remediation,
-    )];
+    )
+    .about(policy.name.as_str())];
     for f in list.iter().take(NAMED) {
         let rules: Vec<&str> = f.rules.iter().map(|r| r.as_str()).collect();
-        out.push(Finding::new(
-            RuleId::PhiClassification,
-            answer(policy, f.mode),
-            "metadata.labels",
-            format!(
-                "{} fails under {} (PhiPolicy {}): {} ({})",
-                f.name,
-                f.mode.as_str(),
-                policy.name,
-                plural(f.findings, "finding", "findings"),
-                rules.join(", ")
-            ),
-            "",
-        ));
+        out.push(
+            Finding::new(
+                Reason::LabelingFailingWorkload,
+                answer(policy, f.mode),
+                "metadata.labels",
+                format!(
+                    "{} fails under {} (PhiPolicy {}): {} ({})",
+                    f.name,
+                    f.mode.as_str(),
+                    policy.name,
+                    plural(f.findings, "finding", "findings"),
+                    rules.join(", ")
+                ),
+                "",
+            )
+            .about(format!("{} {}", policy.name, f.name)),
+        );
     }
     if list.len() > NAMED {
         let rest = &list[NAMED..];
@@ -188,23 +194,26 @@ fn findings_for(ns: &str, policy: &Policy, list: &[Failing]) -> Vec<Finding> {
             .map(|f| answer(policy, f.mode))
             .max()
             .unwrap_or(Mode::Audit);
-        out.push(Finding::new(
-            RuleId::PhiClassification,
-            mode,
-            "metadata.labels",
-            format!(
-                "and {} more {} failing PhiPolicy {} (the namespace's PolicyReport lists them \
+        out.push(
+            Finding::new(
+                Reason::LabelingMoreFailing,
+                mode,
+                "metadata.labels",
+                format!(
+                    "and {} more {} failing PhiPolicy {} (the namespace's PolicyReport lists them \
                  once the label is stored)",
-                rest.len(),
-                if rest.len() == 1 {
-                    "workload"
-                } else {
-                    "workloads"
-                },
-                policy.name
-            ),
-            "",
-        ));
+                    rest.len(),
+                    if rest.len() == 1 {
+                        "workload"
+                    } else {
+                        "workloads"
+                    },
+                    policy.name
+                ),
+                "",
+            )
+            .about(policy.name.as_str()),
+        );
     }
     for f in &mut out {
         f.policy = policy.name.clone();
@@ -217,7 +226,7 @@ fn findings_for(ns: &str, policy: &Policy, list: &[Failing]) -> Vec<Finding> {
 fn unreadable(ns: &str, policy: &Policy) -> Finding {
     let refuse = policy.namespace_labeling == NamespaceLabeling::Refuse;
     let mut f = Finding::new(
-        RuleId::PhiClassification,
+        Reason::LabelingUnreadable,
         answer(policy, Mode::Enforce),
         "metadata.labels",
         format!(
@@ -235,7 +244,8 @@ fn unreadable(ns: &str, policy: &Policy) -> Finding {
         } else {
             "Check the namespace's PolicyReport after labelling it."
         },
-    );
+    )
+    .about(policy.name.as_str());
     f.policy = policy.name.clone();
     f
 }
@@ -591,7 +601,12 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].mode, Mode::Warn);
-        assert!(f[0].message.contains("could not read the workloads"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::LabelingUnreadable,
+            "{}",
+            f[0].message
+        );
         let f = namespace_labeling(
             &old,
             &new,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::first_names;
 use crate::policy::Policy;
-use crate::verdict::{Decision, Finding, RuleId};
+use crate::verdict::{Decision, Finding, Reason};
 use crate::view::{ClusterView, NetworkPolicyInfo};
 
 /// DELETE (`new` = None) or UPDATE of a NetworkPolicy: denied when it is the only ingress
@@ -125,7 +125,11 @@ fn judge(
             (Some(_), None) => "Deleting",
         };
         let mut f = Finding::new(
-            RuleId::NetworkSegmentation,
+            if new_opening.is_empty() {
+                Reason::IsolationRemoved
+            } else {
+                Reason::IsolationOpened
+            },
             mode,
             "metadata.name",
             if new_opening.is_empty() {
@@ -178,6 +182,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::fixtures::{self, PHI};
+    use crate::verdict::RuleId;
     use serde_json::json;
 
     fn state_with_isolated_pods() -> ClusterState {

@@ -330,7 +330,7 @@ mod tests {
     fn excepted_findings_are_warned_with_the_ticket_until_they_expire() {
         let w = deployment("db", json!({}), json!({}), app_spec());
         let mut f = Finding::new(
-            RuleId::AuditSidecar,
+            crate::verdict::Reason::NoAuditSidecar,
             Mode::Enforce,
             "spec.template.spec.containers",
             "no audit sidecar",
@@ -338,7 +338,7 @@ mod tests {
         );
         f.policy = "p".into();
         let mut g = Finding::new(
-            RuleId::EncryptionAtRest,
+            crate::verdict::Reason::NodeDiskVolume,
             Mode::Enforce,
             "spec.template.spec.volumes[0]",
             "hostPath",

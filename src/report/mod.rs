@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::object::Kind;
 use crate::policy::{Mode, Policy};
-use crate::verdict::{Decision, RuleId, Severity};
+use crate::verdict::{Decision, Reason, RuleId, Severity};
 
 /// Results per report before its shard splits (the default of `--audit-report-max-results`).
 pub(crate) const MAX_RESULTS: usize = 400;
@@ -89,6 +89,8 @@ pub(crate) struct RuleResult {
     pub(crate) message: String,
     /// Field paths of the findings.
     pub(crate) paths: Vec<String>,
+    /// The findings' distinct reason codes, first seen first (the first is the message's).
+    pub(crate) reasons: Vec<Reason>,
 }
 
 /// The results a decision gives, per policy and rule: a result for every rule with findings,
@@ -122,6 +124,7 @@ pub(crate) fn results_of(
                         severity: p.severity(rule),
                         message: format!("meets {} ({})", rule.as_str(), rule.citation()),
                         paths: Vec::new(),
+                        reasons: Vec::new(),
                     });
                 }
                 continue;
@@ -146,6 +149,12 @@ pub(crate) fn results_of(
                 severity: p.severity(rule),
                 message,
                 paths: found.iter().map(|f| f.path.clone()).collect(),
+                reasons: found.iter().fold(Vec::new(), |mut v, f| {
+                    if !v.contains(&f.reason) {
+                        v.push(f.reason);
+                    }
+                    v
+                }),
             });
         }
     }
@@ -215,6 +224,11 @@ fn result_json(ns: &str, o: &ObjectResults, r: &RuleResult, since: i64) -> Value
     }
     if !r.paths.is_empty() {
         props.insert("paths".into(), json!(r.paths.join(", ")));
+    }
+    if !r.reasons.is_empty() {
+        // PolicyReport properties are strings: the codes, comma-separated.
+        let codes: Vec<&str> = r.reasons.iter().map(|c| c.as_str()).collect();
+        props.insert("reason".into(), json!(codes.join(",")));
     }
     let mut resource = json!({
         "apiVersion": o.api_version,
@@ -420,7 +434,7 @@ mod tests {
 
     fn finding(rule: RuleId, mode: Mode, path: &str) -> Finding {
         let mut f = Finding::new(
-            rule,
+            crate::fixtures::a_reason(rule),
             mode,
             path,
             format!("{} missing", rule.as_str()),
@@ -469,6 +483,11 @@ mod tests {
         assert_eq!(sidecar.outcome, PolicyResult::Fail);
         assert!(seg.message.ends_with("(and 1 more)"), "{}", seg.message);
         assert_eq!(seg.paths.len(), 2);
+        // Two findings of one reason: the code once.
+        assert_eq!(
+            seg.reasons,
+            [crate::fixtures::a_reason(RuleId::NetworkSegmentation)]
+        );
         let with_passes = results_of(&d, &all, true);
         assert_eq!(with_passes.len(), 4);
         let warn_policy = p(|s| s.mode = Mode::Warn);
@@ -488,6 +507,7 @@ mod tests {
             severity: Severity::Medium,
             message: "no audit sidecar".into(),
             paths: vec!["spec.template.spec.containers".into()],
+            reasons: vec![Reason::NoAuditSidecar],
         }
     }
 
@@ -537,6 +557,7 @@ mod tests {
             r["results"][0]["properties"]["citation"],
             "45 CFR 164.312(b)"
         );
+        assert_eq!(r["results"][0]["properties"]["reason"], "no-audit-sidecar");
         assert!(namespace_reports("db", &[], MAX_RESULTS).is_empty());
         // Same input, same report: nothing to rewrite.
         assert_eq!(reports, namespace_reports("db", &objects(3), MAX_RESULTS));
@@ -826,7 +847,7 @@ mod tests {
                         let mut findings = Vec::new();
                         if i % 5 == 0 {
                             let mut f = Finding::new(
-                                RuleId::AuditSidecar,
+                                crate::verdict::Reason::NoAuditSidecar,
                                 Mode::Enforce,
                                 "spec.template.spec.containers",
                                 "Deployment records-api-123 runs no approved audit sidecar (fluent-bit, vector, otel-collector)",

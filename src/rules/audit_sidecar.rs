@@ -5,7 +5,7 @@
 use crate::object::{Container, Object, PodView, VolumeSource};
 use crate::policy::{image_has_digest, AuditSidecarConfig, Mode};
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 
 /// Where an approved-looking container sits in the pod spec.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -100,7 +100,7 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &AuditSidecarConfig) ->
         for t in &targets {
             if !t.container.image.as_deref().is_some_and(image_has_digest) {
                 out.push(Finding::new(
-                    RuleId::AuditSidecar,
+                    Reason::SidecarNotPinned,
                     mode,
                     format!("{}.image", t.path(pod.spec_path)),
                     format!(
@@ -139,7 +139,7 @@ fn missing_finding(
             .find(|c| c.placement == Placement::Container)
         {
             return Finding::new(
-                RuleId::AuditSidecar,
+                Reason::SidecarBlocksCompletion,
                 cfg.mode,
                 c.path(sp),
                 format!(
@@ -163,7 +163,7 @@ fn missing_finding(
         .find(|c| c.placement == Placement::PlainInit)
     {
         return Finding::new(
-            RuleId::AuditSidecar,
+            Reason::InitSidecarNotRestarting,
             cfg.mode,
             format!("{}.restartPolicy", c.path(sp)),
             format!(
@@ -237,7 +237,7 @@ fn missing_finding(
         )
     };
     Finding::new(
-        RuleId::AuditSidecar,
+        Reason::NoAuditSidecar,
         cfg.mode,
         format!("{sp}.containers"),
         message,
@@ -319,24 +319,30 @@ fn shared_volume_finding(
     } else {
         format!("application container(s) {}", app_names.join(", "))
     };
-    let message = if host_path_shared.is_empty() {
-        format!(
+    let (reason, message) = if host_path_shared.is_empty() {
+        (
+            Reason::NoSharedLogVolume,
+            format!(
             "{}: audit sidecar {} shares no writable log volume with {apps_text}, so it cannot \
              read their log files.",
             w.display(),
             first.describe()
+        ),
         )
     } else {
-        format!(
+        (
+            Reason::HostPathLogVolume,
+            format!(
             "{}: audit sidecar {} shares only hostPath volume(s) {} with {apps_text}; hostPath \
              puts PHI logs on the node's disk outside the pod, so it does not count.",
             w.display(),
             first.describe(),
             host_path_shared.join(", ")
+        ),
         )
     };
     Some(Finding::new(
-        RuleId::AuditSidecar,
+        reason,
         mode,
         format!("{}.volumeMounts", first.path(pod.spec_path)),
         message,
@@ -356,6 +362,7 @@ mod tests {
     use crate::fixtures;
     use crate::object::Kind;
     use crate::policy::{hipaa_baseline, CheckLevel, Policy};
+    use crate::verdict::RuleId;
     use serde_json::{json, Value};
 
     const DIGEST: &str = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -467,7 +474,12 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Enforce);
         assert_eq!(f[0].path, "spec.template.spec.containers[1]");
-        assert!(f[0].message.contains("never complete"), "{}", f[0].message);
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::SidecarBlocksCompletion,
+            "{}",
+            f[0].message
+        );
         assert!(f[0]
             .remediation
             .contains("spec.template.spec.initContainers"));
@@ -584,7 +596,12 @@ mod tests {
         assert_eq!(f[0].mode, Mode::Warn);
         assert_eq!(f[0].path, "spec.initContainers[0].image");
         assert!(f[0].message.contains("native sidecar fluent-bit"));
-        assert!(f[0].message.contains("@sha256:"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::SidecarNotPinned,
+            "{}",
+            f[0].message
+        );
 
         // A malformed digest is not a pin.
         let w = pod_spec(

@@ -19,7 +19,7 @@
 use crate::object::{Kind, Object, PodView, VolumeSource};
 use crate::policy::ContingencyConfig;
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, Mode, RuleId};
+use crate::verdict::{Finding, Mode, Reason};
 
 /// Velero's pod annotation listing volumes its file-system backup skips.
 pub(crate) const VELERO_VOLUME_EXCLUDES: &str = "backup.velero.io/backup-volumes-excludes";
@@ -32,12 +32,13 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &ContingencyConfig) -> V
         return Vec::new();
     };
     let mut out = Vec::new();
-    let finding = |mode: Mode, path: String, message: String, fix: &str| {
-        Finding::new(RuleId::Contingency, mode, path, message, fix)
+    let finding = |reason: Reason, mode: Mode, path: String, message: String, fix: &str| {
+        Finding::new(reason, mode, path, message, fix)
     };
     if matches!(w.kind, Kind::Deployment | Kind::StatefulSet) {
         if pod.replicas.unwrap_or(1) < cfg.min_replicas {
             out.push(finding(
+                Reason::TooFewReplicas,
                 cfg.mode,
                 "spec.replicas".into(),
                 // The count itself stays out of the message: an UPDATE that scales between two
@@ -56,16 +57,17 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &ContingencyConfig) -> V
                 .filter(|p| p.selector.as_ref().is_some_and(|s| s.matches(&pod.labels)))
                 .collect();
             if !selecting.iter().any(|p| !p.protects_nothing) {
-                let message = if selecting.is_empty() {
-                    "no PodDisruptionBudget in the namespace selects its pods, so a node drain may evict all of them at once".to_string()
+                let (reason, message) = if selecting.is_empty() {
+                    (Reason::NoDisruptionBudget, "no PodDisruptionBudget in the namespace selects its pods, so a node drain may evict all of them at once".to_string())
                 } else {
                     let names: Vec<&str> = selecting.iter().map(|p| p.name.as_str()).collect();
-                    format!(
+                    (Reason::DisruptionBudgetAllowsAll, format!(
                         "the PodDisruptionBudget(s) selecting its pods ({}) allow evicting every pod (minAvailable 0 or maxUnavailable 100%)",
                         names.join(", ")
-                    )
+                    ))
                 };
                 out.push(finding(
+                    reason,
                     mode,
                     pod.meta_path.to_string() + ".labels",
                     message,
@@ -75,8 +77,8 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &ContingencyConfig) -> V
         }
     }
     if let Some(mode) = cfg.backup {
-        backup(w, pod, ctx, &mut |path, message, fix| {
-            out.push(finding(mode, path, message, fix))
+        backup(w, pod, ctx, &mut |reason, subject, path, message, fix| {
+            out.push(finding(reason, mode, path, message, fix).about(subject))
         });
     }
     out
@@ -87,7 +89,7 @@ fn backup(
     w: &Object,
     pod: &PodView,
     ctx: &RuleContext,
-    push: &mut dyn FnMut(String, String, &str),
+    push: &mut dyn FnMut(Reason, &str, String, String, &str),
 ) {
     let Some(schedules) = ctx.cluster.velero_schedules() else {
         return;
@@ -97,6 +99,8 @@ fn backup(
         .any(|s| s.covers(&w.namespace, &pod.labels))
     {
         push(
+            Reason::NoBackupSchedule,
+            "",
             format!("{}.labels", pod.meta_path),
             format!("Velero is installed but no active Schedule backs up namespace {} with these pods (includedNamespaces, excludedNamespaces, labelSelector, paused)", w.namespace),
             "create a velero.io/v1 Schedule whose spec.template.includedNamespaces lists the namespace (or *) and whose labelSelector, if any, matches the pods",
@@ -108,6 +112,8 @@ fn backup(
     };
     if excluded(&w.labels) {
         push(
+            Reason::ExcludedFromBackup,
+            "",
             format!("metadata.labels[\"{VELERO_EXCLUDE_LABEL}\"]"),
             "the workload is labeled velero.io/exclude-from-backup".into(),
             "remove the velero.io/exclude-from-backup label",
@@ -115,6 +121,8 @@ fn backup(
     }
     if w.kind != Kind::Pod && excluded(&pod.labels) {
         push(
+            Reason::ExcludedFromBackup,
+            "",
             format!("{}.labels[\"{VELERO_EXCLUDE_LABEL}\"]", pod.meta_path),
             "its pods are labeled velero.io/exclude-from-backup".into(),
             "remove the velero.io/exclude-from-backup label from the pod template",
@@ -122,6 +130,8 @@ fn backup(
     }
     if ctx.namespace_labels().is_some_and(excluded) {
         push(
+            Reason::ExcludedFromBackup,
+            "namespace",
             format!("{}.labels", pod.meta_path),
             format!(
                 "namespace {} is labeled velero.io/exclude-from-backup",
@@ -148,6 +158,8 @@ fn backup(
         };
         if skipped.contains(&v.name.as_str()) {
             push(
+                Reason::VolumeExcludedFromBackup,
+                &v.name,
                 format!(
                     "{}.annotations[\"{VELERO_VOLUME_EXCLUDES}\"]",
                     pod.meta_path
@@ -162,6 +174,8 @@ fn backup(
         if let Some(c) = claim.and_then(|c| ctx.cluster.pvc(&w.namespace, c)) {
             if excluded(&c.labels) {
                 push(
+                    Reason::VolumeExcludedFromBackup,
+                    "",
                     format!("{}.volumes[{i}]", pod.spec_path),
                     format!("PersistentVolumeClaim {} of volume {} is labeled velero.io/exclude-from-backup", c.name, v.name),
                     "remove the velero.io/exclude-from-backup label from the claim",
@@ -173,6 +187,8 @@ fn backup(
         let name = t.metadata.name.as_deref().unwrap_or_default();
         if skipped.contains(&name) {
             push(
+                Reason::VolumeExcludedFromBackup,
+                name,
                 format!("{}.annotations[\"{VELERO_VOLUME_EXCLUDES}\"]", pod.meta_path),
                 format!("volume {name} (spec.volumeClaimTemplates[{i}]) is excluded from Velero backups"),
                 "remove the volume from backup.velero.io/backup-volumes-excludes",
@@ -180,6 +196,8 @@ fn backup(
         }
         if excluded(&t.metadata.labels) {
             push(
+                Reason::VolumeExcludedFromBackup,
+                "",
                 format!("spec.volumeClaimTemplates[{i}].metadata.labels"),
                 format!("claim template {name} is labeled velero.io/exclude-from-backup"),
                 "remove the velero.io/exclude-from-backup label from the claim template",
@@ -195,6 +213,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::fixtures::*;
+    use crate::verdict::RuleId;
     use crate::view::{PdbInfo, VeleroScheduleInfo};
 
     fn run_in(state: &ClusterState, w: &Object) -> Vec<Finding> {

@@ -20,7 +20,7 @@ use crate::policy::EntityAuthenticationConfig;
 use crate::rules::encryption_in_transit::{meshes, Mesh};
 use crate::rules::RuleContext;
 use crate::selector::Labels;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 
 /// Every entity-authentication finding for the workload.
 pub(crate) fn check(
@@ -49,7 +49,7 @@ pub(crate) fn check(
                 Mesh::Linkerd => "Linkerd AuthorizationPolicy requiring a MeshTLSAuthentication",
             };
             out.push(Finding::new(
-                RuleId::EntityAuthentication,
+                Reason::NoAuthorizationPolicy,
                 cfg.mode,
                 format!("{}.labels", pod.meta_path),
                 format!("the pod is meshed ({signal}) but no {name} selects its pods, so any workload in the mesh may call it"),
@@ -107,6 +107,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterState;
     use crate::fixtures::*;
+    use crate::verdict::RuleId;
     use crate::view::{IstioAuthzInfo, LinkerdAuthzInfo, LinkerdServerInfo};
 
     fn run_in(state: &ClusterState, w: &Object) -> Vec<Finding> {

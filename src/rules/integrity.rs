@@ -8,7 +8,7 @@ use crate::object::Object;
 use crate::policy::{image_has_digest, IntegrityConfig};
 use crate::rules::least_privilege::all_containers;
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 
 /// Every integrity finding for the workload.
 pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &IntegrityConfig) -> Vec<Finding> {
@@ -20,7 +20,7 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &IntegrityConfig) -> Ve
         if let Some(mode) = cfg.require_digest {
             if !c.image.as_deref().is_some_and(image_has_digest) {
                 out.push(Finding::new(
-                    RuleId::Integrity,
+                    Reason::ImageNotPinned,
                     mode,
                     format!("{path}.image"),
                     format!("the image of container {} is not pinned by digest (a tag can be moved to other content)", c.name),
@@ -35,7 +35,7 @@ pub(crate) fn check(w: &Object, _ctx: &RuleContext, cfg: &IntegrityConfig) -> Ve
                 .is_some_and(|s| s.read_only_root_filesystem == Some(true));
             if !read_only {
                 out.push(Finding::new(
-                    RuleId::Integrity,
+                    Reason::WritableRootFilesystem,
                     mode,
                     format!("{path}.securityContext.readOnlyRootFilesystem"),
                     format!("container {} does not set readOnlyRootFilesystem: true", c.name),
@@ -55,6 +55,7 @@ mod tests {
     use crate::cluster::ClusterState;
     use crate::fixtures::*;
     use crate::verdict::Mode;
+    use crate::verdict::RuleId;
 
     const DIGEST: &str = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

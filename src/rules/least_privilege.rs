@@ -32,7 +32,7 @@ use crate::object::security::ContainerSecurityContext;
 use crate::object::{Container, Object, PodView};
 use crate::policy::{LeastPrivilegeConfig, Mode};
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 
 /// The Namespace label of Pod Security admission's enforced level.
 pub(crate) const PSA_ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
@@ -79,14 +79,22 @@ struct Out {
 }
 
 impl Out {
-    fn push(&mut self, path: String, message: String, fix: &str) {
-        self.findings.push(Finding::new(
-            RuleId::LeastPrivilege,
-            self.mode,
-            path,
-            message,
-            fix,
-        ));
+    fn push(&mut self, reason: Reason, path: String, message: String, fix: &str) {
+        self.findings
+            .push(Finding::new(reason, self.mode, path, message, fix));
+    }
+
+    /// A finding whose path is shared by several subjects (one annotation map, many containers).
+    fn push_about(
+        &mut self,
+        subject: &str,
+        reason: Reason,
+        path: String,
+        message: String,
+        fix: &str,
+    ) {
+        self.findings
+            .push(Finding::new(reason, self.mode, path, message, fix).about(subject));
     }
 }
 
@@ -127,7 +135,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &LeastPrivilegeConfig) -
     if let Some(mode) = cfg.service_account_token {
         if pod.spec.automount_service_account_token != Some(false) {
             findings.push(Finding::new(
-                RuleId::LeastPrivilege,
+                Reason::ServiceAccountToken,
                 mode,
                 format!("{spec}.automountServiceAccountToken"),
                 "the pod does not set automountServiceAccountToken: false, so a ServiceAccount token is mounted into every container (the ServiceAccount's own setting is not read)",
@@ -144,7 +152,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &LeastPrivilegeConfig) -
             .filter(|s| !s.is_empty());
         if sa.is_none_or(|s| s == "default") {
             findings.push(Finding::new(
-                RuleId::LeastPrivilege,
+                Reason::DefaultServiceAccount,
                 mode,
                 format!("{spec}.serviceAccountName"),
                 "the pod runs as the namespace's default ServiceAccount, which every pod without its own shares",
@@ -169,6 +177,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
     ] {
         if on {
             out.push(
+                Reason::HostNamespace,
                 format!("{spec}.{field}"),
                 format!("the pod sets {field}: true (shares the node's namespace)"),
                 "remove the host namespace; PHI pods run in their own network, PID and IPC namespaces",
@@ -179,6 +188,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         let t = v.source.type_name();
         if !RESTRICTED_VOLUMES.contains(&t) {
             out.push(
+                Reason::VolumeTypeNotRestricted,
                 format!("{spec}.volumes[{i}]"),
                 format!("volume {} is of type {t}, outside the restricted profile's volume types", v.name),
                 "use configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret volumes",
@@ -192,6 +202,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         .is_some_and(|w| w.host_process == Some(true))
     {
         out.push(
+            Reason::HostProcess,
             format!("{ctx_path}.windowsOptions.hostProcess"),
             "the pod sets windowsOptions.hostProcess: true".into(),
             "remove hostProcess; PHI pods do not run as Windows host processes",
@@ -204,6 +215,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         .is_some_and(|p| p.kind == "Unconfined")
     {
         out.push(
+            Reason::ApparmorUnconfined,
             format!("{ctx_path}.appArmorProfile.type"),
             "the pod sets appArmorProfile.type: Unconfined".into(),
             "use RuntimeDefault or a Localhost AppArmor profile",
@@ -212,7 +224,9 @@ fn pod_security(pod: &PodView, out: &mut Out) {
     for (key, value) in pod.annotations.iter() {
         if let Some(c) = key.strip_prefix(APPARMOR_ANNOTATION_PREFIX) {
             if value != "runtime/default" && !value.starts_with("localhost/") {
-                out.push(
+                out.push_about(
+                    c,
+                    Reason::ApparmorUnconfined,
                     format!("{}.annotations", pod.meta_path),
                     format!("the AppArmor annotation of container {c} is neither runtime/default nor localhost/<profile>"),
                     "use runtime/default or a localhost profile (or securityContext.appArmorProfile)",
@@ -226,6 +240,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         .any(|x| !SAFE_SYSCTLS.contains(&x.name.as_str()))
     {
         out.push(
+            Reason::UnsafeSysctl,
             format!("{ctx_path}.sysctls"),
             "the pod sets a sysctl outside the baseline profile's safe set".into(),
             "set only the safe sysctls (kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, ...)",
@@ -233,6 +248,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
     }
     if psc.run_as_user == Some(0) {
         out.push(
+            Reason::RunAsRoot,
             format!("{ctx_path}.runAsUser"),
             "the pod sets runAsUser: 0 (root)".into(),
             "run as a non-zero UID",
@@ -241,6 +257,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
     let pod_non_root = psc.run_as_non_root == Some(true);
     if psc.run_as_non_root == Some(false) {
         out.push(
+            Reason::RunAsNonRootFalse,
             format!("{ctx_path}.runAsNonRoot"),
             "the pod sets runAsNonRoot: false".into(),
             "set runAsNonRoot: true",
@@ -250,6 +267,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
     let pod_seccomp = psc.seccomp_profile.as_ref().map(|p| p.kind.as_str());
     if !windows && pod_seccomp.is_some_and(|k| !seccomp_ok(k)) {
         out.push(
+            Reason::SeccompNotRestricted,
             format!("{ctx_path}.seccompProfile.type"),
             "the pod's seccomp profile is neither RuntimeDefault nor Localhost".into(),
             "set securityContext.seccompProfile.type: RuntimeDefault",
@@ -264,6 +282,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         let cp = format!("{path}.securityContext");
         if sc.run_as_user == Some(0) {
             out.push(
+                Reason::RunAsRoot,
                 format!("{cp}.runAsUser"),
                 format!("{who} sets runAsUser: 0 (root)"),
                 "run as a non-zero UID",
@@ -272,11 +291,13 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         match sc.run_as_non_root {
             Some(true) => {}
             Some(false) => out.push(
+                Reason::RunAsNonRootFalse,
                 format!("{cp}.runAsNonRoot"),
                 format!("{who} sets runAsNonRoot: false"),
                 "set runAsNonRoot: true (on the pod or the container)",
             ),
             None if !pod_non_root => out.push(
+                Reason::MayRunAsRoot,
                 format!("{cp}.runAsNonRoot"),
                 format!("{who} may run as root: neither it nor the pod sets runAsNonRoot: true"),
                 "set securityContext.runAsNonRoot: true on the pod (or on every container)",
@@ -288,6 +309,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         }
         if sc.allow_privilege_escalation != Some(false) {
             out.push(
+                Reason::PrivilegeEscalation,
                 format!("{cp}.allowPrivilegeEscalation"),
                 format!("{who} does not set allowPrivilegeEscalation: false"),
                 "set securityContext.allowPrivilegeEscalation: false",
@@ -296,11 +318,13 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         match sc.seccomp_profile.as_ref().map(|p| p.kind.as_str()) {
             Some(k) if seccomp_ok(k) => {}
             Some(_) => out.push(
+                Reason::SeccompNotRestricted,
                 format!("{cp}.seccompProfile.type"),
                 format!("{who}'s seccomp profile is neither RuntimeDefault nor Localhost"),
                 "set seccompProfile.type: RuntimeDefault",
             ),
             None if !pod_seccomp_ok => out.push(
+                Reason::NoSeccompProfile,
                 format!("{cp}.seccompProfile"),
                 format!("{who} runs without a seccomp profile: neither it nor the pod sets RuntimeDefault or Localhost"),
                 "set securityContext.seccompProfile.type: RuntimeDefault on the pod (or on every container)",
@@ -310,6 +334,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         let caps = sc.capabilities.clone().unwrap_or_default();
         if !caps.drop.iter().any(|d| d == "ALL") {
             out.push(
+                Reason::CapabilitiesNotDropped,
                 format!("{cp}.capabilities.drop"),
                 format!("{who} does not drop ALL capabilities"),
                 "set securityContext.capabilities.drop: [ALL]",
@@ -317,6 +342,7 @@ fn pod_security(pod: &PodView, out: &mut Out) {
         }
         if caps.add.iter().any(|a| a != "NET_BIND_SERVICE") {
             out.push(
+                Reason::CapabilitiesAdded,
                 format!("{cp}.capabilities.add"),
                 format!("{who} adds capabilities other than NET_BIND_SERVICE"),
                 "add no capability but NET_BIND_SERVICE",
@@ -336,6 +362,7 @@ fn container_baseline(
     let cp = format!("{path}.securityContext");
     if sc.privileged == Some(true) {
         out.push(
+            Reason::Privileged,
             format!("{cp}.privileged"),
             format!("{who} is privileged"),
             "remove privileged: true",
@@ -347,6 +374,7 @@ fn container_baseline(
         .is_some_and(|w| w.host_process == Some(true))
     {
         out.push(
+            Reason::HostProcess,
             format!("{cp}.windowsOptions.hostProcess"),
             format!("{who} sets windowsOptions.hostProcess: true"),
             "remove hostProcess",
@@ -355,6 +383,7 @@ fn container_baseline(
     for (i, p) in c.ports.iter().enumerate() {
         if p.host_port.is_some_and(|h| h != 0) {
             out.push(
+                Reason::HostPort,
                 format!("{path}.ports[{i}].hostPort"),
                 format!("{who} binds a hostPort"),
                 "remove hostPort; expose the pod through a Service",
@@ -368,6 +397,7 @@ fn container_baseline(
         .is_some_and(|p| p.kind == "Unconfined")
     {
         out.push(
+            Reason::ApparmorUnconfined,
             format!("{cp}.appArmorProfile.type"),
             format!("{who} sets appArmorProfile.type: Unconfined"),
             "use RuntimeDefault or a Localhost AppArmor profile",
@@ -375,6 +405,7 @@ fn container_baseline(
     }
     if sc.proc_mount.as_deref().is_some_and(|m| m != "Default") {
         out.push(
+            Reason::ProcMountUnmasked,
             format!("{cp}.procMount"),
             format!("{who} unmasks /proc (procMount other than Default)"),
             "remove procMount",
@@ -394,6 +425,7 @@ fn selinux(
         .is_some_and(|t| !t.is_empty() && !SELINUX_TYPES.contains(&t))
     {
         out.push(
+            Reason::SelinuxType,
             format!("{path}.seLinuxOptions.type"),
             format!("{who} sets an SELinux type outside container_t, container_init_t, container_kvm_t, container_engine_t"),
             "remove seLinuxOptions.type or use container_t",
@@ -403,6 +435,7 @@ fn selinux(
         || o.role.as_deref().is_some_and(|r| !r.is_empty())
     {
         out.push(
+            Reason::SelinuxUserRole,
             format!("{path}.seLinuxOptions"),
             format!("{who} sets an SELinux user or role"),
             "remove seLinuxOptions.user and seLinuxOptions.role",
@@ -419,6 +452,7 @@ mod tests {
     use crate::fixtures::*;
     use crate::object::Kind;
     use crate::policy::CheckLevel;
+    use crate::verdict::RuleId;
 
     fn policy(f: impl FnOnce(&mut crate::policy::PhiPolicySpec)) -> crate::policy::Policy {
         policy_with(|s| {

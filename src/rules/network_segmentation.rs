@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::object::{Object, PodView};
 use crate::policy::{Mode, SegmentationConfig};
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 use crate::view::NetworkPolicyInfo;
 
 /// A direction of traffic a NetworkPolicy can isolate.
@@ -37,6 +37,14 @@ impl Direction {
         match self {
             Direction::Ingress => "Ingress",
             Direction::Egress => "Egress",
+        }
+    }
+
+    /// The reason when no NetworkPolicy isolates the pods this way.
+    fn not_isolated(self) -> Reason {
+        match self {
+            Direction::Ingress => Reason::IngressNotIsolated,
+            Direction::Egress => Reason::EgressNotIsolated,
         }
     }
 
@@ -108,7 +116,7 @@ fn host_network_findings(w: &Object, pod: &PodView, mode: Mode) -> Vec<Finding> 
     let mut out = Vec::new();
     if pod.spec.host_network {
         out.push(Finding::new(
-            RuleId::NetworkSegmentation,
+            Reason::HostNetworkUnsegmented,
             mode,
             format!("{sp}.hostNetwork"),
             format!(
@@ -136,7 +144,7 @@ fn host_network_findings(w: &Object, pod: &PodView, mode: Mode) -> Vec<Finding> 
                     continue;
                 }
                 out.push(Finding::new(
-                    RuleId::NetworkSegmentation,
+                    Reason::HostPortUnsegmented,
                     mode,
                     format!("{sp}.{field}[{i}].ports[{j}].hostPort"),
                     format!(
@@ -232,7 +240,7 @@ fn direction_finding(
         ),
     };
     Some(Finding::new(
-        RuleId::NetworkSegmentation,
+        dir.not_isolated(),
         mode,
         format!("{}.labels", pod.meta_path),
         message,
@@ -274,7 +282,7 @@ fn open_finding(
     }
     let others = if ingress { "source" } else { "destination" };
     Some(Finding::new(
-        RuleId::NetworkSegmentation,
+        if ingress { Reason::AllowAllIngress } else { Reason::AllowAllEgress },
         mode,
         format!("{}.labels", pod.meta_path),
         format!(
@@ -298,7 +306,7 @@ fn open_finding(
 fn default_deny_finding(w: &Object, policies: &[Arc<NetworkPolicyInfo>], mode: Mode) -> Finding {
     let ns = &w.namespace;
     Finding::new(
-        RuleId::NetworkSegmentation,
+        Reason::NoDefaultDeny,
         mode,
         "metadata.namespace",
         format!(
@@ -338,6 +346,7 @@ mod tests {
     use crate::cluster::ClusterState;
     use crate::fixtures::{self, PHI};
     use crate::object::Kind;
+    use crate::verdict::RuleId;
 
     use serde_json::{json, Value};
 
@@ -388,7 +397,12 @@ mod tests {
         assert_eq!(f[0].mode, Mode::Enforce);
         assert_eq!(f[0].path, "metadata.labels");
         assert!(f[0].message.contains("namespace phi"), "{}", f[0].message);
-        assert!(f[0].message.contains("for Ingress"), "{}", f[0].message);
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::IngressNotIsolated,
+            "{}",
+            f[0].message
+        );
         assert!(
             f[0].message.contains("no NetworkPolicies"),
             "{}",
@@ -476,7 +490,12 @@ mod tests {
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Enforce);
-        assert!(f[0].message.contains("for Ingress"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::IngressNotIsolated,
+            "{}",
+            f[0].message
+        );
         assert!(
             f[0].message
                 .contains("egress-lockdown selects the pods only for Egress"),
@@ -497,7 +516,12 @@ mod tests {
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Warn);
-        assert!(f[0].message.contains("for Egress"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::EgressNotIsolated,
+            "{}",
+            f[0].message
+        );
         assert!(f[0]
             .message
             .contains("ingress selects the pods only for Ingress"));
@@ -601,7 +625,12 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Warn);
         assert_eq!(f[0].path, "metadata.namespace");
-        assert!(f[0].message.contains("no default deny"));
+        assert_eq!(
+            f[0].reason,
+            crate::verdict::Reason::NoDefaultDeny,
+            "{}",
+            f[0].message
+        );
         assert!(f[0].remediation.contains("default-deny-all"));
     }
 

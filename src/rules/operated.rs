@@ -9,7 +9,7 @@ use crate::object::operated::OperatedView;
 use crate::object::{Body, Object, PodSpec, PodView};
 use crate::policy::{AuditSidecarConfig, Mode};
 use crate::rules::RuleContext;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 
 fn view(w: &Object) -> Option<&OperatedView> {
     match &w.body {
@@ -35,7 +35,7 @@ pub(crate) fn label_reaches_pods(w: &Object, ctx: &RuleContext) -> Option<Findin
         _ => "does not copy the resource's own labels",
     };
     Some(Finding::new(
-        RuleId::PhiClassification,
+        Reason::OperatorDropsPhiLabel,
         ctx.policy.mode,
         format!("{}.labels", v.pod_meta_path),
         format!(
@@ -89,7 +89,7 @@ pub(crate) fn audit_sidecar(w: &Object, cfg: &AuditSidecarConfig) -> Vec<Finding
     };
     match v.sidecar_field {
         None => vec![Finding::new(
-            RuleId::AuditSidecar,
+            Reason::OperatorNoSidecarField,
             mode,
             "spec",
             format!(
@@ -106,7 +106,7 @@ pub(crate) fn audit_sidecar(w: &Object, cfg: &AuditSidecarConfig) -> Vec<Finding
             .filter(|(_, cs)| !cs.iter().any(approved))
             .map(|(path, _)| {
                 Finding::new(
-                    RuleId::AuditSidecar,
+                    Reason::OperatorNoSidecar,
                     mode,
                     path.clone(),
                     format!(

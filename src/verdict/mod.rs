@@ -3,7 +3,9 @@
 //! object. A leaf: the engine, the rules, the webhook, `check` and reports all import it, and it
 //! imports nothing of the crate, so no module cycles through it.
 
+pub mod reason;
 pub mod rules;
+pub use reason::Reason;
 pub use rules::{RuleMeta, Severity, RULES};
 
 use schemars::JsonSchema;
@@ -130,9 +132,17 @@ pub const MAX_FINDINGS_PER_RULE: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub rule: RuleId,
+    /// Why, as a stable code of the rule (`unencrypted-storage-class`): what machines and
+    /// tests read; the message is for people.
+    pub reason: Reason,
     pub citation: &'static str,
     /// Field path in the object, e.g. `spec.template.spec.volumes[2]`.
     pub path: String,
+    /// What the finding is about when the path alone does not say it (a container named in an
+    /// annotation, a workload of a namespace): with rule, reason and path, what tells two
+    /// shortfalls apart. Empty when the path suffices.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subject: String,
     pub message: String,
     pub remediation: String,
     pub mode: Mode,
@@ -144,24 +154,39 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding of `rule`; the engine fills in the policy name.
+    /// A finding for `reason` (of its rule); the engine fills in the policy name.
     pub fn new(
-        rule: RuleId,
+        reason: Reason,
         mode: Mode,
         path: impl Into<String>,
         message: impl Into<String>,
         remediation: impl Into<String>,
     ) -> Finding {
+        let rule = reason.rule();
         Finding {
             rule,
+            reason,
             citation: rule.citation(),
             path: path.into(),
+            subject: String::new(),
             message: message.into(),
             remediation: remediation.into(),
             mode,
             policy: String::new(),
             excepted: None,
         }
+    }
+
+    /// The same finding about `subject` (see [`Finding::subject`]).
+    pub fn about(mut self, subject: impl Into<String>) -> Finding {
+        self.subject = subject.into();
+        self
+    }
+
+    /// What identifies the shortfall, whatever the wording: two policies finding it are one
+    /// finding, and an UPDATE that keeps it keeps a pre-existing finding.
+    pub fn key(&self) -> (RuleId, Reason, &str, &str) {
+        (self.rule, self.reason, &self.path, &self.subject)
     }
 }
 
@@ -189,14 +214,14 @@ impl Decision {
 
     /// Combine findings into a decision.
     pub fn from_findings(phi: bool, policies: Vec<String>, findings: Vec<Finding>) -> Decision {
-        // Linear in the findings (an index by rule, path and message), not quadratic: an object
-        // with tens of thousands of volumes yields as many findings, and a review must not slow down
-        // with its size.
+        // Linear in the findings (an index by `Finding::key`: rule, reason, path and subject, not
+        // the wording), not quadratic: an object with tens of thousands of volumes yields as many
+        // findings, and a review must not slow down with its size.
         let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
-        let mut index: std::collections::HashMap<(RuleId, String, String), usize> =
+        let mut index: std::collections::HashMap<(RuleId, Reason, String, String), usize> =
             std::collections::HashMap::with_capacity(findings.len());
         for f in findings {
-            let key = (f.rule, f.path.clone(), f.message.clone());
+            let key = (f.rule, f.reason, f.path.clone(), f.subject.clone());
             match index.get(&key) {
                 Some(&i) => {
                     if let Some(m) = merged.get_mut(i) {
@@ -254,7 +279,7 @@ mod tests {
     fn duplicates_merge_to_the_strictest_mode_in_linear_time() {
         let f = |i: usize, mode| {
             Finding::new(
-                RuleId::EncryptionAtRest,
+                Reason::NodeDiskVolume,
                 mode,
                 format!("spec.volumes[{i}]"),
                 "emptyDir on node disk",

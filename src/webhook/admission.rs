@@ -704,7 +704,7 @@ mod tests {
 
     fn finding(rule: RuleId, mode: Mode, path: &str) -> Finding {
         let mut f = Finding::new(
-            rule,
+            crate::fixtures::a_reason(rule),
             mode,
             path,
             "volume \"data\" is a hostPath volume, which cannot be proven encrypted",

@@ -587,8 +587,13 @@ fn record(
     let mut rules: Vec<&'static str> = Vec::new();
     if let Some(d) = &outcome.decision {
         for f in &d.findings {
-            app.metrics
-                .finding(&f.policy, f.rule.as_str(), f.mode.as_str(), kind, op);
+            app.metrics.finding(
+                &f.policy,
+                (f.rule.as_str(), f.reason.as_str()),
+                f.mode.as_str(),
+                kind,
+                op,
+            );
             if !rules.contains(&f.rule.as_str()) {
                 rules.push(f.rule.as_str());
             }

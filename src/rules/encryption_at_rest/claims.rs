@@ -38,6 +38,7 @@ impl Judge<'_> {
         for path in &v.node_disk {
             out.push(
                 Problem {
+                    reason: Reason::OperatorNodeDisk,
                     message: format!(
                         "{}: {} keeps its data on an emptyDir on the node's disk ({path}); node disk encryption is not visible to Kubernetes",
                         w.display(),
@@ -59,6 +60,7 @@ impl Judge<'_> {
         if !cfg.allowed_inline_volume_types.contains(type_name) {
             out.push(
                 Problem {
+                    reason: Reason::InlineVolumeNotAllowed,
                     message: format!(
                         "volume {:?} is an inline {type_name} volume, a type this policy does not allow in PHI pods (its storage cannot be proven encrypted at rest)",
                         v.name
@@ -88,6 +90,7 @@ impl Judge<'_> {
                         self.claim(&subject, &t.spec, &t.metadata.annotations)
                     }
                     None => Some(Problem {
+                        reason: Reason::EphemeralWithoutTemplate,
                         message: format!(
                             "generic ephemeral volume {:?} has no volumeClaimTemplate, so its storage cannot be judged",
                             v.name
@@ -111,6 +114,7 @@ impl Judge<'_> {
                     };
                     out.push(
                         Problem {
+                            reason: Reason::NodeDiskVolume,
                             message: format!(
                                 "volume {:?} {what}; node disk encryption is not visible to Kubernetes",
                                 v.name
@@ -128,6 +132,7 @@ impl Judge<'_> {
             VolumeSource::Csi { driver } if !cfg.allowed_inline_csi_drivers.contains(driver) => {
                 out.push(
                         Problem {
+                            reason: Reason::InlineCsiDriverNotAllowed,
                             message: format!(
                                 "volume {:?} is an inline csi volume of driver {driver:?}, which is not in encryptionAtRest.allowedInlineCsiDrivers",
                                 v.name
@@ -149,6 +154,7 @@ impl Judge<'_> {
     pub(super) fn pod_claim(&self, volume: &str, claim: &str) -> Option<Problem> {
         if claim.is_empty() {
             return Some(Problem {
+                reason: Reason::ClaimWithoutName,
                 message: format!(
                     "volume {volume:?} is a persistentVolumeClaim volume without a claimName"
                 ),
@@ -157,6 +163,7 @@ impl Judge<'_> {
         }
         let Some(pvc) = self.ctx.cluster.pvc(self.namespace, claim) else {
             return Some(Problem {
+                reason: Reason::UnknownClaim,
                 message: format!(
                     "volume {volume:?} uses PersistentVolumeClaim {claim:?}, which does not exist in namespace {:?} as far as phi-guard knows, so its storage cannot be proven encrypted",
                     self.namespace
@@ -200,6 +207,7 @@ impl Judge<'_> {
                     annotations,
                 ),
                 None => Some(Problem {
+                    reason: Reason::NoDefaultStorageClass,
                     message: format!(
                         "{subject} whose storageClassName is unset, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class: \"true\"), so its storage cannot be proven encrypted"
                     ),
@@ -220,6 +228,7 @@ impl Judge<'_> {
                     annotations,
                 ),
                 None => Some(Problem {
+                    reason: Reason::UnknownStorageClass,
                     message: format!(
                         "{subject} whose StorageClass {name:?} does not exist as far as phi-guard knows, so its storage cannot be proven encrypted"
                     ),
@@ -241,6 +250,7 @@ impl Judge<'_> {
     ) -> Option<Problem> {
         let Some(pv_name) = volume_name.filter(|n| !n.is_empty()) else {
             return Some(Problem {
+                reason: Reason::StaticBindingWithoutVolume,
                 message: format!(
                     "{subject} whose storageClassName is \"\" (static binding) but whose spec.volumeName names no PersistentVolume, so phi-guard cannot tell which storage backs it"
                 ),
@@ -252,6 +262,7 @@ impl Judge<'_> {
         };
         let Some(pv) = self.ctx.cluster.pv(pv_name) else {
             return Some(Problem {
+                reason: Reason::UnknownPersistentVolume,
                 message: format!(
                     "{subject} whose storageClassName is \"\" (static binding) to PersistentVolume {pv_name:?}, which phi-guard does not know, so its storage cannot be proven encrypted"
                 ),
@@ -297,6 +308,7 @@ impl Judge<'_> {
             .as_deref()
             .unwrap_or("an unknown volume source");
         Some(Problem {
+            reason: Reason::UnprovableVolumeSource,
             message: format!(
                 "{lead}, which is backed by {source}, a source phi-guard cannot prove encrypted at rest"
             ),
@@ -329,6 +341,7 @@ impl Judge<'_> {
             Verdict::Encrypted => None,
             Verdict::ProviderDefault(_) if self.cfg.attest_provider_default_encryption => None,
             Verdict::ProviderDefault(what) => Some(Problem {
+                reason: Reason::ProviderDefaultNotAttested,
                 message: format!(
                     "{lead} relies on provider-default encryption ({what}), which counts only when the policy attests it"
                 ),
@@ -339,6 +352,7 @@ impl Judge<'_> {
             }),
             Verdict::NodeDisk(_) if self.cfg.attest_node_disk_encryption => None,
             Verdict::NodeDisk(what) => Some(Problem {
+                reason: Reason::NodeDiskNotAttested,
                 message: format!("{lead} is not encrypted by its driver: {what}"),
                 remediation: format!(
                     "Use an encrypting StorageClass{}, or, if the disks underneath {object} are encrypted (LUKS on the nodes, Rook CephCluster encryptedDevice), set encryptionAtRest.attestNodeDiskEncryption: true in the PhiPolicy.",
@@ -346,6 +360,7 @@ impl Judge<'_> {
                 ),
             }),
             Verdict::Not { reason, fix } => Some(Problem {
+                reason: Reason::UnencryptedStorageClass,
                 message: format!("{lead} {reason}"),
                 remediation: format!(
                     "{fix}{}. Alternatively list a class whose encryption phi-guard cannot see in encryptionAtRest.encryptedStorageClasses.",

@@ -18,7 +18,7 @@ use crate::object::{Body, ClaimSpec, Object, Volume, VolumeSource};
 use crate::policy::{AtRestConfig, Mode};
 use crate::rules::RuleContext;
 use crate::selector::Labels;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 use crate::view::StorageClassInfo;
 
 /// Every encryption-at-rest finding for the workload.
@@ -78,18 +78,13 @@ pub(crate) fn encrypting_classes(ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<(
 
 /// A problem before it gets its path and mode.
 struct Problem {
+    reason: Reason,
     message: String,
     remediation: String,
 }
 
 impl Problem {
     fn finding(self, mode: Mode, path: impl Into<String>) -> Finding {
-        Finding::new(
-            RuleId::EncryptionAtRest,
-            mode,
-            path,
-            self.message,
-            self.remediation,
-        )
+        Finding::new(self.reason, mode, path, self.message, self.remediation)
     }
 }

@@ -3,6 +3,7 @@ use crate::cluster::ClusterState;
 use crate::fixtures::{self, add_pv, add_storage_class};
 use crate::object::Kind;
 use crate::policy::{EncryptionAtRestSpec, Policy};
+use crate::verdict::RuleId;
 use serde_json::{json, Value};
 
 const NS: &str = "phi";
@@ -235,7 +236,12 @@ fn unset_class_without_a_default_class_is_a_finding() {
     add_pvc(&s, "c", json!({}), json!({}));
     let f = run(&pod(json!([pvc_volume("data", "c")])), &s);
     assert_eq!(f.len(), 1);
-    assert!(f[0].message.contains("no default StorageClass"));
+    assert_eq!(
+        f[0].reason,
+        crate::verdict::Reason::NoDefaultStorageClass,
+        "{}",
+        f[0].message
+    );
     assert!(f[0].remediation.contains("available: enc"));
 }
 
@@ -332,7 +338,12 @@ fn static_binding_is_judged_through_the_bound_pv() {
         "{f:#?}"
     );
     assert!(f[0].message.contains("PersistentVolume \"pv-plain\" (CSI driver ebs.csi.aws.com), which does not set spec.csi.volumeAttributes.encrypted"), "{}", f[0].message);
-    assert!(f[1].message.contains("backed by nfs"), "{}", f[1].message);
+    assert_eq!(
+        f[1].reason,
+        crate::verdict::Reason::UnprovableVolumeSource,
+        "{}",
+        f[1].message
+    );
     assert!(f[2]
         .message
         .contains("PersistentVolume \"pv-ghost\", which phi-guard does not know"));
@@ -357,7 +368,12 @@ fn deployment_paths_point_into_the_template() {
     assert_eq!(f.len(), 2, "{f:#?}");
     assert_eq!(f[0].path, "spec.template.spec.volumes[1]");
     assert_eq!(f[1].path, "spec.template.spec.volumes[2]");
-    assert!(f[1].message.contains("inline hostPath volume"));
+    assert_eq!(
+        f[1].reason,
+        crate::verdict::Reason::InlineVolumeNotAllowed,
+        "{}",
+        f[1].message
+    );
     assert_eq!(f[1].mode, Mode::Enforce);
 }
 
@@ -408,7 +424,12 @@ fn cronjob_empty_dir_on_disk_is_a_warning_and_memory_is_fine() {
     assert_eq!(f.len(), 2, "{f:#?}");
     assert_eq!(f[0].path, "spec.jobTemplate.spec.template.spec.volumes[0]");
     assert_eq!(f[0].mode, Mode::Warn);
-    assert!(f[0].message.contains("emptyDir on the node's disk"));
+    assert_eq!(
+        f[0].reason,
+        crate::verdict::Reason::NodeDiskVolume,
+        "{}",
+        f[0].message
+    );
     assert!(f[0].remediation.contains("medium: Memory"));
     assert_eq!(f[1].path, "spec.jobTemplate.spec.template.spec.volumes[2]");
     assert!(f[1].message.contains("no volume source"));
@@ -439,7 +460,12 @@ fn generic_ephemeral_volumes_use_their_template_class() {
         "generic ephemeral volume \"b\" has a volumeClaimTemplate whose StorageClass \"standard\""
     ));
     assert!(f[1].message.contains("px/secure"));
-    assert!(f[2].message.contains("no volumeClaimTemplate"));
+    assert_eq!(
+        f[2].reason,
+        crate::verdict::Reason::EphemeralWithoutTemplate,
+        "{}",
+        f[2].message
+    );
 }
 
 #[test]
@@ -459,8 +485,18 @@ fn inline_types_outside_the_allowed_set_are_violations() {
     assert!(f[0]
         .message
         .contains("\"host\" is an inline hostPath volume"));
-    assert!(f[1].message.contains("inline nfs volume"));
-    assert!(f[2].message.contains("inline awsElasticBlockStore volume"));
+    assert_eq!(
+        f[1].reason,
+        crate::verdict::Reason::InlineVolumeNotAllowed,
+        "{}",
+        f[1].message
+    );
+    assert_eq!(
+        f[2].reason,
+        crate::verdict::Reason::InlineVolumeNotAllowed,
+        "{}",
+        f[2].message
+    );
     assert!(f[0].remediation.contains("Allowed inline types:"));
 
     let lenient = policy_with(|a| a.allowed_inline_volume_types.push("nfs".into()));
@@ -480,7 +516,12 @@ fn inline_csi_drivers_are_allowlisted() {
     let f = run(&w, &s);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].path, "spec.volumes[2]");
-    assert!(f[0].message.contains("driver \"blob.csi.azure.com\""));
+    assert_eq!(
+        f[0].reason,
+        crate::verdict::Reason::InlineCsiDriverNotAllowed,
+        "{}",
+        f[0].message
+    );
     assert!(f[0].remediation.contains("allowedInlineCsiDrivers"));
 }
 
@@ -648,7 +689,12 @@ fn ceph_longhorn_zfs_and_portworx_parameters() {
     let paths: Vec<String> = f.iter().map(|f| f.path.clone()).collect();
     assert_eq!(paths, expected, "{f:#?}");
     assert!(f[0].message.contains("parameters.encrypted: \"true\""));
-    assert!(f[1].message.contains("phi-guard does not know to encrypt"));
+    assert_eq!(
+        f[1].reason,
+        crate::verdict::Reason::UnencryptedStorageClass,
+        "{}",
+        f[1].message
+    );
     assert!(f[3].message.contains("parameters.encryption: \"on\""));
 }
 

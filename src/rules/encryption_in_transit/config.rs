@@ -62,7 +62,7 @@ pub(super) fn check_config(
                     ""
                 };
                 out.push(Finding::new(
-                    RuleId::EncryptionInTransit,
+                    Reason::TlsSwitchedOff,
                     mode,
                     format!("{}.{field}[{i}].{}[{}]", p.spec_path, t.field, t.index),
                     format!(

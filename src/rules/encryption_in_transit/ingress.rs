@@ -39,6 +39,7 @@ pub(super) fn check_ingress(
             )
         };
         out.push(finding(
+            Reason::IngressWithoutTls,
             cfg,
             "spec.tls",
             format!("Ingress {name:?} routes to PHI pods but has no spec.tls{served}"),
@@ -48,6 +49,7 @@ pub(super) fn check_ingress(
     for (i, r) in ing.rules.iter().enumerate() {
         let Some(host) = &r.host else {
             out.push(finding(
+                Reason::IngressRuleWithoutHost,
                 cfg,
                 format!("spec.rules[{i}]"),
                 format!(
@@ -71,19 +73,27 @@ pub(super) fn check_ingress(
         if listed.iter().any(|(_, t)| t.has_secret) {
             continue;
         }
-        let (message, fix) = match listed.first() {
+        let (reason, message, fix) = match listed.first() {
             Some((j, _)) => (
+                Reason::IngressTlsWithoutSecret,
                 format!(
                     "Ingress {name:?} host {host:?} is listed in spec.tls[{j}], which has no secretName"
                 ),
                 format!("Set spec.tls[{j}].secretName to the Secret holding the certificate for {host:?}."),
             ),
             None => (
+                Reason::IngressHostNotCovered,
                 format!("Ingress {name:?} host {host:?} is not covered by any spec.tls entry, so it is served over plaintext HTTP"),
                 format!("Add {host:?} to spec.tls[].hosts of an entry with a secretName (a wildcard *.domain covers one label)."),
             ),
         };
-        out.push(finding(cfg, format!("spec.rules[{i}].host"), message, fix));
+        out.push(finding(
+            reason,
+            cfg,
+            format!("spec.rules[{i}].host"),
+            message,
+            fix,
+        ));
     }
     if let Some(svc) = &ing.default_backend {
         default_backend(w, svc, ctx, cfg, out);
@@ -123,6 +133,7 @@ fn default_backend(
         "which phi-guard cannot show routes to no PHI pods (the Service or the pods it selects are unknown)"
     };
     out.push(finding(
+        Reason::IngressDefaultBackend,
         cfg,
         "spec.defaultBackend",
         format!(
@@ -158,6 +169,7 @@ fn plaintext_served(w: &Object, cfg: &InTransitConfig, out: &mut Vec<Finding>) {
         return;
     }
     out.push(finding(
+        Reason::IngressSslRedirectOff,
         cfg,
         format!("metadata.annotations[\"{NGINX_SSL_REDIRECT}\"]"),
         format!(

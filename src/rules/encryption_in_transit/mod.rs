@@ -53,7 +53,7 @@ use crate::object::{Body, IngressTlsView, IngressView, Object, PodView, VolumeSo
 use crate::policy::{InTransitConfig, TransitEvidence, LINKERD_INBOUND_POLICIES};
 use crate::rules::RuleContext;
 use crate::selector::Labels;
-use crate::verdict::{Finding, RuleId};
+use crate::verdict::{Finding, Reason};
 use crate::view::{MtlsMode, NamespaceInfo, PeerAuthInfo, PodInfo, ServiceInfo};
 
 /// Pod annotations that make traffic bypass the mesh proxy.
@@ -106,6 +106,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec
         Body::Operated(v) => {
             for p in &v.plaintext {
                 out.push(finding(
+                    Reason::OperatorPlaintext,
                     cfg,
                     p.path.clone(),
                     format!("{}: {}", w.display(), p.message),
@@ -123,12 +124,13 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &InTransitConfig) -> Vec
 }
 
 fn finding(
+    reason: Reason,
     cfg: &InTransitConfig,
     path: impl Into<String>,
     message: String,
     fix: String,
 ) -> Finding {
-    Finding::new(RuleId::EncryptionInTransit, cfg.mode, path, message, fix)
+    Finding::new(reason, cfg.mode, path, message, fix)
 }
 
 /// Judge mesh evidence (everything but app TLS) for a pod: `Ok` when one accepted kind holds,
@@ -233,6 +235,7 @@ fn check_pod(
         .map(|(i, (_, fix))| format!("({}) {fix}", i + 1))
         .collect();
     out.push(finding(
+        Reason::NoTransitEvidence,
         cfg,
         p.meta_path,
         format!(
@@ -252,6 +255,7 @@ fn check_bypass(p: &PodView, cfg: &InTransitConfig, out: &mut Vec<Finding>) {
         // An empty value excludes nothing. The value is never echoed.
         if p.annotations.get(key).is_some_and(|v| !v.trim().is_empty()) {
             out.push(finding(
+                Reason::MeshBypassAnnotation,
                 cfg,
                 format!("{}.annotations[\"{key}\"]", p.meta_path),
                 format!(

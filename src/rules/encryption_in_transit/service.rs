@@ -128,6 +128,7 @@ pub(super) fn check_service(
             }
         };
         out.push(finding(
+            Reason::PlaintextServicePort,
             cfg,
             format!("spec.ports[{i}]"),
             format!(

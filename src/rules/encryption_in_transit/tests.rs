@@ -3,6 +3,7 @@ use crate::cluster::ClusterState;
 use crate::fixtures::{self, add_peer_authentication, labels, peer_authentication, PHI};
 use crate::object::Kind;
 use crate::policy::{EncryptionInTransitSpec, Mode, Policy};
+use crate::verdict::RuleId;
 use crate::view::CertificateInfo;
 use serde_json::{json, Value};
 
@@ -591,12 +592,22 @@ fn ingress_hosts_must_be_covered_by_tls_with_a_secret() {
         f[0].message.contains("\"a.b.example.com\" is not covered"),
         "wildcard covers one label only"
     );
-    assert!(f[1].message.contains("\"example.com\" is not covered"));
+    assert_eq!(
+        f[1].reason,
+        crate::verdict::Reason::IngressHostNotCovered,
+        "{}",
+        f[1].message
+    );
     assert!(f[2]
         .message
         .contains("listed in spec.tls[1], which has no secretName"));
     assert!(f[2].remediation.contains("spec.tls[1].secretName"));
-    assert!(f[3].message.contains("has no host"));
+    assert_eq!(
+        f[3].reason,
+        crate::verdict::Reason::IngressRuleWithoutHost,
+        "{}",
+        f[3].message
+    );
 
     let off = policy_with(|c| c.require_ingress_tls = false);
     assert!(run_with(&bad, &s, &off).is_empty());
@@ -716,7 +727,12 @@ fn service_plaintext_ports_to_unmeshed_phi_pods() {
     assert!(f[1]
         .message
         .contains("declares neither appProtocol nor a name"));
-    assert!(f[2].message.contains("appProtocol says \"http\""));
+    assert_eq!(
+        f[2].reason,
+        crate::verdict::Reason::PlaintextServicePort,
+        "{}",
+        f[2].message
+    );
     assert!(f[0].remediation.contains("appProtocol: https"));
 
     let off = policy_with(|c| c.forbid_plaintext_service_ports = false);
