@@ -99,9 +99,21 @@ impl Judging {
     /// Take one input document.
     pub(crate) fn take(&mut self, d: Document) -> Result<(), CheckError> {
         self.inputs += 1;
-        self.keep(&d)?;
+        // A pod-running object is decoded once: the state gets the template of the object that
+        // is judged, where `keep` would decode the document a second time.
+        let once = files::judged_kind(d.group(), &d.kind).is_some_and(|k| k.has_pods())
+            && no_own_pods(&d).is_none();
+        if !once {
+            self.keep(&d)?;
+        }
         match take_input(d)? {
-            Input::Judged(p) => self.pending.push(p),
+            Input::Judged(p) => {
+                if once {
+                    let written = p.written_kind.as_deref().unwrap_or(p.object.kind.as_str());
+                    files::add_template_of(&p.object, written, &self.state);
+                }
+                self.pending.push(p)
+            }
             Input::Skipped(s) => self.skipped.push(s),
         }
         Ok(())
