@@ -115,14 +115,20 @@ async fn a_phi_cnpg_cluster_is_judged_on_its_storage_class_and_pg_hba() {
     )
     .await;
     assert!(err.contains("audit-sidecar"), "{err}");
-    assert!(!err.contains("not proven to encrypt traffic in transit"), "{err}");
+    assert!(
+        !err.contains("not proven to encrypt traffic in transit"),
+        "{err}"
+    );
     let err = rejects_eventually(
         &["--dry-run=server"],
         &instance_pod(&ctx.ns, "00000000-0000-0000-0000-000000000000"),
         CACHE,
     )
     .await;
-    assert!(err.contains("not proven to encrypt traffic in transit"), "{err}");
+    assert!(
+        err.contains("not proven to encrypt traffic in transit"),
+        "{err}"
+    );
 }
 
 /// A Pod as CloudNativePG makes an instance of Cluster `records-db`.
