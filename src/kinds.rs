@@ -50,8 +50,8 @@ pub enum Store {
     Certificates,
     PhiPolicies,
     PhiExceptions,
-    /// The CNI settings in named ConfigMaps (`view::PlatformSource`); other ConfigMaps are
-    /// never read.
+    /// The settings in named ConfigMaps (`view::PlatformSource`): the CNIs' encryption and
+    /// ingress-nginx's global HTTP-to-HTTPS redirect; other ConfigMaps are never read.
     PlatformConfigMaps,
     /// Calico's `FelixConfiguration` named `default`.
     FelixConfiguration,
@@ -72,6 +72,11 @@ pub struct KindSpec {
     pub kind: &'static str,
     pub plural: &'static str,
     pub scope: Scope,
+    /// Older versions the same objects may be served as (a CRD whose clusters still serve
+    /// only those): the webhook's rules name them too, and the audit, the snapshot and a
+    /// namespace's reads fall back to them when `version` is not served. Decoding does not
+    /// depend on the version (the fields phi-guard reads are the same in each).
+    pub also_versions: &'static [&'static str],
     /// Served by a CRD that may be absent (its watch waits for discovery, its reads treat a 404
     /// as "none").
     pub optional_crd: bool,
@@ -107,6 +112,7 @@ const fn kind(
         kind,
         plural,
         scope,
+        also_versions: &[],
         optional_crd: false,
         judged: false,
         admission: NONE,
@@ -158,6 +164,15 @@ impl KindSpec {
     const fn optional(mut self) -> Self {
         self.optional_crd = true;
         self
+    }
+    const fn also(mut self, versions: &'static [&'static str]) -> Self {
+        self.also_versions = versions;
+        self
+    }
+
+    /// Every version it may be served as, preferred first.
+    pub fn versions(&self) -> impl Iterator<Item = &'static str> + '_ {
+        std::iter::once(self.version).chain(self.also_versions.iter().copied())
     }
 
     /// `group/version`, or `version` for the core group.
@@ -229,12 +244,16 @@ pub const KINDS: &[KindSpec] = &[
     ns("postgresql.cnpg.io", "v1", "Cluster", "clusters")
         .judged(CU)
         .optional(),
+    // Strimzi serves `v1` since 0.49 next to `v1beta2`, which every release since 0.22 serves
+    // and most clusters still run alone; both name the same objects and fields.
     ns("kafka.strimzi.io", "v1", "Kafka", "kafkas")
         .judged(CU)
-        .optional(),
+        .optional()
+        .also(&["v1beta2"]),
     ns("kafka.strimzi.io", "v1", "KafkaNodePool", "kafkanodepools")
         .judged(CU)
-        .optional(),
+        .optional()
+        .also(&["v1beta2"]),
     ns(
         "elasticsearch.k8s.elastic.co",
         "v1",

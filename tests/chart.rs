@@ -1444,11 +1444,18 @@ fn platform_evidence_rbac_names_each_object() {
         .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
         .expect("calico ClusterRole");
     let rules = calico["rules"].as_array().expect("rules");
-    assert_eq!(rules.len(), 2);
+    assert_eq!(rules.len(), 3);
     assert_eq!(strings(&rules[0]["resources"]), ["felixconfigurations"]);
     assert_eq!(strings(&rules[0]["resourceNames"]), ["default"]);
     assert_eq!(strings(&rules[1]["resources"]), ["meshes", "meshtlses"]);
     assert_eq!(strings(&rules[1]["apiGroups"]), ["kuma.io"]);
+    // ingress-nginx's controller ConfigMap, by name only (never all ConfigMaps).
+    assert_eq!(strings(&rules[2]["resources"]), ["configmaps"]);
+    assert_eq!(
+        strings(&rules[2]["resourceNames"]),
+        ["ingress-nginx-controller"]
+    );
+    assert_eq!(strings(&rules[2]["verbs"]), ["get", "list", "watch"]);
     let bindings = all_of(&docs, "RoleBinding")
         .into_iter()
         .filter(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-platform"))
@@ -1459,6 +1466,7 @@ fn platform_evidence_rbac_names_each_object() {
         "platformEvidence.flannel=true",
         "platformEvidence.calico=false",
         "platformEvidence.kuma=false",
+        "platformEvidence.ingressNginx=false",
     ]);
     let namespaces: Vec<&str> = all_of(&with_flannel, "Role")
         .into_iter()
@@ -1475,6 +1483,7 @@ fn platform_evidence_rbac_names_each_object() {
         "platformEvidence.antrea=false",
         "platformEvidence.calico=false",
         "platformEvidence.kuma=false",
+        "platformEvidence.ingressNginx=false",
     ]);
     assert!(!none
         .iter()

@@ -2530,6 +2530,25 @@ fn operators_custom_resources_are_judged_on_their_storage_and_tls() {
         !has(&kafka, transit, "spec.kafka.listeners[1].tls"),
         "{kafka:?}"
     );
+    // The v1beta2 resources most clusters serve are judged alike, with the storage the
+    // ZooKeeper-era Kafka resource carries itself.
+    let legacy = run("strimzi-v1beta2.yaml");
+    let kafka = findings_of(&legacy, "Kafka", "legacy-events");
+    assert!(
+        has(&kafka, at_rest, "spec.kafka.storage.volumes[0].class"),
+        "{kafka:?}"
+    );
+    assert!(
+        !has(&kafka, at_rest, "spec.zookeeper.storage.class"),
+        "{kafka:?}"
+    );
+    assert!(
+        has(&kafka, transit, "spec.kafka.listeners[0].tls")
+            && !has(&kafka, transit, "spec.kafka.listeners[1].tls"),
+        "{kafka:?}"
+    );
+    let pool = findings_of(&legacy, "KafkaNodePool", "legacy-brokers");
+    assert!(has(&pool, at_rest, "spec.storage.type"), "{pool:?}");
 
     let eck = run("eck.yaml");
     let notes = findings_of(&eck, "Elasticsearch", "notes-search");
@@ -2724,5 +2743,66 @@ fn report_writes_the_what_if_next_to_the_evidence() {
     assert!(
         text.contains("NEWLY DENIED     Deployment payments/eligibility-checker"),
         "{text}"
+    );
+}
+
+/// ingress-nginx's controller ConfigMap (`ingress-nginx/ingress-nginx-controller`) turns the
+/// HTTP-to-HTTPS redirect off for every Ingress without its own annotation: the HAPI FHIR
+/// chart's Ingress (TLS, no annotation) then serves PHI over plaintext HTTP too, while an
+/// Ingress forcing its own redirect is not touched. Without the ConfigMap the controller's
+/// defaults are assumed, and `check` says so.
+#[test]
+fn ingress_nginx_global_ssl_redirect_is_read_from_its_controller_config_map() {
+    const NGINX: &str = "tests/fixtures/real-world/ingress-nginx";
+    let rendered = format!("{FHIR}/rendered.yaml");
+    let forced = format!("{NGINX}/forced.yaml");
+    let run = |state: &[&str]| {
+        let mut args = vec!["-f", &rendered, "-f", &forced, "-n", "fhir"];
+        for s in state {
+            args.extend(["--cluster-state", s]);
+        }
+        args.extend([
+            "--cluster-state",
+            "tests/fixtures/check/namespace/fhir-namespace.yaml",
+            "-o",
+            "json",
+        ]);
+        let out = check(&args);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        json(&out)
+    };
+    let config_map = format!("{NGINX}/controller-configmap.yaml");
+    let v = run(&[&config_map]);
+    let r = result(&v, "Ingress", "fhir", "fhir-hapi-fhir-jpaserver");
+    let f = enforced(r);
+    assert_eq!(f.len(), 1, "{r:#}");
+    assert_eq!(f[0].0, "encryption-in-transit");
+    assert_eq!(
+        f[0].2,
+        "metadata.annotations[\"nginx.ingress.kubernetes.io/force-ssl-redirect\"]"
+    );
+    assert!(
+        f[0].3.contains(
+            "ConfigMap ingress-nginx/ingress-nginx-controller sets ssl-redirect to false"
+        ) && f[0].3.contains("plaintext HTTP"),
+        "{}",
+        f[0].3
+    );
+    let portal = result(&v, "Ingress", "fhir", "portal");
+    assert_eq!(portal["allowed"], true, "{portal:#}");
+    assert!(v.get("assumed").is_none(), "{v:#}");
+
+    // Unknown ConfigMap: admitted on ingress-nginx's defaults, and the assumption named.
+    let v = run(&[]);
+    let r = result(&v, "Ingress", "fhir", "fhir-hapi-fhir-jpaserver");
+    assert_eq!(r["allowed"], true, "{r:#}");
+    let assumed = v["assumed"].as_array().expect("assumed");
+    assert_eq!(assumed.len(), 1, "{v:#}");
+    let a = assumed[0].as_str().unwrap_or_default();
+    assert!(
+        a.contains("ConfigMap ingress-nginx/ingress-nginx-controller not given")
+            && a.contains("fhir/fhir-hapi-fhir-jpaserver")
+            && !a.contains("fhir/portal"),
+        "{a}"
     );
 }

@@ -132,58 +132,105 @@ pub(crate) fn spawn(
     audited()
         .into_iter()
         .map(|(kind, group, version, plural)| {
-            let ar = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, kind.as_str()),
-                plural,
-            );
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-            let optional = crate::kinds::find(group, kind.as_str()).is_some_and(|k| k.optional_crd);
+            let spec = crate::kinds::find(group, kind.as_str());
+            let optional = spec.is_some_and(|k| k.optional_crd);
+            let versions: Vec<&'static str> = match spec {
+                Some(k) => k.versions().collect(),
+                None => vec![version],
+            };
+            let client = client.clone();
             let store = store.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let stream = watcher::watcher(api, watcher::Config::default()).backoff(WatchBackoff::new());
-                futures::pin_mut!(stream);
-                let mut buffer = Vec::new();
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(Event::Init) => buffer.clear(),
-                        Ok(Event::InitApply(o)) => match decode(kind, &o) {
-                            Ok(Some(item)) => buffer.push(item),
-                            Ok(None) => {}
-                            Err(e) => skipped(&metrics, kind, &o, &e),
-                        },
-                        Ok(Event::InitDone) => store.reset(kind, std::mem::take(&mut buffer)),
-                        Ok(Event::Apply(o)) => {
-                            let key = (o.namespace().unwrap_or_default(), kind, o.name_any());
-                            match decode(kind, &o) {
-                                Ok(Some((k, obj))) => store.put(k, Some(obj)),
-                                Ok(None) => store.put(key, None),
-                                Err(e) => {
-                                    store.put(key, None);
-                                    skipped(&metrics, kind, &o, &e);
-                                }
-                            }
-                        }
-                        Ok(Event::Delete(o)) => {
-                            store.put((o.namespace().unwrap_or_default(), kind, o.name_any()), None);
-                        }
-                        // An optional CRD that is not installed has no objects: the audit does not
-                        // wait for it (the watch keeps retrying and lists once it is served).
-                        Err(e) if optional && crd_absent(&e) => {
-                            if !store.is_synced(kind) {
-                                tracing::info!(kind = kind.as_str(), group, "CRD not installed; audited as empty until it is");
-                                store.reset(kind, Vec::new());
-                            }
-                        }
-                        Err(e) => {
-                            metrics.watch_error(kind.as_str());
-                            tracing::warn!(kind = kind.as_str(), error = %e, "audit watch failed; retrying with backoff");
-                        }
-                    }
+                // A CRD served at none of its versions is watched at each in turn: the one
+                // served once it is installed (an older release may serve only `also_versions`).
+                for version in versions.iter().copied().cycle() {
+                    let ar = ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(group, version, kind.as_str()),
+                        plural,
+                    );
+                    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+                    watch_version(
+                        api,
+                        kind,
+                        group,
+                        optional && versions.len() > 1,
+                        optional,
+                        &store,
+                        &metrics,
+                    )
+                    .await;
+                    tokio::time::sleep(VERSION_RETRY).await;
                 }
             })
         })
         .collect()
+}
+
+/// How long a kind served at none of its versions waits before trying the next.
+const VERSION_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Watch one version of a kind into `store`. Returns only when the version is not served and
+/// `switch` says another version may be (the caller tries the next); otherwise watches forever.
+async fn watch_version(
+    api: Api<DynamicObject>,
+    kind: Kind,
+    group: &'static str,
+    switch: bool,
+    optional: bool,
+    store: &Store,
+    metrics: &Metrics,
+) {
+    let stream = watcher::watcher(api, watcher::Config::default()).backoff(WatchBackoff::new());
+    futures::pin_mut!(stream);
+    let mut buffer = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => buffer.clear(),
+            Ok(Event::InitApply(o)) => match decode(kind, &o) {
+                Ok(Some(item)) => buffer.push(item),
+                Ok(None) => {}
+                Err(e) => skipped(metrics, kind, &o, &e),
+            },
+            Ok(Event::InitDone) => store.reset(kind, std::mem::take(&mut buffer)),
+            Ok(Event::Apply(o)) => {
+                let key = (o.namespace().unwrap_or_default(), kind, o.name_any());
+                match decode(kind, &o) {
+                    Ok(Some((k, obj))) => store.put(k, Some(obj)),
+                    Ok(None) => store.put(key, None),
+                    Err(e) => {
+                        store.put(key, None);
+                        skipped(metrics, kind, &o, &e);
+                    }
+                }
+            }
+            Ok(Event::Delete(o)) => {
+                store.put(
+                    (o.namespace().unwrap_or_default(), kind, o.name_any()),
+                    None,
+                );
+            }
+            // An optional CRD that is not installed has no objects: the audit does not wait
+            // for it (the watch keeps retrying and lists once it is served).
+            Err(e) if optional && crd_absent(&e) => {
+                if !store.is_synced(kind) {
+                    tracing::info!(
+                        kind = kind.as_str(),
+                        group,
+                        "CRD not installed; audited as empty until it is"
+                    );
+                    store.reset(kind, Vec::new());
+                }
+                if switch {
+                    return;
+                }
+            }
+            Err(e) => {
+                metrics.watch_error(kind.as_str());
+                tracing::warn!(kind = kind.as_str(), error = %e, "audit watch failed; retrying with backoff");
+            }
+        }
+    }
 }
 
 /// The API server does not serve the resource (its CRD is not installed).

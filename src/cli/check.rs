@@ -404,6 +404,9 @@ pub fn render_text(report: &Report) -> String {
             plural(files, "file", "files"),
         );
     }
+    for a in &report.assumed {
+        let _ = writeln!(out, "Assumed: {a}");
+    }
     let total: usize = by_mode.iter().map(|(_, n)| n).sum();
     let modes: Vec<String> = by_mode
         .iter()

@@ -99,9 +99,21 @@ impl Judging {
     /// Take one input document.
     pub(crate) fn take(&mut self, d: Document) -> Result<(), CheckError> {
         self.inputs += 1;
-        self.keep(&d)?;
+        // A pod-running object is decoded once: the state gets the template of the object that
+        // is judged, where `keep` would decode the document a second time.
+        let once = files::judged_kind(d.group(), &d.kind).is_some_and(|k| k.has_pods())
+            && no_own_pods(&d).is_none();
+        if !once {
+            self.keep(&d)?;
+        }
         match take_input(d)? {
-            Input::Judged(p) => self.pending.push(*p),
+            Input::Judged(p) => {
+                if once {
+                    let written = p.written_kind.as_deref().unwrap_or(p.object.kind.as_str());
+                    files::add_template_of(&p.object, written, &self.state);
+                }
+                self.pending.push(*p)
+            }
             Input::Skipped(s) => self.skipped.push(s),
         }
         Ok(())
@@ -119,10 +131,12 @@ impl Judging {
             let decision = p.judge(&self.state, &policies, &self.exceptions, now);
             results.push(p.result(&decision));
         }
+        let assumed = assumed(&self.pending, &results, &self.state);
         Ok(Judged {
             report: Report {
                 results,
                 skipped: self.skipped,
+                assumed,
                 stdin: None,
             },
             policies,
@@ -179,6 +193,41 @@ impl Judging {
             objects,
         })
     }
+}
+
+/// What the verdicts took for granted: ingress-nginx's controller ConfigMap, when no input gave
+/// it and a PHI Ingress's redirect rests on it, at the controller's defaults (HTTP redirected
+/// to HTTPS for TLS hosts).
+fn assumed(pending: &[Pending], results: &[ObjectResult], state: &ClusterState) -> Vec<String> {
+    use crate::view::{ClusterView, PlatformSource};
+    let source = PlatformSource::IngressNginx;
+    if state.platform_encryption(source).is_some() {
+        return Vec::new();
+    }
+    let resting: Vec<String> = pending
+        .iter()
+        .zip(results)
+        .filter(|(p, r)| {
+            r.phi
+                && match &p.object.body {
+                    crate::object::Body::Ingress(ing) => {
+                        crate::rules::encryption_in_transit::redirect_rests_on_global(
+                            &p.object, ing,
+                        )
+                    }
+                    _ => false,
+                }
+        })
+        .map(|(p, _)| format!("{}/{}", p.object.namespace, p.object.name))
+        .collect();
+    if resting.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "{} not given (--cluster-state): ingress-nginx's defaults assumed (ssl-redirect: \"true\",          force-ssl-redirect: \"false\"), so HTTP is taken as redirected to HTTPS for Ingress {};          give the ConfigMap, or set nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\" on          the Ingress to depend on no ConfigMap",
+        source.object(),
+        resting.join(", ")
+    )]
 }
 
 fn is_phi_exception(d: &Document) -> bool {

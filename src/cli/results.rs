@@ -41,6 +41,10 @@ pub struct Report {
     pub results: Vec<ObjectResult>,
     /// Every input object without a verdict and every file skipped, with why.
     pub skipped: Vec<Skipped>,
+    /// What the verdicts assumed of cluster state the inputs did not give (e.g. ingress-nginx's
+    /// controller ConfigMap at its defaults).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
     /// Standard input as read, kept for `-o sarif` to locate findings in it.
     #[serde(skip)]
     pub stdin: Option<String>,

@@ -50,19 +50,32 @@ pub(crate) async fn read(
     let lists = judged_resources()
         .into_iter()
         .map(|(kind, group, version, plural)| {
-            let ar = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, kind.as_str()),
-                plural,
-            );
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
-            let optional = crate::kinds::find(group, kind.as_str()).is_some_and(|k| k.optional_crd);
+            let spec = crate::kinds::find(group, kind.as_str());
+            let optional = spec.is_some_and(|k| k.optional_crd);
+            let versions: Vec<&'static str> = match spec {
+                Some(k) => k.versions().collect(),
+                None => vec![version],
+            };
             async move {
-                let items = match api.list(&ListParams::default()).await {
-                    Ok(list) => list.items,
-                    // A CRD that is not installed: no such objects.
-                    Err(kube::Error::Api(s)) if optional && s.code == 404 => Vec::new(),
-                    Err(e) => return Err(e),
-                };
+                let mut items = Vec::new();
+                for version in versions {
+                    let ar = ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(group, version, kind.as_str()),
+                        plural,
+                    );
+                    let api: Api<DynamicObject> =
+                        Api::namespaced_with(client.clone(), namespace, &ar);
+                    match api.list(&ListParams::default()).await {
+                        Ok(list) => {
+                            items = list.items;
+                            break;
+                        }
+                        // A CRD that is not installed, or not at this version: the next
+                        // version it may be served as, else no such objects.
+                        Err(kube::Error::Api(s)) if optional && s.code == 404 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 Ok::<_, kube::Error>((kind, group, items))
             }
         });

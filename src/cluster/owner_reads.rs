@@ -12,14 +12,16 @@ use crate::view::OwnerInfo;
 /// (namespace, kind, name)
 pub(crate) type OwnerKey = (String, String, String);
 
-/// A pod controller kind of the registry by its name (`ReplicaSet`, `Deployment` ...).
+/// A pod controller kind of the registry by its name (`ReplicaSet`, `Deployment` ...), or
+/// CloudNativePG's `Cluster`, whose instance Pods are credited with its TLS
+/// (`engine::operator_made`; the other operators' resources carry no pod template to verify a
+/// child against and make no Pods directly).
 fn spec_of(kind: &str) -> Option<&'static crate::kinds::KindSpec> {
-    // Pod controllers only: operators' resources (`object::operated`) carry no pod template to
-    // verify a child against.
     crate::kinds::judged().find(|k| {
         k.kind == kind
             && k.kind != "Pod"
-            && crate::object::Kind::from_group_kind(k.group, k.kind).is_some_and(|x| x.has_pods())
+            && crate::object::Kind::from_group_kind(k.group, k.kind)
+                .is_some_and(|x| x.has_pods() || x == crate::object::Kind::CnpgCluster)
     })
 }
 

@@ -59,11 +59,26 @@ async fn documents_from(
             }
             items
         } else {
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-            match api.list(&ListParams::default()).await {
-                Ok(l) => l.items,
-                Err(kube::Error::Api(s)) if s.code == 404 && spec.optional_crd => continue,
-                Err(e) => return Err(e).with_context(|| format!("listing {}", spec.kind)),
+            // The first version served (a CRD may serve only an older one, `also_versions`).
+            let mut listed = None;
+            for version in spec.versions() {
+                let ar = ApiResource::from_gvk_with_plural(
+                    &GroupVersionKind::gvk(spec.group, version, spec.kind),
+                    spec.plural,
+                );
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+                match api.list(&ListParams::default()).await {
+                    Ok(l) => {
+                        listed = Some(l.items);
+                        break;
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 404 && spec.optional_crd => {}
+                    Err(e) => return Err(e).with_context(|| format!("listing {}", spec.kind)),
+                }
+            }
+            match listed {
+                Some(items) => items,
+                None => continue,
             }
         };
         let api_version = spec.api_version();

@@ -2,6 +2,7 @@
 //! Pure: plain data in, a [`Decision`] out; no I/O.
 
 pub(crate) mod network_policies;
+pub(crate) mod operator_made;
 pub(crate) mod owners;
 pub(crate) use network_policies::{network_policy_change, network_policy_create};
 mod namespace_labeling;

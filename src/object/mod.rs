@@ -237,6 +237,9 @@ pub struct IngressView {
     pub default_backend: Option<String>,
     /// `spec.tls[i]`: hosts and whether a secretName is set.
     pub tls: Vec<IngressTlsView>,
+    /// `spec.ingressClassName`, else the legacy annotation `kubernetes.io/ingress.class`: which
+    /// controller serves it (`None`: the default IngressClass's).
+    pub class: Option<String>,
 }
 
 /// One Ingress rule.
@@ -468,7 +471,17 @@ impl Object {
             Kind::Ingress => {
                 let o: Obj<IngressSpecWire> = Deserialize::deserialize(d)?;
                 let spec = o.spec.unwrap_or_default();
+                let class = spec
+                    .ingress_class_name
+                    .or_else(|| {
+                        o.metadata
+                            .annotations
+                            .get("kubernetes.io/ingress.class")
+                            .cloned()
+                    })
+                    .filter(|c| !c.is_empty());
                 let view = IngressView {
+                    class,
                     rules: spec
                         .rules
                         .into_iter()
@@ -622,6 +635,8 @@ struct IngressSpecWire {
     default_backend: Option<BackendWire>,
     #[serde(default, deserialize_with = "null_default")]
     tls: Vec<IngressTlsWire>,
+    #[serde(default)]
+    ingress_class_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

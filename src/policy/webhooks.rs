@@ -35,27 +35,28 @@ pub const EXCEPTIONS: &str = "exceptions.phiguard.io";
 /// Webhook rules for the kinds of the registry `pick` selects, with the operations `ops` gives:
 /// kinds of one API group with the same operations share a rule, in registry order.
 fn rules_for(pick: impl Fn(&KindSpec) -> bool, ops: impl Fn(&KindSpec) -> &[Op]) -> Value {
-    type Rule<'a> = (&'a str, &'a str, Vec<&'a str>, &'a str, Vec<&'a str>);
+    type Rule<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>, &'a str, Vec<&'a str>);
     let mut rules: Vec<Rule<'_>> = Vec::new();
     for k in kinds::KINDS.iter().filter(|k| pick(k)) {
         let ops: Vec<&str> = ops(k).iter().map(|o| o.as_str()).collect();
+        let versions: Vec<&str> = k.versions().collect();
         let scope = match k.scope {
             Scope::Namespaced => "Namespaced",
             Scope::Cluster => "Cluster",
         };
         match rules
             .iter_mut()
-            .find(|(g, v, o, sc, _)| *g == k.group && *v == k.version && *o == ops && *sc == scope)
+            .find(|(g, v, o, sc, _)| *g == k.group && *v == versions && *o == ops && *sc == scope)
         {
             Some(rule) => rule.4.push(k.plural),
-            None => rules.push((k.group, k.version, ops, scope, vec![k.plural])),
+            None => rules.push((k.group, versions, ops, scope, vec![k.plural])),
         }
     }
     Value::Array(
         rules
             .into_iter()
-            .map(|(group, version, ops, scope, resources)| {
-                json!({"apiGroups": [group], "apiVersions": [version], "operations": ops,
+            .map(|(group, versions, ops, scope, resources)| {
+                json!({"apiGroups": [group], "apiVersions": versions, "operations": ops,
                        "resources": resources, "scope": scope})
             })
             .collect(),
@@ -427,6 +428,28 @@ mod tests {
             cel.contains("'phiguard.io/data-classification' in"),
             "{cel}"
         );
+    }
+
+    /// Strimzi's resources are matched at `v1` and at `v1beta2` (which most clusters serve
+    /// alone); a rule naming only `v1` would match nothing there.
+    #[test]
+    fn kinds_served_at_older_versions_are_matched_at_each() {
+        let rules = namespaced_rules();
+        let kafka = rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["apiGroups"][0] == "kafka.strimzi.io")
+            .expect("a kafka.strimzi.io rule");
+        assert_eq!(kafka["apiVersions"], json!(["v1", "v1beta2"]));
+        assert_eq!(kafka["resources"], json!(["kafkas", "kafkanodepools"]));
+        let cnpg = rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["apiGroups"][0] == "postgresql.cnpg.io")
+            .expect("a postgresql.cnpg.io rule");
+        assert_eq!(cnpg["apiVersions"], json!(["v1"]));
     }
 
     #[test]

@@ -23,14 +23,20 @@ pub enum PlatformSource {
     Antrea,
     /// ConfigMap `kube-flannel/kube-flannel-cfg`: `net-conf.json` `Backend.Type`.
     Flannel,
+    /// ConfigMap `ingress-nginx/ingress-nginx-controller` (the controller's `--configmap` in
+    /// the official chart and static manifests): the global `ssl-redirect` and
+    /// `force-ssl-redirect` every Ingress falls back to. Not a CNI setting, but read the same
+    /// way: one named ConfigMap, only the settings that keep HTTP off.
+    IngressNginx,
 }
 
 impl PlatformSource {
-    pub const ALL: [PlatformSource; 4] = [
+    pub const ALL: [PlatformSource; 5] = [
         PlatformSource::Cilium,
         PlatformSource::Calico,
         PlatformSource::Antrea,
         PlatformSource::Flannel,
+        PlatformSource::IngressNginx,
     ];
 
     /// The ConfigMap (namespace, name) it is read from; `None` for Calico's custom resource.
@@ -39,6 +45,7 @@ impl PlatformSource {
             PlatformSource::Cilium => Some(("kube-system", "cilium-config")),
             PlatformSource::Antrea => Some(("kube-system", "antrea-config")),
             PlatformSource::Flannel => Some(("kube-flannel", "kube-flannel-cfg")),
+            PlatformSource::IngressNginx => Some(("ingress-nginx", "ingress-nginx-controller")),
             PlatformSource::Calico => None,
         }
     }
@@ -50,6 +57,7 @@ impl PlatformSource {
             PlatformSource::Calico => "FelixConfiguration default (crd.projectcalico.org/v1)",
             PlatformSource::Antrea => "ConfigMap kube-system/antrea-config",
             PlatformSource::Flannel => "ConfigMap kube-flannel/kube-flannel-cfg",
+            PlatformSource::IngressNginx => "ConfigMap ingress-nginx/ingress-nginx-controller",
         }
     }
 
@@ -60,6 +68,7 @@ impl PlatformSource {
             PlatformSource::Calico => "calico",
             PlatformSource::Antrea => "antrea",
             PlatformSource::Flannel => "flannel",
+            PlatformSource::IngressNginx => "ingress-nginx",
         }
     }
 
@@ -83,6 +92,33 @@ pub struct PlatformEncryption {
 impl PlatformEncryption {
     pub fn encrypts(&self) -> bool {
         !self.enabled.is_empty()
+    }
+
+    /// ingress-nginx's global (`ssl-redirect`, `force-ssl-redirect`) as read from its
+    /// ConfigMap; `None` for the other sources.
+    pub fn nginx_redirects(&self) -> Option<(bool, bool)> {
+        (self.source == PlatformSource::IngressNginx).then(|| {
+            (
+                self.enabled.contains(&NGINX_GLOBAL_SSL_REDIRECT),
+                self.enabled.contains(&NGINX_GLOBAL_FORCE_SSL_REDIRECT),
+            )
+        })
+    }
+}
+
+/// The ingress-nginx ConfigMap settings kept (as `enabled` entries) when they redirect HTTP.
+const NGINX_GLOBAL_SSL_REDIRECT: &str = "ssl-redirect: \"true\"";
+const NGINX_GLOBAL_FORCE_SSL_REDIRECT: &str = "force-ssl-redirect: \"true\"";
+
+/// A boolean of ingress-nginx's ConfigMap as the controller decodes it: mapstructure with
+/// `WeaklyTypedInput` (internal/ingress/controller/template/configmap.go `ReadConfig`) reads a
+/// string with `strconv.ParseBool`, an empty string as false, and leaves the default in place
+/// for anything else (logging a warning).
+fn nginx_config_bool(v: Option<&String>, default: bool) -> bool {
+    match v.map(String::as_str) {
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False" | "") => false,
+        _ => default,
     }
 }
 
@@ -161,6 +197,18 @@ pub(crate) fn from_config_map(
                     Some("ipsec") => enabled.push("net-conf.json Backend.Type: ipsec"),
                     _ => {}
                 }
+            }
+        }
+        // kubernetes/ingress-nginx internal/ingress/controller/config/config.go: the defaults
+        // (`NewDefault`) are `ssl-redirect: true`, `force-ssl-redirect: false`; an Ingress
+        // without its own annotation takes these (annotations/rewrite/main.go falls back to
+        // `GetDefaultBackend()`, the ConfigMap's values).
+        PlatformSource::IngressNginx => {
+            if nginx_config_bool(data.get("ssl-redirect"), true) {
+                enabled.push(NGINX_GLOBAL_SSL_REDIRECT);
+            }
+            if nginx_config_bool(data.get("force-ssl-redirect"), false) {
+                enabled.push(NGINX_GLOBAL_FORCE_SSL_REDIRECT);
             }
         }
         PlatformSource::Calico => {}
@@ -467,6 +515,34 @@ mod tests {
         assert_eq!(old.mesh, "default");
         assert!(old.permissive);
         assert!(tls(json!({}), json!({ "rules": "Permissive" })).is_err());
+    }
+
+    #[test]
+    fn ingress_nginx_global_redirects_as_the_controller_decodes_them() {
+        let global = |pairs: &[(&str, &str)]| {
+            from_config_map(PlatformSource::IngressNginx, &data(pairs))
+                .unwrap()
+                .nginx_redirects()
+                .unwrap()
+        };
+        // Absent keys: the controller's defaults, redirect on, not forced.
+        assert_eq!(global(&[("use-forwarded-headers", "true")]), (true, false));
+        assert_eq!(global(&[("ssl-redirect", "false")]), (false, false));
+        assert_eq!(global(&[("ssl-redirect", "0")]), (false, false));
+        // mapstructure reads an empty string as false.
+        assert_eq!(global(&[("ssl-redirect", "")]), (false, false));
+        // Not a Go boolean: the default stays.
+        assert_eq!(global(&[("ssl-redirect", "no")]), (true, false));
+        assert_eq!(
+            global(&[("ssl-redirect", "false"), ("force-ssl-redirect", "True")]),
+            (false, true)
+        );
+        assert_eq!(
+            PlatformSource::of_config_map("ingress-nginx", "ingress-nginx-controller"),
+            Some(PlatformSource::IngressNginx)
+        );
+        let cilium = from_config_map(PlatformSource::Cilium, &data(&[])).unwrap();
+        assert_eq!(cilium.nginx_redirects(), None);
     }
 
     #[test]

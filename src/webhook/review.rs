@@ -140,6 +140,11 @@ pub fn judge(
                 };
                 if let Some(owner) = owners.first() {
                     d = engine::owners::evaluate_made_by(&w, owner, cluster, policies);
+                } else if !d.findings.is_empty() && w.controller.is_some() {
+                    // An operator's Pod (a CloudNativePG instance): its owner's TLS, confirmed.
+                    if let Some(owner) = engine::operator_made::operator_of(&w, cluster) {
+                        d = engine::operator_made::credit_owner_tls(d, &w, &owner, policies);
+                    }
                 }
                 if let Body::NetworkPolicy(n) = &w.body {
                     d = Decision::merge(d, engine::network_policy_create(n, cluster, policies));

@@ -91,6 +91,73 @@ async fn a_phi_cnpg_cluster_is_judged_on_its_storage_class_and_pg_hba() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     };
     assert_eq!(rules, ["audit-sidecar"], "audit results of the Cluster");
+
+    // An instance Pod of this Cluster (its uid, the operator's labels) is credited with the
+    // Cluster's TLS: still refused (no audit sidecar), but not for encryption in transit. The
+    // same Pod with a forged uid gets no credit.
+    let uid = kubectl(
+        &[
+            "get",
+            "cluster.postgresql.cnpg.io",
+            "records-db",
+            "-n",
+            &ctx.ns,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+        None,
+    );
+    assert!(uid.ok && !uid.stdout.is_empty(), "{}", uid.stderr);
+    let err = rejects_eventually(
+        &["--dry-run=server"],
+        &instance_pod(&ctx.ns, uid.stdout.trim()),
+        CACHE,
+    )
+    .await;
+    assert!(err.contains("audit-sidecar"), "{err}");
+    assert!(
+        !err.contains("not proven to encrypt traffic in transit"),
+        "{err}"
+    );
+    let err = rejects_eventually(
+        &["--dry-run=server"],
+        &instance_pod(&ctx.ns, "00000000-0000-0000-0000-000000000000"),
+        CACHE,
+    )
+    .await;
+    assert!(
+        err.contains("not proven to encrypt traffic in transit"),
+        "{err}"
+    );
+}
+
+/// A Pod as CloudNativePG makes an instance of Cluster `records-db`.
+fn instance_pod(ns: &str, uid: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: records-db-1
+  namespace: {ns}
+  labels:
+    cnpg.io/cluster: records-db
+    cnpg.io/instanceName: records-db-1
+    cnpg.io/podRole: instance
+  ownerReferences:
+    - apiVersion: postgresql.cnpg.io/v1
+      kind: Cluster
+      name: records-db
+      uid: {uid}
+      controller: true
+spec:
+  containers:
+    - name: postgres
+      image: ghcr.io/cloudnative-pg/postgresql:17.2
+      ports:
+        - containerPort: 5432
+          name: postgresql
+"#
+    )
 }
 
 /// The rules with results for one object in the namespace's PolicyReports.

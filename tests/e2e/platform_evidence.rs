@@ -185,3 +185,97 @@ async fn calico_wireguard_is_read_from_felix_configuration_once_its_crd_exists()
         "{err}"
     );
 }
+
+fn nginx_config(ssl_redirect: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ingress-nginx-controller
+  namespace: ingress-nginx
+data:
+  allow-snippet-annotations: "false"
+  ssl-redirect: "{ssl_redirect}"
+"#
+    )
+}
+
+fn tls_ingress(ns: &str, name: &str, annotations: &str) -> String {
+    format!(
+        r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: {ns}
+  annotations: {{{annotations}}}
+spec:
+  ingressClassName: nginx
+  tls:
+    - hosts: [records.hospital.example]
+      secretName: records-tls
+  rules:
+    - host: records.hospital.example
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: records
+                port:
+                  number: 443
+"#
+    )
+}
+
+/// ingress-nginx's global redirect, read from ConfigMap ingress-nginx/ingress-nginx-controller:
+/// a PHI Ingress with TLS and no annotation of its own is admitted on the controller's
+/// defaults, refused once the ConfigMap turns the redirect off, and admitted again when it
+/// forces its own redirect.
+#[tokio::test]
+async fn ingress_nginx_global_ssl_redirect_is_read_from_its_config_map() {
+    let key = unique("nginx");
+    let ctx = Ctx::exclusive("nginx", &[(SCOPE_LABEL, &key)]).await;
+    let _ = kubectl(&["create", "namespace", "ingress-nginx"], None);
+    let _cm = Remove("configmap", "ingress-nginx", "ingress-nginx-controller");
+    let _ = kubectl(
+        &[
+            "delete",
+            "configmap",
+            "ingress-nginx-controller",
+            "-n",
+            "ingress-nginx",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    let policy = unique("e2e-nginx");
+    apply_policy(&ctx, &policy, &key, "IstioAmbient");
+
+    // No ConfigMap: ingress-nginx's defaults (redirect on).
+    accepts_eventually(&tls_ingress(&ctx.ns, "records", ""), CACHE).await;
+
+    kubectl_ok(&["apply"], &nginx_config("false"));
+    let err = rejects_eventually(
+        &["--dry-run=server"],
+        &tls_ingress(&ctx.ns, "records-2", ""),
+        CACHE,
+    )
+    .await;
+    assert!(
+        err.contains("ConfigMap ingress-nginx/ingress-nginx-controller sets ssl-redirect to false"),
+        "{err}"
+    );
+    assert!(err.contains("plaintext HTTP"), "{err}");
+
+    // The Ingress's own annotation wins over the ConfigMap.
+    accepts_eventually(
+        &tls_ingress(
+            &ctx.ns,
+            "records-3",
+            r#""nginx.ingress.kubernetes.io/force-ssl-redirect": "true""#,
+        ),
+        CACHE,
+    )
+    .await;
+}

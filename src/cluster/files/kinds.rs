@@ -24,8 +24,9 @@ pub(crate) fn is_state_kind(group: &str, kind: &str) -> bool {
     crate::kinds::is_state_only(group, kind) && !(group.is_empty() && kind == "ConfigMap")
 }
 
-/// A ConfigMap whose encryption settings are read as cluster state (`kube-system/cilium-config`
-/// and the other [`PlatformSource`] ConfigMaps); other ConfigMaps are not read.
+/// A ConfigMap whose settings are read as cluster state (`kube-system/cilium-config`,
+/// `ingress-nginx/ingress-nginx-controller` and the other [`PlatformSource`] ConfigMaps); other
+/// ConfigMaps are not read.
 pub(crate) fn is_platform_config_map(d: &Document) -> bool {
     d.group().is_empty()
         && d.kind == "ConfigMap"

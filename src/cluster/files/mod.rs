@@ -407,14 +407,21 @@ pub(crate) fn load_paths(
 
 /// A Pod, or a pod controller's template as a pod, known to Service and Ingress tracing.
 fn add_pod_template(d: &Document, kind: Kind, state: &ClusterState) -> Result<(), FileError> {
-    let k = d.kind.as_str();
     let w = decode_object(kind, &d.value, Some("default")).map_err(|m| object_err(d, m))?;
-    if let Some(info) = w.template_pod(format!("{}/{}", k.to_ascii_lowercase(), w.name)) {
+    add_template_of(&w, &d.kind, state);
+    Ok(())
+}
+
+/// Add the pod an object already decoded will run (its template, named `kind/name` by the kind
+/// as written), as [`load_state`] does for a pod-running document: `check` decodes each input
+/// once and gives the state the object it judges.
+pub(crate) fn add_template_of(w: &crate::object::Object, written_kind: &str, state: &ClusterState) {
+    if let Some(info) = w.template_pod(format!("{}/{}", written_kind.to_ascii_lowercase(), w.name))
+    {
         state
             .pods
             .insert(info.namespace.clone(), info.name.clone(), info);
     }
-    Ok(())
 }
 
 /// Is this document a PhiPolicy?

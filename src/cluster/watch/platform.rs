@@ -164,6 +164,7 @@ fn kind_of(source: PlatformSource) -> &'static str {
         PlatformSource::Cilium => "ConfigMap/cilium-config",
         PlatformSource::Antrea => "ConfigMap/antrea-config",
         PlatformSource::Flannel => "ConfigMap/kube-flannel-cfg",
+        PlatformSource::IngressNginx => "ConfigMap/ingress-nginx-controller",
         PlatformSource::Calico => "FelixConfiguration",
     }
 }

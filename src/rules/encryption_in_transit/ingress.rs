@@ -1,6 +1,7 @@
 //! Ingresses that route to PHI pods: every host covered by TLS.
 
 use super::*;
+use crate::view::PlatformSource;
 
 /// Does a TLS host entry cover a rule host? `*.example.com` covers exactly one extra label.
 pub(super) fn tls_host_covers(tls_host: &str, host: &str) -> bool {
@@ -99,7 +100,7 @@ pub(super) fn check_ingress(
         default_backend(w, svc, ctx, cfg, out);
     }
     if !ing.tls.is_empty() {
-        plaintext_served(w, cfg, out);
+        plaintext_served(w, ing, ctx, cfg, out);
     }
 }
 
@@ -158,26 +159,86 @@ fn go_bool(v: Option<&String>) -> Option<bool> {
     }
 }
 
+/// Would ingress-nginx's global ConfigMap decide this Ingress's redirect? ingress-nginx serves
+/// Ingresses of its class (`nginx` in the official chart) and, as the default IngressClass or
+/// with `--watch-ingress-without-class`, those that name none: both count (the safe side); an
+/// Ingress naming another controller's class is not served by it.
+pub(crate) fn served_by_ingress_nginx(ing: &IngressView) -> bool {
+    ing.class.as_deref().is_none_or(|c| c == "nginx")
+}
+
+/// The global redirect settings of ingress-nginx decide this Ingress's HTTP handling: served by
+/// ingress-nginx, TLS configured, and no annotation of its own settling it (`force-ssl-redirect`
+/// or `ssl-redirect` true settle it on; `ssl-redirect` false leaves the global force to decide).
+pub(crate) fn redirect_rests_on_global(w: &Object, ing: &IngressView) -> bool {
+    !ing.tls.is_empty()
+        && served_by_ingress_nginx(ing)
+        && go_bool(w.annotations.get(NGINX_FORCE_SSL_REDIRECT)).is_none()
+        && go_bool(w.annotations.get(NGINX_SSL_REDIRECT)) != Some(true)
+}
+
 /// TLS is configured but plain HTTP is still served: ingress-nginx redirects HTTP to HTTPS for
 /// a TLS server unless `ssl-redirect` is false, and always when `force-ssl-redirect` is true
-/// (internal/ingress/annotations/rewrite/main.go; invalid values fall back to the controller's
-/// defaults, redirect on). Other controllers' settings are not read.
-fn plaintext_served(w: &Object, cfg: &InTransitConfig, out: &mut Vec<Finding>) {
-    let redirect_off = go_bool(w.annotations.get(NGINX_SSL_REDIRECT)) == Some(false);
-    let forced = go_bool(w.annotations.get(NGINX_FORCE_SSL_REDIRECT)) == Some(true);
-    if !redirect_off || forced {
+/// (internal/ingress/annotations/rewrite/main.go: each annotation, when absent or not a Go
+/// boolean, falls back to the same key of the controller's ConfigMap, whose defaults are
+/// redirect on, not forced; the template redirects when `force-ssl-redirect`, or `ssl-redirect`
+/// and the server has a certificate). The ConfigMap is read by name
+/// (`ingress-nginx/ingress-nginx-controller`); unknown, the controller's defaults are assumed
+/// (`check` says so). Other controllers' settings are not read.
+fn plaintext_served(
+    w: &Object,
+    ing: &IngressView,
+    ctx: &RuleContext,
+    cfg: &InTransitConfig,
+    out: &mut Vec<Finding>,
+) {
+    let own_redirect = go_bool(w.annotations.get(NGINX_SSL_REDIRECT));
+    let own_force = go_bool(w.annotations.get(NGINX_FORCE_SSL_REDIRECT));
+    let global = if served_by_ingress_nginx(ing) {
+        ctx.cluster
+            .platform_encryption(PlatformSource::IngressNginx)
+            .and_then(|p| p.nginx_redirects())
+    } else {
+        None
+    };
+    let (global_redirect, global_force) = global.unwrap_or((true, false));
+    let redirect = own_redirect.unwrap_or(global_redirect);
+    let forced = own_force.unwrap_or(global_force);
+    if redirect || forced {
         return;
     }
+    let config_map = PlatformSource::IngressNginx.object();
+    let why = match (own_redirect, own_force) {
+        (Some(false), None) if !global_force => format!(
+            "annotation {NGINX_SSL_REDIRECT} is false and force-ssl-redirect is not true in {config_map}"
+        ),
+        (Some(false), _) => format!(
+            "annotation {NGINX_SSL_REDIRECT} is false (and {NGINX_FORCE_SSL_REDIRECT} is not true)"
+        ),
+        (None, Some(false)) => format!(
+            "{config_map} sets ssl-redirect to false and annotation {NGINX_FORCE_SSL_REDIRECT} is false"
+        ),
+        _ => format!(
+            "{config_map} sets ssl-redirect to false for every Ingress without its own annotation"
+        ),
+    };
+    // The Ingress's own false annotation is where it goes wrong; otherwise the global is, and
+    // the Ingress's force-ssl-redirect is where to put it right.
+    let key = if own_redirect == Some(false) {
+        NGINX_SSL_REDIRECT
+    } else {
+        NGINX_FORCE_SSL_REDIRECT
+    };
     out.push(finding(
         Reason::IngressSslRedirectOff,
         cfg,
-        format!("metadata.annotations[\"{NGINX_SSL_REDIRECT}\"]"),
+        format!("metadata.annotations[\"{key}\"]"),
         format!(
-            "Ingress {:?} has spec.tls but annotation {NGINX_SSL_REDIRECT} is false (and {NGINX_FORCE_SSL_REDIRECT} is not true), so ingress-nginx also serves its hosts over plaintext HTTP instead of redirecting to HTTPS",
+            "Ingress {:?} has spec.tls but {why}, so ingress-nginx also serves its hosts over plaintext HTTP instead of redirecting to HTTPS",
             w.name
         ),
         format!(
-            "Remove annotation {NGINX_SSL_REDIRECT} (ingress-nginx redirects HTTP to HTTPS for TLS hosts by default) or set {NGINX_FORCE_SSL_REDIRECT}: \"true\"."
+            "Set annotation {NGINX_FORCE_SSL_REDIRECT}: \"true\" on the Ingress (it wins over the controller's ConfigMap), or remove a false {NGINX_SSL_REDIRECT} annotation and set ssl-redirect: \"true\" in {config_map}."
         ),
     ));
 }

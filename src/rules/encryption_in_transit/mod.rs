@@ -42,6 +42,7 @@ mod tests;
 use app_tls::*;
 use config::*;
 use facts::*;
+pub(crate) use ingress::redirect_rests_on_global;
 use ingress::*;
 use istio::*;
 use linkerd::*;
@@ -81,6 +82,10 @@ const IN_BAND_TLS_PROTOCOLS: [&str; 9] = [
     "pop3",
     "xmpp-client",
 ];
+
+/// What the finding says when a pod holds no accepted in-transit evidence (matched by
+/// `engine::operator_made`, which credits an operator's own TLS).
+pub(crate) const NOT_PROVEN_IN_TRANSIT: &str = "are not proven to encrypt traffic in transit";
 
 /// The Service annotation attesting that the server requires TLS on the listed ports.
 pub(crate) const TLS_REQUIRED_ANNOTATION: &str = "phiguard.io/tls-required";
@@ -239,7 +244,7 @@ fn check_pod(
         cfg,
         p.meta_path,
         format!(
-            "the pods of {} are not proven to encrypt traffic in transit: {}",
+            "the pods of {} {NOT_PROVEN_IN_TRANSIT}: {}",
             w.display(),
             observed.join("; ")
         ),

@@ -916,6 +916,81 @@ fn ingress_nginx_ssl_redirect_off_serves_plain_http() {
     assert_eq!(one(&f).path, "spec.tls");
 }
 
+/// ingress-nginx's controller ConfigMap sets the redirect for every Ingress without its own
+/// annotation; an annotation wins over it, for either key, and an Ingress of another class is
+/// not served by it.
+#[test]
+fn ingress_nginx_global_ssl_redirect_off_serves_plain_http() {
+    let s = state_with_ns(json!({}), json!({}));
+    let global = |pairs: &[(&str, &str)]| {
+        let data = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let info = crate::view::platform::from_config_map(
+            crate::view::PlatformSource::IngressNginx,
+            &data,
+        )
+        .expect("config map");
+        s.platform.insert("ingress-nginx".to_string(), info);
+    };
+    let spec = |class: Option<&str>| {
+        let mut v = json!({ "rules": [rule(Some("a.example.com"))],
+                            "tls": [{ "hosts": ["a.example.com"], "secretName": "a" }] });
+        if let Some(c) = class {
+            v["ingressClassName"] = json!(c);
+        }
+        v
+    };
+    let key = "nginx.ingress.kubernetes.io/ssl-redirect";
+    let force = "nginx.ingress.kubernetes.io/force-ssl-redirect";
+    // Unknown ConfigMap: the controller's defaults, redirect on.
+    assert!(run(&annotated_ingress(json!({}), spec(None)), &s).is_empty());
+    global(&[("ssl-redirect", "false")]);
+    for (annotations, class) in [
+        (json!({}), None),
+        (json!({}), Some("nginx")),
+        (json!({ key: "no" }), None), // not a boolean: the global decides
+        (json!({ force: "false" }), None),
+    ] {
+        let f = run(&annotated_ingress(annotations.clone(), spec(class)), &s);
+        let f = one(&f);
+        assert_eq!(
+            f.path, "metadata.annotations[\"nginx.ingress.kubernetes.io/force-ssl-redirect\"]",
+            "{annotations}"
+        );
+        assert!(
+            f.message
+                .contains("ConfigMap ingress-nginx/ingress-nginx-controller")
+                && f.message.contains("plaintext HTTP"),
+            "{}",
+            f.message
+        );
+    }
+    // The Ingress's own annotation wins; another controller's class is not ingress-nginx's.
+    for (annotations, class) in [
+        (json!({ key: "true" }), None),
+        (json!({ force: "true" }), None),
+        (json!({ "kubernetes.io/ingress.class": "traefik" }), None),
+        (json!({}), Some("alb")),
+    ] {
+        assert!(
+            run(&annotated_ingress(annotations.clone(), spec(class)), &s).is_empty(),
+            "{annotations} {class:?}"
+        );
+    }
+    // A forced global covers an Ingress that turns its own ssl-redirect off.
+    global(&[("ssl-redirect", "false"), ("force-ssl-redirect", "true")]);
+    assert!(run(&annotated_ingress(json!({ key: "false" }), spec(None)), &s).is_empty());
+    // A global redirect does not undo the Ingress's own false annotation.
+    global(&[("ssl-redirect", "true")]);
+    let f = run(&annotated_ingress(json!({ key: "false" }), spec(None)), &s);
+    assert_eq!(
+        one(&f).path,
+        "metadata.annotations[\"nginx.ingress.kubernetes.io/ssl-redirect\"]"
+    );
+}
+
 /// A catch-all default backend behind an unknown Service fails closed, like a
 /// host-less rule.
 #[test]
