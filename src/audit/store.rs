@@ -414,3 +414,132 @@ fn skipped(metrics: &Metrics, (namespace, kind, name): &Key, error: &str) {
         "audit: object skipped, could not be read"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::{ObjectList, WatchEvent};
+    use serde_json::json;
+
+    const DEPLOYMENT: usize = 1;
+
+    fn deployment(name: &str, owned: bool) -> serde_json::Value {
+        let mut meta = json!({
+            "name": name, "namespace": "clinic", "uid": format!("u-{name}"),
+            "resourceVersion": "7",
+            "labels": {"phiguard.io/data-classification": "phi"},
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+        });
+        if owned {
+            meta["ownerReferences"] = json!([{"apiVersion": "x/v1", "kind": "X", "name": "x",
+                                              "uid": "o", "controller": true}]);
+        }
+        json!({"metadata": meta, "spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "registry.example.com/app:1"}]}}}})
+    }
+
+    #[test]
+    fn audited_objects_decode_as_the_webhook_reads_them() {
+        assert_eq!(Kind::ALL[DEPLOYMENT], Kind::Deployment);
+        let list = json!({"metadata": {"resourceVersion": "9"}, "items": [
+            deployment("a", false),
+            deployment("b", true),
+            // Not a Deployment as the webhook reads one: skipped, the rest still listed.
+            {"metadata": {"name": "c", "namespace": "clinic"}, "spec": {"template": {"spec": {"containers": 3}}}},
+        ]});
+        let list: ObjectList<Audited<DEPLOYMENT>> =
+            serde_json::from_str(&list.to_string()).unwrap();
+        let mut kept: Vec<_> = list
+            .items
+            .into_iter()
+            .map(|o| o.into_kept(Kind::Deployment))
+            .collect();
+        let (key, c) = kept.pop().unwrap();
+        assert_eq!(key, ("clinic".into(), Kind::Deployment, "c".into()));
+        assert!(c.is_err());
+        let (_, b) = kept.pop().unwrap();
+        assert_eq!(b, Ok(None), "an owned object is left to its owner");
+        let (key, a) = kept.pop().unwrap();
+        let a = a.unwrap().unwrap();
+        let v = deployment("a", false);
+        assert_eq!(a, Object::from_value(Kind::Deployment, &v, None).unwrap());
+        assert_eq!((key.2.as_str(), a.uid.as_str()), ("a", "u-a"));
+
+        // A watch event as the API server writes it (its type first): the resourceVersion the
+        // watcher resumes from is read.
+        let ev = format!(
+            r#"{{"type":"MODIFIED","object":{}}}"#,
+            deployment("a", false)
+        );
+        let ev: WatchEvent<Audited<DEPLOYMENT>> = serde_json::from_str(&ev).unwrap();
+        let WatchEvent::Modified(o) = ev else {
+            panic!("not a modification")
+        };
+        assert_eq!(o.meta.resource_version.as_deref(), Some("7"));
+        assert!(o.object.is_ok());
+    }
+
+    #[test]
+    fn shared_kinds_are_judged_from_the_webhook_cache() {
+        use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+        let state = Arc::new(ClusterState::new());
+        let pvc = |name: &str, owned: bool| -> PersistentVolumeClaim {
+            let mut v = json!({"metadata": {"name": name, "namespace": "clinic", "uid": format!("u-{name}"),
+                                            "labels": {"phiguard.io/data-classification": "phi"}},
+                               "spec": {"storageClassName": "fast"}});
+            if owned {
+                v["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                                           "name": "s", "uid": "s", "controller": true}]);
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        for (name, owned) in [("data", false), ("owned", true)] {
+            state.pvcs.insert(
+                "clinic".into(),
+                name.into(),
+                crate::view::PvcInfo::from(&pvc(name, owned)),
+            );
+        }
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "api", "namespace": "other", "uid": "u-api", "labels": {"app": "api"}},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}}))
+        .unwrap();
+        state.services.insert(
+            "other".into(),
+            "api".into(),
+            crate::view::ServiceInfo::from(&svc),
+        );
+        let store = Store::new(state.clone());
+        let mut keys = store.keys(None);
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                ("clinic".into(), Kind::PersistentVolumeClaim, "data".into()),
+                ("other".into(), Kind::Service, "api".into()),
+            ]
+        );
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            store.keys(Some(&BTreeSet::from(["other".to_string()]))),
+            vec![("other".into(), Kind::Service, "api".into())]
+        );
+        // The object judged is the one the webhook would decode, but for annotations rules do
+        // not read.
+        let data = store.get(&keys[0]).unwrap();
+        let decoded = Object::from_value(
+            Kind::PersistentVolumeClaim,
+            &serde_json::to_value(pvc("data", false)).unwrap(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(*data, decoded);
+        let api = store.get(&keys[1]).unwrap();
+        let decoded =
+            Object::from_value(Kind::Service, &serde_json::to_value(&svc).unwrap(), None).unwrap();
+        assert_eq!(*api, decoded);
+        assert!(store
+            .get(&("clinic".into(), Kind::PersistentVolumeClaim, "owned".into()))
+            .is_none());
+    }
+}

@@ -318,3 +318,29 @@ async fn sync_namespace(
         failed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report listed from the API server and the same report built here agree, whatever the
+    /// order of their fields; any change of a result or the summary shows.
+    #[test]
+    fn digests_see_content_not_field_order() {
+        let d = std::collections::hash_map::RandomState::new();
+        let built = json!({"metadata": {"name": "r"}, "summary": {"fail": 1, "pass": 0},
+                           "results": [{"policy": "p", "result": "fail", "properties": {"resultID": "a"}}]});
+        let listed: Value = serde_json::from_str(
+            r#"{"results":[{"properties":{"resultID":"a"},"result":"fail","policy":"p"}],
+                "summary":{"pass":0,"fail":1},"metadata":{"name":"r","resourceVersion":"9"}}"#,
+        )
+        .unwrap();
+        assert_eq!(content(&d, &built), content(&d, &listed));
+        let mut changed = built.clone();
+        changed["results"][0]["result"] = json!("pass");
+        assert_ne!(content(&d, &built), content(&d, &changed));
+        let mut recounted = built.clone();
+        recounted["summary"]["fail"] = json!(2);
+        assert_ne!(content(&d, &built), content(&d, &recounted));
+    }
+}
