@@ -8,7 +8,8 @@
 #                            (BENCH_E2E_PODS creates per phase and round, default 150)
 #   3. benches/soak.rs       `make soak` (BENCH_ONLY=soak; never part of `all`): SOAK_MINUTES
 #                            (default 30) of steady reviews and churn through a real control plane
-# BENCH_ONLY=admission|apiserver|soak runs one of them.
+# BENCH_ONLY=admission|apiserver|soak runs one of them; BENCH_ONLY=audit runs only the last
+# sections of 2 (the watch path and the background audit at BENCH_WATCH_OBJECTS, ~6 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${BENCH_ONLY:-all}
@@ -26,6 +27,11 @@ if [ "$only" = all ] || [ "$only" = admission ]; then
   exe=$(bench_exe admission)
   taskset -c 1 "$exe"
   echo
+fi
+
+if [ "$only" = audit ]; then
+  only=apiserver
+  export BENCH_AUDIT_ONLY=1
 fi
 
 if [ "$only" = all ] || [ "$only" = apiserver ] || [ "$only" = soak ]; then

@@ -959,6 +959,139 @@ fn optional_resources_follow_their_toggles() {
 }
 
 #[test]
+fn the_audit_can_run_as_its_own_deployment() {
+    let args_of = |d: &Value| strings(&d["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let named = |docs: &[Value], kind: &str, name: &str| -> Option<Value> {
+        all_of(docs, kind)
+            .into_iter()
+            .find(|d| d["metadata"]["name"].as_str() == Some(name))
+            .cloned()
+    };
+    // By default the webhook's pods run the audit, and there is no audit Deployment.
+    let default = template(&[]);
+    assert!(args_of(one(&default, "Deployment")).contains(&"--audit".to_string()));
+
+    let docs = template(&[
+        "audit.separateDeployment=true",
+        "networkPolicy.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+    ]);
+    let webhook = named(&docs, "Deployment", "pg-phi-guard").expect("webhook Deployment");
+    let audit = named(&docs, "Deployment", "pg-phi-guard-audit").expect("audit Deployment");
+    assert_eq!(all_of(&docs, "Deployment").len(), 2);
+    let webhook_args = args_of(&webhook);
+    assert!(
+        !webhook_args.iter().any(|a| a.starts_with("--audit")),
+        "the webhook's pods run without the audit: {webhook_args:?}"
+    );
+    let args = args_of(&audit);
+    for want in [
+        "serve",
+        "--audit",
+        "--audit-sweep=5m",
+        "--listen=127.0.0.1:8443",
+        "--tls-cert-file=/tls/tls.crt",
+    ] {
+        assert!(args.contains(&want.to_string()), "{want} in {args:?}");
+    }
+    // One writer of the webhook's TLS and configuration: only the webhook's pods.
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.starts_with("--self-managed-tls") || a.starts_with("--webhook-scope-config")),
+        "{args:?}"
+    );
+    assert!(webhook_args.contains(&"--self-managed-tls".to_string()));
+    assert_eq!(audit["spec"]["replicas"].as_u64(), Some(1));
+    assert_eq!(audit["spec"]["strategy"]["type"].as_str(), Some("Recreate"));
+    let pod = &audit["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["serviceAccountName"],
+        webhook["spec"]["template"]["spec"]["serviceAccountName"]
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["resources"]["limits"]["memory"].as_str(), Some("512Mi"));
+    assert_eq!(c["resources"]["requests"]["memory"].as_str(), Some("256Mi"));
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(c["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    let tls = pod["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"].as_str() == Some("tls")))
+        .expect("tls volume");
+    assert_eq!(
+        tls["secret"]["secretName"].as_str(),
+        Some("pg-phi-guard-tls")
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0]["readOnly"].as_bool(),
+        Some(true)
+    );
+    // No webhook Service routes to it; its metrics have a Service of their own, which the
+    // ServiceMonitor selects, and the NetworkPolicy covers its pod.
+    let webhook_svc = named(&docs, "Service", "pg-phi-guard").expect("webhook Service");
+    assert_eq!(
+        webhook_svc["spec"]["selector"]["app.kubernetes.io/component"].as_str(),
+        Some("webhook")
+    );
+    let audit_svc = named(&docs, "Service", "pg-phi-guard-audit").expect("audit Service");
+    assert_eq!(
+        audit_svc["spec"]["selector"]["app.kubernetes.io/component"].as_str(),
+        Some("audit")
+    );
+    assert_eq!(
+        audit_svc["spec"]["ports"][0]["name"].as_str(),
+        Some("http-metrics")
+    );
+    for kind in ["ServiceMonitor", "NetworkPolicy"] {
+        let d = one(&docs, kind);
+        let selector = if kind == "ServiceMonitor" {
+            &d["spec"]["selector"]
+        } else {
+            &d["spec"]["podSelector"]
+        };
+        assert!(
+            selector["matchLabels"]["app.kubernetes.io/component"].is_null(),
+            "{kind}"
+        );
+        assert_eq!(
+            strings(&selector["matchExpressions"][0]["values"]),
+            ["webhook", "audit"],
+            "{kind}"
+        );
+    }
+    // The audit's RBAC (PolicyReports, its Lease) stays.
+    let role = named(&docs, "ClusterRole", "pg-phi-guard").expect("ClusterRole");
+    assert!(role["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .any(|r| strings(&r["resources"]).contains(&"policyreports".to_string())));
+    assert!(named(&docs, "Role", "pg-phi-guard-audit").is_some());
+    // Sized by values.
+    let sized = template(&[
+        "audit.separateDeployment=true",
+        "audit.resources.limits.memory=1Gi",
+    ]);
+    let audit = named(&sized, "Deployment", "pg-phi-guard-audit").expect("audit Deployment");
+    assert_eq!(
+        audit["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+            .as_str(),
+        Some("1Gi")
+    );
+    // No audit, no audit Deployment.
+    let off = template(&["audit.enabled=false", "audit.separateDeployment=true"]);
+    assert_eq!(all_of(&off, "Deployment").len(), 1);
+    assert!(named(&off, "Service", "pg-phi-guard-audit").is_none());
+}
+
+#[test]
 fn report_crds_consumers_wait_for_are_installed_when_absent() {
     // Policy Reporter's informers list PolicyReports and ClusterPolicyReports and stay unready
     // until both CRDs exist: the chart installs both (`helm template` sees an empty cluster).

@@ -3,7 +3,9 @@
 //! the `Ready` and `WebhookScope` conditions are untouched).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hash, Hasher};
 
+use futures::StreamExt;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
@@ -15,23 +17,72 @@ use crate::report::{write_order, WriteOp, MANAGED_LABEL, MANAGED_VALUE};
 use crate::telemetry::Metrics;
 
 const MANAGER: &str = "phi-guard-audit";
+/// Namespaces whose reports are written at once (each namespace's writes in order).
+const WRITERS: usize = 4;
+/// Reports per page when listing what was written before.
+const LIST_PAGE: u32 = 20;
 
 pub(super) struct Writer {
     client: Client,
     reports: ApiResource,
     policies: Api<DynamicObject>,
-    /// What is in the API server, as last written or listed: (namespace, name) -> results and
-    /// summary. `None` until the first listing.
-    written: Option<BTreeMap<(String, String), Value>>,
+    /// What is in the API server, as last written or listed: (namespace, name) -> a digest of
+    /// its results and summary (not the content itself: at 10,000 objects the reports are tens
+    /// of megabytes of JSON, several times that as trees). `None` until the first listing.
+    written: Option<BTreeMap<(String, String), u64>>,
+    /// Keyed at random per process, so report contents cannot be crafted to collide.
+    digests: std::collections::hash_map::RandomState,
     /// The PolicyReport CRD is not installed (reported once).
     absent: bool,
     /// Status last written per policy.
     status: BTreeMap<String, Summary>,
 }
 
-/// The part of a report that says something (what a rewrite would change).
-fn content(report: &Value) -> Value {
-    json!({"summary": report.get("summary"), "results": report.get("results")})
+/// A digest of the part of a report that says something (what a rewrite would change): its
+/// summary and results, objects hashed with their keys in order, so a report listed from the
+/// API server and the same report built here agree whatever the order of their fields.
+fn content(digests: &impl BuildHasher, report: &Value) -> u64 {
+    fn feed(v: &Value, h: &mut impl Hasher) {
+        match v {
+            Value::Null => h.write_u8(0),
+            Value::Bool(b) => {
+                h.write_u8(1);
+                b.hash(h);
+            }
+            Value::Number(n) => {
+                h.write_u8(2);
+                n.to_string().hash(h);
+            }
+            Value::String(s) => {
+                h.write_u8(3);
+                s.hash(h);
+            }
+            Value::Array(a) => {
+                h.write_u8(4);
+                h.write_usize(a.len());
+                for x in a {
+                    feed(x, h);
+                }
+            }
+            Value::Object(m) => {
+                h.write_u8(5);
+                h.write_usize(m.len());
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort_unstable();
+                for k in keys {
+                    k.hash(h);
+                    if let Some(x) = m.get(k) {
+                        feed(x, h);
+                    }
+                }
+            }
+        }
+    }
+    let mut h = digests.build_hasher();
+    for field in ["summary", "results"] {
+        feed(report.get(field).unwrap_or(&Value::Null), &mut h);
+    }
+    h.finish()
 }
 
 impl Writer {
@@ -49,26 +100,45 @@ impl Writer {
             client,
             reports,
             written: None,
+            digests: std::collections::hash_map::RandomState::new(),
             absent: false,
             status: BTreeMap::new(),
         }
     }
 
     /// The reports phi-guard wrote before (this leader or an earlier one).
-    async fn load(&mut self) -> Option<&mut BTreeMap<(String, String), Value>> {
+    async fn load(&mut self) -> Option<&mut BTreeMap<(String, String), u64>> {
         if self.written.is_none() {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &self.reports);
-            let lp = ListParams::default().labels(&format!("{MANAGED_LABEL}={MANAGED_VALUE}"));
-            match api.list(&lp).await {
-                Ok(list) => {
-                    let mut m = BTreeMap::new();
-                    for r in list.items {
-                        let v = serde_json::to_value(&r).unwrap_or(Value::Null);
-                        m.insert(
-                            (r.namespace().unwrap_or_default(), r.name_any()),
-                            content(&v),
-                        );
+            // In pages: the reports of a large cluster are tens of megabytes of JSON, and only
+            // their digests are kept.
+            let mut m = BTreeMap::new();
+            let mut token: Option<String> = None;
+            let listed = loop {
+                let mut lp = ListParams::default()
+                    .labels(&format!("{MANAGED_LABEL}={MANAGED_VALUE}"))
+                    .limit(LIST_PAGE);
+                if let Some(t) = &token {
+                    lp = lp.continue_token(t);
+                }
+                match api.list(&lp).await {
+                    Ok(list) => {
+                        for r in &list.items {
+                            m.insert(
+                                (r.namespace().unwrap_or_default(), r.name_any()),
+                                content(&self.digests, &r.data),
+                            );
+                        }
+                        token = list.metadata.continue_.filter(|t| !t.is_empty());
+                        if token.is_none() {
+                            break Ok(());
+                        }
                     }
+                    Err(e) => break Err(e),
+                }
+            };
+            match listed {
+                Ok(()) => {
                     self.written = Some(m);
                     self.absent = false;
                 }
@@ -88,65 +158,43 @@ impl Writer {
         self.written.as_mut()
     }
 
-    /// Make the namespace's reports in the API server equal `desired`.
-    pub(super) async fn write_namespace(
+    /// Make each namespace's reports in the API server equal its desired ones, `WRITERS`
+    /// namespaces at a time (one namespace's writes stay in [`write_order`]). The reports are
+    /// built as they are written, so only a few namespaces' reports exist at once.
+    pub(super) async fn write_namespaces(
         &mut self,
-        ns: &str,
-        desired: BTreeMap<String, Value>,
+        batch: impl Iterator<Item = (String, BTreeMap<String, Value>)>,
         metrics: &Metrics,
     ) {
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &self.reports);
+        let digests = self.digests.clone();
+        let client = self.client.clone();
+        let reports = self.reports.clone();
         let Some(written) = self.load().await else {
             return;
         };
-        let existing: BTreeSet<String> = written
-            .keys()
-            .filter(|(n, _)| n == ns)
-            .map(|(_, name)| name.clone())
-            .collect();
+        let snapshot: &BTreeMap<(String, String), u64> = written;
+        let outcomes: Vec<Outcome> = futures::stream::iter(batch)
+            .map(|(ns, desired)| {
+                let existing: BTreeMap<String, u64> = snapshot
+                    .range((ns.clone(), String::new())..)
+                    .take_while(|((n, _), _)| n == &ns)
+                    .map(|((_, name), d)| (name.clone(), *d))
+                    .collect();
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &reports);
+                sync_namespace(api, ns, existing, desired, &digests, metrics)
+            })
+            .buffer_unordered(WRITERS)
+            .collect()
+            .await;
         let mut failed = false;
-        for op in write_order(&existing, &desired) {
-            match op {
-                WriteOp::Apply(name) => {
-                    let Some(report) = desired.get(&name) else {
-                        continue;
-                    };
-                    let key = (ns.to_string(), name.clone());
-                    let want = content(report);
-                    if written.get(&key) == Some(&want) {
-                        continue;
-                    }
-                    match api
-                        .patch(
-                            &name,
-                            &PatchParams::apply(MANAGER).force(),
-                            &Patch::Apply(report),
-                        )
-                        .await
-                    {
-                        Ok(_) => {
-                            metrics.report_write("apply");
-                            written.insert(key, want);
-                        }
-                        Err(e) => {
-                            failed = true;
-                            tracing::warn!(namespace = ns, report = %name, error = %e, "audit: could not write a PolicyReport");
-                        }
-                    }
-                }
-                WriteOp::Delete(name) => match api.delete(&name, &DeleteParams::default()).await {
-                    Ok(_) => {
-                        metrics.report_write("delete");
-                        written.remove(&(ns.to_string(), name));
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        written.remove(&(ns.to_string(), name));
-                    }
-                    Err(e) => {
-                        failed = true;
-                        tracing::warn!(namespace = ns, report = %name, error = %e, "audit: could not delete a PolicyReport");
-                    }
-                },
+        for o in outcomes {
+            failed |= o.failed;
+            for (name, digest) in o.changes {
+                let key = (o.namespace.clone(), name);
+                match digest {
+                    Some(d) => written.insert(key, d),
+                    None => written.remove(&key),
+                };
             }
         }
         if failed {
@@ -204,12 +252,87 @@ impl Writer {
     }
 }
 
+/// What one namespace's writes changed: (report, its new digest or `None` when deleted).
+struct Outcome {
+    namespace: String,
+    changes: Vec<(String, Option<u64>)>,
+    failed: bool,
+}
+
+/// Make one namespace's reports equal `desired`, given the digests of those written.
+async fn sync_namespace(
+    api: Api<DynamicObject>,
+    ns: String,
+    existing: BTreeMap<String, u64>,
+    desired: BTreeMap<String, Value>,
+    digests: &impl BuildHasher,
+    metrics: &Metrics,
+) -> Outcome {
+    let names: BTreeSet<String> = existing.keys().cloned().collect();
+    let mut changes = Vec::new();
+    let mut failed = false;
+    for op in write_order(&names, &desired) {
+        match op {
+            WriteOp::Apply(name) => {
+                let Some(report) = desired.get(&name) else {
+                    continue;
+                };
+                let want = content(digests, report);
+                if existing.get(&name) == Some(&want) {
+                    continue;
+                }
+                match api
+                    .patch(
+                        &name,
+                        &PatchParams::apply(MANAGER).force(),
+                        &Patch::Apply(report),
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        metrics.report_write("apply");
+                        changes.push((name, Some(want)));
+                    }
+                    Err(e) => {
+                        failed = true;
+                        tracing::warn!(namespace = %ns, report = %name, error = %e, "audit: could not write a PolicyReport");
+                    }
+                }
+            }
+            WriteOp::Delete(name) => match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    metrics.report_write("delete");
+                    changes.push((name, None));
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => changes.push((name, None)),
+                Err(e) => {
+                    failed = true;
+                    tracing::warn!(namespace = %ns, report = %name, error = %e, "audit: could not delete a PolicyReport");
+                }
+            },
+        }
+    }
+    Outcome {
+        namespace: ns,
+        changes,
+        failed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
     use crate::fixtures::mock_api::{status, step, MockApi};
+
+    impl Writer {
+        /// One namespace's reports, as a pass writes them.
+        async fn write_one(&mut self, ns: &str, desired: BTreeMap<String, Value>, m: &Metrics) {
+            self.write_namespaces(std::iter::once((ns.to_string(), desired)), m)
+                .await;
+        }
+    }
 
     const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/policyreports";
 
@@ -254,9 +377,9 @@ mod tests {
             ),
         ]);
         let mut w = Writer::new(client);
-        w.write_namespace("a", desired("a", "new", 2), &m).await;
+        w.write_one("a", desired("a", "new", 2), &m).await;
         // Unchanged results: no request at all.
-        w.write_namespace("a", desired("a", "new", 2), &m).await;
+        w.write_one("a", desired("a", "new", 2), &m).await;
         assert_eq!(api.unused(), 0);
         let seen = api.requests();
         assert_eq!(seen.len(), 3, "{:?}", api.calls());
@@ -306,8 +429,8 @@ mod tests {
             ),
         ]);
         let mut w = Writer::new(client);
-        w.write_namespace("a", BTreeMap::new(), &m).await;
-        w.write_namespace("a", BTreeMap::new(), &m).await;
+        w.write_one("a", BTreeMap::new(), &m).await;
+        w.write_one("a", BTreeMap::new(), &m).await;
         assert_eq!(api.unused(), 0, "{:?}", api.calls());
         assert_eq!(api.requests().len(), 5);
     }
@@ -320,8 +443,8 @@ mod tests {
             step("GET", REPORTS, 404, status(404, "NotFound")),
         ]);
         let mut w = Writer::new(client);
-        w.write_namespace("a", desired("a", "r", 1), &m).await;
-        w.write_namespace("a", desired("a", "r", 1), &m).await;
+        w.write_one("a", desired("a", "r", 1), &m).await;
+        w.write_one("a", desired("a", "r", 1), &m).await;
         assert_eq!(
             api.calls(),
             [format!("GET {REPORTS}"), format!("GET {REPORTS}")],
@@ -366,5 +489,26 @@ mod tests {
             "{}",
             seen[2].query
         );
+    }
+
+    /// A report listed from the API server and the same report built here agree, whatever the
+    /// order of their fields; any change of a result or the summary shows.
+    #[test]
+    fn digests_see_content_not_field_order() {
+        let d = std::collections::hash_map::RandomState::new();
+        let built = json!({"metadata": {"name": "r"}, "summary": {"fail": 1, "pass": 0},
+                           "results": [{"policy": "p", "result": "fail", "properties": {"resultID": "a"}}]});
+        let listed: Value = serde_json::from_str(
+            r#"{"results":[{"properties":{"resultID":"a"},"result":"fail","policy":"p"}],
+                "summary":{"pass":0,"fail":1},"metadata":{"name":"r","resourceVersion":"9"}}"#,
+        )
+        .unwrap();
+        assert_eq!(content(&d, &built), content(&d, &listed));
+        let mut changed = built.clone();
+        changed["results"][0]["result"] = json!("pass");
+        assert_ne!(content(&d, &built), content(&d, &changed));
+        let mut recounted = built.clone();
+        recounted["summary"]["fail"] = json!(2);
+        assert_ne!(content(&d, &built), content(&d, &recounted));
     }
 }

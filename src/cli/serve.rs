@@ -330,7 +330,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }));
     }
 
-    if let (Some(client), true, true) = (
+    if let (Some(_), true, true) = (
         &client,
         args.cluster.cluster_state.is_empty(),
         args.cluster.audit,
@@ -342,18 +342,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             sweep: args.cluster.audit_sweep.into(),
             max_results: args.cluster.audit_report_max_results,
         };
-        let (client, state, metrics, readiness) = (
-            client.clone(),
+        let stopped = crate::audit::spawn(
             state.clone(),
             metrics.clone(),
             readiness.clone(),
-        );
-        let mut rx = stop_rx.clone();
+            cfg,
+            stop_rx.clone(),
+        )
+        .context("starting the audit's thread")?;
         background.push(tokio::spawn(async move {
-            let stop = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            crate::audit::run(client, state, metrics, readiness, cfg, stop).await;
+            let _ = stopped.await;
         }));
     }
 

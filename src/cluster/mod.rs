@@ -230,6 +230,14 @@ impl<T> Namespaced<T> {
         }
         *self.items.write() = map;
     }
+    /// Every object with its namespace and name (under the read lock: `f` must be quick).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&str, &str, &Arc<T>)) {
+        for (ns, items) in self.items.read().iter() {
+            for (name, item) in &items.by_name {
+                f(ns, name, item);
+            }
+        }
+    }
     /// Does any object of the namespace satisfy `f`?
     pub fn any(&self, namespace: &str, f: impl Fn(&T) -> bool) -> bool {
         self.items

@@ -119,10 +119,14 @@ mod tests {
     use crate::fixtures::mock_api::{status, step, MockApi, Step};
 
     fn list_path(spec: &KindSpec) -> String {
+        version_path(spec, spec.version)
+    }
+
+    fn version_path(spec: &KindSpec, version: &str) -> String {
         if spec.group.is_empty() {
-            format!("/api/{}/{}", spec.version, spec.plural)
+            format!("/api/{version}/{}", spec.plural)
         } else {
-            format!("/apis/{}/{}/{}", spec.group, spec.version, spec.plural)
+            format!("/apis/{}/{version}/{}", spec.group, spec.plural)
         }
     }
 
@@ -142,7 +146,15 @@ mod tests {
                 }
             } else {
                 let (code, body) = answer(spec);
-                steps.push(step("GET", &list_path(spec), code, body));
+                // An optional CRD not served at one version is asked for at the next.
+                let versions: Vec<&str> = if code == 404 && spec.optional_crd {
+                    spec.versions().collect()
+                } else {
+                    vec![spec.version]
+                };
+                for v in versions {
+                    steps.push(step("GET", &version_path(spec, v), code, body.clone()));
+                }
             }
         }
         steps

@@ -465,6 +465,7 @@ impl Object {
                             app_protocol: p.app_protocol,
                         })
                         .collect(),
+                    ..ServiceInfo::default()
                 };
                 (o.metadata, Body::Service(info))
             }

@@ -135,6 +135,10 @@ pub struct PvcInfo {
     pub volume_name: Option<String>,
     pub annotations: Labels,
     pub labels: Labels,
+    /// `metadata.uid`, and whether a controller owns the claim: the audit judges claims from
+    /// this cache (no second copy), naming each by uid and leaving owned ones to their owner.
+    pub uid: String,
+    pub owned: bool,
 }
 
 impl From<&PersistentVolumeClaim> for PvcInfo {
@@ -149,6 +153,8 @@ impl From<&PersistentVolumeClaim> for PvcInfo {
                 .filter(|v| !v.is_empty()),
             annotations: kept_annotations(pvc.metadata.annotations.iter().flatten()),
             labels: Labels::from(pvc.metadata.labels.as_ref()),
+            uid: pvc.metadata.uid.clone().unwrap_or_default(),
+            owned: controlled(&pvc.metadata),
         }
     }
 }
@@ -448,6 +454,20 @@ pub struct ServiceInfo {
     /// `None`: no selector (endpoints managed by hand).
     pub selector: Option<Labels>,
     pub ports: Vec<ServicePortInfo>,
+    /// Filled by the watch cache, from which the audit judges Services (no second copy);
+    /// `None` in the body of an admitted Service, whose object holds these. Boxed: every
+    /// decoded object's body is as large as its largest variant.
+    pub identity: Option<Box<Identity>>,
+}
+
+/// What judging a cached object needs beyond what rules read of it as cluster state: its own
+/// labels, the annotations rules read, `metadata.uid`, and whether a controller owns it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub uid: String,
+    pub owned: bool,
 }
 
 /// One Service port.
@@ -478,6 +498,20 @@ impl From<&Service> for ServiceInfo {
                     app_protocol: p.app_protocol.clone(),
                 })
                 .collect(),
+            identity: Some(Box::new(Identity {
+                labels: Labels::from(s.metadata.labels.as_ref()),
+                annotations: kept_annotations(s.metadata.annotations.iter().flatten()),
+                uid: s.metadata.uid.clone().unwrap_or_default(),
+                owned: controlled(&s.metadata),
+            })),
         }
     }
+}
+
+/// Does a controller own the object (an `ownerReferences` entry with `controller: true`)?
+fn controlled(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    m.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true))
 }

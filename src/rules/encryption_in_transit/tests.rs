@@ -624,6 +624,7 @@ fn ingress_default_backend_to_phi_pods_is_a_catch_all() {
             name: "api".into(),
             selector: Some(labels(json!({ "app": "api" }))),
             ports: vec![],
+            ..ServiceInfo::default()
         },
     );
     s.services.insert(
@@ -634,6 +635,7 @@ fn ingress_default_backend_to_phi_pods_is_a_catch_all() {
             name: "404".into(),
             selector: Some(labels(json!({ "app": "404" }))),
             ports: vec![],
+            ..ServiceInfo::default()
         },
     );
     s.pods.insert(
@@ -1394,6 +1396,7 @@ fn tls_switched_off_by_configuration() {
             name: "audit-log".into(),
             selector: Some(labels(json!({"app": "audit"}))),
             ports: Vec::new(),
+            ..ServiceInfo::default()
         },
     );
     crate::fixtures::add_pod(&s, NS, "audit-0", &[("app", "audit"), PHI]);
