@@ -5,7 +5,9 @@ pub(crate) mod network_policies;
 pub(crate) mod owners;
 pub(crate) use network_policies::{network_policy_change, network_policy_create};
 mod namespace_labeling;
+// Shared evaluation against judging each policy alone (`tests.rs`: a test-only file).
 #[cfg(test)]
+#[path = "tests.rs"]
 mod sharing_tests;
 
 use std::sync::Arc;
