@@ -37,11 +37,13 @@ for _ in $(seq 100); do
 done
 kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
 before=$(kb VmRSS)
+clients=()
 for _ in $(seq "$n"); do
   curl -sk -o /dev/null -w '%{http_code} ' "https://localhost:$port/validate" -X POST \
     -H 'content-type: application/json' --data-binary "@$dir/review.json" &
+  clients+=($!)
 done
-wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
+wait "${clients[@]}"
 echo
 peak=$(kb VmHWM)
 size=$(stat -c %s "$dir/review.json")
