@@ -90,7 +90,7 @@ async fn run() {
     // ---- BENCH_PROFILE=1: one phi-guard (1k objects), one point, for `perf record -p PID` ----
     if std::env::var_os("BENCH_PROFILE").is_some() {
         let state = env.dir.path().join("state-profile.yaml");
-        write_state(&state, 1_000, 200, 1, 3);
+        write_state(&state, 1_000, 200, Policies::Same(1), 3);
         let pg = Server::start_phi_guard(&env, &[&state]).await;
         eprintln!("phi-guard pid {}", pg.child.id());
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -107,18 +107,39 @@ async fn run() {
         return;
     }
 
+    println!("machine: {}\n", machine_load());
+    let scaling_only = std::env::var("BENCH_SECTION").is_ok_and(|s| s == "scaling");
+    if !scaling_only {
+        main_tables(&env, &fx).await;
+    }
+    scaling(&env, &fx).await;
+}
+
+/// Cores and the load average now, printed with every table: the ratios to the floor are
+/// measured side by side in one run, but a busy machine still makes every figure noisier.
+fn machine_load() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "{cores} cores, load average (1, 5, 15 min) {}",
+        load.join(" ")
+    )
+}
+
+async fn main_tables(env: &Env, fx: &Fixtures) {
     // ---- the floor and phi-guard (1k and 10k objects), all up at once ------------------------
     // Each scenario is measured on the three servers back to back, in BENCH_ROUNDS rounds
     // (default 2), and the round with the least server CPU per review is kept for each server:
     // the machine's own noise (other tenants, frequency changes) only ever adds time, and
     // measuring the three side by side keeps their ratios from depending on when they ran.
-    let floor = Server::start_floor(&env).await;
+    let floor = Server::start_floor(env).await;
     let floor_idle = floor.rss();
     let mut pgs = Vec::new();
     for n in [1_000usize, 10_000] {
         let state = env.dir.path().join(format!("state-{n}.yaml"));
-        write_state(&state, n, 200, 1, 3);
-        let pg = Server::start_phi_guard(&env, &[&state]).await;
+        write_state(&state, n, 200, Policies::Same(1), 3);
+        let pg = Server::start_phi_guard(env, &[&state]).await;
         let idle = pg.rss();
         pgs.push((n, pg, idle));
     }
@@ -126,7 +147,7 @@ async fn run() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
-    let scenarios = scenarios(&fx);
+    let scenarios = scenarios(fx);
     let servers: Vec<&Server> = std::iter::once(&floor)
         .chain(pgs.iter().map(|p| &p.1))
         .collect();
@@ -137,7 +158,7 @@ async fn run() {
     for _ in 0..rounds {
         for (i, (name, body, load)) in scenarios.iter().enumerate() {
             for (j, s) in servers.iter().enumerate() {
-                let p = measure(&env, s, name, body, *load).await;
+                let p = measure(env, s, name, body, *load).await;
                 let slot = &mut best[i][j];
                 if slot.as_ref().is_none_or(|b| p.cpu_us < b.cpu_us) {
                     *slot = Some(p);
@@ -160,14 +181,16 @@ async fn run() {
     drop(pgs);
 
     println!("## Latency, throughput and CPU (server pinned to one core)\n");
-    println!("| scenario | floor p50 / p99 µs | floor rps | floor CPU µs/review | phi-guard 1k p50 / p99 µs | 1k rps | 1k CPU µs/review | phi-guard 10k p50 / p99 µs | 10k rps | 10k CPU µs/review | ratio CPU 10k/floor |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("{}\n", machine_load());
+    println!("| scenario | floor p50 / p99 µs | floor rps | floor CPU µs/review | phi-guard 1k p50 / p99 µs | 1k rps | 1k CPU µs/review | phi-guard 10k p50 / p99 µs | 10k rps | 10k CPU µs/review | CPU 1k / floor | CPU 10k / floor |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (i, fp) in floor_points.iter().enumerate() {
         let a = &rows[0].4[i];
         let b = &rows[1].4[i];
         println!(
-            "| {} | {:.0} / {:.0} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} | {:.1} | {:.2} |",
+            "| {} | {:.0} / {:.0} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} | {:.1} | {:.2} | {:.2} |",
             fp.name, fp.p50, fp.p99, fp.rps, fp.cpu_us, a.p50, a.p99, a.rps, a.cpu_us, b.p50, b.p99, b.rps, b.cpu_us,
+            a.cpu_us / fp.cpu_us.max(0.001),
             b.cpu_us / fp.cpu_us.max(0.001)
         );
     }
@@ -183,42 +206,84 @@ async fn run() {
             ready.as_secs_f64() * 1e3
         );
     }
+}
 
+/// How cost grows, each row with the floor's CPU for the same review measured just before it.
+async fn scaling(env: &Env, fx: &Fixtures) {
+    let floor = Server::start_floor(env).await;
     // ---- how cost grows ------------------------------------------------------------------------
-    println!("\n## Scaling (Deployment CREATE, concurrency 1, phi-guard CPU µs/review)\n");
-    println!("| variable | value | p50 µs | p99 µs | CPU µs/review |");
-    println!("|---|---|---|---|---|");
-    for netpols in [10usize, 200, 1000] {
-        let state = env.dir.path().join(format!("np-{netpols}.yaml"));
-        write_state(&state, 1000, netpols, 1, 3);
-        let pg = Server::start_phi_guard(&env, &[&state]).await;
-        let p = closed_loop(&env, &pg, "", &fx.deploy_create, 1).await;
+    println!("\n## Scaling (Deployment CREATE, concurrency 1)\n");
+    println!("{}\n", machine_load());
+    println!("| variable | value | p50 µs | p99 µs | CPU µs/review | floor CPU µs/review | x floor | x first row |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let row = |what: &str, value: &str, p: &Point, f: &Point, first: f64| {
         println!(
-            "| NetworkPolicies in the pod's namespace | {netpols} | {:.0} | {:.0} | {:.1} |",
-            p.p50, p.p99, p.cpu_us
+            "| {what} | {value} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} |",
+            p.p50,
+            p.p99,
+            p.cpu_us,
+            f.cpu_us,
+            p.cpu_us / f.cpu_us.max(0.001),
+            p.cpu_us / first.max(0.001)
+        );
+    };
+    let mut first = 0.0;
+    for (i, netpols) in [10usize, 200, 1000].into_iter().enumerate() {
+        let state = env.dir.path().join(format!("np-{netpols}.yaml"));
+        write_state(&state, 1000, netpols, Policies::Same(1), 3);
+        let pg = Server::start_phi_guard(env, &[&state]).await;
+        let f = closed_loop(env, &floor, "", &fx.deploy_create, 1).await;
+        let p = closed_loop(env, &pg, "", &fx.deploy_create, 1).await;
+        if i == 0 {
+            first = p.cpu_us;
+        }
+        row(
+            "NetworkPolicies in the pod's namespace",
+            &netpols.to_string(),
+            &p,
+            &f,
+            first,
         );
     }
-    for policies in [1usize, 10, 50] {
-        let state = env.dir.path().join(format!("pol-{policies}.yaml"));
-        write_state(&state, 1000, 200, policies, 3);
-        let pg = Server::start_phi_guard(&env, &[&state]).await;
-        let p = closed_loop(&env, &pg, "", &fx.deploy_create, 1).await;
-        println!(
-            "| PhiPolicies | {policies} | {:.0} | {:.0} | {:.1} |",
-            p.p50, p.p99, p.cpu_us
-        );
+    let sets = [
+        ("1", Policies::Same(1)),
+        ("10", Policies::Same(10)),
+        ("50", Policies::Same(50)),
+        ("1000", Policies::Same(1000)),
+        ("1000, each its own scope", Policies::Scoped(1000)),
+    ];
+    for (i, (label, set)) in sets.into_iter().enumerate() {
+        let state = env.dir.path().join(format!("pol-{i}.yaml"));
+        write_state(&state, 1000, 200, set, 3);
+        let pg = Server::start_phi_guard(env, &[&state]).await;
+        let f = closed_loop(env, &floor, "", &fx.deploy_create, 1).await;
+        let p = closed_loop(env, &pg, "", &fx.deploy_create, 1).await;
+        if i == 0 {
+            first = p.cpu_us;
+        }
+        row("PhiPolicies", label, &p, &f, first);
     }
     let state = env.dir.path().join("containers.yaml");
-    write_state(&state, 1000, 200, 1, 3);
-    let pg = Server::start_phi_guard(&env, &[&state]).await;
-    for containers in [2usize, 10, 50] {
+    write_state(&state, 1000, 200, Policies::Same(1), 3);
+    let pg = Server::start_phi_guard(env, &[&state]).await;
+    for (i, containers) in [2usize, 10, 50].into_iter().enumerate() {
         let body = deployment_review("CREATE", containers, ENV_VARS, true, None);
-        let p = closed_loop(&env, &pg, "", &body, 1).await;
-        println!(
-            "| containers per pod | {containers} | {:.0} | {:.0} | {:.1} |",
-            p.p50, p.p99, p.cpu_us
-        );
+        let f = closed_loop(env, &floor, "", &body, 1).await;
+        let p = closed_loop(env, &pg, "", &body, 1).await;
+        if i == 0 {
+            first = p.cpu_us;
+        }
+        row("containers per pod", &containers.to_string(), &p, &f, first);
     }
+}
+
+/// The PhiPolicies of a bench state: copies of the baseline, or copies that each select
+/// namespaces by a label of their own besides the PHI workload label (equal rule settings,
+/// distinct scopes, all covering the benchmark's PHI Deployment).
+#[derive(Clone, Copy)]
+enum Policies {
+    Same(usize),
+    Scoped(usize),
 }
 
 struct Point {
@@ -660,16 +725,25 @@ fn pod_review() -> Bytes {
 
 /// Cluster state with `n` objects per kind, `netpols` NetworkPolicies in the pod's namespace,
 /// `policies` PhiPolicies and `sc_encrypted` encrypting StorageClasses.
-fn write_state(path: &Path, n: usize, netpols: usize, policies: usize, sc_encrypted: usize) {
+fn write_state(path: &Path, n: usize, netpols: usize, policies: Policies, sc_encrypted: usize) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create state"));
     let mut doc = |v: Value| {
         writeln!(f, "---").expect("write");
         serde_json::to_writer(&mut f, &v).expect("write");
         writeln!(f).expect("write");
     };
-    for p in 0..policies {
+    let (count, scoped) = match policies {
+        Policies::Same(n) => (n, false),
+        Policies::Scoped(n) => (n, true),
+    };
+    for p in 0..count {
+        let spec = if scoped {
+            json!({"scope": {"namespaceSelector": {"matchLabels": {"team": format!("p{p}")}}}})
+        } else {
+            json!({})
+        };
         doc(
-            json!({"apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy", "metadata": {"name": format!("policy-{p}")}, "spec": {}}),
+            json!({"apiVersion": "phiguard.io/v1alpha1", "kind": "PhiPolicy", "metadata": {"name": format!("policy-{p}")}, "spec": spec}),
         );
     }
     doc(

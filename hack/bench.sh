@@ -8,11 +8,25 @@
 #                            (BENCH_E2E_PODS creates per phase and round, default 150)
 #   3. benches/soak.rs       `make soak` (BENCH_ONLY=soak; never part of `all`): SOAK_MINUTES
 #                            (default 30) of steady reviews and churn through a real control plane
-# BENCH_ONLY=admission|apiserver|soak runs one of them; BENCH_ONLY=audit runs only the last
-# sections of 2 (the watch path and the background audit at BENCH_WATCH_OBJECTS, ~6 min).
+# BENCH_ONLY=admission|scaling|apiserver|soak runs one of them (scaling: only the scaling table
+# of part 1); BENCH_ONLY=audit runs only the last sections of 2 (the watch path and the
+# background audit at BENCH_WATCH_OBJECTS, ~6 min).
+# Every figure is reported beside the floor measured in the same run, with the load average; on a
+# busy machine (1-minute load above half the cores) the run is refused unless BENCH_IGNORE_LOAD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${BENCH_ONLY:-all}
+cores=$(nproc)
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" -v c="$cores" 'BEGIN { exit !(l > c / 2) }'; then
+  if [ "${BENCH_IGNORE_LOAD:-0}" = 1 ]; then
+    echo "bench: WARNING: load average $load on $cores cores (above $cores/2): every figure is noisier; read the ratios to the floor" >&2
+  else
+    echo "bench: load average $load on $cores cores is above $cores/2: other work would be measured too." >&2
+    echo "bench: wait for a quiet machine, or set BENCH_IGNORE_LOAD=1 to run anyway (ratios to the floor stay comparable)." >&2
+    exit 1
+  fi
+fi
 cargo build --release --locked --bin phi-guard
 export PHI_GUARD_BIN="$PWD/target/release/phi-guard"
 # Run phi-guard as the container image runs it (Dockerfile: ENV MIMALLOC_PURGE_DELAY=0).
@@ -23,8 +37,9 @@ bench_exe() {
     | jq -r --arg n "$1" 'select(.profile.test == true and .target.name == $n) | .executable' | tail -1
 }
 
-if [ "$only" = all ] || [ "$only" = admission ]; then
+if [ "$only" = all ] || [ "$only" = admission ] || [ "$only" = scaling ]; then
   exe=$(bench_exe admission)
+  [ "$only" != scaling ] || export BENCH_SECTION=scaling
   taskset -c 1 "$exe"
   echo
 fi

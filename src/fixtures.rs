@@ -71,11 +71,7 @@ pub(crate) fn judge<T>(
     policy: &Policy,
     rule: impl FnOnce(&Object, &RuleContext) -> T,
 ) -> T {
-    let ctx = RuleContext {
-        cluster: state,
-        policy,
-        namespace: state.namespace(&w.namespace),
-    };
+    let ctx = RuleContext::new(state, policy, state.namespace(&w.namespace));
     rule(w, &ctx)
 }
 

@@ -6,6 +6,10 @@ pub(crate) mod operator_made;
 pub(crate) mod owners;
 pub(crate) use network_policies::{network_policy_change, network_policy_create};
 mod namespace_labeling;
+// Shared evaluation against judging each policy alone (`tests.rs`: a test-only file).
+#[cfg(test)]
+#[path = "tests.rs"]
+mod sharing_tests;
 
 use std::sync::Arc;
 
@@ -19,6 +23,13 @@ use crate::verdict::{Decision, Finding, Reason};
 use crate::view::ClusterView;
 
 /// Judge an object against every policy that covers it.
+///
+/// Policies share work: the scope is matched once per distinct scope, and the rules run once
+/// per distinct rule settings (`Policy::rules_key`), and once per scope too when a rule read it.
+/// A policy whose findings an earlier one already produced adds nothing to the decision (the
+/// merge keeps the first of equal findings, and these have equal modes), so it is only named.
+/// The keys are compared by pointer: `PolicySet::build` interns them, and a policy parsed on
+/// its own simply shares nothing.
 pub(crate) fn evaluate(
     w: &Object,
     cluster: &dyn ClusterView,
@@ -31,23 +42,74 @@ pub(crate) fn evaluate(
     };
     let mut findings = Vec::new();
     let mut names = Vec::new();
+    let mut scopes = KeyMap::default();
+    // Rule settings already run: (rules key, the scope key when a rule read the scope).
+    let mut judged: Vec<(*const u8, Option<*const u8>)> = Vec::new();
     for policy in policies {
-        if !in_scope(w, policy, cluster, ns.as_deref()) {
+        let scope = key_ptr(&policy.scope_key);
+        let covered = match scopes.get(scope) {
+            Some(c) => c,
+            None => {
+                let c = in_scope(w, policy, cluster, ns.as_deref());
+                scopes.insert(scope, c);
+                c
+            }
+        };
+        if !covered {
             continue;
         }
         names.push(policy.name.clone());
-        let ctx = RuleContext {
-            cluster,
-            policy,
-            namespace: ns.clone(),
-        };
+        let rules_key = key_ptr(&policy.rules_key);
+        if judged
+            .iter()
+            .any(|&(r, s)| r == rules_key && s.is_none_or(|s| s == scope))
+        {
+            continue;
+        }
+        let ctx = RuleContext::new(cluster, policy, ns.clone());
         let start = findings.len();
         rules::run_all(w, &ctx, &mut findings);
         for f in &mut findings[start..] {
-            f.policy = policy.name.clone();
+            f.policy.clone_from(&policy.name);
         }
+        judged.push((rules_key, ctx.read_scope().then_some(scope)));
     }
     Decision::from_findings(!names.is_empty(), names, findings)
+}
+
+fn key_ptr(key: &Arc<str>) -> *const u8 {
+    Arc::as_ptr(key).cast::<u8>()
+}
+
+/// A small map from key pointers to whether the scope covers the object: a vector while the
+/// distinct scopes are few (the usual case), a hash map past that.
+#[derive(Default)]
+struct KeyMap {
+    few: Vec<(*const u8, bool)>,
+    many: std::collections::HashMap<*const u8, bool>,
+}
+
+impl KeyMap {
+    const FEW: usize = 16;
+
+    fn get(&self, k: *const u8) -> Option<bool> {
+        if self.many.is_empty() {
+            self.few.iter().find(|(p, _)| *p == k).map(|&(_, c)| c)
+        } else {
+            self.many.get(&k).copied()
+        }
+    }
+
+    fn insert(&mut self, k: *const u8, c: bool) {
+        if self.many.is_empty() && self.few.len() < Self::FEW {
+            self.few.push((k, c));
+        } else {
+            if self.many.is_empty() {
+                self.many.extend(self.few.drain(..));
+            }
+            self.many.insert(k, c);
+        }
+    }
 }
 
 /// Who made an UPDATE, as far as judging it goes.

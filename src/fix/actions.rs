@@ -167,11 +167,7 @@ fn choose_class(ctx: &Context<'_>) -> Result<(String, String), String> {
         let Some(cfg) = &p.encryption_at_rest else {
             continue;
         };
-        let rc = RuleContext {
-            cluster: ctx.cluster,
-            policy: p,
-            namespace: None,
-        };
+        let rc = RuleContext::new(ctx.cluster, p, None);
         for c in encrypting_classes(&rc, cfg) {
             if !found.contains(&c) {
                 found.push(c);

@@ -112,6 +112,12 @@ pub struct Policy {
     pub safeguards: Safeguards,
     /// Severities `spec.severity` sets instead of the rules' defaults.
     pub severities: std::collections::BTreeMap<crate::verdict::RuleId, crate::verdict::Severity>,
+    /// Everything of the spec but its scope, canonical: two policies with the same key get the
+    /// same findings from a rule that does not read the scope (`engine::evaluate` shares them).
+    /// Computed by the parser; interned by [`PolicySet::build`], so the engine compares pointers.
+    pub(crate) rules_key: std::sync::Arc<str>,
+    /// The scope, canonical: policies with the same key select the same objects.
+    pub(crate) scope_key: std::sync::Arc<str>,
 }
 
 impl Policy {
@@ -364,6 +370,7 @@ impl Policy {
     /// The one validating parser: spec -> validated policy, or the first problem with its field.
     pub fn from_spec(name: &str, spec: &PhiPolicySpec) -> Result<Policy, PolicyError> {
         let ctx = Ctx { policy: name };
+        let (rules_key, scope_key) = set::sharing_keys(spec);
         if name.is_empty() {
             return Err(ctx.err("metadata.name", "must not be empty"));
         }
@@ -615,6 +622,8 @@ impl Policy {
             audit_sidecar,
             safeguards,
             severities,
+            rules_key,
+            scope_key,
         })
     }
 }

@@ -3,7 +3,34 @@
 
 use std::sync::Arc;
 
-use super::{hipaa_baseline, PhiPolicy, Policy};
+use super::{hipaa_baseline, PhiPolicy, PhiPolicySpec, Policy, ScopeSpec};
+
+/// The keys under which policies share work (`Policy::rules_key`, `Policy::scope_key`): the
+/// spec without its scope, and the scope, each as canonical JSON. Equal specs parse to equal
+/// policies, so equal keys mean equal rule settings (or equal scopes); two specs that differ
+/// only in spelling get different keys and simply do not share.
+pub(super) fn sharing_keys(spec: &PhiPolicySpec) -> (Arc<str>, Arc<str>) {
+    let scope = serde_json::to_string(&spec.scope).unwrap_or_default();
+    let mut rest = spec.clone();
+    rest.scope = ScopeSpec::default();
+    let rules = serde_json::to_string(&rest).unwrap_or_default();
+    (rules.into(), scope.into())
+}
+
+/// One shared allocation per distinct key, so the engine can compare keys by pointer.
+#[derive(Default)]
+struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    fn intern(&mut self, key: &mut Arc<str>) {
+        match self.0.get(key) {
+            Some(k) => *key = Arc::clone(k),
+            None => {
+                self.0.insert(Arc::clone(key));
+            }
+        }
+    }
+}
 
 /// A PhiPolicy that phi-guard could not accept, kept for status and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +50,16 @@ impl PolicySet {
     /// Validate policies with the one parser; invalid ones are kept aside with their reason.
     pub fn build(policies: &[PhiPolicy]) -> PolicySet {
         let mut set = PolicySet::default();
+        let mut interner = Interner::default();
         let mut sorted: Vec<&PhiPolicy> = policies.iter().collect();
         sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         for p in sorted {
             match Policy::try_from(p) {
-                Ok(valid) => set.policies.push(Arc::new(valid)),
+                Ok(mut valid) => {
+                    interner.intern(&mut valid.rules_key);
+                    interner.intern(&mut valid.scope_key);
+                    set.policies.push(Arc::new(valid));
+                }
                 Err(e) => set.rejected.push(RejectedPolicy {
                     name: p.metadata.name.clone().unwrap_or_default(),
                     error: e.to_string(),

@@ -23,7 +23,7 @@ fn view(w: &Object) -> Option<&OperatedView> {
 /// judgement and its pods' would disagree.
 pub(crate) fn label_reaches_pods(w: &Object, ctx: &RuleContext) -> Option<Finding> {
     let v = view(w)?;
-    let scope = &ctx.policy.scope;
+    let scope = ctx.scope();
     let ns_labels = ctx.namespace_labels();
     if scope.covers(&w.namespace, ns_labels, &[&v.pod_labels])
         || !scope.covers(&w.namespace, ns_labels, &[&w.labels])

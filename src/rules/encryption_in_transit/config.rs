@@ -36,7 +36,7 @@ pub(super) fn check_config(
                         || !crate::policy::scope::service_routes_to_phi(
                             svc,
                             ns,
-                            ctx.policy,
+                            ctx.scoped_policy(),
                             ctx.cluster,
                         )
                     {

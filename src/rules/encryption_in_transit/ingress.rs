@@ -117,7 +117,7 @@ fn default_backend(
 ) {
     let name = &w.name;
     let ns = &w.namespace;
-    let phi = crate::policy::service_routes_to_phi(svc, ns, ctx.policy, ctx.cluster);
+    let phi = crate::policy::service_routes_to_phi(svc, ns, ctx.scoped_policy(), ctx.cluster);
     // Provably not PHI: a known Service selecting known pods, none of them PHI.
     let selects_known_pods = ctx.cluster.services(ns).iter().any(|s| {
         s.name == svc

@@ -27,7 +27,7 @@ pub(super) fn check_service(
     };
     let ns = w.namespace.as_str();
     let ns_labels = ctx.namespace_labels();
-    let scope = &ctx.policy.scope;
+    let scope = ctx.scope();
     // A Service labeled PHI makes every pod it selects PHI traffic.
     let service_phi = scope.covers(ns, ns_labels, &[&w.labels]);
     let pods = crate::policy::scope::pods_selected(ctx.cluster, ns, selector);
