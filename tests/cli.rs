@@ -2781,12 +2781,19 @@ fn ingress_nginx_global_ssl_redirect_is_read_from_its_controller_config_map() {
         f[0].2,
         "metadata.annotations[\"nginx.ingress.kubernetes.io/force-ssl-redirect\"]"
     );
+    assert_eq!(f[0].3, "ingress-ssl-redirect-off");
+    // Which setting caused it: the message names the global ConfigMap, not the Ingress.
+    let message = findings(r)
+        .iter()
+        .find(|x| x["reason"] == "ingress-ssl-redirect-off")
+        .and_then(|x| x["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
     assert!(
-        f[0].3.contains(
+        message.contains(
             "ConfigMap ingress-nginx/ingress-nginx-controller sets ssl-redirect to false"
-        ) && f[0].3.contains("plaintext HTTP"),
-        "{}",
-        f[0].3
+        ),
+        "{message}"
     );
     let portal = result(&v, "Ingress", "fhir", "portal");
     assert_eq!(portal["allowed"], true, "{portal:#}");
