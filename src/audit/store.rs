@@ -391,14 +391,14 @@ impl Watch {
                 Ok(Event::InitApply(o)) => match o.into_kept(kind) {
                     (k, Ok(Some(obj))) => buffer.push((k, obj)),
                     (_, Ok(None)) => {}
-                    (k, Err(e)) => skipped(&metrics, &k, &e),
+                    (k, Err(e)) => skipped(metrics, &k, &e),
                 },
                 Ok(Event::InitDone) => store.reset(kind, std::mem::take(&mut buffer)),
                 Ok(Event::Apply(o)) => match o.into_kept(kind) {
                     (k, Ok(kept)) => store.put(k, kept),
                     (k, Err(e)) => {
                         store.put(k.clone(), None);
-                        skipped(&metrics, &k, &e);
+                        skipped(metrics, &k, &e);
                     }
                 },
                 Ok(Event::Delete(o)) => store.put(o.key(kind), None),
