@@ -235,7 +235,6 @@ pub(crate) async fn run(
     let identity = opts.identity;
     let elector = Elector::new(client.clone(), &opts.namespace, LEASE_NAME, &identity);
     let mut warned_for: Option<Arc<PolicySet>> = None;
-    let policies: Api<NetworkPolicy> = Api::all(client.clone());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let gvk = GroupVersionKind::gvk("phiguard.io", "v1alpha1", "PhiPolicy");
     let phip: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk));
@@ -317,7 +316,7 @@ pub(crate) async fn run(
                 .filter(|(_, list)| list.contains(ns))
                 .map(|(p, _)| p.clone())
                 .collect();
-            match create(&policies, &namespaces, ns, &by).await {
+            match create(&client, &namespaces, ns, &by).await {
                 Ok(()) => {
                     tracing::info!(namespace = %ns, policies = %by.join(","), "default deny: created {POLICY_NAME}");
                     metrics
@@ -394,7 +393,7 @@ async fn write_status(
 /// Create the policy in `ns`; an existing one (created a moment ago, not yet in the cache) is
 /// fine.
 async fn create(
-    policies: &Api<NetworkPolicy>,
+    client: &Client,
     namespaces: &Api<Namespace>,
     ns: &str,
     by: &[String],
@@ -411,7 +410,7 @@ async fn create(
         field_manager: Some(MANAGER.to_string()),
         ..Default::default()
     };
-    match Api::<NetworkPolicy>::namespaced(policies.clone().into_client(), ns)
+    match Api::<NetworkPolicy>::namespaced(client.clone(), ns)
         .create(&params, &np)
         .await
     {
