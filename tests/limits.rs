@@ -914,6 +914,65 @@ async fn unread_http2_responses_stay_within_the_response_budget() {
     }
 }
 
+/// One answer that waits unread on a connection whose loop went to sleep before any request
+/// came (its next wake is the first-request timeout, 30 s here): the stall timeout still closes
+/// it on time. Before the loop was woken when bytes began to wait, it closed at 30 s.
+#[tokio::test]
+async fn an_unread_answer_stalls_on_time_whatever_the_connection_loop_was_waiting_for() {
+    let s = Server::start(&[
+        "--response-stall-timeout",
+        "1s",
+        "--handshake-timeout",
+        "30s",
+    ])
+    .await;
+    let body = long_denial();
+    let conn = s.connect(b"h2").await.unwrap();
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, axum::body::Bytes>(conn)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("https://{HOST}/validate"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let (resp, mut stream) = client.send_request(req, false).unwrap();
+    stream.reserve_capacity(body.len());
+    stream
+        .send_data(axum::body::Bytes::from(body), true)
+        .unwrap();
+    // The headers come (not flow-controlled); the body waits on the closed window.
+    let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+        .await
+        .expect("answer headers within 10 s")
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sent = Instant::now();
+    let stalled =
+        "phi_guard_connections_closed_total{listener=\"webhook\",reason=\"stalled_responses\"}";
+    loop {
+        if s.metric(stalled).await >= 1.0 {
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(8),
+            "the stalled connection was not closed 8 s after its answer (stall timeout 1 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        s.metric("phi_guard_unsent_response_bytes{listener=\"webhook\"}")
+            .await,
+        0.0
+    );
+    driver.abort();
+}
+
 /// Pause between a worker's reviews: none. At 100 ms (100 reviews a second from ten workers,
 /// the rate the issue names) the server before this change lost nothing either: its connections
 /// were idle almost always and the client saw each close before reusing it. Back to back

@@ -71,6 +71,9 @@ pub(crate) struct ConnSend {
     closing: AtomicBool,
     /// Woken when the connection must be closed.
     pub close: Notify,
+    /// Woken when bytes start to wait on an idle connection: its stall deadline begins, and
+    /// the connection's loop (asleep until a deadline computed before) must look again.
+    pub waiting: Notify,
 }
 
 /// A connection's registration: removed from the budget when dropped.
@@ -108,6 +111,7 @@ impl SendBudget {
             progressed_ms: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             close: Notify::new(),
+            waiting: Notify::new(),
         });
         self.conns.lock().insert(conn.id, conn.clone());
         Registered {
@@ -127,6 +131,7 @@ impl SendBudget {
         }
         if conn.unsent.fetch_add(n, Ordering::SeqCst) == 0 {
             conn.progressed_ms.store(self.now_ms(), Ordering::SeqCst);
+            conn.waiting.notify_one();
         }
         let total = self.total.fetch_add(n, Ordering::SeqCst) + n;
         self.metrics

@@ -388,6 +388,9 @@ async fn drive<I>(
             }
             // Responses it does not take: dropped with the connection, at once.
             () = registered.conn.close.notified() => return,
+            // Bytes began to wait: the stall deadline starts now, and the wake computed above
+            // (a request was in flight, nothing waited) may be a whole idle timeout away.
+            () = registered.conn.waiting.notified(), if !closing => {}
             _ = tokio::time::sleep_until(wake.into()), if !closing => {
                 if send.check_stall(&registered.conn) {
                     return;
