@@ -114,29 +114,25 @@ const PATTERNS: [(&str, &str, Strength); 16] = [
 ];
 
 /// Environment variables whose whole value is a switch: (name, values that turn TLS off or make
-/// it optional).
-fn env_switch(name: &str, value: &str) -> Option<(&'static str, Strength)> {
-    let v = value.trim().to_ascii_lowercase();
+/// it optional). `lower` is the value trimmed and lower-cased.
+fn env_switch(name: &str, lower: &str) -> Option<(&'static str, Strength)> {
     match name {
-        "PGSSLMODE" if v == "disable" => Some((
+        "PGSSLMODE" if lower == "disable" => Some((
             "PGSSLMODE=disable: PostgreSQL connections without TLS",
             Strength::Off,
         )),
-        "PGSSLMODE" if v == "allow" || v == "prefer" => {
+        "PGSSLMODE" if lower == "allow" || lower == "prefer" => {
             Some(("PGSSLMODE allows a plaintext fallback", Strength::Optional))
         }
         "MONGODB_TLS" | "MONGO_TLS" | "DB_SSL" | "DATABASE_SSL" | "REDIS_TLS" | "DB_TLS"
-            if matches!(
-                v.as_str(),
-                "false" | "0" | "off" | "no" | "disable" | "disabled"
-            ) =>
+            if matches!(lower, "false" | "0" | "off" | "no" | "disable" | "disabled") =>
         {
             Some((
                 "a TLS switch set off: connections without TLS",
                 Strength::Off,
             ))
         }
-        "xpack.security.http.ssl.enabled" if v == "false" => Some((
+        "xpack.security.http.ssl.enabled" if lower == "false" => Some((
             "xpack.security.http.ssl.enabled=false: Elasticsearch HTTP without TLS",
             Strength::Off,
         )),
@@ -144,16 +140,32 @@ fn env_switch(name: &str, value: &str) -> Option<(&'static str, Strength)> {
     }
 }
 
+/// `text` lower-cased (ASCII), borrowed when it already is.
+fn lowered(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Match a value or an argument (with its neighbour, for `--tls-port 0` style pairs).
 fn matches(text: &str, next: Option<&str>) -> Option<(&'static str, Strength)> {
-    let lower = text.to_ascii_lowercase();
-    for (needle, meaning, strength) in PATTERNS {
-        if contains_setting(&lower, needle) {
-            return Some((meaning, strength));
-        }
+    matches_lower(&lowered(text), next)
+}
+
+/// [`matches`] on a value already lower-cased.
+fn matches_lower(lower: &str, next: Option<&str>) -> Option<(&'static str, Strength)> {
+    if let Some(k) = first_pattern(lower) {
+        let (_, meaning, strength) = PATTERNS[k];
+        return Some((meaning, strength));
+    }
+    if !lower.starts_with("--") {
+        return None;
     }
     let flag = |name: &str| {
-        lower == name && next.is_some_and(|n| n.trim() == "0") || lower == format!("{name}=0")
+        lower == name && next.is_some_and(|n| n.trim() == "0")
+            || lower.strip_prefix(name) == Some("=0")
     };
     if flag("--tls-port") {
         return Some(("--tls-port 0: Redis without TLS", Strength::Off));
@@ -169,30 +181,70 @@ fn matches(text: &str, next: Option<&str>) -> Option<(&'static str, Strength)> {
     None
 }
 
-/// `needle` as a whole setting: not the tail of a longer key (`nossl=false`), not followed by
-/// more of the value (`ssl=falsey`).
-fn contains_setting(hay: &str, needle: &str) -> bool {
-    let bytes = hay.as_bytes();
-    let mut from = 0;
-    while let Some(at) = hay[from..].find(needle) {
-        let start = from + at;
-        let end = start + needle.len();
-        let before_ok = start == 0
-            || needle.starts_with('-')
-            || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'_';
-        let after_ok = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
-        if before_ok && after_ok {
-            return true;
-        }
-        from = start + 1;
+/// Which entries of [`PATTERNS`] start with each byte (bit `k` for entry `k`).
+const FIRST_BYTE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut k = 0;
+    while k < PATTERNS.len() {
+        table[PATTERNS[k].0.as_bytes()[0] as usize] |= 1 << k;
+        k += 1;
     }
-    false
+    table
+};
+
+/// Whether `bytes` can hold any setting this module reads: every pattern and flag has `=`,
+/// `:` or `--` in it, and so does an `http://` URL. Most values have none and are done here.
+fn may_hold_setting(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b == b'=' || b == b':') || bytes.windows(2).any(|w| w == b"--")
+}
+
+/// The first entry of [`PATTERNS`] (in the table's order, which is its priority) found in `hay`
+/// as a whole setting. One pass over `hay`: at each byte only the needles starting with it are
+/// compared (a searcher built per needle per value cost more than the rest of the review).
+fn first_pattern(hay: &str) -> Option<usize> {
+    let bytes = hay.as_bytes();
+    if !may_hold_setting(bytes) {
+        return None;
+    }
+    let mut best = u32::BITS;
+    for (start, &c) in bytes.iter().enumerate() {
+        // Only entries before the best found so far can still win.
+        let mut candidates = FIRST_BYTE[usize::from(c)] & ((1u64 << best) - 1) as u32;
+        while candidates != 0 {
+            let k = candidates.trailing_zeros();
+            candidates &= candidates - 1;
+            let needle = PATTERNS[k as usize].0;
+            if bytes[start..].starts_with(needle.as_bytes()) && whole_setting(bytes, needle, start)
+            {
+                best = k;
+                break;
+            }
+        }
+        if best == 0 {
+            break;
+        }
+    }
+    (best < u32::BITS).then_some(best as usize)
+}
+
+/// `needle` at `start` of `bytes` as a whole setting: not the tail of a longer key
+/// (`nossl=false`), not followed by more of the value (`ssl=falsey`).
+fn whole_setting(bytes: &[u8], needle: &str, start: usize) -> bool {
+    let end = start + needle.len();
+    let before_ok = start == 0
+        || needle.starts_with('-')
+        || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'_';
+    let after_ok = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
+    before_ok && after_ok
 }
 
 /// `http://<service>[.<namespace>[.svc[.cluster.local]]][:port]`: an in-cluster plaintext call.
-fn http_service(value: &str) -> Option<(String, Option<String>)> {
-    let lower = value.trim().to_ascii_lowercase();
-    let rest = lower.split("http://").nth(1)?;
+fn http_service(lower: &str) -> Option<(String, Option<String>)> {
+    if !lower.as_bytes().contains(&b':') {
+        return None;
+    }
+    let at = find_bytes(lower.as_bytes(), b"http://")?;
+    let rest = lower.get(at + 7..)?;
     let host = rest
         .split(['/', ':', '?', ' ', ',', ';', '"'])
         .next()
@@ -215,6 +267,12 @@ fn http_service(value: &str) -> Option<(String, Option<String>)> {
     }
 }
 
+/// Where `needle` first starts in `hay`.
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    (0..hay.len()).find(|&i| hay[i] == first && hay[i..].starts_with(needle))
+}
+
 /// `env:` of a container: only the matches.
 pub(crate) fn env<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TlsOff>, D::Error> {
     struct V;
@@ -231,21 +289,23 @@ pub(crate) fn env<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TlsOff>, D::Err
             let mut index = 0;
             while let Some(var) = seq.next_element::<EnvVar>()? {
                 if let Some(value) = var.value.as_deref() {
-                    let hit = env_switch(&var.name, value).or_else(|| matches(value, None));
+                    let lower = lowered(value);
+                    let hit =
+                        env_switch(&var.name, lower.trim()).or_else(|| matches_lower(&lower, None));
                     if let Some((meaning, strength)) = hit {
                         out.push(TlsOff {
                             field: "env",
                             index,
-                            name: Some(var.name.clone()),
+                            name: Some(var.name.to_string()),
                             meaning,
                             strength,
                             http_service: None,
                         });
-                    } else if let Some(svc) = http_service(value) {
+                    } else if let Some(svc) = http_service(lower.trim()) {
                         out.push(TlsOff {
                             field: "env",
                             index,
-                            name: Some(var.name.clone()),
+                            name: Some(var.name.to_string()),
                             meaning: "an http:// URL: plaintext calls to an in-cluster Service",
                             strength: Strength::Off,
                             http_service: Some(svc),
@@ -307,33 +367,100 @@ pub(crate) fn args<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TlsOff>, D::Er
     strings(d, "args")
 }
 
-/// One `env` entry: its name and literal value (`valueFrom` is not followed).
-struct EnvVar {
-    name: String,
-    value: Option<String>,
+/// One `env` entry: its name and literal value (`valueFrom` is not followed), borrowed from the
+/// input when it can be.
+struct EnvVar<'de> {
+    name: Text<'de>,
+    value: Option<Text<'de>>,
 }
 
-impl<'de> serde::Deserialize<'de> for EnvVar {
+/// A string read leniently: borrowed when the input allows, owned when it had escapes; what is
+/// not a string (the API server would refuse it) reads as empty.
+#[derive(Default)]
+enum Text<'de> {
+    #[default]
+    Empty,
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Text::Empty => "",
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = EnvVar;
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(v))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
+                Ok(Text::Empty)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
+                Ok(Text::Empty)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
+                Ok(Text::Empty)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
+                Ok(Text::Empty)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
+                Ok(Text::Empty)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Text<'de>, E> {
+                Ok(Text::Empty)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text::Empty)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text::Empty)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EnvVar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvVar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an environment variable")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EnvVar, A::Error> {
-                let mut name = String::new();
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EnvVar<'de>, A::Error> {
+                let mut name = Text::Empty;
                 let mut value = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "name" => {
-                            if let serde_json::Value::String(s) = map.next_value()? {
-                                name = s;
-                            }
-                        }
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match &*key {
+                        "name" => name = map.next_value()?,
                         "value" => {
-                            if let serde_json::Value::String(s) = map.next_value()? {
-                                value = Some(s);
+                            value = match map.next_value()? {
+                                Text::Empty => None,
+                                t => Some(t),
                             }
                         }
                         _ => {
@@ -405,5 +532,114 @@ mod tests {
             {"name": "KAFKA_LISTENERS", "value": "PLAINTEXT://:9092,CONTROLLER://:9093"}
         ]));
         assert_eq!(listeners.len(), 1);
+    }
+
+    /// The matcher before the one-pass scan, kept to compare against.
+    fn reference(text: &str, next: Option<&str>) -> Option<(&'static str, Strength)> {
+        let lower = text.to_ascii_lowercase();
+        for (needle, meaning, strength) in PATTERNS {
+            if contains_setting(&lower, needle) {
+                return Some((meaning, strength));
+            }
+        }
+        let flag = |name: &str| {
+            lower == name && next.is_some_and(|n| n.trim() == "0") || lower == format!("{name}=0")
+        };
+        if flag("--tls-port") {
+            return Some(("--tls-port 0: Redis without TLS", Strength::Off));
+        }
+        if flag("--ssl") {
+            return Some(("--ssl=0: MySQL without TLS", Strength::Off));
+        }
+        if (lower == "--tlsmode" || lower == "--sslmode")
+            && next.is_some_and(|n| n.trim().eq_ignore_ascii_case("disabled"))
+        {
+            return Some(("tlsMode disabled: MongoDB without TLS", Strength::Off));
+        }
+        None
+    }
+
+    /// `needle` as a whole setting: not the tail of a longer key (`nossl=false`), not followed by
+    /// more of the value (`ssl=falsey`).
+    fn contains_setting(hay: &str, needle: &str) -> bool {
+        let bytes = hay.as_bytes();
+        let mut from = 0;
+        while let Some(at) = hay[from..].find(needle) {
+            let start = from + at;
+            let end = start + needle.len();
+            let before_ok = start == 0
+                || needle.starts_with('-')
+                || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'_';
+            let after_ok = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
+            if before_ok && after_ok {
+                return true;
+            }
+            from = start + 1;
+        }
+        false
+    }
+
+    #[test]
+    fn the_one_pass_scan_finds_what_a_search_per_pattern_found() {
+        // Values built from pieces of every pattern, boundaries, case and noise: the same
+        // verdict, and the same meaning (the table's order decides between two settings).
+        let mut pieces: Vec<String> = PATTERNS
+            .iter()
+            .flat_map(|(n, _, _)| {
+                let n = n.to_string();
+                [
+                    n.clone(),
+                    n.to_ascii_uppercase(),
+                    n[..n.len() / 2].to_string(),
+                    n[n.len() / 2..].to_string(),
+                ]
+            })
+            .collect();
+        pieces.extend(
+            [
+                "x",
+                "_",
+                "&",
+                "?",
+                " ",
+                "=",
+                "0",
+                "1",
+                "ssl",
+                "tls",
+                "http://",
+                "://",
+                "-",
+                "--tls-port",
+                "--ssl",
+                "no",
+            ]
+            .map(String::from),
+        );
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut hits = 0;
+        for _ in 0..20_000 {
+            let n = usize::try_from(next() % 5).unwrap_or(0) + 1;
+            let text: String = (0..n)
+                .map(|_| pieces[usize::try_from(next()).unwrap_or(0) % pieces.len()].as_str())
+                .collect();
+            let neighbour =
+                ["0", " 0 ", "disabled", "6380"][usize::try_from(next() % 4).unwrap_or(0)];
+            for nb in [None, Some(neighbour)] {
+                let want = reference(&text, nb);
+                assert_eq!(matches(&text, nb), want, "{text:?} next {nb:?}");
+                hits += usize::from(want.is_some());
+            }
+        }
+        assert!(
+            hits > 5_000,
+            "the generator must reach the patterns: {hits}"
+        );
     }
 }
