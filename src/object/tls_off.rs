@@ -113,6 +113,18 @@ const PATTERNS: [(&str, &str, Strength); 16] = [
     ),
 ];
 
+/// The names [`env_switch`] reads.
+const SWITCHES: [&str; 8] = [
+    "PGSSLMODE",
+    "MONGODB_TLS",
+    "MONGO_TLS",
+    "DB_SSL",
+    "DATABASE_SSL",
+    "REDIS_TLS",
+    "DB_TLS",
+    "xpack.security.http.ssl.enabled",
+];
+
 /// Environment variables whose whole value is a switch: (name, values that turn TLS off or make
 /// it optional). `lower` is the value trimmed and lower-cased.
 fn env_switch(name: &str, lower: &str) -> Option<(&'static str, Strength)> {
@@ -195,7 +207,14 @@ const FIRST_BYTE: [u32; 256] = {
 /// Whether `bytes` can hold any setting this module reads: every pattern and flag has `=`,
 /// `:` or `--` in it, and so does an `http://` URL. Most values have none and are done here.
 fn may_hold_setting(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| b == b'=' || b == b':') || bytes.windows(2).any(|w| w == b"--")
+    let mut dash = false;
+    for &b in bytes {
+        if b == b'=' || b == b':' || dash && b == b'-' {
+            return true;
+        }
+        dash = b == b'-';
+    }
+    false
 }
 
 /// The first entry of [`PATTERNS`] (in the table's order, which is its priority) found in `hay`
@@ -288,7 +307,12 @@ pub(crate) fn env<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TlsOff>, D::Err
             let mut out = Vec::new();
             let mut index = 0;
             while let Some(var) = seq.next_element::<EnvVar>()? {
-                if let Some(value) = var.value.as_deref() {
+                // Most values hold no setting: no lower-casing, no search.
+                let value = var
+                    .value
+                    .as_deref()
+                    .filter(|v| may_hold_setting(v.as_bytes()) || SWITCHES.contains(&&*var.name));
+                if let Some(value) = value {
                     let lower = lowered(value);
                     let hit =
                         env_switch(&var.name, lower.trim()).or_else(|| matches_lower(&lower, None));
@@ -580,6 +604,21 @@ mod tests {
     }
 
     #[test]
+    fn every_switch_name_is_listed_for_the_filter() {
+        for name in SWITCHES {
+            assert!(
+                ["disable", "false", "0"]
+                    .iter()
+                    .any(|v| env_switch(name, v).is_some()),
+                "{name}"
+            );
+        }
+        // A switch value has no '=', ':' or '--': without the list it would be skipped.
+        let hits = env_of(serde_json::json!([{"name": "DB_TLS", "value": "Off"}]));
+        assert_eq!(hits.len(), 1);
+    }
+
+    #[test]
     fn the_one_pass_scan_finds_what_a_search_per_pattern_found() {
         // Values built from pieces of every pattern, boundaries, case and noise: the same
         // verdict, and the same meaning (the table's order decides between two settings).
@@ -634,6 +673,10 @@ mod tests {
             for nb in [None, Some(neighbour)] {
                 let want = reference(&text, nb);
                 assert_eq!(matches(&text, nb), want, "{text:?} next {nb:?}");
+                // The filter in front of env values never hides a setting.
+                if want.is_some() || http_service(&text.to_ascii_lowercase()).is_some() {
+                    assert!(may_hold_setting(text.as_bytes()), "{text:?}");
+                }
                 hits += usize::from(want.is_some());
             }
         }
