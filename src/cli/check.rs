@@ -141,29 +141,19 @@ pub fn run(args: CheckArgs) -> ExitCode {
         _ => Default::default(),
     };
     let report = judged.report;
-    let text = match args.output {
-        OutputFormat::Text => render_text(&report),
-        OutputFormat::Json | OutputFormat::Sarif => {
-            let encoded = if args.output == OutputFormat::Json {
-                serde_json::to_string_pretty(&report)
-            } else {
-                serde_json::to_string_pretty(&super::sarif::render(
-                    &report,
-                    report.stdin.as_deref(),
-                    &plan,
-                ))
-            };
-            match encoded {
-                Ok(s) => s + "\n",
-                Err(e) => {
-                    eprintln!("error: cannot encode the report: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        OutputFormat::Junit => super::junit::render(&report),
+    let written = match args.output {
+        OutputFormat::Text => print(&render_text(&report)),
+        // Streamed to standard output: a report of tens of thousands of objects is never
+        // held as one string (it is several times the size of its input).
+        OutputFormat::Json => print_json(&report),
+        OutputFormat::Sarif => print_json(&super::sarif::render(
+            &report,
+            report.stdin.as_deref(),
+            &plan,
+        )),
+        OutputFormat::Junit => print(&super::junit::render(&report)),
     };
-    if !print(&text) {
+    if !written {
         return ExitCode::from(2);
     }
     if report.all_allowed() {
@@ -185,6 +175,31 @@ pub(crate) fn print(text: &str) -> bool {
         }
     }
     true
+}
+
+/// Write `value` as pretty JSON to standard output as it is encoded, then a newline; false
+/// (said on standard error) when it could not be encoded or written. A closed pipe is not an
+/// error, as in [`print`].
+pub(crate) fn print_json(value: &impl serde::Serialize) -> bool {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = match serde_json::to_writer_pretty(&mut out, value) {
+        Ok(()) => out.write_all(b"\n").and_then(|()| out.flush()),
+        Err(e) => match e.io_error_kind() {
+            Some(kind) => Err(std::io::Error::from(kind)),
+            None => {
+                eprintln!("error: cannot encode the report: {e}");
+                return false;
+            }
+        },
+    };
+    match written {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            eprintln!("error: cannot write the report: {e}");
+            false
+        }
+    }
 }
 
 /// Read the inputs, build cluster state and policies, judge every checkable object.

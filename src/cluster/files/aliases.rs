@@ -27,12 +27,35 @@ fn excessive(aliased: u64, decoded: u64) -> bool {
     aliased > 100 && decoded > 1000 && aliased as f64 / decoded as f64 > allowed_ratio(decoded)
 }
 
+/// Whether `text` may define an anchor: a `&` where a node can start (at a line's start, after
+/// a space, a tab or a flow indicator) followed by a character an anchor name can start with.
+/// A `&` inside a plain scalar (`?a=1&b=2`), before a space (`R & D`) or doubled (a shell's
+/// `a && b` in a command) is not one.
+fn may_define_anchor(text: &[u8]) -> bool {
+    text.iter().enumerate().any(|(i, &b)| {
+        b == b'&'
+            && (i == 0
+                || matches!(
+                    text[i - 1],
+                    b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b','
+                ))
+            && text.get(i + 1).is_some_and(|&n| {
+                !matches!(
+                    n,
+                    b' ' | b'\t' | b'\n' | b'\r' | b'[' | b']' | b'{' | b'}' | b',' | b'&'
+                )
+            })
+    })
+}
+
 /// Where the first document kubectl would refuse for excessive aliasing tips over: the line
 /// and column (from 1) of the alias or node at which go-yaml stops. `None` when every
 /// document is within the bound (or the text does not parse: the reader reports that).
 pub(super) fn excessive_aliasing(text: &str) -> Option<(usize, usize)> {
-    // No `*`, no alias: the common case costs one scan of the text.
-    if !text.contains('*') {
+    // No `*`, no alias; no anchor (`&name` where a node may start), nothing an alias could
+    // name (the reader refuses an alias to no anchor): the common cases cost a scan or two of
+    // the text, not a second parse of it (hosts like `*.example.com` are common, anchors rare).
+    if !text.contains('*') || !may_define_anchor(text.as_bytes()) {
         return None;
     }
     // Nodes each anchor decodes to (aliases inside it expanded); open collections with their
@@ -109,6 +132,35 @@ mod tests {
         text.extend((0..aliases).map(|_| "- *a\n".to_string()));
         text.extend((0..plain).map(|i| format!("- p{i}\n")));
         text
+    }
+
+    #[test]
+    fn anchors_are_told_from_ampersands_in_values() {
+        for text in [
+            "x: &a v",
+            "- &a v",
+            "&a [1]",
+            "a: [&x 1, *x]",
+            "a: {k: 1,&y v}",
+            "a:\n  &b\n  k: v",
+        ] {
+            assert!(may_define_anchor(text.as_bytes()), "{text}");
+        }
+        for text in [
+            "url: http://h/?a=1&b=2",
+            "team: R & D",
+            "args: [sh, -c, 'a && b']",
+            "cmd: |\n  a && b",
+            "hosts: ['*.example.com']",
+            "x: a&b",
+        ] {
+            assert!(!may_define_anchor(text.as_bytes()), "{text}");
+        }
+        // A stream with a wildcard host and no anchor is never parsed twice, and reads as one.
+        assert_eq!(
+            excessive_aliasing("hosts: ['*.example.com']\nq: a&b\n"),
+            None
+        );
     }
 
     #[test]
