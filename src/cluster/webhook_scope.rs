@@ -632,3 +632,270 @@ async fn write_condition(
     .await
     .map(|_| ())
 }
+
+/// The keeper's calls to the API server, against a scripted one (`fixtures::mock_api`): what it
+/// sends when the configuration was deleted or edited, and what it does when a write races.
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixtures::mock_api::{status, step, MockApi};
+    use crate::policy::webhooks::{EXCEPTIONS, NAME_LABEL, PHI_NAMESPACES};
+
+    const VWCS: &str = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+    fn hook(name: &str) -> Value {
+        json!({
+            "name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Fail", "timeoutSeconds": 5, "matchPolicy": "Equivalent",
+            "clientConfig": {"service": {"name": "phi-guard", "namespace": "phi-guard",
+                                         "path": "/validate", "port": 443},
+                             "caBundle": "T0xE"},
+            "namespaceSelector": {"matchExpressions": [
+                {"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system", "phi-guard"]}]},
+            "rules": [],
+        })
+    }
+
+    /// The chart's object as the API server returns it after `helm install`.
+    fn installed() -> Value {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {
+                "name": "phi-guard", "uid": "0b7c", "resourceVersion": "41", "generation": 1,
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {"meta.helm.sh/release-name": "phi-guard",
+                                "meta.helm.sh/release-namespace": "phi-guard"},
+                "managedFields": [
+                    {"manager": "helm", "operation": "Update", "time": "2026-12-06T08:00:00Z"}],
+            },
+            "webhooks": [hook(PHI_NAMESPACES), hook(EXCEPTIONS)],
+        })
+    }
+
+    fn keeper(client: Client) -> Keeper {
+        Keeper {
+            api: Api::all(client.clone()),
+            client: client.clone(),
+            opts: Options {
+                config_name: "phi-guard".into(),
+                namespace: "phi-guard".into(),
+                identity: "replica-a".into(),
+                owners: vec!["helm".into()],
+            },
+            metrics: Arc::new(Metrics::new()),
+            recorder: Recorder::new(
+                client,
+                Reporter {
+                    controller: "phi-guard".into(),
+                    instance: Some("replica-a".into()),
+                },
+            ),
+            last_set: None,
+            checked: Instant::now(),
+            in_step: None,
+            retry: None,
+            counted: None,
+            declined: false,
+            sticky: None,
+        }
+    }
+
+    /// The watch saw `installed` and then its deletion.
+    fn deleted() -> Seen {
+        let mut seen = Seen::default();
+        seen.observe(
+            &serde_json::from_value(installed()).unwrap(),
+            &["helm".into()],
+        );
+        seen.live = None;
+        seen.synced = true;
+        seen.dirty = true;
+        seen
+    }
+
+    fn drift(k: &Keeper, d: &str) -> u64 {
+        k.metrics
+            .webhook_drift
+            .get_or_create(&[("drift", d.to_string())])
+            .get()
+    }
+
+    fn policies() -> Arc<PolicySet> {
+        Arc::new(PolicySet::build(&[crate::policy::hipaa_baseline()]))
+    }
+
+    /// The release's Deployment is there and no uninstall hook ran: a deletion to undo.
+    fn release_running() -> Vec<crate::fixtures::mock_api::Step> {
+        vec![
+            step(
+                "GET",
+                "/apis/apps/v1/namespaces/phi-guard/deployments",
+                200,
+                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                       "metadata": {}, "items": [{"apiVersion": "meta.k8s.io/v1",
+                           "kind": "PartialObjectMetadata",
+                           "metadata": {"name": "phi-guard", "namespace": "phi-guard",
+                               "annotations": {"meta.helm.sh/release-name": "phi-guard"}}}]}),
+            ),
+            step(
+                "GET",
+                "/apis/batch/v1/namespaces/phi-guard/jobs",
+                200,
+                json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": []}),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_deleted_configuration_is_created_again_and_said_in_an_event() {
+        let mut script = release_running();
+        let mut created = installed();
+        created["metadata"]["uid"] = json!("9f1d");
+        script.push(step("POST", VWCS, 201, created));
+        script.push(step("POST", EVENTS, 201, json!({})));
+        let (client, api) = MockApi::new(script);
+        let mut k = keeper(client);
+        let mut seen = deleted();
+        let set = policies();
+        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
+        assert!(outcome.ok, "{}", outcome.message);
+        assert_eq!(outcome.reason, "Restored");
+        assert_eq!(api.unused(), 0, "{:?}", api.calls());
+        let sent = &api.requests()[2].body;
+        // Nothing the API server owns is sent back; Helm's ownership is kept.
+        assert!(sent["metadata"].get("uid").is_none());
+        assert!(sent["metadata"].get("resourceVersion").is_none());
+        assert_eq!(
+            sent["metadata"]["annotations"]["meta.helm.sh/release-name"],
+            "phi-guard"
+        );
+        assert!(
+            api.requests()[2].query.contains("fieldManager=phi-guard"),
+            "{}",
+            api.requests()[2].query
+        );
+        // The Event names the restored object by its new uid, and no field value.
+        let event = &api.requests()[3].body;
+        assert_eq!(event["reason"], "WebhookConfigurationRestored");
+        assert_eq!(event["regarding"]["uid"], "9f1d");
+        assert_eq!(drift(&k, "deleted"), 1);
+        // Nothing more is due until something changes.
+        assert!(k.look(&mut seen, &set).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_restore_that_races_helm_waits_for_the_watch_and_retries_later() {
+        let mut script = release_running();
+        script.push(step("POST", VWCS, 409, status(409, "AlreadyExists")));
+        let (client, api) = MockApi::new(script);
+        let mut k = keeper(client);
+        let mut seen = deleted();
+        let set = policies();
+        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
+        assert!(!outcome.ok);
+        assert_eq!(outcome.reason, "SyncFailed");
+        assert!(
+            outcome
+                .message
+                .contains("created by someone else meanwhile"),
+            "{}",
+            outcome.message
+        );
+        assert!(seen.dirty, "the watch's next event must be looked at");
+        assert!(k.retry.is_some());
+        assert_eq!(api.unused(), 0);
+        // Backing off: no call before the retry is due, whatever the watch says.
+        assert!(k.look(&mut seen, &set).await.is_none());
+        assert_eq!(api.requests().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_uninstall_is_left_alone_without_a_write() {
+        // The release's Deployment is gone: Helm is uninstalling it.
+        let (client, api) = MockApi::new(vec![
+            step(
+                "GET",
+                "/apis/apps/v1/namespaces/phi-guard/deployments",
+                200,
+                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                       "metadata": {}, "items": []}),
+            ),
+            step(
+                "GET",
+                "/apis/batch/v1/namespaces/phi-guard/jobs",
+                200,
+                json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": []}),
+            ),
+        ]);
+        let mut k = keeper(client);
+        let mut seen = deleted();
+        let set = policies();
+        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
+        assert_eq!(outcome.reason, "Uninstalled", "{}", outcome.message);
+        assert!(k.declined);
+        assert!(
+            api.calls().iter().all(|c| c.starts_with("GET ")),
+            "{:?}",
+            api.calls()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_edit_is_patched_back_conditionally_on_what_was_seen() {
+        let (client, api) = MockApi::new(vec![
+            step("PATCH", &format!("{VWCS}/phi-guard"), 200, installed()),
+            step("POST", EVENTS, 201, json!({})),
+        ]);
+        let mut k = keeper(client);
+        let mut seen = Seen::default();
+        seen.observe(
+            &serde_json::from_value(installed()).unwrap(),
+            &["helm".into()],
+        );
+        seen.synced = true;
+        // First look: brought in step with the policies' scopes (a scope change, no drift).
+        let Some(first) = ({
+            let mut synced = installed();
+            let set = policies();
+            let b = seen.baseline.clone().unwrap();
+            synced["webhooks"] = Value::Array(super::super::webhook_config::desired_webhooks(
+                &b,
+                None,
+                &set.policies,
+            ));
+            k.in_step = Some(synced["webhooks"].as_array().cloned().unwrap_or_default());
+            // Someone else removes every webhook but one.
+            let mut edited = synced.clone();
+            edited["webhooks"] = json!([hook(PHI_NAMESPACES)]);
+            edited["metadata"]["resourceVersion"] = json!("77");
+            edited["metadata"]["managedFields"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"manager": "kubectl-edit", "operation": "Update",
+                             "time": "2026-12-06T09:00:00Z"}));
+            seen.live = Some(edited);
+            seen.dirty = true;
+            k.look(&mut seen, &set).await
+        }) else {
+            panic!("a look was due")
+        };
+        assert!(first.ok, "{}", first.message);
+        assert_eq!(first.reason, "Corrected");
+        let patch = &api.requests()[0].body;
+        // Conditional on the version seen: a concurrent caBundle update is never overwritten.
+        assert_eq!(patch["metadata"]["resourceVersion"], "77");
+        assert!(
+            patch["webhooks"].as_array().is_some_and(|h| h.len() > 1),
+            "{patch}"
+        );
+        assert_eq!(
+            api.requests()[1].body["reason"],
+            "WebhookConfigurationCorrected"
+        );
+        assert_eq!(drift(&k, "edited"), 1);
+    }
+}
