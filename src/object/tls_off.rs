@@ -163,10 +163,13 @@ fn lowered(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Match a value or an argument (with its neighbour, for `--tls-port 0` style pairs).
 fn matches(text: &str, next: Option<&str>) -> Option<(&'static str, Strength)> {
+    if !may_hold_setting(text.as_bytes()) {
+        return None;
+    }
     matches_lower(&lowered(text), next)
 }
 
-/// [`matches`] on a value already lower-cased.
+/// [`matches`] on a value already lower-cased (one without `=`, `:` or `--` matches nothing).
 fn matches_lower(lower: &str, next: Option<&str>) -> Option<(&'static str, Strength)> {
     if let Some(k) = first_pattern(lower) {
         let (_, meaning, strength) = PATTERNS[k];
@@ -222,9 +225,6 @@ fn may_hold_setting(bytes: &[u8]) -> bool {
 /// compared (a searcher built per needle per value cost more than the rest of the review).
 fn first_pattern(hay: &str) -> Option<usize> {
     let bytes = hay.as_bytes();
-    if !may_hold_setting(bytes) {
-        return None;
-    }
     let mut best = u32::BITS;
     for (start, &c) in bytes.iter().enumerate() {
         // Only entries before the best found so far can still win.
@@ -259,9 +259,6 @@ fn whole_setting(bytes: &[u8], needle: &str, start: usize) -> bool {
 
 /// `http://<service>[.<namespace>[.svc[.cluster.local]]][:port]`: an in-cluster plaintext call.
 fn http_service(lower: &str) -> Option<(String, Option<String>)> {
-    if !lower.as_bytes().contains(&b':') {
-        return None;
-    }
     let at = find_bytes(lower.as_bytes(), b"http://")?;
     let rest = lower.get(at + 7..)?;
     let host = rest
