@@ -299,7 +299,7 @@ pub(crate) fn same(live: &[Value], desired: &[Value]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fixtures::baseline as baseline_policy;
     use crate::policy::webhooks::{EXCEPTIONS, NAME_LABEL, NETWORK};
@@ -312,7 +312,7 @@ mod tests {
         vec![Arc::new(baseline_policy())]
     }
 
-    fn hook(name: &str) -> Value {
+    pub(crate) fn hook(name: &str) -> Value {
         json!({
             "name": name,
             "admissionReviewVersions": ["v1"],
@@ -330,7 +330,7 @@ mod tests {
     }
 
     /// The chart's object as the API server returns it after `helm install`.
-    fn installed() -> Value {
+    pub(crate) fn installed() -> Value {
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",

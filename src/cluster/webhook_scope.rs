@@ -214,15 +214,8 @@ pub(crate) async fn run(
     );
     let policies: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let elector = Elector::new(client.clone(), &opts.namespace, LEASE_NAME, &opts.identity);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "phi-guard".into(),
-            instance: Some(opts.identity.clone()),
-        },
-    );
     let selector = format!("metadata.name={}", opts.config_name);
-    let mut events = watcher(api.clone(), watcher::Config::default().fields(&selector))
+    let mut events = watcher(api, watcher::Config::default().fields(&selector))
         .backoff(WatchBackoff::new())
         .boxed();
     let mut seen = Seen::default();
@@ -231,20 +224,7 @@ pub(crate) async fn run(
         renewed: Instant::now(),
         tried: None,
     };
-    let mut keeper = Keeper {
-        api,
-        client,
-        opts,
-        metrics,
-        recorder,
-        last_set: None,
-        checked: Instant::now(),
-        in_step: None,
-        retry: None,
-        counted: None,
-        declined: false,
-        sticky: None,
-    };
+    let mut keeper = Keeper::new(client, opts, metrics);
     let mut written: BTreeMap<String, (bool, String)> = BTreeMap::new();
     tokio::pin!(stop);
     loop {
@@ -293,6 +273,30 @@ pub(crate) async fn run(
 }
 
 impl Keeper {
+    fn new(client: Client, opts: Options, metrics: Arc<Metrics>) -> Keeper {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "phi-guard".into(),
+                instance: Some(opts.identity.clone()),
+            },
+        );
+        Keeper {
+            api: Api::all(client.clone()),
+            client,
+            opts,
+            metrics,
+            recorder,
+            last_set: None,
+            checked: Instant::now(),
+            in_step: None,
+            retry: None,
+            counted: None,
+            declined: false,
+            sticky: None,
+        }
+    }
+
     /// One look, when something is due: `None` when nothing was.
     async fn look(&mut self, seen: &mut Seen, set: &Arc<PolicySet>) -> Option<ScopeCondition> {
         let changed = self.last_set.as_ref().is_none_or(|l| !Arc::ptr_eq(l, set));
@@ -640,68 +644,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cluster::webhook_config::tests::{hook, installed};
     use crate::fixtures::mock_api::{status, step, MockApi};
-    use crate::policy::webhooks::{EXCEPTIONS, NAME_LABEL, PHI_NAMESPACES};
+    use crate::policy::webhooks::PHI_NAMESPACES;
 
     const VWCS: &str = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
     const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
-    fn hook(name: &str) -> Value {
-        json!({
-            "name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
-            "failurePolicy": "Fail", "timeoutSeconds": 5, "matchPolicy": "Equivalent",
-            "clientConfig": {"service": {"name": "phi-guard", "namespace": "phi-guard",
-                                         "path": "/validate", "port": 443},
-                             "caBundle": "T0xE"},
-            "namespaceSelector": {"matchExpressions": [
-                {"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system", "phi-guard"]}]},
-            "rules": [],
-        })
-    }
-
-    /// The chart's object as the API server returns it after `helm install`.
-    fn installed() -> Value {
-        json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": {
-                "name": "phi-guard", "uid": "0b7c", "resourceVersion": "41", "generation": 1,
-                "labels": {"app.kubernetes.io/managed-by": "Helm"},
-                "annotations": {"meta.helm.sh/release-name": "phi-guard",
-                                "meta.helm.sh/release-namespace": "phi-guard"},
-                "managedFields": [
-                    {"manager": "helm", "operation": "Update", "time": "2026-12-06T08:00:00Z"}],
-            },
-            "webhooks": [hook(PHI_NAMESPACES), hook(EXCEPTIONS)],
-        })
-    }
-
     fn keeper(client: Client) -> Keeper {
-        Keeper {
-            api: Api::all(client.clone()),
-            client: client.clone(),
-            opts: Options {
+        Keeper::new(
+            client,
+            Options {
                 config_name: "phi-guard".into(),
                 namespace: "phi-guard".into(),
                 identity: "replica-a".into(),
                 owners: vec!["helm".into()],
             },
-            metrics: Arc::new(Metrics::new()),
-            recorder: Recorder::new(
-                client,
-                Reporter {
-                    controller: "phi-guard".into(),
-                    instance: Some("replica-a".into()),
-                },
-            ),
-            last_set: None,
-            checked: Instant::now(),
-            in_step: None,
-            retry: None,
-            counted: None,
-            declined: false,
-            sticky: None,
-        }
+            Arc::new(Metrics::new()),
+        )
     }
 
     /// The watch saw `installed` and then its deletion.
