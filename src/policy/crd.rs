@@ -476,7 +476,9 @@ pub struct NetworkSegmentationSpec {
     /// or deleted once created (removing isolation is a person's decision: delete it with
     /// `kubectl delete networkpolicy -l phiguard.io/generated=default-deny`). The replica
     /// holding the Lease `phi-guard-default-deny` writes; `status.defaultDeny` says what it
-    /// did. Runs whatever the rule's mode (mode governs admission, not this). Default false.
+    /// did. Runs whatever the rule's mode (mode governs admission, not this). It applies to
+    /// namespaces that exist already: their running pods then keep only the traffic other
+    /// NetworkPolicies allow them (and DNS), so list those first. Default false.
     #[serde(default)]
     pub generate_default_deny: bool,
 }
