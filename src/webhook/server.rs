@@ -47,6 +47,12 @@ const H2_STREAM_WINDOW: u32 = 128 * 1024;
 
 /// How long a connection being closed with nothing in flight may take to close by itself.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// The same after an HTTP/2 GOAWAY. The peer stops opening streams once it reads the GOAWAY,
+/// and answers its PING before phi-guard names the last stream it takes; a peer slowed down (a
+/// loaded node) may meanwhile send a review it wrote before reading it, which phi-guard still
+/// takes. Dropping the connection a second after it went quiet lost such a review (1 in 30
+/// SIGTERM runs on a loaded machine: the client saw the TCP close before its answer).
+const GOAWAY_WAIT: Duration = Duration::from_secs(10);
 
 /// How often a listener whose slots are all taken says so in the log.
 const SATURATION_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -416,7 +422,12 @@ async fn drive<I>(
             _ = tokio::time::sleep(CLOSE_WAIT / 4), if closing => {
                 if activity.inflight.load(Ordering::SeqCst) == 0 {
                     if shut {
-                        if activity.idle_for() >= CLOSE_WAIT {
+                        // A peer that never sent a review (a handshake it never finishes)
+                        // gets the short wait: it has nothing of ours to lose.
+                        let client = activity.requests.load(Ordering::SeqCst) > 0
+                            && !activity.http1.load(Ordering::SeqCst);
+                        let wait = if client { GOAWAY_WAIT } else { CLOSE_WAIT };
+                        if activity.idle_for() >= wait {
                             return;
                         }
                     } else if activity.idle_for() >= CLOSE_WAIT {
