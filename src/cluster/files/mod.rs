@@ -10,6 +10,7 @@ mod safeguards;
 #[cfg(test)]
 mod tests;
 mod yaml;
+mod yaml_fast;
 
 pub(crate) use decode::*;
 pub(crate) use input::{read_bounded, DEFAULT_MAX_FILE_MIB, MIB};

@@ -46,6 +46,9 @@ pub(super) fn yaml_options() -> serde_saphyr::Options {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         merge_keys: serde_saphyr::MergeKeyPolicy::Merge,
         with_snippet: false,
+        // Comments are not data: buffering them only costs time, and a run of more than 96
+        // comment lines before a key was refused ("too many buffered comments").
+        emit_comments: false,
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: None,
             max_documents: 10_000_000,
@@ -67,7 +70,7 @@ pub(super) fn yaml_options() -> serde_saphyr::Options {
 }
 
 /// How deeply collections may nest: far beyond any manifest, well within the stack.
-const MAX_DEPTH: usize = 128;
+pub(super) const MAX_DEPTH: usize = 128;
 
 /// Hand every document of `text` to `f` as a JSON tree with its `name#index` source. JSON
 /// text (a stream of objects, e.g. `kubectl get -o json` output or two objects written one
@@ -130,23 +133,59 @@ pub(super) fn for_each_yaml(
                 .into(),
         });
     }
+    let Some(chunks) = super::yaml_fast::split(text) else {
+        return for_each_yaml_stream(name, text, f);
+    };
+    // Document by document: most through the fast reader, the rest through serde-saphyr (a
+    // document's text on its own reads as it does in its stream: anchors do not cross
+    // documents). Empty documents are skipped without a number, as the stream reader skips
+    // them (`check`'s `name#index` and SARIF's positions count the same way).
+    let mut index = 0;
+    for chunk in chunks {
+        let value = match super::yaml_fast::build(chunk.text) {
+            super::yaml_fast::Built::Value(v) => v,
+            super::yaml_fast::Built::Null => continue,
+            super::yaml_fast::Built::Unusual => {
+                match serde_saphyr::from_str_with_options::<Value>(chunk.text, yaml_options()) {
+                    Ok(Value::Null) => continue,
+                    Ok(v) => v,
+                    Err(e) => return Err(yaml_error(name, &e, chunk.first_line - 1)),
+                }
+            }
+        };
+        index += 1;
+        f(format!("{name}#{index}"), value)?;
+    }
+    Ok(())
+}
+
+/// A stream with directives, read whole by serde-saphyr.
+pub(super) fn for_each_yaml_stream(
+    name: &str,
+    text: &str,
+    f: &mut impl FnMut(String, Value) -> Result<(), FileError>,
+) -> Result<(), FileError> {
     let mut reader = std::io::Cursor::new(text.as_bytes());
     let docs = serde_saphyr::read_with_options::<_, Value>(&mut reader, yaml_options());
     for (i, value) in docs.enumerate() {
-        let value = value.map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
-            FileError::Yaml {
-                path: name.to_string(),
-                line,
-                column,
-                message: yaml_message(e.without_snippet()),
-            }
-        })?;
+        let value = value.map_err(|e| yaml_error(name, &e, 0))?;
         f(format!("{name}#{}", i + 1), value)?;
     }
     Ok(())
+}
+
+/// A reader error at its position in the file (`lines_before`: the lines of the stream before
+/// the text the reader was given).
+fn yaml_error(name: &str, e: &serde_saphyr::Error, lines_before: usize) -> FileError {
+    let (line, column) = e.location().map_or((0, 0), |l| {
+        (l.line() as usize + lines_before, l.column() as usize)
+    });
+    FileError::Yaml {
+        path: name.to_string(),
+        line,
+        column,
+        message: yaml_message(e.without_snippet()),
+    }
 }
 
 /// A reader error as a user can act on it: in the manifest's terms, never the reader's option
