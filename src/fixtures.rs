@@ -187,6 +187,100 @@ pub(crate) fn a_reason(rule: crate::verdict::RuleId) -> crate::verdict::Reason {
         .unwrap_or(crate::verdict::Reason::NoAuditSidecar)
 }
 
+/// Characters of an identifier (`api-2`, `DATABASE_URL`).
+fn continues_identifier(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Does `text` (a finding's message or remediation) name `identifier` as a whole token: an
+/// object, field, class, container or port name, or a field path, that the code under test
+/// took from its input? Tests check what a finding names through this, never phrases of the
+/// wording, which is pinned once in `tests/golden/reasons.txt`.
+///
+/// Whole means not part of a longer name: not preceded by an identifier character, `.` or `/`
+/// (`api` is not named by `api-2`, `phi/api` or `spec.api`), not followed by an identifier
+/// character or `[` (`spec.volumes` is not named by `spec.volumes[0]`), nor by a `.`, `/` or
+/// `:` that an identifier character follows (`example` is not named by `example.com`). So a
+/// name at the end of a sentence (`... set spec.volumeName.`), before a colon (`env
+/// DATABASE_URL: ...`), quoted or bracketed is named.
+pub(crate) fn names(text: &str, identifier: &str) -> bool {
+    assert!(!identifier.is_empty(), "an empty identifier names nothing");
+    text.match_indices(identifier).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let mut after = text[at + identifier.len()..].chars();
+        let (next, next2) = (after.next(), after.next());
+        let open_before = before.is_none_or(|c| !continues_identifier(c) && !"./".contains(c));
+        let open_after = match next {
+            None => true,
+            Some(c) if continues_identifier(c) || c == '[' => false,
+            Some('.' | '/' | ':') => next2.is_none_or(|c| !continues_identifier(c)),
+            Some(_) => true,
+        };
+        open_before && open_after
+    })
+}
+
+/// Assert that `text` names `identifier` (see [`names`]).
+#[track_caller]
+pub(crate) fn assert_names(text: &str, identifier: &str) {
+    assert!(
+        names(text, identifier),
+        "expected the text to name `{identifier}` as a whole identifier (wording itself is \
+         pinned in tests/golden/reasons.txt), in:\n{text}"
+    );
+}
+
+/// Does `value` appear anywhere in `text`? For canaries: data values (a Secret's content, an
+/// env value, a key ARN, an annotation's value) that a finding must never echo, PHI-safety
+/// rather than wording.
+pub(crate) fn leaks(text: &str, value: &str) -> bool {
+    assert!(!value.is_empty(), "an empty canary is in every text");
+    text.contains(value)
+}
+
+/// Assert that `text` does not echo the canary `value` (see [`leaks`]).
+#[track_caller]
+pub(crate) fn assert_no_value(text: &str, value: &str) {
+    assert!(
+        !leaks(text, value),
+        "the value {value:?} must never be echoed, but it is in:\n{text}"
+    );
+}
+
+#[test]
+fn names_matches_whole_identifiers_only() {
+    let text = "Pod phi/api mounts StorageClass \"gp3\" (not gp3-encrypted); set spec.volumeName. \
+                env DATABASE_URL: port(s) 8080, 9443";
+    for named in [
+        "phi/api",
+        "gp3",
+        "gp3-encrypted",
+        "spec.volumeName",
+        "DATABASE_URL",
+        "8080",
+        "9443",
+    ] {
+        assert_names(text, named);
+    }
+    for not_named in [
+        "api",
+        "phi",
+        "gp",
+        "encrypted",
+        "spec",
+        "volumeName",
+        "DATABASE",
+        "808",
+    ] {
+        assert!(!names(text, not_named), "{not_named}");
+    }
+    assert!(!names("spec.volumes[0]", "spec.volumes"));
+    assert!(!names("a.example.com", "example.com"));
+    assert!(names("[encryption-at-rest] and", "encryption-at-rest"));
+    assert!(leaks("key arn:aws:kms:x", "arn:aws"));
+    assert!(!leaks("no values here", "arn:aws"));
+}
+
 /// A scripted Kubernetes API server for fast tests of code that calls it (no control plane):
 /// a `kube::Client` whose requests are recorded and answered in order from a script, as
 /// kube-rs's own tests do with `tower_test::mock` (here a `tower::service_fn`, so no extra

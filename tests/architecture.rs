@@ -3,8 +3,8 @@
 //! The shape ARCHITECTURE.md promises, checked from the source: no two top-level modules import
 //! each other (no cycles at all), no two files of one folder import each other (no cycles
 //! inside a folder either), the result types are a leaf, the pure core (engine, rules, policy,
-//! object, view, verdict) reaches for no I/O, and no source file grows past the size a reader
-//! takes in (production lines).
+//! object, view, verdict) reaches for no I/O, no source file grows past the size a reader
+//! takes in (production lines), and no code reads a finding's prose with `contains`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -157,6 +157,71 @@ fn no_source_file_is_too_long_to_read() {
         long.is_empty(),
         "files above 600 production lines: {long:?}"
     );
+}
+
+/// A finding is told apart by its reason code (with its path and subject), never by its
+/// wording: the wording of each message is pinned once, in `tests/golden/reasons.txt`, so a
+/// rewording changes that file and nothing else. No `.rs` file under `src/`, tests included,
+/// reads `message` or `remediation` with `.contains(` (also split over lines). What a message
+/// names goes through `fixtures::assert_names` / `names`, values that must never be echoed
+/// through `fixtures::assert_no_value` / `leaks`.
+#[test]
+fn no_code_reads_finding_prose_with_contains() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for f in files {
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for (at, field) in prose_contains(&code) {
+            let line = code[..at].matches('\n').count() + 1;
+            let rel = f.strip_prefix(&src).unwrap().display();
+            found.push(format!("src/{rel}:{line}: {field}.contains("));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "findings are told apart by reason, not wording: assert on `reason` (and `path`, \
+         `subject`); check what a message names with fixtures::assert_names (or names), and \
+         values that must never be echoed with fixtures::assert_no_value (or leaks); the \
+         wording itself is pinned once, in tests/golden/reasons.txt. Found:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Where `message` or `remediation` (a whole identifier) is followed by `.contains(`, with any
+/// whitespace, line breaks included, between the parts: (byte offset, which of the two).
+fn prose_contains(code: &str) -> Vec<(usize, &'static str)> {
+    let mut out = Vec::new();
+    for field in ["message", "remediation"] {
+        for (at, _) in code.match_indices(field) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(is_ident) {
+                continue;
+            }
+            let rest = code[at + field.len()..].trim_start();
+            let Some(rest) = rest.strip_prefix('.') else {
+                continue;
+            };
+            let Some(rest) = rest.trim_start().strip_prefix("contains") else {
+                continue;
+            };
+            if rest.trim_start().starts_with('(') {
+                out.push((at, field));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn prose_contains_sees_split_lines_and_only_whole_fields() {
+    let code = "f[0]\n    .message\n    .contains(x); f.remediation.contains(y);\n\
+                f.message_id.contains(z); my_message.contains(w); f.message.starts_with(v);";
+    let hits: Vec<&str> = prose_contains(code).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(hits, ["message", "remediation"]);
 }
 
 /// `make help` names every target a developer can run.

@@ -78,8 +78,8 @@ pub(crate) fn plan(
                 .map(|(j, f)| FindingRef {
                     id: (i, j),
                     rule: f.rule,
+                    reason: f.reason,
                     path: &f.path,
-                    message: &f.message,
                 })
                 .collect(),
         });

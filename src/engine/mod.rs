@@ -387,7 +387,7 @@ fn first_names(names: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::cluster::ClusterState;
-    use crate::fixtures::{self, PHI};
+    use crate::fixtures::{self, assert_names, names, PHI};
     use crate::object::Kind;
     use crate::policy::{hipaa_baseline, PhiPolicy};
     use crate::verdict::RuleId;
@@ -598,10 +598,11 @@ mod tests {
             && f.policy == "hipaa-baseline"));
         assert_eq!(f[0].path, "metadata.labels");
         assert_eq!(f[1].path, "spec.template.metadata.labels");
-        assert!(f[0]
-            .message
-            .contains("namespace records still classifies it as PHI"));
-        assert!(f[0].remediation.contains("security team"));
+        assert!(f.iter().all(|f| f.reason == Reason::PhiLabelRemoved));
+        // Still PHI by the namespace (its selector), and where to put the label back.
+        assert_names(&f[0].message, "records");
+        assert_names(&f[0].message, "namespaceSelector");
+        assert_names(&f[0].remediation, "metadata.labels");
         let d = Decision::from_findings(true, vec![], f);
         assert!(!d.allowed);
     }
@@ -648,12 +649,9 @@ mod tests {
         let new = deployment("apps", json!({}), json!({}));
         let f = classification_change(&old, &new, &state, &[baseline()]);
         assert_eq!(f.len(), 2);
-        assert!(f.iter().all(|f| f.mode == Mode::Warn));
-        assert!(
-            f[0].message.contains("no longer checks"),
-            "{}",
-            f[0].message
-        );
+        assert!(f
+            .iter()
+            .all(|f| f.mode == Mode::Warn && f.reason == Reason::PhiLabelRemovedUncovered));
         assert!(Decision::from_findings(false, vec![], f).allowed);
     }
 
@@ -678,9 +676,11 @@ mod tests {
         let f = classification_change(&old, &new, &state, &[baseline(), billing_policy()]);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Enforce);
+        assert_eq!(f[0].reason, Reason::PhiLabelRemoved);
+        // Still PHI by the other policy's workloadSelector, not by a namespace.
+        assert_names(&f[0].message, "billing");
         assert!(
-            f[0].message
-                .contains("PhiPolicy billing still classifies it as PHI"),
+            !names(&f[0].message, "namespaceSelector"),
             "{}",
             f[0].message
         );
@@ -714,7 +714,7 @@ mod tests {
     #[test]
     fn namespace_label_removed_with_running_pods_is_enforced() {
         let state = ClusterState::new();
-        for name in ["a", "b", "c", "d"] {
+        for name in ["pod-a", "pod-b", "pod-c", "pod-d"] {
             fixtures::add_pod(&state, "records", name, &[("app", "api")]);
         }
         let f = classification_change(
@@ -726,12 +726,13 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].mode, Mode::Enforce);
         assert_eq!(f[0].path, "metadata.labels");
-        assert!(f[0].message.contains("Namespace records"));
-        assert!(
-            f[0].message.contains("4 running pods (a, b, c and 1 more)"),
-            "{}",
-            f[0].message
-        );
+        assert_eq!(f[0].reason, Reason::NamespaceDeclassifiesPods);
+        assert_names(&f[0].message, "records");
+        // The first three declassified pods by name, not all of them.
+        for named in ["pod-a", "pod-b", "pod-c"] {
+            assert_names(&f[0].message, named);
+        }
+        assert!(!names(&f[0].message, "pod-d"), "{}", f[0].message);
     }
 
     #[test]
@@ -752,14 +753,11 @@ mod tests {
         let f = classification_change(&old, &new, &state, &[baseline()]);
         assert_eq!(f[0].mode, Mode::Warn);
         // A pod in it without its own label does.
-        fixtures::add_pod(&state, "records", "r", &[]);
+        fixtures::add_pod(&state, "records", "unlabeled", &[]);
         let f = classification_change(&old, &new, &state, &[baseline()]);
         assert_eq!(f[0].mode, Mode::Enforce);
-        assert!(
-            f[0].message.contains("1 running pod (r)"),
-            "{}",
-            f[0].message
-        );
+        assert_eq!(f[0].reason, Reason::NamespaceDeclassifiesPods);
+        assert_names(&f[0].message, "unlabeled");
     }
 
     #[test]
@@ -803,17 +801,17 @@ mod tests {
         let f = &d.findings[0];
         assert_eq!(f.rule, RuleId::NetworkSegmentation);
         assert_eq!(f.path, "metadata.name");
-        assert!(f
-            .message
-            .starts_with("Deleting NetworkPolicy records/api-ingress"));
-        assert!(
-            f.message
-                .contains("4 PHI pods (api-1, api-2, api-3 and 1 more)"),
-            "{}",
-            f.message
-        );
-        assert!(!f.message.contains("web"));
-        assert!(f.remediation.contains("replacement NetworkPolicy first"));
+        assert_eq!(f.reason, Reason::IsolationRemoved);
+        assert_names(&f.message, "records/api-ingress");
+        // The first three exposed PHI pods, never the non-PHI one.
+        for named in ["api-1", "api-2", "api-3"] {
+            assert_names(&f.message, named);
+        }
+        for unnamed in ["api-4", "web"] {
+            assert!(!names(&f.message, unnamed), "{unnamed}: {}", f.message);
+        }
+        assert_names(&f.remediation, "api-ingress");
+        assert_names(&f.remediation, "records");
     }
 
     #[test]
@@ -857,7 +855,8 @@ mod tests {
         );
         let d = network_policy_change(&old, None, &state, &[baseline()]);
         assert!(!d.allowed);
-        assert!(d.findings[0].message.contains("1 PHI pod (api-1)"));
+        assert_eq!(d.findings[0].reason, Reason::IsolationRemoved);
+        assert_names(&d.findings[0].message, "api-1");
     }
 
     #[test]
@@ -874,7 +873,13 @@ mod tests {
         fixtures::add_pod(&state, "apps", "api-2", &[("app", "api"), PHI]);
         let d = network_policy_change(&old, None, &state, &[baseline()]);
         assert!(!d.allowed);
-        assert!(d.findings[0].message.contains("1 PHI pod (api-2)"));
+        assert_eq!(d.findings[0].reason, Reason::IsolationRemoved);
+        assert_names(&d.findings[0].message, "api-2");
+        assert!(
+            !names(&d.findings[0].message, "api-1"),
+            "{}",
+            d.findings[0].message
+        );
     }
 
     #[test]
@@ -917,8 +922,9 @@ mod tests {
         let narrowed = isolating("records", "api-ingress", "other");
         let d = network_policy_change(&old, Some(&narrowed), &state, &[baseline()]);
         assert!(!d.allowed);
-        assert!(d.findings[0].message.starts_with("Changing NetworkPolicy"));
-        assert!(d.findings[0].remediation.contains("then change"));
+        assert_eq!(d.findings[0].reason, Reason::IsolationRemoved);
+        assert_names(&d.findings[0].message, "records/api-ingress");
+        assert_names(&d.findings[0].remediation, "api-ingress");
 
         // Turned into an egress-only policy.
         let egress_only = fixtures::network_policy(
@@ -961,17 +967,21 @@ mod tests {
                 json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
             ),
         );
+        // Each names the rule (or peer) of the new version that opens the pods.
         for (spec, at) in [
-            (json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [{}]}), "ingress[0] allows any source"),
+            (
+                json!({"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [{}]}),
+                &["ingress[0]"][..],
+            ),
             (
                 json!({"podSelector": {"matchLabels": {"app": "api"}},
                        "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 5432}]}]}),
-                "ingress[0].from[0] allows any source address (an ipBlock with prefix length 0) on port 5432/TCP",
+                &["ingress[0].from[0]", "5432/TCP"][..],
             ),
             (
                 json!({"podSelector": {}, "policyTypes": ["Ingress"],
                        "ingress": [{"from": [{"namespaceSelector": {}}]}]}),
-                "ingress[0].from[0] allows every pod in every namespace",
+                &["ingress[0].from[0]"][..],
             ),
         ] {
             let open = fixtures::network_policy("records", "api-ingress", spec.clone());
@@ -979,12 +989,10 @@ mod tests {
             assert!(!d.allowed, "{spec}");
             let f = &d.findings[0];
             assert_eq!(f.rule, RuleId::NetworkSegmentation);
-            assert!(
-                f.message.starts_with("Changing NetworkPolicy records/api-ingress would leave 1 PHI pod (api-1) without ingress segmentation"),
-                "{}",
-                f.message
-            );
-            assert!(f.message.contains(&format!("its new {at}")), "{at}: {}", f.message);
+            assert_eq!(f.reason, Reason::IsolationOpened, "{spec}");
+            for named in ["records/api-ingress", "api-1"].iter().chain(at) {
+                assert_names(&f.message, named);
+            }
         }
         // An egress-only policy turned into an allow-all ingress policy opens the pods as well,
         // although the default deny still isolates them.

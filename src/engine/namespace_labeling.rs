@@ -254,7 +254,7 @@ fn unreadable(ns: &str, policy: &Policy) -> Finding {
 mod tests {
     use super::*;
     use crate::cluster::ClusterState;
-    use crate::fixtures::{self, PHI};
+    use crate::fixtures::{self, assert_names, names, PHI};
     use crate::verdict::Decision;
     use crate::view::confirm::{Fresh, Overlay};
     use crate::view::RawObject;
@@ -367,7 +367,7 @@ mod tests {
             f[2].message,
             "Pod debug fails under Enforce (PhiPolicy test): 1 finding (audit-sidecar)"
         );
-        assert!(!f.iter().any(|f| f.message.contains("healthy")));
+        assert!(f.iter().all(|f| !names(&f.message, "healthy")), "{f:#?}");
         let d = Decision::from_findings(true, Vec::new(), f);
         assert!(d.allowed);
     }
@@ -386,17 +386,12 @@ mod tests {
         );
         assert_eq!(f.len(), 2, "{f:#?}");
         assert_eq!(f[0].mode, Mode::Enforce);
-        assert!(
-            f[0].message
-                .ends_with("refused until they are fixed (namespaceLabeling: Refuse)."),
-            "{}",
-            f[0].message
-        );
-        assert!(f[0]
-            .remediation
-            .starts_with("Fix the workloads named here first"));
+        assert_eq!(f[0].reason, Reason::LabelingOverFailingWorkloads);
+        // Refused, and the setting that refuses it is named.
+        assert_names(&f[0].message, "namespaceLabeling");
         assert_eq!(f[1].mode, Mode::Enforce);
-        assert!(f[1].message.starts_with("Pod debug fails"));
+        assert_eq!(f[1].reason, Reason::LabelingFailingWorkload);
+        assert_names(&f[1].message, "debug");
         assert!(!Decision::from_findings(true, Vec::new(), f).allowed);
         // Only compliant workloads: nothing to say, the label is admitted.
         let fresh = self::fresh(vec![pod("ok", json!({}), true)]);
@@ -419,8 +414,15 @@ mod tests {
             &[policy(NamespaceLabeling::Refuse, Mode::Warn)],
         );
         assert!(f.iter().all(|f| f.mode == Mode::Warn), "{f:#?}");
-        assert!(f[1].message.contains("under Warn"), "{}", f[1].message);
-        assert!(f[0].message.ends_with("the audit will report them."));
+        assert_eq!(f[1].reason, Reason::LabelingFailingWorkload);
+        assert_names(&f[1].message, "Warn");
+        assert!(!names(&f[1].message, "Enforce"), "{}", f[1].message);
+        // Not refused: the summary does not invoke namespaceLabeling: Refuse.
+        assert!(
+            !names(&f[0].message, "namespaceLabeling"),
+            "{}",
+            f[0].message
+        );
         // An Audit policy only records it.
         let f = labeling(
             &state,
@@ -429,7 +431,8 @@ mod tests {
         );
         assert_eq!(f.len(), 2);
         assert!(f.iter().all(|f| f.mode == Mode::Audit), "{f:#?}");
-        assert!(f[0].message.contains("(1 under Audit)"));
+        assert_eq!(f[0].reason, Reason::LabelingOverFailingWorkloads);
+        assert_names(&f[0].message, "Audit");
     }
 
     #[test]
@@ -445,20 +448,18 @@ mod tests {
         );
         // The summary, the first ones by name, and how many more: one response's worth.
         assert_eq!(f.len(), MAX_FINDINGS_PER_RULE, "{f:#?}");
-        assert!(
-            f[0].message.contains("12 failing workloads"),
-            "{}",
-            f[0].message
-        );
-        assert!(f[1].message.starts_with("Pod p00 fails"));
-        assert!(f[NAMED].message.starts_with("Pod p07 fails"));
+        assert_eq!(f[0].reason, Reason::LabelingOverFailingWorkloads);
+        assert!(f[1..=NAMED]
+            .iter()
+            .all(|f| f.reason == Reason::LabelingFailingWorkload));
+        assert_names(&f[1].message, "p00");
+        assert_names(&f[NAMED].message, "p07");
         let last = &f[MAX_FINDINGS_PER_RULE - 1];
-        assert!(
-            last.message
-                .starts_with("and 4 more workloads failing PhiPolicy test"),
-            "{}",
-            last.message
-        );
+        assert_eq!(last.reason, Reason::LabelingMoreFailing);
+        // Counted, not named.
+        for unnamed in ["p08", "p11"] {
+            assert!(f.iter().all(|f| !names(&f.message, unnamed)), "{f:#?}");
+        }
         assert_eq!(last.mode, Mode::Warn);
     }
 
@@ -516,12 +517,10 @@ mod tests {
             e.expires_at - 1,
         );
         assert_eq!(f.len(), 2, "{f:#?}");
-        assert!(
-            f[0].message.contains("1 failing workload in it"),
-            "{}",
-            f[0].message
-        );
-        assert!(f[1].message.starts_with("Pod debug fails"));
+        assert_eq!(f[0].reason, Reason::LabelingOverFailingWorkloads);
+        assert_eq!(f[1].reason, Reason::LabelingFailingWorkload);
+        assert_names(&f[1].message, "debug");
+        assert!(f.iter().all(|f| !names(&f.message, "legacy")), "{f:#?}");
     }
 
     #[test]
@@ -550,18 +549,15 @@ mod tests {
             .warnings
             .iter()
             .all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        // Each warning keeps what identifies it: the namespace and policy of the summary, the
+        // workload and its mode, the policy of the count.
+        assert_names(&r.warnings[0], "records");
+        assert_names(&r.warnings[0], "test");
+        assert_names(&r.warnings[1], &format!("{long}00"));
+        assert_names(&r.warnings[1], "Enforce");
+        assert_names(&r.warnings[9], "test");
         assert!(
-            r.warnings[0].contains("12 failing workloads"),
-            "{}",
-            r.warnings[0]
-        );
-        assert!(
-            r.warnings[1].contains(&format!("Pod {long}00 fails under Enforce")),
-            "{}",
-            r.warnings[1]
-        );
-        assert!(
-            r.warnings[9].contains("and 4 more workloads"),
+            !names(&r.warnings[9], &format!("{long}08")),
             "{}",
             r.warnings[9]
         );
@@ -580,10 +576,8 @@ mod tests {
             msg.starts_with("phi-guard denied Namespace records"),
             "{msg}"
         );
-        assert!(
-            msg.contains("Pod debug fails under Enforce (PhiPolicy test)"),
-            "{msg}"
-        );
+        assert_names(&msg, "debug");
+        assert_names(&msg, "Enforce");
     }
 
     #[test]

@@ -21,8 +21,7 @@ use std::sync::Arc;
 
 use crate::object::{Body, Kind, Object};
 use crate::policy::{Policy, TransitEvidence};
-use crate::rules::encryption_in_transit::NOT_PROVEN_IN_TRANSIT;
-use crate::verdict::{Decision, RuleId};
+use crate::verdict::{Decision, Reason, RuleId};
 use crate::view::ClusterView;
 
 const CNPG_GROUP: &str = "postgresql.cnpg.io";
@@ -94,7 +93,7 @@ pub(crate) fn credit_owner_tls(
         .filter(|f| {
             !(f.rule == RuleId::EncryptionInTransit
                 && f.path == p.meta_path
-                && f.message.contains(NOT_PROVEN_IN_TRANSIT)
+                && f.reason == Reason::NoTransitEvidence
                 && accepts_app_tls(&f.policy))
         })
         .collect();

@@ -9,6 +9,7 @@ use crate::policy::TransitEvidence;
 use crate::rules::encryption_at_rest::encrypting_classes;
 use crate::rules::encryption_in_transit::MESH_BYPASS_ANNOTATIONS;
 use crate::rules::RuleContext;
+use crate::verdict::Reason;
 
 /// The form of in-transit evidence `fix` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,17 +54,16 @@ const SIDECAR: &str = "audit-log-shipper";
 const TLS_VOLUME: &str = "phi-tls";
 const TLS_PATH: &str = "/etc/phi-guard/tls";
 
-/// The fix of one finding.
+/// The fix of one finding, chosen by its reason code (never by its wording).
 pub(super) fn action(t: &Target<'_>, f: &FindingRef<'_>, ctx: &Context<'_>) -> Action {
     let steps = path_steps(f.path);
+    let is = |r: Reason| f.reason == r.as_str();
     match f.rule {
         "encryption-at-rest" => storage_class(t, &steps, ctx),
-        "audit-sidecar" if f.message.contains("no container or native sidecar runs") => {
-            match steps.split_last() {
-                Some((Step::Key(k), pod)) if k == "containers" => audit_sidecar(t, pod, ctx),
-                _ => judgement(),
-            }
-        }
+        "audit-sidecar" if is(Reason::NoAuditSidecar) => match steps.split_last() {
+            Some((Step::Key(k), pod)) if k == "containers" => audit_sidecar(t, pod, ctx),
+            _ => judgement(),
+        },
         "encryption-in-transit" => {
             if let Some((Step::Key(key), map)) = steps.split_last() {
                 if map.last() == Some(&Step::Key("annotations".into()))
@@ -76,16 +76,13 @@ pub(super) fn action(t: &Target<'_>, f: &FindingRef<'_>, ctx: &Context<'_>) -> A
                     };
                 }
             }
-            if f.message
-                .contains("not proven to encrypt traffic in transit")
-            {
+            if is(Reason::NoTransitEvidence) {
                 return transit(t, &steps, ctx);
             }
             judgement()
         }
         "network-segmentation"
-            if f.message.contains("no NetworkPolicy in namespace")
-                && f.message.contains("selects these pods") =>
+            if is(Reason::IngressNotIsolated) || is(Reason::EgressNotIsolated) =>
         {
             match Isolate::new(t, &steps) {
                 Some(i) => Action::Isolate(i),

@@ -62,13 +62,14 @@ pub(crate) struct Target<'a> {
     pub findings: Vec<FindingRef<'a>>,
 }
 
-/// A finding by rule, path and message; `id` is the caller's (report indices for SARIF).
+/// A finding by rule, reason code and path; `id` is the caller's (report indices for SARIF).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FindingRef<'a> {
     pub id: (usize, usize),
     pub rule: &'a str,
+    /// The reason code (`verdict::Reason::as_str`): which shortfall, whatever the wording.
+    pub reason: &'a str,
     pub path: &'a str,
-    pub message: &'a str,
 }
 
 /// The edits of one finding's fix (for SARIF `fixes`).

@@ -271,12 +271,8 @@ mod tests {
             paths(&f),
             ["spec.replicas", "spec.template.metadata.labels"]
         );
-        assert!(
-            f[0].message
-                .contains("fewer replicas than the policy's minimum of 2"),
-            "{}",
-            f[0].message
-        );
+        assert_eq!(f[0].reason, Reason::TooFewReplicas);
+        assert_eq!(f[1].reason, Reason::NoDisruptionBudget);
         assert!(f
             .iter()
             .all(|f| f.rule == RuleId::Contingency && f.citation == "45 CFR 164.308(a)(7)"));
@@ -294,7 +290,10 @@ mod tests {
         let three = workload(Kind::StatefulSet, Some(3), json!({}), app_spec());
         let f = run_in(&state, &three);
         assert_eq!(paths(&f), ["spec.template.metadata.labels"]);
-        assert!(f[0].message.contains("all-evictable"), "{}", f[0].message);
+        // The budget that selects the pods but protects none is named; the other is not.
+        assert_eq!(f[0].reason, Reason::DisruptionBudgetAllowsAll);
+        assert_names(&f[0].message, "all-evictable");
+        assert!(!names(&f[0].message, "other"), "{}", f[0].message);
 
         add_pdb(
             &state,
@@ -348,8 +347,15 @@ mod tests {
                 "spec.template.metadata.annotations[\"backup.velero.io/backup-volumes-excludes\"]"
             ]
         );
-        assert!(f[1].message.contains("volume data"), "{}", f[1].message);
-        assert!(!f.iter().any(|f| f.message.contains("scratch")));
+        // The claim-backed volume is the subject; the emptyDir is not judged for backups.
+        assert_eq!(f[1].reason, Reason::VolumeExcludedFromBackup);
+        assert_eq!(f[1].subject, "data");
+        assert_names(&f[1].message, "data");
+        assert!(
+            f.iter()
+                .all(|f| f.subject != "scratch" && !names(&f.message, "scratch")),
+            "{f:#?}"
+        );
 
         add_schedule(&state, json!({"includedNamespaces": ["*"]}));
         let w = workload(Kind::Deployment, Some(2), json!({}), spec);

@@ -148,8 +148,11 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].rule, RuleId::EntityAuthentication);
         assert_eq!(f[0].citation, "45 CFR 164.312(d)");
+        assert_eq!(f[0].reason, Reason::NoAuthorizationPolicy);
+        // The kind to create is Istio's: no MeshTLSAuthentication.
+        assert_names(&f[0].message, "AuthorizationPolicy");
         assert!(
-            f[0].message.contains("Istio AuthorizationPolicy"),
+            !names(&f[0].message, "MeshTLSAuthentication"),
             "{}",
             f[0].message
         );
@@ -218,11 +221,8 @@ mod tests {
         let w = deployment("phi", json!({}), json!({"app": "api"}), app_spec());
         let f = run_in(&state, &w);
         assert_eq!(f.len(), 1);
-        assert!(
-            f[0].message.contains("MeshTLSAuthentication"),
-            "{}",
-            f[0].message
-        );
+        assert_eq!(f[0].reason, Reason::NoAuthorizationPolicy);
+        assert_names(&f[0].message, "MeshTLSAuthentication");
 
         let server = LinkerdServerInfo::from_value(
             &json!({"metadata": {"name": "api-http", "namespace": "phi"},

@@ -113,9 +113,10 @@ mod tests {
             && f.citation == "45 CFR 164.312(c)(1)"
             && f.mode == Mode::Enforce));
         // Messages name containers, never image references.
-        assert!(f
-            .iter()
-            .all(|f| !f.message.contains("latest") && !f.message.contains("busybox")));
+        for f in &f {
+            assert_no_value(&f.message, "latest");
+            assert_no_value(&f.message, "busybox");
+        }
 
         let digest_only = run(&loose, |s| {
             s.integrity.read_only_root_filesystem = crate::policy::CheckLevel::Ignore;

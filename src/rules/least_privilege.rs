@@ -594,7 +594,7 @@ mod tests {
                 "spc_t",
                 "8443",
             ] {
-                assert!(!f.message.contains(secret), "{}", f.message);
+                assert_no_value(&f.message, secret);
             }
         }
     }

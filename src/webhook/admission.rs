@@ -746,14 +746,22 @@ mod tests {
         assert!(!r.allowed);
         let st = r.status.unwrap();
         assert_eq!(st.code, 403);
-        assert!(st.message.starts_with(
-            "phi-guard denied Deployment payments/api: 2 HIPAA findings (policy hipaa-baseline):\n[encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): volume"
-        ), "{}", st.message);
-        assert!(st.message.contains(". Fix: use a PersistentVolumeClaim"));
-        assert!(st
-            .message
-            .contains("\n[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b))"));
-        assert!(st.message.ends_with("(and 1 warning)"));
+        // One line per Enforce finding (rule, path, citation, the finding's message and fix),
+        // between the summary and the count of warnings.
+        let said = "volume \"data\" is a hostPath volume, which cannot be proven encrypted. \
+                    Fix: use a PersistentVolumeClaim on an encrypting StorageClass";
+        let lines: Vec<&str> = st.message.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "phi-guard denied Deployment payments/api: 2 HIPAA findings (policy hipaa-baseline):",
+                &format!("[encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): {said}"),
+                &format!("[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b)): {said}"),
+                "(and 1 warning)",
+            ],
+            "{}",
+            st.message
+        );
         assert_eq!(r.warnings.len(), 1);
         assert!(r.warnings[0].starts_with("phi-guard [network-segmentation] metadata.namespace"));
         assert!(r.warnings[0].chars().count() <= MAX_WARNING_CHARS);

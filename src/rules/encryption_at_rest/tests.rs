@@ -1,6 +1,6 @@
 use super::*;
 use crate::cluster::ClusterState;
-use crate::fixtures::{self, add_pv, add_storage_class};
+use crate::fixtures::{self, add_pv, add_storage_class, assert_names, assert_no_value, names};
 use crate::object::Kind;
 use crate::policy::{EncryptionAtRestSpec, Policy};
 use crate::verdict::RuleId;
@@ -88,13 +88,13 @@ fn the_available_classes_hint_is_bounded_at_scale() {
     }
     let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
     assert_eq!(f.len(), 1);
-    assert!(
-        f[0].remediation.contains(
-            "encrypting classes available: enc-0, enc-1, enc-2, enc-3, enc-4, and 2 more"
-        ),
-        "{}",
-        f[0].remediation
-    );
+    // The first HINT_NAMES encrypting classes by name, not the rest.
+    for i in 0..HINT_NAMES {
+        assert_names(&f[0].remediation, &format!("enc-{i}"));
+    }
+    for unnamed in ["enc-5", "gp3-encrypted"] {
+        assert!(!names(&f[0].remediation, unnamed), "{}", f[0].remediation);
+    }
     for i in 0..HINT_MAX_CLASSES {
         add_storage_class(
             &s,
@@ -106,13 +106,11 @@ fn the_available_classes_hint_is_bounded_at_scale() {
     }
     let f = run(&pod(json!([pvc_volume("data", "pg-data")])), &s);
     assert_eq!(f.len(), 1);
-    let count = HINT_MAX_CLASSES + 8;
-    assert!(
-        f[0].remediation
-            .contains(&format!("the cluster has {count} StorageClasses")),
-        "{}",
-        f[0].remediation
-    );
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    // Past HINT_MAX_CLASSES the encrypting classes are not looked for, so none is named.
+    for unnamed in ["enc-0", "gp3-encrypted"] {
+        assert!(!names(&f[0].remediation, unnamed), "{}", f[0].remediation);
+    }
 }
 
 #[test]
@@ -129,18 +127,25 @@ fn unencrypted_ebs_class_is_named_with_fix_and_alternatives() {
     assert_eq!(f[0].rule, RuleId::EncryptionAtRest);
     assert_eq!(f[0].mode, Mode::Enforce);
     assert_eq!(f[0].path, "spec.volumes[0]");
-    assert_eq!(
-        f[0].message,
-        "volume \"data\" uses PersistentVolumeClaim \"pg-data\" whose StorageClass \"standard\" (provisioner ebs.csi.aws.com) does not set parameters.encrypted: \"true\""
-    );
-    assert!(f[0].remediation.contains("parameters.encrypted: \"true\""));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    // The volume, claim, class, provisioner and the parameter it lacks; the fix names the
+    // parameter and the encrypting alternatives, not the failing class.
+    for named in [
+        "data",
+        "pg-data",
+        "standard",
+        "ebs.csi.aws.com",
+        "parameters.encrypted",
+    ] {
+        assert_names(&f[0].message, named);
+    }
+    assert_names(&f[0].remediation, "parameters.encrypted");
+    assert_names(&f[0].remediation, "gp3-encrypted");
     assert!(
-        f[0].remediation
-            .contains("encrypting classes available: gp3-encrypted)"),
+        !names(&f[0].remediation, "standard"),
         "{}",
         f[0].remediation
     );
-    assert!(!f[0].remediation.contains("standard"));
 }
 
 #[test]
@@ -156,12 +161,15 @@ fn ebs_kms_key_alone_and_fscrypt_do_not_count() {
     add_pvc(&s, "c", json!({ "storageClassName": "kms" }), json!({}));
     let f = run(&pod(json!([pvc_volume("data", "c")])), &s);
     assert_eq!(f.len(), 1);
-    assert!(f[0].message.contains("kmsKeyId only chooses the key"));
-    assert!(f[0].message.contains("fscrypt"));
-    assert!(!f[0].message.contains("arn:aws"), "no parameter values");
-    assert!(f[0]
-        .remediation
-        .contains("no encrypting StorageClass is known"));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    // Each parameter that does not encrypt is named, its value never.
+    assert_names(&f[0].message, "kmsKeyId");
+    assert_names(&f[0].message, "ext4EncryptionSupport");
+    for text in [&f[0].message, &f[0].remediation] {
+        assert_no_value(text, "arn:aws");
+    }
+    // No encrypting class to offer: the failing one is not offered.
+    assert!(!names(&f[0].remediation, "kms"), "{}", f[0].remediation);
 }
 
 #[test]
@@ -215,12 +223,16 @@ fn unset_class_resolves_to_the_default_class() {
     add_pvc(&s, "c", json!({}), json!({}));
     let f = run(&pod(json!([pvc_volume("data", "c")])), &s);
     assert_eq!(f.len(), 1);
-    assert!(
-        f[0].message.contains("storageClassName is unset, so it gets the default StorageClass \"plain\" (provisioner ebs.csi.aws.com), which does not set parameters.encrypted"),
-        "{}",
-        f[0].message
-    );
-    assert!(f[0].remediation.contains("available: enc"));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    for named in [
+        "storageClassName",
+        "plain",
+        "ebs.csi.aws.com",
+        "parameters.encrypted",
+    ] {
+        assert_names(&f[0].message, named);
+    }
+    assert_names(&f[0].remediation, "enc");
 }
 
 #[test]
@@ -242,7 +254,7 @@ fn unset_class_without_a_default_class_is_a_finding() {
         "{}",
         f[0].message
     );
-    assert!(f[0].remediation.contains("available: enc"));
+    assert_names(&f[0].remediation, "enc");
 }
 
 #[test]
@@ -262,15 +274,12 @@ fn missing_pvc_and_missing_class_cannot_be_proven() {
         &s,
     );
     assert_eq!(f.len(), 2, "{f:#?}");
-    assert!(f[0]
-        .message
-        .contains("PersistentVolumeClaim \"absent\", which does not exist in namespace \"phi\""));
-    assert!(f[0]
-        .remediation
-        .contains("Create PersistentVolumeClaim \"absent\""));
-    assert!(f[1]
-        .message
-        .contains("StorageClass \"nope\" does not exist"));
+    assert_eq!(f[0].reason, Reason::UnknownClaim);
+    assert_names(&f[0].message, "absent");
+    assert_names(&f[0].message, NS);
+    assert_names(&f[0].remediation, "absent");
+    assert_eq!(f[1].reason, Reason::UnknownStorageClass);
+    assert_names(&f[1].message, "nope");
     assert_eq!(f[1].path, "spec.volumes[1]");
 }
 
@@ -337,19 +346,24 @@ fn static_binding_is_judged_through_the_bound_pv() {
         ],
         "{f:#?}"
     );
-    assert!(f[0].message.contains("PersistentVolume \"pv-plain\" (CSI driver ebs.csi.aws.com), which does not set spec.csi.volumeAttributes.encrypted"), "{}", f[0].message);
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    for named in [
+        "pv-plain",
+        "ebs.csi.aws.com",
+        "spec.csi.volumeAttributes.encrypted",
+    ] {
+        assert_names(&f[0].message, named);
+    }
     assert_eq!(
         f[1].reason,
         crate::verdict::Reason::UnprovableVolumeSource,
         "{}",
         f[1].message
     );
-    assert!(f[2]
-        .message
-        .contains("PersistentVolume \"pv-ghost\", which phi-guard does not know"));
-    assert!(f[3]
-        .message
-        .contains("spec.volumeName names no PersistentVolume"));
+    assert_eq!(f[2].reason, Reason::UnknownPersistentVolume);
+    assert_names(&f[2].message, "pv-ghost");
+    assert_eq!(f[3].reason, Reason::StaticBindingWithoutVolume);
+    assert_names(&f[3].message, "spec.volumeName");
 }
 
 #[test]
@@ -397,11 +411,13 @@ fn statefulset_claim_templates_carry_their_own_class() {
     let f = run(&w, &s);
     assert_eq!(f.len(), 2, "{f:#?}");
     assert_eq!(f[0].path, "spec.volumeClaimTemplates[1]");
-    assert!(f[0]
-        .message
-        .starts_with("volumeClaimTemplate \"wal\" whose StorageClass \"standard\""));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[0].message, "wal");
+    assert_names(&f[0].message, "standard");
     assert_eq!(f[1].path, "spec.volumeClaimTemplates[2]");
-    assert!(f[1].message.contains("default StorageClass \"dflt\""));
+    assert_eq!(f[1].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[1].message, "tmp");
+    assert_names(&f[1].message, "dflt");
 }
 
 #[test]
@@ -430,9 +446,10 @@ fn cronjob_empty_dir_on_disk_is_a_warning_and_memory_is_fine() {
         "{}",
         f[0].message
     );
-    assert!(f[0].remediation.contains("medium: Memory"));
+    assert_names(&f[0].remediation, "emptyDir.medium");
     assert_eq!(f[1].path, "spec.jobTemplate.spec.template.spec.volumes[2]");
-    assert!(f[1].message.contains("no volume source"));
+    assert_eq!(f[1].reason, Reason::NodeDiskVolume);
+    assert_names(&f[1].message, "bare");
 
     let attested = policy_with(|a| a.attest_node_disk_encryption = true);
     assert!(run_with(&w, &s, &attested).is_empty());
@@ -456,10 +473,11 @@ fn generic_ephemeral_volumes_use_their_template_class() {
         ["spec.volumes[1]", "spec.volumes[3]", "spec.volumes[4]"],
         "{f:#?}"
     );
-    assert!(f[0].message.starts_with(
-        "generic ephemeral volume \"b\" has a volumeClaimTemplate whose StorageClass \"standard\""
-    ));
-    assert!(f[1].message.contains("px/secure"));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[0].message, "b");
+    assert_names(&f[0].message, "standard");
+    assert_eq!(f[1].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[1].message, "px/secure");
     assert_eq!(
         f[2].reason,
         crate::verdict::Reason::EphemeralWithoutTemplate,
@@ -482,9 +500,9 @@ fn inline_types_outside_the_allowed_set_are_violations() {
     ]));
     let f = run(&w, &s);
     assert_eq!(f.len(), 3, "{f:#?}");
-    assert!(f[0]
-        .message
-        .contains("\"host\" is an inline hostPath volume"));
+    assert_eq!(f[0].reason, Reason::InlineVolumeNotAllowed);
+    assert_names(&f[0].message, "host");
+    assert_names(&f[0].message, "hostPath");
     assert_eq!(
         f[1].reason,
         crate::verdict::Reason::InlineVolumeNotAllowed,
@@ -497,7 +515,13 @@ fn inline_types_outside_the_allowed_set_are_violations() {
         "{}",
         f[2].message
     );
-    assert!(f[0].remediation.contains("Allowed inline types:"));
+    // The fix lists the policy's allowed types, which hostPath is not.
+    assert_names(&f[0].remediation, "configMap");
+    assert!(
+        !names(&f[0].remediation, "hostPath"),
+        "{}",
+        f[0].remediation
+    );
 
     let lenient = policy_with(|a| a.allowed_inline_volume_types.push("nfs".into()));
     assert_eq!(run_with(&w, &s, &lenient).len(), 2);
@@ -522,7 +546,11 @@ fn inline_csi_drivers_are_allowlisted() {
         "{}",
         f[0].message
     );
-    assert!(f[0].remediation.contains("allowedInlineCsiDrivers"));
+    assert_names(&f[0].message, "blob.csi.azure.com");
+    assert_names(
+        &f[0].remediation,
+        "encryptionAtRest.allowedInlineCsiDrivers",
+    );
 }
 
 #[test]
@@ -587,19 +615,23 @@ fn provider_default_encryption_counts_only_with_attestation() {
         ],
         "{f:#?}"
     );
-    assert!(f[0]
-        .message
-        .contains("relies on provider-default encryption (Google-managed keys"));
-    assert!(f[0]
-        .remediation
-        .contains("attestProviderDefaultEncryption: true"));
-    assert!(
-        f[0].remediation.contains("available: azd-des, gke-cmek"),
-        "{}",
-        f[0].remediation
+    assert_eq!(f[0].reason, Reason::ProviderDefaultNotAttested);
+    assert_names(&f[0].message, "disk-encryption-kms-key");
+    assert_names(
+        &f[0].remediation,
+        "encryptionAtRest.attestProviderDefaultEncryption",
     );
-    assert!(!f[0].message.contains("projects/"), "no parameter values");
-    assert!(f[4].message.contains("EFS encryption at rest"));
+    for available in ["azd-des", "gke-cmek"] {
+        assert_names(&f[0].remediation, available);
+    }
+    for x in &f {
+        for text in [&x.message, &x.remediation] {
+            assert_no_value(text, "projects/");
+            assert_no_value(text, "/subscriptions/x");
+        }
+    }
+    assert_eq!(f[4].reason, Reason::ProviderDefaultNotAttested);
+    assert_names(&f[4].message, "efs.csi.aws.com");
 
     let attested = policy_with(|a| a.attest_provider_default_encryption = true);
     assert!(run_with(&w, &s, &attested).is_empty());
@@ -688,14 +720,17 @@ fn ceph_longhorn_zfs_and_portworx_parameters() {
         .collect();
     let paths: Vec<String> = f.iter().map(|f| f.path.clone()).collect();
     assert_eq!(paths, expected, "{f:#?}");
-    assert!(f[0].message.contains("parameters.encrypted: \"true\""));
+    // CephFS with encrypted: "false": only OSD disk encryption could protect it.
+    assert_eq!(f[0].reason, Reason::NodeDiskNotAttested);
+    assert_names(&f[0].message, "parameters.encrypted");
     assert_eq!(
         f[1].reason,
         crate::verdict::Reason::UnencryptedStorageClass,
         "{}",
         f[1].message
     );
-    assert!(f[3].message.contains("parameters.encryption: \"on\""));
+    assert_eq!(f[3].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[3].message, "parameters.encryption");
 }
 
 #[test]
@@ -717,9 +752,15 @@ fn vsphere_counts_only_when_allowlisted_by_name() {
     let w = pod(json!([pvc_volume("data", "c")]));
     let f = run(&w, &s);
     assert_eq!(f.len(), 1);
-    assert!(f[0].message.contains("vSphere storage policy"));
-    assert!(f[0].remediation.contains("encryptedStorageClasses"));
-    assert!(!f[0].message.contains("VM Encryption Policy"));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[0].message, VSPHERE_ENCRYPTION_CLASS);
+    assert_names(
+        &f[0].remediation,
+        "encryptionAtRest.encryptedStorageClasses",
+    );
+    for text in [&f[0].message, &f[0].remediation] {
+        assert_no_value(text, "VM Encryption Policy");
+    }
     let allow = policy_with(|a| a.encrypted_storage_classes = vec!["vsan-encrypted".into()]);
     assert!(run_with(&w, &s, &allow).is_empty());
 }
@@ -750,10 +791,9 @@ fn custom_provisioner_matchers_need_every_parameter() {
     let w = pod(Value::Array(vols));
     let f = run(&w, &s);
     assert_eq!(f.len(), 3, "unknown provisioner is not encrypted");
-    assert!(f[0]
-        .message
-        .contains("(provisioner storage.acme.io) is of a provisioner phi-guard does not know"));
-    assert!(f[0].remediation.contains("encryptionAtRest.provisioners"));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[0].message, "storage.acme.io");
+    assert_names(&f[0].remediation, "encryptionAtRest.provisioners");
 
     let p = policy_with(|a| {
         a.provisioners = vec![crate::policy::ProvisionerMatcher {
@@ -768,11 +808,7 @@ fn custom_provisioner_matchers_need_every_parameter() {
     let f = run_with(&w, &s, &p);
     let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["spec.volumes[1]", "spec.volumes[2]"]);
-    assert!(
-        f[0].remediation.contains("available: acme-enc)"),
-        "{}",
-        f[0].remediation
-    );
+    assert_names(&f[0].remediation, "acme-enc");
 }
 
 #[test]
@@ -799,9 +835,9 @@ fn engine_denies_a_phi_deployment_on_unencrypted_storage() {
     assert_eq!(at_rest[0].citation, "45 CFR 164.312(a)(2)(iv)");
     assert_eq!(at_rest[0].policy, "test");
     assert_eq!(at_rest[1].mode, Mode::Warn);
-    assert!(at_rest[0]
-        .remediation
-        .contains("create a new PersistentVolumeClaim"));
+    assert_eq!(at_rest[0].reason, Reason::UnencryptedStorageClass);
+    // A claim's class cannot change: the fix says which volume to point at a new claim.
+    assert_names(&at_rest[0].remediation, "data");
 }
 
 #[test]
@@ -819,9 +855,9 @@ fn a_pvc_in_scope_is_judged_itself() {
     let f = run(&pvc("standard", json!({})), &s);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].path, "spec.storageClassName");
-    assert!(f[0]
-        .message
-        .starts_with("PersistentVolumeClaim \"pg-data\" whose StorageClass \"standard\""));
+    assert_eq!(f[0].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[0].message, "pg-data");
+    assert_names(&f[0].message, "standard");
     assert!(run(&pvc("gp3-encrypted", json!({})), &s).is_empty());
     assert!(run(&pvc("px", json!({ "px/secure": "true" })), &s).is_empty());
     assert_eq!(run(&pvc("px", json!({})), &s).len(), 1);
@@ -849,9 +885,9 @@ fn other_kinds_produce_nothing_and_findings_never_echo_annotation_values() {
     assert_eq!(f.len(), 2);
     for x in &f {
         for text in [&x.message, &x.remediation] {
-            assert!(!text.contains("patient-ssn-123"));
-            assert!(!text.contains("secret-env-value"));
-            assert!(!text.contains("/secret-path"));
+            assert_no_value(text, "patient-ssn-123");
+            assert_no_value(text, "secret-env-value");
+            assert_no_value(text, "/secret-path");
         }
     }
 }
@@ -1010,23 +1046,18 @@ fn parameters_are_read_exactly_as_each_driver_reads_them() {
     assert_eq!(flagged, expected, "{f:#?}");
     let title = f
         .iter()
-        .find(|f| f.message.contains("\"ebs-title\""))
+        .find(|f| names(&f.message, "ebs-title"))
         .expect("ebs-title");
-    assert!(
-        title.message.contains("exact lower-case string \"true\""),
-        "{}",
-        title.message
-    );
+    assert_eq!(title.reason, Reason::UnencryptedStorageClass);
+    assert_names(&title.message, "parameters.encrypted");
     assert!(f.iter().all(|f| f.rule == RuleId::EncryptionAtRest));
     let azd = f
         .iter()
-        .find(|f| f.message.contains("azd-type-only"))
+        .find(|f| names(&f.message, "azd-type-only"))
         .expect("azd");
-    assert!(
-        azd.message.contains("without diskEncryptionSetID"),
-        "{}",
-        azd.message
-    );
+    assert_eq!(azd.reason, Reason::UnencryptedStorageClass);
+    assert_names(&azd.message, "parameters.diskEncryptionType");
+    assert_names(&azd.message, "diskEncryptionSetID");
 }
 
 /// The LUKS and CSI-native provisioners (Trident, Hetzner, DigitalOcean, cloudscale, Linode,
@@ -1220,32 +1251,43 @@ fn more_provisioners_from_realistic_manifests() {
         .collect();
     let expected: Vec<&str> = classes.iter().filter(|c| !c.3).map(|c| c.0).collect();
     assert_eq!(flagged, expected, "{f:#?}");
-    let msg = |class: &str| {
+    let of = |class: &str| {
         f.iter()
-            .find(|f| f.message.contains(&format!("{class:?}")))
-            .map(|f| (f.message.clone(), f.remediation.clone()))
+            .find(|f| names(&f.message, class))
             .unwrap_or_else(|| panic!("no finding for {class}"))
     };
-    assert!(msg("trident-plain")
-        .0
-        .contains("parameters.encryption: \"true\""));
-    assert!(msg("hcloud").0.contains("node-publish-secret-name"));
-    assert!(msg("do-luks-True").0.contains("exact string"));
-    assert!(msg("linstor-drbd").0.contains("luks layer"));
-    let (topo, topo_fix) = msg("topolvm-provisioner");
-    assert!(
-        topo.contains("TopoLVM") && topo.contains("no encryption option"),
-        "{topo}"
+    // Each names the parameter the driver reads (as the driver spells it).
+    for (class, parameter) in [
+        ("trident-plain", "parameters.encryption"),
+        (
+            "hcloud",
+            "parameters.csi.storage.k8s.io/node-publish-secret-name",
+        ),
+        (
+            "do-luks-True",
+            "parameters.dobs.csi.digitalocean.com/luks-encrypted",
+        ),
+        (
+            "linstor-drbd",
+            "parameters.linstor.csi.linbit.com/layerList",
+        ),
+    ] {
+        assert_eq!(of(class).reason, Reason::UnencryptedStorageClass, "{class}");
+        assert_names(&of(class).message, parameter);
+    }
+    let topo = of("topolvm-provisioner");
+    assert_eq!(topo.reason, Reason::NodeDiskNotAttested);
+    assert_names(&topo.message, "topolvm.io");
+    assert_names(
+        &topo.remediation,
+        "encryptionAtRest.attestNodeDiskEncryption",
     );
-    assert!(topo_fix.contains("attestNodeDiskEncryption"), "{topo_fix}");
     for x in &f {
         // Parameter values (key IDs, CRNs, Secret names) are never echoed.
         for text in [&x.message, &x.remediation] {
-            assert!(
-                !text.contains("ocid1.key") && !text.contains("crn:v1"),
-                "{text}"
-            );
-            assert!(!text.contains("csi-encrypt-example-luks-key"), "{text}");
+            assert_no_value(text, "ocid1.key");
+            assert_no_value(text, "crn:v1");
+            assert_no_value(text, "csi-encrypt-example-luks-key");
         }
     }
 
@@ -1253,9 +1295,7 @@ fn more_provisioners_from_realistic_manifests() {
     let attested = policy_with(|a| a.attest_node_disk_encryption = true);
     let f2 = run_with(&w, &s, &attested);
     assert_eq!(f2.len(), expected.len() - 1, "{f2:#?}");
-    assert!(f2
-        .iter()
-        .all(|f| !f.message.contains("topolvm-provisioner")));
+    assert!(f2.iter().all(|f| f.path != topo.path), "{f2:#?}");
 }
 
 /// Oracle and IBM VPC volumes are always encrypted by the provider: without a customer key they
@@ -1287,19 +1327,20 @@ fn oracle_and_ibm_provider_default_needs_attestation() {
     let w = pod(json!([pvc_volume("a", "a"), pvc_volume("b", "b")]));
     let f = run(&w, &s);
     assert_eq!(f.len(), 2, "{f:#?}");
-    assert!(
-        f[0].message.contains("Oracle-managed keys"),
-        "{}",
-        f[0].message
-    );
-    assert!(
-        f[1].message.contains("IBM-managed keys"),
-        "{}",
-        f[1].message
-    );
-    assert!(f
-        .iter()
-        .all(|x| x.remediation.contains("attestProviderDefaultEncryption")));
+    // Each names its provisioner and the customer-key parameter it lacks.
+    for (x, named) in f.iter().zip([
+        ["blockvolume.csi.oraclecloud.com", "kms-key-id"],
+        ["vpc.block.csi.ibm.io", "encryptionKey"],
+    ]) {
+        assert_eq!(x.reason, Reason::ProviderDefaultNotAttested);
+        for id in named {
+            assert_names(&x.message, id);
+        }
+        assert_names(
+            &x.remediation,
+            "encryptionAtRest.attestProviderDefaultEncryption",
+        );
+    }
     let attested = policy_with(|a| a.attest_provider_default_encryption = true);
     assert!(run_with(&w, &s, &attested).is_empty());
 }
@@ -1350,10 +1391,21 @@ fn ceph_osd_encryption_is_attested_and_vsphere_encryption_class_counts() {
     let f = run(&w, &s);
     let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["spec.volumes[0]", "spec.volumes[1]"], "{f:#?}");
-    assert!(f[0].message.contains("encryptedDevice"), "{}", f[0].message);
-    assert!(f[0].remediation.contains("attestNodeDiskEncryption"));
-    assert!(f[1].message.contains("csi.vsphere.encryption-class"));
-    assert!(!f[1].message.contains("my-encryption-class"));
+    // Ceph without encrypted: "true" is a node (OSD) disk matter, attestable.
+    assert_eq!(f[0].reason, Reason::NodeDiskNotAttested);
+    assert_names(&f[0].message, "parameters.encrypted");
+    assert_names(
+        &f[0].remediation,
+        "encryptionAtRest.attestNodeDiskEncryption",
+    );
+    assert_eq!(f[1].reason, Reason::UnencryptedStorageClass);
+    assert_names(&f[1].message, VSPHERE_ENCRYPTION_CLASS);
+    for x in &f {
+        for text in [&x.message, &x.remediation] {
+            assert_no_value(text, "my-encryption-class");
+            assert_no_value(text, "aa6d5a82");
+        }
+    }
     let attested = policy_with(|a| a.attest_node_disk_encryption = true);
     let f2 = run_with(&w, &s, &attested);
     let paths: Vec<&str> = f2.iter().map(|f| f.path.as_str()).collect();

@@ -83,9 +83,9 @@ const IN_BAND_TLS_PROTOCOLS: [&str; 9] = [
     "xmpp-client",
 ];
 
-/// What the finding says when a pod holds no accepted in-transit evidence (matched by
-/// `engine::operator_made`, which credits an operator's own TLS).
-pub(crate) const NOT_PROVEN_IN_TRANSIT: &str = "are not proven to encrypt traffic in transit";
+/// What the finding says when a pod holds no accepted in-transit evidence
+/// (`Reason::NoTransitEvidence`, which `engine::operator_made` and `fix` read, not this text).
+const NOT_PROVEN_IN_TRANSIT: &str = "are not proven to encrypt traffic in transit";
 
 /// The Service annotation attesting that the server requires TLS on the listed ports.
 pub(crate) const TLS_REQUIRED_ANNOTATION: &str = "phiguard.io/tls-required";

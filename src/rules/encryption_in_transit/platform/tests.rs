@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::cluster::ClusterState;
-use crate::fixtures::{self, PHI};
+use crate::fixtures::{self, assert_names, names, PHI};
 use crate::object::Kind;
 use crate::policy::{EncryptionInTransitSpec, Policy};
 use crate::view::platform::{from_config_map, from_felix_configuration};
@@ -65,30 +65,27 @@ fn cilium_wireguard_counts_only_when_listed_and_on() {
     set(&s, cilium("true"));
     let f = run(&w, &s, &fixtures::baseline());
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert!(!f[0].message.contains("Cilium"));
+    assert!(
+        !names(&f[0].message, "kube-system/cilium-config"),
+        "not looked for: {}",
+        f[0].message
+    );
     assert!(run(&w, &s, &listed).is_empty());
 
-    // Listed, but off: says what was seen, what is missing, and that it is node-to-node only.
+    // Listed, but off: names the object it read and the setting to change.
     set(&s, cilium("false"));
     let f = run(&w, &s, &listed);
     assert_eq!(f.len(), 1, "{f:#?}");
-    let m = &f[0].message;
-    assert!(
-        m.contains("Cilium transparent encryption is off: ConfigMap kube-system/cilium-config"),
-        "{m}"
-    );
-    assert!(m.contains("same node is not encrypted"), "{m}");
-    assert!(f[0].remediation.contains("enable-wireguard: \"true\""));
-    assert!(f[0].remediation.contains("same node is not encrypted"));
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
+    assert_names(&f[0].message, "kube-system/cilium-config");
+    assert_names(&f[0].remediation, "enable-wireguard");
 
-    // Listed, never seen.
+    // Listed, never seen: names the object it would read.
     s.platform.remove("cilium");
     let f = run(&w, &s, &listed);
-    assert!(
-        f[0].message
-            .contains("phi-guard has not seen ConfigMap kube-system/cilium-config"),
-        "{f:#?}"
-    );
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
+    assert_names(&f[0].message, "kube-system/cilium-config");
 }
 
 #[test]
@@ -101,13 +98,14 @@ fn calico_antrea_and_flannel_are_read_from_their_objects() {
         TransitEvidence::FlannelEncryption,
     ]);
     let f = run(&w, &s, &all);
-    let m = &f[0].message;
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
     for object in [
-        "FelixConfiguration default",
-        "ConfigMap kube-system/antrea-config",
-        "ConfigMap kube-flannel/kube-flannel-cfg",
+        "FelixConfiguration",
+        "kube-system/antrea-config",
+        "kube-flannel/kube-flannel-cfg",
     ] {
-        assert!(m.contains(object), "{object}: {m}");
+        assert_names(&f[0].message, object);
     }
 
     let felix = |on: bool| {
@@ -120,9 +118,8 @@ fn calico_antrea_and_flannel_are_read_from_their_objects() {
     };
     set(&s, felix(false));
     let f = run(&w, &s, &all);
-    assert!(f[0]
-        .message
-        .contains("Calico WireGuard encryption is off: FelixConfiguration default"));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_names(&f[0].message, "FelixConfiguration");
     set(&s, felix(true));
     assert!(run(&w, &s, &all).is_empty());
     s.platform.remove("calico");
@@ -165,13 +162,8 @@ fn cni_evidence_does_not_cover_host_network_pods() {
         &policy_accepting(&[TransitEvidence::CiliumEncryption]),
     );
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert!(f[0].message.contains("hostNetwork is true"));
-    assert!(f[0].message.contains("nor is CNI encryption"), "{f:#?}");
-    let f = run(&w, &s, &fixtures::baseline());
-    assert!(
-        !f[0].message.contains("CNI"),
-        "only where the policy accepts it"
-    );
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
+    assert_names(&f[0].message, "spec.hostNetwork");
 }
 
 #[test]
@@ -194,13 +186,12 @@ fn consul_injection_counts_when_listed() {
         json!({}),
     );
     let f = run(&off, &s, &listed);
-    assert!(
-        f[0].message
-            .contains("Consul connect injection is switched off"),
-        "{f:#?}"
-    );
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
+    assert_names(&f[0].message, CONSUL_INJECT);
     let none = run(&pod(json!({}), json!({})), &s, &listed);
-    assert!(none[0].message.contains("no Consul connect injection"));
+    assert_eq!(none.len(), 1, "{none:#?}");
+    assert_names(&none[0].message, CONSUL_INJECT);
 }
 
 /// The Istio CNI's enrolment annotation is ambient evidence (with STRICT mTLS, as ever).
@@ -248,7 +239,7 @@ fn pod_certificate_projection_is_app_tls_material() {
     let unmounted = pod(json!({}), json!({ "volumes": volumes }));
     let f = run(&unmounted, &s, &fixtures::baseline());
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert!(f[0].message.contains("a projected podCertificate"));
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
 }
 
 #[test]
@@ -264,24 +255,20 @@ fn kuma_needs_injection_and_a_strict_mtls_mesh() {
     let listed = policy_accepting(&[TransitEvidence::Kuma]);
     let w = pod(json!({}), json!({}));
     let f = run(&w, &s, &listed);
-    assert!(
-        f[0].message
-            .contains("phi-guard does not know Mesh \"default\""),
-        "{f:#?}"
-    );
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
+    assert_names(&f[0].message, "default");
     let mesh = |spec: Value| {
         KumaMeshInfo::from_value(&json!({ "metadata": { "name": "default" }, "spec": spec }))
             .expect("mesh")
     };
     s.kuma_meshes.insert("default".into(), mesh(json!({})));
-    assert!(run(&w, &s, &listed)[0]
-        .message
-        .contains("has no spec.mtls.enabledBackend"));
+    assert_names(&run(&w, &s, &listed)[0].message, "spec.mtls.enabledBackend");
     s.kuma_meshes.insert(
         "default".into(),
         mesh(json!({ "mtls": { "enabledBackend": "ca-1", "backends": [{ "name": "ca-1", "type": "builtin", "mode": "PERMISSIVE" }] } })),
     );
-    assert!(run(&w, &s, &listed)[0].message.contains("PERMISSIVE"));
+    assert_names(&run(&w, &s, &listed)[0].message, "PERMISSIVE");
     s.kuma_meshes.insert(
         "default".into(),
         mesh(json!({ "mtls": { "enabledBackend": "ca-1", "backends": [{ "name": "ca-1", "type": "builtin" }] } })),
@@ -291,16 +278,15 @@ fn kuma_needs_injection_and_a_strict_mtls_mesh() {
     assert_eq!(run(&w, &s, &fixtures::baseline()).len(), 1);
     // A pod in another Mesh is judged on that Mesh; a pod opting out is not meshed.
     let other = pod(json!({ "kuma.io/mesh": "payments" }), json!({}));
-    assert!(run(&other, &s, &listed)[0]
-        .message
-        .contains("Mesh \"payments\""));
+    assert_names(&run(&other, &s, &listed)[0].message, "payments");
     let v = json!({ "apiVersion": "v1", "kind": "Pod",
         "metadata": { "name": "api", "labels": { PHI.0: PHI.1, "kuma.io/sidecar-injection": "disabled" } },
         "spec": { "containers": [{ "name": "app", "image": "app:1" }] } });
     let opted_out = Object::from_value(Kind::Pod, &v, Some(NS)).expect("pod");
-    assert!(run(&opted_out, &s, &listed)[0]
-        .message
-        .contains("Kuma sidecar injection is switched off"));
+    // The Mesh is ready (above), so only the opt-out fails the pod.
+    let f = run(&opted_out, &s, &listed);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_names(&f[0].message, "kuma.io/sidecar-injection");
 }
 
 /// A MeshTLS policy of the pod's Mesh with `mode: Permissive` breaks Kuma evidence; one of
@@ -345,10 +331,10 @@ fn kuma_permissive_mesh_tls_fails() {
     );
     let f = run(&w, &s, &listed);
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert!(
-        f[0].message
-            .contains("MeshTLS kuma-system/migration sets mode: Permissive"),
-        "{}",
-        f[0].message
-    );
+    assert_eq!(f[0].reason, Reason::NoTransitEvidence);
+    assert_names(&f[0].message, "kuma-system/migration");
+    assert_names(&f[0].message, "Permissive");
+    for fine in ["kuma-system/strict", "kuma-system/other"] {
+        assert!(!names(&f[0].message, fine), "{fine}: {}", f[0].message);
+    }
 }
