@@ -186,6 +186,7 @@ fn evidence_of(
                     path: &f.path,
                     mode: f.mode,
                     message: &f.message,
+                    excepted: f.excepted,
                 })
                 .collect(),
         })

@@ -104,6 +104,9 @@ pub struct FindingResult {
     pub message: String,
     pub remediation: String,
     pub mode: &'static str,
+    /// Waived by a PhiException (the message says until when): for the evidence report.
+    #[serde(skip)]
+    pub excepted: bool,
 }
 
 impl Report {
@@ -131,6 +134,7 @@ pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectRes
                 message: f.message.clone(),
                 remediation: f.remediation.clone(),
                 mode: f.mode.as_str(),
+                excepted: f.excepted.is_some(),
             })
             .collect(),
         source: source.to_string(),

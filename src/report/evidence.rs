@@ -59,6 +59,8 @@ pub(crate) struct Found<'a> {
     pub(crate) path: &'a str,
     pub(crate) mode: &'a str,
     pub(crate) message: &'a str,
+    /// Waived by a PhiException.
+    pub(crate) excepted: bool,
 }
 
 /// One judged object.
@@ -151,10 +153,7 @@ pub(crate) fn build(
                 .collect();
             let status = if found.is_empty() {
                 Status::Pass
-            } else if found
-                .iter()
-                .all(|f| f.message.starts_with("excepted until"))
-            {
+            } else if found.iter().all(|f| f.excepted) {
                 Status::Excepted
             } else {
                 Status::Fail
@@ -394,6 +393,7 @@ mod tests {
                     path: "spec.template.spec.containers",
                     mode: "Warn",
                     message: "excepted until 2027-01-01T00:00:00Z (ticket SEC-1, PhiException x): no sidecar",
+                    excepted: true,
                 }],
             },
             Judged {
@@ -443,6 +443,7 @@ mod tests {
                 path: "spec.template.spec.containers[0].image",
                 mode: "Enforce",
                 message: "the image of container api is not pinned by digest",
+                excepted: false,
             }],
         }];
         let build_with = |p: crate::policy::Policy| {
