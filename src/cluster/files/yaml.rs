@@ -1,6 +1,7 @@
 //! Reading YAML and JSON text into documents: multi-document streams, duplicate keys refused,
 //! merge keys, a BOM, concatenated JSON; positions in errors, never values.
 
+use super::yaml_fast::MAX_DEPTH;
 use super::*;
 
 /// Parse documents from text (`name` is used in errors and sources).
@@ -68,9 +69,6 @@ pub(super) fn yaml_options() -> serde_saphyr::Options {
         },
     }
 }
-
-/// How deeply collections may nest: far beyond any manifest, well within the stack.
-pub(super) const MAX_DEPTH: usize = 128;
 
 /// Hand every document of `text` to `f` as a JSON tree with its `name#index` source. JSON
 /// text (a stream of objects, e.g. `kubectl get -o json` output or two objects written one

@@ -80,8 +80,11 @@ pub(super) enum Built {
     Unusual,
 }
 
+/// How deeply collections may nest: far beyond any manifest, well within the stack.
+pub(super) const MAX_DEPTH: usize = 128;
+
 /// Nesting beyond this goes to serde-saphyr, whose own limit (`MAX_DEPTH`) then applies.
-const FAST_DEPTH: usize = super::MAX_DEPTH / 2;
+const FAST_DEPTH: usize = MAX_DEPTH / 2;
 
 enum Frame {
     Seq(Vec<Value>),
@@ -265,7 +268,10 @@ mod tests {
     use super::*;
 
     fn saphyr(text: &str) -> Built {
-        match serde_saphyr::from_str_with_options::<Value>(text, super::super::yaml_options()) {
+        // The reader's settings that matter for one small document (duplicate keys refused and
+        // merge keys expanded are the crate's defaults).
+        let options = serde_saphyr::options! { with_snippet: false, emit_comments: false };
+        match serde_saphyr::from_str_with_options::<Value>(text, options) {
             Ok(Value::Null) => Built::Null,
             Ok(v) => Built::Value(v),
             Err(_) => Built::Unusual,
@@ -468,109 +474,5 @@ mod tests {
         let crlf = split("a: 1\r\n---\r\nb: 2\r\n").unwrap();
         assert_eq!(crlf.len(), 2);
         assert_eq!(crlf[1].first_line, 2);
-    }
-}
-
-/// The fast reader against serde-saphyr's whole-stream reader on every YAML file of the
-/// repository (third-party manifests, charts' templates excluded: they are not YAML until
-/// rendered): the same documents, numbered the same, or the same error at the same position.
-#[cfg(test)]
-mod against_the_stream_reader {
-    use super::super::{yaml, FileError};
-    use serde_json::Value;
-    use std::path::{Path, PathBuf};
-
-    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() && !p.ends_with("templates") {
-                files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                out.push(p);
-            }
-        }
-    }
-
-    /// A reader as the tests call it: a file name, its text, where each document goes.
-    type Reader = fn(
-        &str,
-        &str,
-        &mut dyn FnMut(String, Value) -> Result<(), FileError>,
-    ) -> Result<(), FileError>;
-
-    fn read(text: &str, reader: Reader) -> Result<Vec<(String, Value)>, String> {
-        let mut docs = Vec::new();
-        reader("f", text, &mut |s, v| {
-            docs.push((s, v));
-            Ok(())
-        })
-        .map(|()| docs)
-        .map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn every_yaml_file_of_the_repository_reads_the_same() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut paths = Vec::new();
-        for dir in ["tests/fixtures", "examples", "charts", "crds", "docs"] {
-            files(&root.join(dir), &mut paths);
-        }
-        assert!(paths.len() > 50, "found only {} files", paths.len());
-        let mut documents = 0;
-        for p in &paths {
-            let text = std::fs::read_to_string(p).unwrap_or_default();
-            let fast = read(&text, |n, t, f| {
-                yaml::for_each_yaml(n, t, &mut |s, v| f(s, v))
-            });
-            let stream = read(&text, |n, t, f| {
-                yaml::for_each_yaml_stream(n, t, &mut |s, v| f(s, v))
-            });
-            assert_eq!(fast, stream, "{}", p.display());
-            documents += fast.map_or(0, |d| d.len());
-        }
-        assert!(documents > 150, "read only {documents} documents");
-    }
-
-    /// A kustomization with a long commented-out list (cloudnative-pg's `config/crd`) was
-    /// refused by the stream reader while it buffered comments; both readers skip them now.
-    #[test]
-    fn long_runs_of_comments_are_read() {
-        let text = format!(
-            "resources:\n{}- a.yaml\n---\nkind: X\n{}apiVersion: v1\n",
-            "# - old.yaml\n".repeat(150),
-            "#\n".repeat(150)
-        );
-        let fast = read(&text, |n, t, f| {
-            yaml::for_each_yaml(n, t, &mut |s, v| f(s, v))
-        });
-        let stream = read(&text, |n, t, f| {
-            yaml::for_each_yaml_stream(n, t, &mut |s, v| f(s, v))
-        });
-        assert_eq!(fast.as_ref().map(Vec::len), Ok(2));
-        assert_eq!(fast, stream);
-    }
-
-    #[test]
-    fn errors_keep_their_positions_in_the_stream() {
-        for text in [
-            "a: 1\n---\nb: 2\nb: 3\n",
-            "---\nx: 1\n---\ny: [1, 2\n",
-            "a: 1\n---\nk: 'open\n",
-            "a: 1\n---\nb: *nothing\n",
-            "%YAML 1.2\n---\na: 1\na: 2\n",
-            "a: 1\n---\n---\nc: 0644\n---\n- 1\n- x: [\n",
-        ] {
-            let fast = read(text, |n, t, f| {
-                yaml::for_each_yaml(n, t, &mut |s, v| f(s, v))
-            });
-            let stream = read(text, |n, t, f| {
-                yaml::for_each_yaml_stream(n, t, &mut |s, v| f(s, v))
-            });
-            assert!(fast.is_err(), "{text:?}");
-            assert_eq!(fast, stream, "{text:?}");
-        }
     }
 }
