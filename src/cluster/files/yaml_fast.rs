@@ -241,26 +241,45 @@ fn plain_is_text(t: &str) -> bool {
     if t.is_empty() || matches!(t, "~" | "null" | "Null" | "NULL") || yaml11_bool(t).is_some() {
         return false;
     }
-    let lower = t.trim_start_matches(['+', '-']).to_ascii_lowercase();
-    if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
+    let unsigned = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let lower = unsigned.to_ascii_lowercase();
+    if matches!(lower.as_str(), "inf" | "infinity" | "nan" | ".inf" | ".nan") {
         return false;
     }
     let first = t.as_bytes()[0];
-    // No number has two dots (versions such as `1.2.3-45` are text).
-    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.'))
-        || t.bytes().filter(|&b| b == b'.').count() > 1
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return true;
+    }
+    // After a sign a number goes on with a digit or a dot (`-c`, `--port=80` are flags).
+    match unsigned.as_bytes().first() {
+        None => return false,
+        Some(b) if !(b.is_ascii_digit() || *b == b'.') => return true,
+        Some(_) => {}
+    }
+    if lower.starts_with("0x") || lower.starts_with("0o") || lower.starts_with("0b") {
+        return false;
+    }
+    let bytes = t.as_bytes();
+    // No number has two dots or a letter other than an exponent's (versions such as
+    // `1.2.3-45`, digests, quantities such as `3m` are text).
+    if bytes.iter().filter(|&&b| b == b'.').count() > 1
+        || bytes
+            .iter()
+            .any(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E'))
     {
         return true;
     }
+    // A dash that is neither a sign nor an exponent's, with a fraction and no time of day: a
+    // version such as `17.1-123`, which no number or date is.
+    let inner_dash =
+        (1..bytes.len()).any(|i| bytes[i] == b'-' && !matches!(bytes[i - 1], b'e' | b'E'));
+    if inner_dash && bytes.contains(&b'.') && !bytes.contains(&b':') {
+        return true;
+    }
     let numeric_char = |b: u8| {
-        b.is_ascii_digit()
-            || matches!(
-                b.to_ascii_lowercase(),
-                b'+' | b'-' | b'.' | b'_' | b':' | b'a'
-                    ..=b'f' | b'i' | b'n' | b'o' | b't' | b'x' | b'y' | b'z' | b' '
-            )
+        b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'_' | b':' | b'e' | b'E' | b' ')
     };
-    !t.bytes().all(numeric_char)
+    !bytes.iter().all(|&b| numeric_char(b))
 }
 
 #[cfg(test)]
