@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio_rustls::TlsConnector;
 
 mod support;
-use support::{free_port, Proc};
+use support::{check, free_port, wait_for_async, Proc};
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
@@ -425,32 +425,39 @@ impl Server {
 }
 
 async fn wait_tcp(addr: SocketAddr) {
-    for _ in 0..500 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("server at {addr} did not start");
+    wait_for_async(
+        &format!("server at {addr} started"),
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || async move {
+            let connected = tokio::net::TcpStream::connect(addr).await.is_ok();
+            check(connected, || "connection refused".into())
+        },
+    )
+    .await;
 }
 
-/// Poll /readyz every 5 ms until it answers 200.
+/// Poll /readyz every 5 ms until it answers 200 (a fine step: the time to ready is measured).
 async fn wait_ready(admin: SocketAddr) {
-    for _ in 0..6000 {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(admin).await {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let _ = s
-                .write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                .await;
+    wait_for_async(
+        &format!("phi-guard at {admin} ready"),
+        Duration::from_secs(30),
+        Duration::from_millis(5),
+        || async move {
             let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            if buf.starts_with(b"HTTP/1.1 200") {
-                return;
+            if let Ok(mut s) = tokio::net::TcpStream::connect(admin).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let _ = s
+                    .write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = s.read_to_end(&mut buf).await;
             }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("phi-guard at {admin} never became ready");
+            check(buf.starts_with(b"HTTP/1.1 200"), || {
+                "/readyz not 200".into()
+            })
+        },
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::json;
 
 mod support;
-use support::{env, kubectl_ok, kubectl_out, PhiGuard};
+use support::{check, env, kubectl_ok, kubectl_out, metric_sum, wait_for_async, PhiGuard};
 
 const NS: &str = "clinic";
 
@@ -223,11 +223,11 @@ async fn deny_path(pods: &Api<Pod>, pg: &PhiGuard, kubectl: &Path) {
     let after = pg.metrics();
     let api_after = waits(kubectl, pg);
     let confirm = mean_delta(
-        histogram(&before, "phi_guard_confirm_duration_seconds", ""),
-        histogram(&after, "phi_guard_confirm_duration_seconds", ""),
+        histogram(&before, "phi_guard_confirm_duration_seconds", &[]),
+        histogram(&after, "phi_guard_confirm_duration_seconds", &[]),
     );
-    let confirms = histogram(&after, "phi_guard_confirm_duration_seconds", "").1
-        - histogram(&before, "phi_guard_confirm_duration_seconds", "").1;
+    let confirms = histogram(&after, "phi_guard_confirm_duration_seconds", &[]).1
+        - histogram(&before, "phi_guard_confirm_duration_seconds", &[]).1;
     let own = mean_delta(api_before.phi_guard, api_after.phi_guard);
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.3}", v * 1e3));
     println!("\n## The deny path: confirming reads\n");
@@ -442,14 +442,16 @@ async fn audit_path(n: usize) {
     let pg = PhiGuard::start_with(&["--audit", "--pod-name=bench", "--namespace=phi-guard"]);
     let ready = spawned.elapsed();
     let cpu0 = pg.cpu_secs();
-    let count = |m: &str| histogram(m, "phi_guard_audit_pass_duration_seconds", "").1;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while count(&pg.metrics()) < 1.0 {
-        assert!(Instant::now() < deadline, "no audit pass within 600 s");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let count = |m: &str| histogram(m, "phi_guard_audit_pass_duration_seconds", &[]).1;
+    wait_for_async(
+        "an audit pass",
+        Duration::from_secs(600),
+        Duration::from_millis(250),
+        || std::future::ready(check(count(&pg.metrics()) >= 1.0, || "none yet".into())),
+    )
+    .await;
     let first = spawned.elapsed();
-    let (pass_sum, _) = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", "");
+    let (pass_sum, _) = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", &[]);
     // Let follow-up passes (objects that arrived during the first) settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let cpu = pg.cpu_secs() - cpu0;
@@ -473,12 +475,7 @@ async fn audit_path(n: usize) {
         .iter()
         .map(|i| i["results"].as_array().map_or(0, Vec::len))
         .sum();
-    let writes = |m: &str| -> f64 {
-        m.lines()
-            .filter(|l| l.starts_with("phi_guard_report_writes_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let writes = |m: &str| metric_sum(m, "phi_guard_report_writes_total", &[]);
     let w0 = writes(&pg.metrics());
     let idle_lat = review_latencies(&pg, 1000).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -695,45 +692,35 @@ async fn set_phase(root: &Path, kubectl: &Path, pg: &PhiGuard, pods: &Api<Pod>, 
         dry_run: true,
         ..PostParams::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let verdict = pods.create(&dry, &probe).await;
-        let ok = match (&verdict, phase) {
-            (Ok(_), Phase::None) => true,
-            (Err(kube::Error::Api(s)), Phase::Cel) => {
-                s.message.contains("ValidatingAdmissionPolicy")
-            }
-            (Err(kube::Error::Api(s)), Phase::PhiGuard) => {
-                // The chart's webhook name.
-                s.message.contains("phi-namespaces.phiguard.io")
-            }
-            _ => false,
-        };
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "phase {phase:?} not in force after 60 s; last probe: {:?}",
-            verdict.err().map(|e| e.to_string())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (dry, probe) = (&dry, &probe);
+    wait_for_async(
+        &format!("phase {phase:?} in force"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async move {
+            let verdict = pods.create(dry, probe).await;
+            let ok = match (&verdict, phase) {
+                (Ok(_), Phase::None) => true,
+                (Err(kube::Error::Api(s)), Phase::Cel) => {
+                    s.message.contains("ValidatingAdmissionPolicy")
+                }
+                (Err(kube::Error::Api(s)), Phase::PhiGuard) => {
+                    // The chart's webhook name.
+                    s.message.contains("phi-namespaces.phiguard.io")
+                }
+                _ => false,
+            };
+            check(ok, || {
+                format!("probe: {:?}", verdict.err().map(|e| e.to_string()))
+            })
+        },
+    )
+    .await;
 }
 
-/// Sum and count of a Prometheus histogram over the series whose labels contain `filter`.
-fn histogram(text: &str, name: &str, filter: &str) -> (f64, f64) {
-    let value = |suffix: &str| -> f64 {
-        let metric = format!("{name}_{suffix}");
-        text.lines()
-            .filter(|l| {
-                l.strip_prefix(&metric)
-                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
-                    && l.contains(filter)
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+/// Sum and count of a Prometheus histogram over the series whose labels include `labels`.
+fn histogram(text: &str, name: &str, labels: &[&str]) -> (f64, f64) {
+    let value = |suffix: &str| metric_sum(text, &format!("{name}_{suffix}"), labels);
     (value("sum"), value("count"))
 }
 
@@ -755,14 +742,17 @@ fn waits(kubectl: &Path, pg: &PhiGuard) -> Waits {
         webhook: histogram(
             &api,
             "apiserver_admission_controller_admission_duration_seconds",
-            "name=\"ValidatingAdmissionWebhook\",operation=\"CREATE\"",
+            &[
+                "name=\"ValidatingAdmissionWebhook\"",
+                "operation=\"CREATE\"",
+            ],
         ),
         cel: histogram(
             &api,
             "apiserver_admission_controller_admission_duration_seconds",
-            "name=\"ValidatingAdmissionPolicy\",operation=\"CREATE\"",
+            &["name=\"ValidatingAdmissionPolicy\"", "operation=\"CREATE\""],
         ),
-        phi_guard: histogram(&own, "phi_guard_review_duration_seconds", ""),
+        phi_guard: histogram(&own, "phi_guard_review_duration_seconds", &[]),
     }
 }
 

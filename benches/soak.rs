@@ -26,7 +26,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 mod support;
-use support::{env, kubectl_ok, PhiGuard};
+use support::{check, env, kubectl_ok, metric_sum, wait_for_async, PhiGuard};
 
 const NS: &str = "clinic";
 const CHURN_NS: &str = "clinic-churn";
@@ -75,16 +75,6 @@ fn proc_count(pid: u32, what: &str) -> i64 {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(-1),
     }
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|r| r.starts_with([' ', '{']))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// A compliant PHI Pod (the benches' one; in the churn namespace without its claim), or a
@@ -145,18 +135,21 @@ async fn run() -> bool {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
 
     // Wait until phi-guard judges: a non-compliant PHI Pod is denied.
-    let deadline = Instant::now() + Duration::from_secs(60);
     let dry = PostParams {
         dry_run: true,
         ..PostParams::default()
     };
-    while pods.create(&dry, &pod("probe", NS, false)).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "phi-guard not in force after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (pods_api, dry) = (&pods, &dry);
+    wait_for_async(
+        "phi-guard in force",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async move {
+            let admitted = pods_api.create(dry, &pod("probe", NS, false)).await.is_ok();
+            check(!admitted, || "a non-compliant PHI Pod admitted".into())
+        },
+    )
+    .await;
     // A standing compliant Pod that the UPDATEs relabel.
     let _ = pods
         .create(&PostParams::default(), &pod("standing", NS, true))
@@ -272,7 +265,7 @@ async fn run() -> bool {
             rss_mib: pg.child.rss().0,
             fds: proc_count(pid, "fds"),
             threads: proc_count(pid, "threads"),
-            connections: metric(&metrics, "phi_guard_open_connections"),
+            connections: metric_sum(&metrics, "phi_guard_open_connections", &[]),
             p50_ms: q(0.50),
             p99_ms: q(0.99),
             requests: lat.len(),

@@ -13,6 +13,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod support;
+
 const RELEASE_NS: &str = "guard-system";
 
 fn tools_bin() -> PathBuf {
@@ -46,8 +48,8 @@ fn chart_dir() -> PathBuf {
 
 /// Run helm; (success, stdout, stderr).
 fn helm(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(helm_bin())
-        .args(args)
+    let mut cmd = Command::new(helm_bin());
+    cmd.args(args)
         .env(
             "HELM_CACHE_HOME",
             std::env::temp_dir().join("phi-guard-helm-cache"),
@@ -59,14 +61,9 @@ fn helm(args: &[&str]) -> (bool, String, String) {
         .env(
             "HELM_DATA_HOME",
             std::env::temp_dir().join("phi-guard-helm-data"),
-        )
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run helm: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        );
+    let run = support::run_cmd(&mut cmd, None);
+    (run.ok, run.stdout, run.stderr)
 }
 
 fn set_args(sets: &[&str]) -> Vec<String> {
@@ -1241,31 +1238,12 @@ impl ControlPlane {
         cp
     }
 
+    /// kubectl against this control plane; (success, stdout and stderr).
     fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        use std::io::Write;
-        let mut child = Command::new(tools_bin().join("kubectl"))
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let Some(mut input) = child.stdin.take() {
-            input
-                .write_all(stdin.unwrap_or("").as_bytes())
-                .expect("kubectl stdin");
-        }
-        let out = child.wait_with_output().expect("kubectl output");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let mut cmd = Command::new(tools_bin().join("kubectl"));
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        let run = support::run_cmd(&mut cmd, stdin);
+        (run.ok, run.output())
     }
 
     fn helm(&self, args: &[&str]) -> (bool, String) {

@@ -9,7 +9,7 @@
 //! metrics.
 
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,6 +19,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod support;
+use support::{check, free_port, try_wait_for_async, wait_for_async};
+
 const HOST: &str = "phi-guard.test";
 /// A stalled body: declared 3,000,000 bytes (under the 3 MiB limit), 2.9 MB sent.
 const DECLARED: usize = 3_000_000;
@@ -26,14 +29,6 @@ const SENT: usize = 2_900_000;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Server {
@@ -102,19 +97,20 @@ impl Server {
             roots,
             dir,
         };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = reqwest::get(format!("http://{admin}/readyz")).await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "phi-guard not ready in 30 s: {}",
-                s.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let ready = try_wait_for_async(
+            "phi-guard ready",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async move {
+                let r = reqwest::get(format!("http://{admin}/readyz")).await;
+                check(r.is_ok_and(|r| r.status().is_success()), || {
+                    "/readyz not 200".into()
+                })
+            },
+        )
+        .await;
+        if let Err(e) = ready {
+            panic!("{e}: {}", s.log());
         }
         s
     }
@@ -125,13 +121,12 @@ impl Server {
 
     /// Resident memory of the server process, bytes.
     fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS");
+        let kib = support::rss_kib(self.child.id());
+        assert!(
+            kib > 0,
+            "no VmRSS: the server process is gone: {}",
+            self.log()
+        );
         kib * 1024
     }
 
@@ -206,12 +201,9 @@ impl Server {
             .unwrap()
     }
 
+    /// The series `name` (with its labels, as /metrics writes them).
     async fn metric(&self, name: &str) -> f64 {
-        let text = self.metric_text().await;
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
+        support::metric(&self.metric_text().await, name)
             .unwrap_or_else(|| panic!("{name} not in /metrics"))
     }
 
@@ -281,6 +273,7 @@ async fn stalled_large_bodies_over_http1_stay_within_the_body_budget() {
             Ok::<_, std::io::Error>(conn)
         }));
     }
+    // Give the abuse a second to take hold before measuring beside it (a pause by design).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (growth, answered) = s
         .under_abuse(before, Duration::from_secs(6), Duration::from_secs(2))
@@ -329,6 +322,7 @@ async fn stalled_streams_over_http2_stay_within_the_body_budget() {
         client = client.ready().await.unwrap();
     }
     assert!(streams.len() >= 100, "{} streams opened", streams.len());
+    // Give the abuse a second to take hold before measuring beside it (a pause by design).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (growth, answered) = s
         .under_abuse(before, Duration::from_secs(6), Duration::from_secs(2))
@@ -413,6 +407,7 @@ async fn judging_that_timed_out_keeps_its_slot_and_budget() {
             timed_out
         }));
     }
+    // Give the abuse a second to take hold before measuring beside it (a pause by design).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut peak_threads = 0;
     let started = Instant::now();
@@ -550,7 +545,16 @@ async fn one_peer_cannot_take_every_connection() {
             held.push(idle_after_one_review(&s, ip, &body).await.unwrap());
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The gauge follows the accepts: poll it (the assertion below stays exact).
+    let saturated = "phi_guard_connections_saturated{listener=\"webhook\"}";
+    let s = &s;
+    let _ = try_wait_for_async(
+        "saturated",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async move { check(s.metric(saturated).await == 1.0, String::new) },
+    )
+    .await;
     assert_eq!(
         s.metric("phi_guard_connections_saturated{listener=\"webhook\"}")
             .await,
@@ -633,18 +637,19 @@ async fn an_unfinished_admin_request_does_not_delay_shutdown() {
         .status()
         .unwrap();
     assert!(status.success());
-    let started = Instant::now();
-    loop {
-        if let Some(code) = s.child.try_wait().unwrap() {
-            assert!(code.success(), "exit {code:?}: {}", s.log());
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGTERM: {}",
-            s.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let exited = try_wait_for_async(
+        "exit after SIGTERM",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || {
+            let code = s.child.try_wait().unwrap();
+            std::future::ready(code.ok_or_else(|| "still running".to_string()))
+        },
+    )
+    .await;
+    match exited {
+        Ok(code) => assert!(code.success(), "exit {code:?}: {}", s.log()),
+        Err(e) => panic!("{e}: {}", s.log()),
     }
     let mut rest = String::new();
     let _ = std::fs::File::open(s.dir.path().join("serve.log"))
@@ -868,18 +873,17 @@ async fn unread_http2_responses_stay_within_the_response_budget() {
         .await;
     // On a loaded machine the 800 answers are still being made when the abuse window ends:
     // wait (bounded) until the budget has closed a connection.
-    let waited = Instant::now();
-    let closed = loop {
-        let closed = s
-            .metric(
-                "phi_guard_connections_closed_total{listener=\"webhook\",reason=\"unread_responses\"}",
-            )
-            .await;
-        if closed >= 1.0 || waited.elapsed() >= Duration::from_secs(20) {
-            break closed;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let closed_total =
+        "phi_guard_connections_closed_total{listener=\"webhook\",reason=\"unread_responses\"}";
+    let s = &s;
+    let _ = try_wait_for_async(
+        "a connection closed over the budget",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || async move { check(s.metric(closed_total).await >= 1.0, String::new) },
+    )
+    .await;
+    let closed = s.metric(closed_total).await;
     let unsent = s
         .metric("phi_guard_unsent_response_bytes{listener=\"webhook\"}")
         .await;
@@ -894,20 +898,18 @@ async fn unread_http2_responses_stay_within_the_response_budget() {
     assert!(closed >= 1.0, "no connection closed over the budget");
     assert!(growth < 32 * MIB, "RSS grew by {} MiB", growth / MIB);
     // What is left stalls: closed after the stall timeout, and nothing waits any more.
-    let started = Instant::now();
-    loop {
-        let unsent = s
-            .metric("phi_guard_unsent_response_bytes{listener=\"webhook\"}")
-            .await;
-        if unsent == 0.0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{unsent} bytes still waiting 15 s on"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_async(
+        "nothing waits any more",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || async move {
+            let unsent = s
+                .metric("phi_guard_unsent_response_bytes{listener=\"webhook\"}")
+                .await;
+            check(unsent == 0.0, || format!("{unsent} bytes still waiting"))
+        },
+    )
+    .await;
     assert!(s.review().await < Duration::from_secs(2));
     for d in drivers {
         d.abort();
@@ -952,19 +954,19 @@ async fn an_unread_answer_stalls_on_time_whatever_the_connection_loop_was_waitin
         .expect("answer headers within 10 s")
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let sent = Instant::now();
     let stalled =
         "phi_guard_connections_closed_total{listener=\"webhook\",reason=\"stalled_responses\"}";
-    loop {
-        if s.metric(stalled).await >= 1.0 {
-            break;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(8),
-            "the stalled connection was not closed 8 s after its answer (stall timeout 1 s)"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let s = &s;
+    wait_for_async(
+        "the stalled connection closed after its answer (stall timeout 1 s)",
+        Duration::from_secs(8),
+        Duration::from_millis(100),
+        || async move {
+            let closed = s.metric(stalled).await;
+            check(closed >= 1.0, || format!("closed: {closed}"))
+        },
+    )
+    .await;
     assert_eq!(
         s.metric("phi_guard_unsent_response_bytes{listener=\"webhook\"}")
             .await,

@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod support;
+use support::{check, wait_for_async};
+
 const HOST: &str = "phi-guard.test";
 
 fn fixtures() -> PathBuf {
@@ -840,17 +843,16 @@ async fn certificate_rotation_is_picked_up_by_new_connections() {
     let (cert2, key2, der2) = s.ca.leaf("serving-2", false);
     assert_ne!(first, der2);
     write_secret(s.dir.path(), "..2025_01_02_v2", &cert2, &key2);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if s.served_cert().await == der2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the rotated certificate was not served within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server = s;
+    let s = &server;
+    let der = &der2;
+    wait_for_async(
+        "the rotated certificate served",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async move { check(s.served_cert().await == *der, || "the old one".into()) },
+    )
+    .await;
     assert_clean_allow(&s.review(&c, "deployment-create-allowed").await);
     assert_clean_allow(
         &s.review(&s.client(false), "deployment-create-allowed")
@@ -859,9 +861,27 @@ async fn certificate_rotation_is_picked_up_by_new_connections() {
 
     // A broken pair is refused: the last good certificate stays and the failure is counted.
     write_secret(s.dir.path(), "..2025_01_03_v3", "garbage", &key2);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Wait until the reload has seen the broken pair (its failure is counted), not a fixed time.
+    let m = wait_for_async(
+        "the broken pair's reload counted",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async move {
+            let m = s.metrics().await;
+            let failures = support::metric_sum(
+                &m,
+                "phi_guard_tls_cert_reloads_total",
+                &["result=\"failure\""],
+            );
+            if failures >= 1.0 {
+                Ok(m)
+            } else {
+                Err(m)
+            }
+        },
+    )
+    .await;
     assert_eq!(s.served_cert().await, der2);
-    let m = s.metrics().await;
     assert!(
         m.contains("phi_guard_tls_cert_reloads_total{result=\"failure\"} 1"),
         "{m}"
@@ -870,7 +890,7 @@ async fn certificate_rotation_is_picked_up_by_new_connections() {
         m.contains("phi_guard_tls_cert_reloads_total{result=\"success\"} 2"),
         "{m}"
     );
-    s.handle.shutdown().await;
+    server.handle.shutdown().await;
 }
 
 #[tokio::test]
@@ -900,11 +920,13 @@ async fn waits_for_a_certificate_written_after_start() {
     );
     let (cert, key, der) = ca.leaf("late", false);
     write_secret(dir.path(), "..v1", &cert, &key);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !readiness.is_ready() {
-        assert!(Instant::now() < deadline, "certificate not picked up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_async(
+        "certificate picked up",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || std::future::ready(check(readiness.is_ready(), || "not ready".into())),
+    )
+    .await;
     assert_eq!(
         reqwest::get(&readyz).await.unwrap().status(),
         StatusCode::OK

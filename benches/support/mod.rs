@@ -1,18 +1,15 @@
-//! What both benches need: free ports, child processes that die with the bench, and the
-//! kernel's accounting of a process (CPU time, RSS) from /proc. Each bench uses a part of it.
-#![allow(dead_code)]
+//! What the benches need beyond the test support they share with the test tiers
+//! (tests/support/mod.rs, re-exported here): child processes that die with the bench, phi-guard
+//! on the host, the demo's state. Each bench uses a part of it.
+#![allow(dead_code, unused_imports)]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+#[path = "../../tests/support/mod.rs"]
+mod shared;
+pub use shared::*;
 
 /// A server process, killed when dropped.
 pub struct Proc(pub Child);
@@ -31,29 +28,13 @@ impl Proc {
 
     /// CPU seconds (user + system) the process has used.
     pub fn cpu_secs(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.id())).unwrap_or_default();
-        // The command name may contain spaces: fields are counted after its closing ')', where
-        // field 3 (state) is index 0, so utime (14) and stime (15) are indices 11 and 12.
-        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / 100.0
+        shared::cpu_secs(self.id())
     }
 
     /// (RSS now, peak RSS) in MB.
     pub fn rss(&self) -> (f64, f64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.id())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                / 1024.0
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        let mb = |kib: u64| kib as f64 / 1024.0;
+        (mb(rss_kib(self.id())), mb(peak_rss_kib(self.id())))
     }
 }
 
@@ -66,34 +47,16 @@ pub fn kubectl_ok(kubectl: &Path, args: &[&str], stdin: Option<&str>) {
     kubectl_out(kubectl, args, stdin);
 }
 
+/// kubectl (the environment's KUBECONFIG, 30 s request timeout) that must succeed: its stdout.
 pub fn kubectl_out(kubectl: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let mut cmd = Command::new(kubectl);
-    cmd.arg("--request-timeout=30s")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn kubectl");
-    if let Some(input) = stdin {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write kubectl stdin");
-    }
-    let out = child.wait_with_output().expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let run = run_cmd(
+        Command::new(kubectl)
+            .arg("--request-timeout=30s")
+            .args(args),
+        stdin,
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    assert!(run.ok, "kubectl {args:?} failed: {}", run.stderr);
+    run.stdout
 }
 
 /// phi-guard serving the webhook from the host, watching the control plane.
@@ -126,14 +89,17 @@ impl PhiGuard {
             .map(Proc)
             .expect("spawn phi-guard");
         let pg = PhiGuard { child, port, admin };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !pg
-            .get("/readyz")
-            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
-        {
-            assert!(Instant::now() < deadline, "phi-guard not ready after 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(
+            "phi-guard ready",
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || {
+                let ready = pg.get("/readyz");
+                check(ready.is_some_and(|r| r.starts_with("HTTP/1.1 200")), || {
+                    "/readyz not 200".into()
+                })
+            },
+        );
         pg
     }
 

@@ -153,14 +153,15 @@ fn restart_apiserver() -> Duration {
     // hack/controlplane.sh stop finds it by its pid file.
     std::fs::write(dir.join("apiserver.pid"), child.id().to_string()).unwrap();
     std::mem::forget(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !kubectl(&["get", "--raw=/readyz"], None).ok {
-        assert!(
-            Instant::now() < deadline,
-            "kube-apiserver not back after 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    crate::support::wait_for(
+        "kube-apiserver back",
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        || {
+            let run = kubectl(&["get", "--raw=/readyz"], None);
+            crate::support::check(run.ok, || run.stderr)
+        },
+    );
     started.elapsed()
 }
 
@@ -176,11 +177,14 @@ struct Standalone {
 impl Standalone {
     fn start(name: &str, kubeconfig: &std::path::Path) -> Standalone {
         let env = Env::get();
-        let admin_port = free_port_for_test();
+        let admin_port = crate::support::free_port();
         let log = env.state_dir.join(format!("{name}.log"));
         let child = Command::new(&env.phi_guard_bin)
             .arg("serve")
-            .arg(format!("--listen=127.0.0.1:{}", free_port_for_test()))
+            .arg(format!(
+                "--listen=127.0.0.1:{}",
+                crate::support::free_port()
+            ))
             .arg(format!("--admin-listen=127.0.0.1:{admin_port}"))
             .arg("--tls-cert-file")
             .arg(&env.webhook_cert)
@@ -211,14 +215,6 @@ impl Drop for Standalone {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port_for_test() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn must(args: &[&str]) {
@@ -488,7 +484,7 @@ async fn policy_edited_fifty_times_in_a_second_the_last_spec_wins() {
 /// byte 2 s late): not ready until the caches have synced, then ready.
 #[tokio::test]
 async fn unreachable_or_slow_api_server_at_start() {
-    let dead = kubeconfig_via(free_port_for_test(), "dead.kubeconfig");
+    let dead = kubeconfig_via(crate::support::free_port(), "dead.kubeconfig");
     let p = Standalone::start("phi-guard-dead-apiserver", &dead);
     let body = eventually(
         "/readyz naming the failure",

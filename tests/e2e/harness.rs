@@ -6,14 +6,16 @@
 //! write lock, stops phi-guard and restarts it), a kube client and its own namespace.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::support::{free_port, try_wait_for};
+pub use crate::support::{unique, Run};
 
 /// The repository root (for hack/ and crds/).
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -100,47 +102,23 @@ impl Env {
 
 // ---- kubectl ------------------------------------------------------------------------------
 
-/// The result of one kubectl run.
-#[derive(Debug)]
-pub struct Run {
-    pub ok: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-/// Run the real kubectl with `stdin` as its input.
+/// Run the real kubectl (the environment's KUBECONFIG, 30 s request timeout) with `stdin` as
+/// its input.
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Run {
     let env = Env::get();
     let mut cmd = Command::new(&env.kubectl);
     cmd.env("KUBECONFIG", &env.kubeconfig)
         .arg("--request-timeout=30s")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env.kubectl.display()));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("kubectl stdin");
-        pipe.write_all(input.as_bytes())
-            .expect("write kubectl stdin");
-    }
-    Run::from(child.wait_with_output().expect("kubectl output"))
+        .args(args);
+    crate::support::run_cmd(&mut cmd, stdin)
+}
+
+/// Run the real helm (the environment's KUBECONFIG).
+pub fn helm(args: &[&str]) -> Run {
+    let env = Env::get();
+    let mut cmd = Command::new(&env.helm);
+    cmd.env("KUBECONFIG", &env.kubeconfig).args(args);
+    crate::support::run_cmd(&mut cmd, None)
 }
 
 /// `kubectl <args> -f -` with `yaml`; panics unless it succeeds.
@@ -221,22 +199,17 @@ pub fn assert_denied_by_phi_guard(stderr: &str) {
     );
 }
 
-/// Retry `f` until it returns Some or `timeout` passes; the last error goes into the panic.
+/// Retry `f` every 250 ms until it returns Ok or `timeout` passes; the last error goes into the
+/// panic. (Many tests call it: a thin wrapper over the shared async poll.)
 pub async fn eventually<T>(
     what: &str,
     timeout: Duration,
     mut f: impl FnMut() -> Result<T, String>,
 ) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if start.elapsed() >= timeout => {
-                panic!("{what}: not true after {timeout:?}; last: {e}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
+    crate::support::wait_for_async(what, timeout, Duration::from_millis(250), || {
+        std::future::ready(f())
+    })
+    .await
 }
 
 // ---- the phi-guard process ------------------------------------------------------------------
@@ -258,11 +231,6 @@ struct Server {
 static SERVER: OnceLock<Mutex<Server>> = OnceLock::new();
 /// Readers: ordinary tests. Writer: a test that stops phi-guard.
 static LOCK: RwLock<()> = RwLock::const_new(());
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
 
 impl Server {
     fn url(&self) -> String {
@@ -476,43 +444,24 @@ const PROBE_NS: &str = "e2e-probe";
 /// the webhook configuration is active and phi-guard answers.
 fn wait_webhook_effective() -> Result<(), String> {
     let pod = crate::fixtures::bare_pod(PROBE_NS, "probe", &[], false);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let run = kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&pod));
-        if !run.ok && run.stderr.contains("denied the request") && run.stderr.contains("phi-guard")
-        {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the webhook did not become effective within 60s: a non-compliant PHI pod \
-                 (dry run) got: ok={} {}{}\nphi-guard log:\n{}",
-                run.ok,
-                run.stdout,
-                run.stderr,
-                log_tail(&Server::log_path(), 30)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    try_wait_for(
+        "the webhook effective (a non-compliant PHI pod denied, dry run)",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        || {
+            let run = kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&pod));
+            let denied = !run.ok
+                && run.stderr.contains("denied the request")
+                && run.stderr.contains("phi-guard");
+            crate::support::check(denied, || {
+                format!("ok={} {}{}", run.ok, run.stdout, run.stderr)
+            })
+        },
+    )
+    .map_err(|e| format!("{e}\nphi-guard log:\n{}", log_tail(&Server::log_path(), 30)))
 }
 
 // ---- per-test context ---------------------------------------------------------------------
-
-/// A unique, DNS-safe suffix.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{prefix}-{:x}{:x}",
-        (nanos ^ std::process::id()) & 0xfffff,
-        n
-    )
-}
 
 /// What a test works with. Dropping it deletes the test's namespace (and cluster-scoped objects
 /// it registered).
@@ -800,14 +749,15 @@ impl SecondReplica {
             .spawn()
             .expect("start the second replica");
         let r = SecondReplica { child, admin_port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http_get_status(admin_port, "/readyz") != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "second replica not ready after 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        crate::support::wait_for(
+            "second replica ready",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || {
+                let status = http_get_status(admin_port, "/readyz");
+                crate::support::check(status == Some(200), || format!("/readyz: {status:?}"))
+            },
+        );
         r
     }
 
@@ -817,14 +767,7 @@ impl SecondReplica {
         write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
         let mut text = String::new();
         s.read_to_string(&mut text).ok()?;
-        let values: Vec<f64> = text
-            .lines()
-            .filter(|l| {
-                l.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with([' ', '{']))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .collect();
+        let values = crate::support::metric_series(&text, name, &[]);
         (!values.is_empty()).then(|| values.iter().sum())
     }
 }

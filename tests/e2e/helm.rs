@@ -3,30 +3,18 @@
 //! value change rolls out live with `helm upgrade`, and `helm uninstall` leaves the API usable.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::fixtures::{App, PHI};
-use crate::harness::{accepts, kubectl, warnings, Ctx, Env, CACHE, ROOT};
+use crate::harness::{accepts, kubectl, warnings, Ctx, CACHE, ROOT};
 use phi_guard::verdict::RuleId;
 
 const RELEASE: &str = "phi-guard";
 const NAMESPACE: &str = "phi-guard";
 
+/// helm; (success, stdout and stderr).
 fn helm(args: &[&str]) -> (bool, String) {
-    let env = Env::get();
-    let out = Command::new(&env.helm)
-        .env("KUBECONFIG", &env.kubeconfig)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env.helm.display()));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let run = crate::harness::helm(args);
+    (run.ok, run.output())
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@
 mod findings;
 mod fixtures;
 mod harness;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod admission;
 mod audit;

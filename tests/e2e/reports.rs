@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -62,40 +62,13 @@ fn uid_of(ns: &str, name: &str) -> String {
 
 /// Poll until `f` holds, for up to `FOLLOW`, or panic with what was seen last.
 fn within<T>(what: &str, f: impl Fn() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if start.elapsed() > FOLLOW => {
-                panic!("{what}: not within {FOLLOW:?}; last: {e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
+    crate::support::wait_for(what, FOLLOW, Duration::from_millis(250), f)
 }
 
-/// phi-guard's metrics: (name with labels, value).
-fn metrics(ctx: &Ctx) -> Vec<(String, f64)> {
-    let (_, body) = http_get(ctx.phi_guard_admin_port(), "/metrics").expect("metrics answer");
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
-
+/// The sum of phi-guard's samples `name` whose labels include each of `labels` (`k="v"`).
 fn metric_sum(ctx: &Ctx, name: &str, labels: &[&str]) -> f64 {
-    metrics(ctx)
-        .iter()
-        .filter(|(k, _)| {
-            k.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']) || rest.is_empty())
-                && labels.iter().all(|l| k.contains(l))
-        })
-        .map(|(_, v)| v)
-        .sum()
+    let (_, body) = http_get(ctx.phi_guard_admin_port(), "/metrics").expect("metrics answer");
+    crate::support::metric_sum(&body, name, labels)
 }
 
 fn exception(name: &str, ns: &str, key: &str) -> String {

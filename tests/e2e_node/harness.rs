@@ -1,13 +1,14 @@
 //! What the in-cluster tests work with: the environment hack/e2e.sh exports, kubectl and helm,
 //! the chart installed with only its image values changed, and waiting.
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+pub use crate::support::{unique, Run};
 
 /// The repository root (for charts/).
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -80,42 +81,11 @@ impl Env {
     }
 }
 
-/// The result of one kubectl or helm run.
-#[derive(Debug)]
-pub struct Run {
-    pub ok: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-fn run(program: &PathBuf, args: &[&str], stdin: Option<&str>) -> Run {
-    let env = Env::get();
-    let mut child = Command::new(program)
-        .env("KUBECONFIG", &env.kubeconfig)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// `program` with the environment's KUBECONFIG.
+fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(program);
+    cmd.env("KUBECONFIG", &Env::get().kubeconfig).args(args);
+    crate::support::run_cmd(&mut cmd, stdin)
 }
 
 /// The real kubectl (30 s request timeout).
@@ -232,30 +202,11 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Retry `f` until Ok or `timeout`; the last error goes into the panic.
-pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if start.elapsed() >= timeout => {
-                panic!(
-                    "{what}: not true after {timeout:?}; last: {e}\n{}",
-                    diagnostics()
-                )
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
-}
-
-/// A unique, DNS-safe name.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{:x}", (nanos ^ std::process::id()) & 0xfffff)
+/// Retry `f` every 500 ms until Ok or `timeout`; the last error and [`diagnostics`] go into the
+/// panic.
+pub fn eventually<T>(what: &str, timeout: Duration, f: impl FnMut() -> Result<T, String>) -> T {
+    crate::support::try_wait_for(what, timeout, Duration::from_millis(500), f)
+        .unwrap_or_else(|e| panic!("{e}\n{}", diagnostics()))
 }
 
 /// A test namespace (PHI-labeled when `phi`), deleted when dropped.

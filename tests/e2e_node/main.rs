@@ -14,6 +14,9 @@ mod findings;
 #[path = "../e2e/fixtures.rs"]
 mod fixtures;
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod chart;
 mod harness;
 mod image;

@@ -4,7 +4,7 @@
 //! "failed calling webhook" (connection refused or reset, timeout) is a failed admission: in a
 //! user's cluster it blocks a deploy.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,9 @@ use kube::api::{Api, PostParams};
 
 use crate::chart::{wait_replicas_ready, wait_webhook_effective, webhook_pods};
 use crate::fixtures;
-use crate::harness::{diagnostics, exclusive, install, kubectl, kubectl_ok, Namespace, NAMESPACE};
+use crate::harness::{
+    diagnostics, eventually, exclusive, install, kubectl, kubectl_ok, Namespace, NAMESPACE,
+};
 
 /// Concurrent clients.
 const CLIENTS: usize = 4;
@@ -24,12 +26,14 @@ struct Tally {
     failures: Vec<String>,
 }
 
-/// Clients sending a non-compliant PHI pod until `stop`: each answer must be phi-guard's denial.
+/// Clients sending a non-compliant PHI pod until `stop`: each answer must be phi-guard's denial
+/// (counted in `answered` as they come).
 fn start_traffic(
     rt: &tokio::runtime::Runtime,
     client: kube::Client,
     ns: &str,
     stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
 ) -> Vec<tokio::task::JoinHandle<Tally>> {
     let pod: Pod =
         serde_json::from_str(&fixtures::bare_pod(ns, "load", &[], false)).expect("pod fixture");
@@ -38,6 +42,7 @@ fn start_traffic(
             let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
             let pod = pod.clone();
             let stop = stop.clone();
+            let answered = answered.clone();
             rt.spawn(async move {
                 let pp = PostParams {
                     dry_run: true,
@@ -49,6 +54,7 @@ fn start_traffic(
                     match pods.create(&pp, &pod).await {
                         Err(kube::Error::Api(s)) if s.message.contains("denied the request") => {
                             t.reviews += 1;
+                            answered.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => t
                             .failures
@@ -90,8 +96,18 @@ fn replica_loss_and_rolling_upgrade_under_traffic_fail_no_review() {
         .block_on(kube::Client::try_default())
         .expect("kube client from KUBECONFIG");
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = start_traffic(&rt, client, &ns.0, stop.clone());
-    let settle = || std::thread::sleep(Duration::from_secs(5));
+    let answered = Arc::new(AtomicU64::new(0));
+    let clients = start_traffic(&rt, client, &ns.0, stop.clone(), answered.clone());
+    // Traffic runs for 5 s before and after each disruption (the span is the point), and until
+    // it is seen flowing: one more answer per client than when the span began.
+    let settle = || {
+        let from = answered.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs(5));
+        eventually("traffic answered", Duration::from_secs(60), || {
+            let n = answered.load(Ordering::Relaxed) - from;
+            crate::support::check(n >= CLIENTS as u64, || format!("{n} answers"))
+        });
+    };
     settle();
 
     // 1. One replica deleted (SIGTERM, then its replacement starts).
@@ -113,7 +129,7 @@ fn replica_loss_and_rolling_upgrade_under_traffic_fail_no_review() {
     let client = rt
         .block_on(kube::Client::try_default())
         .expect("kube client");
-    let clients = start_traffic(&rt, client, &ns.0, stop.clone());
+    let clients = start_traffic(&rt, client, &ns.0, stop.clone(), answered.clone());
     settle();
     let before = webhook_pod_names();
     let r = crate::harness::helm(&[
