@@ -398,11 +398,9 @@ fn text_output_reads_well() {
             );
         }
     }
-    let summary = lines.last().expect("summary line");
-    assert!(
-        summary.contains("denied") && summary.contains("findings"),
-        "{summary}"
-    );
+    // The summary's wording: the golden table.
+    assert!(lines.last().is_some_and(|l| !l.starts_with(' ')), "{text}");
+    pinned("summary-denied");
 }
 
 #[test]
@@ -455,9 +453,9 @@ fn yaml_syntax_error_names_file_and_line() {
     let err = stderr(&out);
     assert!(
         err.contains("tests/fixtures/syntax-error.yaml:6:6:"),
-        "expected file:line in {err}"
+        "expected file:line:col in {err}"
     );
-    assert!(err.contains("YAML"), "{err}");
+    pinned("yaml-syntax-error");
 }
 
 #[test]
@@ -470,13 +468,15 @@ fn invalid_policy_names_the_field() {
     ]);
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
-    assert!(
-        err.contains(
-            "PhiPolicy \"strict-volumes\": spec.encryptionAtRest.allowedInlineVolumeTypes[8]: unknown volume type"
-        ),
-        "{err}"
-    );
-    assert!(err.contains("tests/fixtures/invalid-policy.yaml"), "{err}");
+    // Identifiers: the file, the policy and the field.
+    for id in [
+        "tests/fixtures/invalid-policy.yaml",
+        "PhiPolicy \"strict-volumes\"",
+        "spec.encryptionAtRest.allowedInlineVolumeTypes[8]",
+    ] {
+        assert!(err.contains(id), "{id} in {err}");
+    }
+    pinned("invalid-policy");
 }
 
 #[test]
@@ -490,9 +490,10 @@ fn policy_with_a_wrong_value_shape_names_the_field() {
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("PhiPolicy \"bad-mode\": spec.auditSidecar.requireDigest: unknown variant"),
-        "{err}"
+        err.contains("PhiPolicy \"bad-mode\": spec.auditSidecar.requireDigest"),
+        "the policy and its field: {err}"
     );
+    pinned("policy-wrong-value-shape");
 }
 
 #[test]
@@ -509,6 +510,7 @@ fn invalid_policy_among_inputs_is_an_error_too() {
         "{}",
         stderr(&out)
     );
+    pinned("invalid-policy-among-inputs");
 }
 
 #[test]
@@ -520,11 +522,13 @@ fn policy_flag_only_takes_policies() {
         "examples/cluster/10-storageclasses.yaml",
     ]);
     assert_eq!(code(&out), 2);
+    // The file given: an identifier. Why it is refused: the golden table.
     assert!(
-        stderr(&out).contains("expects PhiPolicy"),
+        stderr(&out).contains("examples/cluster/10-storageclasses.yaml"),
         "{}",
         stderr(&out)
     );
+    pinned("policy-flag-given-no-policy");
 }
 
 #[test]
@@ -533,11 +537,8 @@ fn no_kubernetes_object_at_all_is_an_error() {
     let f = write_temp(dir.path(), "empty.yaml", "# nothing rendered\n---\n");
     let out = check(&["-f", f.to_str().expect("utf-8 path")]);
     assert_eq!(code(&out), 2, "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("no Kubernetes objects"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(!stderr(&out).is_empty());
+    pinned("no-kubernetes-objects");
 }
 
 #[test]
@@ -745,11 +746,15 @@ fn namespace_flag_conflicting_with_the_object_is_an_error() {
     let out = check(&["-f", &f, "--namespace", "fhir"]);
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains("PersistentVolumeClaim \"scratch\"")
-            && err.contains("the namespace from the provided object \"billing\" does not match the namespace \"fhir\""),
-        "{err}"
-    );
+    // The object and both namespaces: identifiers.
+    for id in [
+        "PersistentVolumeClaim \"scratch\"",
+        "\"billing\"",
+        "\"fhir\"",
+    ] {
+        assert!(err.contains(id), "{id} in {err}");
+    }
+    pinned("namespace-conflict");
     // The same namespace, or no flag, is fine.
     assert_eq!(code(&check(&["-f", &f, "-n", "billing"])), 0);
     assert_eq!(code(&check(&["-f", &f])), 0);
@@ -761,19 +766,20 @@ fn duplicate_mapping_keys_are_refused_with_file_and_line() {
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("tests/fixtures/check/duplicate-labels.yaml:10:") && err.contains("duplicate"),
+        err.contains("tests/fixtures/check/duplicate-labels.yaml:10:"),
         "{err}"
     );
     assert!(err.contains("labels"), "names the key: {err}");
+    pinned("duplicate-yaml-key");
 
     let out = check(&["-f", &format!("{FIX}/duplicate-keys.json")]);
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("tests/fixtures/check/duplicate-keys.json:6:")
-            && err.contains("duplicate key \"spec\""),
-        "{err}"
+        err.contains("tests/fixtures/check/duplicate-keys.json:6:") && err.contains("\"spec\""),
+        "the position and the key: {err}"
     );
+    pinned("duplicate-json-key");
 }
 
 #[test]
@@ -823,9 +829,10 @@ fn errors_about_objects_without_kind_or_name_read_cleanly() {
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("tests/fixtures/check/no-kind.yaml#1: apiVersion and kind are required"),
+        err.contains("tests/fixtures/check/no-kind.yaml#1: "),
         "{err}"
     );
+    pinned("no-kind");
     assert!(!err.contains(":  \"\":") && !err.contains("\"\""), "{err}");
 }
 
@@ -834,10 +841,8 @@ fn decode_errors_name_the_field_and_never_the_value() {
     let out = check(&["-f", &format!("{FIX}/annotation-number.yaml")]);
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains("metadata.annotations[\"x\"]: invalid type: integer, expected a string"),
-        "{err}"
-    );
+    assert!(err.contains("metadata.annotations[\"x\"]: "), "{err}");
+    pinned("decode-error");
     assert!(!err.contains("424242424242"), "value echoed: {err}");
     assert!(
         err.contains("annotation-number.yaml#1: Deployment \"records\""),
@@ -881,20 +886,19 @@ fn pod_bearing_custom_resources_are_judged_or_listed() {
     };
     let by_ref = find("records-by-ref");
     assert_eq!(by_ref["reason"], "kind-not-judged");
+    let m = by_ref["message"].as_str().unwrap_or_default();
     assert!(
-        by_ref["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("spec.workloadRef (Deployment \"records-api\")"),
+        m.contains("spec.workloadRef") && m.contains("Deployment \"records-api\""),
         "{by_ref:#}"
     );
+    pinned("skipped-custom-resources-json");
     for (name, path) in [
         ("nightly-export", "spec.templates[0].container"),
         ("records-fn", "spec.template.spec.containers"),
     ] {
         let s = find(name);
         let m = s["message"].as_str().unwrap_or_default();
-        assert!(m.contains("runs pods") && m.contains(path), "{s:#}");
+        assert!(m.contains(path), "{s:#}");
     }
 
     // Text: every skipped object on a line of its own, with why.
@@ -906,9 +910,12 @@ fn pod_bearing_custom_resources_are_judged_or_listed() {
     ]);
     let text = stdout(&out);
     assert!(
-        text.contains("SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  runs pods (spec.templates[0].container): they are judged when they are created"),
+        text.lines().any(|l| l.starts_with(
+            "SKIPPED  Workflow payments/nightly-export  [tests/fixtures/check/pod-custom-resources.yaml#3]  "
+        ) && l.contains("(spec.templates[0].container)")),
         "{text}"
     );
+    pinned("skipped-custom-resources-text");
     assert!(
         text.contains("DENIED   Rollout payments/records-canary"),
         "{text}"
@@ -947,7 +954,7 @@ fn files_with_only_unjudged_objects_are_listed_not_refused() {
     let out = check(&["-f", "examples/cluster"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Read as cluster state: "), "{text}");
+    pinned("cluster-state-only");
     assert!(
         text.trim_end()
             .ends_with("0 objects: 0 admitted, 0 denied, 0 not PHI; 0 findings"),
@@ -978,9 +985,15 @@ fn directory_walks_skip_files_that_are_not_manifests() {
             .map(|(_, m)| *m)
             .unwrap_or_else(|| panic!("{name} not noted in {files:?}"))
     };
-    assert!(note("repo/Chart.yaml").contains("not a Kubernetes manifest"));
-    assert!(note("repo/values.yaml").contains("not a Kubernetes manifest"));
-    assert!(note("templates/deployment.yaml").contains("template"));
+    // Each file noted (why: the golden table).
+    for name in [
+        "repo/Chart.yaml",
+        "repo/values.yaml",
+        "templates/deployment.yaml",
+    ] {
+        assert!(!note(name).is_empty(), "{name}");
+    }
+    pinned("skipped-repository-files");
     assert!(skipped(&v)
         .iter()
         .any(|s| s["kind"] == "Kustomization" && s["reason"] == "kind-not-judged"));
@@ -989,11 +1002,11 @@ fn directory_walks_skip_files_that_are_not_manifests() {
     let out = check(&["-f", &format!("{FIX}/repo/values.yaml")]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("repo/values.yaml#1: a Kubernetes object")
-            || stderr(&out).contains("repo/values.yaml#1: apiVersion and kind are required"),
+        stderr(&out).contains("repo/values.yaml#1: "),
         "{}",
         stderr(&out)
     );
+    pinned("not-a-manifest-named");
 }
 
 #[cfg(unix)]
@@ -1027,14 +1040,9 @@ fn symbolic_link_cycles_are_followed_once() {
         .iter()
         .filter_map(|s| s["message"].as_str())
         .collect();
-    assert!(
-        notes.iter().filter(|m| m.contains("already read")).count() >= 2,
-        "{notes:?}"
-    );
-    assert!(
-        notes.iter().any(|m| m.contains("cannot be read")),
-        "{notes:?}"
-    );
+    // The loop, the second link to app.yaml and the dangling link (why: the golden table).
+    assert!(notes.len() >= 3, "{notes:?}");
+    pinned("skipped-symbolic-links");
 }
 
 /// A repository of many objects in one namespace: every object judged once, state indexed.
@@ -1259,13 +1267,10 @@ fn issue12_postgresql_in_band_tls_is_accepted_on_an_attestation() {
         .as_str()
         .unwrap_or_default();
     assert!(
-        fix.contains("appProtocol to its name (e.g. postgresql)"),
+        fix.contains("appProtocol") && fix.contains("postgresql"),
         "{fix}"
     );
-    assert!(
-        fix.contains("phi-guard relies on that attestation"),
-        "{fix}"
-    );
+    pinned("plaintext-port-remediation");
 
     let unattested = result(&v, "Service", "pg", "postgresql-unattested");
     let f = enforced(unattested);
@@ -1350,7 +1355,7 @@ spec:
     assert!(
         enforced
             .iter()
-            .all(|(mode, msg)| mode == "Enforce" && !msg.contains("excepted")),
+            .all(|(mode, msg)| mode == "Enforce" && !msg.contains("SEC-77")),
         "an expired exception waives nothing: {enforced:?}"
     );
     assert_eq!(code(&past), 1);
@@ -1369,6 +1374,7 @@ spec:
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
+    pinned("exception-malformed");
 }
 
 // ---- Output for pipelines: SARIF and JUnit (tests/fixtures/check/sarif/) ----
@@ -1487,7 +1493,7 @@ fn sarif_locates_every_finding_at_its_field() {
     );
     let text = hostpath["message"]["text"].as_str().unwrap();
     assert!(text.contains("Deployment payments/intake"), "{text}");
-    assert!(text.contains("Fix: Replace volume"), "{text}");
+    pinned("sarif-message");
     assert!(text.contains(AT_REST), "{text}");
     let bypass = sarif_result(
         &results,
@@ -1708,18 +1714,14 @@ fn junit_has_a_test_case_per_object_and_a_failure_per_denial() {
     assert_eq!(failure.attr("message"), "denied: 2 Enforce findings");
     // Every finding, Warn included, with path, citation, message and fix; quotes and angle
     // brackets survive the round trip.
-    assert!(failure
-        .text
-        .contains(r#"volume "spool" is an inline hostPath volume"#));
+    assert!(failure.text.contains(r#"volume "spool""#));
     assert!(failure.text.contains(
         r#"spec.template.metadata.annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]"#
     ));
     assert!(failure.text.contains(&format!(
         "Warn audit-sidecar [sidecar-not-pinned] ({AUDIT})"
     )));
-    assert!(failure
-        .text
-        .contains("fix: Pin the image by digest (`<repository>:<tag>@sha256:"));
+    assert!(failure.text.contains("`<repository>:<tag>@sha256:"));
     assert!(!xml.contains("<repository>"), "escaped in the document");
     let api = elements
         .iter()
@@ -1893,10 +1895,11 @@ fn platform_example_is_admitted_only_while_cilium_encrypts() {
         stdout(&out)
     );
     assert!(
-        stdout(&out).contains("Read as cluster state: 1 ConfigMap,"),
+        stdout(&out).contains("1 ConfigMap,"),
         "the Cilium ConfigMap is read, not skipped: {}",
         stdout(&out)
     );
+    pinned("platform-admitted");
 
     let dir = tempfile::tempdir().unwrap();
     let cluster = std::fs::read_to_string(root().join("examples/platform/00-cluster.yaml"))
@@ -1920,10 +1923,10 @@ fn platform_example_is_admitted_only_while_cilium_encrypts() {
         "{text}"
     );
     assert!(
-        text.contains("Cilium transparent encryption is off: ConfigMap kube-system/cilium-config"),
+        text.contains("ConfigMap kube-system/cilium-config"),
         "{text}"
     );
-    assert!(text.contains("same node is not encrypted"), "{text}");
+    pinned("platform-cilium-off");
 }
 
 /// The optional safeguards judged by `check` exactly as by the webhook: the example policy
@@ -2152,13 +2155,15 @@ mod input_limits {
         }
     }
 
-    /// Exit 2 with `message` in the error, well within the deadline and the memory limit.
-    fn refused(args: &[&str], stdin: Option<&Path>, message: &str) {
+    /// Exit 2 naming `source` (a path, or `<stdin>`), well within the deadline and the memory
+    /// limit. Why it was refused is worded in the golden table (`pinned`).
+    fn refused(args: &[&str], stdin: Option<&Path>, source: &str) {
+        let message = format!("{source}: ");
         let (out, took) = check_bounded(args, stdin);
         let err = stderr(&out);
         assert_eq!(code(&out), 2, "{args:?}: {err}");
         assert!(
-            err.contains(message),
+            err.contains(&message),
             "{args:?}: expected {message:?} in: {err}"
         );
         assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
@@ -2171,7 +2176,7 @@ mod input_limits {
 
     #[test]
     fn devices_are_refused_as_files_and_as_cluster_state() {
-        let device = "/dev/zero: a device: only regular files and standard input are read";
+        let device = "/dev/zero";
         refused(&["-f", "/dev/zero"], None, device);
         refused(
             &["-f", "examples/compliant", "--cluster-state", "/dev/zero"],
@@ -2183,16 +2188,14 @@ mod input_limits {
             None,
             device,
         );
-        refused(&["-f", "/dev/null"], None, "/dev/null: a device");
+        refused(&["-f", "/dev/null"], None, "/dev/null");
+        pinned("device");
     }
 
     #[test]
     fn endless_standard_input_stops_at_the_default_limit() {
-        refused(
-            &["-f", "-"],
-            Some(Path::new("/dev/zero")),
-            "<stdin>: larger than the limit of 128 MiB (--max-file-mib)",
-        );
+        refused(&["-f", "-"], Some(Path::new("/dev/zero")), "<stdin>");
+        pinned("over-the-default-limit");
     }
 
     #[test]
@@ -2205,11 +2208,8 @@ mod input_limits {
             &format!("# {}\n", "x".repeat(2 * 1024 * 1024)),
         );
         let big = big.to_str().unwrap();
-        refused(
-            &["--max-file-mib", "1", "-f", big],
-            None,
-            &format!("{big}: larger than the limit of 1 MiB (--max-file-mib)"),
-        );
+        refused(&["--max-file-mib", "1", "-f", big], None, big);
+        pinned("over-a-given-limit");
         refused(
             &[
                 "--max-file-mib",
@@ -2220,19 +2220,19 @@ mod input_limits {
                 big,
             ],
             None,
-            "larger than the limit of 1 MiB",
+            big,
         );
         // Standard input, the same limit.
         refused(
             &["--max-file-mib", "1", "-f", "-"],
             Some(Path::new(big)),
-            "<stdin>: larger than the limit of 1 MiB",
+            "<stdin>",
         );
         // Walking a directory too.
         refused(
             &["--max-file-mib", "1", "-f", dir.path().to_str().unwrap()],
             None,
-            "big.yaml: larger than the limit of 1 MiB",
+            "big.yaml",
         );
         // Real manifests are far below any limit.
         let (out, _) = check_bounded(
@@ -2259,11 +2259,8 @@ mod input_limits {
         f.set_len(128 * 1024 * 1024 + 1).unwrap();
         let (out, took) = check_bounded(&["-f", path.to_str().unwrap()], None);
         assert_eq!(code(&out), 2, "{}", stderr(&out));
-        assert!(
-            stderr(&out).contains("huge.yaml: larger than the limit of 128 MiB (--max-file-mib)"),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("huge.yaml: "), "{}", stderr(&out));
+        pinned("over-the-default-limit");
         assert!(
             took < Duration::from_secs(5),
             "{took:?}: read before refusing"
@@ -2276,13 +2273,13 @@ mod input_limits {
         let fifo = dir.path().join("pipe.yaml");
         mkfifo(&fifo);
         let fifo = fifo.to_str().unwrap();
-        let message = format!("{fifo}: a FIFO (named pipe): only regular files");
-        refused(&["-f", fifo], None, &message);
+        refused(&["-f", fifo], None, fifo);
         refused(
             &["-f", "examples/compliant", "--cluster-state", fifo],
             None,
-            &message,
+            fifo,
         );
+        pinned("fifo");
         // Met while walking a directory, beside a real manifest.
         let walked = tempfile::tempdir().unwrap();
         std::fs::copy(
@@ -2291,11 +2288,7 @@ mod input_limits {
         )
         .unwrap();
         mkfifo(&walked.path().join("sub.yaml"));
-        refused(
-            &["-f", walked.path().to_str().unwrap()],
-            None,
-            "sub.yaml: a FIFO (named pipe)",
-        );
+        refused(&["-f", walked.path().to_str().unwrap()], None, "sub.yaml");
     }
 }
 
@@ -2346,10 +2339,8 @@ fn yaml_alias_bombs_are_refused_as_kubectl_refuses_them() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains("bomb.yaml:7:") && err.contains("excessive aliasing"),
-        "{err}"
-    );
+    assert!(err.contains("bomb.yaml:7:"), "{err}");
+    pinned("yaml-alias-bomb");
     assert!(
         !err.contains("budget") && !err.contains('{'),
         "no reader internals: {err}"
@@ -2366,9 +2357,10 @@ fn yaml_errors_speak_of_the_manifest_not_the_reader() {
     );
     let err = stderr(&check(&["-f", f.to_str().unwrap()]));
     assert!(
-        err.contains("dup.yaml:5:3:") && err.contains("duplicate key \"name\""),
+        err.contains("dup.yaml:5:3:") && err.contains("\"name\""),
         "{err}"
     );
+    pinned("yaml-duplicate-key");
     assert!(!err.contains("Policy") && !err.contains("Options"), "{err}");
 
     let f = write_temp(
@@ -2377,10 +2369,8 @@ fn yaml_errors_speak_of_the_manifest_not_the_reader() {
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: *svc\n",
     );
     let err = stderr(&check(&["-f", f.to_str().unwrap()]));
-    assert!(
-        err.contains("anchor.yaml:4:") && err.contains("`&name`"),
-        "{err}"
-    );
+    assert!(err.contains("anchor.yaml:4:"), "{err}");
+    pinned("yaml-unknown-anchor");
 
     let f = write_temp(
         dir.path(),
@@ -2388,10 +2378,8 @@ fn yaml_errors_speak_of_the_manifest_not_the_reader() {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: !!binary //79\n",
     );
     let err = stderr(&check(&["-f", f.to_str().unwrap()]));
-    assert!(
-        err.contains("binary.yaml:5:") && err.contains("without the `!!binary` tag"),
-        "{err}"
-    );
+    assert!(err.contains("binary.yaml:5:"), "{err}");
+    pinned("yaml-binary-tag");
     assert!(!err.contains("Options") && !err.contains("//79"), "{err}");
 
     // An object with an empty name is named as such, not as a bare kind.
@@ -2404,16 +2392,18 @@ fn yaml_errors_speak_of_the_manifest_not_the_reader() {
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("unnamed.yaml#1: Pod with no metadata.name: spec.containers[0].image"),
+        err.contains("unnamed.yaml#1: Pod") && err.contains("spec.containers[0].image"),
         "{err}"
     );
+    pinned("unnamed-object-error");
     let f = write_temp(
         dir.path(),
         "unnamed.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\n  namespace: x\nspec:\n  containers: [{name: a, image: b}]\n",
     );
     let text = stdout(&check(&["-f", f.to_str().unwrap()]));
-    assert!(text.contains("Pod x/(no metadata.name)  ["), "{text}");
+    assert!(text.contains("Pod x/"), "{text}");
+    pinned("unnamed-object-text");
 }
 
 #[test]
@@ -2441,11 +2431,10 @@ fn operator_kinds_not_judged_say_their_pods_are_judged_when_created() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v = json(&out);
     let operator = v["skipped"][0]["message"].as_str().unwrap_or_default();
-    assert!(operator.contains("its operator runs pods"), "{v:#}");
-    assert!(operator.contains("judged when they are created"), "{v:#}");
+    assert!(!operator.is_empty(), "{v:#}");
     let image = v["skipped"][1]["message"].as_str().unwrap_or_default();
-    assert!(image.contains("runs pods (spec.server.image)"), "{v:#}");
-    assert!(!image.contains("kind not judged"), "{v:#}");
+    assert!(image.contains("spec.server.image"), "{v:#}");
+    pinned("skipped-operator-kinds");
 }
 
 /// Findings of one object in `check -o json`: (rule, path) pairs.
@@ -2669,11 +2658,7 @@ fn what_if_from_files_lists_what_a_stricter_policy_denies() {
         .concat(),
     );
     assert_eq!(code(&same), 0, "{}", stdout(&same));
-    assert!(
-        stdout(&same).contains("0 judged differently"),
-        "{}",
-        stdout(&same)
-    );
+    pinned("what-if-unchanged");
 }
 
 #[test]
@@ -2686,10 +2671,11 @@ fn what_if_proposal_takes_only_phi_policies() {
     ]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("a proposal holds PhiPolicy objects"),
+        stderr(&out).contains("examples/compliant/records-api.yaml"),
         "{}",
         stderr(&out)
     );
+    pinned("proposal-not-a-policy");
     let out = check(&[
         "-f",
         "examples/broken",
@@ -2789,10 +2775,9 @@ fn ingress_nginx_global_ssl_redirect_is_read_from_its_controller_config_map() {
         .and_then(|x| x["message"].as_str())
         .unwrap_or_default()
         .to_string();
+    // The ConfigMap by name; the message's wording is pinned by tests/golden/reasons.txt.
     assert!(
-        message.contains(
-            "ConfigMap ingress-nginx/ingress-nginx-controller sets ssl-redirect to false"
-        ),
+        message.contains("ConfigMap ingress-nginx/ingress-nginx-controller"),
         "{message}"
     );
     let portal = result(&v, "Ingress", "fhir", "portal");
@@ -2807,9 +2792,413 @@ fn ingress_nginx_global_ssl_redirect_is_read_from_its_controller_config_map() {
     assert_eq!(assumed.len(), 1, "{v:#}");
     let a = assumed[0].as_str().unwrap_or_default();
     assert!(
-        a.contains("ConfigMap ingress-nginx/ingress-nginx-controller not given")
+        a.contains("ConfigMap ingress-nginx/ingress-nginx-controller")
             && a.contains("fhir/fhir-hapi-fhir-jpaserver")
             && !a.contains("fhir/portal"),
         "{a}"
+    );
+    pinned("ingress-nginx-defaults-assumed");
+}
+
+// ---- The CLI's wording, pinned once: tests/golden/cli-messages.txt ----
+//
+// The tests above assert exit codes, identifiers and positions (paths, `file:line:col`,
+// `file.yaml#1`, field paths, kinds and names); what the CLI says around them is pinned here,
+// so a rewording changes one reviewed file. Each case runs the binary and gives the lines it
+// pins; the table is `case<TAB>line`, in the order of `CLI_CASES`, after a `#` header.
+
+const CLI_GOLDEN: &str = "tests/golden/cli-messages.txt";
+
+const CLI_GOLDEN_HEADER: &str = "\
+# The wording of phi-guard check's messages (stderr errors, text output, notes in the JSON
+# report), one `case<TAB>line` per line; the cases are CLI_CASES in tests/cli.rs. Scratch
+# directories show as <tmp>. Tests elsewhere assert exit codes and identifiers only.
+# After an intended rewording: `PHI_GUARD_BLESS=1 cargo test --test cli cli_wording`,
+# then review the diff of this file.
+";
+
+/// One golden case: its name and a run in a scratch directory giving the lines pinned.
+type CliCase = (&'static str, fn(&Path) -> Vec<String>);
+
+/// The non-empty lines of `text`.
+fn text_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn err_lines(args: &[&str]) -> Vec<String> {
+    text_lines(&stderr(&check(args)))
+}
+
+fn out_lines(args: &[&str]) -> Vec<String> {
+    text_lines(&stdout(&check(args)))
+}
+
+fn utf8(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// `source: message` of each object `check -o json` skipped.
+fn skipped_notes(args: &[&str]) -> Vec<String> {
+    let args = [args, &["-o", "json"]].concat();
+    let v = json(&check(&args));
+    skipped(&v)
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s["source"].as_str().unwrap_or_default(),
+                s["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+const CLI_CASES: &[CliCase] = &[
+    ("yaml-syntax-error", |_| {
+        err_lines(&["-f", "tests/fixtures/syntax-error.yaml"])
+    }),
+    ("invalid-policy", |_| {
+        err_lines(&[
+            "-f",
+            "examples/compliant",
+            "--policy",
+            "tests/fixtures/invalid-policy.yaml",
+        ])
+    }),
+    ("policy-wrong-value-shape", |_| {
+        err_lines(&[
+            "-f",
+            "examples/compliant",
+            "--policy",
+            "tests/fixtures/bad-mode-policy.yaml",
+        ])
+    }),
+    ("invalid-policy-among-inputs", |_| {
+        err_lines(&[
+            "-f",
+            "examples/compliant",
+            "-f",
+            "tests/fixtures/invalid-policy.yaml",
+        ])
+    }),
+    ("policy-flag-given-no-policy", |_| {
+        err_lines(&[
+            "-f",
+            "examples/compliant",
+            "--policy",
+            "examples/cluster/10-storageclasses.yaml",
+        ])
+    }),
+    ("no-kubernetes-objects", |tmp| {
+        let f = write_temp(tmp, "empty.yaml", "# nothing rendered\n---\n");
+        err_lines(&["-f", utf8(&f)])
+    }),
+    ("namespace-conflict", |_| {
+        err_lines(&[
+            "-f",
+            "tests/fixtures/check/namespace/conflict.yaml",
+            "--namespace",
+            "fhir",
+        ])
+    }),
+    ("duplicate-yaml-key", |_| {
+        err_lines(&["-f", "tests/fixtures/check/duplicate-labels.yaml"])
+    }),
+    ("duplicate-json-key", |_| {
+        err_lines(&["-f", "tests/fixtures/check/duplicate-keys.json"])
+    }),
+    ("no-kind", |_| {
+        err_lines(&["-f", "tests/fixtures/check/no-kind.yaml"])
+    }),
+    ("decode-error", |_| {
+        err_lines(&["-f", "tests/fixtures/check/annotation-number.yaml"])
+    }),
+    ("not-a-manifest-named", |_| {
+        err_lines(&["-f", "tests/fixtures/check/repo/values.yaml"])
+    }),
+    ("yaml-alias-bomb", |tmp| {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n",
+        );
+        for i in 1..10 {
+            let refs = vec![format!("*l{}", i - 1); 10].join(", ");
+            text.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        let f = write_temp(tmp, "bomb.yaml", &text);
+        err_lines(&["-f", utf8(&f)])
+    }),
+    ("yaml-duplicate-key", |tmp| {
+        let f = write_temp(
+            tmp,
+            "dup.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
+        );
+        err_lines(&["-f", utf8(&f)])
+    }),
+    ("yaml-unknown-anchor", |tmp| {
+        let f = write_temp(
+            tmp,
+            "anchor.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: *svc\n",
+        );
+        err_lines(&["-f", utf8(&f)])
+    }),
+    ("yaml-binary-tag", |tmp| {
+        let f = write_temp(
+            tmp,
+            "binary.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: !!binary //79\n",
+        );
+        err_lines(&["-f", utf8(&f)])
+    }),
+    ("unnamed-object-error", |tmp| {
+        let f = write_temp(
+            tmp,
+            "unnamed.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\nspec:\n  containers: [{name: a, image: 3}]\n",
+        );
+        err_lines(&["-f", utf8(&f)])
+    }),
+    ("unnamed-object-text", |tmp| {
+        let f = write_temp(
+            tmp,
+            "unnamed.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\n  namespace: x\nspec:\n  containers: [{name: a, image: b}]\n",
+        );
+        out_lines(&["-f", utf8(&f)])
+            .into_iter()
+            .filter(|l| !l.starts_with(' '))
+            .collect()
+    }),
+    ("proposal-not-a-policy", |_| {
+        err_lines(&[
+            "-f",
+            "examples/broken",
+            "--proposed",
+            "examples/compliant/records-api.yaml",
+        ])
+    }),
+    ("exception-malformed", |tmp| {
+        let x = write_temp(
+            tmp,
+            "exception.yaml",
+            "apiVersion: phiguard.io/v1alpha1\nkind: PhiException\nmetadata: {name: ledger-sidecar}\n\
+             spec:\n  match: {namespaces: [clinic], kinds: [Deployment], names: [ledger]}\n\
+             \x20 rules: [{rule: audit-sidecar}]\n  expiresAt: \"next tuesday\"\n  ticket: SEC-77\n\
+             \x20 justification: sidecar rollout next sprint\n",
+        );
+        err_lines(&["-f", "examples/compliant", "--cluster-state", utf8(&x)])
+    }),
+    ("device", |_| err_lines(&["-f", "/dev/zero"])),
+    ("over-the-default-limit", |tmp| {
+        let path = tmp.join("huge.yaml");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(128 * 1024 * 1024 + 1).unwrap();
+        err_lines(&["-f", utf8(&path)])
+    }),
+    ("over-a-given-limit", |tmp| {
+        let big = write_temp(
+            tmp,
+            "big.yaml",
+            &format!("# {}\n", "x".repeat(2 * 1024 * 1024)),
+        );
+        err_lines(&["--max-file-mib", "1", "-f", utf8(&big)])
+    }),
+    ("fifo", |tmp| {
+        let fifo = tmp.join("pipe.yaml");
+        let ok = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(ok.success());
+        err_lines(&["-f", utf8(&fifo)])
+    }),
+    ("summary-denied", |_| {
+        let lines = out_lines(&[
+            "-f",
+            "examples/broken",
+            "--cluster-state",
+            "examples/cluster",
+            "--cluster-state",
+            "examples/compliant",
+        ]);
+        lines.last().cloned().into_iter().collect()
+    }),
+    ("cluster-state-only", |_| {
+        out_lines(&["-f", "examples/cluster"])
+    }),
+    ("platform-admitted", |_| {
+        out_lines(&["-f", "examples/platform"])
+            .into_iter()
+            .filter(|l| !l.starts_with(' '))
+            .collect()
+    }),
+    ("platform-cilium-off", |tmp| {
+        let cluster = std::fs::read_to_string(root().join("examples/platform/00-cluster.yaml"))
+            .unwrap()
+            .replace("enable-wireguard: \"true\"", "enable-wireguard: \"false\"");
+        let off = write_temp(tmp, "cilium-off.yaml", &cluster);
+        out_lines(&[
+            "-f",
+            "examples/platform/20-lab-results.yaml",
+            "--cluster-state",
+            utf8(&off),
+            "--cluster-state",
+            "examples/platform/10-policy.yaml",
+        ])
+    }),
+    ("skipped-custom-resources-text", |_| {
+        out_lines(&[
+            "-f",
+            "tests/fixtures/check/pod-custom-resources.yaml",
+            "--cluster-state",
+            "examples/cluster",
+        ])
+        .into_iter()
+        .filter(|l| l.starts_with("SKIPPED"))
+        .collect()
+    }),
+    ("skipped-custom-resources-json", |_| {
+        skipped_notes(&[
+            "-f",
+            "tests/fixtures/check/pod-custom-resources.yaml",
+            "--cluster-state",
+            "examples/cluster",
+        ])
+    }),
+    ("skipped-repository-files", |_| {
+        skipped_notes(&["-f", "tests/fixtures/check/repo"])
+    }),
+    ("skipped-operator-kinds", |tmp| {
+        let f = write_temp(
+            tmp,
+            "crunchy.yaml",
+            "apiVersion: postgres-operator.crunchydata.com/v1beta1\nkind: PostgresCluster\n\
+             metadata: {name: records}\nspec: {postgresVersion: 17}\n---\n\
+             apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: t}\n\
+             spec: {server: {image: registry.example/app:1}}\n",
+        );
+        skipped_notes(&["-f", utf8(&f)])
+    }),
+    ("skipped-symbolic-links", |tmp| {
+        let base = tmp.join("manifests");
+        std::fs::create_dir_all(base.join("nested")).unwrap();
+        std::fs::copy(
+            root().join(FIX).join("repo/manifests/app.yaml"),
+            base.join("app.yaml"),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&base, base.join("nested/loop")).unwrap();
+            std::os::unix::fs::symlink(base.join("app.yaml"), base.join("nested/again.yaml"))
+                .unwrap();
+            std::os::unix::fs::symlink(base.join("gone.yaml"), base.join("dangling.yaml")).unwrap();
+        }
+        let mut notes = skipped_notes(&["-f", utf8(&base)]);
+        notes.sort();
+        notes
+    }),
+    ("plaintext-port-remediation", |_| {
+        let (_, v) = issue12(&["postgresql-in-band-tls.yaml"]);
+        let plain = result(&v, "Service", "pg", "postgresql-hl");
+        vec![findings(plain)[0]["remediation"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()]
+    }),
+    ("sarif-message", |_| {
+        let v = json(&check(&["-f", SARIF_FIX, "-o", "sarif"]));
+        let results = v["runs"][0]["results"].as_array().unwrap().clone();
+        let hostpath = sarif_result(&results, "intake", "spec.template.spec.volumes[1]");
+        text_lines(hostpath["message"]["text"].as_str().unwrap())
+    }),
+    ("what-if-unchanged", |_| {
+        out_lines(&[
+            "-f",
+            "examples/broken",
+            "--cluster-state",
+            "examples/cluster",
+            "--policy",
+            "tests/fixtures/policies/warn.yaml",
+            "--proposed",
+            "tests/fixtures/policies/warn.yaml",
+        ])
+        .last()
+        .cloned()
+        .into_iter()
+        .collect()
+    }),
+    ("ingress-nginx-defaults-assumed", |_| {
+        let v = json(&check(&[
+            "-f",
+            &format!("{FHIR}/rendered.yaml"),
+            "-f",
+            "tests/fixtures/real-world/ingress-nginx/forced.yaml",
+            "-n",
+            "fhir",
+            "--cluster-state",
+            "tests/fixtures/check/namespace/fhir-namespace.yaml",
+            "-o",
+            "json",
+        ]));
+        v["assumed"]
+            .as_array()
+            .expect("assumed")
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect()
+    }),
+];
+
+/// The case is one of the golden table's: its wording is checked there.
+fn pinned(case: &str) {
+    assert!(
+        CLI_CASES.iter().any(|(name, _)| *name == case),
+        "{case} is not a case of CLI_CASES"
+    );
+    let golden = std::fs::read_to_string(root().join(CLI_GOLDEN)).expect(CLI_GOLDEN);
+    assert!(
+        golden.lines().any(|l| l.starts_with(&format!("{case}\t"))),
+        "{case} is not in {CLI_GOLDEN} (bless it)"
+    );
+}
+
+// Unix: the cases include a device, a FIFO and symbolic links.
+#[cfg(unix)]
+#[test]
+fn cli_wording_is_pinned_once() {
+    let mut rendered = String::from(CLI_GOLDEN_HEADER);
+    for (i, (name, run)) in CLI_CASES.iter().enumerate() {
+        assert!(
+            !CLI_CASES[..i].iter().any(|(n, _)| n == name),
+            "case {name} twice"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let scratch = [
+            dir.path().to_path_buf(),
+            dir.path().canonicalize().expect("canonical tempdir"),
+        ];
+        let lines = run(dir.path());
+        assert!(!lines.is_empty(), "{name}: nothing to pin");
+        for line in lines {
+            let line = scratch
+                .iter()
+                .fold(line, |l, s| l.replace(utf8(s), "<tmp>"));
+            rendered.push_str(&format!("{name}\t{line}\n"));
+        }
+    }
+    let path = root().join(CLI_GOLDEN);
+    if std::env::var_os("PHI_GUARD_BLESS").is_some() {
+        std::fs::write(&path, &rendered).expect("write the golden table");
+    }
+    let golden = std::fs::read_to_string(&path).expect(CLI_GOLDEN);
+    for (want, got) in golden.lines().zip(rendered.lines()) {
+        assert_eq!(got, want, "a message's wording changed (bless if intended)");
+    }
+    assert_eq!(
+        golden.lines().count(),
+        rendered.lines().count(),
+        "the messages pinned changed (bless if intended)"
     );
 }
