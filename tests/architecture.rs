@@ -938,3 +938,110 @@ fn production_lines_leave_out_tests_comments_and_blanks_only() {
                 fn b() {\n    let s = \"#[cfg(test)] {\";\n}\n#[cfg(test)]\nmod more;\nfn c() {}\n";
     assert_eq!(production_lines(text), 5, "{}", production_code(text));
 }
+
+/// A message wrapped over lines keeps one space where it was wrapped: a string literal never
+/// holds a run of spaces in the middle of its text, as one does when a line's `\` continuation
+/// is lost and the next line's indentation becomes part of the message (the 503 answer of a
+/// stale cache and a `check` note carried runs of 10 and 18 spaces, read by users as is).
+#[test]
+fn no_message_swallows_its_indentation() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for line in swallowed_indentation(&text) {
+            let rel = f.strip_prefix(&src).unwrap().display();
+            found.push(format!("src/{rel}:{line}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a string literal holds a run of spaces mid-text (a lost `\\` line continuation?):\n{}",
+        found.join("\n")
+    );
+}
+
+/// Lines where a non-raw string literal has 8 or more spaces after text on the same line of the
+/// string (not after a line break, escaped or real, where indentation is meant).
+fn swallowed_indentation(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let line_of = |i: usize| text[..i].matches('\n').count() + 1;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.starts_with(b"//") {
+            i += rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+        } else if rest.starts_with(b"/*") {
+            i += rest
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(rest.len(), |e| e + 2);
+        } else if let Some(hashes) = text
+            .get(i..)
+            .and_then(raw_string_start)
+            .filter(|_| !prev_is_ident(b, i))
+        {
+            let close: Vec<u8> = std::iter::once(b'"')
+                .chain(std::iter::repeat_n(b'#', hashes))
+                .collect();
+            let open = rest.iter().position(|&c| c == b'"').unwrap_or(0) + 1;
+            i += open
+                + rest[open..]
+                    .windows(close.len())
+                    .position(|w| w == close.as_slice())
+                    .map_or(rest.len() - open, |e| e + close.len());
+        } else if b[i] == b'\'' {
+            // A char literal (`'"'`, `'\''`, `'…'`) or a lifetime (`'a`).
+            let from = i + if b.get(i + 1) == Some(&b'\\') { 3 } else { 2 };
+            let close = b
+                .get(from..(from + 4).min(b.len()))
+                .and_then(|w| w.iter().position(|&c| c == b'\''));
+            i = close.map_or(i + 1, |at| from + at + 1);
+        } else if b[i] == b'"' {
+            i += 1;
+            let mut prev = b'\n';
+            while i < b.len() && b[i] != b'"' {
+                match b[i] {
+                    b'\\' => {
+                        prev = match b.get(i + 1) {
+                            Some(b'n' | b'\n') => b'\n',
+                            _ => b'x',
+                        };
+                        i += 2;
+                    }
+                    b' ' => {
+                        let run = b[i..].iter().take_while(|&&c| c == b' ').count();
+                        let next = b.get(i + run).copied().unwrap_or(b'"');
+                        if run >= 8 && prev != b'\n' && !matches!(next, b'\n' | b'"' | b'\\') {
+                            out.push(line_of(i));
+                        }
+                        prev = b' ';
+                        i += run;
+                    }
+                    c => {
+                        prev = c;
+                        i += 1;
+                    }
+                }
+            }
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn swallowed_indentation_is_told_from_meant_indentation() {
+    let lost = "let m = \"stale          (reconnecting)\";\n";
+    assert_eq!(swallowed_indentation(lost), [1]);
+    let kept = "let m = \"stale \\\n         (reconnecting)\";\nlet y = \"a:\\n          b\";\n\
+                let r = r#\"x          y\"#;\nlet c = '\"'; // \"a          b\"\n\
+                let d = '…'; let e = \"a          b\";\n";
+    assert_eq!(swallowed_indentation(kept), [6], "only the last literal");
+}

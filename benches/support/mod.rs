@@ -84,7 +84,7 @@ impl PhiGuard {
             .arg("--tls-key-file")
             .arg(env("WEBHOOK_KEY"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_to())
             .spawn()
             .map(Proc)
             .expect("spawn phi-guard");
@@ -184,4 +184,18 @@ pub fn apply_demo_state(root: &Path, kubectl: &Path) {
             None,
         );
     }
+}
+
+/// Where phi-guard's log goes: the file `BENCH_PHI_GUARD_LOG` names (appended to, e.g. with
+/// `RUST_LOG=info,phi_guard::audit=debug` for the audit's per-pass timings), else nowhere.
+fn log_to() -> Stdio {
+    std::env::var_os("BENCH_PHI_GUARD_LOG")
+        .and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        })
+        .map_or_else(Stdio::null, Stdio::from)
 }

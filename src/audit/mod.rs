@@ -296,6 +296,7 @@ async fn lead(
             // The audit's own watches share this thread.
             tokio::task::yield_now().await;
         }
+        let judged = started.elapsed();
         if periodic {
             swept = Some(Instant::now());
         }
@@ -308,11 +309,19 @@ async fn lead(
             let reports = report::namespace_reports(ns, &objects, cfg.max_results);
             (ns.clone(), reports)
         });
+        let namespaces = touched.len();
         w.write_namespaces(batch, metrics).await;
         // A pass is done when what it found is written.
-        metrics
-            .audit_duration
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        metrics.audit_duration.observe(took.as_secs_f64());
+        // Judging and writing apart: where a slow pass spends its time.
+        tracing::debug!(
+            objects = work.len(),
+            namespaces,
+            judge_ms = u64::try_from(judged.as_millis()).unwrap_or(u64::MAX),
+            write_ms = u64::try_from((took - judged).as_millis()).unwrap_or(u64::MAX),
+            "audit: pass done"
+        );
         set_gauges(&audit, metrics);
         w.write_policy_status(&summaries(&audit, &policies.policies), periodic)
             .await;

@@ -224,7 +224,10 @@ fn assumed(pending: &[Pending], results: &[ObjectResult], state: &ClusterState) 
         return Vec::new();
     }
     vec![format!(
-        "{} not given (--cluster-state): ingress-nginx's defaults assumed (ssl-redirect: \"true\",          force-ssl-redirect: \"false\"), so HTTP is taken as redirected to HTTPS for Ingress {};          give the ConfigMap, or set nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\" on          the Ingress to depend on no ConfigMap",
+        "{} not given (--cluster-state): ingress-nginx's defaults assumed (ssl-redirect: \"true\", \
+         force-ssl-redirect: \"false\"), so HTTP is taken as redirected to HTTPS for Ingress {}; \
+         give the ConfigMap, or set nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\" on \
+         the Ingress to depend on no ConfigMap",
         source.object(),
         resting.join(", ")
     )]

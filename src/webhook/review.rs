@@ -304,7 +304,9 @@ pub(crate) fn stale_view(req: &AdmissionRequest<'_>, failing: &str) -> ReviewAns
             503,
             "ServiceUnavailable",
             format!(
-                "phi-guard cannot admit {} (PHI) now: its view of the cluster may be stale                  ({failing} reconnecting to the API server), so the safeguards it would rely on                  cannot be confirmed; retry in a few seconds",
+                "phi-guard cannot admit {} (PHI) now: its view of the cluster may be stale \
+                 ({failing} reconnecting to the API server), so the safeguards it would rely on \
+                 cannot be confirmed; retry in a few seconds",
                 display_name(req)
             ),
         ),
