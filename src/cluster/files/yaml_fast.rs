@@ -242,8 +242,10 @@ fn plain_is_text(t: &str) -> bool {
         return false;
     }
     let unsigned = t.strip_prefix(['+', '-']).unwrap_or(t);
-    let lower = unsigned.to_ascii_lowercase();
-    if matches!(lower.as_str(), "inf" | "infinity" | "nan" | ".inf" | ".nan") {
+    if ["inf", "infinity", "nan", ".inf", ".nan"]
+        .iter()
+        .any(|w| unsigned.eq_ignore_ascii_case(w))
+    {
         return false;
     }
     let first = t.as_bytes()[0];
@@ -256,7 +258,10 @@ fn plain_is_text(t: &str) -> bool {
         Some(b) if !(b.is_ascii_digit() || *b == b'.') => return true,
         Some(_) => {}
     }
-    if lower.starts_with("0x") || lower.starts_with("0o") || lower.starts_with("0b") {
+    if matches!(
+        unsigned.as_bytes(),
+        [b'0', b'x' | b'X' | b'o' | b'O' | b'b' | b'B', ..]
+    ) {
         return false;
     }
     let bytes = t.as_bytes();
