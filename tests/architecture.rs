@@ -167,16 +167,11 @@ fn no_source_file_is_too_long_to_read() {
 /// through `fixtures::assert_no_value` / `leaks`.
 #[test]
 fn no_code_reads_finding_prose_with_contains() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
     let mut found = Vec::new();
-    for f in files {
-        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+    for (rel, text) in src_texts() {
+        let code = code_only(&text);
         for (at, field) in prose_contains(&code) {
             let line = code[..at].matches('\n').count() + 1;
-            let rel = f.strip_prefix(&src).unwrap().display();
             found.push(format!("src/{rel}:{line}: {field}.contains("));
         }
     }
@@ -188,6 +183,21 @@ fn no_code_reads_finding_prose_with_contains() {
          wording itself is pinned once, in tests/golden/reasons.txt. Found:\n{}",
         found.join("\n")
     );
+}
+
+/// Every `.rs` file under `src/` (tests included), sorted: its path below `src/` and its text.
+fn src_texts() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&src).unwrap().display().to_string();
+            (rel, std::fs::read_to_string(&f).unwrap())
+        })
+        .collect()
 }
 
 /// Where `message` or `remediation` (a whole identifier) is followed by `.contains(`, with any
@@ -945,15 +955,9 @@ fn production_lines_leave_out_tests_comments_and_blanks_only() {
 /// stale cache and a `check` note carried runs of 10 and 18 spaces, read by users as is).
 #[test]
 fn no_message_swallows_its_indentation() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
     let mut found = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
+    for (rel, text) in src_texts() {
         for line in swallowed_indentation(&text) {
-            let rel = f.strip_prefix(&src).unwrap().display();
             found.push(format!("src/{rel}:{line}"));
         }
     }

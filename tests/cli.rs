@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod support;
+
 const AT_REST: &str = "45 CFR 164.312(a)(2)(iv)";
 const IN_TRANSIT: &str = "45 CFR 164.312(e)(1), (e)(2)(ii)";
 const SEGMENTATION: &str = "45 CFR 164.312(a)(1), (e)(1)";
@@ -2836,6 +2838,12 @@ fn out_lines(args: &[&str]) -> Vec<String> {
     text_lines(&stdout(&check(args)))
 }
 
+/// The error lines of `check -f` on one file written into `tmp`.
+fn file_err_lines(tmp: &Path, name: &str, text: &str) -> Vec<String> {
+    let f = write_temp(tmp, name, text);
+    err_lines(&["-f", utf8(&f)])
+}
+
 fn utf8(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -2893,8 +2901,7 @@ const CLI_CASES: &[CliCase] = &[
         ])
     }),
     ("no-kubernetes-objects", |tmp| {
-        let f = write_temp(tmp, "empty.yaml", "# nothing rendered\n---\n");
-        err_lines(&["-f", utf8(&f)])
+        file_err_lines(tmp, "empty.yaml", "# nothing rendered\n---\n")
     }),
     ("namespace-conflict", |_| {
         err_lines(&[
@@ -2931,36 +2938,28 @@ const CLI_CASES: &[CliCase] = &[
         err_lines(&["-f", utf8(&f)])
     }),
     ("yaml-duplicate-key", |tmp| {
-        let f = write_temp(
+        file_err_lines(
             tmp,
             "dup.yaml",
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
-        );
-        err_lines(&["-f", utf8(&f)])
+        )
     }),
     ("yaml-unknown-anchor", |tmp| {
-        let f = write_temp(
+        file_err_lines(
             tmp,
             "anchor.yaml",
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: *svc\n",
-        );
-        err_lines(&["-f", utf8(&f)])
+        )
     }),
     ("yaml-binary-tag", |tmp| {
-        let f = write_temp(
+        file_err_lines(
             tmp,
             "binary.yaml",
             "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: !!binary //79\n",
-        );
-        err_lines(&["-f", utf8(&f)])
+        )
     }),
     ("unnamed-object-error", |tmp| {
-        let f = write_temp(
-            tmp,
-            "unnamed.yaml",
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\nspec:\n  containers: [{name: a, image: 3}]\n",
-        );
-        err_lines(&["-f", utf8(&f)])
+        file_err_lines(tmp, "unnamed.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ''\nspec:\n  containers: [{name: a, image: 3}]\n")
     }),
     ("unnamed-object-text", |tmp| {
         let f = write_temp(
@@ -3188,17 +3187,9 @@ fn cli_wording_is_pinned_once() {
             rendered.push_str(&format!("{name}\t{line}\n"));
         }
     }
-    let path = root().join(CLI_GOLDEN);
-    if std::env::var_os("PHI_GUARD_BLESS").is_some() {
-        std::fs::write(&path, &rendered).expect("write the golden table");
-    }
-    let golden = std::fs::read_to_string(&path).expect(CLI_GOLDEN);
-    for (want, got) in golden.lines().zip(rendered.lines()) {
-        assert_eq!(got, want, "a message's wording changed (bless if intended)");
-    }
-    assert_eq!(
-        golden.lines().count(),
-        rendered.lines().count(),
-        "the messages pinned changed (bless if intended)"
+    support::golden_table(
+        &root().join(CLI_GOLDEN),
+        &rendered,
+        "the messages pinned changed",
     );
 }

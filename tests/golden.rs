@@ -16,6 +16,8 @@ use std::process::Command;
 use phi_guard::verdict::Reason;
 use serde_json::Value;
 
+mod support;
+
 /// Reasons the fixtures do not reach yet, each with why; a reason leaves this list when a
 /// fixture reaches it (the test fails while it is in both).
 const NOT_YET_PINNED: &[(&str, &str)] = &[
@@ -157,18 +159,7 @@ fn every_reasons_wording_is_pinned_once() {
         .iter()
         .map(|(code, message)| format!("{code}\t{message}\n"))
         .collect();
-    if std::env::var_os("PHI_GUARD_BLESS").is_some() {
-        std::fs::write(&path, &rendered).expect("write the golden table");
-    }
-    let golden = std::fs::read_to_string(&path).expect("tests/golden/reasons.txt");
-    for (want, got) in golden.lines().zip(rendered.lines()) {
-        assert_eq!(got, want, "a message's wording changed (bless if intended)");
-    }
-    assert_eq!(
-        golden.lines().count(),
-        rendered.lines().count(),
-        "reasons reached by the fixtures changed (bless if intended)"
-    );
+    support::golden_table(&path, &rendered, "reasons reached by the fixtures changed");
     // Every code is either pinned here or listed, with why, as not yet reached.
     for r in Reason::ALL {
         let code = r.as_str();

@@ -291,6 +291,29 @@ pub fn check(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
     }
 }
 
+// ---- golden tables ------------------------------------------------------------------------------
+
+/// Compare `rendered` with the golden table at `path` line by line, or first rewrite the table
+/// when `PHI_GUARD_BLESS` is set (then review its diff). `what` says what a change in the number
+/// of lines means.
+pub fn golden_table(path: &Path, rendered: &str, what: &str) {
+    if std::env::var_os("PHI_GUARD_BLESS").is_some() {
+        if let Err(e) = std::fs::write(path, rendered) {
+            panic!("write the golden table {}: {e}", path.display());
+        }
+    }
+    let golden = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read the golden table {}: {e}", path.display()));
+    for (want, got) in golden.lines().zip(rendered.lines()) {
+        assert_eq!(got, want, "a message's wording changed (bless if intended)");
+    }
+    assert_eq!(
+        golden.lines().count(),
+        rendered.lines().count(),
+        "{what} (bless if intended)"
+    );
+}
+
 // The parsing and polling themselves, checked wherever the module is compiled in.
 #[cfg(test)]
 mod self_tests {
