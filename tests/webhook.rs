@@ -315,9 +315,10 @@ fn assert_denied(r: &Value, header: &str, rules: &[&str]) {
         m.starts_with(header),
         "message should start with {header:?}: {m}"
     );
+    let shown = support::shown_rules(m);
     for rule in rules {
         assert!(
-            m.contains(&format!("\n[{rule}] ")),
+            shown.iter().any(|r| r == rule),
             "message should list {rule}: {m}"
         );
     }
@@ -331,6 +332,13 @@ fn assert_denied(r: &Value, header: &str, rules: &[&str]) {
             "every finding says how to fix it: {line}"
         );
     }
+}
+
+/// `text` shows a finding of `rule` at `path`.
+fn shown(text: &str, rule: &str, path: &str) -> bool {
+    support::shown_findings(text)
+        .iter()
+        .any(|f| f.rule == rule && f.path == path)
 }
 
 fn assert_clean_allow(r: &Value) {
@@ -356,13 +364,11 @@ async fn fixtures_are_judged_over_http1() {
     );
     let m = message(&r);
     assert!(
-        m.contains(
-            "[encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): "
-        ),
+        m.contains("[encryption-at-rest/inline-volume-not-allowed] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): "),
         "{m}"
     );
     assert!(
-        m.contains("[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b)): "),
+        shown(m, "audit-sidecar", "spec.template.spec.containers"),
         "{m}"
     );
 
@@ -393,8 +399,8 @@ async fn fixtures_are_judged_over_http1() {
     let w = warnings(&r);
     assert!(
         w.iter()
-            .any(|w| w.starts_with("phi-guard [phi-classification] "))
-            || message(&r).contains("[phi-classification]"),
+            .chain([&message(&r).to_string()])
+            .any(|t| support::shown_rules(t).iter().any(|r| r == "phi-classification")),
         "{r}"
     );
 
@@ -422,7 +428,10 @@ async fn fixtures_are_judged_over_http1() {
         "phi-guard denied Deployment payments/api: 1 HIPAA finding",
         &["encryption-at-rest"],
     );
-    assert!(message(&r).contains("spec.template.spec.volumes[2]"), "{r}");
+    assert!(
+        shown(message(&r), "encryption-at-rest", "spec.template.spec.volumes[2]"),
+        "{r}"
+    );
 
     let r = s.review(&c, "pod-create").await;
     assert_denied(
@@ -431,7 +440,7 @@ async fn fixtures_are_judged_over_http1() {
         &["encryption-at-rest"],
     );
     assert!(
-        message(&r).contains("[encryption-at-rest] spec.volumes[0] "),
+        shown(message(&r), "encryption-at-rest", "spec.volumes[0]"),
         "{r}"
     );
 
@@ -515,8 +524,8 @@ async fn warn_mode_policy_admits_with_warnings() {
     assert!(r.get("status").is_none());
     let w = warnings(&r);
     assert!(
-        w.iter()
-            .any(|w| w.starts_with("phi-guard [audit-sidecar] ")),
+        w.iter().any(|w| w.starts_with("phi-guard [audit-sidecar/")
+            && support::shown_rules(w) == ["audit-sidecar"]),
         "{w:?}"
     );
     for w in &w {
@@ -545,7 +554,7 @@ async fn audit_mode_policy_records_audit_annotations() {
             .as_str()
             .unwrap()
             .starts_with(
-                "policy phi-audit: [encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): "
+                "policy phi-audit: [encryption-at-rest/inline-volume-not-allowed] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): "
             ),
         "{r}"
     );

@@ -367,8 +367,8 @@ pub fn render_text(report: &Report) -> String {
             }
             let _ = writeln!(
                 out,
-                "  {:<7}  {}  {}  {}: {}",
-                f.mode, f.rule, f.citation, f.path, f.message
+                "  {:<7}  {}/{}  {}  {}: {}",
+                f.mode, f.rule, f.reason, f.citation, f.path, f.message
             );
             let _ = writeln!(out, "           fix: {}", f.remediation);
         }

@@ -6,7 +6,7 @@
 pub mod reason;
 pub mod rules;
 pub use reason::Reason;
-pub use rules::{RuleMeta, Severity, RULES};
+pub use rules::{RuleId, RuleMeta, Severity, RULES};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -43,80 +43,6 @@ impl Mode {
             Mode::Audit => "Audit",
             Mode::Warn => "Warn",
             Mode::Enforce => "Enforce",
-        }
-    }
-}
-
-/// The requirement a finding belongs to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-pub enum RuleId {
-    #[serde(rename = "encryption-at-rest")]
-    EncryptionAtRest,
-    #[serde(rename = "encryption-in-transit")]
-    EncryptionInTransit,
-    #[serde(rename = "network-segmentation")]
-    NetworkSegmentation,
-    #[serde(rename = "audit-sidecar")]
-    AuditSidecar,
-    /// Changes to the PHI classification itself (a PHI label dropped while still in scope).
-    #[serde(rename = "phi-classification")]
-    PhiClassification,
-    /// Pod Security "restricted", no automounted token, not the default ServiceAccount.
-    #[serde(rename = "least-privilege")]
-    LeastPrivilege,
-    /// Digest-pinned images and read-only root filesystems.
-    #[serde(rename = "integrity")]
-    Integrity,
-    /// A mesh authorization policy selecting meshed PHI pods.
-    #[serde(rename = "entity-authentication")]
-    EntityAuthentication,
-    /// Replicas, PodDisruptionBudgets and backups.
-    #[serde(rename = "contingency")]
-    Contingency,
-}
-
-impl RuleId {
-    /// Every requirement, in the order reports list them.
-    pub const ALL: [RuleId; 9] = [
-        RuleId::EncryptionAtRest,
-        RuleId::EncryptionInTransit,
-        RuleId::NetworkSegmentation,
-        RuleId::AuditSidecar,
-        RuleId::PhiClassification,
-        RuleId::LeastPrivilege,
-        RuleId::Integrity,
-        RuleId::EntityAuthentication,
-        RuleId::Contingency,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::EncryptionAtRest => "encryption-at-rest",
-            RuleId::EncryptionInTransit => "encryption-in-transit",
-            RuleId::NetworkSegmentation => "network-segmentation",
-            RuleId::AuditSidecar => "audit-sidecar",
-            RuleId::PhiClassification => "phi-classification",
-            RuleId::LeastPrivilege => "least-privilege",
-            RuleId::Integrity => "integrity",
-            RuleId::EntityAuthentication => "entity-authentication",
-            RuleId::Contingency => "contingency",
-        }
-    }
-
-    /// The HIPAA Security Rule section the requirement serves.
-    pub fn citation(self) -> &'static str {
-        match self {
-            RuleId::EncryptionAtRest => "45 CFR 164.312(a)(2)(iv)",
-            RuleId::EncryptionInTransit => "45 CFR 164.312(e)(1), (e)(2)(ii)",
-            RuleId::NetworkSegmentation => "45 CFR 164.312(a)(1), (e)(1)",
-            RuleId::AuditSidecar => "45 CFR 164.312(b)",
-            RuleId::PhiClassification => "45 CFR 164.312(a)(1)",
-            RuleId::LeastPrivilege => "45 CFR 164.308(a)(3), (a)(4); 164.312(a)(1)",
-            RuleId::Integrity => "45 CFR 164.312(c)(1)",
-            RuleId::EntityAuthentication => "45 CFR 164.312(d)",
-            RuleId::Contingency => "45 CFR 164.308(a)(7)",
         }
     }
 }

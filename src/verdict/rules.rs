@@ -1,11 +1,10 @@
 //! The table of rule metadata: one row per rule with everything the outputs say about it
 //! (SARIF descriptors, the evidence report, PolicyReports, JUnit), so a rule is described once.
-//! A leaf, like the rest of `verdict`.
+//! A rule's identity lives here too: its [`RuleId`] variant and its row are all `verdict` needs of
+//! a new rule. A leaf, like the rest of `verdict`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use super::RuleId;
 
 /// How much a rule's finding matters, whatever the policy's mode (the mode says what admission
 /// does; the severity says how urgent the fix is). The PolicyReport `severity` values.
@@ -34,10 +33,74 @@ impl Severity {
     }
 }
 
+/// The requirement a finding belongs to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum RuleId {
+    #[serde(rename = "encryption-at-rest")]
+    EncryptionAtRest,
+    #[serde(rename = "encryption-in-transit")]
+    EncryptionInTransit,
+    #[serde(rename = "network-segmentation")]
+    NetworkSegmentation,
+    #[serde(rename = "audit-sidecar")]
+    AuditSidecar,
+    /// Changes to the PHI classification itself (a PHI label dropped while still in scope).
+    #[serde(rename = "phi-classification")]
+    PhiClassification,
+    /// Pod Security "restricted", no automounted token, not the default ServiceAccount.
+    #[serde(rename = "least-privilege")]
+    LeastPrivilege,
+    /// Digest-pinned images and read-only root filesystems.
+    #[serde(rename = "integrity")]
+    Integrity,
+    /// A mesh authorization policy selecting meshed PHI pods.
+    #[serde(rename = "entity-authentication")]
+    EntityAuthentication,
+    /// Replicas, PodDisruptionBudgets and backups.
+    #[serde(rename = "contingency")]
+    Contingency,
+}
+
+impl RuleId {
+    /// Every rule, in the order reports list them (the order of [`RULES`]).
+    pub const ALL: [RuleId; RULES.len()] = {
+        let mut all = [RuleId::EncryptionAtRest; RULES.len()];
+        let mut i = 0;
+        while i < RULES.len() {
+            all[i] = RULES[i].id;
+            i += 1;
+        }
+        all
+    };
+
+    /// This rule's row of [`RULES`].
+    pub fn meta(self) -> &'static RuleMeta {
+        // RULES holds the variants in declaration order (tested), so the discriminant is the row.
+        &RULES[self as usize]
+    }
+
+    /// The id as policies and findings write it.
+    pub fn as_str(self) -> &'static str {
+        self.meta().code
+    }
+
+    /// The HIPAA Security Rule section the requirement serves.
+    pub fn citation(self) -> &'static str {
+        self.meta().citation
+    }
+}
+
 /// What every output says about one rule.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleMeta {
     pub id: RuleId,
+    /// The id as policies, findings and reports write it (`encryption-at-rest`); equals the
+    /// variant's serde name (tested).
+    pub code: &'static str,
+    /// The HIPAA Security Rule section the rule serves.
+    pub citation: &'static str,
     /// PascalCase name (SARIF `name`).
     pub name: &'static str,
     /// One line: what the rule holds.
@@ -66,6 +129,8 @@ pub struct RuleMeta {
 pub const RULES: [RuleMeta; 9] = [
     RuleMeta {
         id: RuleId::EncryptionAtRest,
+        code: "encryption-at-rest",
+        citation: "45 CFR 164.312(a)(2)(iv)",
         name: "EncryptionAtRest",
         title: "PHI is stored only on encrypting storage",
         description: "Every claim-backed volume of a PHI workload uses a StorageClass known to encrypt; inline volumes outside the restricted Pod Security set are violations, an on-disk emptyDir is a warning.",
@@ -80,6 +145,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::EncryptionInTransit,
+        code: "encryption-in-transit",
+        citation: "45 CFR 164.312(e)(1), (e)(2)(ii)",
         name: "EncryptionInTransit",
         title: "PHI traffic is encrypted in transit",
         description: "A PHI pod is in a mesh with enforced mutual TLS or mounts TLS material; an Ingress routing to PHI pods covers every host with TLS; a Service in front of unmeshed PHI pods exposes no plaintext ports.",
@@ -94,6 +161,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::NetworkSegmentation,
+        code: "network-segmentation",
+        citation: "45 CFR 164.312(a)(1), (e)(1)",
         name: "NetworkSegmentation",
         title: "PHI pods are isolated by NetworkPolicies",
         description: "A NetworkPolicy in the pod's namespace selects the PHI pod and isolates it for ingress (egress isolation is a warning).",
@@ -108,6 +177,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::AuditSidecar,
+        code: "audit-sidecar",
+        citation: "45 CFR 164.312(b)",
         name: "AuditSidecar",
         title: "PHI pods ship their logs through an audit sidecar",
         description: "A PHI pod runs an approved audit sidecar (Fluent Bit, Vector, OpenTelemetry Collector), as a native sidecar for Jobs and CronJobs; an image without a digest is a warning.",
@@ -122,6 +193,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::PhiClassification,
+        code: "phi-classification",
+        citation: "45 CFR 164.312(a)(1)",
         name: "PhiClassification",
         title: "The PHI classification is not dropped",
         description: "An object still in a PHI scope keeps its PHI label.",
@@ -136,6 +209,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::LeastPrivilege,
+        code: "least-privilege",
+        citation: "45 CFR 164.308(a)(3), (a)(4); 164.312(a)(1)",
         name: "LeastPrivilege",
         title: "PHI pods run with least privilege",
         description: "A PHI pod meets Pod Security restricted (or its namespace enforces it), sets automountServiceAccountToken: false and names its own ServiceAccount.",
@@ -150,6 +225,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::Integrity,
+        code: "integrity",
+        citation: "45 CFR 164.312(c)(1)",
         name: "Integrity",
         title: "PHI pods run digest-pinned images on read-only root filesystems",
         description: "Every container image of a PHI pod is pinned by @sha256 digest and sets readOnlyRootFilesystem: true.",
@@ -164,6 +241,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::EntityAuthentication,
+        code: "entity-authentication",
+        citation: "45 CFR 164.312(d)",
         name: "EntityAuthentication",
         title: "Meshed PHI pods authorize authenticated identities",
         description: "A meshed PHI pod is selected by an Istio AuthorizationPolicy or a Linkerd AuthorizationPolicy requiring a MeshTLSAuthentication.",
@@ -178,6 +257,8 @@ pub const RULES: [RuleMeta; 9] = [
     },
     RuleMeta {
         id: RuleId::Contingency,
+        code: "contingency",
+        citation: "45 CFR 164.308(a)(7)",
         name: "Contingency",
         title: "PHI workloads are redundant and backed up",
         description: "A PHI Deployment or StatefulSet runs enough replicas under a PodDisruptionBudget; with Velero installed, a Schedule covers it and no PHI volume is excluded.",
@@ -192,14 +273,6 @@ pub const RULES: [RuleMeta; 9] = [
     },
 ];
 
-impl RuleId {
-    /// This rule's row of [`RULES`].
-    pub fn meta(self) -> &'static RuleMeta {
-        // RULES holds every RuleId once, in RuleId::ALL's order (tested).
-        &RULES[RuleId::ALL.iter().position(|r| *r == self).unwrap_or(0)]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +284,23 @@ mod tests {
             assert_eq!(row.id, id);
             assert_eq!(id.meta().id, id);
             assert!(!row.title.is_empty() && !row.evidence.is_empty());
+        }
+        // Row i is the variant with discriminant i, whatever order the enum is written in.
+        for (i, row) in RULES.iter().enumerate() {
+            assert_eq!(row.id as usize, i, "{:?} is not row {i}", row.id);
+        }
+    }
+
+    #[test]
+    fn each_code_is_the_name_policies_and_json_use() {
+        for row in RULES {
+            assert_eq!(
+                serde_json::to_value(row.id).unwrap(),
+                serde_json::Value::from(row.code)
+            );
+            let back: RuleId = serde_json::from_value(row.code.into()).unwrap();
+            assert_eq!(back, row.id);
+            assert!(row.citation.starts_with("45 CFR 164."), "{}", row.citation);
         }
     }
 

@@ -587,7 +587,8 @@ pub fn deny_message(object: &str, d: &Decision) -> String {
 }
 
 fn write_finding(m: &mut String, f: &Finding) {
-    let _ = write!(m, "[{}]", f.rule.as_str());
+    // `rule/reason`: the reason code is what docs/rules.md lists and what tools match on.
+    let _ = write!(m, "[{}/{}]", f.rule.as_str(), f.reason.as_str());
     if !f.path.is_empty() {
         let _ = write!(m, " {}", f.path);
     }
@@ -636,7 +637,7 @@ pub fn audit_annotations(d: &Decision) -> BTreeMap<String, String> {
         if !f.policy.is_empty() {
             let _ = write!(v, "policy {}: ", f.policy);
         }
-        let _ = write!(v, "[{}]", f.rule.as_str());
+        let _ = write!(v, "[{}/{}]", f.rule.as_str(), f.reason.as_str());
         if !f.path.is_empty() {
             let _ = write!(v, " {}", f.path);
         }
@@ -751,19 +752,24 @@ mod tests {
         let said = "volume \"data\" is a hostPath volume, which cannot be proven encrypted. \
                     Fix: use a PersistentVolumeClaim on an encrypting StorageClass";
         let lines: Vec<&str> = st.message.lines().collect();
+        let at_rest = crate::fixtures::a_reason(RuleId::EncryptionAtRest).as_str();
+        let sidecar = crate::fixtures::a_reason(RuleId::AuditSidecar).as_str();
         assert_eq!(
             lines,
             [
                 "phi-guard denied Deployment payments/api: 2 HIPAA findings (policy hipaa-baseline):",
-                &format!("[encryption-at-rest] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): {said}"),
-                &format!("[audit-sidecar] spec.template.spec.containers (45 CFR 164.312(b)): {said}"),
+                &format!("[encryption-at-rest/{at_rest}] spec.template.spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): {said}"),
+                &format!("[audit-sidecar/{sidecar}] spec.template.spec.containers (45 CFR 164.312(b)): {said}"),
                 "(and 1 warning)",
             ],
             "{}",
             st.message
         );
         assert_eq!(r.warnings.len(), 1);
-        assert!(r.warnings[0].starts_with("phi-guard [network-segmentation] metadata.namespace"));
+        let segmentation = crate::fixtures::a_reason(RuleId::NetworkSegmentation).as_str();
+        assert!(r.warnings[0].starts_with(&format!(
+            "phi-guard [network-segmentation/{segmentation}] metadata.namespace"
+        )));
         assert!(r.warnings[0].chars().count() <= MAX_WARNING_CHARS);
         assert_eq!(
             r.audit_annotations.keys().collect::<Vec<_>>(),
@@ -787,12 +793,14 @@ mod tests {
         let r = AdmissionResponse::from_decision("u1", "Deployment payments/api", &d);
         let msg = r.status.unwrap().message;
         assert!(msg.starts_with("phi-guard denied Deployment payments/api: 2001 HIPAA findings"));
+        let at_rest = crate::fixtures::a_reason(RuleId::EncryptionAtRest).as_str();
         assert_eq!(
-            msg.matches("\n[encryption-at-rest] spec.template").count(),
+            msg.matches(&format!("\n[encryption-at-rest/{at_rest}] spec.template"))
+                .count(),
             10
         );
         assert!(msg.contains("\n[encryption-at-rest] and 1990 more findings of this rule (`phi-guard check` lists them all)"), "{msg}");
-        assert!(msg.contains("\n[audit-sidecar] spec"));
+        assert!(msg.contains("\n[audit-sidecar/"));
         assert!(msg.ends_with("(and 2000 warnings)"));
         assert!(msg.len() < 4_000, "{} bytes", msg.len());
         assert_eq!(r.warnings.len(), 11);

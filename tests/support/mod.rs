@@ -291,6 +291,68 @@ pub fn check(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
     }
 }
 
+// ---- findings as phi-guard shows them ---------------------------------------------------------
+
+/// A finding as an admission answer shows it (denial line, warning, audit annotation value):
+/// `[rule/reason] path (citation): message`. Tests assert on these fields, not on the message,
+/// whose wording is pinned once in `tests/golden/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub rule: String,
+    pub reason: String,
+    /// Empty when the finding names no field.
+    pub path: String,
+}
+
+/// Every finding shown in `text`: each line (a denial has one per finding, kubectl prints one
+/// warning per line) is read from its first `[rule/reason]`. "and N more" lines (`[rule]`) and
+/// anything else are skipped.
+pub fn shown_findings(text: &str) -> Vec<Shown> {
+    let code = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(open) = rest.find('[') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find(']') else { break };
+            let inner = &after[..close];
+            if let Some((rule, reason)) = inner.split_once('/') {
+                if code(rule) && code(reason) {
+                    let tail = &after[close + 1..];
+                    let path = match tail.find(" (45 CFR") {
+                        Some(end) => tail[..end].trim(),
+                        None => "",
+                    };
+                    out.push(Shown {
+                        rule: rule.into(),
+                        reason: reason.into(),
+                        path: path.into(),
+                    });
+                    break;
+                }
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+/// The reason codes shown in `text`, in order.
+pub fn shown_reasons(text: &str) -> Vec<String> {
+    shown_findings(text).into_iter().map(|s| s.reason).collect()
+}
+
+/// The rules shown in `text` (each once, in order).
+pub fn shown_rules(text: &str) -> Vec<String> {
+    let mut rules: Vec<String> = Vec::new();
+    for s in shown_findings(text) {
+        if !rules.contains(&s.rule) {
+            rules.push(s.rule);
+        }
+    }
+    rules
+}
+
 // ---- golden tables ------------------------------------------------------------------------------
 
 /// Compare `rendered` with the golden table at `path` line by line, or first rewrite the table
@@ -332,6 +394,27 @@ mod self_tests {
         assert_eq!(metric_sum(TEXT, "x_total", &["a=\"1\""]), 7.0);
         assert_eq!(metric_sum(TEXT, "x", &["a=\"1\""]), 0.0);
         assert!(metric_series(TEXT, "nope", &[]).is_empty());
+    }
+
+    #[test]
+    fn findings_are_read_from_admission_text() {
+        let text = "phi-guard denied Deployment a/b: 2 HIPAA findings (policy p):\n\
+                    [encryption-at-rest/unencrypted-storage-class] spec.volumes[0] (45 CFR 164.312(a)(2)(iv)): x [y/z] w\n\
+                    [audit-sidecar/no-audit-sidecar] (45 CFR 164.312(b)): no sidecar\n\
+                    [encryption-at-rest] and 3 more findings of this rule\n\
+                    Warning: phi-guard [network-segmentation/no-isolating-policy] metadata.namespace (45 CFR 164.312(a)(1), (e)(1)): m";
+        let shown = shown_findings(text);
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert_eq!(shown[0].rule, "encryption-at-rest");
+        assert_eq!(shown[0].reason, "unencrypted-storage-class");
+        assert_eq!(shown[0].path, "spec.volumes[0]");
+        assert_eq!(shown[1].path, "");
+        assert_eq!(shown[2].reason, "no-isolating-policy");
+        assert_eq!(
+            shown_rules(text),
+            ["encryption-at-rest", "audit-sidecar", "network-segmentation"]
+        );
+        assert!(shown_findings("[Deployment] spec.x\nno brackets").is_empty());
     }
 
     #[test]
