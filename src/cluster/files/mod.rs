@@ -9,8 +9,11 @@ mod locate;
 mod safeguards;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod block_tests;
 mod yaml;
 mod yaml_fast;
+mod yaml_block;
 
 pub(crate) use decode::*;
 pub(crate) use input::{read_bounded, DEFAULT_MAX_FILE_MIB, MIB};

@@ -140,7 +140,9 @@ pub(super) fn for_each_yaml(
     // them (`check`'s `name#index` and SARIF's positions count the same way).
     let mut index = 0;
     for chunk in chunks {
-        let value = match super::yaml_fast::build(chunk.text) {
+        let built = super::yaml_block::read(chunk.text)
+            .unwrap_or_else(|| super::yaml_fast::build(chunk.text));
+        let value = match built {
             super::yaml_fast::Built::Value(v) => v,
             super::yaml_fast::Built::Null => continue,
             super::yaml_fast::Built::Unusual => {

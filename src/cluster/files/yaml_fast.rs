@@ -84,7 +84,7 @@ pub(super) enum Built {
 pub(super) const MAX_DEPTH: usize = 128;
 
 /// Nesting beyond this goes to serde-saphyr, whose own limit (`MAX_DEPTH`) then applies.
-const FAST_DEPTH: usize = MAX_DEPTH / 2;
+pub(super) const FAST_DEPTH: usize = MAX_DEPTH / 2;
 
 enum Frame {
     Seq(Vec<Value>),
@@ -183,6 +183,11 @@ fn map_key(text: Cow<'_, str>, style: ScalarStyle) -> Option<String> {
     }
 }
 
+/// A plain scalar as [`scalar`] resolves it.
+pub(super) fn resolve_plain(t: &str) -> Option<Value> {
+    scalar(Cow::Borrowed(t), ScalarStyle::Plain)
+}
+
 /// A scalar value as serde-saphyr resolves it for an untyped tree (YAML 1.1 booleans, the
 /// null spellings, decimal integers and plain fractions); `None` for spellings left to it.
 fn scalar(text: Cow<'_, str>, style: ScalarStyle) -> Option<Value> {
@@ -237,7 +242,7 @@ fn yaml11_bool(t: &str) -> Option<bool> {
 /// A plain scalar no resolver reads as anything but text: not a null or boolean spelling, and
 /// not possibly a number (integers in any base, floats, `.inf`, `nan`, sexagesimal, dates),
 /// which would start with a sign, a digit or a dot and use only the characters those use.
-fn plain_is_text(t: &str) -> bool {
+pub(super) fn plain_is_text(t: &str) -> bool {
     if t.is_empty() || matches!(t, "~" | "null" | "Null" | "NULL") || yaml11_bool(t).is_some() {
         return false;
     }
