@@ -6,7 +6,6 @@
 //! objects among the manifests count as cluster state too, and so do PhiPolicies; when no policy
 //! is given anywhere, the built-in hipaa-baseline applies.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,7 +141,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     let report = judged.report;
     let written = match args.output {
-        OutputFormat::Text => print(&render_text(&report)),
+        OutputFormat::Text => print_text(&report),
         // Streamed to standard output: a report of tens of thousands of objects is never
         // held as one string (it is several times the size of its input).
         OutputFormat::Json => print_json(&report),
@@ -341,6 +340,49 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// The report as a developer reads it in a terminal.
 pub fn render_text(report: &Report) -> String {
     let mut out = String::new();
+    write_text(report, &mut out);
+    out
+}
+
+/// Write the text report to standard output as it is rendered (a report of 20,000 objects
+/// is tens of megabytes: never held whole); false (said on standard error) when it could not
+/// be written. A closed pipe is not an error, as in [`print`].
+fn print_text(report: &Report) -> bool {
+    struct Out<W: std::io::Write> {
+        w: W,
+        error: Option<std::io::Error>,
+    }
+    impl<W: std::io::Write> std::fmt::Write for Out<W> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            if self.error.is_some() {
+                return Err(std::fmt::Error);
+            }
+            self.w.write_all(s.as_bytes()).map_err(|e| {
+                self.error = Some(e);
+                std::fmt::Error
+            })
+        }
+    }
+    let mut out = Out {
+        w: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+        error: None,
+    };
+    write_text(report, &mut out);
+    let result = match out.error.take() {
+        Some(e) => Err(e),
+        None => std::io::Write::flush(&mut out.w),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            eprintln!("error: cannot write the report: {e}");
+            false
+        }
+    }
+}
+
+fn write_text(report: &Report, out: &mut impl std::fmt::Write) {
     let (mut admitted, mut denied, mut not_phi) = (0, 0, 0);
     let mut by_mode: [(Mode, usize); 3] = [(Mode::Enforce, 0), (Mode::Warn, 0), (Mode::Audit, 0)];
     for r in &report.results {
@@ -405,7 +447,7 @@ pub fn render_text(report: &Report) -> String {
         count(SkipReason::KindNotJudged),
         count(SkipReason::FileSkipped),
     );
-    out.push('\n');
+    let _ = out.write_char('\n');
     if !state.is_empty() {
         state.sort();
         let kinds: Vec<String> = state.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -437,6 +479,5 @@ pub fn render_text(report: &Report) -> String {
     if !modes.is_empty() {
         let _ = write!(out, " ({})", modes.join(", "));
     }
-    out.push('\n');
-    out
+    let _ = out.write_char('\n');
 }

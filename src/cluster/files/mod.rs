@@ -2,6 +2,8 @@
 //! Used by `phi-guard check`, `serve --cluster-state` and tests.
 
 mod aliases;
+#[cfg(test)]
+mod block_tests;
 mod decode;
 mod input;
 mod kinds;
@@ -9,11 +11,9 @@ mod locate;
 mod safeguards;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod block_tests;
 mod yaml;
-mod yaml_fast;
 mod yaml_block;
+mod yaml_fast;
 
 pub(crate) use decode::*;
 pub(crate) use input::{read_bounded, DEFAULT_MAX_FILE_MIB, MIB};

@@ -43,7 +43,10 @@ struct Reader<'a> {
 pub(super) fn read(text: &str) -> Option<Built> {
     // Tabs (separation or indentation), carriage returns, control and non-ASCII characters
     // (printability rules, a BOM, line separators): left to the event reader.
-    if !text.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b)) {
+    if !text
+        .bytes()
+        .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
+    {
         return None;
     }
     let mut lines: Vec<Line> = Vec::new();
@@ -449,7 +452,8 @@ fn key_is_plain_text(key: &str) -> bool {
         && !key.starts_with(['-', '?', ':', ' '])
         && !key.ends_with(' ')
         && key.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b'$' | b'+' | b'~' | b'=')
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b'/' | b'$' | b'+' | b'~' | b'=')
         })
         && key != "<<"
         && plain_is_text(key)
