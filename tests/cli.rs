@@ -955,13 +955,8 @@ fn files_with_only_unjudged_objects_are_listed_not_refused() {
     // The cluster examples alone: cluster state, nothing to judge, nothing wrong.
     let out = check(&["-f", "examples/cluster"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let text = stdout(&out);
+    // Its output (cluster state read, 0 objects judged) is the golden case's, line for line.
     pinned("cluster-state-only");
-    assert!(
-        text.trim_end()
-            .ends_with("0 objects: 0 admitted, 0 denied, 0 not PHI; 0 findings"),
-        "{text}"
-    );
 }
 
 #[test]

@@ -400,7 +400,9 @@ async fn fixtures_are_judged_over_http1() {
     assert!(
         w.iter()
             .chain([&message(&r).to_string()])
-            .any(|t| support::shown_rules(t).iter().any(|r| r == "phi-classification")),
+            .any(|t| support::shown_rules(t)
+                .iter()
+                .any(|r| r == "phi-classification")),
         "{r}"
     );
 
@@ -429,7 +431,11 @@ async fn fixtures_are_judged_over_http1() {
         &["encryption-at-rest"],
     );
     assert!(
-        shown(message(&r), "encryption-at-rest", "spec.template.spec.volumes[2]"),
+        shown(
+            message(&r),
+            "encryption-at-rest",
+            "spec.template.spec.volumes[2]"
+        ),
         "{r}"
     );
 

@@ -412,7 +412,11 @@ mod self_tests {
         assert_eq!(shown[2].reason, "no-isolating-policy");
         assert_eq!(
             shown_rules(text),
-            ["encryption-at-rest", "audit-sidecar", "network-segmentation"]
+            [
+                "encryption-at-rest",
+                "audit-sidecar",
+                "network-segmentation"
+            ]
         );
         assert!(shown_findings("[Deployment] spec.x\nno brackets").is_empty());
     }
