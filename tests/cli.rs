@@ -1344,7 +1344,11 @@ spec:
     assert!(!waived.is_empty(), "{}", stdout(&future));
     assert!(
         waived.iter().all(|(mode, msg)| mode == "Warn"
-            && msg.starts_with("excepted until 2999-01-01T00:00:00Z (ticket SEC-77")),
+            && msg.starts_with(&phi_guard::verdict::notes::excepted_until(
+                "2999-01-01T00:00:00Z",
+                "SEC-77",
+                "ledger-sidecar"
+            ))),
         "{waived:?}"
     );
     let past = run("2020-01-01T00:00:00Z");
