@@ -136,7 +136,7 @@ impl Actor {
     }
 }
 
-/// The note a finding carries when an UPDATE does not enforce it.
+// The note a finding carries when an UPDATE does not enforce it.
 pub(crate) use crate::verdict::notes::PRE_EXISTING;
 /// The note for updates of an object whose deletion has begun.
 pub(crate) const BEING_DELETED: &str =
