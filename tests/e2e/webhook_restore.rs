@@ -183,7 +183,7 @@ async fn webhook_configuration_deleted_is_restored_within_seconds() {
         .is_some_and(|c| !c.0.is_empty())));
 
     let uid = restored.metadata.uid.clone();
-    let (ctx_ref, uid) = (&ctx, &uid);
+    let (ctx_ref, uid_ref) = (&ctx, &uid);
     let found = wait_for_async(
         "a WebhookConfigurationRestored Event regarding the restored object",
         WITHIN,
@@ -192,7 +192,7 @@ async fn webhook_configuration_deleted_is_restored_within_seconds() {
             let found = events(ctx_ref, "WebhookConfigurationRestored").await;
             if found
                 .iter()
-                .any(|e| e.regarding.as_ref().and_then(|r| r.uid.clone()) == *uid)
+                .any(|e| e.regarding.as_ref().and_then(|r| r.uid.clone()) == *uid_ref)
             {
                 Ok(found)
             } else {
