@@ -9,19 +9,20 @@
 use crate::fixtures::App;
 use crate::harness::*;
 use crate::policy::{scoped_policy, SCOPE_LABEL};
-use crate::{finding_text, shows};
+use crate::shows;
 use phi_guard::verdict::Reason;
 
 /// The denial is for `reason`, and the finding's message (not its fix, which names the object
 /// to change in any case) names `object`: what phi-guard read, or looked for and did not see.
 fn assert_finding_names(err: &str, reason: Reason, object: &str) {
     assert!(shows(err, reason), "no {} finding:\n{err}", reason.as_str());
-    let text = finding_text(err, reason.rule()).unwrap_or_default();
-    let message = text.split(" Fix: ").next().unwrap_or_default();
-    assert!(
-        message.contains(object),
-        "the finding should name {object}:\n{err}"
-    );
+    let tag = format!("[{}/{}]", reason.rule().as_str(), reason.as_str());
+    let named = err.match_indices(&tag).any(|(at, _)| {
+        let finding = &err[at..];
+        let message = finding.split(" Fix: ").next().unwrap_or_default();
+        message.contains(object)
+    });
+    assert!(named, "the finding should name {object}:\n{err}");
 }
 
 /// A policy scoped to `key` that judges only encryption in transit, accepting `evidence`.
