@@ -4,7 +4,8 @@
 //! each other (no cycles at all), no two files of one folder import each other (no cycles
 //! inside a folder either), the result types are a leaf, the pure core (engine, rules, policy,
 //! object, view, verdict) reaches for no I/O, no source file grows past the size a reader
-//! takes in (production lines), and no code reads a finding's prose with `contains`.
+//! takes in (production lines), no code reads a finding's prose with `contains`, and no test
+//! matches the wording pinned in `tests/golden/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
