@@ -4,7 +4,8 @@
 //! each other (no cycles at all), no two files of one folder import each other (no cycles
 //! inside a folder either), the result types are a leaf, the pure core (engine, rules, policy,
 //! object, view, verdict) reaches for no I/O, no source file grows past the size a reader
-//! takes in (production lines), and no code reads a finding's prose with `contains`.
+//! takes in (production lines), no code reads a finding's prose with `contains`, and no test
+//! matches the wording pinned in `tests/golden/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -232,6 +233,158 @@ fn prose_contains_sees_split_lines_and_only_whole_fields() {
                 f.message_id.contains(z); my_message.contains(w); f.message.starts_with(v);";
     let hits: Vec<&str> = prose_contains(code).into_iter().map(|(_, f)| f).collect();
     assert_eq!(hits, ["message", "remediation"]);
+}
+
+/// No test outside the golden-text tests matches phi-guard's wording: a string literal passed
+/// to `contains(`, `starts_with(` or `ends_with(` (also as a `format!` template, piece by piece
+/// between its placeholders) that reads as prose (a space and at least two lower-case words)
+/// and occurs in a message, fix or CLI line pinned in `tests/golden/` is refused. A finding is
+/// told by its `[rule/reason]` and path (`support::shown_findings`); a note phi-guard adds comes
+/// from the product (`phi_guard::verdict::notes`), never from a copy of its wording.
+#[test]
+fn no_test_matches_pinned_wording() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let wording = pinned_wording(root);
+    // The golden tests themselves, and this file (its own examples).
+    let exempt = ["golden.rs", "architecture.rs"];
+    let tests = root.join("tests");
+    let mut files = Vec::new();
+    rust_files(&tests, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&tests).unwrap().display().to_string();
+        if exempt.contains(&rel.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (line, piece) in prose_matched(&text) {
+            if wording.iter().any(|w| w.contains(&piece)) {
+                found.push(format!("tests/{rel}:{line}: {piece:?}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tests match phi-guard's wording, which is pinned once in tests/golden/: assert on \
+         [rule/reason] and path (support::shown_findings, shown_reasons, shown_rules), and take \
+         a note's wording from phi_guard::verdict::notes (or the constant the product uses). \
+         Found:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The wording the golden tables pin: the text column of each `key<TAB>text` line.
+fn pinned_wording(root: &Path) -> Vec<String> {
+    ["tests/golden/reasons.txt", "tests/golden/cli-messages.txt"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(root.join(f))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('\t').map(|(_, t)| t.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The prose pieces of string literals matched with `contains(`, `starts_with(` or
+/// `ends_with(` in `code`: (line, piece). A `format!` template is cut at its placeholders; a
+/// piece is prose if it has a space and two words of lower-case letters.
+fn prose_matched(code: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for call in ["contains(", "starts_with(", "ends_with("] {
+        for (at, _) in code.match_indices(call) {
+            if code[..at].chars().next_back().is_some_and(is_ident) {
+                continue;
+            }
+            let mut rest = code[at + call.len()..].trim_start();
+            rest = rest.strip_prefix('&').unwrap_or(rest).trim_start();
+            if let Some(r) = rest.strip_prefix("format!(") {
+                rest = r.trim_start();
+            }
+            let Some(lit) = rest.strip_prefix('"').and_then(string_body) else {
+                continue;
+            };
+            let line = code[..at].matches('\n').count() + 1;
+            for piece in template_pieces(&lit) {
+                let words = piece
+                    .split_whitespace()
+                    .map(|w| w.trim_matches(|c: char| c.is_ascii_punctuation()))
+                    .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_lowercase()))
+                    .count();
+                if piece.contains(' ') && words >= 2 {
+                    out.push((line, piece));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The text of a string literal whose opening quote was just read, escapes resolved (`\"`,
+/// `\\`, `\n`, `\t`; a line continuation drops the break and the indentation).
+fn string_body(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                '\n' => {
+                    let rest = chars.as_str().trim_start();
+                    chars = rest.chars();
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// A `format!` template cut at its placeholders (`{x}`, `{:?}`); `{{` and `}}` are braces.
+fn template_pieces(lit: &str) -> Vec<String> {
+    let lit = lit.replace("{{", "\u{1}").replace("}}", "\u{2}");
+    let mut pieces = Vec::new();
+    let mut cur = String::new();
+    let mut in_placeholder = false;
+    for c in lit.chars() {
+        match c {
+            '{' => {
+                in_placeholder = true;
+                pieces.push(std::mem::take(&mut cur));
+            }
+            '}' if in_placeholder => in_placeholder = false,
+            _ if in_placeholder => {}
+            '\u{1}' => cur.push('{'),
+            '\u{2}' => cur.push('}'),
+            c => cur.push(c),
+        }
+    }
+    pieces.push(cur);
+    pieces.retain(|p| !p.is_empty());
+    pieces
+}
+
+#[test]
+fn prose_matched_sees_literals_and_format_templates_only() {
+    let code = "a.contains(\"no isolating policy\"); b.starts_with(&format!(\"{x} is not proven {y}\"));\n\
+                c.ends_with(\"[rule/reason]\"); d.contains(x); e.my_contains(\"x y z\");\n\
+                f.contains(\"ConfigMap kube-system/cilium-config\"); g.contains(\"two \\\"quoted\\\" words\");";
+    let hits: Vec<(usize, String)> = prose_matched(code);
+    assert_eq!(
+        hits,
+        [
+            (1, " is not proven ".to_string()),
+            (1, "no isolating policy".to_string()),
+            (3, "two \"quoted\" words".to_string()),
+        ]
+    );
 }
 
 /// `make help` names every target a developer can run.

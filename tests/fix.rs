@@ -238,7 +238,7 @@ fn no_encrypting_class_means_no_change_and_says_so() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "");
     assert!(
-        text(&out.stderr).contains("no encrypting StorageClass is known"),
+        text(&out.stderr).contains(phi_guard::verdict::notes::NO_ENCRYPTING_CLASS),
         "{}",
         text(&out.stderr)
     );

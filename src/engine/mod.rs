@@ -136,9 +136,8 @@ impl Actor {
     }
 }
 
-/// The note a finding carries when an UPDATE does not enforce it.
-pub(crate) const PRE_EXISTING: &str =
-    "pre-existing (the object had this before this update, which does not make it worse; it still needs fixing)";
+// The note a finding carries when an UPDATE does not enforce it.
+pub(crate) use crate::verdict::notes::PRE_EXISTING;
 /// The note for updates of an object whose deletion has begun.
 pub(crate) const BEING_DELETED: &str =
     "not enforced: the object is being deleted (its finalizers must be able to finish)";

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::object::{Kind, Object};
 use crate::policy::exception::{self, Exception};
 use crate::policy::{in_scope, Mode, NamespaceLabeling, Policy};
+use crate::verdict::notes::fails_under;
 use crate::verdict::{Finding, Reason, RuleId, MAX_FINDINGS_PER_RULE};
 use crate::view::relabeled::Relabeled;
 use crate::view::ClusterView;
@@ -175,10 +176,8 @@ fn findings_for(ns: &str, policy: &Policy, list: &[Failing]) -> Vec<Finding> {
                 answer(policy, f.mode),
                 "metadata.labels",
                 format!(
-                    "{} fails under {} (PhiPolicy {}): {} ({})",
-                    f.name,
-                    f.mode.as_str(),
-                    policy.name,
+                    "{}: {} ({})",
+                    fails_under(&f.name, f.mode, &policy.name),
                     plural(f.findings, "finding", "findings"),
                     rules.join(", ")
                 ),

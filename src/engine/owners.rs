@@ -42,10 +42,7 @@ pub(crate) const CONTROLLER_LABELS: [&str; 10] = [
 /// finding after the note is what the developer must read (why a copy is not refused is in the
 /// README).
 pub(crate) fn inherited_note(owner: &Object) -> String {
-    format!(
-        "made by {} {} from its admitted template",
-        owner.kind, owner.name
-    )
+    crate::verdict::notes::made_by(owner.kind.as_str(), &owner.name)
 }
 
 /// Can `owner` make children of `child`'s kind?

@@ -201,7 +201,7 @@ fn choose_class(ctx: &Context<'_>) -> Result<(String, String), String> {
     listed.dedup();
     match listed.first() {
         Some(name) => Ok((name.clone(), "listed in the policy's encryptedStorageClasses".into())),
-        None => Err("no encrypting StorageClass is known (none in the cluster state, none in the policy's encryptedStorageClasses): create one, then run fix again; nothing changed".into()),
+        None => Err(format!("{} (none in the cluster state, none in the policy's encryptedStorageClasses): create one, then run fix again; nothing changed", crate::verdict::notes::NO_ENCRYPTING_CLASS)),
     }
 }
 

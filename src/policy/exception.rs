@@ -200,10 +200,7 @@ impl Exception {
 
     /// What every excepted finding says.
     pub fn note(&self) -> String {
-        format!(
-            "excepted until {} (ticket {}, PhiException {})",
-            self.expires_text, self.ticket, self.name
-        )
+        crate::verdict::notes::excepted_until(&self.expires_text, &self.ticket, &self.name)
     }
 }
 

@@ -3,6 +3,7 @@
 //! object. A leaf: the engine, the rules, the webhook, `check` and reports all import it, and it
 //! imports nothing of the crate, so no module cycles through it.
 
+pub mod notes;
 pub mod reason;
 pub mod rules;
 pub use reason::Reason;

@@ -291,6 +291,9 @@ pub(crate) fn unconfirmed_namespace(
     )
 }
 
+/// What the refusal of [`stale_view`] says of phi-guard's cache.
+pub const STALE_VIEW: &str = "its view of the cluster may be stale";
+
 /// Refuse a PHI object's creation that would be admitted while phi-guard's watches have been
 /// failing (its view of the cluster may be stale): whatever the cache shows, e.g. a
 /// NetworkPolicy deleted since, cannot be trusted to admit. `failing` names the components and
@@ -304,7 +307,7 @@ pub(crate) fn stale_view(req: &AdmissionRequest<'_>, failing: &str) -> ReviewAns
             503,
             "ServiceUnavailable",
             format!(
-                "phi-guard cannot admit {} (PHI) now: its view of the cluster may be stale \
+                "phi-guard cannot admit {} (PHI) now: {STALE_VIEW} \
                  ({failing} reconnecting to the API server), so the safeguards it would rely on \
                  cannot be confirmed; retry in a few seconds",
                 display_name(req)

@@ -11,7 +11,12 @@ use crate::harness::{
     warnings, Ctx, CACHE,
 };
 use crate::{assert_findings, rules_named, CORE_RULES};
+use std::time::Duration;
+
+use phi_guard::verdict::notes::PRE_EXISTING;
 use phi_guard::verdict::RuleId;
+
+use crate::support::{check, shown_rules, try_wait_for_async};
 
 /// A StorageClass for this test, deleted afterwards.
 fn storage_class(ctx: &Ctx, encrypted: bool) -> String {
@@ -73,22 +78,27 @@ async fn compliant_phi_deployment_and_its_pods_are_admitted() {
     // The ReplicaSet's Pods pass Pod-level admission too (they stay Pending: no nodes).
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let lp = ListParams::default().labels("app=records-api");
-    let start = std::time::Instant::now();
-    loop {
-        let n = pods.list(&lp).await.expect("list pods").items.len();
-        if n >= 1 {
-            break;
-        }
-        if start.elapsed() > std::time::Duration::from_secs(30) {
-            let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.ns);
-            let ev: Vec<String> = events
-                .list(&ListParams::default())
-                .await
-                .map(|l| l.items.into_iter().filter_map(|e| e.message).collect())
-                .unwrap_or_default();
-            panic!("no Pod of the compliant Deployment after 30s; events: {ev:#?}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let created = try_wait_for_async(
+        "a Pod of the compliant Deployment",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            let (pods, lp) = (&pods, &lp);
+            async move {
+                let n = pods.list(lp).await.expect("list pods").items.len();
+                check(n >= 1, || format!("{n} pods"))
+            }
+        },
+    )
+    .await;
+    if let Err(e) = created {
+        let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.ns);
+        let ev: Vec<String> = events
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items.into_iter().filter_map(|e| e.message).collect())
+            .unwrap_or_default();
+        panic!("{e}; events: {ev:#?}");
     }
 }
 
@@ -160,7 +170,7 @@ async fn phi_namespace_brings_its_workloads_into_scope() {
             &["apply", "--dry-run=server", "-f", "-"],
             Some(&updated.deployment()),
         );
-        if run.ok && run.stderr.contains("pre-existing") {
+        if run.ok && run.stderr.contains(PRE_EXISTING) {
             Ok(run.stderr)
         } else {
             Err(format!("ok={} {}", run.ok, run.stderr))
@@ -169,9 +179,9 @@ async fn phi_namespace_brings_its_workloads_into_scope() {
     .await;
     for rule in [RuleId::EncryptionInTransit, RuleId::AuditSidecar] {
         assert!(
-            warnings(&stderr)
-                .iter()
-                .any(|w| w.contains(rule.as_str()) && w.contains("pre-existing")),
+            warnings(&stderr).iter().any(|w| {
+                shown_rules(w).iter().any(|r| r == rule.as_str()) && w.contains(PRE_EXISTING)
+            }),
             "no pre-existing warning for {}:\n{stderr}",
             rule.as_str()
         );

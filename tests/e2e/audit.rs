@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::fixtures::{self, App};
 use crate::harness::*;
 use crate::policy::{apply_scoped_policy, scoped_policy, SCOPE_LABEL};
+use crate::support::{check, wait_for};
 
 /// How fast the audit must follow a change.
 const FOLLOW: Duration = Duration::from_secs(10);
@@ -33,16 +34,8 @@ fn result(ns: &str, name: &str, rule: &str) -> Option<String> {
 /// Poll until `f` holds, for up to `FOLLOW`; the elapsed time, or a panic saying what was seen.
 fn within(what: &str, f: impl Fn() -> Result<(), String>) -> Duration {
     let start = Instant::now();
-    loop {
-        let r = f();
-        if r.is_ok() {
-            return start.elapsed();
-        }
-        if start.elapsed() > FOLLOW {
-            panic!("{what}: not within {FOLLOW:?}; last: {r:?}");
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for(what, FOLLOW, Duration::from_millis(250), f);
+    start.elapsed()
 }
 
 fn expect(ns: &str, name: &str, rule: &str, want: Option<&str>) -> Result<(), String> {
@@ -171,14 +164,15 @@ async fn one_replica_writes_and_another_takes_over() {
     // The leader dies without a goodbye: the other replica takes the Lease within 30 s.
     let outage = ctx.kill_phi_guard();
     let start = Instant::now();
-    while lease_holder() != "e2e-second" {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the second replica did not take over within 30 s (holder {:?})",
-            lease_holder()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for(
+        "the second replica takes the Lease",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || {
+            let holder = lease_holder();
+            check(holder == "e2e-second", || format!("holder {holder:?}"))
+        },
+    );
     eprintln!("audit: takeover after {:?}", start.elapsed());
     // It writes now: a policy change (no webhook involved) changes the results' mode.
     let run = kubectl(

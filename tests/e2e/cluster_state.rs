@@ -11,6 +11,7 @@ use kube::api::{Api, ListParams, PostParams};
 use crate::fixtures::{self, App, PHI};
 use crate::harness::{accepts_eventually, kubectl, kubectl_ok, rejects, unique, Ctx, CACHE};
 use crate::rules_named;
+use crate::support::{check, shown_rules, wait_for_async};
 use phi_guard::verdict::RuleId;
 
 /// How long a change may take to reach phi-guard's decisions.
@@ -88,14 +89,19 @@ async fn deleting_the_only_isolating_network_policy_of_running_phi_pods_is_denie
 
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let lp = ListParams::default().labels("app=records-api");
-    let start = Instant::now();
-    while pods.list(&lp).await.expect("list pods").items.is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the Deployment created no Pod within 30s"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_async(
+        "a Pod of the Deployment",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            let (pods, lp) = (&pods, &lp);
+            async move {
+                let n = pods.list(lp).await.expect("list pods").items.len();
+                check(n > 0, || "no Pod".into())
+            }
+        },
+    )
+    .await;
 
     // Two policies isolate the pods: removing one leaves them isolated, which is allowed.
     let run = kubectl(
@@ -112,7 +118,7 @@ async fn deleting_the_only_isolating_network_policy_of_running_phi_pods_is_denie
     // stale cache cannot delete it for real).
     let err = eventually_denied_delete(&ctx.ns, "records-api").await;
     assert!(
-        err.contains(RuleId::NetworkSegmentation.as_str()),
+        shown_rules(&err).contains(&RuleId::NetworkSegmentation.as_str().to_string()),
         "the denial should name network-segmentation:\n{err}"
     );
     let run = kubectl(

@@ -7,7 +7,7 @@
 //! injector that adds a hostPath volume and a container mounting it to every Pod in the test
 //! namespace. The Deployment and its ReplicaSet are compliant; the Pods are not.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
@@ -15,6 +15,8 @@ use kube::api::{Api, ListParams};
 use crate::fixtures::{self, App, PHI};
 use crate::harness::{accepts_eventually, kubectl, kubectl_ok, unique, warnings, Ctx, CACHE};
 use phi_guard::verdict::RuleId;
+
+use crate::support::try_wait_for_async;
 
 const INJECT_LABEL: &str = "e2e.phiguard.io/node-agent";
 
@@ -116,19 +118,24 @@ async fn replicaset_pod_denial_shows_in_failedcreate_event() {
     // The ReplicaSet controller's Pod creations are denied; the event says why.
     let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let lp = ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate");
-    let start = Instant::now();
-    let message = loop {
-        let list = events.list(&lp).await.expect("list events");
-        if let Some(msg) = list.items.into_iter().find_map(|e| e.message) {
-            break msg;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(45),
-            "no FailedCreate event on the ReplicaSet after 45s; phi-guard log:\n{}",
-            ctx.phi_guard_log()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let message = try_wait_for_async(
+        "a FailedCreate event on the ReplicaSet",
+        Duration::from_secs(45),
+        Duration::from_millis(500),
+        || {
+            let (events, lp) = (&events, &lp);
+            async move {
+                let list = events.list(lp).await.expect("list events");
+                let n = list.items.len();
+                list.items
+                    .into_iter()
+                    .find_map(|e| e.message)
+                    .ok_or_else(|| format!("{n} events, none with a message"))
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; phi-guard log:\n{}", ctx.phi_guard_log()));
     assert!(
         message.contains("denied the request") && message.contains("phi-guard"),
         "FailedCreate is not phi-guard's denial: {message}"

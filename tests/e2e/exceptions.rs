@@ -1,12 +1,16 @@
 //! Exceptions that expire: a PhiException waives named findings of named objects until its
 //! `expiresAt`, never silently, and stops at expiry without a restart.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use phi_guard::verdict::notes::excepted_until;
+use phi_guard::verdict::Reason;
 use serde_json::Value;
 
 use crate::fixtures::{self, App, PHI};
 use crate::harness::*;
+use crate::shows;
+use crate::support::{check, wait_for};
 
 /// Now plus `secs`, in whole seconds, as people write an `expiresAt`.
 pub(crate) fn rfc3339_in(secs: i64) -> String {
@@ -71,7 +75,7 @@ async fn an_exception_waives_with_a_warning_until_it_expires() {
     // Without an exception: denied for the missing audit sidecar.
     let first = sidecarless(&ctx.ns, "ledger", &key);
     let denied = rejects(&first.deployment());
-    assert!(denied.contains("audit-sidecar"), "{denied}");
+    assert!(shows(&denied, Reason::NoAuditSidecar), "{denied}");
 
     // With one expiring in 20 s: admitted, the warning names the ticket and the expiry.
     let expires = rfc3339_in(20);
@@ -81,47 +85,52 @@ async fn an_exception_waives_with_a_warning_until_it_expires() {
     );
     assert!(run.ok, "a valid exception was refused: {}", run.stderr);
     let stderr = accepts_eventually(&first.deployment(), CACHE).await;
+    // The note names the expiry, the ticket and the exception.
+    let note = excepted_until(&expires, "SEC-4711", &name);
     let warned: Vec<&str> = warnings(&stderr)
         .into_iter()
-        .filter(|w| w.contains("excepted until") && w.contains("SEC-4711"))
+        .filter(|w| w.contains(&note))
         .collect();
     assert!(
         !warned.is_empty(),
-        "no warning names the exception:\n{stderr}"
+        "no warning names the exception ({note}):\n{stderr}"
     );
     assert!(
-        warned.iter().all(|w| w.contains(&expires)),
-        "the warning names the expiry {expires}: {warned:?}"
+        warned.iter().all(|w| shows(w, Reason::NoAuditSidecar)),
+        "the excepted finding is the missing sidecar: {warned:?}"
     );
     // The audit reports it as waived, not as compliant.
-    let start = Instant::now();
-    while report_result(&ctx.ns, "ledger").as_deref() != Some("skip") {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the report does not show the waived result: {:?}",
-            report_result(&ctx.ns, "ledger")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let waived = || {
+        let r = report_result(&ctx.ns, "ledger");
+        check(r.as_deref() == Some("skip"), || format!("result {r:?}"))
+    };
+    wait_for(
+        "the report shows the waived result",
+        Duration::from_secs(10),
+        Duration::from_millis(250),
+        waived,
+    );
 
     // 30 s later the exception has run out, without a restart: the same workload is denied again,
     // and the report fails it again.
+    // Waits out the exception's expiry (20 s), the timeout under test.
     std::thread::sleep(Duration::from_secs(30));
     let again = sidecarless(&ctx.ns, "ledger-2", &key);
     let denied = rejects(&again.deployment());
     assert!(
-        denied.contains("audit-sidecar") && !denied.contains("excepted until"),
+        shows(&denied, Reason::NoAuditSidecar) && !denied.contains(&note),
         "after expiry the finding is enforced again:\n{denied}"
     );
-    let start = Instant::now();
-    while report_result(&ctx.ns, "ledger").as_deref() != Some("fail") {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the report did not fail the result again after expiry: {:?}",
-            report_result(&ctx.ns, "ledger")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let failed = || {
+        let r = report_result(&ctx.ns, "ledger");
+        check(r.as_deref() == Some("fail"), || format!("result {r:?}"))
+    };
+    wait_for(
+        "the report fails the result again after expiry",
+        Duration::from_secs(10),
+        Duration::from_millis(250),
+        failed,
+    );
 }
 
 #[tokio::test]

@@ -4,8 +4,11 @@
 
 use std::process::Command;
 
+use phi_guard::verdict::Reason;
+
 use crate::fixtures::{self, PHI};
 use crate::harness::{accepts_eventually, kubectl_ok, rejects, unique, warnings, Ctx, Env, CACHE};
+use crate::support::shown_reasons;
 
 /// The demo's rejected app in namespace `ns`, its claim on `plain`.
 fn demo_app(ns: &str, plain: &str) -> Vec<(&'static str, String)> {
@@ -78,12 +81,16 @@ async fn the_fixed_demo_app_is_admitted_but_for_judgements() {
         .expect("run phi-guard fix");
     let notes = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{notes}");
-    assert!(
-        notes.contains(&format!("storageClassName set to {enc:?}")),
-        "{notes}"
-    );
-
+    // The claim moved to the encrypting class (the notes name it; the file has it).
+    assert!(notes.contains(&enc), "{notes}");
     let read = |name: &str| std::fs::read_to_string(app.join(name)).expect("read fixed file");
+    let claim = read("10-records-data.yaml");
+    assert!(
+        claim
+            .lines()
+            .any(|l| l.trim_start().starts_with("storageClassName:") && l.contains(&enc)),
+        "the claim is not on {enc}:\n{claim}"
+    );
     let policies = read(&format!("phi-guard-network-policies-{}.yaml", ctx.ns));
     kubectl_ok(&["apply"], &policies);
     accepts_eventually(&read("10-records-data.yaml"), CACHE).await;
@@ -94,7 +101,7 @@ async fn the_fixed_demo_app_is_admitted_but_for_judgements() {
         .collect();
     assert!(
         ours.iter()
-            .all(|w| w.contains("audit-sidecar") && w.contains("digest")),
+            .all(|w| shown_reasons(w) == [Reason::SidecarNotPinned.as_str()]),
         "only the judgement (the sidecar image's digest) may be left:\n{stderr}"
     );
     assert!(

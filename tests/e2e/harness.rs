@@ -10,11 +10,11 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::support::{free_port, try_wait_for};
+use crate::support::{check, free_port, try_wait_for};
 pub use crate::support::{unique, Run};
 
 /// The repository root (for hack/ and crds/).
@@ -296,26 +296,33 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
+        // Ready, or exited (Some: its status; polling stops either way).
+        let admin_port = self.admin_port;
+        let started = try_wait_for(
+            "phi-guard /readyz 200",
+            Duration::from_secs(90),
+            Duration::from_millis(200),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Ok(Some(status));
+                }
+                let code = http_get_status(admin_port, "/readyz");
+                check(code == Some(200), || format!("/readyz {code:?}")).map(|()| None)
+            },
+        );
+        match started {
+            Ok(None) => {}
+            Ok(Some(status)) => {
                 return Err(format!(
                     "phi-guard serve exited during startup ({status}); log:\n{}",
                     log_tail(&Self::log_path(), 40)
-                ));
+                ))
             }
-            if http_get_status(self.admin_port, "/readyz") == Some(200) {
-                break;
-            }
-            if Instant::now() >= deadline {
+            Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "phi-guard /readyz not 200 after 90s; log:\n{}",
-                    log_tail(&Self::log_path(), 40)
-                ));
+                return Err(format!("{e}; log:\n{}", log_tail(&Self::log_path(), 40)));
             }
-            std::thread::sleep(Duration::from_millis(200));
         }
         self.child = Some(child);
         Ok(())
@@ -327,16 +334,25 @@ impl Server {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            let exited = try_wait_for(
+                "phi-guard exits on SIGTERM",
+                Duration::from_secs(30),
+                Duration::from_millis(100),
+                || exited(&mut child),
+            );
+            if exited.is_err() {
+                let _ = child.kill();
+                let _ = child.wait();
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
+    }
+}
+
+/// Ok once `child` has exited (for polling).
+fn exited(child: &mut Child) -> Result<(), String> {
+    match child.try_wait() {
+        Ok(Some(_)) => Ok(()),
+        other => Err(format!("{other:?}")),
     }
 }
 
@@ -779,14 +795,15 @@ impl Drop for SecondReplica {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let exited = try_wait_for(
+            "the second replica exits on SIGTERM",
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            || exited(&mut self.child),
+        );
+        if exited.is_err() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

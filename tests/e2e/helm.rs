@@ -53,7 +53,7 @@ async fn helm_upgrade_applies_live_and_uninstall_leaves_the_api_usable() {
     assert!(
         warnings(&stderr)
             .iter()
-            .any(|w| w.contains(RuleId::AuditSidecar.as_str())),
+            .any(|w| crate::shows_rule(w, RuleId::AuditSidecar)),
         "Warn mode should print the findings as warnings:\n{stderr}"
     );
     assert_eq!(ctx.phi_guard_pid(), pid, "phi-guard was restarted");

@@ -37,4 +37,6 @@ mod updates;
 mod webhook_restore;
 mod what_if;
 
-pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};
+pub use findings::{
+    assert_findings, denial, finding_text, rules_named, shown_with, shows, shows_rule, CORE_RULES,
+};

@@ -10,6 +10,12 @@ use crate::harness::{
     assert_denied_by_phi_guard, eventually, kubectl, kubectl_ok, unique, warnings, Ctx, CACHE,
 };
 use crate::policy::{scoped_policy, SCOPE_LABEL};
+use crate::{shown_with, shows};
+use phi_guard::verdict::notes::fails_under;
+use phi_guard::verdict::{Mode, Reason};
+
+/// How the answer names the violating Deployment: with the pods its ReplicaSet runs.
+const LEDGER: &str = "Deployment ledger (2 pods)";
 
 /// Apply a policy scoped to `key` (Enforce, with `namespaceLabeling` when given), delete it
 /// with `ctx`, and wait until the webhook configuration covers its scope.
@@ -87,7 +93,7 @@ async fn labelling_a_namespace_phi_warns_naming_the_failing_workloads() {
         dry.push("--dry-run=server");
         let run = kubectl(&dry, None);
         let warned = warnings(&run.stderr).join("\n");
-        if run.ok && warned.contains("Deployment ledger (2 pods) fails") {
+        if run.ok && warned.contains(&fails_under(LEDGER, Mode::Enforce, &policy)) {
             Ok(())
         } else {
             Err(run.stderr)
@@ -101,19 +107,30 @@ async fn labelling_a_namespace_phi_warns_naming_the_failing_workloads() {
         .filter(|w| w.contains("phi-guard"))
         .collect();
     let all = warned.join("\n");
+    // A summary naming the namespace and the policy, then one finding per failing workload:
+    // two, both under Enforce.
+    let summary = shown_with(&all, Reason::LabelingOverFailingWorkloads);
+    assert_eq!(summary.len(), 1, "one summary warning:\n{all}");
+    assert_eq!(summary[0].path, "metadata.labels", "{all}");
     assert!(
-        warned.iter().any(|w| w.contains(&format!(
-            "Namespace {} enters the scope of PhiPolicy {policy} with 2 failing workloads in it (2 under Enforce)",
-            ctx.ns
-        ))),
-        "no summary warning:\n{all}"
+        warned.iter().any(|w| {
+            shows(w, Reason::LabelingOverFailingWorkloads)
+                && w.contains(ctx.ns.as_str())
+                && w.contains(policy.as_str())
+        }),
+        "the summary names the namespace and the policy:\n{all}"
+    );
+    assert_eq!(
+        shown_with(&all, Reason::LabelingFailingWorkload).len(),
+        2,
+        "two failing workloads:\n{all}"
     );
     // The Deployment is named with the pods its ReplicaSet runs.
-    for name in ["Deployment ledger (2 pods)", "Pod debug"] {
+    for name in [LEDGER, "Pod debug"] {
         assert!(
             warned
                 .iter()
-                .any(|w| w.contains(&format!("{name} fails under Enforce (PhiPolicy {policy})"))),
+                .any(|w| w.contains(&fails_under(name, Mode::Enforce, &policy))),
             "no warning names {name}:\n{all}"
         );
     }
@@ -156,8 +173,12 @@ async fn refuse_keeps_the_label_off_until_the_workloads_are_fixed() {
     assert!(!run.ok, "the label must be refused:\n{}", run.stdout);
     let err = run.stderr;
     assert_denied_by_phi_guard(&err);
-    assert!(err.contains("namespaceLabeling: Refuse"), "{err}");
-    assert!(err.contains("Pod debug fails"), "{err}");
+    // Refused for the failing workloads (namespaceLabeling: Refuse), naming them.
+    assert!(shows(&err, Reason::LabelingOverFailingWorkloads), "{err}");
+    assert!(
+        err.contains(&fails_under("Pod debug", Mode::Enforce, &policy)),
+        "{err}"
+    );
     assert!(!err.contains("steady"), "{err}");
     assert!(
         !namespace_labels(&ctx.ns).contains(&key),

@@ -3,10 +3,16 @@
 //! as an operator's install would, and a PHI `Cluster` refused for an unencrypted storage class
 //! and admitted on an encrypting one.
 
+use std::time::Duration;
+
+use phi_guard::verdict::{Reason, RuleId};
+
 use crate::fixtures::{self, PHI};
 use crate::harness::{
     accepts_eventually, kubectl, kubectl_ok, rejects_eventually, unique, Ctx, CACHE,
 };
+use crate::shows;
+use crate::support::{shown_rules, wait_for};
 
 const CNPG_CRD: &str = include_str!("../fixtures/real-world/operators/crds/cnpg-clusters.yaml");
 
@@ -67,10 +73,7 @@ async fn a_phi_cnpg_cluster_is_judged_on_its_storage_class_and_pg_hba() {
         CACHE,
     )
     .await;
-    assert!(
-        stderr.contains("no field for a sidecar container"),
-        "{stderr}"
-    );
+    assert!(shows(&stderr, Reason::OperatorNoSidecarField), "{stderr}");
 
     // An UPDATE that moves the WAL to an unencrypted class is refused.
     let wal = format!(
@@ -82,14 +85,19 @@ async fn a_phi_cnpg_cluster_is_judged_on_its_storage_class_and_pg_hba() {
 
     // The audit, whose watch of the CRD started before the CRD existed, reports the Cluster:
     // its audit-sidecar warning, nothing for the rules it passes.
-    let start = std::time::Instant::now();
-    let rules = loop {
-        let rules = audited_rules(&ctx.ns, "Cluster", "records-db");
-        if !rules.is_empty() || start.elapsed() > std::time::Duration::from_secs(90) {
-            break rules;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    };
+    let rules = wait_for(
+        "the audit reports the Cluster",
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        || {
+            let rules = audited_rules(&ctx.ns, "Cluster", "records-db");
+            if rules.is_empty() {
+                Err("no results".to_string())
+            } else {
+                Ok(rules)
+            }
+        },
+    );
     assert_eq!(rules, ["audit-sidecar"], "audit results of the Cluster");
 
     // An instance Pod of this Cluster (its uid, the operator's labels) is credited with the
@@ -114,21 +122,18 @@ async fn a_phi_cnpg_cluster_is_judged_on_its_storage_class_and_pg_hba() {
         CACHE,
     )
     .await;
-    assert!(err.contains("audit-sidecar"), "{err}");
     assert!(
-        !err.contains("not proven to encrypt traffic in transit"),
+        shown_rules(&err).contains(&RuleId::AuditSidecar.as_str().to_string()),
         "{err}"
     );
+    assert!(!shows(&err, Reason::NoTransitEvidence), "{err}");
     let err = rejects_eventually(
         &["--dry-run=server"],
         &instance_pod(&ctx.ns, "00000000-0000-0000-0000-000000000000"),
         CACHE,
     )
     .await;
-    assert!(
-        err.contains("not proven to encrypt traffic in transit"),
-        "{err}"
-    );
+    assert!(shows(&err, Reason::NoTransitEvidence), "{err}");
 }
 
 /// A Pod as CloudNativePG makes an instance of Cluster `records-db`.

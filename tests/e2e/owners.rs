@@ -15,6 +15,10 @@ use crate::exceptions::rfc3339_in;
 use crate::fixtures::{self, App, PHI};
 use crate::harness::*;
 use crate::policy::{apply_scoped_policy, SCOPE_LABEL};
+use crate::support::{check, try_wait_for_async};
+use crate::{shows, shows_rule};
+use phi_guard::verdict::notes::{excepted_until, made_by};
+use phi_guard::verdict::{Reason, RuleId};
 
 /// Pods of app `app` that exist and are not being deleted.
 async fn live_pods(ctx: &Ctx, app: &str) -> Vec<Pod> {
@@ -29,20 +33,33 @@ async fn live_pods(ctx: &Ctx, app: &str) -> Vec<Pod> {
 }
 
 async fn wait_for_pods(ctx: &Ctx, app: &str, n: usize, timeout: Duration) -> Vec<Pod> {
-    let start = Instant::now();
-    loop {
-        let pods = live_pods(ctx, app).await;
-        if pods.len() == n {
-            return pods;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{app}: {} pods after {timeout:?}, expected {n}; phi-guard's events:\n{}",
-            pods.len(),
-            failed_creates(ctx)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    try_wait_for_async(
+        &format!("{app}: {n} pods"),
+        timeout,
+        Duration::from_millis(250),
+        || async move {
+            let pods = live_pods(ctx, app).await;
+            if pods.len() == n {
+                Ok(pods)
+            } else {
+                Err(format!("{} pods", pods.len()))
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; phi-guard's events:\n{}", failed_creates(ctx)))
+}
+
+/// The note a Pod's findings would carry if they were credited to its controller (the owner
+/// its ownerReference names).
+fn inherited_note(pod: &Pod) -> String {
+    let owner = pod
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.first())
+        .expect("the pod has an owner");
+    made_by(&owner.kind, &owner.name)
 }
 
 fn failed_creates(ctx: &Ctx) -> String {
@@ -109,23 +126,25 @@ async fn heals(ctx: &Ctx, app: &str) {
     let pods = wait_for_pods(ctx, app, 3, Duration::from_secs(30)).await;
     let victim = pods[0].metadata.name.clone().unwrap_or_default();
     delete_pod(ctx, &victim);
-    let start = Instant::now();
-    loop {
-        let pods = live_pods(ctx, app).await;
-        let names: Vec<String> = pods
-            .iter()
-            .filter_map(|p| p.metadata.name.clone())
-            .collect();
-        if names.len() == 3 && !names.contains(&victim) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the deleted pod {victim} was not replaced: {names:?}\n{}",
-            failed_creates(ctx)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let victim = victim.as_str();
+    try_wait_for_async(
+        &format!("the deleted pod {victim} is replaced"),
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async move {
+            let pods = live_pods(ctx, app).await;
+            let names: Vec<String> = pods
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
+            check(
+                names.len() == 3 && !names.iter().any(|n| n == victim),
+                || format!("{names:?}"),
+            )
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", failed_creates(ctx)));
 }
 
 /// A Pod written by hand with a running pod's ownerReferences copied, and another image.
@@ -164,11 +183,10 @@ async fn a_waiver_on_a_deployment_gets_it_pods_and_expiry_keeps_them_healing() {
     );
     assert!(run.ok, "a valid exception was refused: {}", run.stderr);
     let stderr = accepts_eventually(&ledger.deployment(), CACHE).await;
+    let note = excepted_until(&expires, "SEC-5150", &name);
     assert!(
-        warnings(&stderr)
-            .iter()
-            .any(|w| w.contains("excepted until") && w.contains("SEC-5150")),
-        "the Deployment's warning names the exception:\n{stderr}"
+        warnings(&stderr).iter().any(|w| w.contains(&note)),
+        "the Deployment's warning names the exception ({note}):\n{stderr}"
     );
     // The ReplicaSet and its Pods are created: the waiver covers what the Deployment's
     // template gives them.
@@ -184,19 +202,20 @@ async fn a_waiver_on_a_deployment_gets_it_pods_and_expiry_keeps_them_healing() {
     let forged = forged_pod(&ctx, &pods[0], "ledger-forged");
     let denied = rejects(&forged);
     assert!(
-        denied.contains("audit-sidecar") && !denied.contains("made by"),
+        shows_rule(&denied, RuleId::AuditSidecar) && !denied.contains(&inherited_note(&pods[0])),
         "a forged child is judged on its own:\n{denied}"
     );
 
     // After expiry, without a restart: a new Deployment with the same spec is denied, the audit
     // fails the running one, and the running one keeps healing.
     let wait = Duration::from_secs(expires_in as u64 + 3).saturating_sub(started.elapsed());
+    // Waits out the exception's expiry, the timeout under test.
     tokio::time::sleep(wait).await;
     let mut again = App::compliant(&ctx.ns, "ledger-2", None);
     again.audit_sidecar = false;
     let denied = rejects(&again.deployment());
     assert!(
-        denied.contains("audit-sidecar") && !denied.contains("excepted until"),
+        shows_rule(&denied, RuleId::AuditSidecar) && !denied.contains(&note),
         "after expiry the template is enforced again:\n{denied}"
     );
     heals(&ctx, "ledger").await;
@@ -239,7 +258,7 @@ async fn a_policy_tightened_to_enforce_keeps_self_healing_and_gates_templates() 
     assert!(denied.contains("hostPath"), "{denied}");
     // A hand-made Pod with a copied ownerReference and another image is denied.
     let denied = rejects(&forged_pod(&ctx, &pods[0], "intake-forged"));
-    assert!(!denied.contains("made by"), "{denied}");
+    assert!(!denied.contains(&inherited_note(&pods[0])), "{denied}");
 }
 
 #[tokio::test]
@@ -258,10 +277,9 @@ async fn a_new_allow_all_network_policy_over_running_phi_pods_is_refused() {
     };
     // The pod must be in phi-guard's cache before the refusal can name it.
     let denied = rejects_eventually(&[], &allow_all(&ctx.ns, "open-all"), CACHE).await;
+    // A creation that opens isolated PHI pods, naming the pod.
     assert!(
-        denied.contains("Creating NetworkPolicy")
-            && denied.contains("records-0")
-            && denied.contains("network-segmentation"),
+        shows(&denied, Reason::IsolationOpened) && denied.contains("records-0"),
         "{denied}"
     );
     // The same policy over pods that are not PHI is admitted.
@@ -303,7 +321,7 @@ async fn a_service_selecting_a_statefulset_pod_by_name_is_traced_before_the_pods
         }
     })
     .await;
-    assert!(stderr.contains("encryption-in-transit"), "{stderr}");
+    assert!(shows_rule(&stderr, RuleId::EncryptionInTransit), "{stderr}");
     let service = format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: ledger-db-0-external\n  namespace: {}\n\
          spec:\n  type: ClusterIP\n  selector:\n    statefulset.kubernetes.io/pod-name: ledger-db-0\n  \
@@ -314,11 +332,7 @@ async fn a_service_selecting_a_statefulset_pod_by_name_is_traced_before_the_pods
     let traced: Vec<&str> = warnings(&stderr)
         .into_iter()
         // No pod of the StatefulSet exists: only its template can make this finding.
-        .filter(|w| {
-            w.contains("encryption-in-transit")
-                && w.contains("ledger-db-0-external")
-                && w.contains("selects PHI pods")
-        })
+        .filter(|w| shows(w, Reason::PlaintextServicePort) && w.contains("ledger-db-0-external"))
         .collect();
     assert!(
         !traced.is_empty(),

@@ -9,6 +9,21 @@
 use crate::fixtures::App;
 use crate::harness::*;
 use crate::policy::{scoped_policy, SCOPE_LABEL};
+use crate::shows;
+use phi_guard::verdict::Reason;
+
+/// The denial is for `reason`, and the finding's message (not its fix, which names the object
+/// to change in any case) names `object`: what phi-guard read, or looked for and did not see.
+fn assert_finding_names(err: &str, reason: Reason, object: &str) {
+    assert!(shows(err, reason), "no {} finding:\n{err}", reason.as_str());
+    let tag = format!("[{}/{}]", reason.rule().as_str(), reason.as_str());
+    let named = err.match_indices(&tag).any(|(at, _)| {
+        let finding = &err[at..];
+        let message = finding.split(" Fix: ").next().unwrap_or_default();
+        message.contains(object)
+    });
+    assert!(named, "the finding should name {object}:\n{err}");
+}
 
 /// A policy scoped to `key` that judges only encryption in transit, accepting `evidence`.
 fn transit_policy(name: &str, key: &str, evidence: &str) -> String {
@@ -88,11 +103,11 @@ async fn cilium_wireguard_admits_unmeshed_phi_pods_only_while_on() {
     // No mesh, no TLS, no Cilium: denied, and the denial says what was looked for.
     let app = App::bare(&ctx.ns, "intake-api").without_phi_label();
     let err = rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
-    assert!(
-        err.contains("phi-guard has not seen ConfigMap kube-system/cilium-config"),
-        "{err}"
+    assert_finding_names(
+        &err,
+        Reason::NoTransitEvidence,
+        "ConfigMap kube-system/cilium-config",
     );
-    assert!(err.contains("same node is not encrypted"), "{err}");
 
     // Cilium encrypts with WireGuard: admitted.
     kubectl_ok(&["apply"], &cilium_config("true"));
@@ -102,9 +117,10 @@ async fn cilium_wireguard_admits_unmeshed_phi_pods_only_while_on() {
     kubectl_ok(&["apply"], &cilium_config("false"));
     let second = App::bare(&ctx.ns, "intake-api-2").without_phi_label();
     let err = rejects_eventually(&["--dry-run=server"], &second.deployment(), CACHE).await;
-    assert!(
-        err.contains("Cilium transparent encryption is off: ConfigMap kube-system/cilium-config"),
-        "{err}"
+    assert_finding_names(
+        &err,
+        Reason::NoTransitEvidence,
+        "ConfigMap kube-system/cilium-config",
     );
 }
 
@@ -158,9 +174,10 @@ async fn calico_wireguard_is_read_from_felix_configuration_once_its_crd_exists()
     // Without Calico's CRD: denied (phi-guard stays ready: the CRD is optional).
     let app = App::bare(&ctx.ns, "claims-api").without_phi_label();
     let err = rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
-    assert!(
-        err.contains("phi-guard has not seen FelixConfiguration default"),
-        "{err}"
+    assert_finding_names(
+        &err,
+        Reason::NoTransitEvidence,
+        "FelixConfiguration default",
     );
 
     kubectl_ok(&["apply"], FELIX_CRD);
@@ -180,9 +197,10 @@ async fn calico_wireguard_is_read_from_felix_configuration_once_its_crd_exists()
     kubectl_ok(&["apply"], &felix(false));
     let second = App::bare(&ctx.ns, "claims-api-2").without_phi_label();
     let err = rejects_eventually(&["--dry-run=server"], &second.deployment(), CACHE).await;
-    assert!(
-        err.contains("Calico WireGuard encryption is off: FelixConfiguration default"),
-        "{err}"
+    assert_finding_names(
+        &err,
+        Reason::NoTransitEvidence,
+        "FelixConfiguration default",
     );
 }
 
@@ -262,11 +280,11 @@ async fn ingress_nginx_global_ssl_redirect_is_read_from_its_config_map() {
         CACHE,
     )
     .await;
-    assert!(
-        err.contains("ConfigMap ingress-nginx/ingress-nginx-controller sets ssl-redirect to false"),
-        "{err}"
+    assert_finding_names(
+        &err,
+        Reason::IngressSslRedirectOff,
+        "ConfigMap ingress-nginx/ingress-nginx-controller",
     );
-    assert!(err.contains("plaintext HTTP"), "{err}");
 
     // The Ingress's own annotation wins over the ConfigMap.
     accepts_eventually(

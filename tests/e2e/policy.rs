@@ -96,7 +96,7 @@ async fn switching_policy_to_warn_applies_without_restart_and_kubectl_prints_war
         RuleId::AuditSidecar,
     ] {
         assert!(
-            warned.iter().any(|w| w.contains(rule.as_str())),
+            warned.iter().any(|w| crate::shows_rule(w, rule)),
             "kubectl printed no phi-guard warning for {}:\n{stderr}",
             rule.as_str()
         );

@@ -5,7 +5,9 @@
 //! snapshot left both out and the report failed them).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use phi_guard::verdict::RuleId;
 
 use serde_json::Value;
 
@@ -13,6 +15,8 @@ use crate::fixtures::App;
 use crate::harness::*;
 use crate::platform_evidence::{cilium_config, Remove};
 use crate::policy::{scoped_policy, SCOPE_LABEL};
+use crate::shows_rule;
+use crate::support::wait_for_async;
 
 /// Rules the audit's PolicyReport fails or warns for `name` in `ns` (passes are not written by
 /// default), once it has a result for the object.
@@ -74,20 +78,20 @@ async fn report_from_cluster_agrees_with_the_audit_on_safeguards_and_cni_evidenc
     })
     .await;
     let stderr = accepts(&app.deployment());
-    assert!(stderr.contains("audit-sidecar"), "{stderr}");
+    assert!(shows_rule(&stderr, RuleId::AuditSidecar), "{stderr}");
 
     // The audit's view: what fails, once it has judged the Deployment.
-    let start = Instant::now();
-    let audit = loop {
-        if let Some(r) = reported_problems(&ctx.ns, "ledger") {
-            break r;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no PolicyReport result for the Deployment"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let audit = wait_for_async(
+        "a PolicyReport result for the Deployment",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || {
+            std::future::ready(
+                reported_problems(&ctx.ns, "ledger").ok_or_else(|| "no result".to_string()),
+            )
+        },
+    )
+    .await;
 
     // The auditor's report from the cluster.
     let (_out, json) = crate::evidence::report_from_cluster();

@@ -249,6 +249,8 @@ async fn reports_tell_namesakes_apart_count_what_they_hold_and_skip_what_is_exce
         }
     });
     // The status write's watch event arrives within moments; the audit looks every second.
+    // Waits for something that must not happen (a rebuild for the status write): an absence
+    // has no condition to poll.
     std::thread::sleep(Duration::from_secs(4));
     let full_after = metric_sum(&ctx, "phi_guard_audit_passes_total", &[by_policies]);
     // A pass of changes judges the new object, or a full pass another test's policy change

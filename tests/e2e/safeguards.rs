@@ -10,8 +10,9 @@ use crate::harness::{
     warnings, Ctx, CACHE,
 };
 use crate::policy::{scoped_policy, SCOPE_LABEL};
-use crate::{assert_findings, denial};
-use phi_guard::verdict::RuleId;
+use crate::support::shown_findings;
+use crate::{assert_findings, denial, shows, shows_rule};
+use phi_guard::verdict::{Reason, RuleId};
 
 /// A policy scoped to `key` with the four requirements off and `rules` (YAML under `spec:`).
 fn safeguard_policy(name: &str, key: &str, rules: &str) -> String {
@@ -84,7 +85,7 @@ async fn integrity_in_enforce_denies_an_unpinned_image_with_its_citation() {
         RuleId::Contingency,
     ] {
         assert!(
-            !msg.contains(&format!("[{}]", other.as_str())),
+            !shows_rule(msg, other),
             "{} is off in this policy:\n{msg}",
             other.as_str()
         );
@@ -126,7 +127,7 @@ async fn least_privilege_in_warn_admits_with_warnings() {
     let stderr = accepts(&app.deployment());
     let warned: Vec<&str> = warnings(&stderr)
         .into_iter()
-        .filter(|w| w.contains("phi-guard") && w.contains(RuleId::LeastPrivilege.as_str()))
+        .filter(|w| shows_rule(w, RuleId::LeastPrivilege))
         .collect();
     for needle in [
         "capabilities.drop",
@@ -171,7 +172,7 @@ async fn contingency_follows_the_pod_disruption_budget_watch() {
     let err = rejects_eventually(&["--dry-run=server"], &app.deployment(), CACHE).await;
     assert_findings(&err, &[RuleId::Contingency]);
     assert!(
-        denial(&err).contains("no PodDisruptionBudget"),
+        shows(denial(&err), Reason::NoDisruptionBudget),
         "{}",
         denial(&err)
     );
@@ -191,8 +192,8 @@ async fn contingency_follows_the_pod_disruption_budget_watch() {
         .with_replicas(1);
     let err = rejects(&single.deployment());
     let msg = denial(&err);
-    assert!(
-        msg.contains("[contingency] spec.replicas") && !msg.contains("no PodDisruptionBudget"),
-        "{msg}"
-    );
+    let replicas = shown_findings(msg)
+        .iter()
+        .any(|s| s.rule == RuleId::Contingency.as_str() && s.path == "spec.replicas");
+    assert!(replicas && !shows(msg, Reason::NoDisruptionBudget), "{msg}");
 }

@@ -14,6 +14,9 @@ use crate::harness::{
     CACHE,
 };
 use crate::policy::{scoped_policy, SCOPE_LABEL};
+use crate::shows_rule;
+use phi_guard::verdict::notes::PRE_EXISTING;
+use phi_guard::verdict::RuleId;
 
 fn set_mode(policy: &str, mode: &str) {
     let patch = format!(r#"{{"spec":{{"mode":"{mode}"}}}}"#);
@@ -70,7 +73,7 @@ async fn objects_admitted_earlier_can_be_labeled_rolled_out_and_deleted_after_en
     assert!(run.ok, "kubectl label was denied:\n{}", run.stderr);
     let warned = warnings(&run.stderr);
     assert!(
-        warned.iter().any(|w| w.contains("pre-existing")),
+        warned.iter().any(|w| w.contains(PRE_EXISTING)),
         "expected pre-existing warnings, got:\n{}",
         run.stderr
     );
@@ -186,5 +189,9 @@ async fn objects_admitted_earlier_can_be_labeled_rolled_out_and_deleted_after_en
         Some(&with_strategy(&worse.deployment(), "Recreate")),
     );
     assert!(!run.ok, "an update adding a hostPath volume was admitted");
-    assert!(run.stderr.contains("encryption-at-rest"), "{}", run.stderr);
+    assert!(
+        shows_rule(&run.stderr, RuleId::EncryptionAtRest),
+        "{}",
+        run.stderr
+    );
 }

@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams};
 
 use crate::fixtures::{App, PHI};
 use crate::harness::{http_get, kubectl, rejects, rejects_eventually, Ctx, CACHE};
+use crate::support::{check, try_wait_for_async, wait_for_async};
 
 const CONFIG: &str = "phi-guard";
 /// The promise: restored or corrected within this.
@@ -57,39 +58,41 @@ async fn until(
     ok: impl Fn(Option<&ValidatingWebhookConfiguration>) -> bool,
 ) -> Duration {
     let start = Instant::now();
-    loop {
+    let ok = &ok;
+    try_wait_for_async(what, limit, Duration::from_millis(100), || async move {
         let v = live(ctx).await;
-        if ok(v.as_ref()) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{what}: not within {limit:?}; now {}\nphi-guard log:\n{}",
-            serde_json::to_string(&v).unwrap_or_default(),
-            ctx.phi_guard_log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        check(ok(v.as_ref()), || {
+            format!("now {}", serde_json::to_string(&v).unwrap_or_default())
+        })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nphi-guard log:\n{}", ctx.phi_guard_log()));
+    start.elapsed()
 }
 
 /// Wait until the configuration has not changed for 2 s: earlier tests' PhiPolicies, deleted
 /// as they end, change the webhooks phi-guard writes, which is not drift.
 async fn settled(ctx: &Ctx) {
-    let start = Instant::now();
-    let mut last = None;
-    let mut since = Instant::now();
-    while since.elapsed() < Duration::from_secs(2) {
-        let rv = live(ctx).await.and_then(|v| v.metadata.resource_version);
-        if rv != last {
-            last = rv;
-            since = Instant::now();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the webhook configuration kept changing for 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The last resourceVersion seen, and since when.
+    let last = std::cell::RefCell::new((None, Instant::now()));
+    let last = &last;
+    wait_for_async(
+        "the webhook configuration unchanged for 2 s",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async move {
+            let rv = live(ctx).await.and_then(|v| v.metadata.resource_version);
+            let mut last = last.borrow_mut();
+            if rv != last.0 {
+                *last = (rv, Instant::now());
+            }
+            let since = last.1.elapsed();
+            check(since >= Duration::from_secs(2), || {
+                format!("resourceVersion {:?} for {since:?}", last.0)
+            })
+        },
+    )
+    .await;
 }
 
 fn failure_policy(v: &ValidatingWebhookConfiguration, webhook: &str) -> Option<String> {
@@ -180,23 +183,26 @@ async fn webhook_configuration_deleted_is_restored_within_seconds() {
         .is_some_and(|c| !c.0.is_empty())));
 
     let uid = restored.metadata.uid.clone();
-    let start = Instant::now();
-    loop {
-        let found = events(&ctx, "WebhookConfigurationRestored").await;
-        if found
-            .iter()
-            .any(|e| e.regarding.as_ref().and_then(|r| r.uid.clone()) == uid)
-        {
-            let note = found[0].note.clone().unwrap_or_default();
-            assert!(note.contains(CONFIG), "{note}");
-            break;
-        }
-        assert!(
-            start.elapsed() < WITHIN,
-            "no WebhookConfigurationRestored Event regarding the restored object: {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (ctx_ref, uid_ref) = (&ctx, &uid);
+    let found = wait_for_async(
+        "a WebhookConfigurationRestored Event regarding the restored object",
+        WITHIN,
+        Duration::from_millis(200),
+        || async move {
+            let found = events(ctx_ref, "WebhookConfigurationRestored").await;
+            if found
+                .iter()
+                .any(|e| e.regarding.as_ref().and_then(|r| r.uid.clone()) == *uid_ref)
+            {
+                Ok(found)
+            } else {
+                Err(format!("{found:?}"))
+            }
+        },
+    )
+    .await;
+    let note = found[0].note.clone().unwrap_or_default();
+    assert!(note.contains(CONFIG), "{note}");
     let deleted_after = drift_total(&ctx, "deleted");
     assert!(
         deleted_after >= deleted_before + 1.0,
@@ -276,17 +282,17 @@ async fn webhook_configuration_edited_is_corrected() {
         edited_after >= edited_before + 2.0,
         "phi_guard_webhook_configuration_drift_total{{drift=\"edited\"}}: {edited_before} -> {edited_after}"
     );
-    let start = Instant::now();
-    while events(&ctx, "WebhookConfigurationCorrected")
-        .await
-        .is_empty()
-    {
-        assert!(
-            start.elapsed() < WITHIN,
-            "no WebhookConfigurationCorrected Event"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ctx_ref = &ctx;
+    wait_for_async(
+        "a WebhookConfigurationCorrected Event",
+        WITHIN,
+        Duration::from_millis(200),
+        || async move {
+            let n = events(ctx_ref, "WebhookConfigurationCorrected").await.len();
+            check(n > 0, || "none".into())
+        },
+    )
+    .await;
     let app = App::bare(&ctx.ns, "intake");
     rejects(&app.deployment());
 }
@@ -312,6 +318,7 @@ async fn webhook_configuration_helm_uninstall_is_not_undone() {
     // phi-guard keeps running (a local process here): it must leave the deletion alone, now
     // and after a few of its looks.
     assert!(ctx.phi_guard_alive());
+    // Six looks a second apart: a duration to stay deleted, not a condition to poll.
     for _ in 0..6 {
         assert!(
             live(&ctx).await.is_none(),
@@ -367,6 +374,7 @@ spec:
     api.delete(CONFIG, &Default::default())
         .await
         .expect("delete the configuration");
+    // Five looks a second apart: a duration to stay deleted, not a condition to poll.
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(

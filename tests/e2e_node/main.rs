@@ -22,4 +22,6 @@ mod harness;
 mod image;
 mod traffic;
 
-pub use findings::{assert_findings, denial, finding_text, rules_named, CORE_RULES};
+pub use findings::{
+    assert_findings, denial, finding_text, rules_named, shown_with, shows, shows_rule, CORE_RULES,
+};

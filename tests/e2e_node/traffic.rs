@@ -102,6 +102,7 @@ fn replica_loss_and_rolling_upgrade_under_traffic_fail_no_review() {
     // it is seen flowing: one more answer per client than when the span began.
     let settle = || {
         let from = answered.load(Ordering::Relaxed);
+        // Paces the load: 5 s of traffic is the span under test.
         std::thread::sleep(Duration::from_secs(5));
         eventually("traffic answered", Duration::from_secs(60), || {
             let n = answered.load(Ordering::Relaxed) - from;

@@ -419,7 +419,10 @@ impl Judge<'_> {
         if count > HINT_MAX_CLASSES {
             format!(" (the cluster has {count} StorageClasses: pick one that encrypts)")
         } else if names.is_empty() {
-            " (no encrypting StorageClass is known in the cluster; create one)".into()
+            format!(
+                " ({} in the cluster; create one)",
+                crate::verdict::notes::NO_ENCRYPTING_CLASS
+            )
         } else if names.len() > HINT_NAMES {
             format!(
                 " (encrypting classes available: {}, and {} more)",
