@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::results::{object_result, CheckError, ObjectResult, Report, SkipReason, Skipped};
+use super::results::{object_result, CheckError, Interner, ObjectResult, Report, SkipReason, Skipped};
 use crate::cluster::files::{self, Document};
 use crate::cluster::ClusterState;
 use crate::engine;
@@ -127,9 +127,10 @@ impl Judging {
         let policies = policy_set(self.given)?;
         let now = k8s_openapi::jiff::Timestamp::now().as_second();
         let mut results = Vec::with_capacity(self.pending.len());
+        let mut texts = Interner::default();
         for p in &self.pending {
             let decision = p.judge(&self.state, &policies, &self.exceptions, now);
-            results.push(p.result(&decision));
+            results.push(p.result(&decision, &mut texts));
         }
         let assumed = assumed(&self.pending, &results, &self.state);
         Ok(Judged {
@@ -178,13 +179,14 @@ impl Judging {
         let in_force = policy_set(self.given)?;
         let proposed = policy_set(after)?;
         let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let mut texts = Interner::default();
         let objects = self
             .pending
             .iter()
             .map(|p| {
                 let before = p.judge(&self.state, &in_force, &self.exceptions, now);
                 let after = p.judge(&self.state, &proposed, &self.exceptions, now);
-                (p.result(&before), before, after)
+                (p.result(&before, &mut texts), before, after)
             })
             .collect();
         Ok(Compared {
@@ -275,15 +277,15 @@ impl Pending {
     }
 
     /// The decision as `check` reports it, the object named as written.
-    fn result(&self, decision: &Decision) -> ObjectResult {
-        let mut r = object_result(&self.object, decision, &self.source);
+    fn result(&self, decision: &Decision, texts: &mut Interner) -> ObjectResult {
+        let mut r = object_result(&self.object, decision, &self.source, texts);
         if let Some(written) = &self.written_kind {
             // A custom resource judged as the built-in kind it mirrors: name it as written.
             let w = &self.object;
             let (judged, own) = (w.display(), format!("{written} {}/{}", w.namespace, w.name));
             for f in &mut r.findings {
-                f.message = f.message.replace(&judged, &own);
-                f.remediation = f.remediation.replace(&judged, &own);
+                f.message = texts.get(&f.message.replace(&judged, &own));
+                f.remediation = texts.get(&f.remediation.replace(&judged, &own));
             }
             r.kind = written.clone();
         }

@@ -2,6 +2,8 @@
 //! `junit`): the verdict per object, what was not judged and why, and why nothing could be
 //! judged. Plain data, so the renderers and the judging need not import `check`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::cluster::files::{self, FileError};
@@ -101,8 +103,10 @@ pub struct FindingResult {
     pub reason: &'static str,
     pub citation: &'static str,
     pub path: String,
-    pub message: String,
-    pub remediation: String,
+    /// Shared between findings that say the same (a report of 20,000 objects repeats a few
+    /// hundred distinct messages and fixes: tens of megabytes held once each).
+    pub message: Arc<str>,
+    pub remediation: Arc<str>,
     pub mode: &'static str,
     /// Waived by a PhiException (the message says until when): for the evidence report.
     #[serde(skip)]
@@ -116,7 +120,27 @@ impl Report {
     }
 }
 
-pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectResult {
+/// One copy of each distinct text of a report.
+#[derive(Default)]
+pub(crate) struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    pub(crate) fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(t) = self.0.get(text) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(text);
+        self.0.insert(t.clone());
+        t
+    }
+}
+
+pub(crate) fn object_result(
+    w: &Object,
+    d: &Decision,
+    source: &str,
+    texts: &mut Interner,
+) -> ObjectResult {
     ObjectResult {
         kind: w.kind.as_str().to_string(),
         namespace: w.namespace.clone(),
@@ -131,8 +155,8 @@ pub(crate) fn object_result(w: &Object, d: &Decision, source: &str) -> ObjectRes
                 reason: f.reason.as_str(),
                 citation: f.citation,
                 path: f.path.clone(),
-                message: f.message.clone(),
-                remediation: f.remediation.clone(),
+                message: texts.get(&f.message),
+                remediation: texts.get(&f.remediation),
                 mode: f.mode.as_str(),
                 excepted: f.excepted.is_some(),
             })
