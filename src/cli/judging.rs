@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::results::{object_result, CheckError, Interner, ObjectResult, Report, SkipReason, Skipped};
+use super::results::{
+    object_result, CheckError, Interner, ObjectResult, Report, SkipReason, Skipped,
+};
 use crate::cluster::files::{self, Document};
 use crate::cluster::ClusterState;
 use crate::engine;
