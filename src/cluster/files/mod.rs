@@ -14,6 +14,7 @@ mod tests;
 mod yaml;
 mod yaml_block;
 mod yaml_fast;
+mod yaml_inline;
 
 pub(crate) use decode::*;
 pub(crate) use input::{read_bounded, DEFAULT_MAX_FILE_MIB, MIB};
