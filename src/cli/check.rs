@@ -191,6 +191,12 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> bool {
             }
         },
     };
+    written_or_said(written)
+}
+
+/// Whether the report was written; a closed pipe counts as written, any other error is said
+/// on standard error.
+fn written_or_said(written: std::io::Result<()>) -> bool {
     match written {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
@@ -372,14 +378,7 @@ fn print_text(report: &Report) -> bool {
         Some(e) => Err(e),
         None => std::io::Write::flush(&mut out.w),
     };
-    match result {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
-        Err(e) => {
-            eprintln!("error: cannot write the report: {e}");
-            false
-        }
-    }
+    written_or_said(result)
 }
 
 fn write_text(report: &Report, out: &mut impl std::fmt::Write) {

@@ -1,24 +1,12 @@
 //! The line reader ([`super::yaml_block`]) against the event reader ([`super::yaml_fast`]):
 //! wherever it answers, the same tree; and it answers for what manifests are made of.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::tests::against_the_stream_reader::files;
 
 use super::yaml_block::read;
 use super::yaml_fast::{build, split, Built};
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() && !p.ends_with("templates") {
-            files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(p);
-        }
-    }
-}
 
 /// Compare the readers on every document of `text`: (documents, read by the line reader).
 fn compare(text: &str, what: &str) -> (usize, usize) {

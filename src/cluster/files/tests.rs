@@ -243,12 +243,13 @@ spec: {targetRef: {kind: Mesh}, rules: [{default: {mode: Permissive}}]}
 /// The fast reader against serde-saphyr's whole-stream reader on every YAML file of the
 /// repository (third-party manifests, charts' templates excluded: they are not YAML until
 /// rendered): the same documents, numbered the same, or the same error at the same position.
-mod against_the_stream_reader {
+pub(super) mod against_the_stream_reader {
     use super::super::{yaml, FileError};
     use serde_json::Value;
     use std::path::{Path, PathBuf};
 
-    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    /// The YAML files under `dir` (chart templates left out: they are not YAML until rendered).
+    pub(in super::super) fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
