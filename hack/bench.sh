@@ -64,5 +64,7 @@ if [ "$only" = all ] || [ "$only" = apiserver ] || [ "$only" = soak ]; then
     esac
   done < "$DIR/env"
   export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+  # The bench reads the API server's and etcd's CPU from their pid files.
+  export BENCH_CONTROLPLANE_DIR=$DIR
   "$exe"
 fi

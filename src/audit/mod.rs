@@ -27,9 +27,11 @@ use kube::Client;
 
 use crate::cluster::ClusterState;
 use crate::engine;
-use crate::policy::exception;
-use crate::report::{self, ObjectResults, RuleResult};
+use crate::policy::exception::{self, Exception};
+use crate::policy::{Mode, Policy};
+use crate::report::{self, ObjectResults, PolicyResult, RuleResult};
 use crate::telemetry::{Metrics, Readiness};
+use crate::verdict::RuleId;
 use store::{Key, Store};
 
 /// How the audit runs.
@@ -160,21 +162,93 @@ pub(crate) async fn run(
     }
 }
 
-/// The results of one object, and the times they took their values.
-type Results = Vec<(RuleResult, i64)>;
+/// What the audit keeps of one result between passes: what its counts, gauges and PhiPolicy
+/// status read, the time it took its value, and a digest of the whole result (message, paths,
+/// reasons, severity) that tells a changed result from the same one. The message and paths, most
+/// of a result's size, are not kept: a namespace's report is built by judging its objects again
+/// when it is written (judging an object takes microseconds; the messages of 30,000 results
+/// were ~20 MB at 10,000 PHI Deployments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Kept {
+    policy: Arc<str>,
+    rule: RuleId,
+    outcome: PolicyResult,
+    mode: Option<Mode>,
+    digest: u64,
+    since: i64,
+}
 
 /// One object's uid and results.
 #[derive(Debug, Clone, PartialEq)]
 struct Judged {
     uid: String,
-    results: Results,
+    results: Vec<Kept>,
 }
 
+#[derive(Default)]
 struct Audit {
     /// Results per namespace, per object.
     results: BTreeMap<String, BTreeMap<Key, Judged>>,
     /// Which policies judged each object (for the per-policy counts).
-    judged_by: BTreeMap<Key, Vec<String>>,
+    judged_by: BTreeMap<Key, Vec<Arc<str>>>,
+    /// Policy names, one allocation each.
+    names: BTreeSet<Arc<str>>,
+    /// Keyed at random per process: a result cannot be crafted to look unchanged.
+    digests: std::collections::hash_map::RandomState,
+    /// The times of the results an earlier leader wrote, by result ID (until the first full pass
+    /// has taken them): an unchanged result keeps its time across restarts and failovers.
+    recovered: std::collections::HashMap<u64, i64>,
+}
+
+impl Audit {
+    fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(n.clone());
+        n
+    }
+
+    fn digest(&self, r: &RuleResult) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.digests, r)
+    }
+}
+
+/// What judging one object gives: its results, the policies that judged it, whether it is in
+/// PHI scope, its uid.
+type Verdict = (Vec<RuleResult>, Vec<String>, bool, String);
+
+/// Judges audited objects as the webhook would, with the policies and exceptions of a pass.
+struct Judge<'a> {
+    store: &'a Store,
+    state: &'a ClusterState,
+    policies: &'a [Arc<Policy>],
+    exceptions: &'a [Arc<Exception>],
+    passes: bool,
+    now: i64,
+}
+
+impl Judge<'_> {
+    fn judge(&self, key: &Key) -> Option<Verdict> {
+        self.store.get(key).map(|o| {
+            let d = engine::evaluate(&o, self.state, self.policies);
+            let d = exception::apply(d, &o, self.exceptions, self.now);
+            (
+                report::results_of(&d, self.policies, self.passes),
+                d.policies,
+                d.phi,
+                o.uid.clone(),
+            )
+        })
+    }
+
+    /// The results of an object in PHI scope, for its report.
+    fn results(&self, key: &Key) -> Option<Vec<RuleResult>> {
+        self.judge(key)
+            .filter(|(_, _, phi, _)| *phi)
+            .map(|(results, ..)| results)
+    }
 }
 
 /// Lead until the lease is lost (`false`) or `stop` resolves (`true`).
@@ -189,10 +263,7 @@ async fn lead(
     let store = Arc::new(Store::new(state.clone()));
     let tasks = store::spawn(client.clone(), store.clone(), metrics.clone());
     let mut w = writer::Writer::new(client.clone());
-    let mut audit = Audit {
-        results: BTreeMap::new(),
-        judged_by: BTreeMap::new(),
-    };
+    let mut audit = Audit::default();
     let mut renewed = Instant::now();
     let mut swept: Option<Instant> = None;
     let mut policies_seen = state.policies();
@@ -274,22 +345,23 @@ async fn lead(
                 ("trigger", trigger.unwrap_or("changes").to_string()),
             ])
             .inc();
+        if swept.is_none() {
+            audit.recovered = w.recovered_times().await;
+        }
         let started = Instant::now();
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let judge = Judge {
+            store: &store,
+            state,
+            policies: &policies.policies,
+            exceptions: &exceptions,
+            passes: cfg.passes,
+            now,
+        };
         for chunk in work.chunks(CHUNK) {
             let at = k8s_openapi::jiff::Timestamp::now().as_second();
             for key in chunk {
-                let r = store.get(key).map(|o| {
-                    let d = engine::evaluate(&o, &**state, &policies.policies);
-                    let d = exception::apply(d, &o, &exceptions, now);
-                    (
-                        report::results_of(&d, &policies.policies, cfg.passes),
-                        d.policies,
-                        d.phi,
-                        o.uid.clone(),
-                    )
-                });
-                if apply(&mut audit, key.clone(), r, at) {
+                if apply(&mut audit, key.clone(), judge.judge(key), at) {
                     touched.insert(key.0.clone());
                 }
             }
@@ -299,13 +371,22 @@ async fn lead(
         let judged = started.elapsed();
         if periodic {
             swept = Some(Instant::now());
+            // Every result has taken its recovered time, or a new one.
+            audit.recovered = std::collections::HashMap::new();
         }
         next_expiry = exception::next_expiry(&exceptions, now);
         metrics
             .audit_objects
             .set(i64::try_from(store.len()).unwrap_or(i64::MAX));
+        // Counts first (gauges and each PhiPolicy's status: one small write per policy), then
+        // the reports, which at scale take the API server far longer to store than judging
+        // took (BENCHMARKS.md, "The background audit").
+        set_gauges(&audit, metrics);
+        w.write_policy_status(&summaries(&audit, &policies.policies), periodic)
+            .await;
+        let at = k8s_openapi::jiff::Timestamp::now().as_second();
         let batch = touched.iter().map(|ns| {
-            let objects = namespace_results(&audit, ns);
+            let objects = namespace_results(&audit, ns, |key| judge.results(key), at);
             let reports = report::namespace_reports(ns, &objects, cfg.max_results);
             (ns.clone(), reports)
         });
@@ -322,9 +403,6 @@ async fn lead(
             write_ms = u64::try_from((took - judged).as_millis()).unwrap_or(u64::MAX),
             "audit: pass done"
         );
-        set_gauges(&audit, metrics);
-        w.write_policy_status(&summaries(&audit, &policies.policies), periodic)
-            .await;
     };
     for t in tasks {
         t.abort();
@@ -333,27 +411,39 @@ async fn lead(
 }
 
 /// Record an object's new results; `true` when its namespace's report changes.
-fn apply(
-    audit: &mut Audit,
-    key: Key,
-    judged: Option<(Vec<RuleResult>, Vec<String>, bool, String)>,
-    now: i64,
-) -> bool {
-    let ns_results = audit.results.entry(key.0.clone()).or_default();
-    let old = ns_results.remove(&key);
+fn apply(audit: &mut Audit, key: Key, judged: Option<Verdict>, now: i64) -> bool {
+    let old = audit.results.get_mut(&key.0).and_then(|m| m.remove(&key));
     let new: Option<Judged> = match judged {
         Some((results, policies, true, uid)) => {
+            let policies = policies.iter().map(|p| audit.name(p)).collect();
             audit.judged_by.insert(key.clone(), policies);
+            let identity = report::identity(&key.0, key.1, &key.2, &uid);
             let results = results
-                .into_iter()
+                .iter()
                 .map(|r| {
-                    // A result keeps the time it took its value.
-                    let since = old
+                    let digest = audit.digest(r);
+                    // A result keeps the time it took its value: in this leader's memory, or
+                    // in what an earlier leader wrote.
+                    let since = match old
                         .iter()
                         .flat_map(|j| &j.results)
-                        .find(|(o, _)| o == &r)
-                        .map_or(now, |(_, t)| *t);
-                    (r, since)
+                        .find(|k| k.digest == digest)
+                    {
+                        Some(k) => k.since,
+                        None => audit
+                            .recovered
+                            .get(&report::result_number(&identity, r))
+                            .copied()
+                            .unwrap_or(now),
+                    };
+                    Kept {
+                        policy: audit.name(&r.policy),
+                        rule: r.rule,
+                        outcome: r.outcome,
+                        mode: r.mode,
+                        digest,
+                        since,
+                    }
                 })
                 .collect();
             Some(Judged { uid, results })
@@ -364,6 +454,7 @@ fn apply(
         }
     };
     let changed = old.as_ref() != new.as_ref();
+    let ns_results = audit.results.entry(key.0.clone()).or_default();
     if let Some(n) = new {
         if !n.results.is_empty() {
             ns_results.insert(key.clone(), n);
@@ -375,18 +466,42 @@ fn apply(
     changed
 }
 
-fn namespace_results(audit: &Audit, ns: &str) -> Vec<ObjectResults> {
+/// A namespace's objects with their results for its report: each object judged again
+/// (`rejudge`) for the messages and paths the audit does not keep, each result with the time it
+/// took its value (`now` for one that changed since the object was last judged: the next pass
+/// judges it again and the report follows). An object gone since is left out until then.
+fn namespace_results(
+    audit: &Audit,
+    ns: &str,
+    rejudge: impl Fn(&Key) -> Option<Vec<RuleResult>>,
+    now: i64,
+) -> Vec<ObjectResults> {
     audit
         .results
         .get(ns)
         .into_iter()
         .flatten()
-        .map(|((_, kind, name), j)| ObjectResults {
-            kind: *kind,
-            api_version: report::api_version(*kind),
-            name: name.clone(),
-            uid: j.uid.clone(),
-            results: j.results.clone(),
+        .filter_map(|(key, j)| {
+            let results = rejudge(key)?
+                .into_iter()
+                .map(|r| {
+                    let digest = audit.digest(&r);
+                    let since = j
+                        .results
+                        .iter()
+                        .find(|k| k.digest == digest)
+                        .map_or(now, |k| k.since);
+                    (r, since)
+                })
+                .collect();
+            let (_, kind, name) = key;
+            Some(ObjectResults {
+                kind: *kind,
+                api_version: report::api_version(*kind),
+                name: name.clone(),
+                uid: j.uid.clone(),
+                results,
+            })
         })
         .collect()
 }
@@ -409,18 +524,20 @@ fn summaries(audit: &Audit, policies: &[Arc<crate::policy::Policy>]) -> BTreeMap
     for (key, names) in &audit.judged_by {
         let results = audit.results.get(&key.0).and_then(|m| m.get(key));
         for name in names {
-            let Some(s) = out.get_mut(name) else { continue };
+            let Some(s) = out.get_mut(&**name) else {
+                continue;
+            };
             s.judged += 1;
             let mut violating = false;
             let mut excepted = false;
-            for (r, _) in results.into_iter().flat_map(|j| &j.results) {
-                if &r.policy != name {
+            for r in results.into_iter().flat_map(|j| &j.results) {
+                if r.policy != *name {
                     continue;
                 }
                 if r.outcome.is_violation() {
                     violating = true;
                     *s.by_rule.entry(r.rule.as_str().to_string()).or_default() += 1;
-                } else if r.outcome == report::PolicyResult::Skip {
+                } else if r.outcome == PolicyResult::Skip {
                     excepted = true;
                 }
             }
@@ -437,11 +554,11 @@ type Counts = BTreeMap<(String, &'static str, &'static str), i64>;
 fn counts(audit: &Audit) -> (Counts, Counts) {
     let (mut violations, mut excepted) = (Counts::new(), Counts::new());
     for (ns, objects) in &audit.results {
-        for (r, _) in objects.values().flat_map(|j| &j.results) {
+        for r in objects.values().flat_map(|j| &j.results) {
             let into = match r.outcome {
-                report::PolicyResult::Fail | report::PolicyResult::Warn => &mut violations,
-                report::PolicyResult::Skip => &mut excepted,
-                report::PolicyResult::Pass => continue,
+                PolicyResult::Fail | PolicyResult::Warn => &mut violations,
+                PolicyResult::Skip => &mut excepted,
+                PolicyResult::Pass => continue,
             };
             let mode = r.mode.map_or("none", |m| m.as_str());
             *into.entry((ns.clone(), r.rule.as_str(), mode)).or_default() += 1;
@@ -473,30 +590,25 @@ fn set_gauges(audit: &Audit, metrics: &Metrics) {
 mod tests {
     use super::*;
     use crate::object::Kind;
-    use crate::policy::Mode;
-    use crate::report::PolicyResult;
-    use crate::verdict::{RuleId, Severity};
+    use crate::verdict::Severity;
 
-    fn result(rule: RuleId, outcome: PolicyResult) -> (RuleResult, i64) {
-        let r = RuleResult {
+    fn result(rule: RuleId, outcome: PolicyResult) -> RuleResult {
+        RuleResult {
             policy: "p".into(),
             rule,
             outcome,
             mode: (outcome != PolicyResult::Pass).then_some(Mode::Enforce),
             severity: Severity::Medium,
-            message: String::new(),
+            message: format!("{} {}", rule.as_str(), outcome.as_str()),
             paths: Vec::new(),
             reasons: Vec::new(),
-        };
-        (r, 0)
+        }
     }
 
     #[test]
     fn excepted_findings_are_counted_as_excepted_not_as_violations() {
-        let mut audit = Audit {
-            results: BTreeMap::new(),
-            judged_by: BTreeMap::new(),
-        };
+        let mut audit = Audit::default();
+        let mut full: BTreeMap<Key, Vec<RuleResult>> = BTreeMap::new();
         let objects = [
             (
                 "waived",
@@ -516,14 +628,9 @@ mod tests {
         ];
         for (name, results) in objects {
             let key: Key = ("ns".into(), Kind::Deployment, name.into());
-            audit.judged_by.insert(key.clone(), vec!["p".into()]);
-            audit.results.entry("ns".into()).or_default().insert(
-                key,
-                Judged {
-                    uid: format!("uid-{name}"),
-                    results,
-                },
-            );
+            full.insert(key.clone(), results.clone());
+            let judged = (results, vec!["p".to_string()], true, format!("uid-{name}"));
+            assert!(apply(&mut audit, key, Some(judged), 7));
         }
         let mut policy = crate::fixtures::policy_with(|_| {});
         policy.name = "p".into();
@@ -540,12 +647,76 @@ mod tests {
             Counts::from([(("ns".to_string(), "audit-sidecar", "Enforce"), 2)])
         );
         // The report of the namespace says the same: 1 fail, 2 skip.
-        let reports =
-            report::namespace_reports("ns", &namespace_results(&audit, "ns"), report::MAX_RESULTS);
+        let objects = namespace_results(&audit, "ns", |k| full.get(k).cloned(), 9);
+        let reports = report::namespace_reports("ns", &objects, report::MAX_RESULTS);
         let summary = &reports["phi-guard"]["summary"];
         assert_eq!(
             (summary["fail"].as_u64(), summary["skip"].as_u64()),
             (Some(1), Some(2))
         );
+    }
+
+    #[test]
+    fn results_keep_their_time_until_they_change_and_reports_carry_what_is_judged_again() {
+        let mut audit = Audit::default();
+        let key: Key = ("ns".into(), Kind::Deployment, "app".into());
+        let judged = |results: Vec<RuleResult>| Some((results, vec!["p".into()], true, "u".into()));
+        let fail = result(RuleId::AuditSidecar, PolicyResult::Fail);
+        let pass = result(RuleId::EncryptionAtRest, PolicyResult::Pass);
+        assert!(apply(
+            &mut audit,
+            key.clone(),
+            judged(vec![fail.clone(), pass.clone()]),
+            100
+        ));
+        // The same results later: nothing changed, nothing to write.
+        assert!(!apply(
+            &mut audit,
+            key.clone(),
+            judged(vec![fail.clone(), pass.clone()]),
+            200
+        ));
+        // The fail says something new (its message only): a new result, from now; the pass keeps
+        // its time.
+        let mut reworded = fail.clone();
+        reworded.message.push_str(" (and 1 more)");
+        assert!(apply(
+            &mut audit,
+            key.clone(),
+            judged(vec![reworded.clone(), pass.clone()]),
+            300
+        ));
+        let since: Vec<i64> = audit.results["ns"][&key]
+            .results
+            .iter()
+            .map(|k| k.since)
+            .collect();
+        assert_eq!(since, [300, 100]);
+        // What is kept is small; the report gets the message from judging again.
+        let objects = namespace_results(
+            &audit,
+            "ns",
+            |_| Some(vec![reworded.clone(), pass.clone()]),
+            400,
+        );
+        assert_eq!(objects.len(), 1);
+        assert_eq!(
+            objects[0].results,
+            [(reworded.clone(), 300), (pass.clone(), 100)]
+        );
+        assert_eq!(objects[0].uid, "u");
+        // Judged again into something the audit has not seen yet: from the time of writing.
+        let objects = namespace_results(&audit, "ns", |_| Some(vec![fail.clone()]), 400);
+        assert_eq!(objects[0].results, [(fail.clone(), 400)]);
+        // Gone since it was judged: left out until the next pass removes it.
+        assert!(namespace_results(&audit, "ns", |_| None, 400).is_empty());
+        // Out of PHI scope: removed, and its namespace's report changes.
+        assert!(apply(
+            &mut audit,
+            key.clone(),
+            Some((vec![], vec![], false, "u".into())),
+            500
+        ));
+        assert!(audit.results.is_empty() && audit.judged_by.is_empty());
     }
 }

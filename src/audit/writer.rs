@@ -2,7 +2,7 @@
 //! change; stale ones deleted) and each PhiPolicy's `status.audit` (its own field manager, so
 //! the `Ready` and `WebhookScope` conditions are untouched).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use futures::StreamExt;
@@ -36,6 +36,10 @@ pub(super) struct Writer {
     absent: bool,
     /// Status last written per policy.
     status: BTreeMap<String, Summary>,
+    /// The time each result written before took its value (`properties.resultID` ->
+    /// `timestamp.seconds`), read from the reports listed when this writer first lists them,
+    /// until the audit takes it ([`Writer::recovered_times`]).
+    times: Option<HashMap<u64, i64>>,
 }
 
 /// A digest of the part of a report that says something (what a rewrite would change): its
@@ -85,6 +89,21 @@ fn content(digests: &impl BuildHasher, report: &Value) -> u64 {
     h.finish()
 }
 
+/// A report's results' IDs and the times they took their values (results without either are
+/// left out: not written by phi-guard, or edited by hand).
+fn result_times(report: &Value) -> impl Iterator<Item = (u64, i64)> + '_ {
+    report
+        .get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let id = r.pointer("/properties/resultID")?.as_str()?.parse().ok()?;
+            let since = r.pointer("/timestamp/seconds")?.as_i64()?;
+            Some((id, since))
+        })
+}
+
 impl Writer {
     pub(super) fn new(client: Client) -> Self {
         let reports = ApiResource::from_gvk_with_plural(
@@ -103,7 +122,21 @@ impl Writer {
             digests: std::collections::hash_map::RandomState::new(),
             absent: false,
             status: BTreeMap::new(),
+            times: None,
         }
+    }
+
+    /// The times the results already in the API server took their values (by result ID), read
+    /// when the reports are first listed: a new leader (a restart, a rollout, a failover) gives
+    /// a result that has not changed its old time, so its reports render as they were written
+    /// and are not written again. Empty when nothing was written before (or the reports could
+    /// not be listed); only the first call returns them.
+    pub(super) async fn recovered_times(&mut self) -> HashMap<u64, i64> {
+        if self.written.is_none() {
+            self.times = Some(HashMap::new());
+            let _ = self.load().await;
+        }
+        self.times.take().unwrap_or_default()
     }
 
     /// The reports phi-guard wrote before (this leader or an earlier one).
@@ -128,6 +161,9 @@ impl Writer {
                                 (r.namespace().unwrap_or_default(), r.name_any()),
                                 content(&self.digests, &r.data),
                             );
+                            if let Some(times) = self.times.as_mut() {
+                                times.extend(result_times(&r.data));
+                            }
                         }
                         token = list.metadata.continue_.filter(|t| !t.is_empty());
                         if token.is_none() {

@@ -76,7 +76,7 @@ impl PolicyResult {
 }
 
 /// One result: an object, a policy, a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct RuleResult {
     pub(crate) policy: String,
     pub(crate) rule: RuleId,
@@ -176,11 +176,17 @@ impl ObjectResults {
     /// What places the object in a shard and identifies its results: the uid, or kind and name
     /// for an object read without one (files).
     fn identity(&self, ns: &str) -> String {
-        if self.uid.is_empty() {
-            format!("{ns}/{}/{}", self.kind.as_str(), self.name)
-        } else {
-            self.uid.clone()
-        }
+        identity(ns, self.kind, &self.name, &self.uid)
+    }
+}
+
+/// What places an object in a shard and identifies its results: its uid, or namespace, kind and
+/// name for an object read without one (files).
+pub(crate) fn identity(ns: &str, kind: Kind, name: &str, uid: &str) -> String {
+    if uid.is_empty() {
+        format!("{ns}/{}/{name}", kind.as_str())
+    } else {
+        uid.to_string()
     }
 }
 
@@ -212,7 +218,12 @@ fn stable_hash(parts: &[&str]) -> u64 {
 /// (which changes when a shard splits) nor on the wording; a new outcome is a new result (a
 /// fail turned pass is news to notify about).
 pub(crate) fn result_id(identity: &str, r: &RuleResult) -> String {
-    stable_hash(&[identity, &r.policy, r.rule.as_str(), r.outcome.as_str()]).to_string()
+    result_number(identity, r).to_string()
+}
+
+/// The number a result ID is written as.
+pub(crate) fn result_number(identity: &str, r: &RuleResult) -> u64 {
+    stable_hash(&[identity, &r.policy, r.rule.as_str(), r.outcome.as_str()])
 }
 
 fn result_json(ns: &str, o: &ObjectResults, r: &RuleResult, since: i64) -> Value {

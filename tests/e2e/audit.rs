@@ -31,6 +31,43 @@ fn result(ns: &str, name: &str, rule: &str) -> Option<String> {
     })
 }
 
+/// A report as written: its name and resourceVersion, and every result's ID with its timestamp.
+type Written = (String, String, Vec<(String, i64)>);
+
+/// The namespace's reports as written.
+fn written(ns: &str) -> Vec<Written> {
+    reports(ns)
+        .iter()
+        .map(|r| {
+            let results = r["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    (
+                        x["properties"]["resultID"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        x["timestamp"]["seconds"].as_i64().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (
+                r["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                results,
+            )
+        })
+        .collect()
+}
+
 /// Poll until `f` holds, for up to `FOLLOW`; the elapsed time, or a panic saying what was seen.
 fn within(what: &str, f: impl Fn() -> Result<(), String>) -> Duration {
     let start = Instant::now();
@@ -162,6 +199,8 @@ async fn one_replica_writes_and_another_takes_over() {
     );
 
     // The leader dies without a goodbye: the other replica takes the Lease within 30 s.
+    let before = written(&ctx.ns);
+    assert!(!before.is_empty() && before.iter().all(|(_, _, r)| !r.is_empty()));
     let outage = ctx.kill_phi_guard();
     let start = Instant::now();
     wait_for(
@@ -174,6 +213,22 @@ async fn one_replica_writes_and_another_takes_over() {
         },
     );
     eprintln!("audit: takeover after {:?}", start.elapsed());
+    // Its first full pass finds what the old leader wrote unchanged: the results keep the time
+    // they took their value, and the reports are not written again.
+    wait_for(
+        "the new leader's first full pass",
+        FOLLOW,
+        Duration::from_millis(250),
+        || {
+            let n = second.metric("phi_guard_audit_pass_duration_seconds_count");
+            check(n.is_some_and(|n| n >= 1.0), || format!("passes {n:?}"))
+        },
+    );
+    assert_eq!(
+        written(&ctx.ns),
+        before,
+        "an unchanged report was written again by the new leader"
+    );
     // It writes now: a policy change (no webhook involved) changes the results' mode.
     let run = kubectl(
         &[
