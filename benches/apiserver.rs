@@ -484,6 +484,24 @@ async fn audit_path(n: usize) {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let steady = writes(&pg.metrics()) - w0;
 
+    // A restart (a rollout, a failover; the same identity, so the Lease is taken at once): the
+    // new leader's first full pass over reports an earlier one wrote.
+    drop(pg);
+    let spawned = Instant::now();
+    let pg = PhiGuard::start_with(&["--audit", "--pod-name=bench", "--namespace=phi-guard"]);
+    let re_ready = spawned.elapsed();
+    wait_for_async(
+        "the restarted audit's first pass",
+        Duration::from_secs(600),
+        Duration::from_millis(100),
+        || std::future::ready(check(count(&pg.metrics()) >= 1.0, || "none yet".into())),
+    )
+    .await;
+    let re_first = spawned.elapsed();
+    let re_writes = writes(&pg.metrics());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (re_rss, re_peak) = pg.child.rss();
+
     // Busy: flip the baseline's mode so that every object is judged again, again and again.
     let flips = tokio::spawn({
         let kubectl = kubectl.clone();
@@ -553,6 +571,12 @@ async fn audit_path(n: usize) {
         biggest,
         results,
         steady
+    );
+    println!(
+        "\nRestarted over the reports it wrote: ready after {:.1} s, first full pass {:.1} s after \
+         ready, {re_writes:.0} report writes in it, RSS {re_rss:.0} MB (peak {re_peak:.0}) 5 s later.",
+        re_ready.as_secs_f64(),
+        re_first.saturating_sub(re_ready).as_secs_f64(),
     );
     let mut idle = idle_lat;
     let mut busy = busy_lat;
