@@ -434,6 +434,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_writer_recovers_the_times_of_written_results_once_and_writes_nothing_unchanged()
+    {
+        let m = Metrics::new();
+        let mut written = report("a", "phi-guard", 1);
+        written["results"] = json!([
+            {"result": "fail", "timestamp": {"seconds": 1700000000, "nanos": 0},
+             "properties": {"resultID": "42"}},
+            // Not phi-guard's shape (edited by hand): left out, not an error.
+            {"result": "fail", "timestamp": {"seconds": 5}, "properties": {"resultID": "x"}},
+            {"result": "fail", "properties": {"resultID": "7"}},
+        ]);
+        let (client, api) =
+            MockApi::new(vec![step("GET", REPORTS, 200, list(vec![written.clone()]))]);
+        let mut w = Writer::new(client);
+        assert_eq!(
+            w.recovered_times().await,
+            HashMap::from([(42, 1_700_000_000)])
+        );
+        assert!(w.recovered_times().await.is_empty(), "given once");
+        // The same report rendered again (its times recovered): listed once, not written.
+        w.write_one(
+            "a",
+            BTreeMap::from([("phi-guard".to_string(), written)]),
+            &m,
+        )
+        .await;
+        assert_eq!(api.unused(), 0);
+        assert_eq!(api.requests().len(), 1, "{:?}", api.calls());
+    }
+
+    #[tokio::test]
     async fn a_report_already_gone_is_forgotten_and_a_failed_delete_relists() {
         let m = Metrics::new();
         let (client, api) = MockApi::new(vec![
