@@ -237,7 +237,13 @@ impl<'de, const K: usize> Deserialize<'de> for Audited<K> {
             .get(K)
             .copied()
             .ok_or_else(|| D::Error::custom("unknown kind"))?;
-        let object = Object::from_json(kind, raw.get(), None).map_err(|e| e.message);
+        // Kept for as long as the object exists: without the spare capacity decoding left.
+        let object = Object::from_json(kind, raw.get(), None)
+            .map(|mut o| {
+                o.shrink_to_fit();
+                o
+            })
+            .map_err(|e| e.message);
         Ok(Audited {
             meta: ObjectMeta {
                 name: head.metadata.name,
@@ -466,7 +472,8 @@ mod tests {
                                               "uid": "o", "controller": true}]);
         }
         json!({"metadata": meta, "spec": {"template": {"spec": {"containers": [
-            {"name": "app", "image": "registry.example.com/app:1"}]}}}})
+            {"name": "app", "image": "registry.example.com/app:1",
+             "ports": [{"name": "https", "containerPort": 8443}]}]}}}})
     }
 
     #[test]
@@ -495,6 +502,14 @@ mod tests {
         let v = deployment("a", false);
         assert_eq!(a, Object::from_value(Kind::Deployment, &v, None).unwrap());
         assert_eq!((key.2.as_str(), a.uid.as_str()), ("a", "u-a"));
+        // Kept without spare capacity (a one-container list grows to four as it is decoded).
+        let Body::Pods(p) = &a.body else {
+            panic!("not a pod template")
+        };
+        assert!(!p.spec.containers.is_empty());
+        assert_eq!(p.spec.containers.capacity(), p.spec.containers.len());
+        assert_eq!(p.spec.containers[0].ports.len(), 1);
+        assert_eq!(p.spec.containers[0].ports.capacity(), 1);
 
         // A watch event as the API server writes it (its type first): the resourceVersion the
         // watcher resumes from is read.

@@ -257,6 +257,15 @@ pub struct IngressTlsView {
 }
 
 impl Object {
+    /// Drop the spare capacity decoding left in the pod spec ([`PodSpec::shrink_to_fit`]): for
+    /// objects kept a long time (the audit's store), not for one review's.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if let Body::Pods(p) = &mut self.body {
+            p.spec.shrink_to_fit();
+            p.claim_templates.shrink_to_fit();
+        }
+    }
+
     /// Label sets that mark a workload PHI: its own labels and its pods' labels.
     pub fn label_sets(&self) -> Vec<&Labels> {
         match &self.body {

@@ -97,6 +97,29 @@ pub struct PodSpec {
     pub os: Option<super::security::PodOs>,
 }
 
+impl PodSpec {
+    /// Drop the spare capacity decoding leaves (a `Vec` grows to four elements for its first):
+    /// for specs kept a long time, as in the audit's store of every workload, where a
+    /// one-container Deployment's spec was ~1.6 KB, three quarters of it unused.
+    pub fn shrink_to_fit(&mut self) {
+        for list in [
+            &mut self.containers,
+            &mut self.init_containers,
+            &mut self.ephemeral_containers,
+        ] {
+            for c in list.iter_mut() {
+                c.ports.shrink_to_fit();
+                c.volume_mounts.shrink_to_fit();
+                c.env.shrink_to_fit();
+                c.command.shrink_to_fit();
+                c.args.shrink_to_fit();
+            }
+            list.shrink_to_fit();
+        }
+        self.volumes.shrink_to_fit();
+    }
+}
+
 /// A container, reduced.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
