@@ -453,12 +453,12 @@ fn apply(audit: &mut Audit, key: Key, judged: Option<Verdict>, now: i64) -> bool
             None
         }
     };
+    // An object without results is in no report: judging it again changes nothing to write.
+    let new = new.filter(|n| !n.results.is_empty());
     let changed = old.as_ref() != new.as_ref();
     let ns_results = audit.results.entry(key.0.clone()).or_default();
     if let Some(n) = new {
-        if !n.results.is_empty() {
-            ns_results.insert(key.clone(), n);
-        }
+        ns_results.insert(key.clone(), n);
     }
     if ns_results.is_empty() {
         audit.results.remove(&key.0);
@@ -710,6 +710,13 @@ mod tests {
         assert_eq!(objects[0].results, [(fail.clone(), 400)]);
         // Gone since it was judged: left out until the next pass removes it.
         assert!(namespace_results(&audit, "ns", |_| None, 400).is_empty());
+        // A compliant object (no results, passes not written): in no report, so judging it,
+        // again and again, changes nothing to write.
+        let fine: Key = ("ns".into(), Kind::Deployment, "fine".into());
+        let none = || Some((vec![], vec!["p".into()], true, "f".into()));
+        assert!(!apply(&mut audit, fine.clone(), none(), 100));
+        assert!(!apply(&mut audit, fine.clone(), none(), 200));
+        assert_eq!(audit.judged_by[&fine].len(), 1, "counted as judged");
         // Out of PHI scope: removed, and its namespace's report changes.
         assert!(apply(
             &mut audit,
@@ -717,6 +724,7 @@ mod tests {
             Some((vec![], vec![], false, "u".into())),
             500
         ));
-        assert!(audit.results.is_empty() && audit.judged_by.is_empty());
+        assert!(audit.results.is_empty());
+        assert!(!audit.judged_by.contains_key(&key));
     }
 }

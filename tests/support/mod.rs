@@ -206,7 +206,8 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
 /// The sum of the samples named `name` whose labels include each of `labels` (`k="v"`); 0 if
 /// none. With no labels: the sum over all of the metric's series.
 pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    metric_series(text, name, labels).iter().sum()
+    // An empty f64 sum is -0.0, which prints as "-0": + 0.0 makes it 0.
+    metric_series(text, name, labels).iter().sum::<f64>() + 0.0
 }
 
 /// The values of the samples [`metric_sum`] adds up (empty: the metric is not exported).
