@@ -1007,8 +1007,8 @@ fn the_audit_can_run_as_its_own_deployment() {
         webhook["spec"]["template"]["spec"]["serviceAccountName"]
     );
     let c = &pod["containers"][0];
-    assert_eq!(c["resources"]["limits"]["memory"].as_str(), Some("512Mi"));
-    assert_eq!(c["resources"]["requests"]["memory"].as_str(), Some("256Mi"));
+    assert_eq!(c["resources"]["limits"]["memory"].as_str(), Some("384Mi"));
+    assert_eq!(c["resources"]["requests"]["memory"].as_str(), Some("128Mi"));
     assert_eq!(
         c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
         Some(true)
