@@ -288,3 +288,116 @@ fn chart_as_shipped_runs_in_cluster_judges_through_its_service_and_uninstalls_cl
         let _ = kubectl(&["delete", "storageclass", &class, "--wait=false"], None);
     }
 }
+
+/// `audit.separateDeployment=true` on the node: the audit runs in a pod of its own, which leads
+/// the audit Lease and reports a workload that fell out of compliance (its namespace labelled PHI
+/// around it), while the webhook's pods run without `--audit`.
+#[test]
+fn the_audit_in_its_own_deployment_leads_and_reports_from_the_node() {
+    let _one = exclusive();
+    let r = install(&["audit.separateDeployment=true"]);
+    assert!(
+        r.ok,
+        "helm install with audit.separateDeployment=true failed:\n{}{}\n{}",
+        r.stdout,
+        r.stderr,
+        diagnostics()
+    );
+    wait_replicas_ready(2);
+    for (name, ..) in webhook_pods() {
+        let pod = kubectl_json(&["get", "pod", &name, "-n", NAMESPACE]);
+        let args = pod["spec"]["containers"][0]["args"].to_string();
+        assert!(
+            !args.contains("--audit"),
+            "webhook pod {name} runs the audit too: {args}"
+        );
+    }
+    let audit_pod = eventually("the audit's own pod Running and Ready", READY, || {
+        let list = kubectl_json(&[
+            "get",
+            "pods",
+            "-n",
+            NAMESPACE,
+            "-l",
+            "app.kubernetes.io/component=audit",
+        ]);
+        let pods: Vec<(String, bool)> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    p["status"]["containerStatuses"][0]["ready"]
+                        .as_bool()
+                        .unwrap_or(false),
+                )
+            })
+            .collect();
+        match pods.as_slice() {
+            [(name, true)] => Ok(name.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    eventually("the audit's pod holds the audit Lease", READY, || {
+        let lease = kubectl_json(&["get", "lease", "phi-guard-audit", "-n", NAMESPACE]);
+        let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or("");
+        if holder == audit_pod {
+            Ok(())
+        } else {
+            Err(format!("holder {holder:?}, audit pod {audit_pod}"))
+        }
+    });
+
+    // A workload admitted outside PHI scope, then its namespace labelled PHI around it (allowed
+    // with a warning under the default `namespaceLabeling: Warn`): the audit reports it.
+    let ns = Namespace::new("e2e-node-audit", false);
+    let app = App::bare(&ns.0, "ledger")
+        .without_phi_label()
+        .with_replicas(0);
+    kubectl_ok(&["apply", "-f", "-"], Some(&app.deployment()));
+    let (k, v) = fixtures::PHI;
+    kubectl_ok(
+        &[
+            "label",
+            "namespace",
+            &ns.0,
+            &format!("{k}={v}"),
+            "--overwrite",
+        ],
+        None,
+    );
+    eventually("the audit pod reports the workload", READY, || {
+        let list = kubectl_json(&["get", "policyreports", "-n", &ns.0]);
+        let found = list["items"].as_array().into_iter().flatten().any(|r| {
+            r["results"].as_array().into_iter().flatten().any(|x| {
+                x["resources"][0]["name"] == "ledger"
+                    && x["rule"] == "audit-sidecar"
+                    && x["result"] == "fail"
+            })
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(format!("{list}"))
+        }
+    });
+
+    let r = helm(&[
+        "uninstall",
+        RELEASE,
+        "-n",
+        NAMESPACE,
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    assert!(
+        r.ok,
+        "helm uninstall failed:\n{}{}\n{}",
+        r.stdout,
+        r.stderr,
+        diagnostics()
+    );
+}
