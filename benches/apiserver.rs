@@ -445,13 +445,7 @@ async fn audit_path(n: usize) {
     // What the API server and etcd spend while the first pass writes (they share the cores).
     let store_cpu0 = control_plane_cpu();
     let count = |m: &str| histogram(m, "phi_guard_audit_pass_duration_seconds", &[]).1;
-    wait_for_async(
-        "an audit pass",
-        Duration::from_secs(600),
-        Duration::from_millis(250),
-        || std::future::ready(check(count(&pg.metrics()) >= 1.0, || "none yet".into())),
-    )
-    .await;
+    first_audit_pass(&pg, "an audit pass", Duration::from_millis(250)).await;
     let first = spawned.elapsed();
     let store_cpu = control_plane_cpu() - store_cpu0;
     let (pass_sum, _) = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", &[]);
@@ -497,11 +491,10 @@ async fn audit_path(n: usize) {
         "--audit-sweep=1s",
     ]);
     let re_ready = spawned.elapsed();
-    wait_for_async(
+    first_audit_pass(
+        &pg,
         "the restarted audit's first pass",
-        Duration::from_secs(600),
         Duration::from_millis(100),
-        || std::future::ready(check(count(&pg.metrics()) >= 1.0, || "none yet".into())),
     )
     .await;
     let re_first = spawned.elapsed();
@@ -626,6 +619,15 @@ async fn audit_path(n: usize) {
         pct(&mut busy, 0.5),
         pct(&mut busy, 0.99)
     );
+}
+
+/// Wait until phi-guard has finished its first audit pass.
+async fn first_audit_pass(pg: &PhiGuard, what: &str, poll: Duration) {
+    wait_for_async(what, Duration::from_secs(600), poll, || {
+        let passes = histogram(&pg.metrics(), "phi_guard_audit_pass_duration_seconds", &[]).1;
+        std::future::ready(check(passes >= 1.0, || "none yet".into()))
+    })
+    .await;
 }
 
 /// CPU seconds the API server and etcd have used (`hack/bench.sh` names their directory).

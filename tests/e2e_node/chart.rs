@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::fixtures::{self, App};
 use crate::harness::{
-    diagnostics, eventually, exclusive, helm, install, kubectl, kubectl_json, kubectl_ok, unique,
-    Env, Namespace, NAMESPACE, RELEASE,
+    diagnostics, eventually, exclusive, helm, install, kubectl, kubectl_json, kubectl_ok,
+    uninstall, unique, Env, Namespace, NAMESPACE, RELEASE,
 };
 use crate::{assert_findings, CORE_RULES};
 
@@ -130,14 +130,7 @@ fn storage_class(encrypted: bool) -> String {
 #[test]
 fn chart_as_shipped_runs_in_cluster_judges_through_its_service_and_uninstalls_cleanly() {
     let _one = exclusive();
-    let r = install(&[]);
-    assert!(
-        r.ok,
-        "helm install of the chart failed:\n{}{}\n{}",
-        r.stdout,
-        r.stderr,
-        diagnostics()
-    );
+    install(&[]);
     wait_replicas_ready(2);
 
     // The API server calls the Service (no URL), and phi-guard wrote its own CA into caBundle.
@@ -223,22 +216,7 @@ fn chart_as_shipped_runs_in_cluster_judges_through_its_service_and_uninstalls_cl
 
     // `helm uninstall` as shipped: the pre-delete hook Job deletes the webhook configuration
     // first; nothing of phi-guard is left running and nothing blocks writes afterwards.
-    let r = helm(&[
-        "uninstall",
-        RELEASE,
-        "-n",
-        NAMESPACE,
-        "--wait",
-        "--timeout",
-        "120s",
-    ]);
-    assert!(
-        r.ok,
-        "helm uninstall failed:\n{}{}\n{}",
-        r.stdout,
-        r.stderr,
-        diagnostics()
-    );
+    uninstall();
     let events = kubectl_ok(
         &[
             "get",
@@ -295,14 +273,7 @@ fn chart_as_shipped_runs_in_cluster_judges_through_its_service_and_uninstalls_cl
 #[test]
 fn the_audit_in_its_own_deployment_leads_and_reports_from_the_node() {
     let _one = exclusive();
-    let r = install(&["audit.separateDeployment=true"]);
-    assert!(
-        r.ok,
-        "helm install with audit.separateDeployment=true failed:\n{}{}\n{}",
-        r.stdout,
-        r.stderr,
-        diagnostics()
-    );
+    install(&["audit.separateDeployment=true"]);
     wait_replicas_ready(2);
     for (name, ..) in webhook_pods() {
         let pod = kubectl_json(&["get", "pod", &name, "-n", NAMESPACE]);
@@ -384,20 +355,5 @@ fn the_audit_in_its_own_deployment_leads_and_reports_from_the_node() {
         }
     });
 
-    let r = helm(&[
-        "uninstall",
-        RELEASE,
-        "-n",
-        NAMESPACE,
-        "--wait",
-        "--timeout",
-        "120s",
-    ]);
-    assert!(
-        r.ok,
-        "helm uninstall failed:\n{}{}\n{}",
-        r.stdout,
-        r.stderr,
-        diagnostics()
-    );
+    uninstall();
 }

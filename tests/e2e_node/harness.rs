@@ -121,8 +121,9 @@ pub fn helm(args: &[&str]) -> Run {
 }
 
 /// `helm upgrade --install` of charts/phi-guard with the chart's defaults except the image
-/// values (this commit's image, loaded into the node: pullPolicy Never) and `extra` `--set`s.
-pub fn install(extra: &[&str]) -> Run {
+/// values (this commit's image, loaded into the node: pullPolicy Never) and `extra` `--set`s;
+/// fails the test, with diagnostics, when helm does.
+pub fn install(extra: &[&str]) {
     let env = Env::get();
     let chart = format!("{ROOT}/charts/phi-guard");
     let repo = format!("image.repository={}", env.image_repository);
@@ -154,7 +155,34 @@ pub fn install(extra: &[&str]) -> Run {
     for s in extra {
         args.extend(["--set", s]);
     }
-    helm(&args)
+    let r = helm(&args);
+    assert!(
+        r.ok,
+        "helm install of the chart (--set {extra:?}) failed:\n{}{}\n{}",
+        r.stdout,
+        r.stderr,
+        diagnostics()
+    );
+}
+
+/// `helm uninstall --wait` of the release; fails the test, with diagnostics, when helm does.
+pub fn uninstall() {
+    let r = helm(&[
+        "uninstall",
+        RELEASE,
+        "-n",
+        NAMESPACE,
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    assert!(
+        r.ok,
+        "helm uninstall failed:\n{}{}\n{}",
+        r.stdout,
+        r.stderr,
+        diagnostics()
+    );
 }
 
 /// Diagnostics for an assertion message: phi-guard's pods, Service and endpoints, events, and

@@ -79,14 +79,7 @@ fn webhook_pod_names() -> Vec<String> {
 fn replica_loss_and_rolling_upgrade_under_traffic_fail_no_review() {
     let _one = exclusive();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let r = install(&[]);
-    assert!(
-        r.ok,
-        "helm install failed:\n{}{}\n{}",
-        r.stdout,
-        r.stderr,
-        diagnostics()
-    );
+    install(&[]);
     wait_replicas_ready(2);
     let ns = Namespace::new("e2e-node-load", true);
     wait_webhook_effective(&ns.0);
