@@ -210,6 +210,11 @@ impl Audit {
         n
     }
 
+    /// Drop the names nothing refers to but this set.
+    fn prune_names(&mut self) {
+        self.names.retain(|n| Arc::strong_count(n) > 1);
+    }
+
     fn digest(&self, r: &RuleResult) -> u64 {
         std::hash::BuildHasher::hash_one(&self.digests, r)
     }
@@ -369,6 +374,12 @@ async fn lead(
             tokio::task::yield_now().await;
         }
         let judged = started.elapsed();
+        if full {
+            // Every object was judged again: a policy name no result or object refers to any
+            // more (a deleted or renamed PhiPolicy) is dropped, so the names held stay the
+            // policies that exist, however many come and go.
+            audit.prune_names();
+        }
         if periodic {
             swept = Some(Instant::now());
             // Every result has taken its recovered time, or a new one.
@@ -726,5 +737,34 @@ mod tests {
         ));
         assert!(audit.results.is_empty());
         assert!(!audit.judged_by.contains_key(&key));
+    }
+
+    /// Policy names are held while a result or an object refers to them: policies that come
+    /// and go (renamed, deleted) do not pile up names.
+    #[test]
+    fn names_of_policies_nothing_refers_to_are_dropped() {
+        let mut audit = Audit::default();
+        let judged = |policy: &str| {
+            let mut r = result(RuleId::AuditSidecar, PolicyResult::Fail);
+            r.policy = policy.into();
+            Some((vec![r], vec![policy.to_string()], true, "u".into()))
+        };
+        for i in 0..50 {
+            let key: Key = ("ns".into(), Kind::Deployment, "app".into());
+            apply(&mut audit, key, judged(&format!("policy-{i}")), i);
+            audit.prune_names();
+            assert_eq!(audit.names.len(), 1, "after policy-{i}");
+        }
+        let kept: Vec<&str> = audit.names.iter().map(|n| &**n).collect();
+        assert_eq!(kept, ["policy-49"]);
+        // Nothing judged any more: nothing held.
+        apply(
+            &mut audit,
+            ("ns".into(), Kind::Deployment, "app".into()),
+            Some((vec![], vec![], false, "u".into())),
+            99,
+        );
+        audit.prune_names();
+        assert!(audit.names.is_empty());
     }
 }

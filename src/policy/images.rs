@@ -29,23 +29,34 @@ fn is_registry(segment: &str) -> bool {
 /// The fully qualified repository a runtime pulls for this reference: `registry/path`, without
 /// tag or digest, Docker Hub short names expanded, the registry lower-cased.
 pub fn normalize_image(image: &str) -> String {
+    // Built with one allocation (this runs for every container of every review).
+    const LIBRARY: &str = "docker.io/library/";
     let repo = image_repository(image.trim());
+    let joined = |prefix: &str, rest: &str| {
+        let mut out = String::with_capacity(prefix.len() + rest.len());
+        out.push_str(prefix);
+        out.push_str(rest);
+        out
+    };
     match repo.split_once('/') {
         Some((first, rest)) if is_registry(first) => {
-            let registry = first.to_ascii_lowercase();
-            let registry = if registry == "index.docker.io" {
-                DOCKER_HUB.to_string()
+            let hub = first.eq_ignore_ascii_case(DOCKER_HUB)
+                || first.eq_ignore_ascii_case("index.docker.io");
+            if hub && !rest.contains('/') {
+                joined(LIBRARY, rest)
+            } else if hub {
+                joined("docker.io/", rest)
             } else {
-                registry
-            };
-            if registry == DOCKER_HUB && !rest.contains('/') {
-                format!("{DOCKER_HUB}/library/{rest}")
-            } else {
-                format!("{registry}/{rest}")
+                let mut out = String::with_capacity(repo.len());
+                out.push_str(first);
+                out.make_ascii_lowercase();
+                out.push('/');
+                out.push_str(rest);
+                out
             }
         }
-        Some(_) => format!("{DOCKER_HUB}/{repo}"),
-        None => format!("{DOCKER_HUB}/library/{repo}"),
+        Some(_) => joined("docker.io/", repo),
+        None => joined(LIBRARY, repo),
     }
 }
 
@@ -118,6 +129,9 @@ mod tests {
             ("index.docker.io/fluent/fluent-bit@sha256:00", "docker.io/fluent/fluent-bit"),
             ("docker.io/nginx", "docker.io/library/nginx"),
             ("Docker.IO/fluent/fluent-bit", "docker.io/fluent/fluent-bit"),
+            ("Index.Docker.IO/nginx:1", "docker.io/library/nginx"),
+            ("Registry.Example.COM/Team/App", "registry.example.com/Team/App"),
+            ("  nginx  ", "docker.io/library/nginx"),
             ("localhost/app", "localhost/app"),
             ("localhost:5000/app:1", "localhost:5000/app"),
             ("registry.example.com:5000/a/b:2@sha256:1", "registry.example.com:5000/a/b"),

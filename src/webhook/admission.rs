@@ -605,7 +605,7 @@ fn write_finding(m: &mut String, f: &Finding) {
 pub fn warning(f: &Finding) -> String {
     let mut s = String::from("phi-guard ");
     write_finding(&mut s, f);
-    single_line(&s, MAX_WARNING_CHARS)
+    single_line_owned(s, MAX_WARNING_CHARS)
 }
 
 /// Audit findings as annotations `<rule>-<n>` (the API server prefixes the webhook name, so
@@ -644,7 +644,7 @@ pub fn audit_annotations(d: &Decision) -> BTreeMap<String, String> {
         let _ = write!(v, " ({}): {}", f.citation, f.message.trim_end());
         out.insert(
             format!("{}-{}", f.rule.as_str(), n),
-            single_line(&v, MAX_AUDIT_VALUE_CHARS),
+            single_line_owned(v, MAX_AUDIT_VALUE_CHARS),
         );
     }
     out
@@ -652,6 +652,43 @@ pub fn audit_annotations(d: &Decision) -> BTreeMap<String, String> {
 
 /// Collapse control characters and cut to at most `max` characters (on a char boundary).
 pub fn single_line(s: &str, max: usize) -> String {
+    single_line_cow(s, max).into_owned()
+}
+
+/// [`single_line`] of an owned string: returned as is when it is already one line within
+/// `max` characters (nearly always), without a copy.
+pub fn single_line_owned(s: String, max: usize) -> String {
+    if is_single_line(&s, max) {
+        return s;
+    }
+    single_line_slow(&s, max)
+}
+
+/// [`single_line`], borrowing when nothing needs changing (log fields: nearly always).
+pub fn single_line_cow(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if is_single_line(s, max) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(single_line_slow(s, max))
+}
+
+/// No control character, and at most `max` characters.
+fn is_single_line(s: &str, max: usize) -> bool {
+    // Bytes first: ASCII text (nearly every name and message) needs no char decoding.
+    if s.len() <= max && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return true;
+    }
+    let mut count = 0usize;
+    for c in s.chars() {
+        count += 1;
+        if count > max || c.is_control() {
+            return false;
+        }
+    }
+    true
+}
+
+fn single_line_slow(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max * 4));
     let mut count = 0;
     let mut chars = s.chars().map(|c| if c.is_control() { ' ' } else { c });
@@ -822,6 +859,32 @@ mod tests {
         assert_eq!(cut.chars().count(), 250);
         assert!(cut.ends_with('…'));
         assert_eq!(single_line(&"x".repeat(250), 250).chars().count(), 250);
+    }
+
+    /// The fast paths (borrowed, owned) say exactly what the char-by-char cut says.
+    #[test]
+    fn single_line_fast_paths_agree_with_the_cut() {
+        let cases = [
+            String::new(),
+            "plain ascii".into(),
+            "x".repeat(10),
+            "x".repeat(11),
+            "tab\there".into(),
+            "del\u{7f}".into(),
+            "c1 \u{85} next line".into(),
+            "é".repeat(10),
+            "é".repeat(11),
+            "naïve\nline".into(),
+            "\u{2028}separator".into(),
+        ];
+        for c in cases {
+            for max in [1, 5, 10, 11, 100] {
+                let slow = single_line_slow(&c, max);
+                assert_eq!(single_line(&c, max), slow, "{c:?} {max}");
+                assert_eq!(single_line_cow(&c, max), slow, "{c:?} {max}");
+                assert_eq!(single_line_owned(c.clone(), max), slow, "{c:?} {max}");
+            }
+        }
     }
 
     #[test]
