@@ -18,22 +18,23 @@ const READY: Duration = Duration::from_secs(120);
 /// phi-guard's watch caches see a new object within moments.
 const CACHE: Duration = Duration::from_secs(20);
 
-/// The webhook pods not terminating, as (name, phase, ready, node, imageID, image).
-pub fn webhook_pods() -> Vec<(String, String, bool, String, String, String)> {
-    let list = kubectl_json(&[
-        "get",
-        "pods",
-        "-n",
-        NAMESPACE,
-        "-l",
-        "app.kubernetes.io/component=webhook",
-    ]);
+/// The chart's pods of one component (`webhook`, `audit`) that are not terminating.
+fn component_pods(component: &str) -> Vec<Value> {
+    let selector = format!("app.kubernetes.io/component={component}");
+    let list = kubectl_json(&["get", "pods", "-n", NAMESPACE, "-l", &selector]);
     list["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
-        .iter()
+        .into_iter()
         .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect()
+}
+
+/// The webhook pods not terminating, as (name, phase, ready, node, imageID, image).
+pub fn webhook_pods() -> Vec<(String, String, bool, String, String, String)> {
+    component_pods("webhook")
+        .iter()
         .map(|p| {
             let cs = &p["status"]["containerStatuses"][0];
             (
@@ -284,19 +285,8 @@ fn the_audit_in_its_own_deployment_leads_and_reports_from_the_node() {
         );
     }
     let audit_pod = eventually("the audit's own pod Running and Ready", READY, || {
-        let list = kubectl_json(&[
-            "get",
-            "pods",
-            "-n",
-            NAMESPACE,
-            "-l",
-            "app.kubernetes.io/component=audit",
-        ]);
-        let pods: Vec<(String, bool)> = list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        let pods: Vec<(String, bool)> = component_pods("audit")
+            .iter()
             .map(|p| {
                 (
                     p["metadata"]["name"].as_str().unwrap_or("").to_string(),
