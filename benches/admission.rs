@@ -113,11 +113,20 @@ async fn run() {
         };
         eprintln!("server pid {}", pg.child.id());
         tokio::time::sleep(Duration::from_secs(2)).await;
+        // BENCH_PROFILE_CONCURRENCY picks the connections (default 16; 1 for the c=1 point).
+        let conns = std::env::var("BENCH_PROFILE_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|c| *c > 0)
+            .unwrap_or(16);
         for (name, body) in [
-            ("Deployment CREATE 18 KB, c=16", &fx.deploy_create),
-            ("Pod CREATE, c=16", &fx.pod_create),
+            (
+                format!("Deployment CREATE 18 KB, c={conns}"),
+                &fx.deploy_create,
+            ),
+            (format!("Pod CREATE, c={conns}"), &fx.pod_create),
         ] {
-            let p = closed_loop(&env, &pg, name, body, 16).await;
+            let p = closed_loop(&env, &pg, &name, body, conns).await;
             println!(
                 "{}: p50 {:.0} µs, p99 {:.0} µs, {:.0} rps, {:.1} µs CPU/review",
                 p.name, p.p50, p.p99, p.rps, p.cpu_us

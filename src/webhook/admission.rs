@@ -678,27 +678,38 @@ fn is_single_line(s: &str, max: usize) -> bool {
     if s.len() <= max && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return true;
     }
-    let mut count = 0usize;
-    for c in s.chars() {
-        count += 1;
-        if count > max || c.is_control() {
-            return false;
-        }
+    // Longer in bytes than the limit (a warning nearly always is): `chars().count()` counts
+    // without decoding each character.
+    if s.len() > max && s.chars().count() > max {
+        return false;
     }
-    true
+    !s.chars().any(char::is_control)
 }
 
+/// Control characters as spaces; over `max` characters, the first `max - 1` and an ellipsis.
+/// Warnings take this path on every review that has one (most are longer than 250
+/// characters), so the cut is found by position and the text copied in runs, not char by char.
 fn single_line_slow(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max * 4));
-    let mut count = 0;
-    let mut chars = s.chars().map(|c| if c.is_control() { ' ' } else { c });
-    while let Some(c) = chars.next() {
-        if count + 1 == max && chars.clone().next().is_some() {
-            out.push('…');
-            break;
+    let kept = match max
+        .checked_sub(1)
+        .and_then(|last| s.char_indices().nth(last))
+    {
+        // The max-th character is not the last one: cut before it.
+        Some((at, c)) if at + c.len_utf8() < s.len() => &s[..at],
+        _ => s,
+    };
+    let mut out = String::with_capacity(kept.len() + '…'.len_utf8());
+    let mut run = 0;
+    for (i, c) in kept.char_indices() {
+        if c.is_control() {
+            out.push_str(&kept[run..i]);
+            out.push(' ');
+            run = i + c.len_utf8();
         }
-        out.push(c);
-        count += 1;
+    }
+    out.push_str(&kept[run..]);
+    if kept.len() < s.len() {
+        out.push('…');
     }
     out
 }
@@ -876,10 +887,30 @@ mod tests {
             "é".repeat(11),
             "naïve\nline".into(),
             "\u{2028}separator".into(),
+            "\n".into(),
+            "ab\n".into(),
+            "\té\tü\u{85}".repeat(4),
+            "x".repeat(9) + "\n",
         ];
+        // The cut char by char, as it was first written.
+        fn by_chars(s: &str, max: usize) -> String {
+            let mut out = String::new();
+            let mut count = 0;
+            let mut chars = s.chars().map(|c| if c.is_control() { ' ' } else { c });
+            while let Some(c) = chars.next() {
+                if count + 1 == max && chars.clone().next().is_some() {
+                    out.push('…');
+                    break;
+                }
+                out.push(c);
+                count += 1;
+            }
+            out
+        }
         for c in cases {
-            for max in [1, 5, 10, 11, 100] {
+            for max in [0, 1, 2, 5, 9, 10, 11, 12, 100] {
                 let slow = single_line_slow(&c, max);
+                assert_eq!(slow, by_chars(&c, max), "{c:?} {max}");
                 assert_eq!(single_line(&c, max), slow, "{c:?} {max}");
                 assert_eq!(single_line_cow(&c, max), slow, "{c:?} {max}");
                 assert_eq!(single_line_owned(c.clone(), max), slow, "{c:?} {max}");

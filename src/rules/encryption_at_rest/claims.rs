@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Text written only when a finding needs it: the subjects and leads of messages are built
+/// for every claim, and most claims pass.
+pub(super) type Lazy<'a> = &'a dyn Fn() -> String;
+
 pub(super) struct Judge<'a> {
     pub(super) ctx: &'a RuleContext<'a>,
     pub(super) cfg: &'a AtRestConfig,
@@ -21,7 +25,7 @@ impl Judge<'_> {
         out: &mut Vec<Finding>,
     ) {
         for c in &v.claims {
-            let subject = format!("{} creates {}", v.operator.name(), c.subject);
+            let subject = || format!("{} creates {}", v.operator.name(), c.subject);
             if let Some(pr) = self.claim(&subject, &c.spec, &c.annotations) {
                 out.push(pr.finding(self.cfg.mode, c.path.clone()));
             }
@@ -85,8 +89,9 @@ impl Judge<'_> {
             VolumeSource::Ephemeral { template } => {
                 let problem = match template {
                     Some(t) => {
-                        let subject =
-                            format!("generic ephemeral volume {:?} has a volumeClaimTemplate", v.name);
+                        let subject = || {
+                            format!("generic ephemeral volume {:?} has a volumeClaimTemplate", v.name)
+                        };
                         self.claim(&subject, &t.spec, &t.metadata.annotations)
                     }
                     None => Some(Problem {
@@ -174,7 +179,7 @@ impl Judge<'_> {
                 ),
             });
         };
-        let subject = format!("volume {volume:?} uses PersistentVolumeClaim {claim:?}");
+        let subject = || format!("volume {volume:?} uses PersistentVolumeClaim {claim:?}");
         let spec = ClaimSpec {
             storage_class_name: pvc.storage_class_name.clone(),
             volume_name: pvc.volume_name.clone(),
@@ -188,10 +193,11 @@ impl Judge<'_> {
     }
 
     /// Judge a claim's storage binding. `subject` reads as the start of a sentence naming the
-    /// claim ("volume \"data\" uses PersistentVolumeClaim \"pg\"").
+    /// claim ("volume \"data\" uses PersistentVolumeClaim \"pg\""); it is written only when
+    /// a finding is (most claims pass).
     pub(super) fn claim(
         &self,
-        subject: &str,
+        subject: Lazy<'_>,
         spec: &ClaimSpec,
         annotations: &Labels,
     ) -> Option<Problem> {
@@ -199,17 +205,20 @@ impl Judge<'_> {
         match spec.storage_class_name.as_deref() {
             None => match cluster.default_storage_class() {
                 Some(sc) => self.class(
-                    &format!(
-                        "{subject} whose storageClassName is unset, so it gets the default StorageClass {:?} (provisioner {}), which",
-                        sc.name, sc.provisioner
-                    ),
+                    &|| {
+                        format!(
+                            "{} whose storageClassName is unset, so it gets the default StorageClass {:?} (provisioner {}), which",
+                            subject(), sc.name, sc.provisioner
+                        )
+                    },
                     &sc,
                     annotations,
                 ),
                 None => Some(Problem {
                     reason: Reason::NoDefaultStorageClass,
                     message: format!(
-                        "{subject} whose storageClassName is unset, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class: \"true\"), so its storage cannot be proven encrypted"
+                        "{} whose storageClassName is unset, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class: \"true\"), so its storage cannot be proven encrypted",
+                        subject()
                     ),
                     remediation: format!(
                         "Set storageClassName to an encrypting StorageClass{}.",
@@ -220,17 +229,21 @@ impl Judge<'_> {
             Some("") => self.static_binding(subject, spec.volume_name.as_deref(), annotations),
             Some(name) => match cluster.storage_class(name) {
                 Some(sc) => self.class(
-                    &format!(
-                        "{subject} whose StorageClass {name:?} (provisioner {})",
-                        sc.provisioner
-                    ),
+                    &|| {
+                        format!(
+                            "{} whose StorageClass {name:?} (provisioner {})",
+                            subject(),
+                            sc.provisioner
+                        )
+                    },
                     &sc,
                     annotations,
                 ),
                 None => Some(Problem {
                     reason: Reason::UnknownStorageClass,
                     message: format!(
-                        "{subject} whose StorageClass {name:?} does not exist as far as phi-guard knows, so its storage cannot be proven encrypted"
+                        "{} whose StorageClass {name:?} does not exist as far as phi-guard knows, so its storage cannot be proven encrypted",
+                        subject()
                     ),
                     remediation: format!(
                         "Create StorageClass {name:?} with encryption enabled first, or set storageClassName to an existing encrypting StorageClass{}.",
@@ -244,7 +257,7 @@ impl Judge<'_> {
     /// `storageClassName: ""`: the claim binds to a pre-provisioned PV; judge that PV.
     pub(super) fn static_binding(
         &self,
-        subject: &str,
+        subject: Lazy<'_>,
         volume_name: Option<&str>,
         annotations: &Labels,
     ) -> Option<Problem> {
@@ -252,7 +265,8 @@ impl Judge<'_> {
             return Some(Problem {
                 reason: Reason::StaticBindingWithoutVolume,
                 message: format!(
-                    "{subject} whose storageClassName is \"\" (static binding) but whose spec.volumeName names no PersistentVolume, so phi-guard cannot tell which storage backs it"
+                    "{} whose storageClassName is \"\" (static binding) but whose spec.volumeName names no PersistentVolume, so phi-guard cannot tell which storage backs it",
+                    subject()
                 ),
                 remediation: format!(
                     "Set spec.volumeName to a PersistentVolume on encrypted storage, or set storageClassName to an encrypting StorageClass{}.",
@@ -264,7 +278,8 @@ impl Judge<'_> {
             return Some(Problem {
                 reason: Reason::UnknownPersistentVolume,
                 message: format!(
-                    "{subject} whose storageClassName is \"\" (static binding) to PersistentVolume {pv_name:?}, which phi-guard does not know, so its storage cannot be proven encrypted"
+                    "{} whose storageClassName is \"\" (static binding) to PersistentVolume {pv_name:?}, which phi-guard does not know, so its storage cannot be proven encrypted",
+                    subject()
                 ),
                 remediation: format!(
                     "Create PersistentVolume {pv_name:?} on encrypted storage first, or use an encrypting StorageClass{}.",
@@ -272,9 +287,12 @@ impl Judge<'_> {
                 ),
             });
         };
-        let lead = format!(
-            "{subject} whose storageClassName is \"\" (static binding) to PersistentVolume {pv_name:?}"
-        );
+        let lead = || {
+            format!(
+                "{} whose storageClassName is \"\" (static binding) to PersistentVolume {pv_name:?}",
+                subject()
+            )
+        };
         if let Some(sc) = pv
             .storage_class_name
             .as_deref()
@@ -282,10 +300,14 @@ impl Judge<'_> {
             .and_then(|n| self.ctx.cluster.storage_class(n))
         {
             return self.class(
-                &format!(
-                    "{lead}, whose StorageClass {:?} (provisioner {})",
-                    sc.name, sc.provisioner
-                ),
+                &|| {
+                    format!(
+                        "{}, whose StorageClass {:?} (provisioner {})",
+                        lead(),
+                        sc.name,
+                        sc.provisioner
+                    )
+                },
                 &sc,
                 annotations,
             );
@@ -298,15 +320,16 @@ impl Judge<'_> {
                 annotations,
             );
             return self.verdict_problem(
-                &format!("{lead} (CSI driver {driver}), which"),
+                &|| format!("{} (CSI driver {driver}), which", lead()),
                 verdict,
-                &format!("PersistentVolume {pv_name:?}"),
+                &|| format!("PersistentVolume {pv_name:?}"),
             );
         }
         let source = pv
             .source_type
             .as_deref()
             .unwrap_or("an unknown volume source");
+        let lead = lead();
         Some(Problem {
             reason: Reason::UnprovableVolumeSource,
             message: format!(
@@ -322,51 +345,61 @@ impl Judge<'_> {
     /// Judge a StorageClass. `lead` names the claim and class; the reason follows it.
     pub(super) fn class(
         &self,
-        lead: &str,
+        lead: Lazy<'_>,
         sc: &StorageClassInfo,
         annotations: &Labels,
     ) -> Option<Problem> {
         let verdict = self.class_verdict(sc, annotations);
-        self.verdict_problem(lead, verdict, &format!("StorageClass {:?}", sc.name))
+        self.verdict_problem(lead, verdict, &|| format!("StorageClass {:?}", sc.name))
     }
 
     /// Turn a verdict into a problem, after applying the provider-default attestation.
     pub(super) fn verdict_problem(
         &self,
-        lead: &str,
+        lead: Lazy<'_>,
         verdict: Verdict,
-        object: &str,
+        object: Lazy<'_>,
     ) -> Option<Problem> {
+        let problem = |reason, message: String, remediation: String| {
+            Some(Problem {
+                reason,
+                message,
+                remediation,
+            })
+        };
         match verdict {
             Verdict::Encrypted => None,
             Verdict::ProviderDefault(_) if self.cfg.attest_provider_default_encryption => None,
-            Verdict::ProviderDefault(what) => Some(Problem {
-                reason: Reason::ProviderDefaultNotAttested,
-                message: format!(
-                    "{lead} relies on provider-default encryption ({what}), which counts only when the policy attests it"
+            Verdict::ProviderDefault(what) => problem(
+                Reason::ProviderDefaultNotAttested,
+                format!(
+                    "{} relies on provider-default encryption ({what}), which counts only when the policy attests it",
+                    lead()
                 ),
-                remediation: format!(
-                    "Use a StorageClass with explicit (customer-managed key) encryption{}, or, if a BAA with the provider covers {object}, set encryptionAtRest.attestProviderDefaultEncryption: true in the PhiPolicy.",
-                    self.available_suffix()
+                format!(
+                    "Use a StorageClass with explicit (customer-managed key) encryption{}, or, if a BAA with the provider covers {}, set encryptionAtRest.attestProviderDefaultEncryption: true in the PhiPolicy.",
+                    self.available_suffix(),
+                    object()
                 ),
-            }),
+            ),
             Verdict::NodeDisk(_) if self.cfg.attest_node_disk_encryption => None,
-            Verdict::NodeDisk(what) => Some(Problem {
-                reason: Reason::NodeDiskNotAttested,
-                message: format!("{lead} is not encrypted by its driver: {what}"),
-                remediation: format!(
-                    "Use an encrypting StorageClass{}, or, if the disks underneath {object} are encrypted (LUKS on the nodes, Rook CephCluster encryptedDevice), set encryptionAtRest.attestNodeDiskEncryption: true in the PhiPolicy.",
-                    self.available_suffix()
+            Verdict::NodeDisk(what) => problem(
+                Reason::NodeDiskNotAttested,
+                format!("{} is not encrypted by its driver: {what}", lead()),
+                format!(
+                    "Use an encrypting StorageClass{}, or, if the disks underneath {} are encrypted (LUKS on the nodes, Rook CephCluster encryptedDevice), set encryptionAtRest.attestNodeDiskEncryption: true in the PhiPolicy.",
+                    self.available_suffix(),
+                    object()
                 ),
-            }),
-            Verdict::Not { reason, fix } => Some(Problem {
-                reason: Reason::UnencryptedStorageClass,
-                message: format!("{lead} {reason}"),
-                remediation: format!(
+            ),
+            Verdict::Not { reason, fix } => problem(
+                Reason::UnencryptedStorageClass,
+                format!("{} {reason}", lead()),
+                format!(
                     "{fix}{}. Alternatively list a class whose encryption phi-guard cannot see in encryptionAtRest.encryptedStorageClasses.",
                     self.available_suffix()
                 ),
-            }),
+            ),
         }
     }
 

@@ -37,7 +37,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Fi
                 judge.volume(v, &path, &mut out);
             }
             for (i, t) in p.claim_templates.iter().enumerate() {
-                let subject = format!("volumeClaimTemplate {:?}", t.metadata.display_name());
+                let subject = || format!("volumeClaimTemplate {:?}", t.metadata.display_name());
                 if let Some(pr) = judge.claim(&subject, &t.spec, &t.metadata.annotations) {
                     out.push(pr.finding(cfg.mode, format!("spec.volumeClaimTemplates[{i}]")));
                 }
@@ -45,7 +45,7 @@ pub(crate) fn check(w: &Object, ctx: &RuleContext, cfg: &AtRestConfig) -> Vec<Fi
         }
         Body::Operated(v) => judge.operated(w, v, &mut out),
         Body::PersistentVolumeClaim(spec) => {
-            let subject = format!("PersistentVolumeClaim {:?}", w.name);
+            let subject = || format!("PersistentVolumeClaim {:?}", w.name);
             if let Some(pr) = judge.claim(&subject, spec, &w.annotations) {
                 out.push(pr.finding(cfg.mode, "spec.storageClassName"));
             }

@@ -8,7 +8,11 @@ use super::*;
 /// PodCertificateRequest signer, the same role as cert-manager's csi driver), or a mounted
 /// Secret (plain or projected) that a cert-manager Certificate issues. Secret data is never
 /// read.
-pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) -> Evidence {
+pub(super) fn app_tls_evidence(
+    namespace: &str,
+    p: &PodView,
+    ctx: &RuleContext,
+) -> Evidence<'static> {
     // One pass over the mounts (not one per volume): review cost stays linear in pod size.
     // Only serving containers count: a volume mounted into no container, or into an init
     // container that runs to completion, is not the server's TLS material.
@@ -45,8 +49,7 @@ pub(super) fn app_tls_evidence(namespace: &str, p: &PodView, ctx: &RuleContext) 
             names.join(", ")
         ));
     }
-    Evidence::Missing {
-        observed,
-        fix: "mount a certificate from cert-manager (a csi.cert-manager.io volume, or the Secret of a Certificate) or a Kubernetes Pod Certificate (a projected volume with a podCertificate source) and serve TLS with it".into(),
-    }
+    Evidence::missing(move || {
+        (observed, "mount a certificate from cert-manager (a csi.cert-manager.io volume, or the Secret of a Certificate) or a Kubernetes Pod Certificate (a projected volume with a podCertificate source) and serve TLS with it".into())
+    })
 }

@@ -79,9 +79,21 @@ pub(super) enum Signal {
 }
 
 /// One kind of evidence, judged: accepted, or what was seen and how to fix it.
-pub(super) enum Evidence {
+pub(super) enum Evidence<'a> {
     Holds,
-    Missing { observed: String, fix: String },
+    Missing(Explain<'a>),
+}
+
+/// What was seen and how to fix it, written only when a finding is: most pods are judged
+/// missing one kind of evidence on their way to the kind that holds (a Linkerd pod is first
+/// judged without Istio), and these messages were most of the rule's time for them.
+pub(super) type Explain<'a> = Box<dyn FnOnce() -> (String, String) + 'a>;
+
+impl<'a> Evidence<'a> {
+    /// Missing, with `explain` giving (what was seen, how to fix it) when a finding needs it.
+    pub(super) fn missing(explain: impl FnOnce() -> (String, String) + 'a) -> Self {
+        Evidence::Missing(Box::new(explain))
+    }
 }
 
 pub(super) fn ns_label<'n>(ns: Option<&'n NamespaceInfo>, key: &str) -> Option<&'n str> {

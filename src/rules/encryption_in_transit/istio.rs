@@ -283,27 +283,33 @@ pub(super) fn effective_peer_auth(
 }
 
 /// Judge Istio evidence (sidecar or ambient) given its signal.
-pub(super) fn istio_evidence(
-    what: &str,
+pub(super) fn istio_evidence<'a>(
+    what: &'a str,
     signal: Signal,
-    f: &PodFacts,
+    f: &'a PodFacts,
     ctx: &RuleContext,
-    cfg: &InTransitConfig,
-    enable_fix: &str,
-) -> Evidence {
-    let strict_fix = format!(
-        "apply a PeerAuthentication with spec.mtls.mode: STRICT (mesh-wide in {}, namespace-wide in {}, or selecting these pods)",
-        cfg.istio_root_namespace, f.namespace
-    );
+    cfg: &'a InTransitConfig,
+    enable_fix: &'a str,
+) -> Evidence<'a> {
+    let strict_fix = move || {
+        format!(
+            "apply a PeerAuthentication with spec.mtls.mode: STRICT (mesh-wide in {}, namespace-wide in {}, or selecting these pods)",
+            cfg.istio_root_namespace, f.namespace
+        )
+    };
     match signal {
-        Signal::Absent => Evidence::Missing {
-            observed: format!("no {what}"),
-            fix: format!("{enable_fix} and {strict_fix}"),
-        },
-        Signal::OptedOut(why) => Evidence::Missing {
-            observed: format!("{what} is switched off ({why})"),
-            fix: format!("remove the opt-out, {enable_fix} and {strict_fix}"),
-        },
+        Signal::Absent => Evidence::missing(move || {
+            (
+                format!("no {what}"),
+                format!("{enable_fix} and {}", strict_fix()),
+            )
+        }),
+        Signal::OptedOut(why) => Evidence::missing(move || {
+            (
+                format!("{what} is switched off ({why})"),
+                format!("remove the opt-out, {enable_fix} and {}", strict_fix()),
+            )
+        }),
         Signal::Present(_) if !cfg.require_strict_peer_authentication => Evidence::Holds,
         Signal::Present(why) => {
             let eff = effective_peer_auth(f, ctx, &cfg.istio_root_namespace);
@@ -311,23 +317,29 @@ pub(super) fn istio_evidence(
                 return Evidence::Holds;
             }
             match eff.port_override {
-                Some((pa, port, m)) if eff.mode == MtlsMode::Strict => Evidence::Missing {
-                    observed: format!(
-                        "{what} is enabled ({why}) and mTLS is STRICT, but workload PeerAuthentication {pa} sets portLevelMtls {} for container port {port}",
-                        mode_name(m)
-                    ),
-                    fix: format!(
-                        "remove the portLevelMtls override for port {port} from PeerAuthentication {pa} (or set it to STRICT)"
-                    ),
-                },
-                _ => Evidence::Missing {
-                    observed: format!(
-                        "{what} is enabled ({why}) but no STRICT PeerAuthentication applies (effective mode {}, from {})",
-                        mode_name(eff.mode),
-                        eff.source
-                    ),
-                    fix: strict_fix,
-                },
+                Some((pa, port, m)) if eff.mode == MtlsMode::Strict => {
+                    Evidence::missing(move || {
+                        (
+                        format!(
+                            "{what} is enabled ({why}) and mTLS is STRICT, but workload PeerAuthentication {pa} sets portLevelMtls {} for container port {port}",
+                            mode_name(m)
+                        ),
+                        format!(
+                            "remove the portLevelMtls override for port {port} from PeerAuthentication {pa} (or set it to STRICT)"
+                        ),
+                    )
+                    })
+                }
+                _ => Evidence::missing(move || {
+                    (
+                        format!(
+                            "{what} is enabled ({why}) but no STRICT PeerAuthentication applies (effective mode {}, from {})",
+                            mode_name(eff.mode),
+                            eff.source
+                        ),
+                        strict_fix(),
+                    )
+                }),
             }
         }
     }

@@ -52,57 +52,69 @@ fn linkerd_injection(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
 
 /// Judge Linkerd evidence: injected, with an accepted default inbound policy
 /// (pod annotation > namespace annotation > cluster default).
-pub(super) fn linkerd_evidence(
+pub(super) fn linkerd_evidence<'a>(
     f: &PodFacts,
     ns: Option<&NamespaceInfo>,
-    cfg: &InTransitConfig,
-) -> Evidence {
-    let accepted = cfg
-        .linkerd_accepted_inbound_policies
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let enable_fix = format!(
-        "annotate the pod template or namespace linkerd.io/inject: enabled with {LINKERD_INBOUND_POLICY} set to one of {accepted}"
-    );
+    cfg: &'a InTransitConfig,
+) -> Evidence<'a> {
+    let accepted = move || {
+        cfg.linkerd_accepted_inbound_policies
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let enable_fix = move || {
+        format!(
+            "annotate the pod template or namespace linkerd.io/inject: enabled with {LINKERD_INBOUND_POLICY} set to one of {}",
+            accepted()
+        )
+    };
     match linkerd_signal(f, ns) {
-        Signal::Absent => Evidence::Missing {
-            observed: "no Linkerd proxy injection".into(),
-            fix: enable_fix,
-        },
-        Signal::OptedOut(why) => Evidence::Missing {
-            observed: format!("Linkerd proxy injection is switched off ({why})"),
-            fix: format!("remove the opt-out and {enable_fix}"),
-        },
+        Signal::Absent => {
+            Evidence::missing(move || ("no Linkerd proxy injection".into(), enable_fix()))
+        }
+        Signal::OptedOut(why) => Evidence::missing(move || {
+            (
+                format!("Linkerd proxy injection is switched off ({why})"),
+                format!("remove the opt-out and {}", enable_fix()),
+            )
+        }),
         Signal::Present(why) => {
             let (policy, source) = if let Some(v) = f.annotation(LINKERD_INBOUND_POLICY) {
-                (v.to_string(), "pod annotation")
+                (v, "pod annotation")
             } else if let Some(v) = ns_annotation(ns, LINKERD_INBOUND_POLICY) {
-                (v.to_string(), "namespace annotation")
+                (v, "namespace annotation")
             } else {
                 (
-                    cfg.linkerd_cluster_default_inbound_policy.clone(),
+                    cfg.linkerd_cluster_default_inbound_policy.as_str(),
                     "the cluster default",
                 )
             };
-            if cfg.linkerd_accepted_inbound_policies.contains(&policy) {
+            if cfg
+                .linkerd_accepted_inbound_policies
+                .iter()
+                .any(|a| a == policy)
+            {
                 return Evidence::Holds;
             }
             // Annotation values are echoed only when they are one of Linkerd's known policies.
-            let shown = if LINKERD_INBOUND_POLICIES.contains(&policy.as_str()) {
-                policy
-            } else {
-                "an unrecognized value".into()
-            };
-            Evidence::Missing {
-                observed: format!(
-                    "Linkerd proxy injection is enabled ({why}) but the default inbound policy is {shown} (from {source}), not one of {accepted}"
-                ),
-                fix: format!(
-                    "set annotation {LINKERD_INBOUND_POLICY} to one of {accepted} on the pod template or namespace"
-                ),
-            }
+            let shown = LINKERD_INBOUND_POLICIES
+                .iter()
+                .find(|known| **known == policy)
+                .copied()
+                .unwrap_or("an unrecognized value");
+            Evidence::missing(move || {
+                let accepted = accepted();
+                (
+                    format!(
+                        "Linkerd proxy injection is enabled ({why}) but the default inbound policy is {shown} (from {source}), not one of {accepted}"
+                    ),
+                    format!(
+                        "set annotation {LINKERD_INBOUND_POLICY} to one of {accepted} on the pod template or namespace"
+                    ),
+                )
+            })
         }
     }
 }

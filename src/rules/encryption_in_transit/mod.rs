@@ -140,17 +140,17 @@ fn finding(
 
 /// Judge mesh evidence (everything but app TLS) for a pod: `Ok` when one accepted kind holds,
 /// else what was seen and how to fix it, per accepted kind.
-fn mesh_evidence(
-    f: &PodFacts,
-    ctx: &RuleContext,
-    cfg: &InTransitConfig,
-) -> Result<(), Vec<(String, String)>> {
+fn mesh_evidence<'a>(
+    f: &'a PodFacts,
+    ctx: &'a RuleContext,
+    cfg: &'a InTransitConfig,
+) -> Result<(), Vec<Explain<'a>>> {
     let ns = ctx.namespace.as_deref();
     let mut missing = Vec::new();
-    let mut judge = |e: Evidence| match e {
+    let mut judge = |e: Evidence<'a>| match e {
         Evidence::Holds => true,
-        Evidence::Missing { observed, fix } => {
-            missing.push((observed, fix));
+        Evidence::Missing(explain) => {
+            missing.push(explain);
             false
         }
     };
@@ -218,21 +218,26 @@ fn check_pod(
         } else {
             ""
         };
-        vec![(
-            format!(
-                "{}.hostNetwork is true: service meshes (Istio sidecar and ambient, Linkerd) do \
-                 not inject or capture host-network pods, so mesh labels are not evidence{cni}",
-                p.spec_path
-            ),
-            format!("remove hostNetwork: true from {}", p.spec_path),
-        )]
+        let host: Explain = Box::new(move || {
+            (
+                format!(
+                    "{}.hostNetwork is true: service meshes (Istio sidecar and ambient, Linkerd) \
+                     do not inject or capture host-network pods, so mesh labels are not \
+                     evidence{cni}",
+                    p.spec_path
+                ),
+                format!("remove hostNetwork: true from {}", p.spec_path),
+            )
+        });
+        vec![host]
     };
     if cfg.accepts(TransitEvidence::AppTls) {
         match app_tls_evidence(&w.namespace, p, ctx) {
             Evidence::Holds => return,
-            Evidence::Missing { observed, fix } => missing.push((observed, fix)),
+            Evidence::Missing(explain) => missing.push(explain),
         }
     }
+    let missing: Vec<(String, String)> = missing.into_iter().map(|explain| explain()).collect();
     let observed: Vec<&str> = missing.iter().map(|(o, _)| o.as_str()).collect();
     let fixes: Vec<String> = missing
         .iter()

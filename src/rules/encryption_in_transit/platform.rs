@@ -52,30 +52,31 @@ pub(super) const PLATFORM_EVIDENCE: [TransitEvidence; 4] = [
 ];
 
 /// Judge one kind of CNI evidence: what phi-guard saw of its object, and what is missing.
-pub(super) fn platform_evidence(e: TransitEvidence, ctx: &RuleContext) -> Evidence {
+pub(super) fn platform_evidence<'a>(e: TransitEvidence, ctx: &RuleContext) -> Evidence<'a> {
     let Some((source, product, fix)) = platform_of(e) else {
-        return Evidence::Missing {
-            observed: "not a platform evidence kind".into(),
-            fix: String::new(),
-        };
+        return Evidence::missing(|| ("not a platform evidence kind".into(), String::new()));
     };
-    let fix = format!("{fix} ({product} is {NODE_TO_NODE_ONLY})");
+    let fix = move || format!("{fix} ({product} is {NODE_TO_NODE_ONLY})");
     match ctx.cluster.platform_encryption(source) {
         Some(p) if p.encrypts() => Evidence::Holds,
-        Some(_) => Evidence::Missing {
-            observed: format!(
-                "{product} is off: {} enables none of its encryption settings ({product} would be {NODE_TO_NODE_ONLY})",
-                source.object()
-            ),
-            fix,
-        },
-        None => Evidence::Missing {
-            observed: format!(
-                "{product} is not proven: phi-guard has not seen {} (not installed, not readable by phi-guard, or not yet in its cache)",
-                source.object()
-            ),
-            fix,
-        },
+        Some(_) => Evidence::missing(move || {
+            (
+                format!(
+                    "{product} is off: {} enables none of its encryption settings ({product} would be {NODE_TO_NODE_ONLY})",
+                    source.object()
+                ),
+                fix(),
+            )
+        }),
+        None => Evidence::missing(move || {
+            (
+                format!(
+                    "{product} is not proven: phi-guard has not seen {} (not installed, not readable by phi-guard, or not yet in its cache)",
+                    source.object()
+                ),
+                fix(),
+            )
+        }),
     }
 }
 
@@ -86,25 +87,31 @@ pub(super) const CONSUL_INJECT: &str = "consul.hashicorp.com/connect-inject";
 /// request annotation `connect-inject: "true"` on the pod template (`"false"` opts out). The
 /// mTLS mode lives in Consul's Mesh/ServiceDefaults/ProxyDefaults, which phi-guard does not
 /// read; the policy's listing of Consul attests it is not permissive.
-pub(super) fn consul_evidence(f: &PodFacts) -> Evidence {
-    let fix = format!(
-        "annotate the pod template {CONSUL_INJECT}: \"true\" (Consul connect injection) and keep mutualTLSMode strict (Mesh allowEnablingPermissiveMutualTLS: false)"
-    );
+pub(super) fn consul_evidence<'a>(f: &PodFacts) -> Evidence<'a> {
+    let fix = || {
+        format!(
+            "annotate the pod template {CONSUL_INJECT}: \"true\" (Consul connect injection) and keep mutualTLSMode strict (Mesh allowEnablingPermissiveMutualTLS: false)"
+        )
+    };
     if f.annotation(CONSUL_INJECT_STATUS) == Some("injected") {
         return Evidence::Holds;
     }
     match f.annotation(CONSUL_INJECT) {
         Some(v) if v.eq_ignore_ascii_case("true") => Evidence::Holds,
-        Some(v) if v.eq_ignore_ascii_case("false") => Evidence::Missing {
-            observed: format!("Consul connect injection is switched off (pod annotation {CONSUL_INJECT}: \"false\")"),
-            fix: format!("remove the opt-out and {fix}"),
-        },
-        _ => Evidence::Missing {
-            observed: format!(
-                "no Consul connect injection (neither {CONSUL_INJECT_STATUS}: injected nor {CONSUL_INJECT}: \"true\")"
-            ),
-            fix,
-        },
+        Some(v) if v.eq_ignore_ascii_case("false") => Evidence::missing(move || {
+            (
+                format!("Consul connect injection is switched off (pod annotation {CONSUL_INJECT}: \"false\")"),
+                format!("remove the opt-out and {}", fix()),
+            )
+        }),
+        _ => Evidence::missing(move || {
+            (
+                format!(
+                    "no Consul connect injection (neither {CONSUL_INJECT_STATUS}: injected nor {CONSUL_INJECT}: \"true\")"
+                ),
+                fix(),
+            )
+        }),
     }
 }
 
@@ -143,26 +150,31 @@ fn kuma_signal(f: &PodFacts, ns: Option<&NamespaceInfo>) -> Signal {
 /// `default`) whose `spec.mtls.enabledBackend` is set and not PERMISSIVE, with no MeshTLS policy
 /// of that Mesh setting `mode: Permissive` (their `targetRef`s are not resolved: a permissive
 /// one counts against every workload of the Mesh, which errs on the safe side).
-pub(super) fn kuma_evidence(
-    f: &PodFacts,
-    ns: Option<&NamespaceInfo>,
+pub(super) fn kuma_evidence<'a>(
+    f: &'a PodFacts,
+    ns: Option<&'a NamespaceInfo>,
     ctx: &RuleContext,
-) -> Evidence {
-    let enable = format!("label the namespace {KUMA_INJECTION}=enabled");
+) -> Evidence<'a> {
+    let enable = || format!("label the namespace {KUMA_INJECTION}=enabled");
     let why = match kuma_signal(f, ns) {
         Signal::Absent => {
-            return Evidence::Missing {
-                observed: "no Kuma sidecar injection".into(),
-                fix: format!(
-                    "{enable} in a Mesh with mTLS (spec.mtls.enabledBackend) in STRICT mode"
-                ),
-            }
+            return Evidence::missing(move || {
+                (
+                    "no Kuma sidecar injection".into(),
+                    format!(
+                        "{} in a Mesh with mTLS (spec.mtls.enabledBackend) in STRICT mode",
+                        enable()
+                    ),
+                )
+            })
         }
         Signal::OptedOut(why) => {
-            return Evidence::Missing {
-                observed: format!("Kuma sidecar injection is switched off ({why})"),
-                fix: format!("remove the opt-out and {enable}"),
-            }
+            return Evidence::missing(move || {
+                (
+                    format!("Kuma sidecar injection is switched off ({why})"),
+                    format!("remove the opt-out and {}", enable()),
+                )
+            })
         }
         Signal::Present(why) => why,
     };
@@ -173,9 +185,11 @@ pub(super) fn kuma_evidence(
         .or(ns_annotation(ns, KUMA_MESH))
         .filter(|m| !m.is_empty())
         .unwrap_or("default");
-    let fix = format!(
-        "set spec.mtls.enabledBackend on Mesh {mesh:?} to a backend in STRICT mode (Kuma's default)"
-    );
+    let fix = move || {
+        format!(
+            "set spec.mtls.enabledBackend on Mesh {mesh:?} to a backend in STRICT mode (Kuma's default)"
+        )
+    };
     match ctx.cluster.kuma_mesh(mesh) {
         Some(m) if m.mtls_enabled && !m.permissive => {
             let permissive: Vec<String> = ctx
@@ -188,25 +202,33 @@ pub(super) fn kuma_evidence(
             if permissive.is_empty() {
                 return Evidence::Holds;
             }
-            Evidence::Missing {
-                observed: format!(
-                    "Kuma sidecar injection is enabled ({why}) and Mesh {mesh:?} has mTLS, but MeshTLS {} sets mode: Permissive (plaintext accepted; phi-guard does not resolve its targetRef)",
-                    permissive.join(", ")
-                ),
-                fix: "set mode: Strict in those MeshTLS policies (or delete them)".into(),
-            }
+            Evidence::missing(move || {
+                (
+                    format!(
+                        "Kuma sidecar injection is enabled ({why}) and Mesh {mesh:?} has mTLS, but MeshTLS {} sets mode: Permissive (plaintext accepted; phi-guard does not resolve its targetRef)",
+                        permissive.join(", ")
+                    ),
+                    "set mode: Strict in those MeshTLS policies (or delete them)".into(),
+                )
+            })
         }
-        Some(m) if m.mtls_enabled => Evidence::Missing {
-            observed: format!("Kuma sidecar injection is enabled ({why}) but Mesh {mesh:?} runs its mTLS backend in PERMISSIVE mode (plaintext accepted)"),
-            fix,
-        },
-        Some(_) => Evidence::Missing {
-            observed: format!("Kuma sidecar injection is enabled ({why}) but Mesh {mesh:?} has no spec.mtls.enabledBackend: its traffic is not encrypted"),
-            fix,
-        },
-        None => Evidence::Missing {
-            observed: format!("Kuma sidecar injection is enabled ({why}) but phi-guard does not know Mesh {mesh:?}, so mTLS is not proven"),
-            fix,
-        },
+        Some(m) if m.mtls_enabled => Evidence::missing(move || {
+            (
+                format!("Kuma sidecar injection is enabled ({why}) but Mesh {mesh:?} runs its mTLS backend in PERMISSIVE mode (plaintext accepted)"),
+                fix(),
+            )
+        }),
+        Some(_) => Evidence::missing(move || {
+            (
+                format!("Kuma sidecar injection is enabled ({why}) but Mesh {mesh:?} has no spec.mtls.enabledBackend: its traffic is not encrypted"),
+                fix(),
+            )
+        }),
+        None => Evidence::missing(move || {
+            (
+                format!("Kuma sidecar injection is enabled ({why}) but phi-guard does not know Mesh {mesh:?}, so mTLS is not proven"),
+                fix(),
+            )
+        }),
     }
 }
