@@ -13,7 +13,7 @@ use crate::cluster::files::{self, Origin, Reader};
 use crate::object::{Kind, Object};
 use crate::telemetry::{Metrics, Readiness};
 use crate::webhook::admission::{AdmissionReview, ObjectField, Operation};
-use crate::webhook::AppState;
+use crate::webhook::{AppState, Shared};
 
 /// The webhook's state built from cluster-state and policy files as `serve --cluster-state`
 /// builds it, ready (every cache synced), without an API client (no confirming reads).
@@ -21,7 +21,7 @@ pub fn app_state(paths: &[PathBuf]) -> anyhow::Result<AppState> {
     let state = crate::cli::serve::state_from_files(paths)?;
     let metrics = Arc::new(Metrics::new());
     let defaults = crate::webhook::Options::new("", "");
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         state: Arc::new(state),
         metrics: metrics.clone(),
         readiness: Readiness::new(),
@@ -31,7 +31,7 @@ pub fn app_state(paths: &[PathBuf]) -> anyhow::Result<AppState> {
             defaults.large_review_slots,
             metrics,
         )),
-    })
+    }))
 }
 
 /// Is this `request.kind` one phi-guard judges (and so refuses when its object is unreadable)?

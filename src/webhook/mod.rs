@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::cluster::ClusterState;
 use crate::telemetry::{Metrics, Readiness};
-pub use router::AppState;
+pub use router::{AppState, Shared};
 pub use tls::{CertStore, TlsError};
 
 /// The readiness component for the serving certificate.
@@ -269,7 +269,7 @@ pub async fn start(
         readiness.set_ready(TLS_COMPONENT);
     }
 
-    let app = AppState {
+    let app = AppState::new(Shared {
         state,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
@@ -279,7 +279,7 @@ pub async fn start(
             opts.large_review_slots,
             metrics.clone(),
         )),
-    };
+    });
     let addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let (stop, stopped) = watch::channel(false);

@@ -25,9 +25,28 @@ use crate::telemetry::{redact, Metrics, Readiness};
 use crate::view::confirm::{Fresh, Lookups, Overlay, Recorder};
 use crate::view::ClusterView;
 
-/// What the handlers share.
+/// What the handlers share: one reference, cloned for every request (axum's `State` clones it
+/// once per extractor), so a clone is one atomic increment whatever the state holds (the
+/// confirmer's API client alone holds several references and a string).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The handlers' state behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub state: Arc<ClusterState>,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
