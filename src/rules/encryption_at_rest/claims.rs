@@ -360,46 +360,39 @@ impl Judge<'_> {
         verdict: Verdict,
         object: Lazy<'_>,
     ) -> Option<Problem> {
-        let problem = |reason, message: String, remediation: String| {
-            Some(Problem {
-                reason,
-                message,
-                remediation,
-            })
-        };
         match verdict {
             Verdict::Encrypted => None,
             Verdict::ProviderDefault(_) if self.cfg.attest_provider_default_encryption => None,
-            Verdict::ProviderDefault(what) => problem(
-                Reason::ProviderDefaultNotAttested,
-                format!(
+            Verdict::ProviderDefault(what) => Some(Problem {
+                reason: Reason::ProviderDefaultNotAttested,
+                message: format!(
                     "{} relies on provider-default encryption ({what}), which counts only when the policy attests it",
                     lead()
                 ),
-                format!(
+                remediation: format!(
                     "Use a StorageClass with explicit (customer-managed key) encryption{}, or, if a BAA with the provider covers {}, set encryptionAtRest.attestProviderDefaultEncryption: true in the PhiPolicy.",
                     self.available_suffix(),
                     object()
                 ),
-            ),
+            }),
             Verdict::NodeDisk(_) if self.cfg.attest_node_disk_encryption => None,
-            Verdict::NodeDisk(what) => problem(
-                Reason::NodeDiskNotAttested,
-                format!("{} is not encrypted by its driver: {what}", lead()),
-                format!(
+            Verdict::NodeDisk(what) => Some(Problem {
+                reason: Reason::NodeDiskNotAttested,
+                message: format!("{} is not encrypted by its driver: {what}", lead()),
+                remediation: format!(
                     "Use an encrypting StorageClass{}, or, if the disks underneath {} are encrypted (LUKS on the nodes, Rook CephCluster encryptedDevice), set encryptionAtRest.attestNodeDiskEncryption: true in the PhiPolicy.",
                     self.available_suffix(),
                     object()
                 ),
-            ),
-            Verdict::Not { reason, fix } => problem(
-                Reason::UnencryptedStorageClass,
-                format!("{} {reason}", lead()),
-                format!(
+            }),
+            Verdict::Not { reason, fix } => Some(Problem {
+                reason: Reason::UnencryptedStorageClass,
+                message: format!("{} {reason}", lead()),
+                remediation: format!(
                     "{fix}{}. Alternatively list a class whose encryption phi-guard cannot see in encryptionAtRest.encryptedStorageClasses.",
                     self.available_suffix()
                 ),
-            ),
+            }),
         }
     }
 

@@ -139,7 +139,8 @@ fn finding(
 }
 
 /// Judge mesh evidence (everything but app TLS) for a pod: `Ok` when one accepted kind holds,
-/// else what was seen and how to fix it, per accepted kind.
+/// else, per accepted kind, what writes what was seen and how to fix it (called only when a
+/// finding is made).
 fn mesh_evidence<'a>(
     f: &'a PodFacts,
     ctx: &'a RuleContext,
