@@ -21,10 +21,15 @@ pub fn app_state(paths: &[PathBuf]) -> anyhow::Result<AppState> {
     let state = crate::cli::serve::state_from_files(paths)?;
     let metrics = Arc::new(Metrics::new());
     let defaults = crate::webhook::Options::new("", "");
+    // Ready as `serve --cluster-state` is once its certificate is loaded (the one component it
+    // waits for): without it every review outside the system namespaces is answered 503
+    // "caches have not synced" and nothing past that gate is reached.
+    let readiness = Readiness::new();
+    readiness.set_ready(crate::webhook::TLS_COMPONENT);
     Ok(AppState::new(Shared {
         state: Arc::new(state),
         metrics: metrics.clone(),
-        readiness: Readiness::new(),
+        readiness,
         confirmer: None,
         budget: Arc::new(crate::webhook::budget::BodyBudget::new(
             defaults.body_buffer_mib.saturating_mul(1024 * 1024),

@@ -81,3 +81,30 @@ fn check_reader_corpus() {
 fn policy_spec_corpus() {
     replay("policy_spec", policy_spec::run);
 }
+
+/// The targets' webhook is ready, as `serve` is once started: a PHI workload outside the
+/// system namespaces is judged by the rules (denied, naming one), not answered 503 "caches
+/// have not synced", which would leave everything past that gate unfuzzed.
+#[test]
+fn the_targets_webhook_judges_reviews() {
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-1", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "name": "api", "namespace": "fuzz-ns", "operation": "CREATE",
+            "userInfo": {"username": "dev"},
+            "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "api", "namespace": "fuzz-ns",
+                    "labels": {"phiguard.io/data-classification": "phi"}},
+                "spec": {"selector": {"matchLabels": {"app": "api"}},
+                    "template": {"metadata": {"labels": {"app": "api", "phiguard.io/data-classification": "phi"}},
+                        "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}}}});
+    let (status, body) = common::post(review.to_string().as_bytes());
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let r = &v["response"];
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_ne!(r["status"]["code"], 503, "not judged: {r}");
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(message.contains("audit-sidecar"), "{message}");
+}
