@@ -711,6 +711,50 @@ mod deletion_tests {
 }
 
 #[cfg(test)]
+mod annotation_tests {
+    use super::*;
+
+    /// kubectl's copy of the object is read (it must still be a string) but not kept, at the
+    /// object's level and the template's, from JSON text (the webhook) and from a tree (`check`);
+    /// every other annotation is kept as written.
+    #[test]
+    fn last_applied_is_read_but_not_kept() {
+        let copy = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{}}}"#;
+        let v = serde_json::json!({
+            "metadata": {"name": "api", "annotations": {pod::LAST_APPLIED: copy, "team": "x\"y"}},
+            "spec": {"template": {
+                "metadata": {"annotations": {"linkerd.io/inject": "enabled", pod::LAST_APPLIED: copy}},
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}});
+        let text = serde_json::to_string(&v).expect("json");
+        for o in [
+            Object::from_json(Kind::Deployment, &text, Some("phi")).expect("decodes"),
+            Object::from_value(Kind::Deployment, &v, Some("phi")).expect("decodes"),
+        ] {
+            assert_eq!(o.annotations, Labels::from([("team", "x\"y")]));
+            let Body::Pods(p) = &o.body else {
+                panic!("not a pod view: {:?}", o.body)
+            };
+            assert_eq!(
+                p.annotations,
+                Labels::from([("linkerd.io/inject", "enabled")])
+            );
+        }
+        // As strict as any other annotation: a value that is not a string is refused with the
+        // same words; null annotations are none.
+        for key in [pod::LAST_APPLIED, "team"] {
+            let bad = format!(
+                r#"{{"metadata":{{"name":"api","annotations":{{"{key}":{{"a":1}}}}}},"spec":{{}}}}"#
+            );
+            let err = Object::from_json(Kind::Pod, &bad, None).expect_err("not a string");
+            assert!(err.message.contains("expected a string"), "{}", err.message);
+        }
+        let none = r#"{"metadata":{"name":"api","annotations":null},"spec":{}}"#;
+        let o = Object::from_json(Kind::Pod, none, None).expect("decodes");
+        assert!(o.annotations.is_empty());
+    }
+}
+
+#[cfg(test)]
 mod registry_tests {
     use super::*;
 

@@ -22,7 +22,8 @@ pub struct Meta {
     #[serde(default, deserialize_with = "null_default")]
     pub labels: Labels,
     /// Values are read by rules (e.g. `linkerd.io/inject`) but never logged or echoed.
-    #[serde(default, deserialize_with = "null_default")]
+    /// kubectl's [`LAST_APPLIED`] copy of the object is not kept.
+    #[serde(default, deserialize_with = "annotations")]
     pub annotations: Labels,
     /// Set once deletion has begun (finalizers still to run).
     #[serde(default)]
@@ -48,6 +49,64 @@ pub struct OwnerRef {
     pub uid: String,
     #[serde(default)]
     pub controller: Option<bool>,
+}
+
+/// The annotation `kubectl apply` (client side) writes on every object it applies: the whole
+/// object again, as JSON in a string (escaped, often the largest field of a review). No rule
+/// reads it, so it is checked to be a string, as every annotation value is, and not kept.
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// `metadata.annotations` (`null` as none) without [`LAST_APPLIED`]: its value is read in place
+/// (serde_json borrows a string without escapes and unescapes others into its scratch buffer),
+/// never copied into the map.
+fn annotations<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Labels;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of strings to strings")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Labels, E> {
+            Ok(Labels::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Labels, E> {
+            Ok(Labels::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Labels, D2::Error> {
+            d.deserialize_map(Entries)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+            while let Some(key) = map.next_key::<String>()? {
+                if key == LAST_APPLIED {
+                    map.next_value::<AnyString>()?;
+                } else {
+                    entries.push((key, map.next_value::<String>()?));
+                }
+            }
+            Ok(entries.into_iter().collect())
+        }
+    }
+    d.deserialize_option(Entries)
+}
+
+/// A string value, read and not kept.
+struct AnyString;
+
+impl<'de> Deserialize<'de> for AnyString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = AnyString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyString, E> {
+                Ok(AnyString)
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 impl Meta {

@@ -690,21 +690,43 @@ fn is_single_line(s: &str, max: usize) -> bool {
 /// Warnings take this path on every review that has one (most are longer than 250
 /// characters), so the cut is found by position and the text copied in runs, not char by char.
 fn single_line_slow(s: &str, max: usize) -> String {
-    let kept = match max
-        .checked_sub(1)
-        .and_then(|last| s.char_indices().nth(last))
-    {
-        // The max-th character is not the last one: cut before it.
-        Some((at, c)) if at + c.len_utf8() < s.len() => &s[..at],
-        _ => s,
+    let bytes = s.as_bytes();
+    let ascii_head = max > 0 && bytes.get(..max).unwrap_or(bytes).is_ascii();
+    let kept = if ascii_head {
+        // The first `max` characters are the first `max` bytes (nearly every warning).
+        if s.len() > max {
+            &s[..max - 1]
+        } else {
+            s
+        }
+    } else {
+        match max
+            .checked_sub(1)
+            .and_then(|last| s.char_indices().nth(last))
+        {
+            // The max-th character is not the last one: cut before it.
+            Some((at, c)) if at + c.len_utf8() < s.len() => &s[..at],
+            _ => s,
+        }
     };
     let mut out = String::with_capacity(kept.len() + '…'.len_utf8());
     let mut run = 0;
-    for (i, c) in kept.char_indices() {
-        if c.is_control() {
-            out.push_str(&kept[run..i]);
-            out.push(' ');
-            run = i + c.len_utf8();
+    if kept.is_ascii() {
+        // ASCII's control characters are C0 and DEL, one byte each.
+        for (i, b) in kept.bytes().enumerate() {
+            if b < 0x20 || b == 0x7f {
+                out.push_str(&kept[run..i]);
+                out.push(' ');
+                run = i + 1;
+            }
+        }
+    } else {
+        for (i, c) in kept.char_indices() {
+            if c.is_control() {
+                out.push_str(&kept[run..i]);
+                out.push(' ');
+                run = i + c.len_utf8();
+            }
         }
     }
     out.push_str(&kept[run..]);
@@ -891,6 +913,12 @@ mod tests {
             "ab\n".into(),
             "\té\tü\u{85}".repeat(4),
             "x".repeat(9) + "\n",
+            // ASCII up to the cut and not after it, or not within it; controls in an ASCII head.
+            "x".repeat(10) + "é",
+            "x".repeat(11) + "é\n",
+            "x".repeat(4) + "é" + &"x".repeat(10),
+            "a\tb\u{7f}".repeat(40),
+            "\u{1f}".repeat(12),
         ];
         // The cut char by char, as it was first written.
         fn by_chars(s: &str, max: usize) -> String {
