@@ -30,7 +30,16 @@ fn main() {
         floor::main(&args);
         return;
     }
-    // `--dump-fixtures DIR`: write the review bodies, to send them by hand (curl) or profile.
+    if let Some(pos) = args.iter().position(|a| a == "--in-process") {
+        in_process::main(
+            args.get(pos + 1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(3.0),
+        );
+        return;
+    }
+    // `--dump-fixtures DIR`: write the review bodies and the cluster state they are served with,
+    // to send them by hand (curl), judge them with `check` or profile.
     if let Some(pos) = args.iter().position(|a| a == "--dump-fixtures") {
         let dir = PathBuf::from(args.get(pos + 1).cloned().unwrap_or_else(|| ".".into()));
         let fx = Fixtures::new();
@@ -42,6 +51,8 @@ fn main() {
         ] {
             std::fs::write(dir.join(name), body).expect("write fixture");
         }
+        // The cluster state part 1's main table serves them with (`serve --cluster-state`).
+        write_state(&dir.join("state-1k.yaml"), 1_000, 200, Policies::Same(1), 3);
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -104,8 +115,14 @@ async fn run() {
     // ---- BENCH_PROFILE=1: one phi-guard (1k objects), one point, for `perf record -p PID` ----
     if std::env::var_os("BENCH_PROFILE").is_some() {
         // BENCH_PROFILE=floor profiles the floor instead, for comparing the two profiles.
-        let pg = if std::env::var("BENCH_PROFILE").is_ok_and(|v| v == "floor") {
+        let which = std::env::var("BENCH_PROFILE").unwrap_or_default();
+        let pg = if which == "floor" {
             Server::start_floor(&env).await
+        } else if which == "floor-phi" {
+            // phi-guard's router (its handler, log line and metrics) behind the floor's server.
+            let state = env.dir.path().join("state-profile.yaml");
+            write_state(&state, 1_000, 200, Policies::Same(1), 3);
+            Server::start_floor_with(&env, &["--phi-router".as_ref(), state.as_os_str()]).await
         } else {
             let state = env.dir.path().join("state-profile.yaml");
             write_state(&state, 1_000, 200, Policies::Same(1), 3);
@@ -441,6 +458,11 @@ struct Server {
 
 impl Server {
     async fn start_floor(env: &Env) -> Server {
+        Server::start_floor_with(env, &[]).await
+    }
+
+    /// The floor's server; `extra` arguments (`--phi-router STATE`) change what it serves.
+    async fn start_floor_with(env: &Env, extra: &[&std::ffi::OsStr]) -> Server {
         let port = free_port();
         let exe = std::env::current_exe().expect("current exe");
         let started = Instant::now();
@@ -451,7 +473,10 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg(&env.cert)
             .arg(&env.key)
+            .args(extra)
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .map(Proc)
             .expect("spawn floor");
@@ -920,7 +945,7 @@ mod floor {
         uid: &'a str,
     }
 
-    async fn validate(body: axum::body::Bytes) -> axum::response::Response {
+    pub(super) async fn validate(body: axum::body::Bytes) -> axum::response::Response {
         let uid = serde_json::from_slice::<Review>(&body)
             .map(|r| r.request.uid.to_string())
             .unwrap_or_default();
@@ -950,7 +975,22 @@ mod floor {
                 .expect("tls");
             cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-            let app = Router::new().route("/validate", post(validate));
+            // `--phi-router STATE`: phi-guard's own router behind this accept loop (the
+            // profile mode `BENCH_PROFILE=floor-phi`), to tell its server's cost from its
+            // handler's.
+            let app = match args.iter().position(|a| a == "--phi-router") {
+                Some(i) => {
+                    phi_guard::telemetry::init_logging(phi_guard::telemetry::LogFormat::Json);
+                    let state =
+                        std::path::PathBuf::from(args.get(i + 1).cloned().unwrap_or_default());
+                    let shared = phi_guard::fuzz_api::app_state(&[state]).expect("state");
+                    phi_guard::webhook::router::webhook_router(
+                        shared,
+                        std::time::Duration::from_secs(10),
+                    )
+                }
+                None => Router::new().route("/validate", post(validate)),
+            };
             let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -970,5 +1010,92 @@ mod floor {
                 });
             }
         });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `--in-process [SECONDS]`: the router `serve` runs (its JSON log line included, to stderr) and
+// the floor's handler, each called in this process on one thread with the same review bodies:
+// no TLS, HTTP or wake-ups, so the figure is what phi-guard's handler adds to the floor's, and
+// it is steadier than the servers' on a shared VM (an A/B of two builds of the library).
+
+mod in_process {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    /// This thread's time on a CPU, in ns (the scheduler's own count).
+    fn thread_cpu_ns() -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// CPU ns per call of `router` on `body`, over `seconds` (after a warm-up).
+    async fn measure(router: &axum::Router, body: &Bytes, seconds: f64) -> (f64, usize) {
+        let call = || async {
+            let req = axum::http::Request::post("/validate")
+                .header(axum::http::header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.clone()))
+                .expect("request");
+            let resp = router.clone().oneshot(req).await.expect("infallible");
+            assert_eq!(resp.status(), axum::http::StatusCode::OK);
+            let out = resp.into_body().collect().await.expect("body").to_bytes();
+            assert!(!out.is_empty());
+            out
+        };
+        // BENCH_SHOW=1: the answer, to see that the review is judged as the server judges it.
+        if std::env::var_os("BENCH_SHOW").is_some() {
+            println!("{}", String::from_utf8_lossy(&call().await));
+        }
+        for _ in 0..2_000 {
+            call().await;
+        }
+        let (start, cpu0) = (Instant::now(), thread_cpu_ns());
+        let mut n = 0;
+        while start.elapsed().as_secs_f64() < seconds {
+            for _ in 0..200 {
+                call().await;
+            }
+            n += 200;
+        }
+        ((thread_cpu_ns() - cpu0) as f64 / n as f64, n)
+    }
+
+    pub fn main(seconds: f64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.yaml");
+        write_state(&state, 1_000, 200, Policies::Same(1), 3);
+        phi_guard::telemetry::init_logging(phi_guard::telemetry::LogFormat::Json);
+        let app = phi_guard::fuzz_api::app_state(&[state]).expect("state");
+        let phi = phi_guard::webhook::router::webhook_router(app, Duration::from_secs(10));
+        let floor = axum::Router::new().route("/validate", axum::routing::post(floor::validate));
+        let fx = Fixtures::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        println!(
+            "\nIn process, one thread ({seconds} s per point): CPU µs per review, handler only"
+        );
+        println!("| review | floor | phi-guard | x floor | phi-guard's own |");
+        println!("|---|---|---|---|---|");
+        for (name, body) in [
+            ("Deployment CREATE 18 KB", &fx.deploy_create),
+            ("Deployment UPDATE 35 KB", &fx.deploy_update),
+            ("Pod CREATE", &fx.pod_create),
+            ("denied Deployment", &fx.denied),
+        ] {
+            let (f, _) = rt.block_on(measure(&floor, body, seconds));
+            let (p, _) = rt.block_on(measure(&phi, body, seconds));
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.2} | {:.1} |",
+                f / 1e3,
+                p / 1e3,
+                p / f,
+                (p - f) / 1e3
+            );
+        }
     }
 }
