@@ -1087,6 +1087,10 @@ mod in_process {
             ("Pod CREATE", &fx.pod_create),
             ("denied Deployment", &fx.denied),
         ] {
+            // BENCH_REVIEW=<part of a name>: only those reviews (to profile one).
+            if std::env::var("BENCH_REVIEW").is_ok_and(|only| !name.contains(&only)) {
+                continue;
+            }
             let (f, _) = rt.block_on(measure(&floor, body, seconds));
             let (p, _) = rt.block_on(measure(&phi, body, seconds));
             println!(
