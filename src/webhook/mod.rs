@@ -7,6 +7,7 @@
 mod admin;
 pub mod admission;
 pub(crate) mod budget;
+pub(crate) mod one_line;
 pub mod review;
 pub mod router;
 mod send_budget;

@@ -96,7 +96,7 @@ pub fn judge(
             } else {
                 format!("{}/{}", req.kind.group, req.kind.kind)
             };
-            super::admission::single_line(
+            super::one_line::single_line(
                 &format!("phi-guard does not check {gk}; admitted without HIPAA checks"),
                 super::admission::MAX_WARNING_CHARS,
             )

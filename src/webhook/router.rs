@@ -590,7 +590,7 @@ fn encode_review(response: AdmissionResponse) -> Response {
 
 /// A request-supplied string for a log field: one line, bounded.
 fn clean(s: &str) -> std::borrow::Cow<'_, str> {
-    super::admission::single_line_cow(s, 256)
+    super::one_line::single_line_cow(s, 256)
 }
 
 /// Metrics and the one log line of a review. Names objects and rules; never object content.
