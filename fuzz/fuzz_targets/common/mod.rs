@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use phi_guard::fuzz_api;
-use phi_guard::webhook::admission::LenientReview;
+use phi_guard::webhook::admission::{self, LenientReview};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -103,16 +103,34 @@ pub fn check_review(body: &[u8]) {
         "unexpected status {status}"
     );
     let v: Value = serde_json::from_slice(&out).expect("every answer is JSON");
+    // A uid longer than any API server sends (it sends UUIDs) cannot be cut and is not echoed:
+    // the answer is a 400 that says so.
+    let oversized = uid
+        .as_deref()
+        .is_some_and(|u| u.len() > admission::MAX_UID_BYTES);
     if status == StatusCode::BAD_REQUEST {
         assert_eq!(v["kind"], "Status", "a 400 is a metav1.Status");
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(
-            uid.as_deref().is_none_or(str::is_empty),
+            uid.as_deref().is_none_or(str::is_empty) || oversized,
             "the uid was readable but the answer is a bare 400: {}",
             v["message"]
         );
+        if oversized {
+            assert!(
+                v["message"].as_str().is_some_and(|m| m.contains("uid")),
+                "a uid over {} bytes is refused naming it: {}",
+                admission::MAX_UID_BYTES,
+                v["message"]
+            );
+        }
         return;
     }
+    assert!(
+        !oversized,
+        "a uid over {} bytes was echoed",
+        admission::MAX_UID_BYTES
+    );
     assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(v["kind"], "AdmissionReview");
     let r = &v["response"];
