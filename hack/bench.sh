@@ -8,8 +8,8 @@
 #                            (BENCH_E2E_PODS creates per phase and round, default 150)
 #   3. benches/soak.rs       `make soak` (BENCH_ONLY=soak; never part of `all`): SOAK_MINUTES
 #                            (default 30) of steady reviews and churn through a real control plane
-# BENCH_ONLY=admission|scaling|apiserver|soak runs one of them (scaling: only the scaling table
-# of part 1); BENCH_ONLY=audit runs only the last sections of 2 (the watch path and the
+# BENCH_ONLY=admission|scaling|handler|apiserver|soak runs one of them (scaling: only the scaling
+# table of part 1; handler: only part 1's in-process table of the two handlers); BENCH_ONLY=audit runs only the last sections of 2 (the watch path and the
 # background audit at BENCH_WATCH_OBJECTS, ~6 min).
 # Every figure is reported beside the floor measured in the same run, with the load average; on a
 # busy machine (1-minute load above half the cores) the run is refused unless BENCH_IGNORE_LOAD=1.
@@ -41,6 +41,13 @@ if [ "$only" = all ] || [ "$only" = admission ] || [ "$only" = scaling ]; then
   exe=$(bench_exe admission)
   [ "$only" != scaling ] || export BENCH_SECTION=scaling
   taskset -c 1 "$exe"
+  echo
+fi
+
+if [ "$only" = all ] || [ "$only" = admission ] || [ "$only" = handler ]; then
+  # Both handlers in process, one thread: what phi-guard's handler adds to the floor's.
+  exe=$(bench_exe admission)
+  taskset -c 1 "$exe" --in-process "${BENCH_SECONDS:-3}" 2>/dev/null
   echo
 fi
 
