@@ -1032,8 +1032,15 @@ mod in_process {
             .unwrap_or(0)
     }
 
-    /// CPU ns per call of `router` on `body`, over `seconds` (after a warm-up).
-    async fn measure(router: &axum::Router, body: &Bytes, seconds: f64) -> (f64, usize) {
+    /// CPU ns per call of `router` on `body`, over `seconds` (after a warm-up). The first
+    /// answer must say `allowed` as given, with no status or a 403: a router answering 503
+    /// (not ready) or 400 would be measured doing nothing.
+    async fn measure(
+        router: &axum::Router,
+        body: &Bytes,
+        seconds: f64,
+        allowed: bool,
+    ) -> (f64, usize) {
         let call = || async {
             let req = axum::http::Request::post("/validate")
                 .header(axum::http::header::CONTENT_TYPE, "application/json")
@@ -1045,10 +1052,14 @@ mod in_process {
             assert!(!out.is_empty());
             out
         };
-        // BENCH_SHOW=1: the answer, to see that the review is judged as the server judges it.
+        let first: Value = serde_json::from_slice(&call().await).expect("an AdmissionReview");
+        // BENCH_SHOW=1: the answer, to see how the review is judged.
         if std::env::var_os("BENCH_SHOW").is_some() {
-            println!("{}", String::from_utf8_lossy(&call().await));
+            println!("{first}");
         }
+        let r = &first["response"];
+        assert_eq!(r["allowed"], allowed, "{r}");
+        assert!(r["status"].is_null() || r["status"]["code"] == 403, "{r}");
         for _ in 0..2_000 {
             call().await;
         }
@@ -1091,8 +1102,9 @@ mod in_process {
             if std::env::var("BENCH_REVIEW").is_ok_and(|only| !name.contains(&only)) {
                 continue;
             }
-            let (f, _) = rt.block_on(measure(&floor, body, seconds));
-            let (p, _) = rt.block_on(measure(&phi, body, seconds));
+            let (f, _) = rt.block_on(measure(&floor, body, seconds, true));
+            let allowed = !name.starts_with("denied");
+            let (p, _) = rt.block_on(measure(&phi, body, seconds, allowed));
             println!(
                 "| {name} | {:.1} | {:.1} | {:.2} | {:.1} |",
                 f / 1e3,
