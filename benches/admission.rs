@@ -1035,12 +1035,7 @@ mod in_process {
     /// CPU ns per call of `router` on `body`, over `seconds` (after a warm-up). The first
     /// answer must say `allowed` as given, with no status or a 403: a router answering 503
     /// (not ready) or 400 would be measured doing nothing.
-    async fn measure(
-        router: &axum::Router,
-        body: &Bytes,
-        seconds: f64,
-        allowed: bool,
-    ) -> (f64, usize) {
+    async fn measure(router: &axum::Router, body: &Bytes, seconds: f64, allowed: bool) -> f64 {
         let call = || async {
             let req = axum::http::Request::post("/validate")
                 .header(axum::http::header::CONTENT_TYPE, "application/json")
@@ -1071,7 +1066,7 @@ mod in_process {
             }
             n += 200;
         }
-        ((thread_cpu_ns() - cpu0) as f64 / n as f64, n)
+        (thread_cpu_ns() - cpu0) as f64 / n as f64
     }
 
     pub fn main(seconds: f64) {
@@ -1102,9 +1097,9 @@ mod in_process {
             if std::env::var("BENCH_REVIEW").is_ok_and(|only| !name.contains(&only)) {
                 continue;
             }
-            let (f, _) = rt.block_on(measure(&floor, body, seconds, true));
+            let f = rt.block_on(measure(&floor, body, seconds, true));
             let allowed = !name.starts_with("denied");
-            let (p, _) = rt.block_on(measure(&phi, body, seconds, allowed));
+            let p = rt.block_on(measure(&phi, body, seconds, allowed));
             println!(
                 "| {name} | {:.1} | {:.1} | {:.2} | {:.1} |",
                 f / 1e3,
