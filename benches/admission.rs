@@ -24,6 +24,11 @@ use support::{check, free_port, wait_for_async, Proc};
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
+// The allocator phi-guard's binary uses (src/main.rs), so the floor's server (this executable)
+// and the in-process handlers are measured with the same one as the phi-guard under test.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--floor-server") {
@@ -43,6 +48,7 @@ fn main() {
     if let Some(pos) = args.iter().position(|a| a == "--dump-fixtures") {
         let dir = PathBuf::from(args.get(pos + 1).cloned().unwrap_or_else(|| ".".into()));
         let fx = Fixtures::new();
+        std::fs::create_dir_all(&dir).expect("create the fixtures directory");
         for (name, body) in [
             ("deployment-create.json", &fx.deploy_create),
             ("deployment-update.json", &fx.deploy_update),
@@ -141,8 +147,17 @@ async fn run() {
                 format!("Deployment CREATE 18 KB, c={conns}"),
                 &fx.deploy_create,
             ),
+            (
+                format!("Deployment UPDATE 35 KB, c={conns}"),
+                &fx.deploy_update,
+            ),
             (format!("Pod CREATE, c={conns}"), &fx.pod_create),
+            (format!("denied Deployment, c={conns}"), &fx.denied),
         ] {
+            // BENCH_REVIEW=<part of a name>: only those reviews.
+            if std::env::var("BENCH_REVIEW").is_ok_and(|only| !name.contains(&only)) {
+                continue;
+            }
             let p = closed_loop(&env, &pg, &name, body, conns).await;
             println!(
                 "{}: p50 {:.0} µs, p99 {:.0} µs, {:.0} rps, {:.1} µs CPU/review",
@@ -426,12 +441,19 @@ fn scenarios(fx: &Fixtures) -> Vec<(&'static str, Bytes, Load)> {
             fx.deploy_update.clone(),
             Load::Closed(16),
         ),
+        (
+            "Deployment UPDATE 35 KB, c=1",
+            fx.deploy_update.clone(),
+            Load::Closed(1),
+        ),
         ("Pod CREATE, c=16", fx.pod_create.clone(), Load::Closed(16)),
+        ("Pod CREATE, c=1", fx.pod_create.clone(), Load::Closed(1)),
         (
             "denied Deployment, c=16",
             fx.denied.clone(),
             Load::Closed(16),
         ),
+        ("denied Deployment, c=1", fx.denied.clone(), Load::Closed(1)),
         (
             "Deployment CREATE at 2,000/s",
             fx.deploy_create.clone(),
