@@ -263,11 +263,18 @@ impl AuditSidecarConfig {
         let Some((_, path)) = normalized.split_once('/') else {
             return false;
         };
-        !self.approved_images.is_match(&normalized)
-            && self
-                .approved_registries
-                .iter()
-                .any(|r| self.approved_images.is_match(format!("{r}/{path}")))
+        if self.approved_images.is_match(&normalized) {
+            return false;
+        }
+        // One buffer for every candidate (`<registry>/<path>`), not one allocation each.
+        let mut candidate = String::with_capacity(normalized.len() + 64);
+        self.approved_registries.iter().any(|r| {
+            candidate.clear();
+            candidate.push_str(r);
+            candidate.push('/');
+            candidate.push_str(path);
+            self.approved_images.is_match(&candidate)
+        })
     }
 
     /// Does the container name satisfy the optional name patterns?
