@@ -1080,11 +1080,20 @@ mod in_process {
         for _ in 0..2_000 {
             call().await;
         }
+        // BENCH_IDLE_US=N: the thread sleeps N µs after each call, as a server at c=1 idles
+        // between reviews (its caches and predictors go cold); only the calls' CPU is counted.
+        let idle = std::env::var("BENCH_IDLE_US")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_micros);
         let (start, cpu0) = (Instant::now(), thread_cpu_ns());
         let mut n = 0;
         while start.elapsed().as_secs_f64() < seconds {
             for _ in 0..200 {
                 call().await;
+                if let Some(idle) = idle {
+                    std::thread::sleep(idle);
+                }
             }
             n += 200;
         }
