@@ -175,6 +175,32 @@ mod tests {
         assert!(text.contains(" review "), "the message stays plain: {text}");
     }
 
+    /// A field given as `&str` is written as the same field given with `%` (Display): the
+    /// review line passes its request fields as `&str` (no formatting machinery), and its text
+    /// must not change with that.
+    #[test]
+    fn str_and_display_fields_are_written_alike() {
+        let values = [
+            "plain",
+            "",
+            "two words",
+            "a=b",
+            "q\"uote",
+            "line\nbreak",
+            "naïve",
+        ];
+        for v in values {
+            let as_str = logged(|| tracing::info!(f = v, "m"));
+            let as_display = logged(|| tracing::info!(f = %v, "m"));
+            let field = |t: &str| t.split_once(" m ").map(|(_, f)| f.to_string());
+            assert_eq!(field(&as_str), field(&as_display), "{v:?}");
+            assert!(
+                field(&as_str).is_some_and(|f| f.starts_with("f=")),
+                "{as_str}"
+            );
+        }
+    }
+
     #[test]
     fn plain_values_stay_unquoted_and_empty_ones_are_visible() {
         let text = logged(|| {

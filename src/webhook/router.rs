@@ -628,18 +628,20 @@ fn record(
         target: "phi_guard::review",
         // Request fields are written with control characters collapsed: a newline in a uid
         // or name must not forge a log line in the text format.
-        uid = %clean(&req.uid),
-        kind = %clean(&req.kind.kind),
-        group = %clean(&req.kind.group),
-        namespace = %clean(req.namespace()),
-        name = %clean(req.name()),
+        // As `&str`, not `%` (Display): the same text in both formats, written without going
+        // through `core::fmt` (JSON) or a formatted copy (text).
+        uid = &*clean(&req.uid),
+        kind = &*clean(&req.kind.kind),
+        group = &*clean(&req.kind.group),
+        namespace = &*clean(req.namespace()),
+        name = &*clean(req.name()),
         operation = op,
         dry_run = req.dry_run(),
         allowed = outcome.response.allowed,
         decision = outcome.label,
         code = outcome.response.status.as_ref().map(|s| s.code),
-        policies = %policies,
-        rules = %rules,
+        policies = policies.as_str(),
+        rules = rules.as_str(),
         duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "review"
     );
