@@ -394,7 +394,7 @@ async fn scaling(env: &Env, fx: &Fixtures) {
         row("containers per pod", &label, &p, &f, first);
     }
     // The same without env lists: each bench container above carries 80 entries, so the body
-    // grows with the containers about fivefold; here the per-container judging shows.
+    // grows sixteenfold from 2 to 50 containers; here the per-container judging shows.
     for (i, containers) in [2usize, 10, 50].into_iter().enumerate() {
         let body = deployment_review("CREATE", containers, 0, true, None);
         let f = closed_loop(env, &floor, "", &body, 1).await;
