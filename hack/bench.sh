@@ -9,8 +9,9 @@
 #   3. benches/soak.rs       `make soak` (BENCH_ONLY=soak; never part of `all`): SOAK_MINUTES
 #                            (default 30) of steady reviews and churn through a real control plane
 # BENCH_ONLY=admission|scaling|handler|apiserver|soak runs one of them (scaling: only the scaling
-# table of part 1; handler: only part 1's in-process table of the two handlers); BENCH_ONLY=audit runs only the last sections of 2 (the watch path and the
-# background audit at BENCH_WATCH_OBJECTS, ~6 min).
+# table of part 1; handler: only part 1's in-process table of the two handlers); BENCH_ONLY=audit
+# runs only the last sections of 2 (the watch path and the background audit at
+# BENCH_WATCH_OBJECTS, ~6 min).
 # Every figure is reported beside the floor measured in the same run, with the load average; on a
 # busy machine (1-minute load above half the cores) the run is refused unless BENCH_IGNORE_LOAD=1.
 set -euo pipefail
