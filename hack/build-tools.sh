@@ -31,11 +31,13 @@
 # Versions: k8s v1.37.2 is the newest k8s.io/kubernetes whose staging modules (v0.37.2) are all
 # served with checksum-database entries. etcd v3.5.24 is kubeadm's MinExternalEtcdVersion for
 # 1.37 (upstream default 3.7.0; ETCD_VERSION=v3.7.3 was also tested: regenerated go.mod, 44 s).
+# helm v3.21.4: the module proxy serves v3.22.0 too, but as a release not approved for use (the
+# machine's package notes); the MEASURED line above was taken with v3.22.0.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.5.24}
-HELM_VERSION=${HELM_VERSION:-v3.22.0}
+HELM_VERSION=${HELM_VERSION:-v3.21.4}
 CACHE=${PHI_GUARD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/phi-guard/tools}
 OUT="$CACHE/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
 HERE=$(cd "$(dirname "$0")" && pwd)

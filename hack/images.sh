@@ -5,6 +5,9 @@
 # import`, or `skopeo copy oci-archive:FILE docker://REGISTRY/...` into a registry.
 #
 #   hack/images.sh OUTDIR      build every image below into OUTDIR/*.oci.tar; write OUTDIR/images.env
+#   hack/images.sh --phi-guard-binary
+#                              only build phi-guard's static binary; stdout: its path (hack/test.sh
+#                              builds it while the e2e suite runs, then passes PHI_GUARD_MUSL_BIN)
 #
 # Images (references are local names; nothing is pulled or pushed):
 #   phi-guard  the Dockerfile's runtime contract without its base image: the static musl binary of
@@ -38,7 +41,26 @@ TARGET=x86_64-unknown-linux-musl
 log() { echo "images: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 OUTDIR"
+# build_phi_guard: the static binary, as the Dockerfile's builder stage builds it; sets BIN.
+build_phi_guard() {
+  command -v musl-gcc >/dev/null 2>&1 || die "musl-gcc missing (Debian: musl-tools): ring's C code needs it for $TARGET"
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$TARGET"; then
+    rustup target add "$TARGET" >&2
+  fi
+  local t0=$SECONDS
+  log "cargo build --release --locked --target $TARGET --bin phi-guard"
+  (cd "$ROOT" && "${CARGO:-cargo}" build --release --locked --target "$TARGET" --bin phi-guard >&2)
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/phi-guard"
+  log "phi-guard built in $((SECONDS - t0)) s"
+}
+
+[ $# -eq 1 ] || die "usage: $0 OUTDIR | --phi-guard-binary"
+if [ "$1" = --phi-guard-binary ]; then
+  build_phi_guard
+  [ -x "$BIN" ] || die "no phi-guard binary at $BIN"
+  echo "$BIN"
+  exit 0
+fi
 mkdir -p "$1"
 OUTDIR=$(cd "$1" && pwd)
 
@@ -117,17 +139,7 @@ PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # --- phi-guard ---------------------------------------------------------------------------------
 BIN=${PHI_GUARD_MUSL_BIN:-}
-if [ -z "$BIN" ]; then
-  command -v musl-gcc >/dev/null 2>&1 || die "musl-gcc missing (Debian: musl-tools): ring's C code needs it for $TARGET"
-  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$TARGET"; then
-    rustup target add "$TARGET" >&2
-  fi
-  t0=$SECONDS
-  log "cargo build --release --locked --target $TARGET --bin phi-guard"
-  (cd "$ROOT" && "${CARGO:-cargo}" build --release --locked --target "$TARGET" --bin phi-guard >&2)
-  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/phi-guard"
-  log "phi-guard built in $((SECONDS - t0)) s"
-fi
+[ -n "$BIN" ] || build_phi_guard
 [ -x "$BIN" ] || die "no phi-guard binary at $BIN"
 static_or_die "$BIN"
 new_rootfs
