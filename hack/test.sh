@@ -43,8 +43,13 @@ if [ -z "${PHI_GUARD_MUSL_BIN:-}" ]; then
   rm -f "$musl_out"
   log "building phi-guard's static binary alongside (nice 19; log: $musl_log)"
   # Not a job-control shell, so the background child is no group leader and setsid execs in it:
-  # $! is the new group's id.
-  setsid nice -n 19 hack/images.sh --phi-guard-binary > "$musl_out" 2> "$musl_log" &
+  # $! is the new group's id. A new session is also a new scheduling autogroup where the kernel
+  # has them (/proc/sys/kernel/sched_autogroup_enabled): CPU is first shared between autogroups
+  # as equals, and nice only orders the tasks inside one, so the build's own autogroup is set to
+  # nice 19 as well (from inside the new session, so never the caller's). Measured with two busy
+  # loops against two: with nice alone the foreground got 50 % of the CPU, with both 97 %.
+  setsid bash -c 'echo 19 2>/dev/null > /proc/self/autogroup || true
+    exec nice -n 19 hack/images.sh --phi-guard-binary' > "$musl_out" 2> "$musl_log" &
   musl_pid=$!
 fi
 
