@@ -1061,6 +1061,74 @@ async fn steady_reviews(s: &Server, http2: bool, workers: usize, until: Instant)
     all
 }
 
+/// A connection whose client has sent nothing yet when SIGTERM comes (TLS done, its review on
+/// the way: a client that reconnected after its old connection's GOAWAY) is answered, over
+/// either protocol. Asked to close before hyper has read the first bytes that tell HTTP/2 from
+/// HTTP/1.1, a connection is dropped outright, without a GOAWAY, and the review sent on it is lost
+/// (1 of the 7 SIGTERM runs of `no_review_is_lost_at_sigterm` in a cold CI run).
+#[tokio::test]
+async fn a_connection_that_has_sent_nothing_at_sigterm_is_still_answered() {
+    let body = std::fs::read(fixture("deployment-create-allowed")).unwrap();
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let s = Server::start(&["--shutdown-grace", "5s"]).await;
+        let mut conn = s.connect(alpn).await.unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &s.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM");
+        // Pacing: the signal reaches the connection's task (which then closed it, before).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status = if alpn == b"h2" {
+            let (client, connection) = h2::client::handshake(conn).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let mut client = client.ready().await.unwrap();
+            let req = axum::http::Request::builder()
+                .method("POST")
+                .uri(format!("https://{HOST}/validate"))
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap();
+            let (resp, mut stream) = client.send_request(req, false).unwrap();
+            stream.reserve_capacity(body.len());
+            stream
+                .send_data(axum::body::Bytes::from(body.clone()), true)
+                .unwrap();
+            let status = match resp.await {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(e) => format!("{e:?}"),
+            };
+            driver.abort();
+            status
+        } else {
+            let head = format!(
+                "POST /validate HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(head.as_bytes()).await.unwrap();
+            conn.write_all(&body).await.unwrap();
+            let mut answer = vec![0u8; 64];
+            match conn.read(&mut answer).await {
+                Ok(n) => String::from_utf8_lossy(&answer[..n])
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("nothing (EOF)")
+                    .to_string(),
+                Err(e) => format!("{e:?}"),
+            }
+        };
+        assert_eq!(
+            status,
+            "200",
+            "{}: the review sent after SIGTERM on a connection opened before it: {}",
+            String::from_utf8_lossy(alpn),
+            s.log()
+        );
+    }
+}
+
 /// SIGTERM while clients send reviews back to back straight to the pod (five over HTTP/1.1 and
 /// five over HTTP/2, keep-alive): every review the server took is answered. HTTP/1.1 answers
 /// after the signal say `Connection: close`, so the client sends its next review on a new

@@ -411,8 +411,13 @@ async fn drive<I>(
                 closing = true;
                 // HTTP/2: GOAWAY now; streams it did not take are safe for the client to send
                 // again. HTTP/1.1: closing an idle connection now would drop a request already
-                // on its way; its next answer says `Connection: close` instead.
-                if !activity.http1.load(Ordering::SeqCst) {
+                // on its way; its next answer says `Connection: close` instead. A connection
+                // that has begun no request may not have been read far enough to tell which it
+                // is, and hyper drops such a connection outright when asked to close (no
+                // GOAWAY): a review its client has sent is lost. It waits as HTTP/1.1 does.
+                let http2 = activity.requests.load(Ordering::SeqCst) > 0
+                    && !activity.http1.load(Ordering::SeqCst);
+                if http2 {
                     conn.as_mut().graceful_shutdown();
                     shut = true;
                 }
