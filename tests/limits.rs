@@ -574,6 +574,29 @@ async fn one_peer_cannot_take_every_connection() {
     assert!(s.review().await < Duration::from_secs(2));
 }
 
+/// A review's request head over HTTP/2 (its body is sent on the stream).
+fn review_request() -> axum::http::Request<()> {
+    axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("https://{HOST}/validate"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap()
+}
+
+/// Sends `body` as one review on an HTTP/2 connection; the answer's future.
+fn send_review_h2(
+    client: &mut h2::client::SendRequest<axum::body::Bytes>,
+    body: &[u8],
+) -> h2::client::ResponseFuture {
+    let (resp, mut stream) = client.send_request(review_request(), false).unwrap();
+    stream.reserve_capacity(body.len());
+    stream
+        .send_data(axum::body::Bytes::copy_from_slice(body), true)
+        .unwrap();
+    resp
+}
+
 fn stalled_request() -> axum::http::Request<()> {
     axum::http::Request::builder()
         .method("POST")
@@ -846,12 +869,7 @@ async fn unread_http2_responses_stay_within_the_response_budget() {
                 break;
             };
             client = ready;
-            let req = axum::http::Request::builder()
-                .method("POST")
-                .uri(format!("https://{HOST}/validate"))
-                .header("content-type", "application/json")
-                .body(())
-                .unwrap();
+            let req = review_request();
             let Ok((resp, mut stream)) = client.send_request(req, false) else {
                 break;
             };
@@ -937,17 +955,7 @@ async fn an_unread_answer_stalls_on_time_whatever_the_connection_loop_was_waitin
         .unwrap();
     let driver = tokio::spawn(connection);
     let mut client = client.ready().await.unwrap();
-    let req = axum::http::Request::builder()
-        .method("POST")
-        .uri(format!("https://{HOST}/validate"))
-        .header("content-type", "application/json")
-        .body(())
-        .unwrap();
-    let (resp, mut stream) = client.send_request(req, false).unwrap();
-    stream.reserve_capacity(body.len());
-    stream
-        .send_data(axum::body::Bytes::from(body), true)
-        .unwrap();
+    let resp = send_review_h2(&mut client, &body);
     // The headers come (not flow-controlled); the body waits on the closed window.
     let resp = tokio::time::timeout(Duration::from_secs(10), resp)
         .await
@@ -1084,17 +1092,7 @@ async fn a_connection_that_has_sent_nothing_at_sigterm_is_still_answered() {
             let (client, connection) = h2::client::handshake(conn).await.unwrap();
             let driver = tokio::spawn(connection);
             let mut client = client.ready().await.unwrap();
-            let req = axum::http::Request::builder()
-                .method("POST")
-                .uri(format!("https://{HOST}/validate"))
-                .header("content-type", "application/json")
-                .body(())
-                .unwrap();
-            let (resp, mut stream) = client.send_request(req, false).unwrap();
-            stream.reserve_capacity(body.len());
-            stream
-                .send_data(axum::body::Bytes::from(body.clone()), true)
-                .unwrap();
+            let resp = send_review_h2(&mut client, &body);
             let status = match resp.await {
                 Ok(r) => r.status().as_u16().to_string(),
                 Err(e) => format!("{e:?}"),
