@@ -180,6 +180,16 @@ async fn run() {
 
 /// Cores and the load average now, printed with every table: the ratios to the floor are
 /// measured side by side in one run, but a busy machine still makes every figure noisier.
+/// The log flush interval of the in-process routers: `serve`'s default (100 ms), or
+/// `BENCH_LOG_FLUSH_MS` (0: each line written as it is made, as before it was batched).
+fn log_flush() -> Option<Duration> {
+    let ms = std::env::var("BENCH_LOG_FLUSH_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(100);
+    Some(Duration::from_millis(ms)).filter(|d| !d.is_zero())
+}
+
 fn machine_load() -> String {
     // The machine's cores, not this process's (the bench is pinned to one core).
     let cores = std::fs::read_to_string("/proc/cpuinfo")
@@ -480,6 +490,16 @@ async fn measure(env: &Env, s: &Server, name: &str, body: &Bytes, load: Load) ->
 // ---------------------------------------------------------------------------------------------
 // Servers
 
+/// A server whose stderr is a pipe read by another process's thread, as a container runtime's
+/// shim reads a pod's (each write to it wakes the reader, and the writer pays for the wake-up:
+/// `/dev/null` would hide that cost).
+fn drained(mut child: std::process::Child) -> Proc {
+    if let Some(mut err) = child.stderr.take() {
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    }
+    Proc(child)
+}
+
 struct Server {
     child: Proc,
     addr: SocketAddr,
@@ -506,9 +526,9 @@ impl Server {
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .map(Proc)
+            .map(drained)
             .expect("spawn floor");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         wait_tcp(addr).await;
@@ -538,12 +558,12 @@ impl Server {
                 std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         for s in state {
             cmd.arg("--cluster-state").arg(s);
         }
         let started = Instant::now();
-        let child = cmd.spawn().map(Proc).expect("spawn phi-guard");
+        let child = cmd.spawn().map(drained).expect("spawn phi-guard");
         let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
         wait_ready(admin).await;
         let ready_after = started.elapsed();
@@ -1010,7 +1030,10 @@ mod floor {
             // handler's.
             let app = match args.iter().position(|a| a == "--phi-router") {
                 Some(i) => {
-                    phi_guard::telemetry::init_logging(phi_guard::telemetry::LogFormat::Json);
+                    phi_guard::telemetry::init_logging(
+                        phi_guard::telemetry::LogFormat::Json,
+                        crate::log_flush(),
+                    );
                     let state =
                         std::path::PathBuf::from(args.get(i + 1).cloned().unwrap_or_default());
                     let shared = phi_guard::fuzz_api::app_state(&[state]).expect("state");
@@ -1112,7 +1135,10 @@ mod in_process {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state.yaml");
         write_state(&state, 1_000, 200, Policies::Same(1), 3);
-        phi_guard::telemetry::init_logging(phi_guard::telemetry::LogFormat::Json);
+        phi_guard::telemetry::init_logging(
+            phi_guard::telemetry::LogFormat::Json,
+            crate::log_flush(),
+        );
         let app = phi_guard::fuzz_api::app_state(&[state]).expect("state");
         let phi = phi_guard::webhook::router::webhook_router(app, Duration::from_secs(10));
         let floor = axum::Router::new().route("/validate", axum::routing::post(floor::validate));

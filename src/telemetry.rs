@@ -4,6 +4,7 @@
 //! Logs never carry object content, env values or annotation values: review lines name the
 //! object (kind, namespace, name) and the rule ids, nothing else.
 
+pub mod batched;
 mod json_lines;
 mod text_fields;
 
@@ -30,15 +31,26 @@ pub enum LogFormat {
 }
 
 /// Install the global tracing subscriber. `RUST_LOG` overrides the default filter (`info`).
+/// With a `flush_interval`, lines are written to stderr once per interval ([`batched`]; `serve`
+/// calls [`batched::flush`] before it exits); without, each line as it is made.
 /// Calling it twice is harmless (the second call does nothing).
-pub fn init_logging(format: LogFormat) {
+pub fn init_logging(format: LogFormat, flush_interval: Option<std::time::Duration>) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let writer = match flush_interval {
+        Some(interval) => BoxMakeWriter::new(batched::Batched::stderr(interval)),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    init_logging_to(format, writer);
+}
+
+fn init_logging_to(format: LogFormat, writer: tracing_subscriber::fmt::writer::BoxMakeWriter) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,hyper=warn,rustls=warn,kube_client=warn,tower=warn")
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         // tracing-subscriber's `json().flatten_event(true)` lines, written with less work
         // (json_lines.rs holds the two equal).

@@ -1175,3 +1175,84 @@ async fn no_review_is_lost_at_sigterm() {
         );
     }
 }
+
+// ---- batched log lines ------------------------------------------------------------------------
+
+/// Review lines in a text log (each review's line carries its decision).
+fn review_lines(log: &str) -> usize {
+    log.lines().filter(|l| l.contains(" decision=")).count()
+}
+
+/// At the default interval (100 ms) a review's line is in the log promptly, while the server
+/// runs: the writing thread works without any WARN line or exit to push it.
+#[tokio::test]
+async fn a_review_line_is_written_within_the_interval() {
+    let s = Server::start(&[]).await;
+    s.review().await;
+    let written = try_wait_for_async(
+        "the review's log line",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || std::future::ready(check(review_lines(&s.log()) == 1, || s.log())),
+    )
+    .await;
+    assert!(written.is_ok(), "{written:?}");
+}
+
+/// Lines wait for `--log-flush-interval` (10 s here) and none is lost to the wait: every review
+/// line is written when the server exits at SIGTERM. (Had the interval passed first, the lines
+/// would be in the log early; the test then says so and still checks that none is missing.)
+#[tokio::test]
+async fn batched_log_lines_are_all_written_at_exit() {
+    let started = Instant::now();
+    let mut s = Server::start(&["--log-flush-interval", "10s"]).await;
+    const REVIEWS: usize = 5;
+    for _ in 0..REVIEWS {
+        s.review().await;
+    }
+    let before = review_lines(&s.log());
+    if started.elapsed() < Duration::from_secs(9) {
+        assert_eq!(before, 0, "lines written before the interval:\n{}", s.log());
+    } else {
+        eprintln!("the 10 s interval may have passed ({before} lines written before exit)");
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM");
+    let exited = try_wait_for_async(
+        "exit after SIGTERM",
+        Duration::from_secs(8),
+        Duration::from_millis(50),
+        || {
+            std::future::ready(
+                s.child
+                    .try_wait()
+                    .unwrap()
+                    .ok_or_else(|| "running".to_string()),
+            )
+        },
+    )
+    .await;
+    assert!(exited.is_ok_and(|c| c.success()), "{}", s.log());
+    assert_eq!(review_lines(&s.log()), REVIEWS, "{}", s.log());
+    assert!(s.log().contains("stopped"), "{}", s.log());
+}
+
+/// A bad interval is refused at start with what is wrong, not taken.
+#[test]
+fn a_flush_interval_over_ten_seconds_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_phi-guard"))
+        .args(["serve", "--log-flush-interval", "1m", "--cluster-state"])
+        .arg(repo().join("tests/fixtures/cluster"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--log-flush-interval") && err.contains("10s"),
+        "{err}"
+    );
+}
