@@ -51,6 +51,17 @@ have() { [ -x "$OUT/$1" ]; }
 die() { log "ERROR: $*"; exit 1; }
 
 mkdir -p "$OUT"
+# Another helm version beside the same kubernetes and etcd: take their binaries from that
+# directory instead of building them again (a hard link; a copy across file systems).
+for sibling in "$CACHE/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-"*; do
+  [ "$sibling" != "$OUT" ] && [ -d "$sibling" ] || continue
+  for b in kube-apiserver kube-controller-manager kubectl etcd; do
+    if ! have "$b" && [ -x "$sibling/$b" ]; then
+      ln -f "$sibling/$b" "$OUT/$b" 2>/dev/null || cp -f "$sibling/$b" "$OUT/$b"
+      log "$b taken from $sibling"
+    fi
+  done
+done
 TMPS=()
 cleanup() { for d in "${TMPS[@]+"${TMPS[@]}"}"; do rm -rf "$d"; done; }
 trap cleanup EXIT
@@ -144,23 +155,27 @@ if ! have etcd; then
   log "etcd ${ETCD_VERSION} built in $((SECONDS - T0)) s"
 fi
 
-# --- helm v3 (its go.mod has no replace/exclude, so plain go install works) -------------------
+# --- helm (v3 or v4; neither go.mod has replace/exclude, so plain go install works) -------------
 if ! have helm; then
   T0=$SECONDS
   log "building helm ${HELM_VERSION}"
   new_workdir
-  HLD="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-  # Default .Capabilities.KubeVersion for `helm template`/lint, as helm's Makefile sets it
-  # (from the client-go version helm was built against).
-  HGOMOD=$(go mod download -json "helm.sh/helm/v3@${HELM_VERSION}" | jq -r '.GoMod // empty')
-  CGV=$(module_version "$HGOMOD" k8s.io/client-go)        # e.g. v0.34.1
-  if [ -n "$CGV" ]; then
-    HMINOR=$(echo "$CGV" | cut -d. -f2)
-    for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
-      HLD+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=${HMINOR}"
-    done
+  HMAJOR=${HELM_VERSION%%.*}                                # v3 or v4
+  HMOD="helm.sh/helm/${HMAJOR}"
+  HLD="-s -w -X ${HMOD}/internal/version.version=${HELM_VERSION} -X ${HMOD}/internal/version.gitTreeState=clean"
+  if [ "$HMAJOR" = v3 ]; then
+    # Default .Capabilities.KubeVersion for `helm template`/lint, as helm v3's Makefile sets it
+    # (from the client-go version helm was built against; v4 reads it from its build info).
+    HGOMOD=$(go mod download -json "${HMOD}@${HELM_VERSION}" | jq -r '.GoMod // empty')
+    CGV=$(module_version "$HGOMOD" k8s.io/client-go)        # e.g. v0.34.1
+    if [ -n "$CGV" ]; then
+      HMINOR=$(echo "$CGV" | cut -d. -f2)
+      for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+        HLD+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=${HMINOR}"
+      done
+    fi
   fi
-  GOBIN="$W" go install -p 2 -ldflags "$HLD" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  GOBIN="$W" go install -p 2 -ldflags "$HLD" "${HMOD}/cmd/helm@${HELM_VERSION}"
   mv -f "$W/helm" "$OUT/helm"
   log "helm ${HELM_VERSION} built in $((SECONDS - T0)) s"
 fi
