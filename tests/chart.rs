@@ -594,7 +594,8 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
     let vwc = one(&docs, "ValidatingWebhookConfiguration");
     assert!(vwc["webhooks"][0]["clientConfig"]["caBundle"].is_null());
 
-    // Other modes: no Secret access at all.
+    // Other modes: no access to Secrets' content but the webhook configuration keeper's list
+    // of Helm's release records in its own namespace (it asks for their metadata only).
     for sets in [
         &["tls.mode=certManager"][..],
         &[
@@ -604,11 +605,23 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         ],
     ] {
         let docs = template(sets);
-        let secret_roles: Vec<_> = all_of(&docs, "Role")
+        let secret_rules: Vec<_> = all_of(&docs, "Role")
             .into_iter()
-            .filter(|r| r["rules"].to_string().contains("secrets"))
+            .flat_map(|r| {
+                let role = r["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let rules = r["rules"].as_array().cloned().unwrap_or_default();
+                rules.into_iter().map(move |rule| (role.clone(), rule))
+            })
+            .filter(|(_, rule)| rule["resources"].to_string().contains("secrets"))
             .collect();
-        assert!(secret_roles.is_empty(), "{sets:?}: {secret_roles:?}");
+        assert_eq!(secret_rules.len(), 1, "{sets:?}: {secret_rules:?}");
+        let (role, rule) = &secret_rules[0];
+        assert_eq!(role, "pg-phi-guard-webhook-scope", "{sets:?}");
+        assert_eq!(strings(&rule["verbs"]), ["list"], "{sets:?}");
+        assert_eq!(strings(&rule["resources"]), ["secrets"], "{sets:?}");
         let deploy = one(&docs, "Deployment");
         let args = strings(&deploy["spec"]["template"]["spec"]["containers"][0]["args"]);
         assert!(!args.iter().any(|a| a == "--self-managed-tls"), "{sets:?}");

@@ -138,14 +138,20 @@ fn marked_for_uninstall(seen: &Value) -> bool {
 }
 
 /// Why a deletion is an uninstall, if it is: the last version seen was marked
-/// `phiguard.io/uninstalling`; or, for a Helm release (`release`), its pre-delete hook Job is
-/// under way (the chart's hook deletes the configuration first) or its Deployment is gone (Helm
-/// deletes it before the configuration). `deployments` and `jobs` are the release namespace's
-/// objects labeled with the release (`app.kubernetes.io/instance`), as JSON. A `helm rollback`
-/// or a GitOps prune leaves the Deployment in place and runs no pre-delete hook: undone.
+/// `phiguard.io/uninstalling`; or, for a Helm release (`release`), Helm's own record of the
+/// release says `uninstalling`, its pre-delete hook Job is under way (the chart's hook deletes
+/// the configuration first) or its Deployment is gone. `records` are the metadata of the
+/// release's records (Secrets labeled `owner=helm,name=<release>`, one per revision; Helm 3 and
+/// 4 label the newest `status=uninstalling` before they delete anything); `deployments` and
+/// `jobs` the release namespace's objects labeled with the release
+/// (`app.kubernetes.io/instance`), as JSON. The record is what tells Helm 4's uninstall, which
+/// deletes validating webhook configurations first, while the Deployment still stands; Helm 3
+/// deleted the Deployment first. A `helm rollback` or a GitOps prune leaves the Deployment in
+/// place, runs no pre-delete hook and marks no record: undone.
 pub(crate) fn uninstall_sign(
     last: Option<&Value>,
     release: Option<&str>,
+    records: &[Value],
     deployments: &[Value],
     jobs: &[Value],
 ) -> Option<&'static str> {
@@ -153,6 +159,9 @@ pub(crate) fn uninstall_sign(
         return Some("marked phiguard.io/uninstalling");
     }
     let release = release?;
+    if newest_record_status(records, release) == Some("uninstalling") {
+        return Some("the Helm release is being uninstalled");
+    }
     let hook_running = jobs.iter().any(|j| {
         let hook = j
             .pointer("/metadata/annotations/helm.sh~1hook")
@@ -176,6 +185,20 @@ pub(crate) fn uninstall_sign(
                 == Some(release)
     });
     (!stands).then_some("the Helm release's Deployment is gone")
+}
+
+/// The `status` label of the newest of `release`'s Helm records (by its `version` label).
+fn newest_record_status<'a>(records: &'a [Value], release: &str) -> Option<&'a str> {
+    records
+        .iter()
+        .filter_map(|r| r.pointer("/metadata/labels"))
+        .filter(|l| l["owner"] == "helm" && l["name"] == release)
+        .filter_map(|l| {
+            let version = l["version"].as_str()?.parse::<u64>().ok()?;
+            Some((version, l["status"].as_str()?))
+        })
+        .max_by_key(|(version, _)| *version)
+        .map(|(_, status)| status)
 }
 
 /// The webhooks wanted: the baseline's client settings, the `caBundle` of `live` when it has
@@ -426,7 +449,7 @@ pub(crate) mod tests {
         assert!(!marked_for_uninstall(&live));
         live["metadata"]["annotations"][UNINSTALLING] = json!("true");
         assert!(marked_for_uninstall(&live));
-        assert!(uninstall_sign(Some(&live), None, &[], &[]).is_some());
+        assert!(uninstall_sign(Some(&live), None, &[], &[], &[]).is_some());
         let b = Baseline::from_seen(&live).unwrap();
         let Action::Restore(obj) = plan(&b, None, &policies(), &owners(), None).action else {
             panic!("expected a restore")
@@ -454,27 +477,78 @@ pub(crate) mod tests {
         let deployments = [deployment("phi-guard")];
         // A rollback, a prune, a hand: the release's Deployment stands, no hook runs.
         assert_eq!(
-            uninstall_sign(Some(&last), release, &deployments, &[]),
+            uninstall_sign(Some(&last), release, &[], &deployments, &[]),
             None
         );
         // The chart's pre-delete hook Job deletes the configuration while phi-guard runs.
         let running = hook_job(json!([]));
-        assert!(uninstall_sign(Some(&last), release, &deployments, &[running]).is_some());
+        assert!(uninstall_sign(Some(&last), release, &[], &deployments, &[running]).is_some());
         // A hook that failed earlier is no uninstall now.
         let failed = hook_job(json!([{"type": "Failed", "status": "True"}]));
         assert_eq!(
-            uninstall_sign(Some(&last), release, &deployments, &[failed]),
+            uninstall_sign(Some(&last), release, &[], &deployments, &[failed]),
             None
         );
         // Without the hook, Helm deletes the Deployment before the configuration.
-        assert!(uninstall_sign(Some(&last), release, &[], &[]).is_some());
+        assert!(uninstall_sign(Some(&last), release, &[], &[], &[]).is_some());
         let mut going = deployment("phi-guard");
         going["metadata"]["deletionTimestamp"] = json!("2026-12-06T09:00:00Z");
-        assert!(uninstall_sign(Some(&last), release, &[going], &[]).is_some());
+        assert!(uninstall_sign(Some(&last), release, &[], &[going], &[]).is_some());
         // Another release's Deployment does not count.
-        assert!(uninstall_sign(Some(&last), release, &[deployment("other")], &[]).is_some());
+        assert!(uninstall_sign(Some(&last), release, &[], &[deployment("other")], &[]).is_some());
         // Not installed with Helm: only the mark says uninstall.
-        assert_eq!(uninstall_sign(Some(&last), None, &[], &[]), None);
+        assert_eq!(uninstall_sign(Some(&last), None, &[], &[], &[]), None);
+    }
+
+    /// A Helm release record's metadata, as `list_metadata` returns it.
+    fn record(name: &str, version: u32, status: &str) -> Value {
+        json!({"metadata": {
+            "name": format!("sh.helm.release.v1.{name}.v{version}"),
+            "labels": {"owner": "helm", "name": name, "status": status,
+                       "version": version.to_string()}}})
+    }
+
+    #[test]
+    fn helm_4_deleting_the_configuration_first_is_told_by_the_release_record() {
+        let last = synced();
+        let b = Baseline::from_seen(&last).unwrap();
+        let (release, _) = b.helm_release().unwrap();
+        let release = Some(release.as_str());
+        // Helm 4 deletes validating webhook configurations before the Deployment, and without
+        // the chart's pre-delete hook no Job runs: the Deployment still stands.
+        let deployments = [deployment("phi-guard")];
+        let name = release.unwrap_or_default();
+        let uninstalling = [
+            record(name, 1, "superseded"),
+            record(name, 2, "uninstalling"),
+        ];
+        assert_eq!(
+            uninstall_sign(Some(&last), release, &uninstalling, &deployments, &[]),
+            Some("the Helm release is being uninstalled")
+        );
+        // The newest record decides: an older revision's status is history (a rollback to
+        // revision 1 writes revision 3 as deployed).
+        let rolled_back = [
+            record(name, 10, "uninstalling"),
+            record(name, 2, "superseded"),
+            record(name, 11, "deployed"),
+        ];
+        assert_eq!(
+            uninstall_sign(Some(&last), release, &rolled_back, &deployments, &[]),
+            None
+        );
+        // Another release's record, or one not written by Helm, does not count.
+        let other = [record("other", 3, "uninstalling")];
+        assert_eq!(
+            uninstall_sign(Some(&last), release, &other, &deployments, &[]),
+            None
+        );
+        let mut forged = record(name, 4, "uninstalling");
+        forged["metadata"]["labels"]["owner"] = json!("someone");
+        assert_eq!(
+            uninstall_sign(Some(&last), release, &[forged], &deployments, &[]),
+            None
+        );
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! `WebhookScope` condition. Every replica watches (so a new leader knows the baseline); one
 //! writes, the holder of the Lease `phi-guard-webhook-scope`.
 //!
-//! An uninstall is not undone: a deletion is left alone while the Helm release's pre-delete hook
-//! runs, once its Deployment is gone (Helm deletes it before the configuration), when the object
-//! was marked `phiguard.io/uninstalling`, or when this replica is shutting down
+//! An uninstall is not undone: a deletion is left alone while Helm's record of the release says
+//! `uninstalling` (Helm 4 deletes the configuration first), while the release's pre-delete hook
+//! runs, once its Deployment is gone (Helm 3 deletes it before the configuration), when the
+//! object was marked `phiguard.io/uninstalling`, or when this replica is shutting down
 //! (`webhook_config::uninstall_sign`).
 //!
 //! Each policy's `WebhookScope` condition says whether the configuration covers it. Both
@@ -29,7 +30,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
@@ -530,10 +531,24 @@ impl Keeper {
         baseline: &Baseline,
     ) -> Result<Option<&'static str>, String> {
         let release = baseline.helm_release();
-        let (mut deployments, mut jobs) = (Vec::new(), Vec::new());
+        let (mut records, mut deployments, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
         if let Some((name, ns)) = &release {
             let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={name}"));
             let err = |e: kube::Error| redact(&e.to_string());
+            // Helm's records of the release (the Secret storage driver, Helm's default): their
+            // metadata only. Without the permission (a chart before it was granted), the other
+            // signs decide.
+            let s: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+            let by_release = ListParams::default().labels(&format!("owner=helm,name={name}"));
+            match s.list_metadata(&by_release).await {
+                Ok(list) => {
+                    for o in list {
+                        records.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
+                    }
+                }
+                Err(kube::Error::Api(e)) if e.code == 403 => {}
+                Err(e) => return Err(err(e)),
+            }
             let d: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
             for o in d.list_metadata(&lp).await.map_err(err)? {
                 deployments.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
@@ -546,6 +561,7 @@ impl Keeper {
         Ok(uninstall_sign(
             seen.last.as_ref(),
             release.as_ref().map(|(n, _)| n.as_str()),
+            &records,
             &deployments,
             &jobs,
         ))
