@@ -513,11 +513,11 @@ pub(crate) mod tests {
         let last = synced();
         let b = Baseline::from_seen(&last).unwrap();
         let (release, _) = b.helm_release().unwrap();
-        let release = Some(release.as_str());
+        let name = release.as_str();
+        let release = Some(name);
         // Helm 4 deletes validating webhook configurations before the Deployment, and without
         // the chart's pre-delete hook no Job runs: the Deployment still stands.
         let deployments = [deployment("phi-guard")];
-        let name = release.unwrap_or_default();
         let uninstalling = [
             record(name, 1, "superseded"),
             record(name, 2, "uninstalling"),
