@@ -187,7 +187,7 @@ pub struct LogArgs {
     pub log_format: LogFormat,
     /// How long log lines may wait in memory before they are written to stderr together (one
     /// write per interval instead of one per line: in a pod each write wakes the runtime's
-    /// log reader, and that costs more than judging a Pod). WARN and ERROR lines are written
+    /// log reader, at about half the cost of judging a Pod). WARN and ERROR lines are written
     /// at once, and everything waiting is written before exit; `0` writes each line as it is
     /// made.
     #[arg(
