@@ -704,9 +704,28 @@ mod tests {
         Arc::new(PolicySet::build(&[crate::policy::hipaa_baseline()]))
     }
 
+    /// Helm's records of the release, the newest (revision 2) with `status`.
+    fn records(status: &str) -> crate::fixtures::mock_api::Step {
+        let record = |v: u32, status: &str| {
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                   "metadata": {"name": format!("sh.helm.release.v1.phi-guard.v{v}"),
+                       "namespace": "phi-guard",
+                       "labels": {"owner": "helm", "name": "phi-guard", "status": status,
+                                  "version": v.to_string()}}})
+        };
+        step(
+            "GET",
+            "/api/v1/namespaces/phi-guard/secrets",
+            200,
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                   "metadata": {}, "items": [record(1, "superseded"), record(2, status)]}),
+        )
+    }
+
     /// The release's Deployment is there and no uninstall hook ran: a deletion to undo.
     fn release_running() -> Vec<crate::fixtures::mock_api::Step> {
         vec![
+            records("deployed"),
             step(
                 "GET",
                 "/apis/apps/v1/namespaces/phi-guard/deployments",
@@ -741,7 +760,7 @@ mod tests {
         assert!(outcome.ok, "{}", outcome.message);
         assert_eq!(outcome.reason, "Restored");
         assert_eq!(api.unused(), 0, "{:?}", api.calls());
-        let sent = &api.requests()[2].body;
+        let sent = &api.requests()[3].body;
         // Nothing the API server owns is sent back; Helm's ownership is kept.
         assert!(sent["metadata"].get("uid").is_none());
         assert!(sent["metadata"].get("resourceVersion").is_none());
@@ -750,12 +769,12 @@ mod tests {
             "phi-guard"
         );
         assert!(
-            api.requests()[2].query.contains("fieldManager=phi-guard"),
+            api.requests()[3].query.contains("fieldManager=phi-guard"),
             "{}",
-            api.requests()[2].query
+            api.requests()[3].query
         );
         // The Event names the restored object by its new uid, and no field value.
-        let event = &api.requests()[3].body;
+        let event = &api.requests()[4].body;
         assert_eq!(event["reason"], "WebhookConfigurationRestored");
         assert_eq!(event["regarding"]["uid"], "9f1d");
         assert_eq!(drift(&k, "deleted"), 1);
@@ -781,13 +800,33 @@ mod tests {
         assert_eq!(api.unused(), 0);
         // Backing off: no call before the retry is due, whatever the watch says.
         assert!(k.look(&mut seen, &set).await.is_none());
-        assert_eq!(api.requests().len(), 3);
+        assert_eq!(api.requests().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn helm_4_deleting_the_configuration_before_the_deployment_is_left_alone() {
+        // Helm 4 deletes webhook configurations first: the Deployment still stands, no hook
+        // runs, and only the release record says `uninstalling`.
+        let mut script = release_running();
+        script[0] = records("uninstalling");
+        let (client, api) = MockApi::new(script);
+        let mut k = keeper(client);
+        let mut seen = deleted();
+        let set = policies();
+        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
+        assert_eq!(outcome.reason, "Uninstalled", "{}", outcome.message);
+        assert!(
+            api.calls().iter().all(|c| c.starts_with("GET ")),
+            "{:?}",
+            api.calls()
+        );
     }
 
     #[tokio::test]
     async fn an_uninstall_is_left_alone_without_a_write() {
-        // The release's Deployment is gone: Helm is uninstalling it.
+        // The release's Deployment is gone: Helm 3 is uninstalling it.
         let (client, api) = MockApi::new(vec![
+            records("deployed"),
             step(
                 "GET",
                 "/apis/apps/v1/namespaces/phi-guard/deployments",
