@@ -515,7 +515,8 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         }
     }
     // The webhook configuration's keeper: its one Lease, and a list of the release's
-    // Deployments and Jobs (to tell an uninstall from a deletion to undo); nothing else.
+    // Deployments, Jobs and Helm records (Secrets; their metadata is all it asks for), to tell
+    // an uninstall from a deletion to undo; nothing else.
     let keeper = roles
         .iter()
         .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-webhook-scope"))
@@ -533,7 +534,9 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
                 assert_eq!(strings(&rule["verbs"]), ["get", "update"]);
                 assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-webhook-scope"]);
             }
-            ([d], [v]) if (d == "deployments" || d == "jobs") && v == "list" => {}
+            ([d], [v]) if (d == "deployments" || d == "jobs" || d == "secrets") && v == "list" => {
+                assert!(rule["resourceNames"].is_null())
+            }
             other => panic!("unexpected rule in the webhook-scope Role: {other:?}"),
         }
     }
