@@ -115,6 +115,16 @@ impl Server {
         s
     }
 
+    /// SIGTERM to the server process; fails the test if `kill` does.
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM");
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
@@ -655,11 +665,7 @@ async fn an_unfinished_admin_request_does_not_delay_shutdown() {
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         .await
         .unwrap();
-    let status = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    s.sigterm();
     let exited = try_wait_for_async(
         "exit after SIGTERM",
         Duration::from_secs(5),
@@ -768,9 +774,7 @@ async fn canaries_never_leave_the_pod_even_at_trace() {
     assert!(seen.contains("\"allowed\":false"), "{seen}");
     seen.push_str(&s.metric_text().await);
     // Stop the server so every log line is written.
-    let _ = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status();
+    s.sigterm();
     let _ = s.child.wait();
     let log = s.log();
     assert!(
@@ -1080,12 +1084,7 @@ async fn a_connection_that_has_sent_nothing_at_sigterm_is_still_answered() {
     for alpn in [&b"h2"[..], b"http/1.1"] {
         let s = Server::start(&["--shutdown-grace", "5s"]).await;
         let mut conn = s.connect(alpn).await.unwrap();
-        let ok = Command::new("kill")
-            .args(["-TERM", &s.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM");
+        s.sigterm();
         // Pacing: the signal reaches the connection's task (which then closed it, before).
         tokio::time::sleep(Duration::from_millis(300)).await;
         let status = if alpn == b"h2" {
@@ -1142,12 +1141,7 @@ async fn no_review_is_lost_at_sigterm() {
             steady_reviews(&s, true, 5, until),
             async {
                 tokio::time::sleep(Duration::from_millis(1000)).await;
-                let ok = Command::new("kill")
-                    .args(["-TERM", &s.child.id().to_string()])
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "kill -TERM");
+                s.sigterm();
             }
         );
         eprintln!(
@@ -1216,12 +1210,7 @@ async fn batched_log_lines_are_all_written_at_exit() {
     } else {
         eprintln!("the 10 s interval may have passed ({before} lines written before exit)");
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM");
+    s.sigterm();
     let exited = try_wait_for_async(
         "exit after SIGTERM",
         Duration::from_secs(8),
