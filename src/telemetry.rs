@@ -363,6 +363,12 @@ impl Metrics {
              networkSegmentation.generateDefaultDeny (result: created, failed)",
             generated_policies.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr's reader had fallen 256 KiB behind \
+             (reviews never wait on the log; a WARN line says how many once it catches up)",
+            batched::DROPPED.clone(),
+        );
         Metrics {
             generated_policies,
             webhook_drift,

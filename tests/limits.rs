@@ -53,6 +53,11 @@ impl Server {
     }
 
     async fn launch(extra: &[&str], rust_log: &str) -> Server {
+        Server::launch_logging_to(extra, rust_log, None).await
+    }
+
+    /// As [`Server::launch`], with stderr given (a pipe) instead of the log file.
+    async fn launch_logging_to(extra: &[&str], rust_log: &str, stderr: Option<Stdio>) -> Server {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -87,7 +92,7 @@ impl Server {
             .args(extra)
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(stderr.unwrap_or_else(|| log.into()))
             .spawn()
             .expect("phi-guard serve starts");
         let s = Server {
@@ -1228,6 +1233,79 @@ async fn batched_log_lines_are_all_written_at_exit() {
     assert!(exited.is_ok_and(|c| c.success()), "{}", s.log());
     assert_eq!(review_lines(&s.log()), REVIEWS, "{}", s.log());
     assert!(s.log().contains("stopped"), "{}", s.log());
+}
+
+/// A reader of stderr that stops reading (a container runtime's shim on a node whose disk is
+/// slow) never holds up a review: once the pipe and the 256 KiB of waiting lines are full, lines
+/// are dropped and counted, reviews keep being answered, and when the reader reads again a WARN
+/// line says how many went. (Before, the review that logged waited for the reader.)
+#[tokio::test]
+async fn a_stalled_log_reader_never_holds_up_a_review() {
+    let mut s = Server::launch_logging_to(&[], "debug", Some(Stdio::piped())).await;
+    let mut stderr = s.child.stderr.take().expect("stderr piped");
+    let client = s.client();
+    let body = std::fs::read(fixture("deployment-create-allowed")).unwrap();
+    let url = format!("https://{HOST}:{}/validate", s.addr.port());
+    let dropped = "phi_guard_log_lines_dropped_total";
+    let started = Instant::now();
+    let mut reviews = 0;
+    // Nobody reads stderr: review until lines are dropped (a 64 KiB pipe and 256 KiB waiting
+    // take ~1,500 review lines at info, fewer at debug), each answered within 5 s.
+    while s.metric(dropped).await == 0.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no line dropped after {reviews} reviews"
+        );
+        let batch = (0..8).map(|_| {
+            let sent = Instant::now();
+            let r = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .timeout(Duration::from_secs(5))
+                .send();
+            async move { (r.await, sent.elapsed()) }
+        });
+        for (r, took) in futures::future::join_all(batch).await {
+            let r =
+                r.unwrap_or_else(|e| panic!("a review waited on the log ({e}) after {reviews}"));
+            assert_eq!(r.status(), 200);
+            assert!(took < Duration::from_secs(5), "a review took {took:?}");
+            reviews += 1;
+        }
+    }
+    // The reader reads again: the count of dropped lines is written, at WARN.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+            let _ = tx.send(String::from_utf8_lossy(&text).into_owned());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = String::new();
+    while !log.contains("log lines dropped") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => log = l,
+            Err(_) => panic!("no report of dropped lines in {} bytes of log", log.len()),
+        }
+    }
+    let report = log
+        .lines()
+        .find(|l| l.contains("log lines dropped"))
+        .unwrap_or_default();
+    assert!(
+        report.contains("WARN") && report.contains("dropped="),
+        "{report}"
+    );
+    assert!(s.metric(dropped).await > 0.0);
+    s.review().await;
 }
 
 /// A bad interval is refused at start with what is wrong, not taken.

@@ -185,11 +185,13 @@ pub struct LogArgs {
     /// Log format: one JSON object per line, or text. `RUST_LOG` sets the filter.
     #[arg(long, env = "PHI_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
-    /// How long log lines may wait in memory before they are written to stderr together (one
-    /// write per interval instead of one per line: in a pod each write wakes the runtime's
-    /// log reader, at about half the cost of judging a Pod). WARN and ERROR lines are written
-    /// at once, and everything waiting is written before exit; `0` writes each line as it is
-    /// made.
+    /// How long log lines may wait in memory before a thread of their own writes them to stderr
+    /// together (one write per interval instead of one per line: in a pod each write wakes the
+    /// runtime's log reader, at about half the cost of judging a Pod; and a review never waits
+    /// on a slow reader). WARN and ERROR lines are written at once, and everything waiting is
+    /// written before exit; past 256 KiB waiting, lines are dropped and counted
+    /// (`phi_guard_log_lines_dropped_total`). `0` writes each line as it is made, on the
+    /// thread that logs it.
     #[arg(
         long,
         env = "PHI_GUARD_LOG_FLUSH_INTERVAL",

@@ -1,15 +1,21 @@
-//! Log lines gathered and written to stderr once per interval, not once per line.
+//! Log lines gathered and written to stderr once per interval, not once per line, by a thread
+//! of their own: a review never waits on the log.
 //!
 //! In a pod, stderr is a pipe the container runtime's shim reads. Every `write` to it wakes the
 //! shim, and the kernel charges that wake-up to the writer: with one JSON line per review, the
 //! write cost 4-8 µs per review, about half of what judging a Pod costs (BENCHMARKS.md, "Log
-//! lines"). `serve` gathers lines in memory and a thread of its own writes them in one
-//! `write` per interval (`--log-flush-interval`, 100 ms by default: `kubectl logs -f` shows
-//! them as promptly to the eye). Nothing is dropped and order is kept:
+//! lines"). And a `write` to a pipe whose reader has fallen behind (a shim on a node whose disk
+//! is slow) blocks until the reader catches up: a review that logs would wait with it, and every
+//! review behind it on the same worker. So the thread that logs only appends its line to memory;
+//! the thread `phi-guard-log` writes what waits, once per interval (`--log-flush-interval`,
+//! 100 ms by default: `kubectl logs -f` shows lines as promptly to the eye), and order is kept:
 //!
-//! - a line at WARN or ERROR is written at once, with every line before it;
-//! - when more than [`MAX_PENDING`] bytes wait, the thread that logs writes them itself (the
-//!   memory held is bounded by that constant, not by traffic);
+//! - a line at WARN or ERROR wakes that thread at once (it is written with every line before it);
+//! - so does [`MAX_PENDING`] / 2 bytes waiting;
+//! - when [`MAX_PENDING`] bytes wait (the reader has fallen that far behind), a further INFO or
+//!   DEBUG line is dropped, whole, and counted (`phi_guard_log_lines_dropped_total`); WARN and
+//!   ERROR lines have twice the room. The memory held is bounded by that constant, never by
+//!   traffic, and once the reader catches up a WARN line says how many lines were dropped;
 //! - `serve` writes what waits before it exits, and so does a panic, before its message.
 //!
 //! What a crash that kills the process outright (SIGKILL, the OOM killer) loses is at most
@@ -17,62 +23,117 @@
 //! of decisions.
 
 use std::io::{self, Write};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
+use prometheus_client::metrics::counter::Counter;
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Bytes of lines that may wait for the interval; beyond it, the line's own thread writes.
+/// Bytes of INFO and DEBUG lines that may wait for the writing thread; beyond it, such lines are
+/// dropped and counted (WARN and ERROR lines may wait up to twice this).
 pub const MAX_PENDING: usize = 256 * 1024;
+
+/// Lines dropped because stderr's reader had fallen [`MAX_PENDING`] bytes behind, since start
+/// (exported as `phi_guard_log_lines_dropped_total`).
+pub static DROPPED: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 /// The process's batched stderr, once `serve` has set it up: [`flush`] writes what waits.
 static STDERR: OnceLock<Arc<Shared>> = OnceLock::new();
 
+/// Called with the number of lines dropped since the last call, by the writing thread, with no
+/// lock held (it may log: `serve`'s reporter writes a WARN line through this writer).
+type Report = Box<dyn Fn(u64) + Send + Sync>;
+
+#[derive(Default)]
+struct Pending {
+    lines: Vec<u8>,
+    /// Lines dropped since the writing thread last took the lines.
+    dropped: u64,
+    /// The writing thread has been asked to write before its interval ends.
+    woken: bool,
+}
+
 struct Shared {
     /// Lines not yet written.
-    pending: Mutex<Vec<u8>>,
+    pending: Mutex<Pending>,
+    /// Wakes the writing thread before its interval ends.
+    wake: Condvar,
     /// The output and a spare buffer. Taken before `pending` by whoever writes, and held
     /// through the write: batches leave in the order they were taken.
     out: Mutex<(Box<dyn Write + Send>, Vec<u8>)>,
     max_pending: usize,
+    report: Report,
 }
 
 impl Shared {
+    /// Add one line (one event: tracing writes each with one `write_all`); never blocks on the
+    /// output.
     fn append(&self, line: &[u8], urgent: bool) {
-        let full = {
-            let mut pending = self.pending.lock();
-            pending.extend_from_slice(line);
-            pending.len() >= self.max_pending
+        let mut p = self.pending.lock();
+        let room = if urgent {
+            2 * self.max_pending
+        } else {
+            self.max_pending
         };
-        if urgent || full {
-            self.write_out();
+        if p.lines.len() + line.len() > room {
+            p.dropped += 1;
+            DROPPED.inc();
+            return;
+        }
+        p.lines.extend_from_slice(line);
+        if !p.woken && (urgent || p.lines.len() >= self.max_pending / 2) {
+            p.woken = true;
+            self.wake.notify_one();
         }
     }
 
     /// Write every waiting line (a write error is dropped, as tracing's own writer does: the
-    /// log has nowhere else to go).
-    fn write_out(&self) {
+    /// log has nowhere else to go); returns the lines dropped since the last call.
+    fn write_out(&self) -> u64 {
         let mut out = self.out.lock();
         let (writer, spare) = &mut *out;
-        {
-            let mut pending = self.pending.lock();
-            if pending.is_empty() {
-                return;
-            }
-            std::mem::swap(&mut *pending, spare);
+        let dropped = {
+            let mut p = self.pending.lock();
+            std::mem::swap(&mut p.lines, spare);
+            std::mem::take(&mut p.dropped)
+        };
+        if !spare.is_empty() {
+            let _ = writer.write_all(spare).and_then(|()| writer.flush());
+            spare.clear();
         }
-        let _ = writer.write_all(spare).and_then(|()| writer.flush());
-        spare.clear();
         // A burst may have grown the buffer far beyond its usual size; do not keep that.
         if spare.capacity() > 2 * self.max_pending {
             spare.shrink_to(self.max_pending);
         }
+        dropped
     }
-}
 
-impl Shared {
+    /// [`Shared::write_out`], then the report of dropped lines, written too.
+    fn write_all_out(&self) {
+        let dropped = self.write_out();
+        if dropped > 0 {
+            (self.report)(dropped);
+            self.write_out();
+        }
+    }
+
+    /// The writing thread's turn: wait for the interval (or a wake-up), then write.
+    fn turn(&self, interval: Duration) {
+        {
+            let mut p = self.pending.lock();
+            if !p.woken {
+                self.wake.wait_for(&mut p, interval);
+            }
+            p.woken = false;
+        }
+        let dropped = self.write_out();
+        if dropped > 0 {
+            (self.report)(dropped);
+        }
+    }
+
     /// As [`Shared::write_out`], from a panic hook: a panic on a thread that holds a lock here
     /// (a write that panicked) must not wait for itself, so each lock is tried for 100 ms only.
     fn write_out_unless_held(&self) {
@@ -81,8 +142,8 @@ impl Shared {
             return;
         };
         let (writer, spare) = &mut *out;
-        if let Some(mut pending) = self.pending.try_lock_for(wait) {
-            std::mem::swap(&mut *pending, spare);
+        if let Some(mut p) = self.pending.try_lock_for(wait) {
+            std::mem::swap(&mut p.lines, spare);
         }
         let _ = writer.write_all(spare).and_then(|()| writer.flush());
         spare.clear();
@@ -97,22 +158,31 @@ pub struct Batched {
 }
 
 impl Batched {
-    /// Lines gathered for `out`, written every `interval` (and when `max_pending` bytes wait,
-    /// or a WARN or ERROR line comes). The writing thread lives as long as the process.
-    pub fn new(out: Box<dyn Write + Send>, interval: Duration, max_pending: usize) -> Batched {
+    /// Lines gathered for `out`, written every `interval` (sooner when `max_pending` / 2 bytes
+    /// wait or a WARN or ERROR line comes); `report` is told how many lines were dropped. The
+    /// writing thread lives as long as the writer.
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        interval: Duration,
+        max_pending: usize,
+        report: Report,
+    ) -> Batched {
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Vec::with_capacity(max_pending.min(64 * 1024))),
+            pending: Mutex::new(Pending {
+                lines: Vec::with_capacity(max_pending.min(64 * 1024)),
+                ..Pending::default()
+            }),
+            wake: Condvar::new(),
             out: Mutex::new((out, Vec::new())),
             max_pending,
+            report,
         });
         let weak = Arc::downgrade(&shared);
         let _ = std::thread::Builder::new()
             .name("phi-guard-log".into())
-            .spawn(move || loop {
-                std::thread::sleep(interval);
-                match weak.upgrade() {
-                    Some(shared) => shared.write_out(),
-                    None => return,
+            .spawn(move || {
+                while let Some(shared) = weak.upgrade() {
+                    shared.turn(interval);
                 }
             });
         Batched { shared }
@@ -126,7 +196,14 @@ impl Batched {
                 shared: shared.clone(),
             };
         }
-        let b = Batched::new(Box::new(io::stderr()), interval, MAX_PENDING);
+        let report: Report = Box::new(|dropped| {
+            tracing::warn!(
+                dropped,
+                max_pending_bytes = MAX_PENDING,
+                "log lines dropped: stderr's reader fell behind (a review never waits on the log)"
+            );
+        });
+        let b = Batched::new(Box::new(io::stderr()), interval, MAX_PENDING, report);
         let _ = STDERR.set(b.shared.clone());
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -138,16 +215,16 @@ impl Batched {
         b
     }
 
-    /// Write what waits now.
+    /// Write what waits now (and the report of dropped lines), on this thread.
     pub fn flush(&self) {
-        self.shared.write_out();
+        self.shared.write_all_out();
     }
 }
 
 /// Write the lines batched stderr holds (at exit); nothing when logging is not batched.
 pub fn flush() {
     if let Some(shared) = STDERR.get() {
-        shared.write_out();
+        shared.write_all_out();
     }
 }
 
@@ -190,13 +267,17 @@ impl<'a> MakeWriter<'a> for Batched {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
 
-    /// An output that records each `write_all` as one batch.
+    /// An output that records each `write_all` as one batch; while `held`, a write waits (a
+    /// pipe whose reader has stopped reading).
     #[derive(Clone, Default)]
-    struct Batches(Arc<Mutex<Vec<Vec<u8>>>>);
+    struct Batches(Arc<Mutex<Vec<Vec<u8>>>>, Arc<Mutex<()>>);
 
     impl Write for Batches {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let _reader = self.1.lock();
             self.0.lock().push(buf.to_vec());
             Ok(buf.len())
         }
@@ -213,22 +294,36 @@ mod tests {
         let _ = b.make_writer().write_all(line.as_bytes());
     }
 
+    /// A report that only counts.
+    fn counted() -> (Arc<AtomicU64>, Report) {
+        let n = Arc::new(AtomicU64::new(0));
+        let m = n.clone();
+        (n, Box::new(move |d| _ = m.fetch_add(d, Ordering::SeqCst)))
+    }
+
+    fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: not within 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn lines_wait_for_the_interval_and_leave_in_one_write() {
         let out = Batches::default();
+        let (_, report) = counted();
         let b = Batched::new(
             Box::new(out.clone()),
             Duration::from_millis(200),
             MAX_PENDING,
+            report,
         );
         for i in 0..50 {
             info(&b, &format!("line {i}\n"));
         }
         assert!(out.0.lock().is_empty(), "written before the interval");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while out.0.lock().is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until("the interval's write", || !out.0.lock().is_empty());
         let batches = out.0.lock().clone();
         assert_eq!(batches.len(), 1, "one write for the interval's lines");
         let want: String = (0..50).map(|i| format!("line {i}\n")).collect();
@@ -238,10 +333,12 @@ mod tests {
     #[test]
     fn a_warning_is_written_at_once_after_the_lines_before_it() {
         let out = Batches::default();
+        let (_, report) = counted();
         let b = Batched::new(
             Box::new(out.clone()),
             Duration::from_secs(3600),
             MAX_PENDING,
+            report,
         );
         let subscriber = tracing_subscriber::fmt()
             .with_writer(b.clone())
@@ -251,36 +348,103 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("first");
+            std::thread::sleep(Duration::from_millis(50));
             assert_eq!(lines(&out), "", "an info line waits");
             tracing::warn!("second");
+            until("the warning's write", || !out.0.lock().is_empty());
             assert_eq!(lines(&out), " INFO first\n WARN second\n");
-            tracing::info!("third");
             assert_eq!(out.0.lock().len(), 1, "one write for both lines");
+            tracing::info!("third");
         });
         b.flush();
         assert_eq!(lines(&out), " INFO first\n WARN second\n INFO third\n");
     }
 
+    /// A reader that has stopped reading never holds up the thread that logs: lines beyond the
+    /// cap are dropped whole and counted, the memory held stays under the cap, and once the
+    /// reader reads again the report says how many went.
     #[test]
-    fn memory_held_is_bounded_by_the_cap_not_by_traffic() {
+    fn a_stalled_reader_never_blocks_a_line_and_drops_are_counted() {
         let out = Batches::default();
-        let b = Batched::new(Box::new(out.clone()), Duration::from_secs(3600), 1000);
-        let line = [b'x'; 99];
-        for _ in 0..10_000 {
-            let mut l = line.to_vec();
-            l.push(b'\n');
-            info(&b, std::str::from_utf8(&l).unwrap_or_default());
-            assert!(b.shared.pending.lock().len() < 1000);
+        let (reported, report) = counted();
+        let b = Batched::new(
+            Box::new(out.clone()),
+            Duration::from_millis(1),
+            1000,
+            report,
+        );
+        let before = DROPPED.get();
+        let stalled = out.1.lock();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let logger = b.clone();
+        std::thread::spawn(move || {
+            let line = format!("{}\n", "x".repeat(99));
+            for _ in 0..10_000 {
+                info(&logger, &line);
+                assert!(logger.shared.pending.lock().lines.len() <= 1000);
+            }
+            let _ = done_tx.send(());
+        });
+        let finished = done_rx.recv_timeout(Duration::from_secs(10));
+        assert!(finished.is_ok(), "a line waited on a stalled reader");
+        assert!(
+            DROPPED.get() - before >= 9_000,
+            "lines beyond the cap dropped"
+        );
+        drop(stalled);
+        b.flush();
+        until("the drops reported", || reported.load(Ordering::SeqCst) > 0);
+        let written = lines(&out);
+        assert!(written.lines().all(|l| l.len() == 99), "only whole lines");
+        let kept = written.lines().count() as u64;
+        assert_eq!(kept + reported.load(Ordering::SeqCst), 10_000);
+    }
+
+    /// WARN and ERROR lines have room beyond the cap that INFO lines no longer have.
+    #[test]
+    fn a_warning_has_room_when_info_lines_are_dropped() {
+        let out = Batches::default();
+        let (reported, report) = counted();
+        let b = Batched::new(
+            Box::new(out.clone()),
+            Duration::from_secs(3600),
+            1000,
+            report,
+        );
+        let stalled = out.1.lock();
+        // The first wake-up takes what waits and stalls in the write; then fill the cap.
+        info(&b, &format!("{}\n", "a".repeat(599)));
+        until("the writer stalled", || {
+            b.shared.pending.lock().lines.is_empty()
+        });
+        for _ in 0..20 {
+            info(&b, &format!("{}\n", "i".repeat(99)));
         }
-        let batches = out.0.lock().clone();
-        assert_eq!(batches.len(), 1000, "a write each time 1000 bytes wait");
-        assert!(batches.iter().all(|w| w.len() == 1000));
+        let mut warning = Line {
+            shared: &b.shared,
+            urgent: true,
+        };
+        let _ = warning.write_all(b"warning\n");
+        drop(stalled);
+        b.flush();
+        let written = lines(&out);
+        assert!(written.ends_with("warning\n"), "{written}");
+        assert_eq!(written.lines().filter(|l| l.starts_with('i')).count(), 10);
+        until("the drops reported", || {
+            reported.load(Ordering::SeqCst) == 10
+        });
     }
 
     #[test]
     fn lines_from_many_threads_stay_whole_and_in_each_threads_order() {
         let out = Batches::default();
-        let b = Batched::new(Box::new(out.clone()), Duration::from_millis(1), 4096);
+        let (reported, report) = counted();
+        let b = Batched::new(
+            Box::new(out.clone()),
+            Duration::from_millis(1),
+            MAX_PENDING,
+            report,
+        );
         std::thread::scope(|s| {
             for t in 0..4 {
                 let b = b.clone();
@@ -292,6 +456,7 @@ mod tests {
             }
         });
         b.flush();
+        assert_eq!(reported.load(Ordering::SeqCst), 0, "nothing dropped");
         let text = lines(&out);
         let mut next = [0u32; 4];
         for line in text.lines() {
