@@ -534,7 +534,10 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
                 assert_eq!(strings(&rule["verbs"]), ["get", "update"]);
                 assert_eq!(strings(&rule["resourceNames"]), ["phi-guard-webhook-scope"]);
             }
-            ([d], [v]) if (d == "deployments" || d == "jobs" || d == "secrets") && v == "list" => {
+            ([d], [v])
+                if ["deployments", "jobs", "secrets", "configmaps"].contains(&d.as_str())
+                    && v == "list" =>
+            {
                 assert!(rule["resourceNames"].is_null())
             }
             other => panic!("unexpected rule in the webhook-scope Role: {other:?}"),

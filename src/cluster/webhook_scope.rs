@@ -30,7 +30,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
@@ -535,19 +535,17 @@ impl Keeper {
         if let Some((name, ns)) = &release {
             let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={name}"));
             let err = |e: kube::Error| redact(&e.to_string());
-            // Helm's records of the release (the Secret storage driver, Helm's default): their
-            // metadata only. Without the permission (a chart before it was granted), the other
-            // signs decide.
-            let s: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+            // Helm's records of the release, their metadata only: Secrets (the storage driver
+            // Helm uses by default) and, only when there are none, ConfigMaps
+            // (`HELM_DRIVER=configmap`; a release's records are in one driver, and a ConfigMap
+            // that says `uninstalling` is not taken over the Secrets that say otherwise).
+            // Without the permission (a chart before it was granted), the other signs decide.
             let by_release = ListParams::default().labels(&format!("owner=helm,name={name}"));
-            match s.list_metadata(&by_release).await {
-                Ok(list) => {
-                    for o in list {
-                        records.push(serde_json::to_value(o).map_err(|e| e.to_string())?);
-                    }
-                }
-                Err(kube::Error::Api(e)) if e.code == 403 => {}
-                Err(e) => return Err(err(e)),
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+            records = helm_records(secrets, &by_release).await?;
+            if records.is_empty() {
+                let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
+                records = helm_records(maps, &by_release).await?;
             }
             let d: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
             for o in d.list_metadata(&lp).await.map_err(err)? {
@@ -590,6 +588,22 @@ impl Keeper {
         if let Err(e) = self.recorder.publish(&ev, &reference).await {
             tracing::warn!(error = %redact(&e.to_string()), reason, "could not record the Event");
         }
+    }
+}
+
+/// Helm's release records of one storage driver (`api`), as metadata; none without the
+/// permission to list them.
+async fn helm_records<K>(api: Api<K>, by_release: &ListParams) -> Result<Vec<Value>, String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.list_metadata(by_release).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|o| serde_json::to_value(o).map_err(|e| e.to_string()))
+            .collect(),
+        Err(kube::Error::Api(e)) if e.code == 403 => Ok(Vec::new()),
+        Err(e) => Err(redact(&e.to_string())),
     }
 }
 
@@ -819,6 +833,40 @@ mod tests {
             api.calls().iter().all(|c| c.starts_with("GET ")),
             "{:?}",
             api.calls()
+        );
+    }
+
+    #[tokio::test]
+    async fn helm_4_with_the_configmap_driver_is_told_by_its_configmap_records() {
+        // HELM_DRIVER=configmap: no Secret records, the ConfigMaps say `uninstalling`.
+        let mut script = release_running();
+        let body = records("uninstalling").body;
+        script[0] = step(
+            "GET",
+            "/api/v1/namespaces/phi-guard/secrets",
+            200,
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                   "metadata": {}, "items": []}),
+        );
+        script.insert(
+            1,
+            step("GET", "/api/v1/namespaces/phi-guard/configmaps", 200, body),
+        );
+        let (client, api) = MockApi::new(script);
+        let mut k = keeper(client);
+        let mut seen = deleted();
+        let set = policies();
+        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
+        assert_eq!(outcome.reason, "Uninstalled", "{}", outcome.message);
+        assert!(
+            api.calls().iter().all(|c| c.starts_with("GET ")),
+            "{:?}",
+            api.calls()
+        );
+        assert!(
+            api.requests()[1].query.contains("owner%3Dhelm"),
+            "{}",
+            api.requests()[1].query
         );
     }
 
