@@ -388,6 +388,10 @@ pub fn log_tail(path: &Path, n: usize) -> String {
 }
 
 fn run_install() {
+    run_install_with(&[]);
+}
+
+fn run_install_with(vars: &[(&str, &str)]) {
     let env = Env::get();
     let server = SERVER.get().expect("server").lock().expect("server lock");
     let out = Command::new(Path::new(ROOT).join("hack/local-install.sh"))
@@ -397,6 +401,7 @@ fn run_install() {
         .env("HELM", &env.helm)
         .env("WEBHOOK_URL", server.url())
         .env("WEBHOOK_CA_BUNDLE", &env.webhook_ca_bundle)
+        .envs(vars.iter().copied())
         .output()
         .expect("run hack/local-install.sh");
     assert!(
@@ -601,8 +606,14 @@ impl Ctx {
     /// Install phi-guard again (hack/local-install.sh) and wait until the webhook answers (only
     /// with [`Ctx::exclusive`]).
     pub fn reinstall(&self) {
+        self.reinstall_with(&[]);
+    }
+
+    /// [`Ctx::reinstall`] with environment for hack/local-install.sh and Helm (e.g.
+    /// `HELM_DRIVER`).
+    pub fn reinstall_with(&self, env: &[(&str, &str)]) {
         assert!(self._write.is_some(), "reinstall needs Ctx::exclusive");
-        run_install();
+        run_install_with(env);
         wait_webhook_effective().unwrap_or_else(|e| panic!("{e}"));
     }
 

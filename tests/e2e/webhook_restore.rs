@@ -300,45 +300,93 @@ async fn webhook_configuration_edited_is_corrected() {
 #[tokio::test]
 async fn webhook_configuration_helm_uninstall_is_not_undone() {
     let ctx = Ctx::exclusive("uninstall", &[PHI]).await;
-    let deleted_before = drift_total(&ctx, "deleted");
+    uninstall_is_left_alone(&ctx, &[]).await;
+    // Back to the suite's installation for the tests after this one.
+    ctx.reinstall();
+    rejects(&App::bare(&ctx.ns, "reinstalled").deployment());
+}
+
+/// `HELM_DRIVER=configmap`: Helm keeps the release's records in ConfigMaps. phi-guard reads them
+/// there, and tells the uninstall by the record (Helm 3 and 4 mark it `uninstalling` before
+/// they delete anything), not only by the Deployment going first as Helm 3 orders it.
+#[tokio::test]
+async fn webhook_configuration_helm_uninstall_with_the_configmap_driver_is_not_undone() {
+    let ctx = Ctx::exclusive("uninstall-configmap", &[PHI]).await;
+    let configmap = [("HELM_DRIVER", "configmap")];
+    // The suite's release (Secret records) goes, and comes back with ConfigMap records.
+    uninstall_is_left_alone(&ctx, &[]).await;
+    ctx.reinstall_with(&configmap);
+    let records = kubectl(
+        &[
+            "get",
+            "configmaps",
+            "-n",
+            "phi-guard",
+            "-l",
+            "owner=helm,name=phi-guard",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert!(
+        records.ok && !records.stdout.trim().is_empty(),
+        "no ConfigMap records: {}",
+        records.stderr
+    );
+    uninstall_is_left_alone(&ctx, &configmap).await;
+    ctx.reinstall();
+    rejects(&App::bare(&ctx.ns, "reinstalled").deployment());
+}
+
+/// `helm uninstall --wait` (with `env`, e.g. its storage driver) succeeds, and phi-guard, still
+/// running (a local process here), leaves the deletion alone because Helm's record says
+/// `uninstalling`.
+async fn uninstall_is_left_alone(ctx: &Ctx, env_vars: &[(&str, &str)]) {
+    let deleted_before = drift_total(ctx, "deleted");
     let env = crate::harness::Env::get();
     let log_path = env.state_dir.join("phi-guard.log");
     let log_start =
         std::fs::metadata(&log_path).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
     let out = std::process::Command::new(&env.helm)
         .env("KUBECONFIG", &env.kubeconfig)
+        .envs(env_vars.iter().copied())
         .args(["uninstall", "phi-guard", "-n", "phi-guard", "--wait"])
         .output()
         .expect("run helm");
     assert!(
         out.status.success(),
-        "helm uninstall: {}",
+        "helm uninstall ({env_vars:?}): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // phi-guard keeps running (a local process here): it must leave the deletion alone, now
-    // and after a few of its looks.
+    // It must leave the deletion alone, now and after a few of its looks.
     assert!(ctx.phi_guard_alive());
     // Six looks a second apart: a duration to stay deleted, not a condition to poll.
     for _ in 0..6 {
         assert!(
-            live(&ctx).await.is_none(),
+            live(ctx).await.is_none(),
             "phi-guard restored the configuration helm uninstall removed\nphi-guard log:\n{}",
             ctx.phi_guard_log()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_eq!(drift_total(&ctx, "deleted"), deleted_before);
-    // It saw the deletion and chose to leave it (not merely missed it).
+    assert_eq!(drift_total(ctx, "deleted"), deleted_before);
+    // It saw the deletion and chose to leave it (not merely missed it), told by the record.
     let log = std::fs::read(&log_path).unwrap_or_default();
     let log = String::from_utf8_lossy(log.get(log_start..).unwrap_or_default());
+    let line = log
+        .lines()
+        .find(|l| l.contains("deleted by an uninstall; not restoring it"))
+        .unwrap_or_else(|| {
+            panic!(
+                "phi-guard should log that it leaves the uninstall alone:\n{}",
+                ctx.phi_guard_log()
+            )
+        });
     assert!(
-        log.contains("deleted by an uninstall; not restoring it"),
-        "phi-guard should log that it leaves the uninstall alone:\n{}",
-        ctx.phi_guard_log()
+        line.contains("the Helm release is being uninstalled"),
+        "told by something other than Helm's record ({env_vars:?}): {line}"
     );
-    // Back to the suite's installation for the tests after this one.
-    ctx.reinstall();
-    rejects(&App::bare(&ctx.ns, "reinstalled").deployment());
 }
 
 /// The chart's pre-delete hook deletes the configuration while phi-guard still runs (in a
