@@ -3,16 +3,17 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test demo demo-cluster lint lint-tools unit e2e e2e-node tools node-tools images bench soak crd help \
+.PHONY: test demo demo-cluster lint lint-tools unit e2e e2e-helm4 e2e-node tools node-tools images bench soak crd help \
 	fuzz fuzz-tools fuzz-regress
 
 help:
 	@echo "make demo        local control plane + phi-guard: a PHI app rejected, its fixed version admitted"
 	@echo "make demo-cluster the same on a real node: the chart in-cluster with this commit's image (root)"
-	@echo "make test        what CI runs: lint, unit (with the fuzz corpora replayed), e2e, e2e-node"
+	@echo "make test        what CI runs: lint, unit (with the fuzz corpora replayed), e2e, e2e-helm4, e2e-node"
 	@echo "make lint        hadolint, shellcheck, rustfmt, cargo-machete, cargo-deny, clippy -D warnings"
 	@echo "make unit        unit and integration tests (router over TLS, check, chart, CRD), seconds"
 	@echo "make e2e         the suite against a real kube-apiserver + controller-manager (E2E_ARGS=filter)"
+	@echo "make e2e-helm4   the e2e tests Helm drives (install, upgrade, uninstall) again under Helm 4"
 	@echo "make e2e-node    the chart in-cluster on a real node with the image from this commit (root)"
 	@echo "make fuzz-regress replay the corpora through the instrumented targets, then fuzz each briefly"
 	@echo "make fuzz        fuzz every target for FUZZ_SECONDS (default 600; see RELIABILITY.md)"
@@ -166,6 +167,14 @@ unit: tools
 ## E2E_TIMEOUT, E2E_THREADS, E2E_KEEP=1 and a test-name filter (E2E_ARGS) are passed on.
 e2e: tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/e2e.sh $(E2E_ARGS)
+
+## The tests Helm drives (helm install/upgrade/test/uninstall, the webhook configuration kept
+## around them) again under Helm 4 (HELM4_VERSION), which applies server-side and deletes
+## webhook configurations first on uninstall; `make e2e` runs them under Helm 3 (the tools'
+## default). Helm 4 is built like the other tools, reusing the cached kube-apiserver and etcd.
+HELM4_VERSION ?= v4.3.2
+e2e-helm4:
+	HELM_VERSION=$(HELM4_VERSION) $(MAKE) --no-print-directory e2e E2E_ARGS='helm:: webhook_configuration'
 
 ## The chart in-cluster on a real node (root): phi-guard's image from this commit, `helm test`,
 ## `helm uninstall` with its hook (tests/e2e_node; hack/e2e.sh with E2E_NODE=1).

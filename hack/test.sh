@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`, the whole check (.ci/run calls it): `make lint`, `make unit`, `make e2e` and
-# `make e2e-node`, in that order, each failing the run; with phi-guard's static (musl) release
+# `make test`, the whole check (.ci/run calls it): `make lint`, `make unit`, `make e2e`,
+# `make e2e-helm4` and `make e2e-node`, in that order, each failing the run; with phi-guard's static (musl) release
 # binary for e2e-node's image built alongside at the lowest CPU priority.
 #
 # Why alongside: the release build is the longest single step of a cold run (463 s of a
@@ -56,6 +56,7 @@ fi
 step lint
 step unit
 step e2e
+step e2e-helm4
 
 if [ -n "$musl_pid" ]; then
   t0=$SECONDS
