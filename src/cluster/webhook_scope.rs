@@ -817,23 +817,31 @@ mod tests {
         assert_eq!(api.requests().len(), 4);
     }
 
-    #[tokio::test]
-    async fn helm_4_deleting_the_configuration_before_the_deployment_is_left_alone() {
-        // Helm 4 deletes webhook configurations first: the Deployment still stands, no hook
-        // runs, and only the release record says `uninstalling`.
-        let mut script = release_running();
-        script[0] = records("uninstalling");
+    /// The deletion looked at with the API answering `script`: left alone as an uninstall,
+    /// with nothing but reads.
+    async fn left_alone(script: Vec<crate::fixtures::mock_api::Step>) -> MockApi {
         let (client, api) = MockApi::new(script);
         let mut k = keeper(client);
         let mut seen = deleted();
         let set = policies();
         let outcome = k.look(&mut seen, &set).await.expect("a look was due");
         assert_eq!(outcome.reason, "Uninstalled", "{}", outcome.message);
+        assert!(k.declined);
         assert!(
             api.calls().iter().all(|c| c.starts_with("GET ")),
             "{:?}",
             api.calls()
         );
+        api
+    }
+
+    #[tokio::test]
+    async fn helm_4_deleting_the_configuration_before_the_deployment_is_left_alone() {
+        // Helm 4 deletes webhook configurations first: the Deployment still stands, no hook
+        // runs, and only the release record says `uninstalling`.
+        let mut script = release_running();
+        script[0] = records("uninstalling");
+        left_alone(script).await;
     }
 
     #[tokio::test]
@@ -852,17 +860,7 @@ mod tests {
             1,
             step("GET", "/api/v1/namespaces/phi-guard/configmaps", 200, body),
         );
-        let (client, api) = MockApi::new(script);
-        let mut k = keeper(client);
-        let mut seen = deleted();
-        let set = policies();
-        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
-        assert_eq!(outcome.reason, "Uninstalled", "{}", outcome.message);
-        assert!(
-            api.calls().iter().all(|c| c.starts_with("GET ")),
-            "{:?}",
-            api.calls()
-        );
+        let api = left_alone(script).await;
         assert!(
             api.requests()[1].query.contains("owner%3Dhelm"),
             "{}",
@@ -873,7 +871,7 @@ mod tests {
     #[tokio::test]
     async fn an_uninstall_is_left_alone_without_a_write() {
         // The release's Deployment is gone: Helm 3 is uninstalling it.
-        let (client, api) = MockApi::new(vec![
+        left_alone(vec![
             records("deployed"),
             step(
                 "GET",
@@ -888,18 +886,8 @@ mod tests {
                 200,
                 json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": []}),
             ),
-        ]);
-        let mut k = keeper(client);
-        let mut seen = deleted();
-        let set = policies();
-        let outcome = k.look(&mut seen, &set).await.expect("a look was due");
-        assert_eq!(outcome.reason, "Uninstalled", "{}", outcome.message);
-        assert!(k.declined);
-        assert!(
-            api.calls().iter().all(|c| c.starts_with("GET ")),
-            "{:?}",
-            api.calls()
-        );
+        ])
+        .await;
     }
 
     #[tokio::test]

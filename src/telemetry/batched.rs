@@ -294,11 +294,14 @@ mod tests {
         let _ = b.make_writer().write_all(line.as_bytes());
     }
 
-    /// A report that only counts.
-    fn counted() -> (Arc<AtomicU64>, Report) {
-        let n = Arc::new(AtomicU64::new(0));
-        let m = n.clone();
-        (n, Box::new(move |d| _ = m.fetch_add(d, Ordering::SeqCst)))
+    /// A writer to a recording output, with a report that only counts what was dropped.
+    fn batched(interval: Duration, cap: usize) -> (Batches, Arc<AtomicU64>, Batched) {
+        let out = Batches::default();
+        let reported = Arc::new(AtomicU64::new(0));
+        let counter = reported.clone();
+        let report: Report = Box::new(move |d| _ = counter.fetch_add(d, Ordering::SeqCst));
+        let b = Batched::new(Box::new(out.clone()), interval, cap, report);
+        (out, reported, b)
     }
 
     fn until(what: &str, done: impl Fn() -> bool) {
@@ -311,14 +314,7 @@ mod tests {
 
     #[test]
     fn lines_wait_for_the_interval_and_leave_in_one_write() {
-        let out = Batches::default();
-        let (_, report) = counted();
-        let b = Batched::new(
-            Box::new(out.clone()),
-            Duration::from_millis(200),
-            MAX_PENDING,
-            report,
-        );
+        let (out, _, b) = batched(Duration::from_millis(200), MAX_PENDING);
         for i in 0..50 {
             info(&b, &format!("line {i}\n"));
         }
@@ -332,14 +328,7 @@ mod tests {
 
     #[test]
     fn a_warning_is_written_at_once_after_the_lines_before_it() {
-        let out = Batches::default();
-        let (_, report) = counted();
-        let b = Batched::new(
-            Box::new(out.clone()),
-            Duration::from_secs(3600),
-            MAX_PENDING,
-            report,
-        );
+        let (out, _, b) = batched(Duration::from_secs(3600), MAX_PENDING);
         let subscriber = tracing_subscriber::fmt()
             .with_writer(b.clone())
             .without_time()
@@ -365,14 +354,7 @@ mod tests {
     /// reader reads again the report says how many went.
     #[test]
     fn a_stalled_reader_never_blocks_a_line_and_drops_are_counted() {
-        let out = Batches::default();
-        let (reported, report) = counted();
-        let b = Batched::new(
-            Box::new(out.clone()),
-            Duration::from_millis(1),
-            1000,
-            report,
-        );
+        let (out, reported, b) = batched(Duration::from_millis(1), 1000);
         let before = DROPPED.get();
         let stalled = out.1.lock();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -403,14 +385,7 @@ mod tests {
     /// WARN and ERROR lines have room beyond the cap that INFO lines no longer have.
     #[test]
     fn a_warning_has_room_when_info_lines_are_dropped() {
-        let out = Batches::default();
-        let (reported, report) = counted();
-        let b = Batched::new(
-            Box::new(out.clone()),
-            Duration::from_secs(3600),
-            1000,
-            report,
-        );
+        let (out, reported, b) = batched(Duration::from_secs(3600), 1000);
         let stalled = out.1.lock();
         // The first wake-up takes what waits and stalls in the write; then fill the cap.
         info(&b, &format!("{}\n", "a".repeat(599)));
@@ -437,14 +412,7 @@ mod tests {
 
     #[test]
     fn lines_from_many_threads_stay_whole_and_in_each_threads_order() {
-        let out = Batches::default();
-        let (reported, report) = counted();
-        let b = Batched::new(
-            Box::new(out.clone()),
-            Duration::from_millis(1),
-            MAX_PENDING,
-            report,
-        );
+        let (out, reported, b) = batched(Duration::from_millis(1), MAX_PENDING);
         std::thread::scope(|s| {
             for t in 0..4 {
                 let b = b.clone();
