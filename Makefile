@@ -168,7 +168,7 @@ unit: tools
 e2e: tools
 	PHI_GUARD_TOOLS_BIN="$$(hack/build-tools.sh 2>/dev/null | tail -1)" hack/e2e.sh $(E2E_ARGS)
 
-## The tests Helm drives (helm install/upgrade/test/uninstall, the webhook configuration kept
+## The tests Helm drives (helm install/upgrade/uninstall, the webhook configuration kept
 ## around them) again under Helm 4 (HELM4_VERSION), which applies server-side and deletes
 ## webhook configurations first on uninstall; `make e2e` runs them under Helm 3 (the tools'
 ## default). Helm 4 is built like the other tools, reusing the cached kube-apiserver and etcd.
