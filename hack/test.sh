@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`, the whole check (.ci/run calls it): `make lint`, `make unit`, `make e2e`,
-# `make e2e-helm4` and `make e2e-node`, in that order, each failing the run; with phi-guard's static (musl) release
-# binary for e2e-node's image built alongside at the lowest CPU priority.
+# `make e2e-helm4` and `make e2e-node`, in that order, each failing the run; with phi-guard's
+# static (musl) release binary for e2e-node's image built alongside at the lowest CPU priority.
 #
 # Why alongside: the release build is the longest single step of a cold run (463 s of a
 # 3344 s cold CI run, DEVELOPMENT.md "CI timings"), and the e2e suite leaves the two cores

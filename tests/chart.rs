@@ -515,8 +515,9 @@ fn self_managed_tls_gets_only_its_own_secret_and_webhook() {
         }
     }
     // The webhook configuration's keeper: its one Lease, and a list of the release's
-    // Deployments, Jobs and Helm records (Secrets; their metadata is all it asks for), to tell
-    // an uninstall from a deletion to undo; nothing else.
+    // Deployments, Jobs and Helm records (Secrets, or ConfigMaps with HELM_DRIVER=configmap;
+    // their metadata is all it asks for), to tell an uninstall from a deletion to undo; nothing
+    // else.
     let keeper = roles
         .iter()
         .find(|r| r["metadata"]["name"].as_str() == Some("pg-phi-guard-webhook-scope"))

@@ -141,8 +141,9 @@ fn marked_for_uninstall(seen: &Value) -> bool {
 /// `phiguard.io/uninstalling`; or, for a Helm release (`release`), Helm's own record of the
 /// release says `uninstalling`, its pre-delete hook Job is under way (the chart's hook deletes
 /// the configuration first) or its Deployment is gone. `records` are the metadata of the
-/// release's records (Secrets labeled `owner=helm,name=<release>`, one per revision; Helm 3 and
-/// 4 label the newest `status=uninstalling` before they delete anything); `deployments` and
+/// release's records (Secrets, or ConfigMaps with `HELM_DRIVER=configmap`, labeled
+/// `owner=helm,name=<release>`, one per revision; Helm 3 and 4 label the newest
+/// `status=uninstalling` before they delete anything); `deployments` and
 /// `jobs` the release namespace's objects labeled with the release
 /// (`app.kubernetes.io/instance`), as JSON. The record is what tells Helm 4's uninstall, which
 /// deletes validating webhook configurations first, while the Deployment still stands; Helm 3
@@ -526,8 +527,8 @@ pub(crate) mod tests {
             uninstall_sign(Some(&last), release, &uninstalling, &deployments, &[]),
             Some("the Helm release is being uninstalled")
         );
-        // The newest record decides: an older revision's status is history (a rollback to
-        // revision 1 writes revision 3 as deployed).
+        // The newest record decides: an older revision's status is history (a rollback writes
+        // a newer revision as deployed).
         let rolled_back = [
             record(name, 10, "uninstalling"),
             record(name, 2, "superseded"),
